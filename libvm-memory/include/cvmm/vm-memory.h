@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * libvm-memory: guest physical memory for a VMM.
+ *
+ * A guest memory object (struct guest_memory) is an immutable, reference-
+ * counted snapshot of a sorted set of non-overlapping regions.  Adding or
+ * removing a region produces a new snapshot; readers that hold the old one
+ * keep a consistent view until they drop their reference.  Regions are
+ * reference counted too and are shared between snapshots, so a region's host
+ * mapping lives as long as any snapshot that contains it.
+ *
+ * Every access checks the whole guest range before touching host memory:
+ * an access never reaches host memory outside a region's mapping, and never
+ * calls into a device (accessors only see RAM).
+ *
+ * Error convention: functions return 0 (or a non-negative count) on success
+ * and a negative errno on failure.  Access errors are distinguished:
+ *   -EOVERFLOW  gpa + len wraps past 2^64
+ *   -EFAULT     gpa is not inside any region (a hole or past the end of RAM)
+ *   -ENXIO      the range starts in RAM but runs into a hole or past the end
+ *               of RAM (nothing was accessed: checks precede the copy)
+ *   -EINVAL     bad argument (NULL, misaligned atomic, bad flags, len 0 where
+ *               a length is required)
+ * A zero-length read or write succeeds without touching anything, wherever
+ * it points.
+ *
+ * Threads: a snapshot is immutable and may be used from any number of threads
+ * at once.  Data accesses to guest RAM are not synchronised beyond what the
+ * atomic accessors promise; guest memory is shared with vCPUs anyway.
+ */
+#ifndef CVMM_VM_MEMORY_H
+#define CVMM_VM_MEMORY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifndef CVMM_EXPORT
+#define CVMM_EXPORT __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A guest physical address. */
+typedef uint64_t guest_addr_t;
+
+/** Pages tracked by dirty logging are 4 KiB. */
+#define GUEST_MEMORY_PAGE_SIZE 4096u
+
+struct guest_region;
+struct guest_memory;
+
+/** How a region's host memory is obtained. */
+enum guest_region_backing {
+	/** Anonymous private memory (MAP_PRIVATE | MAP_ANONYMOUS). */
+	GUEST_REGION_ANON_PRIVATE = 0,
+	/** Anonymous shared memory (MAP_SHARED | MAP_ANONYMOUS). */
+	GUEST_REGION_ANON_SHARED,
+	/** A new memfd, mapped shared; its fd can be passed to another
+	 *  process (e.g. a vhost-user backend) with guest_region_fd(). */
+	GUEST_REGION_MEMFD,
+	/** An existing file, mapped shared at params.file_offset. */
+	GUEST_REGION_FILE,
+	/** Anonymous huge pages (MAP_HUGETLB); size must be a multiple of the
+	 *  huge page size (params.huge_page_size, default 2 MiB). */
+	GUEST_REGION_HUGETLB,
+	/** The caller's existing mapping at params.host_addr; the library never
+	 *  unmaps it. */
+	GUEST_REGION_USER,
+};
+
+/** Region flags (guest_region_params.flags). */
+enum {
+	/** Surround the mapping with one PROT_NONE page on each side, so a
+	 *  host overrun faults instead of corrupting a neighbour. */
+	GUEST_REGION_GUARD_PAGES = 1u << 0,
+	/** Track pages written through this library (see dirty log below). */
+	GUEST_REGION_DIRTY_LOG = 1u << 1,
+	/** Map read-only on the host; writes through the library get -EPERM. */
+	GUEST_REGION_READONLY = 1u << 2,
+	/** MAP_NORESERVE: do not reserve swap for the mapping. */
+	GUEST_REGION_NORESERVE = 1u << 3,
+};
+
+/** Parameters for guest_region_create(). Zero-initialise, then fill. */
+struct guest_region_params {
+	guest_addr_t gpa;	/**< guest physical start, page aligned */
+	uint64_t size;		/**< bytes, non-zero, page aligned */
+	enum guest_region_backing backing;
+	unsigned int flags;	/**< GUEST_REGION_* flags */
+	int fd;			/**< GUEST_REGION_FILE: the file (not taken over;
+				     the library dups it) */
+	uint64_t file_offset;	/**< GUEST_REGION_FILE: page-aligned offset */
+	void *host_addr;	/**< GUEST_REGION_USER: the caller's mapping */
+	uint64_t huge_page_size; /**< GUEST_REGION_HUGETLB: 0 = 2 MiB */
+	const char *name;	/**< GUEST_REGION_MEMFD: memfd name (may be NULL) */
+};
+
+/* ------------------------------------------------------------------ regions */
+
+/**
+ * guest_region_create() - map a region of guest RAM.
+ * @params: what to map; copied, need not outlive the call.
+ * @out: receives the region with one reference owned by the caller.
+ *
+ * Errors: -EINVAL (zero, unaligned or wrapping size/gpa, bad flags, NULL
+ * host_addr for USER, bad fd), -ENOMEM (mapping failed), -ENOTSUP
+ * (HUGETLB requested but no huge pages of that size are available; the
+ * message says so through the log callback), or the errno of mmap/memfd.
+ */
+CVMM_EXPORT int guest_region_create(const struct guest_region_params *params,
+				    struct guest_region **out);
+
+/** guest_region_ref() - take another reference; returns @r. */
+CVMM_EXPORT struct guest_region *guest_region_ref(struct guest_region *r);
+
+/** guest_region_unref() - drop a reference; unmaps on the last. NULL is
+ *  accepted. */
+CVMM_EXPORT void guest_region_unref(struct guest_region *r);
+
+/** guest_region_gpa() - guest physical start of @r. */
+CVMM_EXPORT guest_addr_t guest_region_gpa(const struct guest_region *r);
+
+/** guest_region_size() - size of @r in bytes. */
+CVMM_EXPORT uint64_t guest_region_size(const struct guest_region *r);
+
+/** guest_region_host_addr() - host virtual address of @r's first byte
+ *  (for KVM_SET_USER_MEMORY_REGION). Valid while @r is referenced. */
+CVMM_EXPORT void *guest_region_host_addr(const struct guest_region *r);
+
+/** guest_region_fd() - the backing fd (MEMFD or FILE), owned by the region,
+ *  with its offset in @offset (may be NULL); -1 for other backings. */
+CVMM_EXPORT int guest_region_fd(const struct guest_region *r, uint64_t *offset);
+
+/** guest_region_flags() - the GUEST_REGION_* flags @r was created with. */
+CVMM_EXPORT unsigned int guest_region_flags(const struct guest_region *r);
+
+/* ---------------------------------------------------------------- snapshots */
+
+/**
+ * guest_memory_create() - a snapshot holding @n regions.
+ * @regions: the regions, in any order; each gains a reference.
+ * @n: number of regions, may be 0.
+ * @out: receives the snapshot with one reference owned by the caller.
+ *
+ * Errors: -EEXIST if two regions overlap, -EINVAL for NULL arguments,
+ * -ENOMEM.
+ */
+CVMM_EXPORT int guest_memory_create(struct guest_region *const *regions,
+				    size_t n, struct guest_memory **out);
+
+/**
+ * guest_memory_add_region() - a new snapshot: @m plus @r.
+ * @m is unchanged.  @out receives a new snapshot (one reference, caller's).
+ * Errors: -EEXIST if @r overlaps a region of @m, -ENOMEM.
+ */
+CVMM_EXPORT int guest_memory_add_region(const struct guest_memory *m,
+					struct guest_region *r,
+					struct guest_memory **out);
+
+/**
+ * guest_memory_remove_region() - a new snapshot: @m without the region
+ * that starts at @gpa and has @size bytes.
+ * @removed: if non-NULL, receives that region with a reference the caller
+ * now owns.
+ * Errors: -ENOENT if no region matches exactly, -ENOMEM.
+ */
+CVMM_EXPORT int guest_memory_remove_region(const struct guest_memory *m,
+					   guest_addr_t gpa, uint64_t size,
+					   struct guest_memory **out,
+					   struct guest_region **removed);
+
+/** guest_memory_ref() - take another reference; returns @m. */
+CVMM_EXPORT struct guest_memory *guest_memory_ref(struct guest_memory *m);
+
+/** guest_memory_unref() - drop a reference; NULL is accepted. */
+CVMM_EXPORT void guest_memory_unref(struct guest_memory *m);
+
+/** guest_memory_num_regions() - how many regions @m holds. */
+CVMM_EXPORT size_t guest_memory_num_regions(const struct guest_memory *m);
+
+/** guest_memory_region_at() - the @i-th region in address order (no new
+ *  reference), or NULL if @i is out of range. */
+CVMM_EXPORT struct guest_region *
+guest_memory_region_at(const struct guest_memory *m, size_t i);
+
+/** guest_memory_find_region() - the region containing @gpa (no new
+ *  reference), or NULL.  O(log n). */
+CVMM_EXPORT struct guest_region *
+guest_memory_find_region(const struct guest_memory *m, guest_addr_t gpa);
+
+/** guest_memory_end() - one past the highest guest address in RAM, 0 if
+ *  @m is empty. */
+CVMM_EXPORT guest_addr_t guest_memory_end(const struct guest_memory *m);
+
+/* ------------------------------------------------------------------- access */
+
+/**
+ * guest_memory_check_range() - 0 if [@gpa, @gpa+@len) lies wholly in RAM
+ * (possibly across adjacent regions), else the error an access would give.
+ */
+CVMM_EXPORT int guest_memory_check_range(const struct guest_memory *m,
+					 guest_addr_t gpa, uint64_t len);
+
+/**
+ * guest_memory_read() - copy @len bytes of guest RAM at @gpa into @buf.
+ * The range may cross region boundaries.  Checked as a whole first: on error
+ * nothing is copied.  Returns 0 or -EOVERFLOW/-EFAULT/-ENXIO/-EINVAL.
+ */
+CVMM_EXPORT int guest_memory_read(const struct guest_memory *m,
+				  guest_addr_t gpa, void *buf, size_t len);
+
+/**
+ * guest_memory_write() - copy @len bytes from @buf into guest RAM at @gpa.
+ * As guest_memory_read(); also -EPERM for a read-only region.  Marks the
+ * pages dirty in regions that log.
+ */
+CVMM_EXPORT int guest_memory_write(const struct guest_memory *m,
+				   guest_addr_t gpa, const void *buf,
+				   size_t len);
+
+/**
+ * guest_memory_fill() - set @len bytes at @gpa to @byte (checked like
+ * guest_memory_write()).
+ */
+CVMM_EXPORT int guest_memory_fill(const struct guest_memory *m,
+				  guest_addr_t gpa, int byte, size_t len);
+
+/* Little-endian typed accesses.  Any alignment is accepted; the value may
+ * even straddle two adjacent regions.  Same errors as read/write. */
+CVMM_EXPORT int guest_memory_read_u8(const struct guest_memory *m, guest_addr_t gpa, uint8_t *val);
+CVMM_EXPORT int guest_memory_read_u16(const struct guest_memory *m, guest_addr_t gpa, uint16_t *val);
+CVMM_EXPORT int guest_memory_read_u32(const struct guest_memory *m, guest_addr_t gpa, uint32_t *val);
+CVMM_EXPORT int guest_memory_read_u64(const struct guest_memory *m, guest_addr_t gpa, uint64_t *val);
+CVMM_EXPORT int guest_memory_write_u8(const struct guest_memory *m, guest_addr_t gpa, uint8_t val);
+CVMM_EXPORT int guest_memory_write_u16(const struct guest_memory *m, guest_addr_t gpa, uint16_t val);
+CVMM_EXPORT int guest_memory_write_u32(const struct guest_memory *m, guest_addr_t gpa, uint32_t val);
+CVMM_EXPORT int guest_memory_write_u64(const struct guest_memory *m, guest_addr_t gpa, uint64_t val);
+
+/*
+ * Atomic little-endian accesses with an explicit C11 memory order.  The
+ * address must be naturally aligned (-EINVAL otherwise), which also keeps it
+ * inside one region.  Stores accept memory_order_relaxed, _release and
+ * _seq_cst; loads accept _relaxed, _acquire and _seq_cst (others: -EINVAL).
+ */
+CVMM_EXPORT int guest_memory_load_u16(const struct guest_memory *m, guest_addr_t gpa,
+				      uint16_t *val, memory_order order);
+CVMM_EXPORT int guest_memory_load_u32(const struct guest_memory *m, guest_addr_t gpa,
+				      uint32_t *val, memory_order order);
+CVMM_EXPORT int guest_memory_load_u64(const struct guest_memory *m, guest_addr_t gpa,
+				      uint64_t *val, memory_order order);
+CVMM_EXPORT int guest_memory_store_u16(const struct guest_memory *m, guest_addr_t gpa,
+				       uint16_t val, memory_order order);
+CVMM_EXPORT int guest_memory_store_u32(const struct guest_memory *m, guest_addr_t gpa,
+				       uint32_t val, memory_order order);
+CVMM_EXPORT int guest_memory_store_u64(const struct guest_memory *m, guest_addr_t gpa,
+				       uint64_t val, memory_order order);
+
+/**
+ * guest_memory_translate() - host pointer for [@gpa, @gpa+@len) when the
+ * whole range is inside one region.
+ * @len: must be non-zero (-EINVAL otherwise).
+ * @host: receives the host address of @gpa.
+ * Returns 0, or -EOVERFLOW/-EFAULT, or -ENXIO when the range leaves the
+ * region (even into an adjacent one: use guest_memory_contiguous() or
+ * guest_memory_iovecs() to split).  The pointer stays valid while the caller
+ * holds a reference to @m.  Writes through it are not dirty-logged: call
+ * guest_memory_mark_dirty().
+ */
+CVMM_EXPORT int guest_memory_translate(const struct guest_memory *m,
+				       guest_addr_t gpa, uint64_t len,
+				       void **host);
+
+/**
+ * guest_memory_contiguous() - host pointer for @gpa and the number of bytes
+ * from @gpa to the end of its region (stored in @avail).
+ * Errors: -EFAULT when @gpa is not in RAM.
+ */
+CVMM_EXPORT int guest_memory_contiguous(const struct guest_memory *m,
+					guest_addr_t gpa, void **host,
+					uint64_t *avail);
+
+/**
+ * guest_memory_iovecs() - describe [@gpa, @gpa+@len) as host iovecs, one per
+ * region crossed, into @iov (capacity @max).
+ * Returns the number of iovecs used, or -ENOBUFS when @max is too small,
+ * or the access errors.  len 0 gives 0 iovecs.
+ */
+CVMM_EXPORT int guest_memory_iovecs(const struct guest_memory *m,
+				    guest_addr_t gpa, uint64_t len,
+				    struct iovec *iov, int max);
+
+/**
+ * guest_memory_read_from_fd() - read up to @len bytes from @fd straight into
+ * guest RAM at @gpa (readv, or preadv at @offset when @offset >= 0).
+ * The guest range is checked first.  Returns the byte count transferred (may
+ * be short, like readv) or a negative errno.  Dirty-logs what was written.
+ */
+CVMM_EXPORT ssize_t guest_memory_read_from_fd(const struct guest_memory *m,
+					      guest_addr_t gpa, size_t len,
+					      int fd, off_t offset);
+
+/**
+ * guest_memory_write_to_fd() - write up to @len bytes of guest RAM at @gpa
+ * to @fd (writev, or pwritev at @offset when @offset >= 0).  Returns the byte
+ * count (may be short) or a negative errno.
+ */
+CVMM_EXPORT ssize_t guest_memory_write_to_fd(const struct guest_memory *m,
+					     guest_addr_t gpa, size_t len,
+					     int fd, off_t offset);
+
+/* --------------------------------------------------------------- dirty log */
+
+/**
+ * guest_memory_mark_dirty() - mark the pages of [@gpa, @gpa+@len) dirty in
+ * the regions that log (for writes made through translated pointers).
+ * Parts of the range outside RAM are ignored.
+ */
+CVMM_EXPORT void guest_memory_mark_dirty(const struct guest_memory *m,
+					 guest_addr_t gpa, uint64_t len);
+
+/**
+ * guest_region_dirty_bitmap_words() - how many uint64_t words a dirty
+ * bitmap for @r needs (one bit per 4 KiB page, bit 0 of word 0 = first page).
+ */
+CVMM_EXPORT size_t guest_region_dirty_bitmap_words(const struct guest_region *r);
+
+/**
+ * guest_region_dirty_get_and_clear() - atomically take the dirty bits of @r.
+ * @bitmap: receives guest_region_dirty_bitmap_words() words.
+ * @words: capacity of @bitmap in words (-ENOBUFS if too small).
+ * Errors: -ENOTSUP if @r was not created with GUEST_REGION_DIRTY_LOG.
+ * Returns the number of dirty pages taken.
+ */
+CVMM_EXPORT int guest_region_dirty_get_and_clear(struct guest_region *r,
+						 uint64_t *bitmap,
+						 size_t words);
+
+/* ------------------------------------------------------------------ logging */
+
+/** Log levels for the optional log callback. */
+enum guest_memory_log_level { GUEST_MEMORY_LOG_ERROR, GUEST_MEMORY_LOG_WARN,
+			      GUEST_MEMORY_LOG_DEBUG };
+
+/**
+ * guest_memory_set_log() - install a process-wide log callback (NULL to
+ * silence, the default).  The library never prints on its own.
+ */
+CVMM_EXPORT void guest_memory_set_log(void (*fn)(enum guest_memory_log_level,
+						 const char *msg, void *opaque),
+				      void *opaque);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CVMM_VM_MEMORY_H */

@@ -1,0 +1,3 @@
+/* placeholder until the library lands */
+#include <stddef.h>
+typedef int cvmm_placeholder_region_t;

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Installs c-vmm into a temporary prefix, then compiles and links a program
+# against it with nothing but pkg-config, shared and static.
+# Usage: pkgconfig.sh SOURCE_ROOT WORKDIR
+set -eu
+src=$1 work=$2
+here=$(cd "$(dirname "$0")" && pwd)
+rm -rf "$work"
+mkdir -p "$work"
+prefix="$work/prefix"
+meson setup "$work/build" "$src" --prefix="$prefix" --libdir=lib \
+	-Dtests=disabled -Dbenchmarks=false -Dexamples=false -Dfuzz=disabled \
+	-Dlab=disabled >"$work/setup.log" 2>&1 || { cat "$work/setup.log"; exit 1; }
+meson install -C "$work/build" >"$work/install.log" 2>&1 || { cat "$work/install.log"; exit 1; }
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+status=0
+for pc in "$prefix"/lib/pkgconfig/*.pc; do
+	name=$(basename "$pc" .pc)
+	pkg-config --exists --print-errors "$name" || status=1
+done
+cc=${CC:-cc}
+# shellcheck disable=SC2046
+$cc -std=c11 -Wall -Werror -o "$work/consumer-shared" "$here/consumer.c" \
+	$(pkg-config --cflags --libs cvmm-vm-memory)
+LD_LIBRARY_PATH="$prefix/lib" "$work/consumer-shared" || status=1
+# shellcheck disable=SC2046
+$cc -std=c11 -Wall -Werror -static -o "$work/consumer-static" "$here/consumer.c" \
+	$(pkg-config --static --cflags --libs cvmm-vm-memory)
+"$work/consumer-static" || status=1
+# Every installed header compiles on its own.
+for h in $(cd "$prefix/include" && find cvmm -name '*.h'); do
+	printf '#include <%s>\nint main(void) { return 0; }\n' "$h" >"$work/hdr.c"
+	$cc -std=c11 -Wall -Wextra -Werror -I"$prefix/include" -c -o "$work/hdr.o" "$work/hdr.c" ||
+		{ echo "header $h does not compile alone"; status=1; }
+done
+exit $status

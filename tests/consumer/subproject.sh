@@ -1,0 +1,22 @@
+#!/bin/sh
+# Builds a throw-away meson project that pulls c-vmm in as a subproject
+# (dependency('cvmm-vm-memory') resolved through meson.override_dependency)
+# and runs the program it links.  Usage: subproject.sh SOURCE_ROOT WORKDIR
+set -eu
+src=$1 work=$2
+here=$(cd "$(dirname "$0")" && pwd)
+rm -rf "$work"
+mkdir -p "$work/subprojects/c-vmm"
+# A copy, not a symlink: meson refuses subprojects that point outside.
+(cd "$src" && tar --exclude='./build*' --exclude=./.git --exclude=./tests/lab/cache -cf - .) |
+	tar -C "$work/subprojects/c-vmm" -xf -
+cp "$here/consumer.c" "$work/"
+cat > "$work/meson.build" <<'MESON'
+project('cvmm-consumer', 'c', default_options: ['c_std=c11'])
+subproject('c-vmm', default_options: ['tests=disabled', 'benchmarks=false',
+  'examples=false', 'fuzz=disabled', 'lab=disabled', 'default_library=static'])
+executable('consumer', 'consumer.c', dependencies: dependency('cvmm-vm-memory'))
+MESON
+meson setup "$work/build" "$work" >"$work/setup.log" 2>&1 || { cat "$work/setup.log"; exit 1; }
+meson compile -C "$work/build" >"$work/compile.log" 2>&1 || { cat "$work/compile.log"; exit 1; }
+"$work/build/consumer"

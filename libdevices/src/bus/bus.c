@@ -1,3 +1,605 @@
-/* placeholder until the library lands */
-#include <stddef.h>
-typedef int cvmm_placeholder_bus_t;
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * I/O bus dispatch: immutable sorted tables published with an atomic
+ * pointer, readers counted in per-slot counters selected by epoch parity,
+ * replaced tables freed after two epoch advances.  See bus.h for the design.
+ *
+ * Correctness argument (all atomics are seq_cst, writers serialised by
+ * bus->lock):
+ *   reader: R1 e = epoch; R2 cnt[slot][e & 1]++; R3 t = table; ...;
+ *           R4 cnt[slot][e & 1]--.
+ *   A table T is unpublished (store of the new table) while epoch == r and
+ *   retired with tag r.  A reader holding T loaded it at R3 before the
+ *   unpublish, so its R2 also precedes the unpublish, and it counts in one
+ *   of the two parities.  Advancing the epoch from E to E + 1 requires
+ *   every slot's cnt[(E - 1) & 1] to be read as 0.  The advances r -> r + 1
+ *   and r + 1 -> r + 2 both happen after the unpublish and check parity
+ *   (r - 1) & 1 and r & 1 respectively, so each holder of T had decremented
+ *   before the check that covers its parity.  A reader whose R2 comes after
+ *   such a check loads the table at R3 after the unpublish and cannot see T.
+ *   Hence T (and, for unregister, the device it no longer lists) is unused
+ *   once epoch >= r + 2.  New readers always use the current parity, so
+ *   the older parity only drains: advancing never starves.
+ */
+#include <cvmm/devices/bus.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BUS_SLOTS	   64u
+#define BUS_RETIRED_MAX	   4096u
+#define CACHELINE	   64u
+#define TLS		   __attribute__((tls_model("initial-exec"))) _Thread_local
+#define likely(x)	   __builtin_expect(!!(x), 1)
+#define unlikely(x)	   __builtin_expect(!!(x), 0)
+
+struct bus_entry {
+	uint64_t base;
+	uint64_t last; /* inclusive: base + len - 1 never wraps */
+	void (*read)(void *opaque, uint64_t offset, void *data, unsigned size);
+	void (*write)(void *opaque, uint64_t offset, const void *data,
+		      unsigned size);
+	void *opaque;
+};
+
+struct bus_table {
+	struct bus_table *next_retired;
+	uint64_t retired_epoch;
+	size_t n;
+	struct bus_entry e[];
+};
+
+struct bus_slot {
+	_Alignas(CACHELINE) atomic_ulong cnt[2];
+};
+
+struct io_bus {
+	struct bus_slot slots[BUS_SLOTS];
+	_Alignas(CACHELINE) _Atomic(struct bus_table *) table;
+	atomic_uint_fast64_t epoch;
+	atomic_uint_fast64_t unhandled;
+	struct io_bus_ops def;
+	void *def_opaque;
+	pthread_mutex_t lock;
+	struct bus_table *retired; /* newest first; under lock */
+	size_t nretired;
+};
+
+static atomic_uint next_slot;
+static TLS unsigned tls_slot; /* slot + 1; 0 = not chosen yet */
+static TLS unsigned tls_depth;
+static TLS struct io_bus *tls_stack[IO_BUS_MAX_NESTING];
+
+static unsigned my_slot(void)
+{
+	unsigned s = tls_slot;
+
+	if (unlikely(s == 0)) {
+		s = atomic_fetch_add_explicit(&next_slot, 1,
+					      memory_order_relaxed) %
+			    BUS_SLOTS +
+		    1;
+		tls_slot = s;
+	}
+	return s - 1;
+}
+
+static bool inside_dispatch_of(const struct io_bus *bus)
+{
+	for (unsigned i = 0; i < tls_depth && i < IO_BUS_MAX_NESTING; i++)
+		if (tls_stack[i] == bus)
+			return true;
+	return false;
+}
+
+static struct bus_table *table_alloc(size_t n)
+{
+	struct bus_table *t;
+
+	t = malloc(sizeof(*t) + n * sizeof(t->e[0]));
+	if (!t)
+		return NULL;
+	t->next_retired = NULL;
+	t->retired_epoch = 0;
+	t->n = n;
+	return t;
+}
+
+int io_bus_create(struct io_bus **out)
+{
+	struct io_bus *bus;
+	struct bus_table *t;
+	size_t sz = (sizeof(*bus) + CACHELINE - 1) / CACHELINE * CACHELINE;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	bus = aligned_alloc(CACHELINE, sz);
+	if (!bus)
+		return -ENOMEM;
+	memset(bus, 0, sz);
+	t = table_alloc(0);
+	if (!t) {
+		free(bus);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < BUS_SLOTS; i++) {
+		atomic_init(&bus->slots[i].cnt[0], 0);
+		atomic_init(&bus->slots[i].cnt[1], 0);
+	}
+	atomic_init(&bus->table, t);
+	atomic_init(&bus->epoch, 0);
+	atomic_init(&bus->unhandled, 0);
+	if (pthread_mutex_init(&bus->lock, NULL) != 0) {
+		free(t);
+		free(bus);
+		return -ENOMEM;
+	}
+	*out = bus;
+	return 0;
+}
+
+void io_bus_destroy(struct io_bus *bus)
+{
+	struct bus_table *t, *next;
+
+	if (!bus)
+		return;
+	for (t = bus->retired; t; t = next) {
+		next = t->next_retired;
+		free(t);
+	}
+	free(atomic_load(&bus->table));
+	pthread_mutex_destroy(&bus->lock);
+	free(bus);
+}
+
+/* ---------------------------------------------------------- reclamation */
+
+/* Under lock.  Advance the epoch once if the older parity has drained. */
+static bool try_advance(struct io_bus *bus)
+{
+	uint64_t e = atomic_load(&bus->epoch);
+	unsigned p = (unsigned)((e + 1) & 1); /* == (e - 1) & 1 */
+
+	for (unsigned i = 0; i < BUS_SLOTS; i++)
+		if (atomic_load(&bus->slots[i].cnt[p]) != 0)
+			return false;
+	atomic_store(&bus->epoch, e + 1);
+	return true;
+}
+
+/* Under lock.  Free retired tables whose grace period has elapsed. */
+static void reclaim(struct io_bus *bus)
+{
+	uint64_t e = atomic_load(&bus->epoch);
+	struct bus_table **pp = &bus->retired;
+
+	while (*pp) {
+		struct bus_table *t = *pp;
+
+		if (t->retired_epoch + 2 <= e) {
+			*pp = t->next_retired;
+			bus->nretired--;
+			free(t);
+		} else {
+			pp = &t->next_retired;
+		}
+	}
+}
+
+/* Under lock.  Publish @t, retire the old table, then make progress on
+ * reclamation without waiting.  Returns the epoch the old table was retired
+ * with. */
+static uint64_t publish(struct io_bus *bus, struct bus_table *t)
+{
+	struct bus_table *old = atomic_load(&bus->table);
+
+	atomic_store(&bus->table, t);
+	old->retired_epoch = atomic_load(&bus->epoch);
+	old->next_retired = bus->retired;
+	bus->retired = old;
+	bus->nretired++;
+	if (try_advance(bus))
+		try_advance(bus);
+	reclaim(bus);
+	return old->retired_epoch;
+}
+
+/* Without lock held: wait until the epoch reaches @target. */
+static void wait_epoch(struct io_bus *bus, uint64_t target)
+{
+	unsigned spins = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&bus->lock);
+		while (atomic_load(&bus->epoch) < target && try_advance(bus))
+			;
+		reclaim(bus);
+		pthread_mutex_unlock(&bus->lock);
+		if (atomic_load(&bus->epoch) >= target)
+			return;
+		if (spins < 64) {
+			spins++;
+			sched_yield();
+		} else {
+			struct timespec ts = {0, 50 * 1000};
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+int io_bus_synchronize(struct io_bus *bus)
+{
+	uint64_t target;
+
+	if (!bus)
+		return -EINVAL;
+	if (inside_dispatch_of(bus))
+		return -EDEADLK;
+	pthread_mutex_lock(&bus->lock);
+	target = atomic_load(&bus->epoch) + 2;
+	pthread_mutex_unlock(&bus->lock);
+	wait_epoch(bus, target);
+	return 0;
+}
+
+/* ------------------------------------------------------------- tables */
+
+/* Number of entries with base <= addr. */
+static size_t upper(const struct bus_table *t, uint64_t addr)
+{
+	size_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->e[mid].base <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static const struct bus_entry *lookup(const struct bus_table *t,
+				      uint64_t addr)
+{
+	size_t i = upper(t, addr);
+
+	if (i == 0 || addr > t->e[i - 1].last)
+		return NULL;
+	return &t->e[i - 1];
+}
+
+/* Index of the entry based exactly at @base, or -1. */
+static long find_exact(const struct bus_table *t, uint64_t base)
+{
+	size_t i = upper(t, base);
+
+	if (i == 0 || t->e[i - 1].base != base)
+		return -1;
+	return (long)(i - 1);
+}
+
+/* Does [base, last] overlap any entry of @t other than index @skip? */
+static bool overlaps(const struct bus_table *t, uint64_t base, uint64_t last,
+		     long skip)
+{
+	size_t i = upper(t, last); /* entries with base <= last */
+
+	/* Only the entry just below last, or the one before it when that is
+	 * the skipped one, can overlap: entries are disjoint and sorted. */
+	while (i > 0) {
+		const struct bus_entry *e = &t->e[i - 1];
+
+		if ((long)(i - 1) == skip) {
+			i--;
+			continue;
+		}
+		return e->last >= base;
+	}
+	return false;
+}
+
+/* Copy of @t without index @skip (-1: none) and with @ins inserted (NULL:
+ * none), kept sorted. */
+static struct bus_table *rebuild(const struct bus_table *t, long skip,
+				 const struct bus_entry *ins)
+{
+	size_t n = t->n - (skip >= 0 ? 1 : 0) + (ins ? 1 : 0);
+	struct bus_table *nt = table_alloc(n);
+	size_t j = 0;
+	bool placed = ins == NULL;
+
+	if (!nt)
+		return NULL;
+	for (size_t i = 0; i < t->n; i++) {
+		if ((long)i == skip)
+			continue;
+		if (!placed && ins->base < t->e[i].base) {
+			nt->e[j++] = *ins;
+			placed = true;
+		}
+		nt->e[j++] = t->e[i];
+	}
+	if (!placed)
+		nt->e[j++] = *ins;
+	return nt;
+}
+
+static int check_range(uint64_t base, uint64_t len, uint64_t *last)
+{
+	if (len == 0)
+		return -EINVAL;
+	if (__builtin_add_overflow(base, len - 1, last))
+		return -EOVERFLOW;
+	return 0;
+}
+
+int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len,
+		    const struct io_bus_ops *ops, void *opaque)
+{
+	struct bus_entry ent;
+	struct bus_table *t, *nt;
+	uint64_t last;
+	int ret;
+
+	if (!bus || !ops)
+		return -EINVAL;
+	ret = check_range(base, len, &last);
+	if (ret)
+		return ret;
+	ent = (struct bus_entry){base, last, ops->read, ops->write, opaque};
+	pthread_mutex_lock(&bus->lock);
+	t = atomic_load(&bus->table);
+	if (overlaps(t, base, last, -1)) {
+		ret = -EEXIST;
+	} else if (bus->nretired >= BUS_RETIRED_MAX) {
+		ret = -EAGAIN;
+	} else {
+		nt = rebuild(t, -1, &ent);
+		if (!nt)
+			ret = -ENOMEM;
+		else
+			publish(bus, nt);
+	}
+	pthread_mutex_unlock(&bus->lock);
+	return ret;
+}
+
+/* Remove without waiting; on success *epoch is the retirement epoch. */
+static int remove_range(struct io_bus *bus, uint64_t base, uint64_t *epoch)
+{
+	struct bus_table *t, *nt;
+	long idx;
+	int ret = 0;
+
+	pthread_mutex_lock(&bus->lock);
+	t = atomic_load(&bus->table);
+	idx = find_exact(t, base);
+	if (idx < 0) {
+		ret = -ENOENT;
+	} else if (bus->nretired >= BUS_RETIRED_MAX) {
+		ret = -EAGAIN;
+	} else {
+		nt = rebuild(t, idx, NULL);
+		if (!nt)
+			ret = -ENOMEM;
+		else
+			*epoch = publish(bus, nt);
+	}
+	pthread_mutex_unlock(&bus->lock);
+	return ret;
+}
+
+int io_bus_unregister(struct io_bus *bus, uint64_t base)
+{
+	uint64_t epoch = 0;
+	int ret;
+
+	if (!bus)
+		return -EINVAL;
+	if (inside_dispatch_of(bus))
+		return -EDEADLK;
+	ret = remove_range(bus, base, &epoch);
+	if (ret)
+		return ret;
+	wait_epoch(bus, epoch + 2);
+	return 0;
+}
+
+int io_bus_unregister_nowait(struct io_bus *bus, uint64_t base)
+{
+	uint64_t epoch;
+
+	if (!bus)
+		return -EINVAL;
+	return remove_range(bus, base, &epoch);
+}
+
+int io_bus_move(struct io_bus *bus, uint64_t old_base, uint64_t new_base)
+{
+	struct bus_table *t, *nt;
+	struct bus_entry ent;
+	uint64_t last;
+	long idx;
+	int ret = 0;
+
+	if (!bus)
+		return -EINVAL;
+	pthread_mutex_lock(&bus->lock);
+	t = atomic_load(&bus->table);
+	idx = find_exact(t, old_base);
+	if (idx < 0) {
+		ret = -ENOENT;
+		goto out;
+	}
+	if (old_base == new_base)
+		goto out;
+	ent = t->e[idx];
+	ret = check_range(new_base, ent.last - ent.base + 1, &last);
+	if (ret)
+		goto out;
+	if (overlaps(t, new_base, last, idx)) {
+		ret = -EEXIST;
+		goto out;
+	}
+	if (bus->nretired >= BUS_RETIRED_MAX) {
+		ret = -EAGAIN;
+		goto out;
+	}
+	ent.base = new_base;
+	ent.last = last;
+	nt = rebuild(t, idx, &ent);
+	if (!nt) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	publish(bus, nt);
+out:
+	pthread_mutex_unlock(&bus->lock);
+	return ret;
+}
+
+int io_bus_set_default(struct io_bus *bus, const struct io_bus_ops *ops,
+		       void *opaque)
+{
+	if (!bus)
+		return -EINVAL;
+	if (ops) {
+		bus->def = *ops;
+	} else {
+		bus->def.read = NULL;
+		bus->def.write = NULL;
+	}
+	bus->def_opaque = opaque;
+	return 0;
+}
+
+uint64_t io_bus_unhandled_count(const struct io_bus *bus)
+{
+	if (!bus)
+		return 0;
+	return atomic_load_explicit(&bus->unhandled, memory_order_relaxed);
+}
+
+int io_bus_find(struct io_bus *bus, uint64_t addr, uint64_t *base,
+		uint64_t *len)
+{
+	const struct bus_entry *e;
+	int ret = -ENOENT;
+
+	if (!bus)
+		return -EINVAL;
+	pthread_mutex_lock(&bus->lock);
+	e = lookup(atomic_load(&bus->table), addr);
+	if (e) {
+		if (base)
+			*base = e->base;
+		if (len)
+			*len = e->last - e->base + 1;
+		ret = 0;
+	}
+	pthread_mutex_unlock(&bus->lock);
+	return ret;
+}
+
+size_t io_bus_count(struct io_bus *bus)
+{
+	size_t n;
+
+	if (!bus)
+		return 0;
+	pthread_mutex_lock(&bus->lock);
+	n = atomic_load(&bus->table)->n;
+	pthread_mutex_unlock(&bus->lock);
+	return n;
+}
+
+/* ----------------------------------------------------------- dispatch */
+
+static void unhandled(struct io_bus *bus, uint64_t addr, void *rdata,
+		      const void *wdata, unsigned size)
+{
+	atomic_fetch_add_explicit(&bus->unhandled, 1, memory_order_relaxed);
+	if (rdata) {
+		if (bus->def.read)
+			bus->def.read(bus->def_opaque, addr, rdata, size);
+	} else if (bus->def.write) {
+		bus->def.write(bus->def_opaque, addr, wdata, size);
+	}
+}
+
+static inline bool valid_size(unsigned size)
+{
+	return size == 1 || size == 2 || size == 4 || size == 8;
+}
+
+/* rdata != NULL: read; else write from wdata. */
+static inline int dispatch(struct io_bus *bus, uint64_t addr, void *rdata,
+			   const void *wdata, unsigned size)
+{
+	struct bus_slot *slot;
+	const struct bus_table *t;
+	const struct bus_entry *e;
+	unsigned p;
+	int ret;
+
+	if (unlikely(addr > UINT64_MAX - (size - 1))) {
+		unhandled(bus, addr, rdata, wdata, size);
+		return -EOVERFLOW;
+	}
+	if (unlikely(tls_depth >= IO_BUS_MAX_NESTING)) {
+		atomic_fetch_add_explicit(&bus->unhandled, 1,
+					  memory_order_relaxed);
+		return -ELOOP;
+	}
+	slot = &bus->slots[my_slot()];
+	p = (unsigned)(atomic_load(&bus->epoch) & 1);
+	atomic_fetch_add(&slot->cnt[p], 1);
+	tls_stack[tls_depth++] = bus;
+	t = atomic_load(&bus->table);
+	e = lookup(t, addr);
+	if (likely(e && addr + (size - 1) <= e->last)) {
+		if (rdata) {
+			if (e->read)
+				e->read(e->opaque, addr - e->base, rdata, size);
+		} else if (e->write) {
+			e->write(e->opaque, addr - e->base, wdata, size);
+		}
+		ret = 0;
+	} else {
+		ret = e ? -ERANGE : IO_BUS_UNHANDLED;
+	}
+	tls_depth--;
+	atomic_fetch_sub_explicit(&slot->cnt[p], 1, memory_order_release);
+	if (ret)
+		unhandled(bus, addr, rdata, wdata, size);
+	return ret;
+}
+
+int io_bus_read(struct io_bus *bus, uint64_t addr, void *data, unsigned size)
+{
+	if (!data)
+		return -EINVAL;
+	if (size <= 8)
+		memset(data, 0xff, size);
+	if (!bus || !valid_size(size))
+		return -EINVAL;
+	return dispatch(bus, addr, data, NULL, size);
+}
+
+int io_bus_write(struct io_bus *bus, uint64_t addr, const void *data,
+		 unsigned size)
+{
+	if (!bus || !data || !valid_size(size))
+		return -EINVAL;
+	return dispatch(bus, addr, NULL, data, size);
+}

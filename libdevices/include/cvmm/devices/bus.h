@@ -120,7 +120,9 @@ CVMM_EXPORT void io_bus_destroy(struct io_bus *bus);
  *
  * Errors: -EINVAL (bus or ops NULL, len 0), -EOVERFLOW (base + len - 1 wraps
  * past 2^64 - 1; a range ending exactly at 2^64 is fine), -EEXIST (overlaps
- * a registered range), -ENOMEM.  Never waits; callable from a callback.
+ * a registered range), -ENOMEM, -EAGAIN (4096 replaced tables are still
+ * waiting for a dispatch that has been stuck in a callback; nothing changed).
+ * Never waits; callable from a callback.
  */
 CVMM_EXPORT int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len,
 				const struct io_bus_ops *ops, void *opaque);
@@ -133,7 +135,7 @@ CVMM_EXPORT int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len,
  * Errors: -EINVAL (bus NULL), -ENOENT (nothing registered at base),
  * -EDEADLK (the calling thread is inside a dispatch of this bus: waiting
  * would never end; nothing is removed — use io_bus_unregister_nowait()),
- * -ENOMEM (the table could not be rebuilt; nothing is removed).
+ * -ENOMEM or -EAGAIN (as for io_bus_register(); nothing is removed).
  *
  * Must not be called while the calling thread is inside a dispatch of
  * another bus whose callbacks may, on another thread, wait for this one
@@ -148,7 +150,7 @@ CVMM_EXPORT int io_bus_unregister(struct io_bus *bus, uint64_t base);
  * its callbacks: keep the opaque state alive until io_bus_synchronize() has
  * returned (or for the device's whole lifetime, as a PCI device disabling its
  * BAR decoding does).  Callable from a callback.
- * Errors: -EINVAL, -ENOENT, -ENOMEM (nothing removed).
+ * Errors: -EINVAL, -ENOENT, -ENOMEM, -EAGAIN (nothing removed).
  */
 CVMM_EXPORT int io_bus_unregister_nowait(struct io_bus *bus, uint64_t base);
 
@@ -159,7 +161,8 @@ CVMM_EXPORT int io_bus_unregister_nowait(struct io_bus *bus, uint64_t base);
  * Moving to the same base is a successful no-op.
  *
  * Errors: -EINVAL (bus NULL), -ENOENT (nothing at old_base), -EOVERFLOW
- * (new range wraps), -EEXIST (new range overlaps another device), -ENOMEM.
+ * (new range wraps), -EEXIST (new range overlaps another device), -ENOMEM,
+ * -EAGAIN (as for io_bus_register()).
  * On error nothing changes.  Never waits; callable from a callback.
  */
 CVMM_EXPORT int io_bus_move(struct io_bus *bus, uint64_t old_base,

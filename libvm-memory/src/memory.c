@@ -1,0 +1,713 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * Guest memory snapshots and checked access.
+ *
+ * A snapshot is an array of entries sorted by guest address; each entry
+ * copies its region's gpa, size and host address so that a lookup touches
+ * only the array.  Lookup is a branch-free binary search (conditional
+ * moves); an empty snapshot holds one zero-sized sentinel entry so that the
+ * search never needs a special case.  A read or write inside one region is
+ * one range check and one memcpy.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+struct gm_entry {
+	guest_addr_t gpa;
+	uint64_t size;
+	uint8_t *host;
+	struct guest_region *r;
+};
+
+struct guest_memory {
+	atomic_uint refcount;
+	/* No region is read-only or dirty-logging: writes are plain copies. */
+	bool plain_write;
+	/* Some region logs dirty pages. */
+	bool any_dirty;
+	size_t n;	     /* regions */
+	size_t ln;	     /* entries searched: max(n, 1) */
+	struct gm_entry e[]; /* ln entries, sorted by gpa */
+};
+
+/* The entry whose gpa is the greatest <= @gpa, or the first entry.  The
+ * caller checks that @gpa is inside it. */
+static inline const struct gm_entry *gm_search(const struct guest_memory *m,
+					       guest_addr_t gpa)
+{
+	const struct gm_entry *base = m->e;
+	size_t n = m->ln;
+
+	while (n > 1) {
+		size_t half = n / 2;
+
+		base = base[half].gpa <= gpa ? base + half : base;
+		n -= half;
+	}
+	return base;
+}
+
+/* Is [off, off + len) inside @e, where off = gpa - e->gpa (wrapping)? */
+static inline bool gm_fits(const struct gm_entry *e, uint64_t off, uint64_t len)
+{
+	return off < e->size && len <= e->size - off;
+}
+
+/* ---------------------------------------------------------------- snapshots */
+
+static struct guest_memory *gm_alloc(size_t n)
+{
+	size_t ln = n ? n : 1;
+	struct guest_memory *m;
+
+	if (ln > (SIZE_MAX - sizeof(*m)) / sizeof(struct gm_entry))
+		return NULL;
+	m = calloc(1, sizeof(*m) + ln * sizeof(struct gm_entry));
+	if (!m)
+		return NULL;
+	atomic_init(&m->refcount, 1);
+	m->n = n;
+	m->ln = ln;
+	return m;
+}
+
+static int gm_entry_cmp(const void *a, const void *b)
+{
+	const struct gm_entry *x = a, *y = b;
+
+	return x->gpa < y->gpa ? -1 : x->gpa > y->gpa;
+}
+
+/* Sort the entries, refuse overlaps, take the references, set the flags. */
+static int gm_finish(struct guest_memory *m)
+{
+	size_t i;
+
+	qsort(m->e, m->n, sizeof(m->e[0]), gm_entry_cmp);
+	for (i = 1; i < m->n; i++)
+		if (m->e[i].gpa - m->e[i - 1].gpa < m->e[i - 1].size)
+			return -EEXIST;
+	m->plain_write = true;
+	for (i = 0; i < m->n; i++) {
+		unsigned int f = m->e[i].r->flags;
+
+		if (f & (GUEST_REGION_READONLY | GUEST_REGION_DIRTY_LOG))
+			m->plain_write = false;
+		if (f & GUEST_REGION_DIRTY_LOG)
+			m->any_dirty = true;
+	}
+	for (i = 0; i < m->n; i++)
+		guest_region_ref(m->e[i].r);
+	return 0;
+}
+
+static void gm_set_entry(struct gm_entry *e, struct guest_region *r)
+{
+	e->gpa = r->gpa;
+	e->size = r->size;
+	e->host = r->host;
+	e->r = r;
+}
+
+int guest_memory_create(struct guest_region *const *regions, size_t n,
+			struct guest_memory **out)
+{
+	struct guest_memory *m;
+	size_t i;
+	int ret;
+
+	if (!out || (n && !regions))
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (!regions[i])
+			return -EINVAL;
+	m = gm_alloc(n);
+	if (!m)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		gm_set_entry(&m->e[i], regions[i]);
+	ret = gm_finish(m);
+	if (ret) {
+		free(m);
+		return ret;
+	}
+	*out = m;
+	return 0;
+}
+
+int guest_memory_add_region(const struct guest_memory *m,
+			    struct guest_region *r, struct guest_memory **out)
+{
+	struct guest_memory *nm;
+	int ret;
+
+	if (!m || !r || !out)
+		return -EINVAL;
+	nm = gm_alloc(m->n + 1);
+	if (!nm)
+		return -ENOMEM;
+	memcpy(nm->e, m->e, m->n * sizeof(m->e[0]));
+	gm_set_entry(&nm->e[m->n], r);
+	ret = gm_finish(nm);
+	if (ret) {
+		free(nm);
+		return ret;
+	}
+	*out = nm;
+	return 0;
+}
+
+int guest_memory_remove_region(const struct guest_memory *m, guest_addr_t gpa,
+			       uint64_t size, struct guest_memory **out,
+			       struct guest_region **removed)
+{
+	struct guest_memory *nm;
+	size_t i;
+	int ret;
+
+	if (!m || !out)
+		return -EINVAL;
+	for (i = 0; i < m->n; i++)
+		if (m->e[i].gpa == gpa && m->e[i].size == size)
+			break;
+	if (i == m->n)
+		return -ENOENT;
+	nm = gm_alloc(m->n - 1);
+	if (!nm)
+		return -ENOMEM;
+	memcpy(nm->e, m->e, i * sizeof(m->e[0]));
+	memcpy(nm->e + i, m->e + i + 1, (m->n - i - 1) * sizeof(m->e[0]));
+	ret = gm_finish(nm);
+	if (ret) { /* cannot happen: a subset of a valid set */
+		free(nm);
+		return ret;
+	}
+	if (removed)
+		*removed = guest_region_ref(m->e[i].r);
+	*out = nm;
+	return 0;
+}
+
+struct guest_memory *guest_memory_ref(struct guest_memory *m)
+{
+	if (m)
+		atomic_fetch_add_explicit(&m->refcount, 1,
+					  memory_order_relaxed);
+	return m;
+}
+
+void guest_memory_unref(struct guest_memory *m)
+{
+	size_t i;
+
+	if (!m)
+		return;
+	if (atomic_fetch_sub_explicit(&m->refcount, 1, memory_order_release) !=
+	    1)
+		return;
+	atomic_thread_fence(memory_order_acquire);
+	for (i = 0; i < m->n; i++)
+		guest_region_unref(m->e[i].r);
+	free(m);
+}
+
+size_t guest_memory_num_regions(const struct guest_memory *m)
+{
+	return m ? m->n : 0;
+}
+
+struct guest_region *guest_memory_region_at(const struct guest_memory *m,
+					    size_t i)
+{
+	if (!m || i >= m->n)
+		return NULL;
+	return m->e[i].r;
+}
+
+struct guest_region *guest_memory_find_region(const struct guest_memory *m,
+					      guest_addr_t gpa)
+{
+	const struct gm_entry *e;
+
+	if (!m)
+		return NULL;
+	e = gm_search(m, gpa);
+	return gpa - e->gpa < e->size ? e->r : NULL;
+}
+
+guest_addr_t guest_memory_end(const struct guest_memory *m)
+{
+	if (!m || !m->n)
+		return 0;
+	return m->e[m->n - 1].gpa + m->e[m->n - 1].size;
+}
+
+/* ------------------------------------------------------------ range checks */
+
+/*
+ * Check [gpa, gpa + len), len > 0, across adjacent regions.  On success
+ * *first is the index of the entry holding @gpa.  With @write, a read-only
+ * region in the range gives -EPERM.
+ */
+static int gm_check_span(const struct guest_memory *m, guest_addr_t gpa,
+			 uint64_t len, bool write, size_t *first)
+{
+	const struct gm_entry *e;
+	uint64_t cur = gpa, left = len;
+	size_t i;
+
+	if (len - 1 > UINT64_MAX - gpa)
+		return -EOVERFLOW;
+	e = gm_search(m, gpa);
+	if (gpa - e->gpa >= e->size)
+		return -EFAULT;
+	i = (size_t)(e - m->e);
+	*first = i;
+	for (;;) { /* at most n iterations */
+		uint64_t avail = m->e[i].gpa + m->e[i].size - cur;
+
+		if (write && (m->e[i].r->flags & GUEST_REGION_READONLY))
+			return -EPERM;
+		if (left <= avail)
+			return 0;
+		left -= avail;
+		cur += avail;
+		if (++i >= m->n || m->e[i].gpa != cur)
+			return -ENXIO;
+	}
+}
+
+int guest_memory_check_range(const struct guest_memory *m, guest_addr_t gpa,
+			     uint64_t len)
+{
+	size_t first;
+
+	if (!m)
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	return gm_check_span(m, gpa, len, false, &first);
+}
+
+/* ------------------------------------------------------------ copy engine */
+
+enum gm_op {
+	GM_READ,
+	GM_WRITE,
+	GM_FILL
+};
+
+static inline void gm_dirty(const struct gm_entry *e, uint64_t off,
+			    uint64_t len)
+{
+	if (e->r->dirty)
+		gm_region_mark_dirty(e->r, off, len);
+}
+
+/* Checked copy of any range (crossing regions, or erroneous). */
+static int gm_copy_slow(const struct guest_memory *m, guest_addr_t gpa,
+			void *buf, uint64_t len, enum gm_op op, int byte)
+{
+	uint8_t *p = buf;
+	size_t i;
+	int ret;
+
+	if (len == 0)
+		return 0;
+	ret = gm_check_span(m, gpa, len, op != GM_READ, &i);
+	if (ret)
+		return ret;
+	while (len) { /* bounded: the span check walked these entries */
+		const struct gm_entry *e = &m->e[i++];
+		uint64_t off = gpa - e->gpa;
+		uint64_t chunk = e->size - off;
+
+		if (chunk > len)
+			chunk = len;
+		switch (op) {
+		case GM_READ:
+			memcpy(p, e->host + off, chunk);
+			break;
+		case GM_WRITE:
+			memcpy(e->host + off, p, chunk);
+			gm_dirty(e, off, chunk);
+			break;
+		case GM_FILL:
+			memset(e->host + off, byte, chunk);
+			gm_dirty(e, off, chunk);
+			break;
+		}
+		if (p)
+			p += chunk;
+		gpa += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+int guest_memory_read(const struct guest_memory *m, guest_addr_t gpa, void *buf,
+		      size_t len)
+{
+	const struct gm_entry *e;
+	uint64_t off;
+
+	if (unlikely(!m || (!buf && len)))
+		return -EINVAL;
+	e = gm_search(m, gpa);
+	off = gpa - e->gpa;
+	if (likely(gm_fits(e, off, len))) {
+		memcpy(buf, e->host + off, len);
+		return 0;
+	}
+	return gm_copy_slow(m, gpa, buf, len, GM_READ, 0);
+}
+
+int guest_memory_write(const struct guest_memory *m, guest_addr_t gpa,
+		       const void *buf, size_t len)
+{
+	const struct gm_entry *e;
+	uint64_t off;
+
+	if (unlikely(!m || (!buf && len)))
+		return -EINVAL;
+	e = gm_search(m, gpa);
+	off = gpa - e->gpa;
+	if (likely(m->plain_write && gm_fits(e, off, len))) {
+		memcpy(e->host + off, buf, len);
+		return 0;
+	}
+	return gm_copy_slow(m, gpa, (void *)(uintptr_t)buf, len, GM_WRITE, 0);
+}
+
+int guest_memory_fill(const struct guest_memory *m, guest_addr_t gpa, int byte,
+		      size_t len)
+{
+	if (!m)
+		return -EINVAL;
+	return gm_copy_slow(m, gpa, NULL, len, GM_FILL, byte);
+}
+
+/* ------------------------------------------------------------ typed access */
+
+#define GM_TYPED(bits)                                                       \
+	int guest_memory_read_u##bits(const struct guest_memory *m,          \
+				      guest_addr_t gpa, uint##bits##_t *val) \
+	{                                                                    \
+		const struct gm_entry *e;                                    \
+		uint##bits##_t v;                                            \
+		uint64_t off;                                                \
+		int ret;                                                     \
+                                                                             \
+		if (unlikely(!m || !val))                                    \
+			return -EINVAL;                                      \
+		e = gm_search(m, gpa);                                       \
+		off = gpa - e->gpa;                                          \
+		if (likely(gm_fits(e, off, sizeof(v)))) {                    \
+			memcpy(&v, e->host + off, sizeof(v));                \
+			*val = le##bits##toh(v);                             \
+			return 0;                                            \
+		}                                                            \
+		ret = gm_copy_slow(m, gpa, &v, sizeof(v), GM_READ, 0);       \
+		if (ret)                                                     \
+			return ret;                                          \
+		*val = le##bits##toh(v);                                     \
+		return 0;                                                    \
+	}                                                                    \
+	int guest_memory_write_u##bits(const struct guest_memory *m,         \
+				       guest_addr_t gpa, uint##bits##_t val) \
+	{                                                                    \
+		const struct gm_entry *e;                                    \
+		uint##bits##_t v = htole##bits(val);                         \
+		uint64_t off;                                                \
+                                                                             \
+		if (unlikely(!m))                                            \
+			return -EINVAL;                                      \
+		e = gm_search(m, gpa);                                       \
+		off = gpa - e->gpa;                                          \
+		if (likely(m->plain_write && gm_fits(e, off, sizeof(v)))) {  \
+			memcpy(e->host + off, &v, sizeof(v));                \
+			return 0;                                            \
+		}                                                            \
+		return gm_copy_slow(m, gpa, &v, sizeof(v), GM_WRITE, 0);     \
+	}
+
+#define le8toh(x) (x)
+#define htole8(x) (x)
+
+GM_TYPED(8)
+GM_TYPED(16)
+GM_TYPED(32)
+GM_TYPED(64)
+
+/* ----------------------------------------------------------- atomic access */
+
+static bool load_order_ok(memory_order o)
+{
+	return o == memory_order_relaxed || o == memory_order_acquire ||
+	       o == memory_order_seq_cst;
+}
+
+static bool store_order_ok(memory_order o)
+{
+	return o == memory_order_relaxed || o == memory_order_release ||
+	       o == memory_order_seq_cst;
+}
+
+/* Host address of a naturally aligned @size-byte object at @gpa, or NULL. */
+static inline uint8_t *gm_aligned_host(const struct guest_memory *m,
+				       guest_addr_t gpa, uint64_t size,
+				       const struct gm_entry **ep)
+{
+	const struct gm_entry *e = gm_search(m, gpa);
+	uint64_t off = gpa - e->gpa;
+
+	/* Regions are page aligned: an aligned object starting inside one
+	 * ends inside it; gm_fits() keeps that true whatever the layout. */
+	if (!gm_fits(e, off, size))
+		return NULL;
+	*ep = e;
+	return e->host + off;
+}
+
+#define GM_ATOMIC(bits)                                                       \
+	int guest_memory_load_u##bits(const struct guest_memory *m,           \
+				      guest_addr_t gpa, uint##bits##_t *val,  \
+				      memory_order order)                     \
+	{                                                                     \
+		const struct gm_entry *e;                                     \
+		uint##bits##_t *p, v;                                         \
+                                                                              \
+		if (!m || !val || (gpa & (sizeof(v) - 1)) ||                  \
+		    !load_order_ok(order))                                    \
+			return -EINVAL;                                       \
+		p = (uint##bits##_t *)(void *)gm_aligned_host(m, gpa,         \
+							      sizeof(v), &e); \
+		if (!p)                                                       \
+			return -EFAULT;                                       \
+		if (order == memory_order_relaxed)                            \
+			v = __atomic_load_n(p, __ATOMIC_RELAXED);             \
+		else if (order == memory_order_acquire)                       \
+			v = __atomic_load_n(p, __ATOMIC_ACQUIRE);             \
+		else                                                          \
+			v = __atomic_load_n(p, __ATOMIC_SEQ_CST);             \
+		*val = le##bits##toh(v);                                      \
+		return 0;                                                     \
+	}                                                                     \
+	int guest_memory_store_u##bits(const struct guest_memory *m,          \
+				       guest_addr_t gpa, uint##bits##_t val,  \
+				       memory_order order)                    \
+	{                                                                     \
+		const struct gm_entry *e;                                     \
+		uint##bits##_t *p, v = htole##bits(val);                      \
+                                                                              \
+		if (!m || (gpa & (sizeof(v) - 1)) || !store_order_ok(order))  \
+			return -EINVAL;                                       \
+		p = (uint##bits##_t *)(void *)gm_aligned_host(m, gpa,         \
+							      sizeof(v), &e); \
+		if (!p)                                                       \
+			return -EFAULT;                                       \
+		if (e->r->flags & GUEST_REGION_READONLY)                      \
+			return -EPERM;                                        \
+		if (order == memory_order_relaxed)                            \
+			__atomic_store_n(p, v, __ATOMIC_RELAXED);             \
+		else if (order == memory_order_release)                       \
+			__atomic_store_n(p, v, __ATOMIC_RELEASE);             \
+		else                                                          \
+			__atomic_store_n(p, v, __ATOMIC_SEQ_CST);             \
+		gm_dirty(e, gpa - e->gpa, sizeof(v));                         \
+		return 0;                                                     \
+	}
+
+GM_ATOMIC(16)
+GM_ATOMIC(32)
+GM_ATOMIC(64)
+
+/* ------------------------------------------------------------- translation */
+
+int guest_memory_translate(const struct guest_memory *m, guest_addr_t gpa,
+			   uint64_t len, void **host)
+{
+	const struct gm_entry *e;
+	uint64_t off;
+
+	if (!m || !host || len == 0)
+		return -EINVAL;
+	if (len - 1 > UINT64_MAX - gpa)
+		return -EOVERFLOW;
+	e = gm_search(m, gpa);
+	off = gpa - e->gpa;
+	if (off >= e->size)
+		return -EFAULT;
+	if (len > e->size - off)
+		return -ENXIO;
+	*host = e->host + off;
+	return 0;
+}
+
+int guest_memory_contiguous(const struct guest_memory *m, guest_addr_t gpa,
+			    void **host, uint64_t *avail)
+{
+	const struct gm_entry *e;
+	uint64_t off;
+
+	if (!m || !host || !avail)
+		return -EINVAL;
+	e = gm_search(m, gpa);
+	off = gpa - e->gpa;
+	if (off >= e->size)
+		return -EFAULT;
+	*host = e->host + off;
+	*avail = e->size - off;
+	return 0;
+}
+
+/* Fill @iov (capacity @max) for a range already checked from entry @i. */
+static int gm_fill_iovecs(const struct guest_memory *m, size_t i,
+			  guest_addr_t gpa, uint64_t len, struct iovec *iov,
+			  int max)
+{
+	int n = 0;
+
+	while (len) {
+		const struct gm_entry *e = &m->e[i++];
+		uint64_t off = gpa - e->gpa;
+		uint64_t chunk = e->size - off;
+
+		if (chunk > len)
+			chunk = len;
+		if (n >= max)
+			return -ENOBUFS;
+		iov[n].iov_base = e->host + off;
+		iov[n].iov_len = (size_t)chunk;
+		n++;
+		gpa += chunk;
+		len -= chunk;
+	}
+	return n;
+}
+
+int guest_memory_iovecs(const struct guest_memory *m, guest_addr_t gpa,
+			uint64_t len, struct iovec *iov, int max)
+{
+	size_t i;
+	int ret;
+
+	if (!m || max < 0 || (!iov && max > 0))
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	ret = gm_check_span(m, gpa, len, false, &i);
+	if (ret)
+		return ret;
+	return gm_fill_iovecs(m, i, gpa, len, iov, max);
+}
+
+/* ---------------------------------------------------------------- dirty log */
+
+void guest_memory_mark_dirty(const struct guest_memory *m, guest_addr_t gpa,
+			     uint64_t len)
+{
+	const struct gm_entry *e, *end;
+	uint64_t last;
+
+	if (!m || !len || !m->any_dirty)
+		return;
+	if (__builtin_add_overflow(gpa, len - 1, &last))
+		last = UINT64_MAX;
+	e = gm_search(m, gpa);
+	end = m->e + m->n;
+	if (gpa - e->gpa >= e->size && e->gpa <= gpa)
+		e++; /* gpa is in the hole after e */
+	for (; e < end && e->gpa <= last; e++) {
+		uint64_t lo = gpa > e->gpa ? gpa : e->gpa;
+		uint64_t elast = e->gpa + e->size - 1;
+		uint64_t hi = last < elast ? last : elast;
+
+		if (e->size && lo <= hi)
+			gm_dirty(e, lo - e->gpa, hi - lo + 1);
+	}
+}
+
+/* --------------------------------------------------------------- fd I/O */
+
+#define GM_IOV_STACK 16
+
+static ssize_t gm_fd_io(const struct guest_memory *m, guest_addr_t gpa,
+			size_t len, int fd, off_t offset, bool to_guest)
+{
+	struct iovec stack[GM_IOV_STACK], *iov = stack;
+	uint64_t cur, left;
+	size_t i, cnt;
+	ssize_t n;
+	int ret;
+
+	if (!m || fd < 0)
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	if (len > SSIZE_MAX)
+		return -EINVAL;
+	ret = gm_check_span(m, gpa, len, to_guest, &i);
+	if (ret)
+		return ret;
+	/* How many iovecs (regions crossed), at most IOV_MAX: a range that
+	 * crosses more is transferred short, as readv would. */
+	cnt = 0;
+	cur = gpa;
+	left = len;
+	for (size_t j = i; left && cnt < IOV_MAX; j++, cnt++) {
+		uint64_t avail = m->e[j].gpa + m->e[j].size - cur;
+		uint64_t chunk = avail < left ? avail : left;
+
+		cur += chunk;
+		left -= chunk;
+	}
+	len -= (size_t)left;
+	if (cnt > GM_IOV_STACK) {
+		iov = calloc(cnt, sizeof(*iov));
+		if (!iov)
+			return -ENOMEM;
+	}
+	ret = gm_fill_iovecs(m, i, gpa, len, iov, (int)cnt);
+	if (ret < 0) {
+		n = ret;
+		goto out;
+	}
+	if (to_guest)
+		n = offset >= 0 ? preadv(fd, iov, (int)cnt, offset)
+				: readv(fd, iov, (int)cnt);
+	else
+		n = offset >= 0 ? pwritev(fd, iov, (int)cnt, offset)
+				: writev(fd, iov, (int)cnt);
+	if (n < 0)
+		n = -errno;
+	else if (to_guest && n > 0)
+		guest_memory_mark_dirty(m, gpa, (uint64_t)n);
+out:
+	if (iov != stack)
+		free(iov);
+	return n;
+}
+
+ssize_t guest_memory_read_from_fd(const struct guest_memory *m,
+				  guest_addr_t gpa, size_t len, int fd,
+				  off_t offset)
+{
+	return gm_fd_io(m, gpa, len, fd, offset, true);
+}
+
+ssize_t guest_memory_write_to_fd(const struct guest_memory *m, guest_addr_t gpa,
+				 size_t len, int fd, off_t offset)
+{
+	return gm_fd_io(m, gpa, len, fd, offset, false);
+}

@@ -1,0 +1,1619 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* libvm-memory unit tests. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+/* Check 0.15 has no public suite_free(), which cvmm-check.h calls on its
+ * skip path (never taken here: this suite needs no /dev/kvm). */
+#ifndef suite_free
+#define suite_free(s) ((void)(s))
+#endif
+#include "cvmm-check.h"
+#include "cvmm/vm-memory.h"
+
+#define KiB 1024ull
+#define MiB (1024ull * 1024ull)
+#define PG  4096ull
+
+static struct guest_region *mkreg(guest_addr_t gpa, uint64_t size,
+				  enum guest_region_backing backing,
+				  unsigned int flags)
+{
+	struct guest_region_params p;
+	struct guest_region *r = NULL;
+
+	memset(&p, 0, sizeof(p));
+	p.gpa = gpa;
+	p.size = size;
+	p.backing = backing;
+	p.flags = flags;
+	ck_assert_int_eq(guest_region_create(&p, &r), 0);
+	ck_assert_ptr_nonnull(r);
+	return r;
+}
+
+/* A snapshot of @n regions; the snapshot holds the only references. */
+static struct guest_memory *mkmem(struct guest_region **r, size_t n)
+{
+	struct guest_memory *m = NULL;
+	size_t i;
+
+	ck_assert_int_eq(guest_memory_create(r, n, &m), 0);
+	for (i = 0; i < n; i++)
+		guest_region_unref(r[i]);
+	return m;
+}
+
+/* RAM: [0, 64K) and [64K, 128K) adjacent, hole, [1M, 1M+64K). */
+static struct guest_memory *std_mem(void)
+{
+	struct guest_region *r[3];
+
+	r[0] = mkreg(1 * MiB, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
+	r[1] = mkreg(0, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
+	r[2] = mkreg(64 * KiB, 64 * KiB, GUEST_REGION_ANON_SHARED, 0);
+	return mkmem(r, 3);
+}
+
+static void *host_of(struct guest_memory *m, guest_addr_t gpa)
+{
+	void *h = NULL;
+
+	ck_assert_int_eq(guest_memory_translate(m, gpa, 1, &h), 0);
+	return h;
+}
+
+/* ------------------------------------------------------------------ regions */
+
+START_TEST(test_region_anon_private)
+{
+	struct guest_region *r =
+		mkreg(0x100000, 2 * MiB, GUEST_REGION_ANON_PRIVATE, 0);
+	uint8_t *h = guest_region_host_addr(r);
+	uint64_t off = 123;
+
+	ck_assert_uint_eq(guest_region_gpa(r), 0x100000);
+	ck_assert_uint_eq(guest_region_size(r), 2 * MiB);
+	ck_assert_uint_eq(guest_region_flags(r), 0);
+	ck_assert_int_eq(guest_region_fd(r, &off), -1);
+	ck_assert_uint_eq(off, 0);
+	ck_assert_ptr_nonnull(h);
+	ck_assert_uint_eq((uintptr_t)h % PG, 0);
+	ck_assert_uint_eq(h[0], 0);
+	ck_assert_uint_eq(h[2 * MiB - 1], 0);
+	h[0] = 1;
+	h[2 * MiB - 1] = 2;
+	guest_region_unref(r);
+}
+END_TEST
+
+START_TEST(test_region_bad_params)
+{
+	struct guest_region_params p;
+	struct guest_region *r = NULL;
+
+	memset(&p, 0, sizeof(p));
+	p.size = PG;
+	ck_assert_int_eq(guest_region_create(NULL, &r), -EINVAL);
+	ck_assert_int_eq(guest_region_create(&p, NULL), -EINVAL);
+	p.size = 0;
+	ck_assert_int_eq(guest_region_create(&p, &r), -EINVAL);
+	p.size = PG + 1;
+	ck_assert_int_eq(guest_region_create(&p, &r), -EINVAL);
+	p.size = PG;
+	p.gpa = 0x800;
+	ck_assert_int_eq(guest_region_create(&p, &r), -EINVAL);
+	p.gpa = UINT64_MAX - PG + 1; /* end would be 2^64 */
+	ck_assert_int_eq(guest_region_create(&p, &r), -EINVAL);
+	p.gpa = 0;
+	p.flags = 1u << 20;
+	ck_assert_int_eq(guest_region_create(&p, &r), -EINVAL);
+	p.flags = 0;
+	p.backing = (enum guest_region_backing)42;
+	ck_assert_int_eq(guest_region_create(&p, &r), -EINVAL);
+	ck_assert_ptr_null(r);
+}
+END_TEST
+
+START_TEST(test_region_ref_unref)
+{
+	struct guest_region *r = mkreg(0, PG, GUEST_REGION_ANON_PRIVATE, 0);
+	uint8_t *h = guest_region_host_addr(r);
+
+	ck_assert_ptr_eq(guest_region_ref(r), r);
+	guest_region_unref(r);
+	h[0] = 0x5a; /* still mapped: one reference left */
+	ck_assert_uint_eq(h[0], 0x5a);
+	guest_region_unref(r);
+	guest_region_unref(NULL);
+	ck_assert_ptr_null(guest_region_ref(NULL));
+}
+END_TEST
+
+START_TEST(test_region_anon_shared)
+{
+	struct guest_region *r = mkreg(0, PG, GUEST_REGION_ANON_SHARED, 0);
+	volatile uint8_t *h = guest_region_host_addr(r);
+	pid_t pid;
+	int st;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		h[10] = 0x77;
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	ck_assert_uint_eq(h[10], 0x77); /* shared with the child */
+	guest_region_unref(r);
+}
+END_TEST
+
+START_TEST(test_region_memfd)
+{
+	struct guest_region_params p;
+	struct guest_region *r = NULL;
+	struct guest_memory *m;
+	uint64_t off = 99;
+	char buf[8] = {0};
+	int fd;
+
+	memset(&p, 0, sizeof(p));
+	p.gpa = 0x10000;
+	p.size = 64 * KiB;
+	p.backing = GUEST_REGION_MEMFD;
+	p.name = "test-ram";
+	ck_assert_int_eq(guest_region_create(&p, &r), 0);
+	fd = guest_region_fd(r, &off);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_uint_eq(off, 0);
+	m = mkmem(&r, 1);
+	ck_assert_int_eq(guest_memory_write(m, 0x10000 + 4 * KiB, "memfd!", 6),
+			 0);
+	/* The fd sees what the guest wrote (shared mapping). */
+	ck_assert_int_eq(pread(fd, buf, 6, 4 * KiB), 6);
+	ck_assert_str_eq(buf, "memfd!");
+	ck_assert_int_eq(pwrite(fd, "back", 4, 8 * KiB), 4);
+	ck_assert_int_eq(guest_memory_read(m, 0x10000 + 8 * KiB, buf, 4), 0);
+	ck_assert_mem_eq(buf, "back", 4);
+	guest_memory_unref(m);
+}
+END_TEST
+
+static int make_tmpfile(size_t size)
+{
+	char path[] = "/tmp/cvmm-vmmem-XXXXXX";
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+	return fd;
+}
+
+START_TEST(test_region_file_offset)
+{
+	struct guest_region_params p;
+	struct guest_region *r = NULL;
+	struct guest_memory *m;
+	uint64_t off = 0;
+	uint32_t v = 0;
+	int fd = make_tmpfile(64 * KiB), rfd;
+
+	ck_assert_int_eq(pwrite(fd, "\x11\x22\x33\x44", 4, 8 * KiB), 4);
+	memset(&p, 0, sizeof(p));
+	p.gpa = 0x200000;
+	p.size = 16 * KiB;
+	p.backing = GUEST_REGION_FILE;
+	p.fd = fd;
+	p.file_offset = 8 * KiB;
+	ck_assert_int_eq(guest_region_create(&p, &r), 0);
+	rfd = guest_region_fd(r, &off);
+	ck_assert_int_ge(rfd, 0);
+	ck_assert_int_ne(rfd, fd); /* dup'ed, not taken over */
+	ck_assert_uint_eq(off, 8 * KiB);
+	close(fd); /* the region keeps its own fd */
+	m = mkmem(&r, 1);
+	ck_assert_int_eq(guest_memory_read_u32(m, 0x200000, &v), 0);
+	ck_assert_uint_eq(v, 0x44332211);
+	ck_assert_int_eq(guest_memory_write_u32(m, 0x200004, 0xdeadbeef), 0);
+	ck_assert_int_eq(pread(rfd, &v, 4, 8 * KiB + 4), 4);
+	ck_assert_uint_eq(v, 0xdeadbeef);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_region_file_errors)
+{
+	struct guest_region_params p;
+	struct guest_region *r = NULL;
+	int fd = make_tmpfile(16 * KiB);
+
+	memset(&p, 0, sizeof(p));
+	p.size = 16 * KiB;
+	p.backing = GUEST_REGION_FILE;
+	p.fd = -1;
+	ck_assert_int_eq(guest_region_create(&p, &r), -EINVAL);
+	p.fd = 1000000; /* not open */
+	ck_assert_int_eq(guest_region_create(&p, &r), -EINVAL);
+	p.fd = fd;
+	p.file_offset = 100; /* unaligned */
+	ck_assert_int_eq(guest_region_create(&p, &r), -EINVAL);
+	p.file_offset = PG; /* file too small for offset + size */
+	ck_assert_int_eq(guest_region_create(&p, &r), -EINVAL);
+	p.file_offset = UINT64_MAX - PG + 1;
+	ck_assert_int_eq(guest_region_create(&p, &r), -EINVAL);
+	ck_assert_ptr_null(r);
+	close(fd);
+}
+END_TEST
+
+static char log_buf[512];
+
+static void test_log(enum guest_memory_log_level lvl, const char *msg,
+		     void *opaque)
+{
+	(void)lvl;
+	*(int *)opaque += 1;
+	snprintf(log_buf, sizeof(log_buf), "%s", msg);
+}
+
+START_TEST(test_region_hugetlb)
+{
+	struct guest_region_params p;
+	struct guest_region *r = NULL;
+	int calls = 0, ret;
+
+	guest_memory_set_log(test_log, &calls);
+	memset(&p, 0, sizeof(p));
+	p.size = 4 * MiB;
+	p.backing = GUEST_REGION_HUGETLB;
+	ret = guest_region_create(&p, &r);
+	if (ret == 0) {
+		uint8_t *h = guest_region_host_addr(r);
+
+		ck_assert_uint_eq((uintptr_t)h % (2 * MiB), 0);
+		h[0] = 1;
+		guest_region_unref(r);
+	} else {
+		ck_assert_int_eq(ret, -ENOTSUP);
+		ck_assert_int_eq(calls, 1); /* it says why */
+		ck_assert_ptr_nonnull(strstr(log_buf, "huge"));
+	}
+	/* A size that is no huge-page multiple, a bad huge page size. */
+	p.size = 2 * MiB + PG;
+	ck_assert_int_eq(guest_region_create(&p, &r), -EINVAL);
+	p.size = 2 * MiB;
+	p.huge_page_size = 3 * MiB;
+	ck_assert_int_eq(guest_region_create(&p, &r), -EINVAL);
+	/* A huge page size the kernel does not have. */
+	p.huge_page_size = 512 * MiB;
+	p.size = 512 * MiB;
+	calls = 0;
+	ret = guest_region_create(&p, &r);
+	if (ret == 0)
+		guest_region_unref(r);
+	else
+		ck_assert_int_eq(ret, -ENOTSUP);
+	guest_memory_set_log(NULL, NULL);
+}
+END_TEST
+
+START_TEST(test_region_user_never_unmapped)
+{
+	struct guest_region_params p;
+	struct guest_region *r = NULL;
+	struct guest_memory *m;
+	uint8_t *mem = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert_ptr_ne(mem, MAP_FAILED);
+	memset(&p, 0, sizeof(p));
+	p.gpa = 0x1000;
+	p.size = 8 * PG;
+	p.backing = GUEST_REGION_USER;
+	p.host_addr = mem;
+	ck_assert_int_eq(guest_region_create(&p, &r), 0);
+	ck_assert_ptr_eq(guest_region_host_addr(r), mem);
+	m = mkmem(&r, 1);
+	ck_assert_int_eq(guest_memory_write_u8(m, 0x1000 + 5, 0xab), 0);
+	ck_assert_uint_eq(mem[5], 0xab);
+	guest_memory_unref(m); /* last reference: must not unmap */
+	mem[8 * PG - 1] = 1;
+	ck_assert_uint_eq(mem[5], 0xab);
+	ck_assert_int_eq(munmap(mem, 8 * PG), 0);
+
+	p.host_addr = NULL;
+	ck_assert_int_eq(guest_region_create(&p, &r), -EINVAL);
+	p.host_addr = (void *)0x1234;
+	ck_assert_int_eq(guest_region_create(&p, &r), -EINVAL);
+	p.host_addr = (void *)0x10000;
+	p.flags = GUEST_REGION_GUARD_PAGES;
+	ck_assert_int_eq(guest_region_create(&p, &r), -EINVAL);
+}
+END_TEST
+
+/* Is [addr, addr+len) a PROT_NONE mapping in /proc/self/maps? */
+static bool maps_prot_none(uintptr_t addr, size_t len)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	bool found = false;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3)
+			continue;
+		if (lo <= addr && addr + len <= hi) {
+			found = strncmp(perms, "---", 3) == 0;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static int child_touch(volatile uint8_t *p)
+{
+	pid_t pid = fork();
+	int st;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL);
+		*p = 1;
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	return WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+}
+
+START_TEST(test_region_guard_pages)
+{
+	static const enum guest_region_backing b[] = {GUEST_REGION_ANON_PRIVATE,
+						      GUEST_REGION_ANON_SHARED,
+						      GUEST_REGION_MEMFD};
+	size_t i;
+
+	for (i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
+		struct guest_region *r =
+			mkreg(0, 16 * PG, b[i], GUEST_REGION_GUARD_PAGES);
+		uint8_t *h = guest_region_host_addr(r);
+
+		ck_assert_uint_eq(guest_region_flags(r),
+				  GUEST_REGION_GUARD_PAGES);
+		h[0] = 1;
+		h[16 * PG - 1] = 2;
+		ck_assert(maps_prot_none((uintptr_t)h - PG, PG));
+		ck_assert(maps_prot_none((uintptr_t)h + 16 * PG, PG));
+		ck_assert_int_eq(child_touch(h - 1), SIGSEGV);
+		ck_assert_int_eq(child_touch(h + 16 * PG), SIGSEGV);
+		ck_assert_int_eq(child_touch(h + 16 * PG - 1), 0);
+		guest_region_unref(r);
+	}
+}
+END_TEST
+
+START_TEST(test_region_noreserve)
+{
+	struct guest_region *r = mkreg(0, 64 * MiB, GUEST_REGION_ANON_PRIVATE,
+				       GUEST_REGION_NORESERVE);
+	uint8_t *h = guest_region_host_addr(r);
+
+	h[32 * MiB] = 3;
+	ck_assert_uint_eq(h[32 * MiB], 3);
+	ck_assert_uint_eq(guest_region_flags(r), GUEST_REGION_NORESERVE);
+	guest_region_unref(r);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- snapshots */
+
+START_TEST(test_memory_empty)
+{
+	struct guest_memory *m = NULL;
+	uint8_t b = 0;
+	void *h;
+	uint64_t avail;
+
+	ck_assert_int_eq(guest_memory_create(NULL, 0, &m), 0);
+	ck_assert_uint_eq(guest_memory_num_regions(m), 0);
+	ck_assert_uint_eq(guest_memory_end(m), 0);
+	ck_assert_ptr_null(guest_memory_find_region(m, 0));
+	ck_assert_ptr_null(guest_memory_region_at(m, 0));
+	ck_assert_int_eq(guest_memory_read(m, 0, &b, 1), -EFAULT);
+	ck_assert_int_eq(guest_memory_write(m, 0, &b, 1), -EFAULT);
+	ck_assert_int_eq(guest_memory_read(m, 0, &b, 0), 0);
+	ck_assert_int_eq(guest_memory_translate(m, 0, 1, &h), -EFAULT);
+	ck_assert_int_eq(guest_memory_contiguous(m, 0, &h, &avail), -EFAULT);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_memory_sorted_and_find)
+{
+	struct guest_memory *m = std_mem();
+	struct guest_region *r;
+
+	ck_assert_uint_eq(guest_memory_num_regions(m), 3);
+	ck_assert_uint_eq(guest_region_gpa(guest_memory_region_at(m, 0)), 0);
+	ck_assert_uint_eq(guest_region_gpa(guest_memory_region_at(m, 1)),
+			  64 * KiB);
+	ck_assert_uint_eq(guest_region_gpa(guest_memory_region_at(m, 2)),
+			  1 * MiB);
+	ck_assert_ptr_null(guest_memory_region_at(m, 3));
+	ck_assert_uint_eq(guest_memory_end(m), 1 * MiB + 64 * KiB);
+
+	r = guest_memory_find_region(m, 0);
+	ck_assert_ptr_eq(r, guest_memory_region_at(m, 0));
+	ck_assert_ptr_eq(guest_memory_find_region(m, 64 * KiB - 1), r);
+	ck_assert_ptr_eq(guest_memory_find_region(m, 64 * KiB),
+			 guest_memory_region_at(m, 1));
+	ck_assert_ptr_null(guest_memory_find_region(m, 128 * KiB));
+	ck_assert_ptr_null(guest_memory_find_region(m, 1 * MiB - 1));
+	ck_assert_ptr_eq(guest_memory_find_region(m, 1 * MiB + 64 * KiB - 1),
+			 guest_memory_region_at(m, 2));
+	ck_assert_ptr_null(guest_memory_find_region(m, 1 * MiB + 64 * KiB));
+	ck_assert_ptr_null(guest_memory_find_region(m, UINT64_MAX));
+	ck_assert_ptr_null(guest_memory_find_region(NULL, 0));
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_memory_create_overlap)
+{
+	struct guest_region *r[3];
+	struct guest_memory *m = NULL;
+
+	r[0] = mkreg(0, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
+	r[1] = mkreg(60 * KiB, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
+	r[2] = mkreg(1 * MiB, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
+	ck_assert_int_eq(guest_memory_create(r, 3, &m), -EEXIST);
+	ck_assert_ptr_null(m);
+	r[1] = r[0]; /* the same region twice */
+	ck_assert_int_eq(guest_memory_create(r, 2, &m), -EEXIST);
+	/* Failures took no references: these are the last ones. */
+	guest_region_unref(r[0]);
+	guest_region_unref(r[2]);
+	{
+		struct guest_region *x[2];
+
+		x[0] = mkreg(0, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
+		x[1] = mkreg(1 * MiB, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
+		ck_assert_int_eq(guest_memory_create(x, 2, &m), 0);
+		guest_memory_unref(m);
+		guest_region_unref(x[0]);
+		guest_region_unref(x[1]);
+	}
+}
+END_TEST
+
+START_TEST(test_memory_create_bad_params)
+{
+	struct guest_region *r[2] = {NULL, NULL};
+	struct guest_memory *m = NULL;
+
+	ck_assert_int_eq(guest_memory_create(NULL, 1, &m), -EINVAL);
+	ck_assert_int_eq(guest_memory_create(r, 2, &m), -EINVAL);
+	r[0] = mkreg(0, PG, GUEST_REGION_ANON_PRIVATE, 0);
+	ck_assert_int_eq(guest_memory_create(r, 1, NULL), -EINVAL);
+	ck_assert_int_eq(guest_memory_create(r, 2, &m), -EINVAL);
+	ck_assert_ptr_null(m);
+	guest_region_unref(r[0]);
+	ck_assert_ptr_null(guest_memory_ref(NULL));
+	guest_memory_unref(NULL);
+	ck_assert_uint_eq(guest_memory_num_regions(NULL), 0);
+	ck_assert_uint_eq(guest_memory_end(NULL), 0);
+}
+END_TEST
+
+START_TEST(test_memory_ref_keeps_regions)
+{
+	struct guest_memory *m = std_mem(), *m2;
+	uint8_t *h = host_of(m, 0);
+
+	m2 = guest_memory_ref(m);
+	ck_assert_ptr_eq(m2, m);
+	guest_memory_unref(m);
+	h[0] = 9; /* still mapped through m2 */
+	ck_assert_int_eq(guest_memory_write_u8(m2, 1, 7), 0);
+	ck_assert_uint_eq(h[1], 7);
+	guest_memory_unref(m2);
+}
+END_TEST
+
+START_TEST(test_memory_add_region)
+{
+	struct guest_memory *m = std_mem(), *m2 = NULL, *m3 = NULL;
+	struct guest_region *r =
+		mkreg(2 * MiB, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
+	struct guest_region *bad = mkreg(1 * MiB + 32 * KiB, 64 * KiB,
+					 GUEST_REGION_ANON_PRIVATE, 0);
+	uint32_t v = 0;
+
+	ck_assert_int_eq(guest_memory_add_region(m, r, &m2), 0);
+	guest_region_unref(r);
+	ck_assert_uint_eq(guest_memory_num_regions(m2), 4);
+	ck_assert_uint_eq(guest_memory_num_regions(m), 3); /* unchanged */
+	ck_assert_int_eq(guest_memory_write_u32(m2, 2 * MiB, 0x1234), 0);
+	ck_assert_int_eq(guest_memory_read_u32(m, 2 * MiB, &v), -EFAULT);
+	ck_assert_int_eq(guest_memory_read_u32(m2, 2 * MiB, &v), 0);
+	ck_assert_uint_eq(v, 0x1234);
+	/* Shared regions: a write through m2 is seen through m. */
+	ck_assert_int_eq(guest_memory_write_u32(m2, 0x100, 0x55), 0);
+	ck_assert_int_eq(guest_memory_read_u32(m, 0x100, &v), 0);
+	ck_assert_uint_eq(v, 0x55);
+	ck_assert_uint_eq(guest_memory_end(m2), 2 * MiB + 64 * KiB);
+
+	ck_assert_int_eq(guest_memory_add_region(m2, bad, &m3), -EEXIST);
+	ck_assert_ptr_null(m3);
+	ck_assert_int_eq(guest_memory_add_region(m2, NULL, &m3), -EINVAL);
+	ck_assert_int_eq(guest_memory_add_region(NULL, bad, &m3), -EINVAL);
+	ck_assert_int_eq(guest_memory_add_region(m2, bad, NULL), -EINVAL);
+	guest_region_unref(bad);
+	guest_memory_unref(m);
+	guest_memory_unref(m2);
+}
+END_TEST
+
+START_TEST(test_memory_remove_region)
+{
+	struct guest_memory *m = std_mem(), *m2 = NULL;
+	struct guest_region *removed = NULL;
+	uint8_t *h;
+	uint64_t v = 0;
+
+	ck_assert_int_eq(guest_memory_write_u64(m, 1 * MiB, 0xfeedull), 0);
+	ck_assert_int_eq(guest_memory_remove_region(m, 1 * MiB, 32 * KiB, &m2,
+						    &removed),
+			 -ENOENT);
+	ck_assert_int_eq(guest_memory_remove_region(m, 1 * MiB + PG, 64 * KiB,
+						    &m2, &removed),
+			 -ENOENT);
+	ck_assert_int_eq(guest_memory_remove_region(m, 3 * MiB, 64 * KiB, &m2,
+						    NULL),
+			 -ENOENT);
+	ck_assert_int_eq(guest_memory_remove_region(NULL, 0, 64 * KiB, &m2,
+						    NULL),
+			 -EINVAL);
+	ck_assert_int_eq(guest_memory_remove_region(m, 1 * MiB, 64 * KiB, &m2,
+						    &removed),
+			 0);
+	ck_assert_ptr_nonnull(removed);
+	ck_assert_uint_eq(guest_region_gpa(removed), 1 * MiB);
+	ck_assert_uint_eq(guest_memory_num_regions(m2), 2);
+	ck_assert_int_eq(guest_memory_read_u64(m2, 1 * MiB, &v), -EFAULT);
+	ck_assert_uint_eq(guest_memory_end(m2), 128 * KiB);
+	h = guest_region_host_addr(removed);
+	/* Drop the new snapshot and the removed region's reference: the old
+	 * snapshot still maps and reads the region consistently. */
+	guest_region_unref(removed);
+	guest_memory_unref(m2);
+	ck_assert_int_eq(guest_memory_read_u64(m, 1 * MiB, &v), 0);
+	ck_assert_uint_eq(v, 0xfeed);
+	ck_assert_uint_eq(h[0], 0xed);
+	ck_assert_uint_eq(guest_memory_num_regions(m), 3);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_memory_many_regions)
+{
+	struct guest_region *r[64];
+	struct guest_memory *m;
+	size_t i;
+
+	/* 64 regions of 2 pages at 3-page strides, created out of order. */
+	for (i = 0; i < 64; i++) {
+		size_t k = (i * 37) % 64;
+
+		r[i] = mkreg(k * 3 * PG, 2 * PG, GUEST_REGION_ANON_PRIVATE, 0);
+	}
+	m = mkmem(r, 64);
+	for (i = 0; i < 64; i++) {
+		guest_addr_t g = i * 3 * PG;
+		struct guest_region *f = guest_memory_find_region(m, g + 5);
+		uint64_t v = 0;
+
+		ck_assert_ptr_eq(f, guest_memory_region_at(m, i));
+		ck_assert_uint_eq(guest_region_gpa(f), g);
+		ck_assert_ptr_eq(guest_memory_find_region(m, g + 2 * PG - 1),
+				 f);
+		ck_assert_ptr_null(guest_memory_find_region(m, g + 2 * PG));
+		ck_assert_int_eq(guest_memory_write_u64(m, g + 8, i), 0);
+		ck_assert_uint_eq(
+			*(uint64_t *)((uint8_t *)guest_region_host_addr(f) + 8),
+			i);
+		ck_assert_int_eq(guest_memory_read_u64(m, g + 2 * PG, &v),
+				 -EFAULT);
+	}
+	guest_memory_unref(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------- access */
+
+START_TEST(test_read_write_one_region)
+{
+	struct guest_memory *m = std_mem();
+	uint8_t in[300], out[300];
+	uint8_t *h = host_of(m, 1 * MiB);
+	size_t i;
+
+	for (i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 7 + 1);
+	ck_assert_int_eq(guest_memory_write(m, 1 * MiB + 100, in, sizeof(in)),
+			 0);
+	ck_assert_mem_eq(h + 100, in, sizeof(in));
+	memset(out, 0, sizeof(out));
+	ck_assert_int_eq(guest_memory_read(m, 1 * MiB + 100, out, sizeof(out)),
+			 0);
+	ck_assert_mem_eq(out, in, sizeof(in));
+	/* The very last bytes of RAM. */
+	ck_assert_int_eq(guest_memory_write(m, 1 * MiB + 64 * KiB - 3, in, 3),
+			 0);
+	ck_assert_int_eq(guest_memory_read(m, 1 * MiB + 64 * KiB - 3, out, 3),
+			 0);
+	ck_assert_mem_eq(out, in, 3);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_read_write_across_regions)
+{
+	struct guest_memory *m = std_mem();
+	uint8_t in[8192], out[8192];
+	uint8_t *h0 = host_of(m, 0), *h1 = host_of(m, 64 * KiB);
+	size_t i;
+
+	for (i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i ^ (i >> 8));
+	ck_assert_int_eq(guest_memory_write(m, 60 * KiB, in, sizeof(in)), 0);
+	ck_assert_mem_eq(h0 + 60 * KiB, in, 4096);
+	ck_assert_mem_eq(h1, in + 4096, 4096);
+	ck_assert_int_eq(guest_memory_read(m, 60 * KiB, out, sizeof(out)), 0);
+	ck_assert_mem_eq(out, in, sizeof(in));
+	/* The whole of both regions at once. */
+	{
+		uint8_t *big = malloc(128 * KiB);
+
+		ck_assert_int_eq(guest_memory_read(m, 0, big, 128 * KiB), 0);
+		ck_assert_mem_eq(big + 60 * KiB, in, sizeof(in));
+		free(big);
+	}
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_typed_roundtrip)
+{
+	struct guest_memory *m = std_mem();
+	uint8_t *h = host_of(m, 0);
+	uint8_t v8 = 0;
+	uint16_t v16 = 0;
+	uint32_t v32 = 0;
+	uint64_t v64 = 0;
+
+	ck_assert_int_eq(guest_memory_write_u8(m, 1, 0xa1), 0);
+	ck_assert_int_eq(guest_memory_write_u16(m, 3, 0xb2c3), 0); /* odd */
+	ck_assert_int_eq(guest_memory_write_u32(m, 9, 0x01020304), 0);
+	ck_assert_int_eq(guest_memory_write_u64(m, 17, 0x1122334455667788ull),
+			 0);
+	ck_assert_uint_eq(h[1], 0xa1);
+	ck_assert_uint_eq(h[3], 0xc3); /* little endian */
+	ck_assert_uint_eq(h[4], 0xb2);
+	ck_assert_uint_eq(h[9], 0x04);
+	ck_assert_uint_eq(h[12], 0x01);
+	ck_assert_uint_eq(h[17], 0x88);
+	ck_assert_uint_eq(h[24], 0x11);
+	ck_assert_int_eq(guest_memory_read_u8(m, 1, &v8), 0);
+	ck_assert_int_eq(guest_memory_read_u16(m, 3, &v16), 0);
+	ck_assert_int_eq(guest_memory_read_u32(m, 9, &v32), 0);
+	ck_assert_int_eq(guest_memory_read_u64(m, 17, &v64), 0);
+	ck_assert_uint_eq(v8, 0xa1);
+	ck_assert_uint_eq(v16, 0xb2c3);
+	ck_assert_uint_eq(v32, 0x01020304);
+	ck_assert_uint_eq(v64, 0x1122334455667788ull);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_typed_straddle_adjacent)
+{
+	struct guest_memory *m = std_mem();
+	uint8_t *h0 = host_of(m, 0), *h1 = host_of(m, 64 * KiB);
+	uint64_t v64 = 0;
+	uint32_t v32 = 0;
+	uint16_t v16 = 0;
+
+	ck_assert_int_eq(guest_memory_write_u64(m, 64 * KiB - 3,
+						0x8877665544332211ull),
+			 0);
+	ck_assert_uint_eq(h0[64 * KiB - 3], 0x11);
+	ck_assert_uint_eq(h0[64 * KiB - 1], 0x33);
+	ck_assert_uint_eq(h1[0], 0x44);
+	ck_assert_uint_eq(h1[4], 0x88);
+	ck_assert_int_eq(guest_memory_read_u64(m, 64 * KiB - 3, &v64), 0);
+	ck_assert_uint_eq(v64, 0x8877665544332211ull);
+	ck_assert_int_eq(guest_memory_read_u32(m, 64 * KiB - 2, &v32), 0);
+	ck_assert_uint_eq(v32, 0x55443322);
+	ck_assert_int_eq(guest_memory_write_u16(m, 64 * KiB - 1, 0xbeef), 0);
+	ck_assert_int_eq(guest_memory_read_u16(m, 64 * KiB - 1, &v16), 0);
+	ck_assert_uint_eq(v16, 0xbeef);
+	ck_assert_uint_eq(h1[0], 0xbe);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_typed_errors)
+{
+	struct guest_memory *m = std_mem();
+	uint64_t v64 = 42;
+	uint32_t v32 = 42;
+	uint16_t v16 = 42;
+	uint8_t v8 = 42;
+
+	/* In a hole. */
+	ck_assert_int_eq(guest_memory_read_u8(m, 128 * KiB, &v8), -EFAULT);
+	ck_assert_int_eq(guest_memory_read_u16(m, 512 * KiB, &v16), -EFAULT);
+	ck_assert_int_eq(guest_memory_write_u32(m, 512 * KiB, 1), -EFAULT);
+	/* Running from RAM into the hole, and past the end of RAM. */
+	ck_assert_int_eq(guest_memory_read_u64(m, 128 * KiB - 4, &v64), -ENXIO);
+	ck_assert_int_eq(guest_memory_write_u64(m, 128 * KiB - 4, 1), -ENXIO);
+	ck_assert_int_eq(guest_memory_read_u32(m, 1 * MiB + 64 * KiB - 2, &v32),
+			 -ENXIO);
+	/* Wrapping the address space. */
+	ck_assert_int_eq(guest_memory_read_u64(m, UINT64_MAX - 2, &v64),
+			 -EOVERFLOW);
+	ck_assert_int_eq(guest_memory_write_u16(m, UINT64_MAX, 1), -EOVERFLOW);
+	ck_assert_int_eq(guest_memory_read_u8(m, UINT64_MAX, &v8), -EFAULT);
+	/* Nothing was stored on failure. */
+	ck_assert_uint_eq(v64, 42);
+	ck_assert_uint_eq(v32, 42);
+	ck_assert_uint_eq(v16, 42);
+	ck_assert_uint_eq(v8, 42);
+	/* A failed write left the RAM part untouched. */
+	ck_assert_int_eq(guest_memory_read_u32(m, 128 * KiB - 4, &v32), 0);
+	ck_assert_uint_eq(v32, 0);
+	ck_assert_int_eq(guest_memory_read_u32(NULL, 0, &v32), -EINVAL);
+	ck_assert_int_eq(guest_memory_read_u32(m, 0, NULL), -EINVAL);
+	ck_assert_int_eq(guest_memory_write_u64(NULL, 0, 0), -EINVAL);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_atomic_roundtrip)
+{
+	static const memory_order lo[] = {memory_order_relaxed,
+					  memory_order_acquire,
+					  memory_order_seq_cst};
+	static const memory_order so[] = {memory_order_relaxed,
+					  memory_order_release,
+					  memory_order_seq_cst};
+	struct guest_memory *m = std_mem();
+	uint8_t *h = host_of(m, 1 * MiB);
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		uint16_t v16 = 0;
+		uint32_t v32 = 0;
+		uint64_t v64 = 0;
+
+		ck_assert_int_eq(guest_memory_store_u16(m, 1 * MiB + 2,
+							(uint16_t)(0x1200 + i),
+							so[i]),
+				 0);
+		ck_assert_int_eq(guest_memory_store_u32(
+					 m, 1 * MiB + 4,
+					 0xabcd0000u + (unsigned)i, so[i]),
+				 0);
+		ck_assert_int_eq(guest_memory_store_u64(
+					 m, 1 * MiB + 8,
+					 0x0102030405060708ull + i, so[i]),
+				 0);
+		ck_assert_int_eq(
+			guest_memory_load_u16(m, 1 * MiB + 2, &v16, lo[i]), 0);
+		ck_assert_int_eq(
+			guest_memory_load_u32(m, 1 * MiB + 4, &v32, lo[i]), 0);
+		ck_assert_int_eq(
+			guest_memory_load_u64(m, 1 * MiB + 8, &v64, lo[i]), 0);
+		ck_assert_uint_eq(v16, 0x1200 + i);
+		ck_assert_uint_eq(v32, 0xabcd0000u + i);
+		ck_assert_uint_eq(v64, 0x0102030405060708ull + i);
+	}
+	ck_assert_uint_eq(h[2], 0x02); /* little endian */
+	ck_assert_uint_eq(h[8], 0x0a);
+	/* The last aligned u64 of a region. */
+	ck_assert_int_eq(guest_memory_store_u64(m, 64 * KiB - 8, 5,
+						memory_order_seq_cst),
+			 0);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_atomic_misaligned)
+{
+	struct guest_memory *m = std_mem();
+	uint16_t v16;
+	uint32_t v32;
+	uint64_t v64;
+
+	ck_assert_int_eq(guest_memory_load_u16(m, 1, &v16,
+					       memory_order_relaxed),
+			 -EINVAL);
+	ck_assert_int_eq(guest_memory_load_u32(m, 2, &v32,
+					       memory_order_relaxed),
+			 -EINVAL);
+	ck_assert_int_eq(guest_memory_load_u64(m, 4, &v64,
+					       memory_order_relaxed),
+			 -EINVAL);
+	ck_assert_int_eq(guest_memory_store_u16(m, 3, 0, memory_order_relaxed),
+			 -EINVAL);
+	ck_assert_int_eq(guest_memory_store_u32(m, 6, 0, memory_order_relaxed),
+			 -EINVAL);
+	/* Misaligned across the region boundary, too. */
+	ck_assert_int_eq(guest_memory_store_u64(m, 64 * KiB - 4, 0,
+						memory_order_relaxed),
+			 -EINVAL);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_atomic_bad_order_and_range)
+{
+	struct guest_memory *m = std_mem();
+	uint32_t v32 = 0;
+	uint64_t v64 = 0;
+
+	ck_assert_int_eq(guest_memory_load_u32(m, 0, &v32,
+					       memory_order_release),
+			 -EINVAL);
+	ck_assert_int_eq(guest_memory_load_u32(m, 0, &v32,
+					       memory_order_acq_rel),
+			 -EINVAL);
+	ck_assert_int_eq(guest_memory_store_u32(m, 0, 1, memory_order_acquire),
+			 -EINVAL);
+	ck_assert_int_eq(guest_memory_store_u64(m, 0, 1, memory_order_consume),
+			 -EINVAL);
+	ck_assert_int_eq(guest_memory_load_u64(m, 128 * KiB, &v64,
+					       memory_order_acquire),
+			 -EFAULT);
+	ck_assert_int_eq(guest_memory_store_u16(m, UINT64_MAX - 1, 1,
+						memory_order_release),
+			 -EFAULT);
+	ck_assert_int_eq(guest_memory_load_u32(NULL, 0, &v32,
+					       memory_order_relaxed),
+			 -EINVAL);
+	ck_assert_int_eq(guest_memory_load_u32(m, 0, NULL,
+					       memory_order_relaxed),
+			 -EINVAL);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_translate)
+{
+	struct guest_memory *m = std_mem();
+	void *h = NULL;
+
+	ck_assert_int_eq(guest_memory_translate(m, 1 * MiB + 16, 64, &h), 0);
+	ck_assert_ptr_eq(h, (uint8_t *)host_of(m, 1 * MiB) + 16);
+	ck_assert_int_eq(guest_memory_translate(m, 0, 64 * KiB, &h), 0);
+	/* len 0 is an argument error for translate. */
+	ck_assert_int_eq(guest_memory_translate(m, 0, 0, &h), -EINVAL);
+	ck_assert_int_eq(guest_memory_translate(m, 0, 1, NULL), -EINVAL);
+	ck_assert_int_eq(guest_memory_translate(NULL, 0, 1, &h), -EINVAL);
+	ck_assert_int_eq(guest_memory_translate(m, 200 * KiB, 1, &h), -EFAULT);
+	/* Into an adjacent region: refused, use contiguous/iovecs. */
+	ck_assert_int_eq(guest_memory_translate(m, 64 * KiB - 1, 2, &h),
+			 -ENXIO);
+	ck_assert_int_eq(guest_memory_translate(m, 1 * MiB, 64 * KiB + 1, &h),
+			 -ENXIO);
+	ck_assert_int_eq(guest_memory_translate(m, 16, UINT64_MAX, &h),
+			 -EOVERFLOW);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_contiguous)
+{
+	struct guest_memory *m = std_mem();
+	void *h = NULL;
+	uint64_t avail = 0;
+
+	ck_assert_int_eq(guest_memory_contiguous(m, 60 * KiB, &h, &avail), 0);
+	ck_assert_uint_eq(avail, 4 * KiB); /* only to its region's end */
+	ck_assert_ptr_eq(h, (uint8_t *)host_of(m, 0) + 60 * KiB);
+	ck_assert_int_eq(guest_memory_contiguous(m, 64 * KiB, &h, &avail), 0);
+	ck_assert_uint_eq(avail, 64 * KiB);
+	ck_assert_int_eq(guest_memory_contiguous(m, 1 * MiB + 64 * KiB - 1, &h,
+						 &avail),
+			 0);
+	ck_assert_uint_eq(avail, 1);
+	ck_assert_int_eq(guest_memory_contiguous(m, 128 * KiB, &h, &avail),
+			 -EFAULT);
+	ck_assert_int_eq(guest_memory_contiguous(m, UINT64_MAX, &h, &avail),
+			 -EFAULT);
+	ck_assert_int_eq(guest_memory_contiguous(m, 0, NULL, &avail), -EINVAL);
+	ck_assert_int_eq(guest_memory_contiguous(m, 0, &h, NULL), -EINVAL);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_check_range)
+{
+	struct guest_memory *m = std_mem();
+
+	ck_assert_int_eq(guest_memory_check_range(m, 0, 128 * KiB), 0);
+	ck_assert_int_eq(guest_memory_check_range(m, 1 * MiB, 64 * KiB), 0);
+	ck_assert_int_eq(guest_memory_check_range(m, 0, 128 * KiB + 1), -ENXIO);
+	ck_assert_int_eq(guest_memory_check_range(m, 1 * MiB, 64 * KiB + 1),
+			 -ENXIO);
+	ck_assert_int_eq(guest_memory_check_range(m, 128 * KiB, 1), -EFAULT);
+	ck_assert_int_eq(guest_memory_check_range(m, 8, UINT64_MAX - 6),
+			 -EOVERFLOW);
+	ck_assert_int_eq(guest_memory_check_range(m, 0, UINT64_MAX), -ENXIO);
+	/* Zero length: fine anywhere. */
+	ck_assert_int_eq(guest_memory_check_range(m, 128 * KiB, 0), 0);
+	ck_assert_int_eq(guest_memory_check_range(m, UINT64_MAX, 0), 0);
+	ck_assert_int_eq(guest_memory_check_range(NULL, 0, 1), -EINVAL);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_err_overflow)
+{
+	struct guest_memory *m = std_mem();
+	uint8_t buf[16] = {0};
+
+	ck_assert_int_eq(guest_memory_read(m, UINT64_MAX - 7, buf, 16),
+			 -EOVERFLOW);
+	ck_assert_int_eq(guest_memory_write(m, UINT64_MAX, buf, 2), -EOVERFLOW);
+	ck_assert_int_eq(guest_memory_fill(m, UINT64_MAX - 1, 0, 3),
+			 -EOVERFLOW);
+	/* Exactly reaching 2^64 does not wrap: it just is not RAM. */
+	ck_assert_int_eq(guest_memory_read(m, UINT64_MAX - 15, buf, 16),
+			 -EFAULT);
+	/* A region near the top of the address space. */
+	{
+		struct guest_region *r =
+			mkreg(0ull - 2 * PG, PG, GUEST_REGION_ANON_PRIVATE, 0);
+		struct guest_memory *m2;
+
+		/* gpa = 2^64 - 2 pages */
+		ck_assert_uint_eq(guest_region_gpa(r), 0ull - 2 * PG);
+		m2 = mkmem(&r, 1);
+		ck_assert_int_eq(guest_memory_read(m2, 0ull - 2 * PG, buf, 16),
+				 0);
+		ck_assert_int_eq(guest_memory_read(m2, 0ull - PG - 8, buf, 16),
+				 -ENXIO);
+		ck_assert_int_eq(guest_memory_read(m2, 0ull - 8, buf, 16),
+				 -EOVERFLOW);
+		guest_memory_unref(m2);
+	}
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_err_hole)
+{
+	struct guest_memory *m = std_mem();
+	uint8_t buf[16];
+
+	memset(buf, 0xcc, sizeof(buf));
+	ck_assert_int_eq(guest_memory_read(m, 128 * KiB, buf, 16), -EFAULT);
+	ck_assert_int_eq(guest_memory_read(m, 1 * MiB - 1, buf, 16), -EFAULT);
+	ck_assert_int_eq(guest_memory_write(m, 512 * KiB, buf, 16), -EFAULT);
+	ck_assert_int_eq(guest_memory_read(m, 4 * MiB, buf, 1), -EFAULT);
+	ck_assert_uint_eq(buf[0], 0xcc); /* untouched */
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_err_runs_into_hole)
+{
+	struct guest_memory *m = std_mem();
+	uint8_t buf[64];
+	uint8_t *h1 = host_of(m, 64 * KiB);
+
+	memset(buf, 0xcc, sizeof(buf));
+	/* RAM then hole: -ENXIO and nothing copied either way. */
+	ck_assert_int_eq(guest_memory_write(m, 128 * KiB - 32, buf, 64),
+			 -ENXIO);
+	ck_assert_uint_eq(h1[64 * KiB - 32], 0);
+	ck_assert_uint_eq(h1[64 * KiB - 1], 0);
+	h1[64 * KiB - 1] = 0x11;
+	ck_assert_int_eq(guest_memory_read(m, 128 * KiB - 32, buf, 64), -ENXIO);
+	ck_assert_uint_eq(buf[31], 0xcc);
+	/* Past the end of RAM. */
+	ck_assert_int_eq(guest_memory_read(m, 1 * MiB + 64 * KiB - 1, buf, 2),
+			 -ENXIO);
+	ck_assert_int_eq(guest_memory_fill(m, 1 * MiB + 60 * KiB, 1, 8 * KiB),
+			 -ENXIO);
+	ck_assert_uint_eq(((uint8_t *)host_of(m, 1 * MiB))[60 * KiB], 0);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_zero_length_anywhere)
+{
+	struct guest_memory *m = std_mem();
+	struct iovec iov[1];
+
+	ck_assert_int_eq(guest_memory_read(m, 0, NULL, 0), 0);
+	ck_assert_int_eq(guest_memory_read(m, 128 * KiB, NULL, 0), 0);
+	ck_assert_int_eq(guest_memory_write(m, UINT64_MAX, NULL, 0), 0);
+	ck_assert_int_eq(guest_memory_write(m, 4 * MiB, "", 0), 0);
+	ck_assert_int_eq(guest_memory_fill(m, UINT64_MAX, 0, 0), 0);
+	ck_assert_int_eq(guest_memory_iovecs(m, 999 * MiB, 0, iov, 1), 0);
+	ck_assert_int_eq(guest_memory_read_from_fd(m, 999 * MiB, 0, 0, -1), 0);
+	ck_assert_int_eq(guest_memory_write_to_fd(m, 999 * MiB, 0, 1, -1), 0);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_read_write_bad_args)
+{
+	struct guest_memory *m = std_mem();
+	uint8_t b = 0;
+
+	ck_assert_int_eq(guest_memory_read(NULL, 0, &b, 1), -EINVAL);
+	ck_assert_int_eq(guest_memory_write(NULL, 0, &b, 1), -EINVAL);
+	ck_assert_int_eq(guest_memory_read(m, 0, NULL, 1), -EINVAL);
+	ck_assert_int_eq(guest_memory_write(m, 0, NULL, 1), -EINVAL);
+	ck_assert_int_eq(guest_memory_fill(NULL, 0, 0, 1), -EINVAL);
+	guest_memory_unref(m);
+}
+END_TEST
+
+/* Hostile guest: a ring placed over an MMIO hole, or wrapping the address
+ * space, is refused and nothing outside RAM is touched. */
+START_TEST(test_hostile_ring_over_mmio_hole)
+{
+	struct guest_memory *m = std_mem();
+	void *h;
+	struct iovec iov[4];
+
+	/* desc table of 16 * 256 bytes straddling the end of low RAM. */
+	ck_assert_int_eq(guest_memory_check_range(m, 128 * KiB - 2048, 4096),
+			 -ENXIO);
+	ck_assert_int_eq(guest_memory_translate(m, 128 * KiB - 2048, 4096, &h),
+			 -ENXIO);
+	ck_assert_int_eq(guest_memory_iovecs(m, 128 * KiB - 2048, 4096, iov, 4),
+			 -ENXIO);
+	/* A huge guest length from a descriptor. */
+	ck_assert_int_eq(guest_memory_check_range(m, 0x1000, 0xffffffffull),
+			 -ENXIO);
+	ck_assert_int_eq(guest_memory_check_range(m, 0xfffffffffffff000ull,
+						  0x2000),
+			 -EOVERFLOW);
+	guest_memory_unref(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------- fill */
+
+START_TEST(test_fill)
+{
+	struct guest_memory *m = std_mem();
+	uint8_t *h0 = host_of(m, 0), *h1 = host_of(m, 64 * KiB);
+
+	ck_assert_int_eq(guest_memory_fill(m, 60 * KiB, 0xee, 8 * KiB), 0);
+	ck_assert_uint_eq(h0[60 * KiB - 1], 0);
+	ck_assert_uint_eq(h0[60 * KiB], 0xee);
+	ck_assert_uint_eq(h0[64 * KiB - 1], 0xee);
+	ck_assert_uint_eq(h1[0], 0xee);
+	ck_assert_uint_eq(h1[4 * KiB - 1], 0xee);
+	ck_assert_uint_eq(h1[4 * KiB], 0);
+	ck_assert_int_eq(guest_memory_fill(m, 200 * KiB, 0, 1), -EFAULT);
+	guest_memory_unref(m);
+}
+END_TEST
+
+/* ----------------------------------------------------------------- readonly */
+
+START_TEST(test_readonly)
+{
+	struct guest_region *r[2];
+	struct guest_memory *m;
+	uint8_t buf[32] = {1, 2, 3};
+	uint32_t v = 0;
+	int p[2];
+
+	r[0] = mkreg(0, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
+	r[1] = mkreg(64 * KiB, 64 * KiB, GUEST_REGION_MEMFD,
+		     GUEST_REGION_READONLY);
+	ck_assert_uint_eq(guest_region_flags(r[1]), GUEST_REGION_READONLY);
+	m = mkmem(r, 2);
+	ck_assert_int_eq(guest_memory_write(m, 64 * KiB, buf, 4), -EPERM);
+	ck_assert_int_eq(guest_memory_write_u32(m, 64 * KiB, 1), -EPERM);
+	ck_assert_int_eq(guest_memory_write_u8(m, 64 * KiB + 1, 1), -EPERM);
+	ck_assert_int_eq(guest_memory_store_u32(m, 64 * KiB, 1,
+						memory_order_relaxed),
+			 -EPERM);
+	ck_assert_int_eq(guest_memory_fill(m, 64 * KiB, 1, 1), -EPERM);
+	/* Spanning a writable and the read-only region: nothing written. */
+	ck_assert_int_eq(guest_memory_write(m, 64 * KiB - 16, buf, 32), -EPERM);
+	ck_assert_int_eq(guest_memory_read_u32(m, 64 * KiB - 16, &v), 0);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(write(p[1], "abcd", 4), 4);
+	ck_assert_int_eq(guest_memory_read_from_fd(m, 64 * KiB, 4, p[0], -1),
+			 -EPERM);
+	/* Reading is fine, and the writable region still writes. */
+	ck_assert_int_eq(guest_memory_read(m, 64 * KiB, buf, 32), 0);
+	ck_assert_int_eq(guest_memory_load_u32(m, 64 * KiB, &v,
+					       memory_order_acquire),
+			 0);
+	ck_assert_int_eq(guest_memory_write_u32(m, 0, 7), 0);
+	ck_assert_int_eq(guest_memory_write_to_fd(m, 64 * KiB, 4, p[1], -1), 4);
+	close(p[0]);
+	close(p[1]);
+	/* The host mapping itself is read-only. */
+	ck_assert_int_eq(child_touch(guest_region_host_addr(
+				 guest_memory_region_at(m, 1))),
+			 SIGSEGV);
+	guest_memory_unref(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ iovecs */
+
+START_TEST(test_iovecs)
+{
+	struct guest_memory *m = std_mem();
+	struct iovec iov[4];
+
+	ck_assert_int_eq(guest_memory_iovecs(m, 60 * KiB, 8 * KiB, iov, 4), 2);
+	ck_assert_ptr_eq(iov[0].iov_base, (uint8_t *)host_of(m, 0) + 60 * KiB);
+	ck_assert_uint_eq(iov[0].iov_len, 4 * KiB);
+	ck_assert_ptr_eq(iov[1].iov_base, host_of(m, 64 * KiB));
+	ck_assert_uint_eq(iov[1].iov_len, 4 * KiB);
+	ck_assert_int_eq(guest_memory_iovecs(m, 1 * MiB + 5, 100, iov, 1), 1);
+	ck_assert_uint_eq(iov[0].iov_len, 100);
+	/* Capacity too small. */
+	ck_assert_int_eq(guest_memory_iovecs(m, 60 * KiB, 8 * KiB, iov, 1),
+			 -ENOBUFS);
+	ck_assert_int_eq(guest_memory_iovecs(m, 0, 1, iov, 0), -ENOBUFS);
+	/* Access errors. */
+	ck_assert_int_eq(guest_memory_iovecs(m, 200 * KiB, 1, iov, 4), -EFAULT);
+	ck_assert_int_eq(guest_memory_iovecs(m, 0, 129 * KiB, iov, 4), -ENXIO);
+	ck_assert_int_eq(guest_memory_iovecs(m, 2, UINT64_MAX, iov, 4),
+			 -EOVERFLOW);
+	ck_assert_int_eq(guest_memory_iovecs(m, 0, 1, NULL, 4), -EINVAL);
+	ck_assert_int_eq(guest_memory_iovecs(m, 0, 1, iov, -1), -EINVAL);
+	guest_memory_unref(m);
+}
+END_TEST
+
+/* --------------------------------------------------------------- fd I/O */
+
+START_TEST(test_fd_io_file)
+{
+	struct guest_memory *m = std_mem();
+	int fd = make_tmpfile(0);
+	uint8_t in[8192], out[8192];
+	size_t i;
+
+	for (i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 13);
+	ck_assert_int_eq(guest_memory_write(m, 60 * KiB, in, sizeof(in)), 0);
+	/* pwritev at an offset, across two regions. */
+	ck_assert_int_eq(guest_memory_write_to_fd(m, 60 * KiB, sizeof(in), fd,
+						  100),
+			 (ssize_t)sizeof(in));
+	ck_assert_int_eq(pread(fd, out, sizeof(out), 100),
+			 (ssize_t)sizeof(out));
+	ck_assert_mem_eq(out, in, sizeof(in));
+	ck_assert_int_eq(lseek(fd, 0, SEEK_CUR), 0); /* offset untouched */
+	/* preadv into the other region. */
+	ck_assert_int_eq(guest_memory_read_from_fd(m, 1 * MiB, 4096, fd, 100),
+			 4096);
+	ck_assert_mem_eq(host_of(m, 1 * MiB), in, 4096);
+	/* A short read at the end of the file. */
+	ck_assert_int_eq(guest_memory_read_from_fd(m, 1 * MiB, 4096, fd,
+						   100 + 8192 - 10),
+			 10);
+	/* writev/readv at the file position. */
+	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+	ck_assert_int_eq(guest_memory_write_to_fd(m, 0, 16, fd, -1), 16);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_CUR), 16);
+	ck_assert_int_eq(lseek(fd, 100, SEEK_SET), 100);
+	ck_assert_int_eq(guest_memory_read_from_fd(m, 64 * KiB, 64, fd, -1),
+			 64);
+	ck_assert_mem_eq(host_of(m, 64 * KiB), in, 64);
+	close(fd);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_fd_io_errors)
+{
+	struct guest_memory *m = std_mem();
+	int fd = make_tmpfile(64 * KiB);
+
+	/* The guest range is checked before any I/O. */
+	ck_assert_int_eq(guest_memory_read_from_fd(m, 200 * KiB, 16, fd, -1),
+			 -EFAULT);
+	ck_assert_int_eq(guest_memory_read_from_fd(m, 128 * KiB - 8, 16, fd,
+						   -1),
+			 -ENXIO);
+	ck_assert_int_eq(guest_memory_write_to_fd(m, UINT64_MAX - 4, 16, fd, 0),
+			 -EOVERFLOW);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_CUR), 0); /* nothing consumed */
+	ck_assert_int_eq(guest_memory_write_to_fd(m, 0, 16, -1, 0), -EINVAL);
+	ck_assert_int_eq(guest_memory_write_to_fd(NULL, 0, 16, fd, 0), -EINVAL);
+	close(fd);
+	/* A closed fd: the errno from the syscall. */
+	ck_assert_int_eq(guest_memory_write_to_fd(m, 0, 16, fd, 0), -EBADF);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_fd_io_many_regions)
+{
+	struct guest_region *r[40];
+	struct guest_memory *m;
+	int fd = make_tmpfile(0);
+	uint8_t *in = malloc(40 * PG), *out = malloc(40 * PG);
+	size_t i;
+
+	for (i = 0; i < 40; i++)
+		r[i] = mkreg(i * PG, PG, GUEST_REGION_ANON_PRIVATE, 0);
+	m = mkmem(r, 40); /* more regions than the on-stack iovec array */
+	for (i = 0; i < 40 * PG; i++)
+		in[i] = (uint8_t)(i % 251);
+	ck_assert_int_eq(guest_memory_write(m, 0, in, 40 * PG), 0);
+	ck_assert_int_eq(guest_memory_write_to_fd(m, 0, 40 * PG, fd, 0),
+			 (ssize_t)(40 * PG));
+	ck_assert_int_eq(guest_memory_fill(m, 0, 0, 40 * PG), 0);
+	ck_assert_int_eq(guest_memory_read_from_fd(m, 0, 40 * PG, fd, 0),
+			 (ssize_t)(40 * PG));
+	ck_assert_int_eq(guest_memory_read(m, 0, out, 40 * PG), 0);
+	ck_assert_mem_eq(in, out, 40 * PG);
+	free(in);
+	free(out);
+	close(fd);
+	guest_memory_unref(m);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- dirty log */
+
+static struct guest_memory *dirty_mem(void)
+{
+	struct guest_region *r[3];
+
+	r[0] = mkreg(0, 64 * KiB, GUEST_REGION_ANON_PRIVATE,
+		     GUEST_REGION_DIRTY_LOG);
+	r[1] = mkreg(64 * KiB, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
+	r[2] = mkreg(1 * MiB, 512 * KiB, GUEST_REGION_MEMFD,
+		     GUEST_REGION_DIRTY_LOG);
+	return mkmem(r, 3);
+}
+
+START_TEST(test_dirty_write)
+{
+	struct guest_memory *m = dirty_mem();
+	struct guest_region *r0 = guest_memory_region_at(m, 0);
+	uint64_t bm[4];
+
+	ck_assert_uint_eq(guest_region_dirty_bitmap_words(r0), 1);
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(r0, bm, 4), 0);
+	ck_assert_uint_eq(bm[0], 0);
+	ck_assert_int_eq(guest_memory_write(m, 4096 - 2, "abcd", 4), 0);
+	ck_assert_int_eq(guest_memory_write_u8(m, 15 * PG, 1), 0);
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(r0, bm, 1), 3);
+	ck_assert_uint_eq(bm[0], (1ull << 0) | (1ull << 1) | (1ull << 15));
+	/* Taken: cleared. */
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(r0, bm, 1), 0);
+	ck_assert_uint_eq(bm[0], 0);
+	/* Reads do not dirty. */
+	{
+		uint8_t b[64];
+
+		ck_assert_int_eq(guest_memory_read(m, 0, b, 64), 0);
+		ck_assert_int_eq(guest_region_dirty_get_and_clear(r0, bm, 1),
+				 0);
+	}
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_dirty_all_writers)
+{
+	struct guest_memory *m = dirty_mem();
+	struct guest_region *r2 = guest_memory_region_at(m, 2);
+	size_t words = guest_region_dirty_bitmap_words(r2);
+	uint64_t bm[2];
+	int fd = make_tmpfile(PG);
+
+	ck_assert_uint_eq(words, 2); /* 128 pages */
+	ck_assert_int_eq(guest_memory_write_u16(m, 1 * MiB + 1 * PG, 1), 0);
+	ck_assert_int_eq(guest_memory_store_u32(m, 1 * MiB + 2 * PG, 1,
+						memory_order_release),
+			 0);
+	ck_assert_int_eq(guest_memory_fill(m, 1 * MiB + 63 * PG, 1, 2 * PG), 0);
+	ck_assert_int_eq(guest_memory_read_from_fd(m, 1 * MiB + 100 * PG, PG,
+						   fd, 0),
+			 (ssize_t)PG);
+	/* Through a translated pointer: the caller marks. */
+	guest_memory_mark_dirty(m, 1 * MiB + 127 * PG + 5, 1);
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(r2, bm, 2), 6);
+	ck_assert_uint_eq(bm[0], (1ull << 1) | (1ull << 2) | (1ull << 63));
+	ck_assert_uint_eq(bm[1], (1ull << 0) | (1ull << 36) | (1ull << 63));
+	/* Too small a bitmap. */
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(r2, bm, 1), -ENOBUFS);
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(r2, NULL, 2),
+			 -EINVAL);
+	close(fd);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_dirty_mark_outside_ram_ignored)
+{
+	struct guest_memory *m = dirty_mem();
+	struct guest_region *r0 = guest_memory_region_at(m, 0);
+	struct guest_region *r2 = guest_memory_region_at(m, 2);
+	uint64_t bm[2];
+
+	/* From the hole below r2 into its first two pages. */
+	guest_memory_mark_dirty(m, 512 * KiB, 512 * KiB + PG + 1);
+	/* Across everything, wrapping: marks every page of both. */
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(r2, bm, 2), 2);
+	ck_assert_uint_eq(bm[0], 3);
+	guest_memory_mark_dirty(m, 0, UINT64_MAX);
+	guest_memory_mark_dirty(m, UINT64_MAX - 5, 100);
+	guest_memory_mark_dirty(m, 60 * KiB, 0);
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(r0, bm, 1), 16);
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(r2, bm, 2), 128);
+	ck_assert_uint_eq(bm[0], ~0ull);
+	ck_assert_uint_eq(bm[1], ~0ull);
+	guest_memory_mark_dirty(NULL, 0, 1);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_dirty_across_regions)
+{
+	struct guest_memory *m = dirty_mem();
+	struct guest_region *r0 = guest_memory_region_at(m, 0);
+	struct guest_region *r1 = guest_memory_region_at(m, 1);
+	uint64_t bm[1];
+	uint8_t buf[64] = {0};
+
+	ck_assert_int_eq(guest_memory_write(m, 64 * KiB - 32, buf, 64), 0);
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(r0, bm, 1), 1);
+	ck_assert_uint_eq(bm[0], 1ull << 15);
+	/* Not enabled on r1. */
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(r1, bm, 1), -ENOTSUP);
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(NULL, bm, 1),
+			 -EINVAL);
+	guest_memory_unref(m);
+}
+END_TEST
+
+struct dirty_thread {
+	struct guest_memory *m;
+	unsigned int id;
+};
+
+static void *dirty_writer(void *arg)
+{
+	struct dirty_thread *t = arg;
+	unsigned int i;
+
+	for (i = 0; i < 64; i++) {
+		guest_addr_t g = 1 * MiB + (uint64_t)(t->id * 64 + i) * PG;
+
+		if (guest_memory_write_u32(t->m, g, i) != 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+/* Concurrent writers and a harvester: no dirty page is ever lost. */
+START_TEST(test_dirty_concurrent)
+{
+	struct guest_memory *m = dirty_mem();
+	struct guest_region *r2 = guest_memory_region_at(m, 2);
+	struct dirty_thread t[2] = {{m, 0}, {m, 1}};
+	pthread_t th[2];
+	uint64_t acc[2] = {0, 0}, bm[2];
+	int i;
+
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(
+			pthread_create(&th[i], NULL, dirty_writer, &t[i]), 0);
+	for (i = 0; i < 1000; i++) {
+		ck_assert_int_ge(guest_region_dirty_get_and_clear(r2, bm, 2),
+				 0);
+		acc[0] |= bm[0];
+		acc[1] |= bm[1];
+	}
+	for (i = 0; i < 2; i++) {
+		void *ret;
+
+		ck_assert_int_eq(pthread_join(th[i], &ret), 0);
+		ck_assert_ptr_null(ret);
+	}
+	ck_assert_int_ge(guest_region_dirty_get_and_clear(r2, bm, 2), 0);
+	acc[0] |= bm[0];
+	acc[1] |= bm[1];
+	ck_assert_uint_eq(acc[0], ~0ull);
+	ck_assert_uint_eq(acc[1], ~0ull);
+	guest_memory_unref(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ logging */
+
+START_TEST(test_log_callback)
+{
+	struct guest_region_params p;
+	struct guest_region *r = NULL;
+	int calls = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.size = 2 * MiB;
+	p.backing = GUEST_REGION_HUGETLB;
+	p.huge_page_size = 1ull << 40; /* no such pool anywhere */
+	p.size = 1ull << 40;
+	guest_memory_set_log(test_log, &calls);
+	ck_assert_int_eq(guest_region_create(&p, &r), -ENOTSUP);
+	ck_assert_int_eq(calls, 1);
+	ck_assert_ptr_nonnull(strstr(log_buf, "huge pages"));
+	guest_memory_set_log(NULL, NULL); /* silenced */
+	ck_assert_int_eq(guest_region_create(&p, &r), -ENOTSUP);
+	ck_assert_int_eq(calls, 1);
+}
+END_TEST
+
+/* Readers keep using an old snapshot while another thread publishes new
+ * ones; the old one stays consistent until released. */
+struct swap_ctx {
+	struct guest_memory *_Atomic cur;
+	atomic_int stop;
+};
+
+static void *swap_reader(void *arg)
+{
+	struct swap_ctx *c = arg;
+	long bad = 0;
+
+	while (!atomic_load(&c->stop)) {
+		struct guest_memory *m = guest_memory_ref(atomic_load(&c->cur));
+		uint64_t v = 0;
+
+		/* Low RAM is in every snapshot. */
+		if (guest_memory_read_u64(m, 8, &v) != 0 || v != 0x77)
+			bad++;
+		guest_memory_unref(m);
+		break; /* one pass is enough: cur may be freed after */
+	}
+	return (void *)bad;
+}
+
+START_TEST(test_snapshot_readers_threads)
+{
+	struct guest_region *r0 =
+		mkreg(0, 64 * KiB, GUEST_REGION_ANON_SHARED, 0);
+	struct guest_memory *m = mkmem(&r0, 1);
+	int i;
+
+	ck_assert_int_eq(guest_memory_write_u64(m, 8, 0x77), 0);
+	for (i = 0; i < 50; i++) {
+		struct swap_ctx c;
+		struct guest_memory *m2 = NULL, *m3 = NULL;
+		struct guest_region *r =
+			mkreg(1 * MiB, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
+		pthread_t th;
+		void *ret;
+
+		ck_assert_int_eq(guest_memory_add_region(m, r, &m2), 0);
+		guest_region_unref(r);
+		atomic_init(&c.cur, m2);
+		atomic_init(&c.stop, 0);
+		ck_assert_int_eq(pthread_create(&th, NULL, swap_reader, &c), 0);
+		ck_assert_int_eq(guest_memory_remove_region(
+					 m2, 1 * MiB, 64 * KiB, &m3, NULL),
+				 0);
+		ck_assert_int_eq(pthread_join(th, &ret), 0);
+		ck_assert_ptr_null(ret);
+		guest_memory_unref(m2);
+		ck_assert_uint_eq(guest_memory_num_regions(m3), 1);
+		guest_memory_unref(m3);
+	}
+	guest_memory_unref(m);
+}
+END_TEST
+
+static Suite *vm_memory_suite(void)
+{
+	Suite *s = suite_create("vm-memory");
+	TCase *tc;
+
+	tc = tcase_create("regions");
+	tcase_add_test(tc, test_region_anon_private);
+	tcase_add_test(tc, test_region_bad_params);
+	tcase_add_test(tc, test_region_ref_unref);
+	tcase_add_test(tc, test_region_anon_shared);
+	tcase_add_test(tc, test_region_memfd);
+	tcase_add_test(tc, test_region_file_offset);
+	tcase_add_test(tc, test_region_file_errors);
+	tcase_add_test(tc, test_region_hugetlb);
+	tcase_add_test(tc, test_region_user_never_unmapped);
+	tcase_add_test(tc, test_region_guard_pages);
+	tcase_add_test(tc, test_region_noreserve);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("snapshots");
+	tcase_add_test(tc, test_memory_empty);
+	tcase_add_test(tc, test_memory_sorted_and_find);
+	tcase_add_test(tc, test_memory_create_overlap);
+	tcase_add_test(tc, test_memory_create_bad_params);
+	tcase_add_test(tc, test_memory_ref_keeps_regions);
+	tcase_add_test(tc, test_memory_add_region);
+	tcase_add_test(tc, test_memory_remove_region);
+	tcase_add_test(tc, test_memory_many_regions);
+	tcase_add_test(tc, test_snapshot_readers_threads);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("access");
+	tcase_add_test(tc, test_read_write_one_region);
+	tcase_add_test(tc, test_read_write_across_regions);
+	tcase_add_test(tc, test_typed_roundtrip);
+	tcase_add_test(tc, test_typed_straddle_adjacent);
+	tcase_add_test(tc, test_typed_errors);
+	tcase_add_test(tc, test_atomic_roundtrip);
+	tcase_add_test(tc, test_atomic_misaligned);
+	tcase_add_test(tc, test_atomic_bad_order_and_range);
+	tcase_add_test(tc, test_translate);
+	tcase_add_test(tc, test_contiguous);
+	tcase_add_test(tc, test_check_range);
+	tcase_add_test(tc, test_fill);
+	tcase_add_test(tc, test_readonly);
+	tcase_add_test(tc, test_iovecs);
+	tcase_add_test(tc, test_fd_io_file);
+	tcase_add_test(tc, test_fd_io_errors);
+	tcase_add_test(tc, test_fd_io_many_regions);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_add_test(tc, test_err_overflow);
+	tcase_add_test(tc, test_err_hole);
+	tcase_add_test(tc, test_err_runs_into_hole);
+	tcase_add_test(tc, test_zero_length_anywhere);
+	tcase_add_test(tc, test_read_write_bad_args);
+	tcase_add_test(tc, test_hostile_ring_over_mmio_hole);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("dirty");
+	tcase_add_test(tc, test_dirty_write);
+	tcase_add_test(tc, test_dirty_all_writers);
+	tcase_add_test(tc, test_dirty_mark_outside_ram_ignored);
+	tcase_add_test(tc, test_dirty_across_regions);
+	tcase_add_test(tc, test_dirty_concurrent);
+	tcase_add_test(tc, test_log_callback);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return cvmm_check_run(vm_memory_suite(), false);
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * Test VM helper for the kvm suite: one VM, guest RAM at GPA 0, one vCPU,
+ * and the CPU state for the tiny guests of tests/guest/ (real mode, or
+ * 64-bit long mode at ring 0 or ring 3 with IOPL 3).
+ */
+#ifndef CVMM_TESTS_TVM_H
+#define CVMM_TESTS_TVM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cvmm/kvm-ioctls.h"
+#include "guests.h"
+
+/* Guest physical layout used by tvm_setup_long(). */
+#define TVM_PML4      0x1000u
+#define TVM_PDPT      0x2000u
+#define TVM_PD	      0x3000u /* 4 pages: 2 MiB pages identity-mapping 4 GiB */
+#define TVM_GDT	      0x7000u
+#define TVM_IDT	      0x8000u
+#define TVM_TSS	      0x9000u /* 104 bytes + 8 KiB I/O bitmap + 1 */
+#define TVM_TSS_LIMIT (0x68u + 8192u)
+#define TVM_STACK0    0x30000u	 /* ring-0 stack top (TSS.rsp0) */
+#define TVM_STACK3    0x40000u	 /* ring-3 stack top */
+#define TVM_RAM	      (1u << 20) /* default RAM: 1 MiB */
+
+#define SEL_CODE0 0x08
+#define SEL_DATA0 0x10
+#define SEL_DATA3 0x1b
+#define SEL_CODE3 0x23
+#define SEL_TSS	  0x28
+
+struct tvm {
+	struct kvm_sys *sys;
+	struct kvm_vm_obj *vm;
+	struct kvm_vcpu_obj *vcpu;
+	uint8_t *mem;
+	size_t mem_size;
+};
+
+/* Open /dev/kvm, create the VM, map mem_size bytes of RAM at GPA 0 as slot
+ * 0.  pre_vcpu (may be NULL) runs before the vCPU is created (e.g. to
+ * create an irqchip or enable the dirty ring).  Fails the test on error. */
+void tvm_init(struct tvm *t, size_t mem_size, void (*pre_vcpu)(struct tvm *t));
+void tvm_fini(struct tvm *t);
+/* Copy a guest image to GUEST_BASE. */
+void tvm_load(struct tvm *t, const unsigned char *start,
+	      const unsigned char *end);
+/* Real mode at cs = ds = es = ss = GUEST_BASE >> 4, ip 0. */
+void tvm_setup_real(struct tvm *t);
+/* Build page tables, GDT, IDT (from the image header) and TSS in guest RAM
+ * and enter the image's entry point in 64-bit mode at ring 0 or ring 3
+ * (IOPL 3, IF per irq_on), rdi = cmd.  with_idt false leaves the IDT
+ * empty (limit 0). */
+void tvm_setup_long(struct tvm *t, struct kvm_vcpu_obj *vcpu, bool ring3,
+		    bool irq_on, bool with_idt, uint64_t cmd);
+/* Run until an exit other than KVM_EXIT_INTR; fails the test on error. */
+void tvm_run(struct tvm *t, struct kvm_exit_info *x);
+/* Run and expect a PIO out to port with a 1/2/4-byte value, returned. */
+uint32_t tvm_expect_out(struct tvm *t, uint16_t port);
+/* Read the 64-bit counter the guest's interrupt handler keeps. */
+uint64_t tvm_irq_count(const struct tvm *t);
+/* Print "SKIP <name>: <why>" and count it (see tvm_skips()). */
+void tvm_skip(const char *name, const char *why);
+int tvm_skips(void);
+
+#endif

@@ -1,3 +1,827 @@
-/* placeholder until the library lands */
-#include <stddef.h>
-typedef int cvmm_placeholder_queue_t;
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * Device side of a split virtqueue: configuration, activation, popping and
+ * validating chains, the used ring, notifications, snapshot/restore.
+ *
+ * Memory ordering with the driver (Linux drivers/virtio/virtio_ring.c is the
+ * usual partner; virtio 1.2, 2.7.13 and 2.7.7-2.7.10):
+ *  - avail.idx is loaded with acquire; its partner is the driver's write
+ *    barrier (virtio_wmb) before it stores avail.idx, so the ring entry and
+ *    the descriptors it names are visible once the new index is.
+ *  - used.idx is stored with release; its partner is the driver's read
+ *    barrier (virtio_rmb) after it loads used.idx, so the used element and
+ *    the data written into the buffers are visible before the index.
+ *  - the full fences in virtq_needs_interrupt() and
+ *    virtq_enable_notification() pair with the driver's full barriers
+ *    (virtio_mb) in virtqueue_kick_prepare / virtqueue_enable_cb_prepare:
+ *    each side stores (index or event/flag) then loads the other side's
+ *    field, which needs store->load ordering on both sides.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define LOAD16(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
+#define LOAD32(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
+#define LOAD64(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
+#define STORE16(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define STORE32(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
+static const char *const error_names[VIRTQ_ERR__COUNT] = {
+	[VIRTQ_ERR_NONE] = "NONE",
+	[VIRTQ_ERR_SIZE_INVALID] = "SIZE_INVALID",
+	[VIRTQ_ERR_NO_MEMORY] = "NO_MEMORY",
+	[VIRTQ_ERR_DESC_MISALIGNED] = "DESC_MISALIGNED",
+	[VIRTQ_ERR_AVAIL_MISALIGNED] = "AVAIL_MISALIGNED",
+	[VIRTQ_ERR_USED_MISALIGNED] = "USED_MISALIGNED",
+	[VIRTQ_ERR_DESC_OUTSIDE_RAM] = "DESC_OUTSIDE_RAM",
+	[VIRTQ_ERR_AVAIL_OUTSIDE_RAM] = "AVAIL_OUTSIDE_RAM",
+	[VIRTQ_ERR_USED_OUTSIDE_RAM] = "USED_OUTSIDE_RAM",
+	[VIRTQ_ERR_USED_READONLY] = "USED_READONLY",
+	[VIRTQ_ERR_RINGS_OVERLAP] = "RINGS_OVERLAP",
+	[VIRTQ_ERR_AVAIL_IDX_AHEAD] = "AVAIL_IDX_AHEAD",
+	[VIRTQ_ERR_HEAD_OUT_OF_RANGE] = "HEAD_OUT_OF_RANGE",
+	[VIRTQ_ERR_HEAD_IN_FLIGHT] = "HEAD_IN_FLIGHT",
+	[VIRTQ_ERR_NEXT_OUT_OF_RANGE] = "NEXT_OUT_OF_RANGE",
+	[VIRTQ_ERR_CHAIN_TOO_LONG] = "CHAIN_TOO_LONG",
+	[VIRTQ_ERR_INDIRECT_NOT_NEGOTIATED] = "INDIRECT_NOT_NEGOTIATED",
+	[VIRTQ_ERR_INDIRECT_WITH_NEXT] = "INDIRECT_WITH_NEXT",
+	[VIRTQ_ERR_INDIRECT_NESTED] = "INDIRECT_NESTED",
+	[VIRTQ_ERR_INDIRECT_LEN_ZERO] = "INDIRECT_LEN_ZERO",
+	[VIRTQ_ERR_INDIRECT_LEN_UNALIGNED] = "INDIRECT_LEN_UNALIGNED",
+	[VIRTQ_ERR_INDIRECT_TOO_BIG] = "INDIRECT_TOO_BIG",
+	[VIRTQ_ERR_INDIRECT_OUTSIDE_RAM] = "INDIRECT_OUTSIDE_RAM",
+	[VIRTQ_ERR_READABLE_AFTER_WRITABLE] = "READABLE_AFTER_WRITABLE",
+	[VIRTQ_ERR_ZERO_LENGTH] = "ZERO_LENGTH",
+	[VIRTQ_ERR_BUFFER_WRAPS] = "BUFFER_WRAPS",
+	[VIRTQ_ERR_CHAIN_LEN_OVERFLOW] = "CHAIN_LEN_OVERFLOW",
+	[VIRTQ_ERR_BUFFER_OUTSIDE_RAM] = "BUFFER_OUTSIDE_RAM",
+	[VIRTQ_ERR_BUFFER_READONLY] = "BUFFER_READONLY",
+};
+
+const char *virtq_error_name(enum virtq_error err)
+{
+	if ((unsigned int)err >= VIRTQ_ERR__COUNT)
+		return "UNKNOWN";
+	return error_names[err];
+}
+
+static bool is_pow2(uint32_t n)
+{
+	return n != 0 && (n & (n - 1)) == 0;
+}
+
+int virtq_break(struct virtq *q, enum virtq_error err)
+{
+	if (q->error == VIRTQ_ERR_NONE) {
+		q->error = err;
+		if (q->err_fn)
+			q->err_fn(q, err, q->err_opaque);
+	}
+	return -EIO;
+}
+
+/* ------------------------------------------------------------ configuration */
+
+int virtq_create(uint32_t max_size, struct virtq **out)
+{
+	struct virtq *q;
+
+	if (!out || !is_pow2(max_size) || max_size > VIRTQ_MAX_SIZE)
+		return -EINVAL;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->max_size = max_size;
+	q->in_flight = calloc(max_size, 1);
+	q->bufs = calloc(max_size, sizeof(*q->bufs));
+	q->itab = calloc(max_size, sizeof(*q->itab));
+	if (!q->in_flight || !q->bufs || !q->itab) {
+		virtq_destroy(q);
+		return -ENOMEM;
+	}
+	virtq_reset(q);
+	*out = q;
+	return 0;
+}
+
+void virtq_destroy(struct virtq *q)
+{
+	if (!q)
+		return;
+	guest_memory_unref(q->mem);
+	free(q->in_flight);
+	free(q->bufs);
+	free(q->itab);
+	free(q);
+}
+
+void virtq_reset(struct virtq *q)
+{
+	q->ready = false;
+	q->desc = NULL;
+	q->avail = NULL;
+	q->used = NULL;
+	q->avail_event = NULL;
+	q->used_event = NULL;
+	q->size = q->max_size;
+	q->mask = (uint16_t)(q->max_size - 1);
+	q->next_avail = q->shadow_avail = q->next_used = 0;
+	q->signalled_used = 0;
+	q->signalled_valid = false;
+	q->used_flags = 0;
+	q->event_idx = q->indirect = false;
+	q->used_dirty_log = false;
+	q->error = VIRTQ_ERR_NONE;
+	q->cfg_error = VIRTQ_ERR_NONE;
+	memset(q->in_flight, 0, q->max_size);
+	q->in_flight_count = 0;
+	q->last_popped = -1;
+	q->addr[0] = q->addr[1] = q->addr[2] = 0;
+	q->features = 0;
+}
+
+uint32_t virtq_max_size(const struct virtq *q)
+{
+	return q->max_size;
+}
+
+int virtq_set_size(struct virtq *q, uint32_t size)
+{
+	if (q->ready)
+		return -EBUSY;
+	if (!is_pow2(size) || size > q->max_size) {
+		q->cfg_error = VIRTQ_ERR_SIZE_INVALID;
+		return -EINVAL;
+	}
+	q->size = size;
+	q->mask = (uint16_t)(size - 1);
+	q->cfg_error = VIRTQ_ERR_NONE;
+	return 0;
+}
+
+uint32_t virtq_size(const struct virtq *q)
+{
+	return q->size;
+}
+
+int virtq_set_addr(struct virtq *q, enum virtq_area area, guest_addr_t gpa)
+{
+	if ((unsigned int)area > VIRTQ_AREA_USED)
+		return -EINVAL;
+	if (q->ready)
+		return -EBUSY;
+	q->addr[area] = gpa;
+	return 0;
+}
+
+int virtq_set_addr_lo(struct virtq *q, enum virtq_area area, uint32_t lo)
+{
+	if ((unsigned int)area > VIRTQ_AREA_USED)
+		return -EINVAL;
+	return virtq_set_addr(q, area,
+			      (q->addr[area] & 0xffffffff00000000ull) | lo);
+}
+
+int virtq_set_addr_hi(struct virtq *q, enum virtq_area area, uint32_t hi)
+{
+	if ((unsigned int)area > VIRTQ_AREA_USED)
+		return -EINVAL;
+	return virtq_set_addr(q, area,
+			      (q->addr[area] & 0xffffffffull) |
+				      ((uint64_t)hi << 32));
+}
+
+guest_addr_t virtq_addr(const struct virtq *q, enum virtq_area area)
+{
+	if ((unsigned int)area > VIRTQ_AREA_USED)
+		return 0;
+	return q->addr[area];
+}
+
+int virtq_set_features(struct virtq *q, uint64_t features)
+{
+	if (q->ready)
+		return -EBUSY;
+	q->features = features & VIRTQ_RING_FEATURES;
+	return 0;
+}
+
+uint64_t virtq_features(const struct virtq *q)
+{
+	return q->features;
+}
+
+void virtq_set_error_cb(struct virtq *q, virtq_error_fn fn, void *opaque)
+{
+	q->err_fn = fn;
+	q->err_opaque = opaque;
+}
+
+enum virtq_error virtq_config_error(const struct virtq *q)
+{
+	return q->cfg_error;
+}
+
+bool virtq_is_broken(const struct virtq *q)
+{
+	return q->error != VIRTQ_ERR_NONE;
+}
+
+enum virtq_error virtq_error_get(const struct virtq *q)
+{
+	return q->error;
+}
+
+void virtq_allow_zero_length(struct virtq *q, bool allow)
+{
+	q->allow_zero_len = allow;
+}
+
+bool virtq_ready(const struct virtq *q)
+{
+	return q->ready;
+}
+
+uint32_t virtq_in_flight(const struct virtq *q)
+{
+	return q->in_flight_count;
+}
+
+static uint64_t area_bytes(uint32_t size, bool event_idx, enum virtq_area area)
+{
+	switch (area) {
+	case VIRTQ_AREA_DESC:
+		return 16ull * size;
+	case VIRTQ_AREA_AVAIL:
+		return 4ull + 2ull * size + (event_idx ? 2 : 0);
+	default:
+		return 4ull + 8ull * size + (event_idx ? 2 : 0);
+	}
+}
+
+static bool ranges_overlap(guest_addr_t a, uint64_t alen, guest_addr_t b,
+			   uint64_t blen)
+{
+	/* Both ranges were translated, so neither wraps. */
+	return a < b + blen && b < a + alen;
+}
+
+/*
+ * Validate the ring areas of @q against @mem and compute host pointers.
+ * On success fills @host[3]; returns 0 or a negative errno with *@why set.
+ */
+static int validate_rings(const struct virtq *q, struct guest_memory *mem,
+			  bool event_idx, void *host[3], enum virtq_error *why)
+{
+	static const uint64_t align[3] = {16, 2, 4};
+	static const enum virtq_error misaligned[3] = {
+		VIRTQ_ERR_DESC_MISALIGNED, VIRTQ_ERR_AVAIL_MISALIGNED,
+		VIRTQ_ERR_USED_MISALIGNED};
+	static const enum virtq_error outside[3] = {VIRTQ_ERR_DESC_OUTSIDE_RAM,
+						    VIRTQ_ERR_AVAIL_OUTSIDE_RAM,
+						    VIRTQ_ERR_USED_OUTSIDE_RAM};
+	uint64_t len[3];
+	struct guest_region *r;
+	int i;
+
+	if (!mem) {
+		*why = VIRTQ_ERR_NO_MEMORY;
+		return -EINVAL;
+	}
+	for (i = 0; i < 3; i++) {
+		if (q->addr[i] & (align[i] - 1)) {
+			*why = misaligned[i];
+			return -EINVAL;
+		}
+	}
+	for (i = 0; i < 3; i++) {
+		len[i] = area_bytes(q->size, event_idx, (enum virtq_area)i);
+		/* One region only: the host pointer covers the whole area. */
+		if (guest_memory_translate(mem, q->addr[i], len[i], &host[i]) !=
+		    0) {
+			*why = outside[i];
+			return -EFAULT;
+		}
+	}
+	r = guest_memory_find_region(mem, q->addr[VIRTQ_AREA_USED]);
+	if (!r || (guest_region_flags(r) & GUEST_REGION_READONLY)) {
+		*why = VIRTQ_ERR_USED_READONLY;
+		return -EFAULT;
+	}
+	/* The device writes the used area; it must not rewrite what it
+	 * reads (descriptors, avail ring), or its own writes could feed it
+	 * work. */
+	if (ranges_overlap(q->addr[2], len[2], q->addr[0], len[0]) ||
+	    ranges_overlap(q->addr[2], len[2], q->addr[1], len[1])) {
+		*why = VIRTQ_ERR_RINGS_OVERLAP;
+		return -EEXIST;
+	}
+	*why = VIRTQ_ERR_NONE;
+	return 0;
+}
+
+static void install_rings(struct virtq *q, void *host[3])
+{
+	struct guest_region *r;
+
+	q->desc = host[0];
+	q->avail = host[1];
+	q->used = host[2];
+	q->used_event = &q->avail->ring[q->size];
+	q->avail_event = (uint16_t *)&q->used->ring[q->size];
+	r = guest_memory_find_region(q->mem, q->addr[VIRTQ_AREA_USED]);
+	q->used_dirty_log = r &&
+			    (guest_region_flags(r) & GUEST_REGION_DIRTY_LOG);
+}
+
+int virtq_set_memory(struct virtq *q, struct guest_memory *mem)
+{
+	enum virtq_error why;
+	void *host[3];
+	int ret;
+
+	if (q->ready && !mem)
+		return -EINVAL;
+	if (mem)
+		guest_memory_ref(mem);
+	guest_memory_unref(q->mem);
+	q->mem = mem;
+	if (!q->ready)
+		return 0;
+	ret = validate_rings(q, mem, q->event_idx, host, &why);
+	if (ret) {
+		/* The rings are gone from RAM: stop touching them. */
+		virtq_break(q, why == VIRTQ_ERR_RINGS_OVERLAP
+				       ? VIRTQ_ERR_USED_OUTSIDE_RAM
+				       : why);
+		q->ready = false;
+		q->desc = NULL;
+		q->avail = NULL;
+		q->used = NULL;
+		return -EFAULT;
+	}
+	install_rings(q, host);
+	return 0;
+}
+
+int virtq_set_ready(struct virtq *q, bool ready)
+{
+	enum virtq_error why;
+	void *host[3];
+	bool ev;
+	int ret;
+
+	if (!ready) {
+		q->ready = false;
+		return 0;
+	}
+	if (q->ready)
+		return 0;
+	ev = q->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+	ret = validate_rings(q, q->mem, ev, host, &why);
+	q->cfg_error = why;
+	if (ret)
+		return ret;
+	q->event_idx = ev;
+	q->indirect = q->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+	install_rings(q, host);
+	/* The driver starts with used_event = 0 = used.idx: a valid
+	 * interval, so the first completion is judged by the inequality. */
+	q->signalled_used = q->next_used;
+	q->signalled_valid = true;
+	q->ready = true;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- popping */
+
+/* Read avail.idx and validate it; 0 or -EIO (queue broken). */
+static inline int refresh_avail(struct virtq *q)
+{
+	/* Acquire: pairs with the driver's write barrier before it publishes
+	 * avail.idx; ring entries and descriptors read after this are at
+	 * least as new as the index. */
+	uint16_t idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
+
+	if (unlikely((uint16_t)(idx - q->next_avail) > q->size))
+		return virtq_break(q, VIRTQ_ERR_AVAIL_IDX_AHEAD);
+	q->shadow_avail = idx;
+	return 0;
+}
+
+int virtq_avail_count(struct virtq *q)
+{
+	int ret;
+
+	if (unlikely(q->error))
+		return -EIO;
+	if (unlikely(!q->ready))
+		return -ENODEV;
+	ret = refresh_avail(q);
+	if (ret)
+		return ret;
+	return (uint16_t)(q->shadow_avail - q->next_avail);
+}
+
+/*
+ * Walk the chain starting at @head into q->bufs, validating each descriptor
+ * after copying it.  Returns 0 or a virtq_error (nothing consumed).
+ */
+static enum virtq_error walk_chain(struct virtq *q, uint16_t head,
+				   struct virtq_chain *c)
+{
+	const struct vring_desc *table = q->desc;
+	struct virtq_buf *out = q->bufs;
+	uint32_t tsize = q->size;
+	uint32_t size = q->size;
+	uint32_t n = 0, nread = 0;
+	uint64_t rlen = 0, wlen = 0;
+	bool in_indirect = false, seen_write = false;
+	uint16_t idx = head;
+	uint16_t ndesc = 0;
+
+	/*
+	 * Bound: every iteration either stores a buffer (at most size of
+	 * them, counted across the ring and an indirect table together) or
+	 * switches to the indirect table, which happens at most once.
+	 */
+	for (;;) {
+		uint64_t addr;
+		uint32_t len;
+		uint16_t flags, next;
+
+		/* Snapshot the descriptor: each field is loaded exactly once
+		 * and only the local copy is used from here on. */
+		addr = LOAD64(&table[idx].addr);
+		len = LOAD32(&table[idx].len);
+		flags = LOAD16(&table[idx].flags);
+		next = LOAD16(&table[idx].next);
+		if (!in_indirect)
+			ndesc++;
+
+		if (unlikely(flags & VRING_DESC_F_INDIRECT)) {
+			guest_addr_t end;
+
+			if (!q->indirect)
+				return VIRTQ_ERR_INDIRECT_NOT_NEGOTIATED;
+			if (in_indirect)
+				return VIRTQ_ERR_INDIRECT_NESTED;
+			if (flags & VRING_DESC_F_NEXT)
+				return VIRTQ_ERR_INDIRECT_WITH_NEXT;
+			if (len == 0)
+				return VIRTQ_ERR_INDIRECT_LEN_ZERO;
+			if (len % sizeof(struct vring_desc))
+				return VIRTQ_ERR_INDIRECT_LEN_UNALIGNED;
+			if (len / sizeof(struct vring_desc) > size)
+				return VIRTQ_ERR_INDIRECT_TOO_BIG;
+			if (__builtin_add_overflow(addr, len, &end))
+				return VIRTQ_ERR_INDIRECT_OUTSIDE_RAM;
+			/* Snapshot the whole table (it may cross regions;
+			 * the copy is checked as a whole first). */
+			if (guest_memory_read(q->mem, addr, q->itab, len))
+				return VIRTQ_ERR_INDIRECT_OUTSIDE_RAM;
+			table = q->itab;
+			tsize = len / sizeof(struct vring_desc);
+			in_indirect = true;
+			idx = 0;
+			continue;
+		}
+
+		if (unlikely(n >= size))
+			return VIRTQ_ERR_CHAIN_TOO_LONG;
+		if (unlikely(len == 0) && !q->allow_zero_len)
+			return VIRTQ_ERR_ZERO_LENGTH;
+		if (unlikely(addr + len < addr))
+			return VIRTQ_ERR_BUFFER_WRAPS;
+		if (flags & VRING_DESC_F_WRITE) {
+			seen_write = true;
+			wlen += len;
+		} else {
+			if (unlikely(seen_write))
+				return VIRTQ_ERR_READABLE_AFTER_WRITABLE;
+			rlen += len;
+			nread++;
+		}
+		if (unlikely(rlen + wlen > UINT32_MAX))
+			return VIRTQ_ERR_CHAIN_LEN_OVERFLOW;
+		out[n].addr = addr;
+		out[n].len = len;
+		out[n].flags = flags & VRING_DESC_F_WRITE;
+		n++;
+		if (!(flags & VRING_DESC_F_NEXT))
+			break;
+		if (unlikely(next >= tsize))
+			return VIRTQ_ERR_NEXT_OUT_OF_RANGE;
+		idx = next;
+	}
+	c->q = q;
+	c->bufs = out;
+	c->head = head;
+	c->nbufs = (uint16_t)n; /* n <= size <= 32768 */
+	c->nread = (uint16_t)nread;
+	c->ndesc = ndesc;
+	c->read_len = (uint32_t)rlen;
+	c->write_len = (uint32_t)wlen;
+	c->rd_buf = 0;
+	c->wr_buf = (uint16_t)nread;
+	c->rd_off = c->wr_off = 0;
+	c->rd_done = c->wr_done = 0;
+	return VIRTQ_ERR_NONE;
+}
+
+int virtq_pop(struct virtq *q, struct virtq_chain *chain)
+{
+	enum virtq_error err;
+	uint16_t head;
+	int ret;
+
+	if (unlikely(q->error))
+		return -EIO;
+	if (unlikely(!q->ready))
+		return -ENODEV;
+	if (q->next_avail == q->shadow_avail) {
+		ret = refresh_avail(q);
+		if (ret)
+			return ret;
+		if (q->next_avail == q->shadow_avail)
+			return 0;
+	}
+	/* Ordered after the acquire load of avail.idx in refresh_avail(). */
+	head = LOAD16(&q->avail->ring[q->next_avail & q->mask]);
+	if (unlikely(head >= q->size))
+		return virtq_break(q, VIRTQ_ERR_HEAD_OUT_OF_RANGE);
+	/* A head already in flight would put a second copy of the chain in
+	 * flight; this also bounds the chains in flight by the size. */
+	if (unlikely(q->in_flight[head]))
+		return virtq_break(q, VIRTQ_ERR_HEAD_IN_FLIGHT);
+	err = walk_chain(q, head, chain);
+	if (unlikely(err))
+		return virtq_break(q, err);
+	q->in_flight[head] = 1;
+	q->in_flight_count++;
+	q->last_popped = head;
+	q->next_avail++;
+	return 1;
+}
+
+int virtq_undo_pop(struct virtq *q, const struct virtq_chain *chain)
+{
+	if (!chain || chain->q != q || q->last_popped != (int32_t)chain->head ||
+	    !q->in_flight[chain->head])
+		return -EINVAL;
+	q->in_flight[chain->head] = 0;
+	q->in_flight_count--;
+	q->last_popped = -1;
+	q->next_avail--;
+	return 0;
+}
+
+/* ------------------------------------------------------------- used ring */
+
+static inline void write_used_elem(struct virtq *q, uint16_t slot, uint32_t id,
+				   uint32_t len)
+{
+	vring_used_elem_t *e = &q->used->ring[slot & q->mask];
+
+	/* Plain (relaxed) stores, published by the release store of
+	 * used.idx in publish_used(). */
+	STORE32(&e->id, id);
+	STORE32(&e->len, len);
+}
+
+static inline void publish_used(struct virtq *q, uint16_t first, uint16_t n)
+{
+	/* Release: pairs with the driver's read barrier after it loads
+	 * used.idx (virtqueue_get_buf); makes the elements above and all
+	 * data the device wrote into the buffers visible first. */
+	__atomic_store_n(&q->used->idx, q->next_used, __ATOMIC_RELEASE);
+	if (unlikely(q->used_dirty_log)) {
+		guest_addr_t base = q->addr[VIRTQ_AREA_USED];
+		uint16_t s = first & q->mask;
+
+		guest_memory_mark_dirty(q->mem, base, 4);
+		if ((uint32_t)s + n <= q->size) {
+			guest_memory_mark_dirty(q->mem, base + 4 + 8ull * s,
+						8ull * n);
+		} else {
+			guest_memory_mark_dirty(q->mem, base + 4,
+						8ull * q->size);
+		}
+	}
+}
+
+int virtq_add_used(struct virtq *q, uint16_t head, uint32_t len)
+{
+	uint16_t first;
+
+	if (unlikely(q->error))
+		return -EIO;
+	if (unlikely(!q->ready))
+		return -ENODEV;
+	if (unlikely(head >= q->size || !q->in_flight[head]))
+		return -EINVAL;
+	q->in_flight[head] = 0;
+	q->in_flight_count--;
+	if (q->last_popped == head)
+		q->last_popped = -1;
+	first = q->next_used;
+	write_used_elem(q, q->next_used++, head, len);
+	publish_used(q, first, 1);
+	return 0;
+}
+
+int virtq_add_used_batch(struct virtq *q, const struct vring_used_elem *elems,
+			 unsigned int n)
+{
+	unsigned int i;
+	uint16_t first;
+	int ret = 0;
+
+	if (unlikely(q->error))
+		return -EIO;
+	if (unlikely(!q->ready))
+		return -ENODEV;
+	if (n == 0)
+		return 0;
+	if (!elems || n > q->size)
+		return -EINVAL;
+	/* Check every id first (marking them 2 to catch duplicates). */
+	for (i = 0; i < n; i++) {
+		uint32_t id = elems[i].id;
+
+		if (id >= q->size || q->in_flight[id] != 1) {
+			ret = -EINVAL;
+			break;
+		}
+		q->in_flight[id] = 2;
+	}
+	if (ret) {
+		while (i--)
+			q->in_flight[elems[i].id] = 1;
+		return ret;
+	}
+	first = q->next_used;
+	for (i = 0; i < n; i++) {
+		q->in_flight[elems[i].id] = 0;
+		if (q->last_popped == (int32_t)elems[i].id)
+			q->last_popped = -1;
+		write_used_elem(q, q->next_used++, elems[i].id, elems[i].len);
+	}
+	q->in_flight_count -= n;
+	publish_used(q, first, (uint16_t)n);
+	return 0;
+}
+
+int virtq_complete(struct virtq_chain *c)
+{
+	return virtq_add_used(c->q, c->head, c->wr_done);
+}
+
+/* ---------------------------------------------------------- notifications */
+
+bool virtq_needs_interrupt(struct virtq *q)
+{
+	uint16_t old = q->signalled_used;
+	bool valid = q->signalled_valid;
+
+	if (!q->ready || q->error)
+		return false;
+	if (valid && old == q->next_used)
+		return false;
+	q->signalled_used = q->next_used;
+	q->signalled_valid = true;
+	/* Full fence: our used.idx store must be globally visible before we
+	 * read the driver's used_event / avail.flags.  Pairs with the
+	 * driver's virtio_mb() between writing used_event (or clearing
+	 * NO_INTERRUPT) and re-reading used.idx. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (q->event_idx) {
+		uint16_t ev = LOAD16(q->used_event);
+
+		if (!valid)
+			return true;
+		return vring_need_event(ev, q->next_used, old);
+	}
+	return !(LOAD16(&q->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
+}
+
+void virtq_disable_notification(struct virtq *q)
+{
+	if (!q->ready || q->error || q->event_idx)
+		return;
+	q->used_flags |= VRING_USED_F_NO_NOTIFY;
+	STORE16(&q->used->flags, q->used_flags);
+	if (unlikely(q->used_dirty_log))
+		guest_memory_mark_dirty(q->mem, q->addr[VIRTQ_AREA_USED], 2);
+}
+
+bool virtq_enable_notification(struct virtq *q)
+{
+	uint16_t idx;
+
+	if (!q->ready || q->error)
+		return false;
+	if (q->event_idx) {
+		STORE16(q->avail_event, q->next_avail);
+		if (unlikely(q->used_dirty_log))
+			guest_memory_mark_dirty(q->mem,
+						q->addr[VIRTQ_AREA_USED] + 4 +
+							8ull * q->size,
+						2);
+	} else {
+		q->used_flags &= (uint16_t)~VRING_USED_F_NO_NOTIFY;
+		STORE16(&q->used->flags, q->used_flags);
+		if (unlikely(q->used_dirty_log))
+			guest_memory_mark_dirty(q->mem,
+						q->addr[VIRTQ_AREA_USED], 2);
+	}
+	/* Full fence: the flag/event store above must be visible before we
+	 * re-read avail.idx.  Pairs with the driver's virtio_mb() between
+	 * its avail.idx store and reading used.flags / avail_event in
+	 * virtqueue_kick_prepare(): either it sees notifications enabled and
+	 * kicks, or we see its new index here. */
+	atomic_thread_fence(memory_order_seq_cst);
+	idx = LOAD16(&q->avail->idx);
+	return idx != q->next_avail;
+}
+
+/* ------------------------------------------------------- snapshot/restore */
+
+void virtq_save(const struct virtq *q, struct virtq_state *st)
+{
+	uint32_t i;
+
+	memset(st, 0, sizeof(*st));
+	st->version = VIRTQ_STATE_VERSION;
+	st->max_size = q->max_size;
+	st->size = q->size;
+	st->ready = q->ready;
+	st->desc_addr = q->addr[0];
+	st->avail_addr = q->addr[1];
+	st->used_addr = q->addr[2];
+	st->features = q->features;
+	st->next_avail = q->next_avail;
+	st->next_used = q->next_used;
+	st->signalled_used = q->signalled_used;
+	st->signalled_valid = q->signalled_valid;
+	st->used_flags = q->used_flags;
+	st->error = q->error;
+	st->allow_zero_len = q->allow_zero_len;
+	st->in_flight = q->in_flight_count;
+	for (i = 0; i < q->max_size; i++) {
+		if (q->in_flight[i])
+			st->in_flight_heads[i / 64] |= 1ull << (i % 64);
+	}
+}
+
+int virtq_restore(struct virtq *q, const struct virtq_state *st)
+{
+	uint32_t i, count = 0;
+	int ret;
+
+	virtq_reset(q);
+	if (!st || st->version != VIRTQ_STATE_VERSION ||
+	    st->max_size != q->max_size || st->error >= VIRTQ_ERR__COUNT)
+		return -EINVAL;
+	if (virtq_set_size(q, st->size))
+		goto inval;
+	for (i = 0; i < VIRTQ_MAX_SIZE; i++) {
+		if (!(st->in_flight_heads[i / 64] & (1ull << (i % 64))))
+			continue;
+		if (i >= st->size)
+			goto inval;
+		count++;
+	}
+	if (count != st->in_flight)
+		goto inval;
+	q->addr[0] = st->desc_addr;
+	q->addr[1] = st->avail_addr;
+	q->addr[2] = st->used_addr;
+	q->features = st->features & VIRTQ_RING_FEATURES;
+	if (st->ready) {
+		ret = virtq_set_ready(q, true);
+		if (ret) {
+			virtq_reset(q);
+			return ret;
+		}
+	}
+	q->next_avail = q->shadow_avail = st->next_avail;
+	q->next_used = st->next_used;
+	q->signalled_used = st->signalled_used;
+	q->signalled_valid = st->signalled_valid;
+	q->used_flags = st->used_flags;
+	q->allow_zero_len = st->allow_zero_len;
+	for (i = 0; i < st->size; i++)
+		q->in_flight[i] =
+			!!(st->in_flight_heads[i / 64] & (1ull << (i % 64)));
+	q->in_flight_count = count;
+	q->error = (enum virtq_error)st->error;
+	return 0;
+inval:
+	virtq_reset(q);
+	return -EINVAL;
+}

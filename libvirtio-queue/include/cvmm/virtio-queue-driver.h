@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * libvirtio-queue driver side: a mock virtio driver for tests.
+ *
+ * It lays out a split virtqueue in a guest memory object and plays the
+ * guest: adds chains (direct or indirect), or writes arbitrary raw
+ * descriptors and ring entries (for hostile-driver tests), reads used
+ * elements, and follows the device's notification suppression.  Device
+ * tests (in libdevices and in users' projects) drive a device through it.
+ *
+ * All guest accesses go through libvm-memory's checked accessors; ring
+ * indexes are published with release stores and read with acquire loads,
+ * like a real driver.  One thread per driver object.
+ *
+ * Descriptors added with virtq_driver_add*() are tracked: their chains are
+ * freed when their id comes back in the used ring, and a used id that is
+ * not in flight is reported as -EPROTO.  Once the raw functions were used
+ * the driver stops checking used ids (the test owns the ring then).
+ */
+#ifndef CVMM_VIRTIO_QUEUE_DRIVER_H
+#define CVMM_VIRTIO_QUEUE_DRIVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <linux/virtio_ring.h>
+
+#include <cvmm/virtio-queue.h>
+#include <cvmm/vm-memory.h>
+
+#ifndef CVMM_EXPORT
+#define CVMM_EXPORT __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct virtq_driver;
+
+/** One buffer to add: @flags is 0 (device-readable) or VRING_DESC_F_WRITE. */
+struct virtq_driver_buf {
+	guest_addr_t addr;
+	uint32_t len;
+	uint16_t flags;
+};
+
+/**
+ * virtq_driver_layout() - place the three ring areas contiguously from
+ * @base (descriptor table, then the driver area, then the device area at
+ * the next 4-byte boundary, event fields included).  Any output pointer
+ * may be NULL.  Returns the total number of bytes.
+ */
+CVMM_EXPORT uint64_t virtq_driver_layout(uint32_t size, guest_addr_t base,
+					 guest_addr_t *desc,
+					 guest_addr_t *avail,
+					 guest_addr_t *used);
+
+/**
+ * virtq_driver_create() - a driver for a queue of @size (power of two, at
+ * most 32768) whose areas are at @desc, @avail, @used in @mem (a reference
+ * is taken).  The areas are zeroed (event fields included).  @features:
+ * the negotiated bits (EVENT_IDX and INDIRECT_DESC matter).
+ * Errors: -EINVAL, -ENOMEM, or the libvm-memory error zeroing an area.
+ */
+CVMM_EXPORT int virtq_driver_create(struct guest_memory *mem, uint32_t size,
+				    uint64_t features, guest_addr_t desc,
+				    guest_addr_t avail, guest_addr_t used,
+				    struct virtq_driver **out);
+
+/** virtq_driver_destroy() - free @d (NULL is fine). */
+CVMM_EXPORT void virtq_driver_destroy(struct virtq_driver *d);
+
+/**
+ * virtq_driver_configure() - program device queue @q like a transport:
+ * size, the three addresses, @d's features, then virtq_set_ready().
+ * Returns virtq_set_ready()'s result (or another configuration error).
+ */
+CVMM_EXPORT int virtq_driver_configure(const struct virtq_driver *d,
+				       struct virtq *q);
+
+/** virtq_driver_size() - the queue size. */
+CVMM_EXPORT uint32_t virtq_driver_size(const struct virtq_driver *d);
+/** virtq_driver_addr() - guest address of @area. */
+CVMM_EXPORT guest_addr_t virtq_driver_addr(const struct virtq_driver *d,
+					   enum virtq_area area);
+/** virtq_driver_num_free() - descriptors free for virtq_driver_add*(). */
+CVMM_EXPORT uint32_t virtq_driver_num_free(const struct virtq_driver *d);
+
+/**
+ * virtq_driver_add() - add a chain of @n buffers (1..size) and make it
+ * available (publishes avail.idx with release).  Readable buffers should
+ * come first; the helper writes them in the order given.  @head receives
+ * the chain's id (may be NULL).  Errors: -EINVAL, -ENOSPC (not enough
+ * free descriptors), libvm-memory errors.
+ */
+CVMM_EXPORT int virtq_driver_add(struct virtq_driver *d,
+				 const struct virtq_driver_buf *bufs,
+				 unsigned int n, uint16_t *head);
+
+/**
+ * virtq_driver_add_indirect() - add @n buffers as an indirect table written
+ * at guest address @table (n * 16 bytes, owned by the caller) referenced
+ * by one ring descriptor, and make it available.
+ */
+CVMM_EXPORT int virtq_driver_add_indirect(struct virtq_driver *d,
+					  const struct virtq_driver_buf *bufs,
+					  unsigned int n, guest_addr_t table,
+					  uint16_t *head);
+
+/**
+ * virtq_driver_add_nopublish() / virtq_driver_publish() - add chains
+ * without publishing, then publish them all with one avail.idx store.
+ */
+CVMM_EXPORT int virtq_driver_add_nopublish(struct virtq_driver *d,
+					   const struct virtq_driver_buf *bufs,
+					   unsigned int n, uint16_t *head);
+CVMM_EXPORT int virtq_driver_publish(struct virtq_driver *d);
+
+/* ---- raw access for hostile-driver tests (no checks, no tracking) ---- */
+
+/** virtq_driver_write_desc() - write descriptor @idx (< size) verbatim. */
+CVMM_EXPORT int virtq_driver_write_desc(struct virtq_driver *d, uint16_t idx,
+					const struct vring_desc *desc);
+/** virtq_driver_set_avail_ring() - write avail.ring[@slot % size] = @head. */
+CVMM_EXPORT int virtq_driver_set_avail_ring(struct virtq_driver *d,
+					    uint16_t slot, uint16_t head);
+/** virtq_driver_set_avail_idx() - publish avail.idx = @idx (release). */
+CVMM_EXPORT int virtq_driver_set_avail_idx(struct virtq_driver *d,
+					   uint16_t idx);
+/** virtq_driver_push_head() - avail.ring[idx % size] = @head, then
+ *  publish idx + 1. */
+CVMM_EXPORT int virtq_driver_push_head(struct virtq_driver *d, uint16_t head);
+/** virtq_driver_avail_idx() - the avail.idx the driver published last. */
+CVMM_EXPORT uint16_t virtq_driver_avail_idx(const struct virtq_driver *d);
+
+/**
+ * virtq_driver_set_start() - start both rings at index @idx (for u16 wrap
+ * tests): avail.idx, used.idx and the driver's shadows become @idx.  Pair
+ * it with a device restored to the same next_avail / next_used.
+ */
+CVMM_EXPORT int virtq_driver_set_start(struct virtq_driver *d, uint16_t idx);
+
+/* ----------------------------------------------------------- used ring */
+
+/**
+ * virtq_driver_get_used() - take the next used element.  Returns 1 with
+ * @elem filled (and the tracked chain freed), 0 if none, -EPROTO if the
+ * device published an id that is not in flight or used.idx ran more than
+ * the size ahead, or a libvm-memory error.
+ */
+CVMM_EXPORT int virtq_driver_get_used(struct virtq_driver *d,
+				      struct vring_used_elem *elem);
+
+/** virtq_driver_used_idx() - used.idx as the device published it. */
+CVMM_EXPORT uint16_t virtq_driver_used_idx(const struct virtq_driver *d);
+
+/* ------------------------------------------------------- notifications */
+
+/**
+ * virtq_driver_needs_kick() - after publishing: should the driver notify
+ * the device?  With EVENT_IDX: vring_need_event(avail_event, avail.idx,
+ * avail.idx at the previous call); otherwise unless the device set
+ * VRING_USED_F_NO_NOTIFY.  Full fence first, like virtqueue_kick_prepare.
+ */
+CVMM_EXPORT bool virtq_driver_needs_kick(struct virtq_driver *d);
+
+/**
+ * virtq_driver_enable_interrupts() / _disable_interrupts() - with
+ * EVENT_IDX set used_event to the next used index to consume (enable) or
+ * leave it (disable); otherwise clear/set VRING_AVAIL_F_NO_INTERRUPT.
+ */
+CVMM_EXPORT int virtq_driver_enable_interrupts(struct virtq_driver *d);
+CVMM_EXPORT int virtq_driver_disable_interrupts(struct virtq_driver *d);
+
+/** virtq_driver_set_used_event() - write used_event verbatim (raw). */
+CVMM_EXPORT int virtq_driver_set_used_event(struct virtq_driver *d,
+					    uint16_t ev);
+/** virtq_driver_set_avail_flags() - write avail.flags verbatim (raw). */
+CVMM_EXPORT int virtq_driver_set_avail_flags(struct virtq_driver *d,
+					     uint16_t flags);
+/** virtq_driver_used_flags() - used.flags as the device wrote it. */
+CVMM_EXPORT uint16_t virtq_driver_used_flags(const struct virtq_driver *d);
+/** virtq_driver_avail_event() - avail_event as the device wrote it. */
+CVMM_EXPORT uint16_t virtq_driver_avail_event(const struct virtq_driver *d);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CVMM_VIRTIO_QUEUE_DRIVER_H */

@@ -1,0 +1,484 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * libvirtio-queue: the device side of a virtio split virtqueue (virtio 1.2,
+ * sections 2.6 and 2.7), hardened against a hostile driver.
+ *
+ * Life cycle, as a transport drives it:
+ *   virtq_create(max_size)            once per queue
+ *   virtq_set_memory(q, mem)          the guest memory snapshot to use
+ *   virtq_set_size / virtq_set_addr* / virtq_set_features
+ *   virtq_set_ready(q, true)          validates and caches the ring areas
+ *   ... virtq_pop / virtq_chain_* / virtq_add_used / notifications ...
+ *   virtq_reset(q)                    device reset: back to unconfigured
+ *
+ * Ring areas.  At activation each of the three areas (descriptor table,
+ * driver area "avail", device area "used") is checked for alignment (16, 2,
+ * 4) and translated with guest_memory_translate().  An area must therefore
+ * lie wholly inside ONE guest memory region (a ring split across two
+ * adjacent regions is refused, as is one over a hole or past the end of
+ * RAM), because the queue keeps a host pointer to each area and reads the
+ * ring fields through it on the hot path.  The pointers stay valid because
+ * the queue holds a reference to the guest memory snapshot.  The used area
+ * must not be in a read-only region, and the device-written used area must
+ * not overlap the device-read areas.
+ *
+ * Descriptors.  virtq_pop() walks a whole chain at once, copying every
+ * descriptor (direct, or out of an indirect table) into the queue before
+ * checking it, so the guest cannot change a descriptor between the check
+ * and its use.  The checks at pop are structural (indexes, loops, indirect
+ * tables, ordering, zero lengths, 64-bit address wrap, 32-bit total length);
+ * whether a buffer lies in guest RAM is checked when the device touches it
+ * through the virtq_chain_* accessors (one libvm-memory lookup per access).
+ * Any failure puts the queue into a sticky "broken" state with a named
+ * reason (enum virtq_error), and calls the device's error callback once,
+ * which should set DEVICE_NEEDS_RESET and raise a configuration interrupt
+ * (virtio 1.2, 2.1.2).  A broken queue pops nothing until virtq_reset().
+ *
+ * Threads: a queue is not internally locked; the device serialises calls
+ * on one queue (its own lock or a single I/O thread).  Different queues are
+ * independent.  The driver runs concurrently on vCPUs; every ordering point
+ * with it is a documented acquire/release or fence.
+ *
+ * Errors: negative errno.  -EIO means the queue is broken (see
+ * virtq_error_get()); -ENODEV that the queue is not ready.
+ *
+ * The chain abstraction (struct virtq_chain, struct virtq_buf) is not tied
+ * to the split layout, so a packed ring can produce the same chains.
+ */
+#ifndef CVMM_VIRTIO_QUEUE_H
+#define CVMM_VIRTIO_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <linux/virtio_ring.h>
+
+#include <cvmm/vm-memory.h>
+
+#ifndef CVMM_EXPORT
+#define CVMM_EXPORT __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Largest queue size a split virtqueue may have (virtio 1.2, 2.7). */
+#define VIRTQ_MAX_SIZE 32768u
+
+struct virtq;
+
+/**
+ * enum virtq_error - why a queue refused a configuration or broke.
+ *
+ * Configuration errors (SIZE_* to RINGS_OVERLAP) are returned by the
+ * configuration call and readable with virtq_config_error(); they do not
+ * break the queue.  The others are found while serving the driver and make
+ * the queue broken (virtq_error_get()).
+ */
+enum virtq_error {
+	VIRTQ_ERR_NONE = 0,
+	/* --- configuration: refused, queue not activated --- */
+	VIRTQ_ERR_SIZE_INVALID,	     /**< 0, not a power of two, > max */
+	VIRTQ_ERR_NO_MEMORY,	     /**< ready without guest memory */
+	VIRTQ_ERR_DESC_MISALIGNED,   /**< descriptor table not 16-aligned */
+	VIRTQ_ERR_AVAIL_MISALIGNED,  /**< driver area not 2-aligned */
+	VIRTQ_ERR_USED_MISALIGNED,   /**< device area not 4-aligned */
+	VIRTQ_ERR_DESC_OUTSIDE_RAM,  /**< table not inside one RAM region */
+	VIRTQ_ERR_AVAIL_OUTSIDE_RAM, /**< driver area not in one region */
+	VIRTQ_ERR_USED_OUTSIDE_RAM,  /**< device area not in one region */
+	VIRTQ_ERR_USED_READONLY,     /**< device area in a read-only region */
+	VIRTQ_ERR_RINGS_OVERLAP,     /**< used area overlaps desc or avail */
+	/* --- runtime: the driver broke the protocol, queue is broken --- */
+	VIRTQ_ERR_AVAIL_IDX_AHEAD,	   /**< avail.idx - next_avail > size */
+	VIRTQ_ERR_HEAD_OUT_OF_RANGE,	   /**< avail ring entry >= size */
+	VIRTQ_ERR_HEAD_IN_FLIGHT,	   /**< head made available twice */
+	VIRTQ_ERR_NEXT_OUT_OF_RANGE,	   /**< next >= table size */
+	VIRTQ_ERR_CHAIN_TOO_LONG,	   /**< > size descriptors (a loop) */
+	VIRTQ_ERR_INDIRECT_NOT_NEGOTIATED, /**< INDIRECT without the feature */
+	VIRTQ_ERR_INDIRECT_WITH_NEXT,	   /**< INDIRECT and NEXT together */
+	VIRTQ_ERR_INDIRECT_NESTED,	   /**< INDIRECT inside a table */
+	VIRTQ_ERR_INDIRECT_LEN_ZERO,	   /**< indirect table length 0 */
+	VIRTQ_ERR_INDIRECT_LEN_UNALIGNED,  /**< not a multiple of 16 */
+	VIRTQ_ERR_INDIRECT_TOO_BIG,	   /**< more entries than the size */
+	VIRTQ_ERR_INDIRECT_OUTSIDE_RAM,	   /**< table not in guest RAM */
+	VIRTQ_ERR_READABLE_AFTER_WRITABLE, /**< out-of-order descriptor */
+	VIRTQ_ERR_ZERO_LENGTH,		   /**< a buffer of length 0 */
+	VIRTQ_ERR_BUFFER_WRAPS,		   /**< addr + len wraps 2^64 */
+	VIRTQ_ERR_CHAIN_LEN_OVERFLOW,	   /**< total length > 2^32 - 1 */
+	VIRTQ_ERR_BUFFER_OUTSIDE_RAM,	   /**< buffer not in guest RAM */
+	VIRTQ_ERR_BUFFER_READONLY,	   /**< writable buffer in ROM */
+	VIRTQ_ERR__COUNT
+};
+
+/** virtq_error_name() - a constant string naming @err ("AVAIL_IDX_AHEAD"),
+ *  "UNKNOWN" for values out of range. */
+CVMM_EXPORT const char *virtq_error_name(enum virtq_error err);
+
+/** The three ring areas (virtio 1.2 names in brackets). */
+enum virtq_area {
+	VIRTQ_AREA_DESC = 0, /**< descriptor table [Descriptor Area] */
+	VIRTQ_AREA_AVAIL,    /**< available ring [Driver Area] */
+	VIRTQ_AREA_USED,     /**< used ring [Device Area] */
+};
+
+/** Feature bits (bit numbers as in the spec) the queue honours. */
+#define VIRTQ_RING_FEATURES                      \
+	((1ull << VIRTIO_RING_F_INDIRECT_DESC) | \
+	 (1ull << VIRTIO_RING_F_EVENT_IDX) | (1ull << 32 /* VERSION_1 */))
+
+/** Called once when the queue breaks; see the file comment. */
+typedef void (*virtq_error_fn)(struct virtq *q, enum virtq_error err,
+			       void *opaque);
+
+/* ----------------------------------------------------------- configuration */
+
+/**
+ * virtq_create() - a new, unconfigured queue.
+ * @max_size: the device's maximum queue size (QueueNumMax): a power of two
+ *            in 1..32768.  The size starts at @max_size.
+ * @out: receives the queue, owned by the caller (virtq_destroy()).
+ * Errors: -EINVAL (bad @max_size or NULL @out), -ENOMEM.
+ */
+CVMM_EXPORT int virtq_create(uint32_t max_size, struct virtq **out);
+
+/** virtq_destroy() - free @q and drop its memory reference; NULL is fine. */
+CVMM_EXPORT void virtq_destroy(struct virtq *q);
+
+/**
+ * virtq_set_memory() - use the guest memory snapshot @mem (a reference is
+ * taken; the previous one is dropped).  May be called while the queue is
+ * ready (after a memory hot-plug): the rings are validated again against
+ * @mem, and if they no longer fit the queue breaks with the matching
+ * *_OUTSIDE_RAM reason and -EFAULT is returned (@mem is still installed).
+ * @mem may be NULL only while the queue is not ready.
+ */
+CVMM_EXPORT int virtq_set_memory(struct virtq *q, struct guest_memory *mem);
+
+/** virtq_max_size() - the max_size given to virtq_create(). */
+CVMM_EXPORT uint32_t virtq_max_size(const struct virtq *q);
+
+/**
+ * virtq_set_size() - set the queue size (QueueNum / queue_size).
+ * Errors: -EINVAL (not a power of two, 0, > max_size; config error
+ * SIZE_INVALID), -EBUSY when the queue is ready.
+ */
+CVMM_EXPORT int virtq_set_size(struct virtq *q, uint32_t size);
+
+/** virtq_size() - the current queue size. */
+CVMM_EXPORT uint32_t virtq_size(const struct virtq *q);
+
+/**
+ * virtq_set_addr() - set the guest address of a ring area.
+ * virtq_set_addr_lo()/virtq_set_addr_hi() set the low or high 32 bits
+ * only, as virtio-mmio's QueueDescLow/High registers do.
+ * Errors: -EBUSY when ready, -EINVAL for a bad @area.
+ * Alignment and placement are checked by virtq_set_ready().
+ */
+CVMM_EXPORT int virtq_set_addr(struct virtq *q, enum virtq_area area,
+			       guest_addr_t gpa);
+CVMM_EXPORT int virtq_set_addr_lo(struct virtq *q, enum virtq_area area,
+				  uint32_t lo);
+CVMM_EXPORT int virtq_set_addr_hi(struct virtq *q, enum virtq_area area,
+				  uint32_t hi);
+/** virtq_addr() - the guest address of @area (0 for a bad @area). */
+CVMM_EXPORT guest_addr_t virtq_addr(const struct virtq *q,
+				    enum virtq_area area);
+
+/**
+ * virtq_set_features() - the negotiated device features.  Only the bits of
+ * VIRTQ_RING_FEATURES are used (EVENT_IDX, INDIRECT_DESC, VERSION_1); the
+ * rest are ignored.  Errors: -EBUSY when ready.
+ */
+CVMM_EXPORT int virtq_set_features(struct virtq *q, uint64_t features);
+/** virtq_features() - the ring feature bits in use. */
+CVMM_EXPORT uint64_t virtq_features(const struct virtq *q);
+
+/**
+ * virtq_set_ready() - activate (true) or deactivate (false) the queue.
+ * Activation checks, in this order: memory set (NO_MEMORY), alignment
+ * (DESC/AVAIL/USED_MISALIGNED), each area wholly inside one RAM region
+ * (*_OUTSIDE_RAM), used area writable (USED_READONLY), used area not
+ * overlapping the others (RINGS_OVERLAP), and caches the host pointers.
+ * Returns 0, or -EINVAL (misaligned, no memory), -EFAULT (outside RAM,
+ * read-only), -EEXIST (overlap); the reason is in virtq_config_error().
+ * Deactivation keeps the indexes (use virtq_reset() to clear them).
+ */
+CVMM_EXPORT int virtq_set_ready(struct virtq *q, bool ready);
+/** virtq_ready() - whether the queue is active. */
+CVMM_EXPORT bool virtq_ready(const struct virtq *q);
+
+/** virtq_config_error() - the reason the last configuration call failed,
+ *  VIRTQ_ERR_NONE after a successful one. */
+CVMM_EXPORT enum virtq_error virtq_config_error(const struct virtq *q);
+
+/**
+ * virtq_set_error_cb() - @fn is called (once per breakage, from the thread
+ * that found it) when the queue becomes broken.  NULL removes it.
+ */
+CVMM_EXPORT void virtq_set_error_cb(struct virtq *q, virtq_error_fn fn,
+				    void *opaque);
+
+/**
+ * virtq_reset() - device reset of this queue: not ready, size = max_size,
+ * addresses 0, features 0, indexes 0, no chain in flight, not broken.
+ * The memory snapshot, the error callback and virtq_allow_zero_length()
+ * stay as they were.
+ */
+CVMM_EXPORT void virtq_reset(struct virtq *q);
+
+/* ------------------------------------------------------------ error state */
+
+/** virtq_is_broken() - true once the driver broke the protocol. Cheap. */
+CVMM_EXPORT bool virtq_is_broken(const struct virtq *q);
+/** virtq_error_get() - why the queue broke (VIRTQ_ERR_NONE if not). */
+CVMM_EXPORT enum virtq_error virtq_error_get(const struct virtq *q);
+
+/* ------------------------------------------------------------------ chains */
+
+/** One buffer of a chain, as snapshotted at pop. */
+struct virtq_buf {
+	guest_addr_t addr; /**< guest address */
+	uint32_t len;	   /**< length in bytes, > 0 (unless zero lengths are
+				allowed), addr + len does not wrap */
+	uint32_t flags;	   /**< VRING_DESC_F_WRITE if device-writable */
+};
+
+/**
+ * struct virtq_chain - one popped descriptor chain, flattened.
+ *
+ * Filled by virtq_pop(); treat the fields as read-only except through the
+ * functions below.  bufs[0..nread) are device-readable and
+ * bufs[nread..nbufs) device-writable.  The bufs array belongs to the queue
+ * and stays valid until the next virtq_pop() or virtq_reset() on it: a
+ * device that keeps a request in flight longer exports it first
+ * (virtq_chain_readable_iov()/virtq_chain_writable_iov()) and keeps only
+ * the head.
+ *
+ * Each of the readable and the writable part has a cursor: reads consume
+ * the readable part in order, writes fill the writable part in order.
+ */
+struct virtq_chain {
+	struct virtq *q;
+	const struct virtq_buf *bufs;
+	uint16_t head;	    /**< id to give back in the used ring */
+	uint16_t nbufs;	    /**< number of buffers, 1..size */
+	uint16_t nread;	    /**< number of readable buffers */
+	uint16_t ndesc;	    /**< ring descriptors consumed (an indirect
+				 table counts as one) */
+	uint32_t read_len;  /**< total readable bytes */
+	uint32_t write_len; /**< total writable bytes */
+	/* cursors */
+	uint16_t rd_buf, wr_buf;
+	uint32_t rd_off, wr_off;
+	uint32_t rd_done, wr_done;
+};
+
+/**
+ * virtq_pop() - take the next available chain.
+ * Returns 1 with @chain filled, 0 when the driver has made nothing new
+ * available, -ENODEV if not ready, -EIO if the queue is (or just became)
+ * broken; on -EIO nothing was consumed and virtq_error_get() says why.
+ * A chain stays "in flight" until virtq_add_used() (or virtq_undo_pop()).
+ */
+CVMM_EXPORT int virtq_pop(struct virtq *q, struct virtq_chain *chain);
+
+/**
+ * virtq_undo_pop() - give the most recently popped chain back: the next
+ * pop returns it again.  Errors: -EINVAL if @chain is not the last chain
+ * popped or was already completed.
+ */
+CVMM_EXPORT int virtq_undo_pop(struct virtq *q,
+			       const struct virtq_chain *chain);
+
+/** virtq_avail_count() - how many chains the driver has made available
+ *  and the device not popped yet (reads avail.idx with acquire); -EIO if
+ *  the index is beyond the queue size (the queue breaks), -ENODEV. */
+CVMM_EXPORT int virtq_avail_count(struct virtq *q);
+
+/** virtq_in_flight() - chains popped and not yet completed. */
+CVMM_EXPORT uint32_t virtq_in_flight(const struct virtq *q);
+
+/**
+ * virtq_allow_zero_length() - accept zero-length buffers (default: reject
+ * them, VIRTQ_ERR_ZERO_LENGTH).  Zero-length buffers then count as nothing
+ * in read/write accounting.
+ */
+CVMM_EXPORT void virtq_allow_zero_length(struct virtq *q, bool allow);
+
+/* --------------------------------------------------- reading and writing */
+
+/** virtq_chain_readable() - readable bytes left after the read cursor. */
+static inline uint32_t virtq_chain_readable(const struct virtq_chain *c)
+{
+	return c->read_len - c->rd_done;
+}
+
+/** virtq_chain_writable() - writable bytes left after the write cursor. */
+static inline uint32_t virtq_chain_writable(const struct virtq_chain *c)
+{
+	return c->write_len - c->wr_done;
+}
+
+/** virtq_chain_written() - bytes written so far (the used length). */
+static inline uint32_t virtq_chain_written(const struct virtq_chain *c)
+{
+	return c->wr_done;
+}
+
+/**
+ * virtq_chain_read() - copy up to @len readable bytes at the read cursor
+ * into @dst and advance it.  Returns the number copied (short only at the
+ * end of the readable part), or -EIO if a buffer is not in guest RAM (the
+ * queue breaks with BUFFER_OUTSIDE_RAM; bytes before it may have been
+ * copied).
+ */
+CVMM_EXPORT ssize_t virtq_chain_read(struct virtq_chain *c, void *dst,
+				     size_t len);
+
+/**
+ * virtq_chain_read_exact() - read exactly @len bytes (e.g. a request
+ * header): -EMSGSIZE, with nothing consumed, if fewer are readable; -EIO as
+ * virtq_chain_read().
+ */
+CVMM_EXPORT int virtq_chain_read_exact(struct virtq_chain *c, void *dst,
+				       size_t len);
+
+/** VIRTQ_CHAIN_READ_OBJ() - read_exact of one object, e.g. a header. */
+#define VIRTQ_CHAIN_READ_OBJ(c, obj) \
+	virtq_chain_read_exact((c), (obj), sizeof(*(obj)))
+
+/**
+ * virtq_chain_write() - copy up to @len bytes from @src into the writable
+ * part at the write cursor and advance it.  Returns the number copied, or
+ * -EIO (BUFFER_OUTSIDE_RAM / BUFFER_READONLY; the queue breaks).
+ */
+CVMM_EXPORT ssize_t virtq_chain_write(struct virtq_chain *c, const void *src,
+				      size_t len);
+
+/** virtq_chain_write_exact() - write exactly @len bytes or -EMSGSIZE with
+ *  nothing written; -EIO as virtq_chain_write(). */
+CVMM_EXPORT int virtq_chain_write_exact(struct virtq_chain *c, const void *src,
+					size_t len);
+
+/** VIRTQ_CHAIN_WRITE_OBJ() - write_exact of one object, e.g. a status. */
+#define VIRTQ_CHAIN_WRITE_OBJ(c, obj) \
+	virtq_chain_write_exact((c), (obj), sizeof(*(obj)))
+
+/** virtq_chain_skip_read()/virtq_chain_skip_write() - advance a cursor by
+ *  up to @len bytes without copying; returns the bytes skipped (a skipped
+ *  writable byte counts as written, its content is whatever was there). */
+CVMM_EXPORT uint32_t virtq_chain_skip_read(struct virtq_chain *c, uint32_t len);
+CVMM_EXPORT uint32_t virtq_chain_skip_write(struct virtq_chain *c,
+					    uint32_t len);
+
+/**
+ * virtq_chain_readable_iov() - describe the next @len readable bytes as
+ * host iovecs (for writev/pwritev, zero-copy) and advance the read cursor.
+ * @len is clamped to what is readable.  @iov has room for @max entries.
+ * Returns the number of iovecs (0 if nothing is readable), -ENOBUFS when
+ * @max is too small (cursor unchanged, nothing consumed), or -EIO (a
+ * buffer outside RAM; the queue breaks).  The pointers are valid while the
+ * queue's memory snapshot is; guest pages written through them are not
+ * dirty-logged (guest_memory_mark_dirty()).
+ */
+CVMM_EXPORT int virtq_chain_readable_iov(struct virtq_chain *c, size_t len,
+					 struct iovec *iov, int max);
+
+/** virtq_chain_writable_iov() - the same for the writable part (for
+ *  readv/preadv); also -EIO (BUFFER_READONLY) for a read-only region. */
+CVMM_EXPORT int virtq_chain_writable_iov(struct virtq_chain *c, size_t len,
+					 struct iovec *iov, int max);
+
+/* ------------------------------------------------------------- completion */
+
+/**
+ * virtq_add_used() - return chain @head with @len bytes written to the used
+ * ring and publish used.idx (release).  Errors: -EINVAL if @head is not in
+ * flight (a device bug, the queue does not break), -ENODEV, -EIO (broken:
+ * nothing is written to a broken queue).
+ */
+CVMM_EXPORT int virtq_add_used(struct virtq *q, uint16_t head, uint32_t len);
+
+/**
+ * virtq_add_used_batch() - add @n used elements and publish used.idx once.
+ * All ids are checked first: on -EINVAL (an id not in flight, or twice in
+ * the batch) nothing is added.
+ */
+CVMM_EXPORT int virtq_add_used_batch(struct virtq *q,
+				     const struct vring_used_elem *elems,
+				     unsigned int n);
+
+/** virtq_complete() - virtq_add_used(chain->q, chain->head, bytes written
+ *  through the chain's write cursor). */
+CVMM_EXPORT int virtq_complete(struct virtq_chain *c);
+
+/* ---------------------------------------------------------- notifications */
+
+/**
+ * virtq_needs_interrupt() - after adding used elements: must the device
+ * interrupt the driver?  With EVENT_IDX: vring_need_event(used_event,
+ * used.idx, used.idx at the previous call).  Without: unless the driver set
+ * VRING_AVAIL_F_NO_INTERRUPT.  False when nothing was added since the
+ * previous call.  Each call starts a new interval.
+ */
+CVMM_EXPORT bool virtq_needs_interrupt(struct virtq *q);
+
+/**
+ * virtq_disable_notification() - ask the driver not to kick: sets
+ * VRING_USED_F_NO_NOTIFY (without EVENT_IDX); with EVENT_IDX avail_event is
+ * simply not advanced, so the driver stops kicking once it passed it.
+ */
+CVMM_EXPORT void virtq_disable_notification(struct virtq *q);
+
+/**
+ * virtq_enable_notification() - ask for kicks again (clear NO_NOTIFY, or
+ * set avail_event = next index to pop), then re-read avail.idx after a full
+ * fence.  Returns true when buffers raced in meanwhile: the device must pop
+ * again instead of sleeping.
+ */
+CVMM_EXPORT bool virtq_enable_notification(struct virtq *q);
+
+/* -------------------------------------------------------- snapshot/restore */
+
+#define VIRTQ_STATE_VERSION 1
+
+/** Everything a queue holds, for migration/snapshots. */
+struct virtq_state {
+	uint32_t version; /**< VIRTQ_STATE_VERSION */
+	uint32_t max_size;
+	uint32_t size;
+	uint32_t ready;
+	uint64_t desc_addr, avail_addr, used_addr;
+	uint64_t features;
+	uint16_t next_avail;	 /**< next avail ring slot to pop */
+	uint16_t next_used;	 /**< used.idx the device will publish next */
+	uint16_t signalled_used; /**< used.idx at the last interrupt check */
+	uint16_t used_flags;	 /**< what the device wrote to used.flags */
+	uint32_t signalled_valid;
+	uint32_t error; /**< enum virtq_error, sticky */
+	uint32_t allow_zero_len;
+	uint32_t in_flight; /**< number of bits set below */
+	uint64_t in_flight_heads[VIRTQ_MAX_SIZE / 64]; /**< bit per head */
+};
+
+/** virtq_save() - copy @q's state into @st.  Never fails. */
+CVMM_EXPORT void virtq_save(const struct virtq *q, struct virtq_state *st);
+
+/**
+ * virtq_restore() - load @st into @q (whose memory must be set if @st is
+ * ready).  The state is validated like the configuration calls: bad
+ * version, max_size different from @q's, bad size, in-flight bits beyond
+ * the size or a count that disagrees give -EINVAL; ring checks as
+ * virtq_set_ready().  On error @q is reset.
+ */
+CVMM_EXPORT int virtq_restore(struct virtq *q, const struct virtq_state *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CVMM_VIRTIO_QUEUE_H */

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* libvirtio-queue internals shared by queue.c and chain.c. */
+#ifndef CVMM_VIRTIO_QUEUE_INTERNAL_H
+#define CVMM_VIRTIO_QUEUE_INTERNAL_H
+
+#include <cvmm/virtio-queue.h>
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+struct virtq {
+	/* --- hot: used on every pop / add_used --- */
+	const struct vring_desc *desc; /* cached host pointers, validated */
+	const struct vring_avail *avail;
+	struct vring_used *used;
+	uint16_t *avail_event;	    /* &used->ring[size], EVENT_IDX only */
+	const uint16_t *used_event; /* &avail->ring[size], EVENT_IDX only */
+	uint32_t size;
+	uint16_t mask;
+	uint16_t next_avail;   /* next avail ring slot to pop */
+	uint16_t shadow_avail; /* last avail.idx read and validated */
+	uint16_t next_used;    /* next used ring slot / used.idx value */
+	uint16_t signalled_used;
+	uint16_t used_flags;
+	bool ready;
+	bool event_idx;
+	bool indirect;
+	bool allow_zero_len;
+	bool signalled_valid;
+	bool used_dirty_log;	/* used area is in a dirty-logged region */
+	enum virtq_error error; /* sticky; NONE = healthy */
+	uint8_t *in_flight;	/* per head: 1 while popped, not used */
+	uint32_t in_flight_count;
+	int32_t last_popped;	 /* head of the last pop, -1 after undo/use */
+	struct virtq_buf *bufs;	 /* snapshot of the last popped chain */
+	struct vring_desc *itab; /* snapshot of an indirect table */
+
+	/* --- cold --- */
+	struct guest_memory *mem;
+	guest_addr_t addr[3];
+	uint64_t features;
+	uint32_t max_size;
+	enum virtq_error cfg_error;
+	virtq_error_fn err_fn;
+	void *err_opaque;
+};
+
+/* Break @q with @err (first reason sticks); returns -EIO. */
+int virtq_break(struct virtq *q, enum virtq_error err);
+
+#endif

@@ -634,9 +634,8 @@ START_TEST(test_memory_many_regions)
 				 f);
 		ck_assert_ptr_null(guest_memory_find_region(m, g + 2 * PG));
 		ck_assert_int_eq(guest_memory_write_u64(m, g + 8, i), 0);
-		ck_assert_uint_eq(
-			*(uint64_t *)((uint8_t *)guest_region_host_addr(f) + 8),
-			i);
+		memcpy(&v, (uint8_t *)guest_region_host_addr(f) + 8, 8);
+		ck_assert_uint_eq(v, i);
 		ck_assert_int_eq(guest_memory_read_u64(m, g + 2 * PG, &v),
 				 -EFAULT);
 	}

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -384,8 +385,8 @@ size_t guest_region_dirty_bitmap_words(const struct guest_region *r)
 int guest_region_dirty_get_and_clear(struct guest_region *r, uint64_t *bitmap,
 				     size_t words)
 {
+	uint64_t count = 0;
 	size_t i;
-	int count = 0;
 
 	if (!r || !bitmap)
 		return -EINVAL;
@@ -397,11 +398,12 @@ int guest_region_dirty_get_and_clear(struct guest_region *r, uint64_t *bitmap,
 		uint64_t v = atomic_load_explicit(&r->dirty[i],
 						  memory_order_relaxed);
 
+		/* Only clean words skip the locked exchange. */
 		if (v)
 			v = atomic_exchange_explicit(&r->dirty[i], 0,
 						     memory_order_acq_rel);
 		bitmap[i] = v;
-		count += __builtin_popcountll(v);
+		count += (uint64_t)__builtin_popcountll(v);
 	}
-	return count;
+	return count > INT_MAX ? INT_MAX : (int)count;
 }

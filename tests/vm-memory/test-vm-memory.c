@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* libvm-memory unit tests. */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -483,6 +484,7 @@ START_TEST(test_memory_create_overlap)
 	r[2] = mkreg(1 * MiB, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
 	ck_assert_int_eq(guest_memory_create(r, 3, &m), -EEXIST);
 	ck_assert_ptr_null(m);
+	guest_region_unref(r[1]);
 	r[1] = r[0]; /* the same region twice */
 	ck_assert_int_eq(guest_memory_create(r, 2, &m), -EEXIST);
 	/* Failures took no references: these are the last ones. */
@@ -1459,6 +1461,208 @@ START_TEST(test_dirty_concurrent)
 }
 END_TEST
 
+START_TEST(test_region_file_readonly_fd)
+{
+	struct guest_region_params p;
+	struct guest_region *r = NULL;
+	struct guest_memory *m;
+	char path[] = "/tmp/cvmm-vmmem-ro-XXXXXX";
+	int wfd = mkstemp(path), fd;
+	uint8_t b = 0;
+
+	ck_assert_int_ge(wfd, 0);
+	ck_assert_int_eq(ftruncate(wfd, 2 * PG), 0);
+	ck_assert_int_eq(pwrite(wfd, "R", 1, PG), 1);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	unlink(path);
+	close(wfd);
+	ck_assert_int_ge(fd, 0);
+	memset(&p, 0, sizeof(p));
+	p.size = PG;
+	p.backing = GUEST_REGION_FILE;
+	p.fd = fd;
+	p.file_offset = PG;
+	/* Writable shared mapping of a read-only fd: mmap's -EACCES. */
+	ck_assert_int_eq(guest_region_create(&p, &r), -EACCES);
+	p.flags = GUEST_REGION_READONLY;
+	ck_assert_int_eq(guest_region_create(&p, &r), 0);
+	close(fd);
+	m = mkmem(&r, 1);
+	ck_assert_int_eq(guest_memory_read_u8(m, 0, &b), 0);
+	ck_assert_uint_eq(b, 'R');
+	ck_assert_int_eq(guest_memory_write_u8(m, 0, 1), -EPERM);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_region_guard_pages_access_edges)
+{
+	struct guest_region *r[2];
+	struct guest_memory *m;
+	uint8_t buf[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+	uint8_t out[16];
+
+	/* Two adjacent guarded regions: their host mappings are apart, and
+	 * an access across the guest boundary is split correctly. */
+	r[0] = mkreg(0, 4 * PG, GUEST_REGION_ANON_PRIVATE,
+		     GUEST_REGION_GUARD_PAGES);
+	r[1] = mkreg(4 * PG, 4 * PG, GUEST_REGION_MEMFD,
+		     GUEST_REGION_GUARD_PAGES | GUEST_REGION_NORESERVE);
+	m = mkmem(r, 2);
+	ck_assert_int_eq(guest_memory_write(m, 4 * PG - 8, buf, 16), 0);
+	ck_assert_int_eq(guest_memory_read(m, 4 * PG - 8, out, 16), 0);
+	ck_assert_mem_eq(out, buf, 16);
+	ck_assert_int_eq(guest_memory_write(m, 8 * PG - 8, buf, 16), -ENXIO);
+	ck_assert_int_eq(guest_memory_write(m, 8 * PG - 8, buf, 8), 0);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_memory_replace_region)
+{
+	struct guest_memory *m = std_mem(), *m2 = NULL, *m3 = NULL;
+	struct guest_region *old = NULL;
+	struct guest_region *r =
+		mkreg(1 * MiB, 64 * KiB, GUEST_REGION_MEMFD, 0);
+	uint32_t v = 0;
+
+	ck_assert_int_eq(guest_memory_write_u32(m, 1 * MiB, 0x0111), 0);
+	/* Adding the replacement before removing the old one overlaps. */
+	ck_assert_int_eq(guest_memory_add_region(m, r, &m2), -EEXIST);
+	ck_assert_int_eq(
+		guest_memory_remove_region(m, 1 * MiB, 64 * KiB, &m2, &old), 0);
+	ck_assert_int_eq(guest_memory_add_region(m2, r, &m3), 0);
+	guest_region_unref(r);
+	ck_assert_int_eq(guest_memory_read_u32(m3, 1 * MiB, &v), 0);
+	ck_assert_uint_eq(v, 0); /* the new, zeroed region */
+	ck_assert_int_eq(guest_memory_read_u32(m, 1 * MiB, &v), 0);
+	ck_assert_uint_eq(v, 0x0111); /* the old snapshot, old region */
+	ck_assert_ptr_eq(guest_memory_find_region(m, 1 * MiB), old);
+	ck_assert_ptr_ne(guest_memory_find_region(m3, 1 * MiB), old);
+	guest_region_unref(old);
+	guest_memory_unref(m);
+	guest_memory_unref(m2);
+	guest_memory_unref(m3);
+}
+END_TEST
+
+START_TEST(test_iovecs_three_regions)
+{
+	struct guest_region *r[3];
+	struct guest_memory *m;
+	struct iovec iov[3];
+	int i;
+
+	for (i = 0; i < 3; i++)
+		r[i] = mkreg((uint64_t)i * 2 * PG, 2 * PG,
+			     GUEST_REGION_ANON_PRIVATE, 0);
+	m = mkmem(r, 3);
+	ck_assert_int_eq(guest_memory_iovecs(m, PG, 4 * PG, iov, 3), 3);
+	ck_assert_uint_eq(iov[0].iov_len, PG);
+	ck_assert_uint_eq(iov[1].iov_len, 2 * PG);
+	ck_assert_uint_eq(iov[2].iov_len, PG);
+	ck_assert_ptr_eq(iov[2].iov_base, host_of(m, 4 * PG));
+	ck_assert_int_eq(guest_memory_iovecs(m, PG, 4 * PG, iov, 2), -ENOBUFS);
+	ck_assert_int_eq(guest_memory_iovecs(m, 0, 6 * PG, iov, 3), 3);
+	ck_assert_int_eq(guest_memory_iovecs(m, 0, 6 * PG + 1, iov, 3), -ENXIO);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_fd_io_pipe_dirty)
+{
+	struct guest_memory *m = dirty_mem();
+	struct guest_region *r0 = guest_memory_region_at(m, 0);
+	uint64_t bm[1];
+	char out[8] = {0};
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(write(p[1], "pipedata", 8), 8);
+	/* Only 8 bytes are there: a short read, across two pages. */
+	ck_assert_int_eq(guest_memory_read_from_fd(m, 2 * PG - 4, 64, p[0], -1),
+			 8);
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(r0, bm, 1), 2);
+	ck_assert_uint_eq(bm[0], 0x6);
+	ck_assert_int_eq(guest_memory_write_to_fd(m, 2 * PG - 4, 8, p[1], -1),
+			 8);
+	ck_assert_int_eq(read(p[0], out, 8), 8);
+	ck_assert_mem_eq(out, "pipedata", 8);
+	/* Writing out does not dirty guest memory. */
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(r0, bm, 1), 0);
+	/* preadv on a pipe: the syscall's errno. */
+	ck_assert_int_eq(guest_memory_read_from_fd(m, 0, 8, p[0], 0), -ESPIPE);
+	close(p[0]);
+	close(p[1]);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_dirty_bitmap_words)
+{
+	struct guest_region *r = mkreg(0, 65 * PG, GUEST_REGION_ANON_PRIVATE,
+				       GUEST_REGION_DIRTY_LOG);
+	struct guest_region *plain =
+		mkreg(0, 65 * PG, GUEST_REGION_ANON_PRIVATE, 0);
+	struct guest_memory *m;
+	uint64_t bm[3] = {0, 0, 0xdead};
+
+	ck_assert_uint_eq(guest_region_dirty_bitmap_words(r), 2);
+	ck_assert_uint_eq(guest_region_dirty_bitmap_words(NULL), 0);
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(plain, bm, 3),
+			 -ENOTSUP);
+	guest_region_unref(plain);
+	ck_assert_uint_eq(guest_region_flags(r), GUEST_REGION_DIRTY_LOG);
+	m = mkmem(&r, 1);
+	ck_assert_int_eq(guest_memory_write_u8(m, 64 * PG, 1), 0);
+	ck_assert_int_eq(guest_memory_write_u8(m, 63 * PG + 4095, 1), 0);
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(r, bm, 3), 2);
+	ck_assert_uint_eq(bm[0], 1ull << 63);
+	ck_assert_uint_eq(bm[1], 1);
+	ck_assert_uint_eq(bm[2], 0xdead); /* beyond the bitmap: untouched */
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_log_default_silent)
+{
+	struct guest_region_params p;
+	struct guest_region *r = NULL;
+
+	/* No callback installed: errors are returned, nothing printed. */
+	guest_memory_set_log(NULL, NULL);
+	memset(&p, 0, sizeof(p));
+	p.backing = GUEST_REGION_HUGETLB;
+	p.huge_page_size = 1ull << 41;
+	p.size = 1ull << 41;
+	ck_assert_int_eq(guest_region_create(&p, &r), -ENOTSUP);
+	ck_assert_ptr_null(r);
+}
+END_TEST
+
+/* Hostile guest: a length of SIZE_MAX or a descriptor at the top of the
+ * address space never reaches host memory. */
+START_TEST(test_hostile_huge_lengths)
+{
+	struct guest_memory *m = std_mem();
+	uint8_t b = 0x5a;
+	struct iovec iov[8];
+
+	ck_assert_int_eq(guest_memory_read(m, 0, &b, SIZE_MAX), -ENXIO);
+	ck_assert_int_eq(guest_memory_write(m, 2, &b, SIZE_MAX), -EOVERFLOW);
+	ck_assert_int_eq(guest_memory_fill(m, 0, 0, SIZE_MAX), -ENXIO);
+	ck_assert_int_eq(guest_memory_iovecs(m, 0, UINT64_MAX, iov, 8), -ENXIO);
+	ck_assert_int_eq(guest_memory_read_from_fd(m, 0, SIZE_MAX, 0, -1),
+			 -EINVAL);
+	ck_assert_int_eq(guest_memory_write_to_fd(m, 0, (size_t)SSIZE_MAX, 1,
+						  -1),
+			 -ENXIO);
+	ck_assert_uint_eq(b, 0x5a);
+	ck_assert_uint_eq(((uint8_t *)host_of(m, 0))[0], 0);
+	guest_memory_unref(m);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ logging */
 
 START_TEST(test_log_callback)
@@ -1558,6 +1762,8 @@ static Suite *vm_memory_suite(void)
 	tcase_add_test(tc, test_region_user_never_unmapped);
 	tcase_add_test(tc, test_region_guard_pages);
 	tcase_add_test(tc, test_region_noreserve);
+	tcase_add_test(tc, test_region_file_readonly_fd);
+	tcase_add_test(tc, test_region_guard_pages_access_edges);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("snapshots");
@@ -1570,6 +1776,7 @@ static Suite *vm_memory_suite(void)
 	tcase_add_test(tc, test_memory_remove_region);
 	tcase_add_test(tc, test_memory_many_regions);
 	tcase_add_test(tc, test_snapshot_readers_threads);
+	tcase_add_test(tc, test_memory_replace_region);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("access");
@@ -1590,6 +1797,8 @@ static Suite *vm_memory_suite(void)
 	tcase_add_test(tc, test_fd_io_file);
 	tcase_add_test(tc, test_fd_io_errors);
 	tcase_add_test(tc, test_fd_io_many_regions);
+	tcase_add_test(tc, test_iovecs_three_regions);
+	tcase_add_test(tc, test_fd_io_pipe_dirty);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
@@ -1599,6 +1808,7 @@ static Suite *vm_memory_suite(void)
 	tcase_add_test(tc, test_zero_length_anywhere);
 	tcase_add_test(tc, test_read_write_bad_args);
 	tcase_add_test(tc, test_hostile_ring_over_mmio_hole);
+	tcase_add_test(tc, test_hostile_huge_lengths);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("dirty");
@@ -1608,6 +1818,8 @@ static Suite *vm_memory_suite(void)
 	tcase_add_test(tc, test_dirty_across_regions);
 	tcase_add_test(tc, test_dirty_concurrent);
 	tcase_add_test(tc, test_log_callback);
+	tcase_add_test(tc, test_dirty_bitmap_words);
+	tcase_add_test(tc, test_log_default_silent);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -67,10 +67,14 @@ enum guest_region_backing {
 	/** An existing file, mapped shared at params.file_offset. */
 	GUEST_REGION_FILE,
 	/** Anonymous huge pages (MAP_HUGETLB); size must be a multiple of the
-	 *  huge page size (params.huge_page_size, default 2 MiB). */
+	 *  huge page size (params.huge_page_size, default 2 MiB).  Always
+	 *  reserved: GUEST_REGION_NORESERVE is ignored here, since a huge page
+	 *  fault without a reservation kills the process with SIGBUS. */
 	GUEST_REGION_HUGETLB,
-	/** The caller's existing mapping at params.host_addr; the library never
-	 *  unmaps it. */
+	/** The caller's existing mapping at params.host_addr (page aligned);
+	 *  the library never unmaps it.  GUARD_PAGES is refused (-EINVAL);
+	 *  READONLY is enforced by the accessors only (the mapping is not
+	 *  changed). */
 	GUEST_REGION_USER,
 };
 
@@ -90,11 +94,14 @@ enum {
 /** Parameters for guest_region_create(). Zero-initialise, then fill. */
 struct guest_region_params {
 	guest_addr_t gpa;	/**< guest physical start, page aligned */
-	uint64_t size;		/**< bytes, non-zero, page aligned */
+	uint64_t size;		/**< bytes, non-zero, page aligned; gpa + size
+				     must stay below 2^64 */
 	enum guest_region_backing backing;
 	unsigned int flags;	/**< GUEST_REGION_* flags */
 	int fd;			/**< GUEST_REGION_FILE: the file (not taken over;
-				     the library dups it) */
+				     the library dups it).  A regular file must
+				     cover file_offset + size (a mapping past
+				     EOF would SIGBUS on access). */
 	uint64_t file_offset;	/**< GUEST_REGION_FILE: page-aligned offset */
 	void *host_addr;	/**< GUEST_REGION_USER: the caller's mapping */
 	uint64_t huge_page_size; /**< GUEST_REGION_HUGETLB: 0 = 2 MiB */
@@ -108,10 +115,13 @@ struct guest_region_params {
  * @params: what to map; copied, need not outlive the call.
  * @out: receives the region with one reference owned by the caller.
  *
- * Errors: -EINVAL (zero, unaligned or wrapping size/gpa, bad flags, NULL
- * host_addr for USER, bad fd), -ENOMEM (mapping failed), -ENOTSUP
- * (HUGETLB requested but no huge pages of that size are available; the
- * message says so through the log callback), or the errno of mmap/memfd.
+ * Errors: -EINVAL (NULL argument, zero, unaligned or wrapping size/gpa,
+ * unknown backing or flags, NULL or unaligned host_addr for USER, GUARD_PAGES
+ * with USER, fd not open, unaligned file_offset, a regular file too short,
+ * huge page size not a power of two or not dividing size), -ENOMEM (mapping
+ * failed), -ENOTSUP (HUGETLB requested but no huge pages of that size are
+ * available; the message says so through the log callback), or the errno of
+ * mmap/memfd (e.g. -EACCES: FILE opened read-only without READONLY).
  */
 CVMM_EXPORT int guest_region_create(const struct guest_region_params *params,
 				    struct guest_region **out);
@@ -122,6 +132,8 @@ CVMM_EXPORT struct guest_region *guest_region_ref(struct guest_region *r);
 /** guest_region_unref() - drop a reference; unmaps on the last. NULL is
  *  accepted. */
 CVMM_EXPORT void guest_region_unref(struct guest_region *r);
+
+/* The accessors below return 0 / NULL / -1 for a NULL @r. */
 
 /** guest_region_gpa() - guest physical start of @r. */
 CVMM_EXPORT guest_addr_t guest_region_gpa(const struct guest_region *r);
@@ -148,16 +160,19 @@ CVMM_EXPORT unsigned int guest_region_flags(const struct guest_region *r);
  * @n: number of regions, may be 0.
  * @out: receives the snapshot with one reference owned by the caller.
  *
- * Errors: -EEXIST if two regions overlap, -EINVAL for NULL arguments,
- * -ENOMEM.
+ * Errors: -EEXIST if two regions overlap (or one is given twice), -EINVAL
+ * for NULL arguments (@regions may be NULL when @n is 0), -ENOMEM.  On
+ * error no reference is taken and *@out is not written.
  */
 CVMM_EXPORT int guest_memory_create(struct guest_region *const *regions,
 				    size_t n, struct guest_memory **out);
 
 /**
  * guest_memory_add_region() - a new snapshot: @m plus @r.
- * @m is unchanged.  @out receives a new snapshot (one reference, caller's).
- * Errors: -EEXIST if @r overlaps a region of @m, -ENOMEM.
+ * @m is unchanged.  @out receives a new snapshot (one reference, caller's);
+ * it takes its own reference to @r.
+ * Errors: -EEXIST if @r overlaps a region of @m, -EINVAL for NULL
+ * arguments, -ENOMEM.
  */
 CVMM_EXPORT int guest_memory_add_region(const struct guest_memory *m,
 					struct guest_region *r,
@@ -168,7 +183,8 @@ CVMM_EXPORT int guest_memory_add_region(const struct guest_memory *m,
  * that starts at @gpa and has @size bytes.
  * @removed: if non-NULL, receives that region with a reference the caller
  * now owns.
- * Errors: -ENOENT if no region matches exactly, -ENOMEM.
+ * Errors: -ENOENT if no region matches exactly, -EINVAL for NULL @m or
+ * @out, -ENOMEM.
  */
 CVMM_EXPORT int guest_memory_remove_region(const struct guest_memory *m,
 					   guest_addr_t gpa, uint64_t size,
@@ -181,7 +197,7 @@ CVMM_EXPORT struct guest_memory *guest_memory_ref(struct guest_memory *m);
 /** guest_memory_unref() - drop a reference; NULL is accepted. */
 CVMM_EXPORT void guest_memory_unref(struct guest_memory *m);
 
-/** guest_memory_num_regions() - how many regions @m holds. */
+/** guest_memory_num_regions() - how many regions @m holds (0 for NULL). */
 CVMM_EXPORT size_t guest_memory_num_regions(const struct guest_memory *m);
 
 /** guest_memory_region_at() - the @i-th region in address order (no new
@@ -203,6 +219,7 @@ CVMM_EXPORT guest_addr_t guest_memory_end(const struct guest_memory *m);
 /**
  * guest_memory_check_range() - 0 if [@gpa, @gpa+@len) lies wholly in RAM
  * (possibly across adjacent regions), else the error an access would give.
+ * A zero @len gives 0 wherever it points; NULL @m gives -EINVAL.
  */
 CVMM_EXPORT int guest_memory_check_range(const struct guest_memory *m,
 					 guest_addr_t gpa, uint64_t len);
@@ -217,7 +234,8 @@ CVMM_EXPORT int guest_memory_read(const struct guest_memory *m,
 
 /**
  * guest_memory_write() - copy @len bytes from @buf into guest RAM at @gpa.
- * As guest_memory_read(); also -EPERM for a read-only region.  Marks the
+ * As guest_memory_read(); also -EPERM when any part of the range is in a
+ * read-only region (checked before anything is written).  Marks the
  * pages dirty in regions that log.
  */
 CVMM_EXPORT int guest_memory_write(const struct guest_memory *m,
@@ -247,6 +265,8 @@ CVMM_EXPORT int guest_memory_write_u64(const struct guest_memory *m, guest_addr_
  * address must be naturally aligned (-EINVAL otherwise), which also keeps it
  * inside one region.  Stores accept memory_order_relaxed, _release and
  * _seq_cst; loads accept _relaxed, _acquire and _seq_cst (others: -EINVAL).
+ * -EFAULT when the address is not in RAM; stores give -EPERM in a read-only
+ * region and mark the page dirty in a region that logs.
  */
 CVMM_EXPORT int guest_memory_load_u16(const struct guest_memory *m, guest_addr_t gpa,
 				      uint16_t *val, memory_order order);
@@ -270,7 +290,8 @@ CVMM_EXPORT int guest_memory_store_u64(const struct guest_memory *m, guest_addr_
  * region (even into an adjacent one: use guest_memory_contiguous() or
  * guest_memory_iovecs() to split).  The pointer stays valid while the caller
  * holds a reference to @m.  Writes through it are not dirty-logged: call
- * guest_memory_mark_dirty().
+ * guest_memory_mark_dirty().  In a READONLY region the host mapping is
+ * read-only (except for USER regions): do not write through the pointer.
  */
 CVMM_EXPORT int guest_memory_translate(const struct guest_memory *m,
 				       guest_addr_t gpa, uint64_t len,
@@ -279,7 +300,7 @@ CVMM_EXPORT int guest_memory_translate(const struct guest_memory *m,
 /**
  * guest_memory_contiguous() - host pointer for @gpa and the number of bytes
  * from @gpa to the end of its region (stored in @avail).
- * Errors: -EFAULT when @gpa is not in RAM.
+ * Errors: -EFAULT when @gpa is not in RAM, -EINVAL for NULL arguments.
  */
 CVMM_EXPORT int guest_memory_contiguous(const struct guest_memory *m,
 					guest_addr_t gpa, void **host,
@@ -289,7 +310,8 @@ CVMM_EXPORT int guest_memory_contiguous(const struct guest_memory *m,
  * guest_memory_iovecs() - describe [@gpa, @gpa+@len) as host iovecs, one per
  * region crossed, into @iov (capacity @max).
  * Returns the number of iovecs used, or -ENOBUFS when @max is too small,
- * or the access errors.  len 0 gives 0 iovecs.
+ * or the access errors, or -EINVAL (NULL @m, @max < 0, NULL @iov with
+ * @max > 0).  len 0 gives 0 iovecs.
  */
 CVMM_EXPORT int guest_memory_iovecs(const struct guest_memory *m,
 				    guest_addr_t gpa, uint64_t len,
@@ -298,8 +320,12 @@ CVMM_EXPORT int guest_memory_iovecs(const struct guest_memory *m,
 /**
  * guest_memory_read_from_fd() - read up to @len bytes from @fd straight into
  * guest RAM at @gpa (readv, or preadv at @offset when @offset >= 0).
- * The guest range is checked first.  Returns the byte count transferred (may
- * be short, like readv) or a negative errno.  Dirty-logs what was written.
+ * The guest range is checked first (access errors, or -EPERM if any of it is
+ * read-only) and nothing is read on error.  Returns the byte count
+ * transferred (may be short, like readv; a range crossing more than IOV_MAX
+ * regions is transferred short) or a negative errno (-EINVAL for NULL @m,
+ * @fd < 0 or @len > SSIZE_MAX; else the errno of the call, e.g. -EINTR,
+ * -EAGAIN, -EBADF).  Dirty-logs what was written.  @len 0 returns 0.
  */
 CVMM_EXPORT ssize_t guest_memory_read_from_fd(const struct guest_memory *m,
 					      guest_addr_t gpa, size_t len,
@@ -308,7 +334,8 @@ CVMM_EXPORT ssize_t guest_memory_read_from_fd(const struct guest_memory *m,
 /**
  * guest_memory_write_to_fd() - write up to @len bytes of guest RAM at @gpa
  * to @fd (writev, or pwritev at @offset when @offset >= 0).  Returns the byte
- * count (may be short) or a negative errno.
+ * count (may be short) or a negative errno, as guest_memory_read_from_fd()
+ * (read-only regions may be written out).
  */
 CVMM_EXPORT ssize_t guest_memory_write_to_fd(const struct guest_memory *m,
 					     guest_addr_t gpa, size_t len,
@@ -334,8 +361,11 @@ CVMM_EXPORT size_t guest_region_dirty_bitmap_words(const struct guest_region *r)
  * guest_region_dirty_get_and_clear() - atomically take the dirty bits of @r.
  * @bitmap: receives guest_region_dirty_bitmap_words() words.
  * @words: capacity of @bitmap in words (-ENOBUFS if too small).
- * Errors: -ENOTSUP if @r was not created with GUEST_REGION_DIRTY_LOG.
- * Returns the number of dirty pages taken.
+ * Errors: -ENOTSUP if @r was not created with GUEST_REGION_DIRTY_LOG,
+ * -EINVAL for NULL arguments.
+ * Returns the number of dirty pages taken (saturated at INT_MAX).  Each word
+ * is taken with an atomic exchange: a page dirtied concurrently is reported
+ * either by this call or by the next one, never lost.
  */
 CVMM_EXPORT int guest_region_dirty_get_and_clear(struct guest_region *r,
 						 uint64_t *bitmap,
@@ -349,7 +379,9 @@ enum guest_memory_log_level { GUEST_MEMORY_LOG_ERROR, GUEST_MEMORY_LOG_WARN,
 
 /**
  * guest_memory_set_log() - install a process-wide log callback (NULL to
- * silence, the default).  The library never prints on its own.
+ * silence, the default).  The library never prints on its own.  Messages are
+ * at most 255 bytes.  The callback may be called from any thread that calls
+ * into the library; install it before sharing the library between threads.
  */
 CVMM_EXPORT void guest_memory_set_log(void (*fn)(enum guest_memory_log_level,
 						 const char *msg, void *opaque),

@@ -31,12 +31,12 @@
 #include <string.h>
 #include <time.h>
 
-#define BUS_SLOTS	   64u
-#define BUS_RETIRED_MAX	   4096u
-#define CACHELINE	   64u
-#define TLS		   __attribute__((tls_model("initial-exec"))) _Thread_local
-#define likely(x)	   __builtin_expect(!!(x), 1)
-#define unlikely(x)	   __builtin_expect(!!(x), 0)
+#define BUS_SLOTS	64u
+#define BUS_RETIRED_MAX 4096u
+#define CACHELINE	64u
+#define TLS		__attribute__((tls_model("initial-exec"))) _Thread_local
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
 
 struct bus_entry {
 	uint64_t base;
@@ -199,16 +199,29 @@ static void reclaim(struct io_bus *bus)
 static uint64_t publish(struct io_bus *bus, struct bus_table *t)
 {
 	struct bus_table *old = atomic_load(&bus->table);
+	uint64_t epoch = atomic_load(&bus->epoch);
 
 	atomic_store(&bus->table, t);
-	old->retired_epoch = atomic_load(&bus->epoch);
+	old->retired_epoch = epoch;
 	old->next_retired = bus->retired;
 	bus->retired = old;
 	bus->nretired++;
 	if (try_advance(bus))
 		try_advance(bus);
+	reclaim(bus); /* may free old */
+	return epoch;
+}
+
+/* Under lock.  False when too many tables await reclamation even after
+ * trying to advance (a reader is stuck inside a callback). */
+static bool room_to_retire(struct io_bus *bus)
+{
+	if (bus->nretired < BUS_RETIRED_MAX)
+		return true;
+	if (try_advance(bus))
+		try_advance(bus);
 	reclaim(bus);
-	return old->retired_epoch;
+	return bus->nretired < BUS_RETIRED_MAX;
 }
 
 /* Without lock held: wait until the epoch reaches @target. */
@@ -268,8 +281,7 @@ static size_t upper(const struct bus_table *t, uint64_t addr)
 	return lo;
 }
 
-static const struct bus_entry *lookup(const struct bus_table *t,
-				      uint64_t addr)
+static const struct bus_entry *lookup(const struct bus_table *t, uint64_t addr)
 {
 	size_t i = upper(t, addr);
 
@@ -361,7 +373,7 @@ int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len,
 	t = atomic_load(&bus->table);
 	if (overlaps(t, base, last, -1)) {
 		ret = -EEXIST;
-	} else if (bus->nretired >= BUS_RETIRED_MAX) {
+	} else if (!room_to_retire(bus)) {
 		ret = -EAGAIN;
 	} else {
 		nt = rebuild(t, -1, &ent);
@@ -386,7 +398,7 @@ static int remove_range(struct io_bus *bus, uint64_t base, uint64_t *epoch)
 	idx = find_exact(t, base);
 	if (idx < 0) {
 		ret = -ENOENT;
-	} else if (bus->nretired >= BUS_RETIRED_MAX) {
+	} else if (!room_to_retire(bus)) {
 		ret = -EAGAIN;
 	} else {
 		nt = rebuild(t, idx, NULL);
@@ -451,7 +463,7 @@ int io_bus_move(struct io_bus *bus, uint64_t old_base, uint64_t new_base)
 		ret = -EEXIST;
 		goto out;
 	}
-	if (bus->nretired >= BUS_RETIRED_MAX) {
+	if (!room_to_retire(bus)) {
 		ret = -EAGAIN;
 		goto out;
 	}

@@ -26,12 +26,12 @@
 
 struct irq_recorder {
 	pthread_mutex_t lock;
-	bool level;        /* current level */
-	unsigned sets;     /* calls of set(), whatever the level */
-	unsigned asserts;  /* rising edges (level false -> true) */
+	bool level;	    /* current level */
+	unsigned sets;	    /* calls of set(), whatever the level */
+	unsigned asserts;   /* rising edges (level false -> true) */
 	unsigned deasserts; /* falling edges (true -> false) */
-	unsigned pulses;   /* pulse() calls */
-	int ret;           /* value the callbacks return */
+	unsigned pulses;    /* pulse() calls */
+	int ret;	    /* value the callbacks return */
 };
 
 static inline int irq_recorder_set_cb(void *opaque, bool level)

@@ -34,19 +34,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LL_GDT_ADDR 0x500ULL
-#define LL_PML4_ADDR 0x1000ULL
-#define LL_PDPT_ADDR 0x2000ULL
-#define LL_PD_ADDR 0x3000ULL /* four page directories: 0x3000-0x6fff */
+#define LL_GDT_ADDR	  0x500ULL
+#define LL_PML4_ADDR	  0x1000ULL
+#define LL_PDPT_ADDR	  0x2000ULL
+#define LL_PD_ADDR	  0x3000ULL /* four page directories: 0x3000-0x6fff */
 #define LL_ZERO_PAGE_ADDR 0x7000ULL
-#define LL_STACK_ADDR 0x8ff0ULL
-#define LL_CMDLINE_ADDR 0x20000ULL
-#define LL_CMDLINE_MAX 4096U
-#define LL_KERNEL_ADDR 0x100000ULL
-#define LL_E820_RAM 1U
-#define LL_E820_RESERVED 2U
-#define LL_COM1 0x3f8
-#define LL_COM1_IRQ 4
+#define LL_STACK_ADDR	  0x8ff0ULL
+#define LL_CMDLINE_ADDR	  0x20000ULL
+#define LL_CMDLINE_MAX	  4096U
+#define LL_KERNEL_ADDR	  0x100000ULL
+#define LL_E820_RAM	  1U
+#define LL_E820_RESERVED  2U
+#define LL_COM1		  0x3f8
+#define LL_COM1_IRQ	  4
 
 struct ll_uart {
 	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
@@ -146,7 +146,8 @@ static void uart_update_irq(struct ll_vm *v)
 {
 	struct ll_uart *u = &v->uart;
 	int level = (u->ier & 0x02) && u->thre_pending;
-	struct kvm_irq_level irq = {.irq = LL_COM1_IRQ, .level = (uint32_t)level};
+	struct kvm_irq_level irq = {.irq = LL_COM1_IRQ,
+				    .level = (uint32_t)level};
 
 	if (level == u->level)
 		return;
@@ -326,9 +327,9 @@ static void setup_vcpu_state(struct ll_vm *v)
 	sregs.gdt.base = LL_GDT_ADDR;
 	sregs.gdt.limit = 4 * 8 - 1;
 	sregs.cr3 = LL_PML4_ADDR;
-	sregs.cr4 = 0x20;		/* PAE */
-	sregs.cr0 = 0x80000011;		/* PG, ET, PE */
-	sregs.efer = 0x500;		/* LME, LMA */
+	sregs.cr4 = 0x20;	/* PAE */
+	sregs.cr0 = 0x80000011; /* PG, ET, PE */
+	sregs.efer = 0x500;	/* LME, LMA */
 	if (ioctl(v->vcpu, KVM_SET_SREGS, &sregs) < 0)
 		die_errno("KVM_SET_SREGS");
 
@@ -343,7 +344,7 @@ static void setup_vcpu_state(struct ll_vm *v)
 
 static void setup_cpuid(struct ll_vm *v)
 {
-	unsigned int nent = 128;
+	unsigned int nent = 128, i;
 	struct kvm_cpuid2 *c;
 
 	for (;;) {
@@ -358,6 +359,20 @@ static void setup_cpuid(struct ll_vm *v)
 		free(c);
 		nent *= 2;
 	}
+	for (i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		if (e->function == 1) {
+			e->ecx |= 1U << 31; /* hypervisor present */
+		} else if (e->function == 0x40000000) {
+			/* KVM's signature, so the guest uses kvmclock instead
+			 * of calibrating its TSC against the PIT. */
+			e->eax = 0x40000001;
+			e->ebx = 0x4b4d564b; /* "KVMK" */
+			e->ecx = 0x564b4d56; /* "VMKV" */
+			e->edx = 0x0000004d; /* "M" */
+		}
+	}
 	if (ioctl(v->vcpu, KVM_SET_CPUID2, c) < 0)
 		die_errno("KVM_SET_CPUID2");
 	free(c);
@@ -366,8 +381,8 @@ static void setup_cpuid(struct ll_vm *v)
 static void load_kernel(struct ll_vm *v, const char *kernel_path,
 			const char *initrd_path, const char *cmdline)
 {
-	struct boot_params *bp = (struct boot_params *)(v->mem +
-							LL_ZERO_PAGE_ADDR);
+	struct boot_params *bp =
+		(struct boot_params *)(v->mem + LL_ZERO_PAGE_ADDR);
 	size_t ksize, isize, hdr_len, setup_size, pm_size;
 	uint8_t *k = read_file(kernel_path, &ksize);
 	uint8_t *initrd = read_file(initrd_path, &isize);
@@ -426,10 +441,10 @@ static void load_kernel(struct ll_vm *v, const char *kernel_path,
 	bp->hdr.ramdisk_size = (uint32_t)isize;
 
 	bp->e820_table[0] = (struct boot_e820_entry){0, 0x9fc00, LL_E820_RAM};
-	bp->e820_table[1] = (struct boot_e820_entry){0x9fc00, 0x400,
-						     LL_E820_RESERVED};
-	bp->e820_table[2] = (struct boot_e820_entry){0xf0000, 0x10000,
-						     LL_E820_RESERVED};
+	bp->e820_table[1] =
+		(struct boot_e820_entry){0x9fc00, 0x400, LL_E820_RESERVED};
+	bp->e820_table[2] =
+		(struct boot_e820_entry){0xf0000, 0x10000, LL_E820_RESERVED};
 	bp->e820_table[3] = (struct boot_e820_entry){
 		LL_KERNEL_ADDR, v->mem_size - LL_KERNEL_ADDR, LL_E820_RAM};
 	bp->e820_entries = 4;
@@ -448,11 +463,11 @@ static double now_s(void)
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: lab-launch [-m MiB] [-t seconds] [-p prefix] "
-		"[-a cmdline] bzImage initrd\n"
-		"TEST-ONLY temporary launcher of the nested lab (replaced by "
-		"cvmm).\n");
+	fprintf(stderr, "usage: lab-launch [-m MiB] [-t seconds] [-p prefix] "
+			"[-a cmdline] bzImage initrd\n"
+			"TEST-ONLY temporary launcher of the nested lab "
+			"(replaced by "
+			"cvmm).\n");
 	exit(1);
 }
 
@@ -579,8 +594,9 @@ int main(int argc, char **argv)
 			if (!handle_io(&v))
 				continue;
 			uart_flush(&v.uart);
-			fprintf(stderr, "lab-launch: guest reset (i8042) "
-					"after %.1f s\n",
+			fprintf(stderr,
+				"lab-launch: guest reset (i8042) "
+				"after %.1f s\n",
 				now_s() - start);
 			rc = 0;
 			break;

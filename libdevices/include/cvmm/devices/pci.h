@@ -1,0 +1,569 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * libdevices PCI: a PCI segment (bus 0) with a host bridge, configuration
+ * mechanism #1 (ports 0xCF8/0xCFC) and ECAM (MMCONFIG), and a framework for
+ * PCI functions: config space with per-bit writable and write-1-to-clear
+ * masks, BARs (I/O, 32- and 64-bit memory, prefetchable) with the sizing
+ * protocol, a capability list, MSI-X (table and PBA in a BAR, per-vector
+ * and function masks, pending bits) and INTx.
+ *
+ * Objects
+ *   struct pci_root    one PCI segment: bus 0, 32 devices x 8 functions.
+ *                      Function 00:00.0 is the host bridge, created with
+ *                      the root.  The root owns the functions added to it.
+ *   struct pci_device  one PCI function.  Created with pci_device_create(),
+ *                      set up (BARs, capabilities, MSI-X, writable
+ *                      registers), then handed to pci_root_add_device().
+ *
+ * Config space.  Each function has 256 bytes (4 KiB when created with
+ * PCI_DEVICE_EXTENDED_CONFIG) of config space.  Every byte has a writable
+ * mask and a write-1-to-clear mask: a guest write of value v to a byte
+ * stores (old & ~wmask) | (v & wmask) and then clears the bits of
+ * (v & w1cmask).  The framework sets the masks of the standard header
+ * (command, status error bits, cache line size, latency timer, interrupt
+ * line, BARs); a device adds its own with pci_device_set_config_mask().
+ * Reads past the end of a function's config space return 0 and writes
+ * there are ignored; functions that do not exist read as all-ones.
+ *
+ * BARs.  The BAR registers are ordinary config bytes whose writable mask is
+ * ~(size - 1) over the address bits, so the sizing protocol (write all-ones,
+ * read back) yields the size mask with no special case.  Whenever a write
+ * changes the command register's I/O or memory decode bit or a BAR's
+ * address, the framework recomputes where the BAR decodes and moves its
+ * registration on the I/O-port or MMIO bus (see pci_root_config).  A BAR
+ * decodes only when:
+ *   - its decode bit (PCI_COMMAND_IO / PCI_COMMAND_MEMORY) is set,
+ *   - its address is not 0,
+ *   - [addr, addr + size - 1] does not wrap and its last byte is below the
+ *     top of its address space: 0xFFFF for I/O, 0xFFFFFFFF (exclusive) for
+ *     32-bit memory, 2^64 - 1 (exclusive) for 64-bit memory.  The all-ones
+ *     address left by sizing therefore never decodes,
+ *   - and the bus accepts the range (it overlaps nothing already there).
+ * Otherwise the BAR simply does not decode; guest writes never fail.
+ * A range that was refused is tried again on the next write to the BAR or
+ * to the command register.
+ *
+ * Decode off.  A BAR whose decode is off is both removed from the bus and
+ * checked in the dispatch path: every BAR access holds the function's
+ * dispatch lock (a read lock) while it checks that the BAR is decoding and
+ * calls the device; a config write that stops or moves decoding takes the
+ * write lock to change that state.  Hence once the config write that turns
+ * decode off has returned, no BAR callback of that function is running or
+ * will run until decode is turned on again, whatever the bus still had in
+ * flight.  The bus registration itself is changed outside the dispatch
+ * lock, so a bus that waits for in-flight accesses cannot deadlock.
+ *
+ * MSI-X.  pci_device_add_msix() adds the capability and claims the table
+ * and PBA ranges of their BARs; the framework serves those ranges and
+ * passes the rest of the BAR to the device.  Table accesses must be 4 or 8
+ * bytes, naturally aligned (PCI 3.0, 6.8.2); other accesses read 0 and
+ * writes are ignored.  The PBA is read-only.  pci_device_msix_notify()
+ * sends a vector's message through the function's MSI sink, or sets its
+ * pending bit while the vector or the function is masked; unmasking sends
+ * the pending message and clears the bit.
+ *
+ * INTx.  pci_device_set_intx() sets the function's interrupt level.  Status
+ * bit 3 (Interrupt Status) reflects it; the interrupt line is asserted only
+ * while the level is high, the command register's Interrupt Disable bit is
+ * clear and MSI-X is disabled.
+ *
+ * Locking.  Each function has a config lock (config space, BAR state), a
+ * dispatch lock (see above) and an interrupt lock (MSI-X table, PBA, INTx).
+ * Order: root lock -> config lock -> dispatch lock -> interrupt lock.
+ * Device callbacks:
+ *   - bar_read/bar_write run under the dispatch read lock: they may call
+ *     pci_device_msix_notify(), pci_device_set_intx() and the other
+ *     interrupt-side functions, but not the config-space functions of the
+ *     same function (pci_device_config_*) nor pci_root_* functions.
+ *   - config_read/config_write/bar_remap run under the config lock: they
+ *     may call the interrupt-side functions but no pci_device_config_*,
+ *     pci_root_* function.
+ *   - The MSI sink and the INTx line are called under the interrupt lock
+ *     and must not call back into this function's PCI state.
+ * All functions are safe to call from several threads.
+ */
+#ifndef CVMM_DEVICES_PCI_H
+#define CVMM_DEVICES_PCI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/pci_regs.h>
+
+#include "cvmm/devices/bus.h"
+#include "cvmm/devices/irq.h"
+
+#ifndef CVMM_EXPORT
+#define CVMM_EXPORT __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pci_root;
+struct pci_device;
+struct address_allocator;
+
+/** Configuration mechanism #1 ports: address at 0xCF8, data at 0xCFC. */
+#define PCI_CONFIG_ADDRESS_PORT 0xcf8u
+#define PCI_CONFIG_DATA_PORT	0xcfcu
+/** The mechanism #1 device covers 8 ports, 0xCF8..0xCFF. */
+#define PCI_CONFIG_PORT_COUNT	8u
+/** Size of the ECAM window of one bus (32 devices x 8 functions x 4 KiB). */
+#define PCI_ECAM_BUS_SIZE	(1ull << 20)
+/** Devices (slots) and functions on the root bus. */
+#define PCI_ROOT_SLOTS		32u
+#define PCI_ROOT_FUNCTIONS	8u
+/** Largest MSI-X table (PCI_MSIX_FLAGS_QSIZE + 1 entries). */
+#define PCI_MSIX_MAX_VECTORS	2048u
+
+/** A devfn number: slot (device) in bits 7:3, function in bits 2:0. */
+#define PCI_ROOT_DEVFN(slot, fn) ((uint8_t)((((slot)&0x1f) << 3) | ((fn)&7)))
+
+/** Kind of a BAR. */
+enum pci_bar_kind {
+	/** I/O ports; size 4..256 bytes. */
+	PCI_BAR_KIND_IO = 1,
+	/** 32-bit memory; size 16 bytes .. 2 GiB. */
+	PCI_BAR_KIND_MEM32 = 2,
+	/** 64-bit memory, occupying this BAR and the next; size >= 16. */
+	PCI_BAR_KIND_MEM64 = 3,
+};
+
+/** Flags of struct pci_device_info. */
+enum {
+	/** 4 KiB (PCI Express extended) config space, reachable via ECAM. */
+	PCI_DEVICE_EXTENDED_CONFIG = 1u << 0,
+	/** Set the multi-function bit of the header type register (the VMM
+	 *  sets it on function 0 of a slot with several functions). */
+	PCI_DEVICE_MULTIFUNCTION = 1u << 1,
+};
+
+/** Identity of a function (header type 0). */
+struct pci_device_info {
+	uint16_t vendor_id;
+	uint16_t device_id;
+	uint16_t subsystem_vendor_id;
+	uint16_t subsystem_id;
+	uint8_t revision;
+	/** Class code: base class << 16 | subclass << 8 | programming if. */
+	uint32_t class_code;
+	/** 0 for none, 1..4 for INTA#..INTD#. */
+	uint8_t interrupt_pin;
+	/** PCI_DEVICE_* flags. */
+	uint32_t flags;
+};
+
+/**
+ * struct pci_device_ops - what a device supplies; every member optional.
+ *
+ * @bar_read:   guest read of @len (1, 2, 4 or 8) bytes at @offset of BAR
+ *              @bar (@offset + @len <= the BAR size; MSI-X table and PBA
+ *              ranges never reach the device).  Fill @data (little
+ *              endian).  Without it reads return 0.
+ * @bar_write:  guest write, same conventions.  Without it writes are
+ *              ignored.
+ * @config_read:  called after the framework read @len bytes at @offset of
+ *              config space into *@value; may replace *@value (for
+ *              registers the device computes on the fly).
+ * @config_write: called after the framework applied a guest write of @len
+ *              bytes of @value at @offset (the masks already applied).
+ * @bar_remap:  the decoded address of BAR @bar changed: @mapped tells
+ *              whether it decodes now, at @addr (for @size bytes).  Lets a
+ *              device move ioeventfds or direct mappings with its BAR.
+ *
+ * See the top of this file for what the callbacks may call.
+ */
+struct pci_device_ops {
+	void (*bar_read)(void *opaque, unsigned bar, uint64_t offset,
+			 void *data, unsigned len);
+	void (*bar_write)(void *opaque, unsigned bar, uint64_t offset,
+			  const void *data, unsigned len);
+	void (*config_read)(void *opaque, uint32_t offset, unsigned len,
+			    uint32_t *value);
+	void (*config_write)(void *opaque, uint32_t offset, unsigned len,
+			     uint32_t value);
+	void (*bar_remap)(void *opaque, unsigned bar, bool mapped,
+			  uint64_t addr, uint64_t size);
+};
+
+/* ------------------------------------------------------------------ */
+/* Functions                                                           */
+/* ------------------------------------------------------------------ */
+
+/**
+ * pci_device_create() - make a PCI function (header type 0).
+ * @info:   identity; copied.
+ * @ops:    device callbacks, or NULL; the pointer is kept (must outlive the
+ *          function).
+ * @opaque: passed to every callback.
+ * @out:    receives the function, owned by the caller until it is added to
+ *          a root (then the root owns it).  Untouched on failure.
+ *
+ * Command register: I/O, memory, bus master, parity, SERR and Interrupt
+ * Disable are writable; status error bits are write-1-to-clear.
+ *
+ * Return: 0, -EINVAL (@info or @out NULL, interrupt_pin > 4, unknown
+ * flags), -ENOMEM.
+ */
+CVMM_EXPORT int pci_device_create(const struct pci_device_info *info,
+				  const struct pci_device_ops *ops,
+				  void *opaque, struct pci_device **out);
+
+/**
+ * pci_device_destroy() - free a function that was never added to a root
+ * (a root frees its own functions).  NULL is accepted.
+ */
+CVMM_EXPORT void pci_device_destroy(struct pci_device *dev);
+
+/**
+ * pci_device_add_bar() - declare BAR @idx (0..5).
+ * @kind:     I/O, 32-bit or 64-bit memory (a 64-bit BAR takes @idx and
+ *            @idx + 1, so @idx <= 4).
+ * @prefetch: prefetchable (memory BARs only).
+ * @size:     a power of two: 4..256 for I/O, 16..2^31 for 32-bit memory,
+ *            16..2^63 for 64-bit memory.
+ *
+ * Only before the function is added to a root.
+ * Return: 0, -EINVAL (bad index, kind, size or prefetch on I/O), -EBUSY
+ * (the BAR slot or its upper half is taken), -EPERM (already added).
+ */
+CVMM_EXPORT int pci_device_add_bar(struct pci_device *dev, unsigned idx,
+				   enum pci_bar_kind kind, bool prefetch,
+				   uint64_t size);
+
+/**
+ * pci_device_set_bar_address() - set BAR @idx's address register (before
+ * the function is added; the root then keeps this address instead of
+ * allocating one).  @addr must be aligned to the BAR size and fit its kind.
+ * Return: 0, -EINVAL (no such BAR, misaligned, too high), -EPERM (already
+ * added).
+ */
+CVMM_EXPORT int pci_device_set_bar_address(struct pci_device *dev, unsigned idx,
+					   uint64_t addr);
+
+/**
+ * pci_device_bar_info() - current state of BAR @idx.
+ * @addr:   receives the address programmed in the BAR registers.
+ * @size:   receives its size (0 for an unused BAR or the upper half of a
+ *          64-bit BAR).
+ * @mapped: receives whether it decodes on the bus now.
+ * Any output may be NULL.  Return: 0, -EINVAL (bad index or NULL @dev).
+ */
+CVMM_EXPORT int pci_device_bar_info(struct pci_device *dev, unsigned idx,
+				    uint64_t *addr, uint64_t *size,
+				    bool *mapped);
+
+/**
+ * pci_device_add_capability() - append a capability to the list.
+ * @data:  the capability, @len bytes (2..192); data[0] is the capability
+ *         id, data[1] (next pointer) is filled in by the framework.
+ * @wmask: writable bits of each byte (NULL: all read-only); @len bytes.
+ * @offset: receives the config offset where it was placed (may be NULL).
+ *
+ * Capabilities are placed dword-aligned from 0x40 upwards, in the order
+ * they are added, and linked from the Capabilities Pointer (0x34); the
+ * status register's Capabilities List bit is set.
+ * Return: 0, -EINVAL (bad length or NULL), -ENOSPC (does not fit below
+ * 0x100), -EPERM (already added to a root).
+ */
+CVMM_EXPORT int pci_device_add_capability(struct pci_device *dev,
+					  const uint8_t *data, size_t len,
+					  const uint8_t *wmask,
+					  uint8_t *offset);
+
+/**
+ * pci_device_find_capability() - offset of the first capability with id
+ * @cap_id, walking the list (bounded to 48 entries), or a negative errno:
+ * -ENOENT none, -EINVAL NULL @dev.
+ */
+CVMM_EXPORT int pci_device_find_capability(struct pci_device *dev,
+					   uint8_t cap_id);
+
+/**
+ * pci_device_set_config_mask() - set the writable and write-1-to-clear
+ * masks of @len bytes at @offset (device-specific registers).  @wmask or
+ * @w1cmask may be NULL (leave as is).  Bytes 0x00..0x3F (the standard
+ * header) are refused: the framework owns them.
+ * Return: 0, -EINVAL (range outside config space or in the header).
+ */
+CVMM_EXPORT int pci_device_set_config_mask(struct pci_device *dev,
+					   uint32_t offset, size_t len,
+					   const uint8_t *wmask,
+					   const uint8_t *w1cmask);
+
+/**
+ * pci_device_config_read() - read config space as the guest would.
+ * @len: 1, 2 or 4, and [@offset, @offset + @len) within one dword.
+ * Past the end of the config space *@value is 0 (not an error).
+ * Return: 0, -EINVAL (bad length, dword crossing, NULL).
+ */
+CVMM_EXPORT int pci_device_config_read(struct pci_device *dev, uint32_t offset,
+				       unsigned len, uint32_t *value);
+
+/**
+ * pci_device_config_write() - write config space as the guest would (masks
+ * applied, BARs remapped, MSI-X and INTx updated, device notified).
+ * Past the end of the config space the write is ignored (not an error).
+ * Return: 0, -EINVAL (bad length, dword crossing, NULL).
+ */
+CVMM_EXPORT int pci_device_config_write(struct pci_device *dev, uint32_t offset,
+					unsigned len, uint32_t value);
+
+/**
+ * pci_device_config_set() - host-side raw store of @len bytes (1..4, not
+ * crossing a dword), bypassing the masks and side effects; for device
+ * models that update read-only registers.  Return: 0, -EINVAL.
+ */
+CVMM_EXPORT int pci_device_config_set(struct pci_device *dev, uint32_t offset,
+				      unsigned len, uint32_t value);
+
+/**
+ * pci_device_bar_read() / pci_device_bar_write() - a guest access of @len
+ * (1, 2, 4 or 8) bytes at @offset in BAR @bar, as the bus delivers it.
+ * Serves the MSI-X table and PBA, passes the rest to the device.
+ * Return: 0; -ENODEV when the BAR does not decode (a read then fills
+ * all-ones); -EINVAL for a bad BAR, length or an access past the BAR
+ * (reads fill all-ones).
+ */
+CVMM_EXPORT int pci_device_bar_read(struct pci_device *dev, unsigned bar,
+				    uint64_t offset, void *data, unsigned len);
+CVMM_EXPORT int pci_device_bar_write(struct pci_device *dev, unsigned bar,
+				     uint64_t offset, const void *data,
+				     unsigned len);
+
+/* ------------------------------------------------------------------ */
+/* Interrupts                                                          */
+/* ------------------------------------------------------------------ */
+
+/**
+ * pci_device_add_msix() - add an MSI-X capability of @nvectors entries.
+ * @table_bar, @table_offset: BAR and 8-byte aligned offset of the table
+ *              (16 bytes per vector).
+ * @pba_bar, @pba_offset: BAR and 8-byte aligned offset of the PBA (one bit
+ *              per vector, in 8-byte words).
+ *
+ * The BARs must be memory BARs already added and large enough; the table
+ * and PBA must not overlap.  All vectors start masked, MSI-X disabled.
+ * Return: 0, -EINVAL (bad arguments), -EEXIST (already has MSI-X),
+ * -ENOSPC (no room in config space), -ENOMEM, -EPERM (already added).
+ */
+CVMM_EXPORT int pci_device_add_msix(struct pci_device *dev, uint16_t nvectors,
+				    unsigned table_bar, uint32_t table_offset,
+				    unsigned pba_bar, uint32_t pba_offset);
+
+/**
+ * pci_device_msix_notify() - signal MSI-X vector @vector.
+ *
+ * Return: 0 when the message was sent, 1 when it was left pending (vector
+ * or function masked), -EINVAL (no MSI-X or @vector out of range),
+ * -EAGAIN (MSI-X disabled or bus mastering off: nothing is sent or made
+ * pending), or the MSI sink's error.
+ */
+CVMM_EXPORT int pci_device_msix_notify(struct pci_device *dev, uint16_t vector);
+
+/**
+ * pci_device_set_msi_sink() - where MSI-X messages go (copied; NULL or a
+ * zeroed sink disconnects: messages are then dropped silently).
+ * Return: 0, -EINVAL (NULL @dev).
+ */
+CVMM_EXPORT int pci_device_set_msi_sink(struct pci_device *dev,
+					const struct msi_sink *sink);
+
+/**
+ * pci_device_set_intx_line() - the line INTx drives (copied; NULL
+ * disconnects).  If INTx is asserted, the old line is deasserted and the
+ * new one asserted.  Return: 0, -EINVAL (NULL @dev).
+ */
+CVMM_EXPORT int pci_device_set_intx_line(struct pci_device *dev,
+					 const struct irq_line *line);
+
+/**
+ * pci_device_msix_enabled() - 1 if MSI-X is enabled, 0 if not, -EINVAL.
+ */
+CVMM_EXPORT int pci_device_msix_enabled(struct pci_device *dev);
+
+/**
+ * pci_device_msix_entry() - read vector @vector's table entry.
+ * Any output may be NULL.  Return: 1 masked (by vector or function mask),
+ * 0 unmasked, -EINVAL.
+ */
+CVMM_EXPORT int pci_device_msix_entry(struct pci_device *dev, uint16_t vector,
+				      uint64_t *address, uint32_t *data);
+
+/**
+ * pci_device_msix_pending() - 1 if @vector's pending bit is set, 0 if not,
+ * -EINVAL.
+ */
+CVMM_EXPORT int pci_device_msix_pending(struct pci_device *dev,
+					uint16_t vector);
+
+/**
+ * pci_device_set_intx() - set the function's INTx level (true = asserted).
+ * Updates status bit 3 and, when the effective level changes, the INTx
+ * line.  Return: 0, -EINVAL (NULL, or the function has no interrupt pin).
+ */
+CVMM_EXPORT int pci_device_set_intx(struct pci_device *dev, bool level);
+
+/**
+ * pci_device_intx_asserted() - 1 if the INTx line is currently asserted
+ * (level high, Interrupt Disable clear, MSI-X off), 0 if not, -EINVAL.
+ */
+CVMM_EXPORT int pci_device_intx_asserted(struct pci_device *dev);
+
+/**
+ * pci_device_reset() - function-level reset: command 0, status error bits
+ * cleared, BARs back to the addresses assigned when the function was
+ * added (not decoding), MSI-X disabled with all vectors masked and pending
+ * bits cleared, INTx deasserted.  Return: 0, -EINVAL.
+ */
+CVMM_EXPORT int pci_device_reset(struct pci_device *dev);
+
+/* ------------------------------------------------------------------ */
+/* Root                                                                */
+/* ------------------------------------------------------------------ */
+
+/**
+ * struct pci_root_config - parameters of pci_root_create().
+ * @mem32, @mem64, @io: allocators for BAR placement (any may be NULL).
+ *        BARs without an address set by pci_device_set_bar_address() get
+ *        one from here when added: I/O BARs from @io, 32-bit BARs from
+ *        @mem32, 64-bit BARs from @mem64 (or @mem32 when @mem64 is NULL).
+ *        The root uses them only inside pci_root_add_device() and
+ *        pci_root_remove_device(), under its lock; the caller must not use
+ *        them concurrently with those calls.  Not owned.
+ * @pio_bus, @mmio_bus: where BARs are registered when they decode (I/O
+ *        BARs on @pio_bus, memory BARs on @mmio_bus); not owned, must
+ *        outlive the root.  NULL: BARs decode only through
+ *        pci_device_bar_read()/pci_device_bar_write().  Either way, BARs
+ *        of the root's functions that would overlap each other are
+ *        refused (the later one does not decode).
+ * @host_vendor_id, @host_device_id: identity of the host bridge at
+ *        00:00.0; 0/0 selects 0x1b36:0x0008 (a generic PCIe host bridge).
+ */
+struct pci_root_config {
+	struct address_allocator *mem32;
+	struct address_allocator *mem64;
+	struct address_allocator *io;
+	struct io_bus *pio_bus;
+	struct io_bus *mmio_bus;
+	uint16_t host_vendor_id;
+	uint16_t host_device_id;
+};
+
+/**
+ * pci_root_create() - make a PCI segment with its host bridge at 00:00.0.
+ * @cfg: parameters (copied), or NULL for defaults.
+ * Return: 0, -EINVAL (@out NULL), -ENOMEM.
+ */
+CVMM_EXPORT int pci_root_create(const struct pci_root_config *cfg,
+				struct pci_root **out);
+
+/**
+ * pci_root_destroy() - remove and free every function (BARs leave the
+ * buses, allocations are returned) and the root.  NULL is accepted.
+ */
+CVMM_EXPORT void pci_root_destroy(struct pci_root *root);
+
+/**
+ * pci_root_add_device() - put @dev at 00:@slot.@fn.  The root takes
+ * ownership (also on failure: @dev is destroyed).  BARs get their
+ * addresses (see struct pci_root_config) but do not decode until the
+ * guest enables decoding in the command register.
+ * Return: 0, -EINVAL (bad slot/function, NULL, 00:00.0), -EBUSY (occupied),
+ * -ENOSPC (an allocator has no room), -ENXIO (a BAR has no address and no
+ * allocator for its kind), -EEXIST (@dev is already in a root).
+ */
+CVMM_EXPORT int pci_root_add_device(struct pci_root *root,
+				    struct pci_device *dev, unsigned slot,
+				    unsigned fn);
+
+/**
+ * pci_root_remove_device() - take 00:@slot.@fn out of the root and free
+ * it.  Its BARs stop decoding first.  Return: 0, -EINVAL, -ENOENT.
+ */
+CVMM_EXPORT int pci_root_remove_device(struct pci_root *root, unsigned slot,
+				       unsigned fn);
+
+/**
+ * pci_root_get_device() - the function at 00:@slot.@fn (slot 0 fn 0 is the
+ * host bridge), or NULL.  The pointer stays valid until that function is
+ * removed.
+ */
+CVMM_EXPORT struct pci_device *pci_root_get_device(struct pci_root *root,
+						   unsigned slot, unsigned fn);
+
+/**
+ * pci_root_config_read() / pci_root_config_write() - config access to
+ * @bus:@devfn at @offset (0..4095), @len 1, 2 or 4 within a dword.
+ * Functions that do not exist, and buses other than 0, read all-ones and
+ * ignore writes.  Return: 0, -EINVAL (bad length, alignment, NULL).
+ */
+CVMM_EXPORT int pci_root_config_read(struct pci_root *root, uint8_t bus,
+				     uint8_t devfn, uint32_t offset,
+				     unsigned len, uint32_t *value);
+CVMM_EXPORT int pci_root_config_write(struct pci_root *root, uint8_t bus,
+				      uint8_t devfn, uint32_t offset,
+				      unsigned len, uint32_t value);
+
+/**
+ * pci_root_pio_read() / pci_root_pio_write() - configuration mechanism #1,
+ * for an access of @len (1, 2 or 4) bytes at port @port (0xCF8..0xCFF).
+ *   0xCF8: the address register, only as a 4-byte access at 0xCF8
+ *          (bit 31 enable, bits 23:16 bus, 15:11 device, 10:8 function,
+ *          7:2 register; reserved bits 30:24 and 1:0 read as 0).  Other
+ *          accesses to 0xCF8..0xCFB read all-ones and are ignored.
+ *   0xCFC..0xCFF: data; the config offset is the register plus
+ *          (port - 0xCFC); an access must stay inside the dword (else it
+ *          reads all-ones and is ignored).  With the enable bit clear,
+ *          reads are all-ones and writes ignored.
+ * Return: 0 (every access is handled), -EINVAL for NULL / bad @len / a
+ * port outside 0xCF8..0xCFF.
+ */
+CVMM_EXPORT int pci_root_pio_read(struct pci_root *root, uint16_t port,
+				  void *data, unsigned len);
+CVMM_EXPORT int pci_root_pio_write(struct pci_root *root, uint16_t port,
+				   const void *data, unsigned len);
+
+/**
+ * pci_root_ecam_read() / pci_root_ecam_write() - an access at @offset
+ * inside the ECAM window: bus = offset bits 27:20, device 19:15, function
+ * 14:12, register 11:0.  @len 1, 2 or 4 within a dword, or 8 when 8-byte
+ * aligned (two dword accesses).  Other accesses read all-ones and are
+ * ignored.  Return: 0, -EINVAL for NULL or bad @len.
+ */
+CVMM_EXPORT int pci_root_ecam_read(struct pci_root *root, uint64_t offset,
+				   void *data, unsigned len);
+CVMM_EXPORT int pci_root_ecam_write(struct pci_root *root, uint64_t offset,
+				    const void *data, unsigned len);
+
+/**
+ * pci_root_pio_ops() / pci_root_ecam_ops() - bus callbacks serving
+ * mechanism #1 (register 8 ports at 0xCF8, opaque = the root) and ECAM
+ * (register at the window base, opaque = the root, offsets as in
+ * pci_root_ecam_read()).  For a VMM that registers them itself.
+ */
+CVMM_EXPORT const struct io_bus_ops *pci_root_pio_ops(void);
+CVMM_EXPORT const struct io_bus_ops *pci_root_ecam_ops(void);
+
+/**
+ * pci_root_register_pio() - register mechanism #1 on @pio at 0xCF8..0xCFF.
+ * pci_root_register_ecam() - register ECAM for bus 0 (1 MiB) on @mmio at
+ * @base (1 MiB aligned).
+ * The registration stays until the caller unregisters it (io_bus_*) -
+ * before destroying the root.
+ * Return: 0, -EINVAL (NULL, misaligned @base), or io_bus_register()'s
+ * error (-EEXIST ...).
+ */
+CVMM_EXPORT int pci_root_register_pio(struct pci_root *root,
+				      struct io_bus *pio);
+CVMM_EXPORT int pci_root_register_ecam(struct pci_root *root,
+				       struct io_bus *mmio, uint64_t base);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CVMM_DEVICES_PCI_H */

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* Internal state of the PCI framework; not installed. */
+#ifndef CVMM_DEVICES_PCI_INTERNAL_H
+#define CVMM_DEVICES_PCI_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cvmm/devices/bus.h"
+#include "cvmm/devices/irq.h"
+#include "cvmm/devices/pci.h"
+
+/* The standard header (0x00..0x3f) is owned by the framework. */
+#define PCI_STD_HEADER_END 0x40u
+/* First byte after the BAR registers. */
+#define PCI_BARS_END	   (PCI_BASE_ADDRESS_0 + 4u * PCI_STD_NUM_BARS)
+/* Bound on capability list walks (256 - 64) / 4 entries. */
+#define PCI_CAP_WALK_MAX   48u
+
+struct pci_bar_state {
+	struct pci_device *dev;
+	uint8_t idx;
+	/* 0 when unused or the upper half of a 64-bit BAR. */
+	uint8_t kind;
+	bool upper;
+	bool prefetch;
+	uint64_t size;
+	/* Address assigned when the function was added (reset value). */
+	uint64_t assigned;
+	bool has_assigned;
+	/* The assigned range came from one of the root's allocators. */
+	struct address_allocator *alloc_from;
+
+	/* Bus state: changed under the config lock (and the root lock). */
+	bool on_bus;
+	uint64_t bus_addr;
+
+	/* Dispatch state: written under the dispatch write lock with the
+	 * config lock held; read under the dispatch read lock. */
+	bool decoding;
+};
+
+struct pci_msix_state {
+	uint16_t nvec;
+	uint8_t cap;
+	uint8_t table_bar;
+	uint8_t pba_bar;
+	uint32_t table_off;
+	uint32_t pba_off;
+	/* 4 dwords per vector: addr lo, addr hi, data, vector control. */
+	uint32_t *table;
+	uint64_t *pba;
+	/* Mirrors of message control, under the interrupt lock. */
+	bool enabled;
+	bool fmask;
+};
+
+struct pci_device {
+	struct pci_device_info info;
+	const struct pci_device_ops *ops;
+	void *opaque;
+
+	/* Config lock: own_lock until added to a root, then the root lock. */
+	pthread_mutex_t own_lock;
+	pthread_mutex_t *cfg_lock;
+	pthread_rwlock_t dispatch_lock;
+	pthread_mutex_t irq_lock;
+
+	struct pci_root *root;
+	uint8_t devfn;
+	bool added;
+
+	uint32_t cfg_size;
+	uint8_t cfg[PCI_CFG_SPACE_EXP_SIZE];
+	uint8_t wmask[PCI_CFG_SPACE_EXP_SIZE];
+	uint8_t w1cmask[PCI_CFG_SPACE_EXP_SIZE];
+	/* Next free offset for a capability. */
+	uint32_t cap_next;
+	uint8_t cap_last;
+
+	struct pci_bar_state bars[PCI_STD_NUM_BARS];
+	struct pci_msix_state *msix;
+
+	/* Interrupt state, under irq_lock. */
+	bool intx_level;
+	bool intx_disable;
+	bool intx_asserted;
+	bool bus_master;
+	struct msi_sink msi;
+	struct irq_line intx_line;
+};
+
+/* pci-device.c */
+void pci_device_lock_cfg(struct pci_device *dev);
+void pci_device_unlock_cfg(struct pci_device *dev);
+/* Recompute where every BAR decodes (config lock held). */
+void pci_device_update_bars(struct pci_device *dev);
+/* Stop every BAR decoding and take it off the bus (config lock held). */
+void pci_device_unmap_bars(struct pci_device *dev);
+void pci_device_free(struct pci_device *dev);
+/* Store @addr in BAR @idx's registers, keeping its flag bits (raw). */
+void pci_bar_store(struct pci_device *dev, unsigned idx, uint64_t addr);
+int pci_cap_add_locked(struct pci_device *dev, const uint8_t *data, size_t len,
+		       const uint8_t *wmask, uint8_t *offset);
+uint32_t pci_device_config_read_locked(struct pci_device *dev, uint32_t offset,
+				       unsigned len);
+void pci_device_config_write_locked(struct pci_device *dev, uint32_t offset,
+				    unsigned len, uint32_t value);
+
+/* pci-msix.c */
+int pci_msix_table_read(struct pci_device *dev, uint64_t rel, void *data,
+			unsigned len);
+void pci_msix_table_write(struct pci_device *dev, uint64_t rel,
+			  const void *data, unsigned len);
+int pci_msix_pba_read(struct pci_device *dev, uint64_t rel, void *data,
+		      unsigned len);
+uint64_t pci_msix_pba_size(const struct pci_msix_state *m);
+/* Message control changed (config lock held). */
+void pci_msix_control_changed(struct pci_device *dev);
+/* Reset all MSI-X state (config lock held). */
+void pci_msix_reset(struct pci_device *dev);
+/* Command register changed: INTx disable and bus master (config lock). */
+void pci_irq_command_changed(struct pci_device *dev, uint16_t cmd);
+/* Recompute the INTx line (irq lock held). */
+void pci_intx_update_locked(struct pci_device *dev);
+
+/* pci-root.c: bus and overlap hooks, called with the config lock held. */
+int pci_root_bar_claim(struct pci_bar_state *bar, uint64_t addr);
+int pci_root_bar_move(struct pci_bar_state *bar, uint64_t addr);
+void pci_root_bar_release(struct pci_bar_state *bar);
+
+#endif

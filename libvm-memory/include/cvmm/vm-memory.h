@@ -93,19 +93,19 @@ enum {
 
 /** Parameters for guest_region_create(). Zero-initialise, then fill. */
 struct guest_region_params {
-	guest_addr_t gpa;	/**< guest physical start, page aligned */
-	uint64_t size;		/**< bytes, non-zero, page aligned; gpa + size
+	guest_addr_t gpa; /**< guest physical start, page aligned */
+	uint64_t size;	  /**< bytes, non-zero, page aligned; gpa + size
 				     must stay below 2^64 */
 	enum guest_region_backing backing;
-	unsigned int flags;	/**< GUEST_REGION_* flags */
-	int fd;			/**< GUEST_REGION_FILE: the file (not taken over;
+	unsigned int flags;   /**< GUEST_REGION_* flags */
+	int fd;		      /**< GUEST_REGION_FILE: the file (not taken over;
 				     the library dups it).  A regular file must
 				     cover file_offset + size (a mapping past
 				     EOF would SIGBUS on access). */
-	uint64_t file_offset;	/**< GUEST_REGION_FILE: page-aligned offset */
-	void *host_addr;	/**< GUEST_REGION_USER: the caller's mapping */
+	uint64_t file_offset; /**< GUEST_REGION_FILE: page-aligned offset */
+	void *host_addr;      /**< GUEST_REGION_USER: the caller's mapping */
 	uint64_t huge_page_size; /**< GUEST_REGION_HUGETLB: 0 = 2 MiB */
-	const char *name;	/**< GUEST_REGION_MEMFD: memfd name (may be NULL) */
+	const char *name; /**< GUEST_REGION_MEMFD: memfd name (may be NULL) */
 };
 
 /* ------------------------------------------------------------------ regions */
@@ -251,14 +251,22 @@ CVMM_EXPORT int guest_memory_fill(const struct guest_memory *m,
 
 /* Little-endian typed accesses.  Any alignment is accepted; the value may
  * even straddle two adjacent regions.  Same errors as read/write. */
-CVMM_EXPORT int guest_memory_read_u8(const struct guest_memory *m, guest_addr_t gpa, uint8_t *val);
-CVMM_EXPORT int guest_memory_read_u16(const struct guest_memory *m, guest_addr_t gpa, uint16_t *val);
-CVMM_EXPORT int guest_memory_read_u32(const struct guest_memory *m, guest_addr_t gpa, uint32_t *val);
-CVMM_EXPORT int guest_memory_read_u64(const struct guest_memory *m, guest_addr_t gpa, uint64_t *val);
-CVMM_EXPORT int guest_memory_write_u8(const struct guest_memory *m, guest_addr_t gpa, uint8_t val);
-CVMM_EXPORT int guest_memory_write_u16(const struct guest_memory *m, guest_addr_t gpa, uint16_t val);
-CVMM_EXPORT int guest_memory_write_u32(const struct guest_memory *m, guest_addr_t gpa, uint32_t val);
-CVMM_EXPORT int guest_memory_write_u64(const struct guest_memory *m, guest_addr_t gpa, uint64_t val);
+CVMM_EXPORT int guest_memory_read_u8(const struct guest_memory *m,
+				     guest_addr_t gpa, uint8_t *val);
+CVMM_EXPORT int guest_memory_read_u16(const struct guest_memory *m,
+				      guest_addr_t gpa, uint16_t *val);
+CVMM_EXPORT int guest_memory_read_u32(const struct guest_memory *m,
+				      guest_addr_t gpa, uint32_t *val);
+CVMM_EXPORT int guest_memory_read_u64(const struct guest_memory *m,
+				      guest_addr_t gpa, uint64_t *val);
+CVMM_EXPORT int guest_memory_write_u8(const struct guest_memory *m,
+				      guest_addr_t gpa, uint8_t val);
+CVMM_EXPORT int guest_memory_write_u16(const struct guest_memory *m,
+				       guest_addr_t gpa, uint16_t val);
+CVMM_EXPORT int guest_memory_write_u32(const struct guest_memory *m,
+				       guest_addr_t gpa, uint32_t val);
+CVMM_EXPORT int guest_memory_write_u64(const struct guest_memory *m,
+				       guest_addr_t gpa, uint64_t val);
 
 /*
  * Atomic little-endian accesses with an explicit C11 memory order.  The
@@ -268,18 +276,24 @@ CVMM_EXPORT int guest_memory_write_u64(const struct guest_memory *m, guest_addr_
  * -EFAULT when the address is not in RAM; stores give -EPERM in a read-only
  * region and mark the page dirty in a region that logs.
  */
-CVMM_EXPORT int guest_memory_load_u16(const struct guest_memory *m, guest_addr_t gpa,
-				      uint16_t *val, memory_order order);
-CVMM_EXPORT int guest_memory_load_u32(const struct guest_memory *m, guest_addr_t gpa,
-				      uint32_t *val, memory_order order);
-CVMM_EXPORT int guest_memory_load_u64(const struct guest_memory *m, guest_addr_t gpa,
-				      uint64_t *val, memory_order order);
-CVMM_EXPORT int guest_memory_store_u16(const struct guest_memory *m, guest_addr_t gpa,
-				       uint16_t val, memory_order order);
-CVMM_EXPORT int guest_memory_store_u32(const struct guest_memory *m, guest_addr_t gpa,
-				       uint32_t val, memory_order order);
-CVMM_EXPORT int guest_memory_store_u64(const struct guest_memory *m, guest_addr_t gpa,
-				       uint64_t val, memory_order order);
+CVMM_EXPORT int guest_memory_load_u16(const struct guest_memory *m,
+				      guest_addr_t gpa, uint16_t *val,
+				      memory_order order);
+CVMM_EXPORT int guest_memory_load_u32(const struct guest_memory *m,
+				      guest_addr_t gpa, uint32_t *val,
+				      memory_order order);
+CVMM_EXPORT int guest_memory_load_u64(const struct guest_memory *m,
+				      guest_addr_t gpa, uint64_t *val,
+				      memory_order order);
+CVMM_EXPORT int guest_memory_store_u16(const struct guest_memory *m,
+				       guest_addr_t gpa, uint16_t val,
+				       memory_order order);
+CVMM_EXPORT int guest_memory_store_u32(const struct guest_memory *m,
+				       guest_addr_t gpa, uint32_t val,
+				       memory_order order);
+CVMM_EXPORT int guest_memory_store_u64(const struct guest_memory *m,
+				       guest_addr_t gpa, uint64_t val,
+				       memory_order order);
 
 /**
  * guest_memory_translate() - host pointer for [@gpa, @gpa+@len) when the
@@ -374,8 +388,11 @@ CVMM_EXPORT int guest_region_dirty_get_and_clear(struct guest_region *r,
 /* ------------------------------------------------------------------ logging */
 
 /** Log levels for the optional log callback. */
-enum guest_memory_log_level { GUEST_MEMORY_LOG_ERROR, GUEST_MEMORY_LOG_WARN,
-			      GUEST_MEMORY_LOG_DEBUG };
+enum guest_memory_log_level {
+	GUEST_MEMORY_LOG_ERROR,
+	GUEST_MEMORY_LOG_WARN,
+	GUEST_MEMORY_LOG_DEBUG
+};
 
 /**
  * guest_memory_set_log() - install a process-wide log callback (NULL to

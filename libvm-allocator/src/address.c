@@ -161,6 +161,25 @@ static struct range_node *tree_remove(struct range_node *root, uint64_t key,
 	return rebalance(root);
 }
 
+/*
+ * Change the range of the node whose start is key (it must exist) to
+ * [start, last], where the new start keeps the node's place in key order;
+ * refreshes max_span on the path.  Heights do not change.
+ */
+static void tree_set(struct range_node *n, uint64_t key, uint64_t start,
+		     uint64_t last)
+{
+	if (key < n->start) {
+		tree_set(n->left, key, start, last);
+	} else if (key > n->start) {
+		tree_set(n->right, key, start, last);
+	} else {
+		n->start = start;
+		n->last = last;
+	}
+	node_update(n);
+}
+
 /* Node with the largest start <= key, or NULL. */
 static struct range_node *tree_floor(struct range_node *n, uint64_t key)
 {
@@ -350,7 +369,11 @@ void address_allocator_destroy(struct address_allocator *a)
 	free(a);
 }
 
-/* Carve [addr, addr + span] out of free node f and record the allocation. */
+/*
+ * Carve [addr, addr + span] out of free node f and record the allocation.
+ * A remainder keeps f's place in key order (no other free range lies inside
+ * f), so f is updated in place; only a split needs a second node.
+ */
 static int carve(struct address_allocator *a, struct range_node *f,
 		 uint64_t addr, uint64_t span)
 {
@@ -369,26 +392,21 @@ static int carve(struct address_allocator *a, struct range_node *f,
 		}
 	}
 	/* From here on nothing fails. */
-	a->free_root = tree_remove(a->free_root, fs, &removed);
-	a->nfree--;
 	if (left) {
-		removed->start = fs;
-		removed->last = addr - 1;
-		a->free_root = tree_insert(a->free_root, removed);
-		a->nfree++;
-		removed = NULL;
-	}
-	if (right) {
-		if (!rn) {
-			rn = removed;
-			removed = NULL;
+		tree_set(a->free_root, fs, fs, addr - 1);
+		if (right) {
+			rn->start = end + 1;
+			rn->last = fl;
+			a->free_root = tree_insert(a->free_root, rn);
+			a->nfree++;
 		}
-		rn->start = end + 1;
-		rn->last = fl;
-		a->free_root = tree_insert(a->free_root, rn);
-		a->nfree++;
+	} else if (right) {
+		tree_set(a->free_root, fs, end + 1, fl);
+	} else {
+		a->free_root = tree_remove(a->free_root, fs, &removed);
+		a->nfree--;
+		node_put(a, removed);
 	}
-	node_put(a, removed);
 	an->start = addr;
 	an->last = end;
 	a->alloc_root = tree_insert(a->alloc_root, an);
@@ -476,26 +494,34 @@ int address_allocator_free(struct address_allocator *a, uint64_t addr,
 	start = n->start;
 	last = n->last;
 
-	/* Coalesce with the free range ending just before, if any. */
+	/*
+	 * Free neighbours: l ends just before, r starts just after.  A merged
+	 * range keeps l's key, or r's new start, which no other free range
+	 * lies between; so it is updated in place.
+	 */
 	l = start > a->base ? tree_floor(a->free_root, start - 1) : NULL;
-	if (l && l->last == start - 1) {
-		start = l->start;
-		a->free_root = tree_remove(a->free_root, l->start, &tmp);
-		a->nfree--;
-		node_put(a, tmp);
-	}
-	/* ... and with the one starting just after. */
+	if (l && l->last != start - 1)
+		l = NULL;
 	r = last < a->last ? tree_floor(a->free_root, last + 1) : NULL;
-	if (r && r->start == last + 1) {
+	if (r && r->start != last + 1)
+		r = NULL;
+	if (l && r) {
 		last = r->last;
 		a->free_root = tree_remove(a->free_root, r->start, &tmp);
 		a->nfree--;
 		node_put(a, tmp);
+		tree_set(a->free_root, l->start, l->start, last);
+		node_put(a, n);
+	} else if (l) {
+		tree_set(a->free_root, l->start, l->start, last);
+		node_put(a, n);
+	} else if (r) {
+		tree_set(a->free_root, r->start, start, r->last);
+		node_put(a, n);
+	} else {
+		a->free_root = tree_insert(a->free_root, n);
+		a->nfree++;
 	}
-	n->start = start;
-	n->last = last;
-	a->free_root = tree_insert(a->free_root, n);
-	a->nfree++;
 	return 0;
 }
 

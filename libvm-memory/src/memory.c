@@ -423,6 +423,20 @@ static int gm_copy_slow(const struct guest_memory *m, guest_addr_t gpa,
 	return 0;
 }
 
+/* A write inside one region of a snapshot that has read-only or logging
+ * regions: the region's own flags decide. */
+static int gm_write_one(const struct gm_entry *e, uint64_t off, const void *buf,
+			uint64_t len)
+{
+	if (!len)
+		return 0; /* zero-length writes succeed anywhere */
+	if (e->r->flags & GUEST_REGION_READONLY)
+		return -EPERM;
+	gm_copy(e->host + off, buf, len);
+	gm_dirty(e, off, len);
+	return 0;
+}
+
 int guest_memory_read(const struct guest_memory *m, guest_addr_t gpa, void *buf,
 		      size_t len)
 {
@@ -452,9 +466,12 @@ int guest_memory_write(const struct guest_memory *m, guest_addr_t gpa,
 		return -EINVAL;
 	e = gm_search(m, gpa);
 	off = gpa - e->gpa;
-	if (likely(m->plain_write && gm_fits(e, off, len) && buf)) {
-		gm_copy(e->host + off, buf, len);
-		return 0;
+	if (likely(gm_fits(e, off, len) && buf)) {
+		if (likely(m->plain_write)) {
+			gm_copy(e->host + off, buf, len);
+			return 0;
+		}
+		return gm_write_one(e, off, buf, len);
 	}
 	if (!buf && len)
 		return -EINVAL;
@@ -506,9 +523,12 @@ int guest_memory_fill(const struct guest_memory *m, guest_addr_t gpa, int byte,
 			return -EINVAL;                                      \
 		e = gm_search(m, gpa);                                       \
 		off = gpa - e->gpa;                                          \
-		if (likely(m->plain_write && gm_fits(e, off, sizeof(v)))) {  \
-			memcpy(e->host + off, &v, sizeof(v));                \
-			return 0;                                            \
+		if (likely(gm_fits(e, off, sizeof(v)))) {                    \
+			if (likely(m->plain_write)) {                        \
+				memcpy(e->host + off, &v, sizeof(v));        \
+				return 0;                                    \
+			}                                                    \
+			return gm_write_one(e, off, &v, sizeof(v));          \
 		}                                                            \
 		return gm_copy_slow(m, gpa, &v, sizeof(v), GM_WRITE, 0);     \
 	}

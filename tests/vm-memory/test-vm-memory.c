@@ -1146,6 +1146,10 @@ START_TEST(test_readonly)
 						memory_order_relaxed),
 			 -EPERM);
 	ck_assert_int_eq(guest_memory_fill(m, 64 * KiB, 1, 1), -EPERM);
+	/* Zero-length writes succeed, even into read-only RAM. */
+	ck_assert_int_eq(guest_memory_write(m, 64 * KiB, buf, 0), 0);
+	ck_assert_int_eq(guest_memory_write(m, 64 * KiB, NULL, 0), 0);
+	ck_assert_int_eq(guest_memory_fill(m, 64 * KiB, 1, 0), 0);
 	/* Spanning a writable and the read-only region: nothing written. */
 	ck_assert_int_eq(guest_memory_write(m, 64 * KiB - 16, buf, 32), -EPERM);
 	ck_assert_int_eq(guest_memory_read_u32(m, 64 * KiB - 16, &v), 0);

@@ -57,8 +57,13 @@ class LabError(Exception):
     """A problem that means the lab could not run (not a failed check)."""
 
 
+# In TAP mode every line that is not a test result must start with "#".
+LOG_PREFIX = "lab: "
+
+
 def log(msg):
-    print("lab: " + msg, flush=True)
+    for line in msg.split("\n"):
+        print(LOG_PREFIX + line, flush=True)
 
 
 def run(cmd, **kw):
@@ -477,14 +482,15 @@ def choose_accel(args):
 
 
 def qemu_cmd(accel, kernel, initrd, interactive=False):
-    need_tool("qemu-system-x86_64", "qemu-system-x86")
+    qemu = os.environ.get("LAB_QEMU", "qemu-system-x86_64")
+    need_tool(qemu, "qemu-system-x86")
     if accel == "kvm":
         # Direct mode: the host has vmx/svm, the lab VM runs under the
         # host's KVM and its guests under nested virtualization.
         cpu = ["-accel", "kvm", "-cpu", "host"]
     else:
         cpu = ["-accel", "tcg", "-cpu", "EPYC,+svm,+npt"]
-    cmd = ["qemu-system-x86_64"] + cpu + [
+    cmd = [qemu] + cpu + [
         "-machine", "q35,kernel-irqchip=split", "-smp", "2",
         "-m", os.environ.get("LAB_MEM", "2048"), "-nodefaults",
         "-no-reboot", "-device", "intel-iommu,intremap=on",
@@ -667,6 +673,9 @@ def session_key():
 
 
 def cmd_check(args):
+    global LOG_PREFIX
+    if args.tap:
+        LOG_PREFIX = "# lab: "
     checks = [c for c in args.checks.split(",") if c]
     if args.name not in checks:
         checks.append(args.name)
@@ -720,7 +729,7 @@ def report_check(args, res):
             print("1..1\nnot ok 1 - %s did not run" % args.name)
         return 1
     for line in c["output"]:
-        print("  | " + line)
+        print(LOG_PREFIX + "  | " + line)
     status = c["status"]
     log("check %s: %s in %.1f s (lab clock %.2f s); whole lab run %.1f s" % (
         args.name, status, c.get("host_s", 0.0), c.get("lab_ms", 0) / 1000.0,

@@ -34,10 +34,18 @@ ssize_t virtq_chain_read(struct virtq_chain *c, void *dst, size_t len)
 		size_t n = min_sz(b->len - c->rd_off, len - done);
 
 		if (n) {
-			int ret = guest_memory_read(q->mem, b->addr + c->rd_off,
-						    (char *)dst + done, n);
-			if (ret)
-				return access_error(q, ret);
+			guest_addr_t gpa = b->addr + c->rd_off;
+			void *h = virtq_hot_ptr(q, gpa, n);
+			int ret;
+
+			if (h) {
+				memcpy((char *)dst + done, h, n);
+			} else {
+				ret = guest_memory_read(q->mem, gpa,
+							(char *)dst + done, n);
+				if (ret)
+					return access_error(q, ret);
+			}
 		}
 		done += n;
 		c->rd_off += (uint32_t)n;
@@ -189,10 +197,17 @@ static int chain_iov(struct virtq_chain *c, size_t len, struct iovec *iov,
 		size_t n = min_sz(b->len - off, left);
 
 		if (n) {
+			void *h = virtq_hot_ptr(q, b->addr + off, n);
 			int r;
 
 			if (cnt >= max)
 				return -ENOBUFS;
+			if (h && (!write || q->hot_write_ok)) {
+				iov[cnt].iov_base = h;
+				iov[cnt].iov_len = n;
+				cnt++;
+				goto next;
+			}
 			r = guest_memory_iovecs(q->mem, b->addr + off, n,
 						iov + cnt, max - cnt);
 			if (r == -ENOBUFS)
@@ -203,6 +218,7 @@ static int chain_iov(struct virtq_chain *c, size_t len, struct iovec *iov,
 				return access_error(q, -EPERM);
 			cnt += r;
 		}
+next:
 		left -= n;
 		off += (uint32_t)n;
 		if (off == b->len) {

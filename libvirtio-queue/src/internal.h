@@ -34,6 +34,11 @@ struct virtq {
 	int32_t last_popped;	 /* head of the last pop, -1 after undo/use */
 	struct virtq_buf *bufs;	 /* snapshot of the last popped chain */
 	struct vring_desc *itab; /* snapshot of an indirect table */
+	/* The region holding the descriptor table, for lookup-free access
+	 * (empty when hot_gpa > hot_end). */
+	guest_addr_t hot_gpa, hot_end;
+	uint8_t *hot_host;
+	bool hot_write_ok; /* not read-only, not dirty-logged */
 
 	/* --- cold --- */
 	struct guest_memory *mem;
@@ -44,6 +49,15 @@ struct virtq {
 	virtq_error_fn err_fn;
 	void *err_opaque;
 };
+
+/* Host pointer for [gpa, gpa+n) when it lies in the hot region. */
+static inline void *virtq_hot_ptr(const struct virtq *q, guest_addr_t gpa,
+				  uint64_t n)
+{
+	if (gpa >= q->hot_gpa && gpa < q->hot_end && n <= q->hot_end - gpa)
+		return q->hot_host + (gpa - q->hot_gpa);
+	return NULL;
+}
 
 /* Break @q with @err (first reason sticks); returns -EIO. */
 int virtq_break(struct virtq *q, enum virtq_error err);

@@ -135,6 +135,10 @@ void virtq_reset(struct virtq *q)
 	q->used_flags = 0;
 	q->event_idx = q->indirect = false;
 	q->used_dirty_log = false;
+	q->hot_gpa = 1;
+	q->hot_end = 0; /* empty: no fast path until activation */
+	q->hot_host = NULL;
+	q->hot_write_ok = false;
 	q->error = VIRTQ_ERR_NONE;
 	q->cfg_error = VIRTQ_ERR_NONE;
 	memset(q->in_flight, 0, q->max_size);
@@ -354,6 +358,8 @@ int virtq_set_memory(struct virtq *q, struct guest_memory *mem)
 		return 0;
 	ret = validate_rings(q, mem, q->event_idx, host, &why);
 	if (ret) {
+		q->hot_gpa = 1;
+		q->hot_end = 0;
 		/* The rings are gone from RAM: stop touching them. */
 		virtq_break(q, why == VIRTQ_ERR_RINGS_OVERLAP
 				       ? VIRTQ_ERR_USED_OUTSIDE_RAM
@@ -427,122 +433,168 @@ int virtq_avail_count(struct virtq *q)
 	return (uint16_t)(q->shadow_avail - q->next_avail);
 }
 
+/* Walk state, carried from the ring into an indirect table. */
+struct walk {
+	uint32_t n;	/* buffers stored */
+	uint32_t nread; /* readable buffers among them (they come first) */
+	uint64_t total; /* bytes, all buffers */
+	uint64_t rlen;	/* bytes, readable buffers */
+	uint16_t ndesc; /* ring descriptors visited */
+};
+
+/* Internal: a batch ran out of snapshot room (not a guest error). */
+#define WALK_NO_ROOM VIRTQ_ERR__COUNT
+
 /*
- * Walk the chain starting at @head into q->bufs, validating each descriptor
- * after copying it.  Returns 0 or a virtq_error (nothing consumed).
+ * Validate one snapshotted descriptor and store it at out[w->n].  @room is
+ * how many buffers @out can take; it is the queue size except in a batch.
  */
-static enum virtq_error walk_chain(struct virtq *q, uint16_t head,
-				   struct virtq_chain *c)
+static inline enum virtq_error take_buf(const struct virtq *q,
+					struct virtq_buf *out, uint32_t room,
+					struct walk *w, uint64_t addr,
+					uint32_t len, uint16_t flags)
+{
+	if (unlikely(w->n >= room))
+		return room < q->size ? WALK_NO_ROOM : VIRTQ_ERR_CHAIN_TOO_LONG;
+	if (unlikely(len == 0) && !q->allow_zero_len)
+		return VIRTQ_ERR_ZERO_LENGTH;
+	if (unlikely(addr + len < addr))
+		return VIRTQ_ERR_BUFFER_WRAPS;
+	if (!(flags & VRING_DESC_F_WRITE)) {
+		/* Readable after a writable one: some earlier buffer was
+		 * not counted as readable. */
+		if (unlikely(w->nread != w->n))
+			return VIRTQ_ERR_READABLE_AFTER_WRITABLE;
+		w->nread++;
+		w->rlen += len;
+	}
+	w->total += len;
+	if (unlikely(w->total > UINT32_MAX))
+		return VIRTQ_ERR_CHAIN_LEN_OVERFLOW;
+	out[w->n].addr = addr;
+	out[w->n].len = len;
+	out[w->n].flags = flags & VRING_DESC_F_WRITE;
+	w->n++;
+	return VIRTQ_ERR_NONE;
+}
+
+/*
+ * The descriptor (@addr, @len, @flags) refers to an indirect table: check
+ * it, snapshot the whole table into q->itab, and walk it.  The table ends
+ * the chain (INDIRECT with NEXT is refused).
+ */
+static __attribute__((noinline)) enum virtq_error
+walk_indirect(struct virtq *q, struct virtq_buf *out, uint32_t room,
+	      struct walk *w, uint64_t addr, uint32_t len, uint16_t flags)
+{
+	const struct vring_desc *t = q->itab;
+	uint32_t tsize = len / sizeof(struct vring_desc);
+	enum virtq_error err;
+	uint16_t idx = 0;
+	guest_addr_t end;
+
+	if (!q->indirect)
+		return VIRTQ_ERR_INDIRECT_NOT_NEGOTIATED;
+	if (flags & VRING_DESC_F_NEXT)
+		return VIRTQ_ERR_INDIRECT_WITH_NEXT;
+	if (len == 0)
+		return VIRTQ_ERR_INDIRECT_LEN_ZERO;
+	if (len % sizeof(struct vring_desc))
+		return VIRTQ_ERR_INDIRECT_LEN_UNALIGNED;
+	if (tsize > q->size)
+		return VIRTQ_ERR_INDIRECT_TOO_BIG;
+	if (__builtin_add_overflow(addr, len, &end))
+		return VIRTQ_ERR_INDIRECT_OUTSIDE_RAM;
+	/* Snapshot the whole table: from the region holding the rings when
+	 * it lies there, else through libvm-memory (which checks the range
+	 * as a whole and may cross regions). */
+	if (addr >= q->hot_gpa && end <= q->hot_end)
+		memcpy(q->itab, q->hot_host + (addr - q->hot_gpa), len);
+	else if (guest_memory_read(q->mem, addr, q->itab, len))
+		return VIRTQ_ERR_INDIRECT_OUTSIDE_RAM;
+	/* Bounded: take_buf() fails once w->n reaches room (<= size). */
+	for (;;) {
+		uint16_t f = t[idx].flags, next = t[idx].next;
+
+		if (f & VRING_DESC_F_INDIRECT)
+			return VIRTQ_ERR_INDIRECT_NESTED;
+		err = take_buf(q, out, room, w, t[idx].addr, t[idx].len, f);
+		if (err)
+			return err;
+		if (!(f & VRING_DESC_F_NEXT))
+			return VIRTQ_ERR_NONE;
+		if (next >= tsize)
+			return VIRTQ_ERR_NEXT_OUT_OF_RANGE;
+		idx = next;
+	}
+}
+
+/*
+ * Walk the chain starting at @head into @out (room for @room buffers),
+ * snapshotting each descriptor before checking it.  Returns 0 with @c
+ * filled, or a virtq_error / WALK_NO_ROOM with nothing consumed.
+ */
+static inline enum virtq_error walk_chain(struct virtq *q, uint16_t head,
+					  struct virtq_buf *out, uint32_t room,
+					  struct virtq_chain *c)
 {
 	const struct vring_desc *table = q->desc;
-	struct virtq_buf *out = q->bufs;
-	uint32_t tsize = q->size;
-	uint32_t size = q->size;
-	uint32_t n = 0, nread = 0;
-	uint64_t rlen = 0, wlen = 0;
-	bool in_indirect = false, seen_write = false;
+	struct walk w = {0, 0, 0, 0, 0};
+	enum virtq_error err;
 	uint16_t idx = head;
-	uint16_t ndesc = 0;
 
-	/*
-	 * Bound: every iteration either stores a buffer (at most size of
-	 * them, counted across the ring and an indirect table together) or
-	 * switches to the indirect table, which happens at most once.
-	 */
+	/* Bounded: every pass stores a buffer (take_buf() fails once
+	 * w.n reaches room <= size) or ends in the indirect table. */
 	for (;;) {
-		uint64_t addr;
-		uint32_t len;
-		uint16_t flags, next;
+		const struct vring_desc *d = &table[idx];
+		/* Snapshot: each field is loaded exactly once; only these
+		 * local copies are checked and used. */
+		uint64_t addr = LOAD64(&d->addr);
+		uint32_t len = LOAD32(&d->len);
+		uint16_t flags = LOAD16(&d->flags);
+		uint16_t next = LOAD16(&d->next);
 
-		/* Snapshot the descriptor: each field is loaded exactly once
-		 * and only the local copy is used from here on. */
-		addr = LOAD64(&table[idx].addr);
-		len = LOAD32(&table[idx].len);
-		flags = LOAD16(&table[idx].flags);
-		next = LOAD16(&table[idx].next);
-		if (!in_indirect)
-			ndesc++;
-
+		w.ndesc++;
 		if (unlikely(flags & VRING_DESC_F_INDIRECT)) {
-			guest_addr_t end;
-
-			if (!q->indirect)
-				return VIRTQ_ERR_INDIRECT_NOT_NEGOTIATED;
-			if (in_indirect)
-				return VIRTQ_ERR_INDIRECT_NESTED;
-			if (flags & VRING_DESC_F_NEXT)
-				return VIRTQ_ERR_INDIRECT_WITH_NEXT;
-			if (len == 0)
-				return VIRTQ_ERR_INDIRECT_LEN_ZERO;
-			if (len % sizeof(struct vring_desc))
-				return VIRTQ_ERR_INDIRECT_LEN_UNALIGNED;
-			if (len / sizeof(struct vring_desc) > size)
-				return VIRTQ_ERR_INDIRECT_TOO_BIG;
-			if (__builtin_add_overflow(addr, len, &end))
-				return VIRTQ_ERR_INDIRECT_OUTSIDE_RAM;
-			/* Snapshot the whole table (it may cross regions;
-			 * the copy is checked as a whole first). */
-			if (guest_memory_read(q->mem, addr, q->itab, len))
-				return VIRTQ_ERR_INDIRECT_OUTSIDE_RAM;
-			table = q->itab;
-			tsize = len / sizeof(struct vring_desc);
-			in_indirect = true;
-			idx = 0;
-			continue;
+			err = walk_indirect(q, out, room, &w, addr, len, flags);
+			if (err)
+				return err;
+			break;
 		}
-
-		if (unlikely(n >= size))
-			return VIRTQ_ERR_CHAIN_TOO_LONG;
-		if (unlikely(len == 0) && !q->allow_zero_len)
-			return VIRTQ_ERR_ZERO_LENGTH;
-		if (unlikely(addr + len < addr))
-			return VIRTQ_ERR_BUFFER_WRAPS;
-		if (flags & VRING_DESC_F_WRITE) {
-			seen_write = true;
-			wlen += len;
-		} else {
-			if (unlikely(seen_write))
-				return VIRTQ_ERR_READABLE_AFTER_WRITABLE;
-			rlen += len;
-			nread++;
-		}
-		if (unlikely(rlen + wlen > UINT32_MAX))
-			return VIRTQ_ERR_CHAIN_LEN_OVERFLOW;
-		out[n].addr = addr;
-		out[n].len = len;
-		out[n].flags = flags & VRING_DESC_F_WRITE;
-		n++;
+		err = take_buf(q, out, room, &w, addr, len, flags);
+		if (unlikely(err))
+			return err;
 		if (!(flags & VRING_DESC_F_NEXT))
 			break;
-		if (unlikely(next >= tsize))
+		if (unlikely(next >= q->size))
 			return VIRTQ_ERR_NEXT_OUT_OF_RANGE;
 		idx = next;
 	}
 	c->q = q;
 	c->bufs = out;
 	c->head = head;
-	c->nbufs = (uint16_t)n; /* n <= size <= 32768 */
-	c->nread = (uint16_t)nread;
-	c->ndesc = ndesc;
-	c->read_len = (uint32_t)rlen;
-	c->write_len = (uint32_t)wlen;
+	c->nbufs = (uint16_t)w.n; /* n <= size <= 32768 */
+	c->nread = (uint16_t)w.nread;
+	c->ndesc = w.ndesc;
+	c->read_len = (uint32_t)w.rlen;
+	c->write_len = (uint32_t)(w.total - w.rlen);
 	c->rd_buf = 0;
-	c->wr_buf = (uint16_t)nread;
+	c->wr_buf = (uint16_t)w.nread;
 	c->rd_off = c->wr_off = 0;
 	c->rd_done = c->wr_done = 0;
 	return VIRTQ_ERR_NONE;
 }
 
-int virtq_pop(struct virtq *q, struct virtq_chain *chain)
+/* Pop one chain into @out; 1, 0 (nothing, or no room in a batch), -EIO. */
+static inline __attribute__((always_inline)) int pop_one(struct virtq *q,
+							 struct virtq_chain *c,
+							 struct virtq_buf *out,
+							 uint32_t room)
 {
 	enum virtq_error err;
 	uint16_t head;
 	int ret;
 
-	if (unlikely(q->error))
-		return -EIO;
-	if (unlikely(!q->ready))
-		return -ENODEV;
 	if (q->next_avail == q->shadow_avail) {
 		ret = refresh_avail(q);
 		if (ret)
@@ -558,14 +610,49 @@ int virtq_pop(struct virtq *q, struct virtq_chain *chain)
 	 * flight; this also bounds the chains in flight by the size. */
 	if (unlikely(q->in_flight[head]))
 		return virtq_break(q, VIRTQ_ERR_HEAD_IN_FLIGHT);
-	err = walk_chain(q, head, chain);
-	if (unlikely(err))
+	err = walk_chain(q, head, out, room, c);
+	if (unlikely(err)) {
+		if (err == WALK_NO_ROOM)
+			return 0;
 		return virtq_break(q, err);
+	}
 	q->in_flight[head] = 1;
 	q->in_flight_count++;
 	q->last_popped = head;
 	q->next_avail++;
 	return 1;
+}
+
+int virtq_pop(struct virtq *q, struct virtq_chain *chain)
+{
+	if (unlikely(q->error))
+		return -EIO;
+	if (unlikely(!q->ready))
+		return -ENODEV;
+	return pop_one(q, chain, q->bufs, q->size);
+}
+
+int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
+		    unsigned int max)
+{
+	uint32_t used = 0;
+	unsigned int i;
+	int r;
+
+	if (unlikely(q->error))
+		return -EIO;
+	if (unlikely(!q->ready))
+		return -ENODEV;
+	/* Bounded by @max and by the snapshot room (size buffers). */
+	for (i = 0; i < max && used < q->size; i++) {
+		r = pop_one(q, &chains[i], q->bufs + used, q->size - used);
+		if (r < 0)
+			return i ? (int)i : r;
+		if (r == 0)
+			break;
+		used += chains[i].nbufs;
+	}
+	return (int)i;
 }
 
 int virtq_undo_pop(struct virtq *q, const struct virtq_chain *chain)

@@ -666,6 +666,73 @@ START_TEST(test_add_used_batch)
 }
 END_TEST
 
+START_TEST(test_pop_batch_stops_at_snapshot_room)
+{
+	struct virtq_driver_buf b[6];
+	struct virtq_chain c[8];
+	uint16_t h[3];
+	int i;
+
+	start(QSIZE, F_INDIRECT);
+	for (i = 0; i < 6; i++) {
+		b[i].addr = DATA + 0x100ull * (unsigned int)i;
+		b[i].len = 16;
+		b[i].flags = i >= 4 ? VRING_DESC_F_WRITE : 0;
+	}
+	ck_assert_int_eq(virtq_pop_batch(q, c, 8), 0);
+	ck_assert_int_eq(virtq_driver_add(drv, b, 6, &h[0]), 0);
+	ck_assert_int_eq(virtq_driver_add(drv, b, 6, &h[1]), 0);
+	ck_assert_int_eq(virtq_driver_add_indirect(drv, b, 5, TABLE, &h[2]), 0);
+	/* 6 + 6 buffers fit the 16-buffer snapshot room, 5 more do not. */
+	ck_assert_int_eq(virtq_pop_batch(q, c, 8), 2);
+	ck_assert_int_eq(c[0].head, h[0]);
+	ck_assert_int_eq(c[1].head, h[1]);
+	ck_assert_ptr_ne(c[0].bufs, c[1].bufs);
+	ck_assert_uint_eq(c[1].bufs[0].addr, DATA);
+	ck_assert_uint_eq(c[0].write_len, 32);
+	ck_assert_int_eq(virtq_pop_batch(q, c, 8), 1);
+	ck_assert_int_eq(c[0].head, h[2]);
+	ck_assert_int_eq(c[0].nbufs, 5);
+	ck_assert_int_eq(virtq_in_flight(q), 3);
+	ck_assert_int_eq(virtq_pop_batch(q, c, 0), 0);
+	ck_assert(!virtq_is_broken(q));
+}
+END_TEST
+
+START_TEST(test_pop_batch_error_after_good_chains)
+{
+	struct virtq_chain c[4];
+
+	start(QSIZE, 0);
+	add1(DATA, 8, 0);
+	ck_assert_int_eq(virtq_driver_push_head(drv, QSIZE + 3), 0);
+	ck_assert_int_eq(virtq_pop_batch(q, c, 4), 1);
+	ck_assert(virtq_is_broken(q));
+	ck_assert_int_eq(virtq_pop_batch(q, c, 4), -EIO);
+	ck_assert_int_eq(virtq_error_get(q), VIRTQ_ERR_HEAD_OUT_OF_RANGE);
+}
+END_TEST
+
+START_TEST(test_read_write_outside_hot_region)
+{
+	struct virtq_driver_buf b[2] = {{B_GPA + 0x100, 8, 0},
+					{B_GPA + 0x200, 8, VRING_DESC_F_WRITE}};
+	struct virtq_chain c;
+	uint64_t v = 0x0102030405060708ull, got = 0;
+
+	start(QSIZE, 0);
+	ck_assert_int_eq(guest_memory_write_u64(mem, B_GPA + 0x100, v), 0);
+	ck_assert_int_eq(virtq_driver_add(drv, b, 2, NULL), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(VIRTQ_CHAIN_READ_OBJ(&c, &got), 0);
+	ck_assert_uint_eq(got, v);
+	v = ~v;
+	ck_assert_int_eq(VIRTQ_CHAIN_WRITE_OBJ(&c, &v), 0);
+	ck_assert_int_eq(guest_memory_read_u64(mem, B_GPA + 0x200, &got), 0);
+	ck_assert_uint_eq(got, v);
+}
+END_TEST
+
 START_TEST(test_undo_pop)
 {
 	struct virtq_chain c, c2;
@@ -1723,6 +1790,9 @@ static Suite *vq_suite(void)
 	tcase_add_test(tc, test_add_used_not_in_flight_einval);
 	tcase_add_test(tc, test_add_used_batch);
 	tcase_add_test(tc, test_undo_pop);
+	tcase_add_test(tc, test_pop_batch_stops_at_snapshot_room);
+	tcase_add_test(tc, test_pop_batch_error_after_good_chains);
+	tcase_add_test(tc, test_read_write_outside_hot_region);
 	tcase_add_test(tc, test_many_rounds_reuse_descriptors);
 	tcase_add_test(tc, test_queue_size_32768);
 	tcase_add_test(tc, test_error_names);

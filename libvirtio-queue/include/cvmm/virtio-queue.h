@@ -287,6 +287,19 @@ struct virtq_chain {
 CVMM_EXPORT int virtq_pop(struct virtq *q, struct virtq_chain *chain);
 
 /**
+ * virtq_pop_batch() - pop up to @max chains into @chains[0..n).
+ * Returns n (0 when nothing is available), or -ENODEV / -EIO as
+ * virtq_pop() when no chain was popped (a chain that fails after others
+ * were popped breaks the queue; the count is returned and the next call
+ * returns -EIO).  All chains' bufs share the queue's snapshot storage of
+ * size buffers, so a batch stops early when the next chain might not fit;
+ * they stay valid until the next pop.  Amortises the call and the
+ * avail.idx read over many chains.
+ */
+CVMM_EXPORT int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
+				unsigned int max);
+
+/**
  * virtq_undo_pop() - give the most recently popped chain back: the next
  * pop returns it again.  Errors: -EINVAL if @chain is not the last chain
  * popped or was already completed.

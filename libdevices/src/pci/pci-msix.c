@@ -115,6 +115,18 @@ static bool vector_masked(const struct pci_msix_state *m, unsigned v)
 			    PCI_MSIX_ENTRY_CTRL_MASKBIT);
 }
 
+/* Tell the device (VMM) that vector @v's entry or mask changed (irq lock). */
+static void notify_vector(struct pci_device *dev, unsigned v)
+{
+	const uint32_t *e = &dev->msix->table[v * MSIX_DW_PER_ENTRY];
+
+	if (dev->ops && dev->ops->msix_update)
+		dev->ops->msix_update(dev->opaque, (uint16_t)v,
+				      ((uint64_t)e[1] << 32) | e[0], e[2],
+				      !dev->msix->enabled ||
+					      vector_masked(dev->msix, v));
+}
+
 static int send_msi(struct pci_device *dev, unsigned v)
 {
 	const uint32_t *e = &dev->msix->table[v * MSIX_DW_PER_ENTRY];
@@ -194,14 +206,16 @@ void pci_msix_table_write(struct pci_device *dev, uint64_t rel,
 	struct pci_msix_state *m = dev->msix;
 	const uint8_t *in = data;
 	uint64_t tsize = (uint64_t)m->nvec * PCI_MSIX_ENTRY_SIZE;
+	unsigned v;
 
 	if ((len != 4 && len != 8) || (rel % len) || rel >= tsize ||
 	    len > tsize - rel)
 		return;
+	/* An aligned 4- or 8-byte access stays inside one 16-byte entry. */
+	v = (unsigned)(rel / PCI_MSIX_ENTRY_SIZE);
 	pthread_mutex_lock(&dev->irq_lock);
 	for (unsigned i = 0; i < len / 4u; i++) {
 		uint64_t dwi = rel / 4u + i;
-		unsigned v = (unsigned)(dwi / MSIX_DW_PER_ENTRY);
 		uint32_t val = (uint32_t)in[i * 4] |
 			       (uint32_t)in[i * 4 + 1] << 8 |
 			       (uint32_t)in[i * 4 + 2] << 16 |
@@ -210,11 +224,13 @@ void pci_msix_table_write(struct pci_device *dev, uint64_t rel,
 		if (dwi % MSIX_DW_PER_ENTRY == MSIX_CTRL_DW) {
 			/* Only the mask bit is defined; the rest reads 0. */
 			m->table[dwi] = val & PCI_MSIX_ENTRY_CTRL_MASKBIT;
-			deliver_pending(dev, v);
 		} else {
 			m->table[dwi] = val;
 		}
 	}
+	/* Let the VMM update its route before a pending message goes. */
+	notify_vector(dev, v);
+	deliver_pending(dev, v);
 	pthread_mutex_unlock(&dev->irq_lock);
 }
 
@@ -245,9 +261,17 @@ void pci_msix_control_changed(struct pci_device *dev)
 	uint8_t hi = dev->cfg[m->cap + PCI_MSIX_FLAGS + 1];
 	uint16_t ctrl = (uint16_t)(hi << 8);
 
+	bool en = ctrl & PCI_MSIX_FLAGS_ENABLE;
+	bool fm = ctrl & PCI_MSIX_FLAGS_MASKALL;
+
 	pthread_mutex_lock(&dev->irq_lock);
-	m->enabled = ctrl & PCI_MSIX_FLAGS_ENABLE;
-	m->fmask = ctrl & PCI_MSIX_FLAGS_MASKALL;
+	if (en != m->enabled || fm != m->fmask) {
+		m->enabled = en;
+		m->fmask = fm;
+		/* Bounded by the table size (<= 2048). */
+		for (unsigned v = 0; v < m->nvec; v++)
+			notify_vector(dev, v);
+	}
 	/* While MSI-X is enabled the function must not use INTx. */
 	pci_intx_update_locked(dev);
 	deliver_all_pending(dev);
@@ -270,6 +294,8 @@ void pci_msix_reset(struct pci_device *dev)
 		e[3] = PCI_MSIX_ENTRY_CTRL_MASKBIT;
 	}
 	memset(m->pba, 0, pci_msix_pba_size(m));
+	for (unsigned v = 0; v < m->nvec; v++)
+		notify_vector(dev, v);
 	pci_intx_update_locked(dev);
 	pthread_mutex_unlock(&dev->irq_lock);
 }

@@ -51,7 +51,15 @@ struct fake {
 	uint64_t remap_addr;
 	unsigned cfg_writes;
 	uint32_t cfg_last_off;
+	unsigned msix_updates;
+	uint16_t mu_vector;
+	uint64_t mu_addr;
+	uint32_t mu_data;
+	bool mu_masked;
+	unsigned mu_msi_count; /* messages sent before the last update */
 };
+
+static struct msi_recorder msi;
 
 static void fake_bar_read(void *opaque, unsigned bar, uint64_t off, void *data,
 			  unsigned len)
@@ -97,11 +105,25 @@ static void fake_cfg_write(void *opaque, uint32_t off, unsigned len,
 	f->cfg_last_off = off;
 }
 
+static void fake_msix_update(void *opaque, uint16_t vector, uint64_t address,
+			     uint32_t data, bool masked)
+{
+	struct fake *f = opaque;
+
+	f->msix_updates++;
+	f->mu_vector = vector;
+	f->mu_addr = address;
+	f->mu_data = data;
+	f->mu_masked = masked;
+	f->mu_msi_count = msi.count;
+}
+
 static const struct pci_device_ops fake_ops = {
 	.bar_read = fake_bar_read,
 	.bar_write = fake_bar_write,
 	.bar_remap = fake_remap,
 	.config_write = fake_cfg_write,
+	.msix_update = fake_msix_update,
 };
 
 static struct io_bus *pio, *mmio;
@@ -109,7 +131,6 @@ static struct address_allocator *a32, *a64, *aio;
 static struct pci_root *root;
 static struct pci_device *deva, *devb;
 static struct fake *fa, *fb;
-static struct msi_recorder msi;
 static struct irq_recorder intx;
 
 /* Device A: BAR0 I/O 32, BAR1 mem32 4 KiB, BAR2/3 mem64 prefetchable
@@ -1358,6 +1379,33 @@ START_TEST(test_msix_disabled_or_no_master)
 }
 END_TEST
 
+START_TEST(test_msix_update_callback)
+{
+	enable(DEVA, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	fa->msix_updates = 0;
+	msix_setup_vector(4, 0xfee03000u, 0x44, true);
+	/* One update per table write, masked while MSI-X is off. */
+	ck_assert_uint_eq(fa->msix_updates, 4);
+	ck_assert_uint_eq(fa->mu_vector, 4);
+	ck_assert_uint_eq(fa->mu_addr, 0xfee03000u);
+	ck_assert_uint_eq(fa->mu_data, 0x44);
+	ck_assert(fa->mu_masked);
+	/* Enabling MSI-X updates every vector. */
+	msix_control(PCI_MSIX_FLAGS_ENABLE);
+	ck_assert_uint_eq(fa->msix_updates, 4 + 8);
+	ck_assert_int_eq(pci_device_msix_notify(deva, 4), 1);
+	/* Unmask: the update comes before the pending message is sent. */
+	mmio_wr32(msix_table() + 16 * 4 + 12, 0);
+	ck_assert_uint_eq(fa->mu_vector, 4);
+	ck_assert(!fa->mu_masked);
+	ck_assert_uint_eq(fa->mu_msi_count, 0);
+	ck_assert_uint_eq(msi.count, 1);
+	/* Rewriting the same control value is not a change. */
+	msix_control(PCI_MSIX_FLAGS_ENABLE);
+	ck_assert_uint_eq(fa->msix_updates, 4 + 8 + 1);
+}
+END_TEST
+
 START_TEST(test_msix_pba_read_only)
 {
 	uint64_t pba;
@@ -1679,6 +1727,7 @@ static Suite *pci_suite(void)
 	tcase_add_test(tc, test_msix_masked_vector_pending);
 	tcase_add_test(tc, test_msix_function_mask);
 	tcase_add_test(tc, test_msix_disabled_or_no_master);
+	tcase_add_test(tc, test_msix_update_callback);
 	tcase_add_test(tc, test_msix_pba_read_only);
 	tcase_add_test(tc, test_msix_disables_intx);
 	tcase_add_test(tc, test_msix_add_errors);

@@ -67,19 +67,26 @@
  * while the level is high, the command register's Interrupt Disable bit is
  * clear and MSI-X is disabled.
  *
- * Locking.  Each function has a config lock (config space, BAR state), a
- * dispatch lock (see above) and an interrupt lock (MSI-X table, PBA, INTx).
- * Order: root lock -> config lock -> dispatch lock -> interrupt lock.
+ * Locking.  Each function has a config lock (config space, BAR state; it
+ * is the root's lock once the function is in a root, so config accesses
+ * of a segment are serialised), a dispatch lock (a rwlock, see "Decode
+ * off") and an interrupt lock (MSI-X table, PBA, INTx).  Order: config
+ * lock -> dispatch lock -> interrupt lock -> the io_bus writer lock.
  * Device callbacks:
  *   - bar_read/bar_write run under the dispatch read lock: they may call
  *     pci_device_msix_notify(), pci_device_set_intx() and the other
- *     interrupt-side functions, but not the config-space functions of the
- *     same function (pci_device_config_*) nor pci_root_* functions.
+ *     interrupt-side functions, but not the config-space functions
+ *     (pci_device_config_*, pci_device_bar_info, pci_device_reset) nor
+ *     pci_root_* functions, and must not dispatch config accesses on a
+ *     bus (the config write would wait for the dispatch lock they hold).
  *   - config_read/config_write/bar_remap run under the config lock: they
- *     may call the interrupt-side functions but no pci_device_config_*,
+ *     may call the interrupt-side functions but no config-space or
  *     pci_root_* function.
- *   - The MSI sink and the INTx line are called under the interrupt lock
- *     and must not call back into this function's PCI state.
+ *   - msix_update, the MSI sink and the INTx line are called under the
+ *     interrupt lock and must not call back into this function's PCI
+ *     state.
+ * pci_root_remove_device() and pci_root_destroy() wait for dispatches
+ * (io_bus_synchronize()) and must not be called from a bus callback.
  * All functions are safe to call from several threads.
  */
 #ifndef CVMM_DEVICES_PCI_H
@@ -173,6 +180,14 @@ struct pci_device_info {
  * @bar_remap:  the decoded address of BAR @bar changed: @mapped tells
  *              whether it decodes now, at @addr (for @size bytes).  Lets a
  *              device move ioeventfds or direct mappings with its BAR.
+ * @msix_update: MSI-X vector @vector's table entry or effective mask
+ *              changed (a table write, an enable / function-mask change or
+ *              a reset): its message is now (@address, @data), and @masked
+ *              is true when it cannot be sent (MSI-X off, function or
+ *              vector masked).  For a VMM that routes vectors through
+ *              irqfds: it is called before a pending message is sent on
+ *              unmask.  Runs under the interrupt lock: it must not call
+ *              any pci_device_* function of this function.
  *
  * See the top of this file for what the callbacks may call.
  */
@@ -187,6 +202,8 @@ struct pci_device_ops {
 			     uint32_t value);
 	void (*bar_remap)(void *opaque, unsigned bar, bool mapped,
 			  uint64_t addr, uint64_t size);
+	void (*msix_update)(void *opaque, uint16_t vector, uint64_t address,
+			    uint32_t data, bool masked);
 };
 
 /* ------------------------------------------------------------------ */

@@ -85,7 +85,17 @@ typedef uint64_t gm_u64u __attribute__((aligned(1), may_alias));
 typedef uint32_t gm_u32u __attribute__((aligned(1), may_alias));
 typedef uint8_t gm_v16u __attribute__((vector_size(16), aligned(1), may_alias));
 
-static inline void gm_copy(void *dst, const void *src, size_t n)
+/* Large copies: out of line, so that the callers' fast paths make only
+ * tail calls and need no stack frame. */
+static __attribute__((noinline)) int gm_memcpy0(void *dst, const void *src,
+						size_t n)
+{
+	memcpy(dst, src, n);
+	return 0;
+}
+
+/* Copy @n bytes; returns 0 (so that callers can tail-call it). */
+static inline int gm_copy(void *dst, const void *src, size_t n)
 {
 	uint8_t *d = dst;
 	const uint8_t *s = src;
@@ -104,11 +114,7 @@ static inline void gm_copy(void *dst, const void *src, size_t n)
 			*(gm_u32u *)d = a;
 			*(gm_u32u *)(d + n - 4) = b;
 		} else if (n) {
-			uint8_t a = s[0], b = s[n / 2], c = s[n - 1];
-
-			d[0] = a;
-			d[n / 2] = b;
-			d[n - 1] = c;
+			return gm_memcpy0(d, s, n); /* 1 to 3 bytes: rare */
 		}
 	} else if (n <= 32) {
 		gm_v16u a = *(const gm_v16u *)s;
@@ -127,8 +133,9 @@ static inline void gm_copy(void *dst, const void *src, size_t n)
 		*(gm_v16u *)(d + n - 32) = c;
 		*(gm_v16u *)(d + n - 16) = e;
 	} else {
-		memcpy(d, s, n);
+		return gm_memcpy0(d, s, n);
 	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------- snapshots */
@@ -448,8 +455,7 @@ int guest_memory_read(const struct guest_memory *m, guest_addr_t gpa, void *buf,
 	e = gm_search(m, gpa);
 	off = gpa - e->gpa;
 	if (likely(gm_fits(e, off, len) && buf)) {
-		gm_copy(buf, e->host + off, len);
-		return 0;
+		return gm_copy(buf, e->host + off, len);
 	}
 	if (!buf && len)
 		return -EINVAL;
@@ -468,8 +474,7 @@ int guest_memory_write(const struct guest_memory *m, guest_addr_t gpa,
 	off = gpa - e->gpa;
 	if (likely(gm_fits(e, off, len) && buf)) {
 		if (likely(m->plain_write)) {
-			gm_copy(e->host + off, buf, len);
-			return 0;
+			return gm_copy(e->host + off, buf, len);
 		}
 		return gm_write_one(e, off, buf, len);
 	}

@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* Unit tests for the i8042 keyboard controller model. */
+#include "cvmm-check.h"
+#include "irq-recorder.h"
+
+#include <cvmm/devices/bus.h>
+#include <cvmm/devices/i8042.h>
+
+#define STR_OBF	    0x01
+#define STR_SYS	    0x04
+#define STR_CMDDAT  0x08
+#define STR_AUXDATA 0x20
+
+static struct i8042 *k;
+static struct irq_recorder rec;
+static unsigned resets_seen;
+
+static void on_reset(void *opaque)
+{
+	unsigned *n = opaque;
+
+	(*n)++;
+}
+
+static void setup(void)
+{
+	struct i8042_config cfg = {0};
+
+	resets_seen = 0;
+	cfg.kbd_irq = irq_recorder_line(&rec);
+	cfg.reset = on_reset;
+	cfg.reset_opaque = &resets_seen;
+	ck_assert_int_eq(i8042_create(&cfg, &k), 0);
+}
+
+static void teardown(void)
+{
+	i8042_destroy(k);
+	k = NULL;
+}
+
+/* Read one response byte, asserting it was there. */
+static uint8_t resp(void)
+{
+	ck_assert_uint_eq(i8042_read_status(k) & STR_OBF, STR_OBF);
+	return i8042_read_data(k);
+}
+
+static void assert_empty(void)
+{
+	ck_assert_uint_eq(i8042_read_status(k) & STR_OBF, 0);
+}
+
+START_TEST(test_i8042_create_errors)
+{
+	struct i8042 *x = (void *)1;
+	struct i8042_config cfg = {0};
+
+	ck_assert_int_eq(i8042_create(NULL, &x), -EINVAL);
+	ck_assert_ptr_null(x);
+	ck_assert_int_eq(i8042_create(&cfg, NULL), -EINVAL);
+	i8042_destroy(NULL);
+	ck_assert_uint_eq(i8042_read_status(NULL), 0xff);
+	ck_assert_uint_eq(i8042_read_data(NULL), 0xff);
+	i8042_write_cmd(NULL, 0xfe);
+	ck_assert_int_eq(i8042_register(NULL, NULL, 0x60, 0x64), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_i8042_initial_status)
+{
+	uint8_t s = i8042_read_status(k);
+
+	ck_assert_uint_eq(s & STR_OBF, 0);
+	ck_assert_uint_eq(s & STR_SYS, STR_SYS);
+}
+END_TEST
+
+START_TEST(test_i8042_self_test)
+{
+	i8042_write_cmd(k, 0xaa);
+	ck_assert_uint_eq(i8042_read_status(k) & STR_CMDDAT, STR_CMDDAT);
+	ck_assert_uint_eq(resp(), 0x55);
+	assert_empty();
+}
+END_TEST
+
+START_TEST(test_i8042_ctr_read_write)
+{
+	uint8_t ctr;
+
+	i8042_write_cmd(k, 0x20);
+	ctr = resp();
+	ck_assert_uint_eq(ctr & 0x01, 0x01); /* keyboard interrupt on */
+	i8042_write_cmd(k, 0x60);
+	i8042_write_data(k, 0x74);
+	ck_assert_uint_eq(i8042_read_status(k) & STR_CMDDAT, 0);
+	assert_empty(); /* a CTR write is not a keyboard command */
+	i8042_write_cmd(k, 0x20);
+	ck_assert_uint_eq(resp(), 0x74);
+	/* SYS flag in the status follows the CTR */
+	ck_assert_uint_eq(i8042_read_status(k) & STR_SYS, STR_SYS);
+	i8042_write_cmd(k, 0x60);
+	i8042_write_data(k, 0x00);
+	ck_assert_uint_eq(i8042_read_status(k) & STR_SYS, 0);
+}
+END_TEST
+
+START_TEST(test_i8042_controller_ram)
+{
+	i8042_write_cmd(k, 0x65);
+	i8042_write_data(k, 0x3c);
+	i8042_write_cmd(k, 0x25);
+	ck_assert_uint_eq(resp(), 0x3c);
+}
+END_TEST
+
+START_TEST(test_i8042_kbd_interface_test)
+{
+	i8042_write_cmd(k, 0xab);
+	ck_assert_uint_eq(resp(), 0x00);
+}
+END_TEST
+
+START_TEST(test_i8042_kbd_disable_enable)
+{
+	i8042_write_cmd(k, 0xad);
+	i8042_write_cmd(k, 0x20);
+	ck_assert_uint_eq(resp() & 0x10, 0x10);
+	i8042_write_cmd(k, 0xae);
+	i8042_write_cmd(k, 0x20);
+	ck_assert_uint_eq(resp() & 0x10, 0);
+}
+END_TEST
+
+START_TEST(test_i8042_aux_absent)
+{
+	/* Linux i8042_check_aux(): loopback without AUXDATA, test fails */
+	i8042_write_cmd(k, 0xd3);
+	i8042_write_data(k, 0x5a);
+	ck_assert_uint_eq(i8042_read_status(k) & (STR_OBF | STR_AUXDATA),
+			  STR_OBF);
+	ck_assert_uint_eq(resp(), 0x5a);
+	i8042_write_cmd(k, 0xa9);
+	ck_assert_uint_eq(resp(), 0x01);
+	i8042_write_cmd(k, 0xa8);
+	i8042_write_cmd(k, 0x20);
+	ck_assert_uint_eq(resp() & 0x20, 0);
+	i8042_write_cmd(k, 0xa7);
+	i8042_write_cmd(k, 0x20);
+	ck_assert_uint_eq(resp() & 0x20, 0x20);
+	i8042_write_cmd(k, 0xd4); /* byte to the absent mouse: dropped */
+	i8042_write_data(k, 0xf4);
+	assert_empty();
+}
+END_TEST
+
+START_TEST(test_i8042_reset_command)
+{
+	i8042_write_cmd(k, 0xfe);
+	ck_assert_uint_eq(resets_seen, 1);
+	ck_assert_uint_eq(i8042_reset_count(k), 1);
+	i8042_write_cmd(k, 0xff); /* pulse nothing */
+	ck_assert_uint_eq(resets_seen, 1);
+	i8042_write_cmd(k, 0xf0); /* pulse all lines, reset included */
+	ck_assert_uint_eq(resets_seen, 2);
+}
+END_TEST
+
+START_TEST(test_i8042_reset_via_output_port)
+{
+	i8042_write_cmd(k, 0xd0);
+	ck_assert_uint_eq(resp() & 0x03, 0x03);
+	i8042_write_cmd(k, 0xd1);
+	i8042_write_data(k, 0x03); /* reset line kept high */
+	ck_assert_uint_eq(resets_seen, 0);
+	i8042_write_cmd(k, 0xd1);
+	i8042_write_data(k, 0x02);
+	ck_assert_uint_eq(resets_seen, 1);
+}
+END_TEST
+
+START_TEST(test_i8042_a20)
+{
+	i8042_write_cmd(k, 0xdd);
+	i8042_write_cmd(k, 0xd0);
+	ck_assert_uint_eq(resp() & 0x02, 0);
+	i8042_write_cmd(k, 0xdf);
+	i8042_write_cmd(k, 0xd0);
+	ck_assert_uint_eq(resp() & 0x02, 0x02);
+}
+END_TEST
+
+START_TEST(test_i8042_keyboard_commands)
+{
+	i8042_write_data(k, 0xff);
+	ck_assert_uint_eq(resp(), 0xfa);
+	ck_assert_uint_eq(resp(), 0xaa);
+	i8042_write_data(k, 0xf2);
+	ck_assert_uint_eq(resp(), 0xfa);
+	ck_assert_uint_eq(resp(), 0xab);
+	ck_assert_uint_eq(resp(), 0x83);
+	i8042_write_data(k, 0xee);
+	ck_assert_uint_eq(resp(), 0xee);
+	i8042_write_data(k, 0xed); /* LEDs + parameter */
+	ck_assert_uint_eq(resp(), 0xfa);
+	i8042_write_data(k, 0x07);
+	ck_assert_uint_eq(resp(), 0xfa);
+	i8042_write_data(k, 0xf0); /* get scan code set */
+	ck_assert_uint_eq(resp(), 0xfa);
+	i8042_write_data(k, 0x00);
+	ck_assert_uint_eq(resp(), 0xfa);
+	ck_assert_uint_eq(resp(), 0x02);
+	i8042_write_data(k, 0xf4);
+	ck_assert_uint_eq(resp(), 0xfa);
+	assert_empty();
+}
+END_TEST
+
+START_TEST(test_i8042_irq_per_byte)
+{
+	i8042_write_data(k, 0xf2); /* three bytes */
+	ck_assert(rec.level);
+	ck_assert_uint_eq(rec.asserts, 1);
+	(void)i8042_read_data(k);
+	ck_assert(rec.level);
+	ck_assert_uint_eq(rec.asserts, 2); /* a new edge for byte 2 */
+	(void)i8042_read_data(k);
+	ck_assert_uint_eq(rec.asserts, 3);
+	(void)i8042_read_data(k);
+	ck_assert(!rec.level);
+	ck_assert_uint_eq(rec.deasserts, 3);
+}
+END_TEST
+
+START_TEST(test_i8042_irq_disabled_by_ctr)
+{
+	i8042_write_cmd(k, 0x60);
+	i8042_write_data(k, 0x44); /* KBDINT off */
+	i8042_write_data(k, 0xee);
+	ck_assert_uint_eq(i8042_read_status(k) & STR_OBF, STR_OBF);
+	ck_assert(!rec.level);
+	ck_assert_uint_eq(rec.asserts, 0);
+	ck_assert_uint_eq(resp(), 0xee);
+}
+END_TEST
+
+START_TEST(test_hostile_i8042_output_queue_bounded)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < 1000; i++)
+		i8042_write_data(k, 0xf2);
+	while ((i8042_read_status(k) & STR_OBF) && n < 100) {
+		(void)i8042_read_data(k);
+		n++;
+	}
+	ck_assert_uint_eq(n, 16);
+	/* an empty buffer re-reads the last byte without crashing */
+	(void)i8042_read_data(k);
+	assert_empty();
+}
+END_TEST
+
+START_TEST(test_i8042_unknown_command_ignored)
+{
+	i8042_write_cmd(k, 0x90);
+	i8042_write_cmd(k, 0xc8);
+	assert_empty();
+	ck_assert_uint_eq(resets_seen, 0);
+	i8042_write_cmd(k, 0xaa);
+	ck_assert_uint_eq(resp(), 0x55);
+}
+END_TEST
+
+START_TEST(test_i8042_linux_probe_sequence)
+{
+	struct io_bus *bus;
+	uint8_t v, ctr;
+	unsigned flushed = 0;
+
+	ck_assert_int_eq(io_bus_create(&bus), 0);
+	ck_assert_int_eq(
+		i8042_register(k, bus, I8042_DATA_PORT, I8042_CMD_PORT), 0);
+	ck_assert_int_eq(i8042_register(k, bus, I8042_DATA_PORT, 0x65),
+			 -EEXIST);
+	ck_assert_uint_eq(io_bus_count(bus), 2);
+	/* i8042_flush */
+	for (;;) {
+		ck_assert_int_eq(io_bus_read(bus, 0x64, &v, 1), 0);
+		if (!(v & STR_OBF) || flushed++ > 16)
+			break;
+		ck_assert_int_eq(io_bus_read(bus, 0x60, &v, 1), 0);
+	}
+	ck_assert_uint_eq(flushed, 0);
+	/* self test */
+	v = 0xaa;
+	ck_assert_int_eq(io_bus_write(bus, 0x64, &v, 1), 0);
+	ck_assert_int_eq(io_bus_read(bus, 0x60, &v, 1), 0);
+	ck_assert_uint_eq(v, 0x55);
+	/* read CTR, disable kbd/aux, write it back, read back */
+	v = 0x20;
+	ck_assert_int_eq(io_bus_write(bus, 0x64, &v, 1), 0);
+	ck_assert_int_eq(io_bus_read(bus, 0x60, &ctr, 1), 0);
+	ctr |= 0x30;
+	ctr &= (uint8_t)~0x03;
+	v = 0x60;
+	ck_assert_int_eq(io_bus_write(bus, 0x64, &v, 1), 0);
+	ck_assert_int_eq(io_bus_write(bus, 0x60, &ctr, 1), 0);
+	v = 0x20;
+	ck_assert_int_eq(io_bus_write(bus, 0x64, &v, 1), 0);
+	ck_assert_int_eq(io_bus_read(bus, 0x60, &v, 1), 0);
+	ck_assert_uint_eq(v, ctr);
+	/* reboot */
+	v = 0xfe;
+	ck_assert_int_eq(io_bus_write(bus, 0x64, &v, 1), 0);
+	ck_assert_uint_eq(resets_seen, 1);
+	io_bus_destroy(bus);
+}
+END_TEST
+
+static Suite *i8042_suite(void)
+{
+	Suite *s = suite_create("i8042");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_i8042_create_errors);
+	tcase_add_test(tc, test_i8042_initial_status);
+	tcase_add_test(tc, test_i8042_self_test);
+	tcase_add_test(tc, test_i8042_ctr_read_write);
+	tcase_add_test(tc, test_i8042_controller_ram);
+	tcase_add_test(tc, test_i8042_kbd_interface_test);
+	tcase_add_test(tc, test_i8042_kbd_disable_enable);
+	tcase_add_test(tc, test_i8042_aux_absent);
+	tcase_add_test(tc, test_i8042_reset_command);
+	tcase_add_test(tc, test_i8042_reset_via_output_port);
+	tcase_add_test(tc, test_i8042_a20);
+	tcase_add_test(tc, test_i8042_keyboard_commands);
+	tcase_add_test(tc, test_i8042_irq_per_byte);
+	tcase_add_test(tc, test_i8042_irq_disabled_by_ctr);
+	tcase_add_test(tc, test_hostile_i8042_output_queue_bounded);
+	tcase_add_test(tc, test_i8042_unknown_command_ignored);
+	tcase_add_test(tc, test_i8042_linux_probe_sequence);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return cvmm_check_run(i8042_suite(), false);
+}

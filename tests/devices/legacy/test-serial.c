@@ -1,0 +1,709 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/* Unit tests for the 16550A UART model. */
+#include "cvmm-check.h"
+#include "irq-recorder.h"
+
+#include <cvmm/devices/bus.h>
+#include <cvmm/devices/serial.h>
+
+#include <fcntl.h>
+#include <pthread.h>
+
+enum {
+	RBR = 0,
+	IER = 1,
+	IIR = 2,
+	FCR = 2,
+	LCR = 3,
+	MCR = 4,
+	LSR = 5,
+	MSR = 6,
+	SCR = 7
+};
+
+struct outbuf {
+	uint8_t buf[4096];
+	size_t len;
+};
+
+static void out_cb(void *opaque, const uint8_t *b, size_t n)
+{
+	struct outbuf *o = opaque;
+
+	for (size_t i = 0; i < n && o->len < sizeof(o->buf); i++)
+		o->buf[o->len++] = b[i];
+}
+
+struct fixture {
+	struct serial *s;
+	struct irq_recorder rec;
+	struct outbuf out;
+};
+
+static struct fixture fx;
+
+static void setup_cap(size_t cap)
+{
+	struct serial_config cfg;
+
+	memset(&fx, 0, sizeof(fx));
+	serial_config_init(&cfg);
+	cfg.irq = irq_recorder_line(&fx.rec);
+	cfg.out = out_cb;
+	cfg.out_opaque = &fx.out;
+	cfg.input_capacity = cap;
+	ck_assert_int_eq(serial_create(&cfg, &fx.s), 0);
+}
+
+static void setup(void)
+{
+	setup_cap(0);
+}
+
+static void teardown(void)
+{
+	serial_destroy(fx.s);
+	fx.s = NULL;
+}
+
+static uint8_t rd(unsigned reg)
+{
+	return serial_reg_read(fx.s, reg);
+}
+
+static void wr(unsigned reg, uint8_t v)
+{
+	serial_reg_write(fx.s, reg, v);
+}
+
+START_TEST(test_serial_reset_state)
+{
+	ck_assert_uint_eq(rd(IER), 0);
+	ck_assert_uint_eq(rd(IIR), 0x01);
+	ck_assert_uint_eq(rd(LCR), 0);
+	ck_assert_uint_eq(rd(MCR), 0);
+	ck_assert_uint_eq(rd(LSR), 0x60);
+	ck_assert_uint_eq(rd(MSR), 0xb0);
+	ck_assert_uint_eq(rd(SCR), 0);
+	ck_assert(!serial_irq_level(fx.s));
+	ck_assert_uint_eq(fx.rec.sets, 0);
+	ck_assert_uint_eq(serial_reg_read(fx.s, 8), 0xff);
+}
+END_TEST
+
+START_TEST(test_serial_create_errors)
+{
+	struct serial_config cfg;
+	struct serial *s = (void *)1;
+
+	serial_config_init(&cfg);
+	ck_assert_int_eq(cfg.out_fd, -1);
+	ck_assert_uint_eq(cfg.input_capacity, SERIAL_INPUT_DEFAULT);
+	ck_assert_int_eq(serial_create(&cfg, NULL), -EINVAL);
+	ck_assert_int_eq(serial_create(NULL, &s), -EINVAL);
+	ck_assert_ptr_null(s);
+	cfg.input_capacity = SERIAL_INPUT_MAX + 1;
+	ck_assert_int_eq(serial_create(&cfg, &s), -EINVAL);
+	serial_destroy(NULL);
+	serial_config_init(NULL);
+	ck_assert_uint_eq(serial_reg_read(NULL, 0), 0xff);
+	ck_assert_int_eq(serial_input(NULL, "a", 1), -EINVAL);
+	ck_assert_int_eq(serial_input(fx.s, NULL, 1), -EINVAL);
+	ck_assert_int_eq(serial_input(fx.s, NULL, 0), 0);
+}
+END_TEST
+
+START_TEST(test_serial_scratch)
+{
+	wr(SCR, 0xa5);
+	ck_assert_uint_eq(rd(SCR), 0xa5);
+	wr(SCR, 0x5a);
+	ck_assert_uint_eq(rd(SCR), 0x5a);
+}
+END_TEST
+
+START_TEST(test_serial_dlab_divisor)
+{
+	wr(IER, 0x05);
+	wr(LCR, 0x83);
+	wr(RBR, 0x01); /* DLL */
+	wr(IER, 0x02); /* DLM */
+	ck_assert_uint_eq(rd(RBR), 0x01);
+	ck_assert_uint_eq(rd(IER), 0x02);
+	ck_assert_uint_eq(fx.out.len, 0); /* DLL write is not THR */
+	wr(LCR, 0x03);
+	ck_assert_uint_eq(rd(LCR), 0x03);
+	ck_assert_uint_eq(rd(IER), 0x05);
+	wr(LCR, 0x80);
+	ck_assert_uint_eq(rd(RBR), 0x01);
+	ck_assert_uint_eq(rd(IER), 0x02);
+}
+END_TEST
+
+START_TEST(test_serial_ier_mask)
+{
+	wr(IER, 0xff);
+	ck_assert_uint_eq(rd(IER), 0x0f);
+	wr(IER, 0x00);
+	ck_assert_uint_eq(rd(IER), 0x00);
+}
+END_TEST
+
+START_TEST(test_serial_mcr_mask)
+{
+	wr(MCR, 0xff);
+	ck_assert_uint_eq(rd(MCR), 0x1f);
+}
+END_TEST
+
+START_TEST(test_serial_thr_output_callback)
+{
+	const char *msg = "hello\n";
+
+	for (const char *p = msg; *p; p++)
+		wr(RBR, (uint8_t)*p);
+	ck_assert_uint_eq(fx.out.len, 6);
+	ck_assert(memcmp(fx.out.buf, msg, 6) == 0);
+	ck_assert_uint_eq(rd(LSR) & 0x60, 0x60);
+}
+END_TEST
+
+START_TEST(test_serial_output_fd)
+{
+	struct serial_config cfg;
+	struct serial *s;
+	int p[2];
+	char buf[8] = {0};
+
+	ck_assert_int_eq(pipe(p), 0);
+	serial_config_init(&cfg);
+	cfg.out_fd = p[1];
+	ck_assert_int_eq(serial_create(&cfg, &s), 0);
+	serial_reg_write(s, 0, 'o');
+	serial_reg_write(s, 0, 'k');
+	ck_assert_int_eq(read(p[0], buf, sizeof(buf)), 2);
+	ck_assert_str_eq(buf, "ok");
+	ck_assert_uint_eq(serial_output_dropped(s), 0);
+	/* a full non-blocking pipe drops bytes instead of blocking */
+	ck_assert_int_eq(fcntl(p[1], F_SETFL, O_NONBLOCK), 0);
+	for (unsigned i = 0; i < 70000; i++)
+		serial_reg_write(s, 0, 'x');
+	ck_assert_uint_gt(serial_output_dropped(s), 0);
+	serial_destroy(s);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+START_TEST(test_serial_rx_basic)
+{
+	ck_assert_int_eq(serial_input(fx.s, "abc", 3), 3);
+	ck_assert_uint_eq(rd(LSR) & 0x01, 0x01);
+	ck_assert_uint_eq(rd(RBR), 'a');
+	ck_assert_uint_eq(rd(RBR), 'b');
+	ck_assert_uint_eq(rd(RBR), 'c');
+	ck_assert_uint_eq(rd(LSR) & 0x01, 0);
+	ck_assert_uint_eq(serial_input_space(fx.s), SERIAL_INPUT_DEFAULT);
+}
+END_TEST
+
+START_TEST(test_serial_rx_fifo_and_host_buffer_order)
+{
+	uint8_t in[300];
+
+	for (unsigned i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 7);
+	wr(FCR, 0x07);
+	ck_assert_int_eq(serial_input(fx.s, in, sizeof(in)), sizeof(in));
+	ck_assert_uint_eq(serial_input_space(fx.s),
+			  SERIAL_INPUT_DEFAULT - (sizeof(in) - 16));
+	for (unsigned i = 0; i < sizeof(in); i++) {
+		ck_assert_uint_eq(rd(LSR) & 1, 1);
+		ck_assert_uint_eq(rd(RBR), in[i]);
+	}
+	ck_assert_uint_eq(rd(LSR) & 1, 0);
+}
+END_TEST
+
+START_TEST(test_hostile_serial_input_bounded)
+{
+	static uint8_t big[1 << 20];
+	ssize_t total = 0, n;
+
+	teardown();
+	setup_cap(64);
+	wr(FCR, 0x01);
+	/* the host pushes a megabyte: only the buffer's room is accepted */
+	n = serial_input(fx.s, big, sizeof(big));
+	ck_assert_int_eq(n, 64);
+	total += n;
+	n = serial_input(fx.s, big, sizeof(big));
+	ck_assert_int_eq(n, 16); /* what moved into the hardware FIFO */
+	total += n;
+	ck_assert_int_eq(serial_input(fx.s, big, sizeof(big)), 0);
+	ck_assert_uint_eq(serial_input_space(fx.s), 0);
+	ck_assert_int_eq(total, 80);
+	/* the guest drains exactly what was accepted */
+	for (ssize_t i = 0; i < total; i++)
+		ck_assert_uint_eq(rd(LSR) & 1, 1);
+	for (ssize_t i = 0; i < total; i++)
+		(void)rd(RBR);
+	ck_assert_uint_eq(rd(LSR) & 1, 0);
+	ck_assert_uint_eq(serial_input_space(fx.s), 64);
+}
+END_TEST
+
+START_TEST(test_serial_fifo_disabled_one_byte)
+{
+	ck_assert_int_eq(serial_input(fx.s, "xyz", 3), 3);
+	/* FIFO off: one byte in the holding register, two in the host buffer */
+	ck_assert_uint_eq(serial_input_space(fx.s), SERIAL_INPUT_DEFAULT - 2);
+	ck_assert_uint_eq(rd(RBR), 'x');
+	ck_assert_uint_eq(serial_input_space(fx.s), SERIAL_INPUT_DEFAULT - 1);
+	ck_assert_uint_eq(rd(RBR), 'y');
+	ck_assert_uint_eq(rd(RBR), 'z');
+	ck_assert_uint_eq(rd(LSR) & 1, 0);
+	ck_assert_uint_eq(rd(RBR), 0); /* empty read */
+}
+END_TEST
+
+START_TEST(test_serial_fcr_clear_rx)
+{
+	wr(FCR, 0x01);
+	ck_assert_int_eq(serial_input(fx.s, "0123456789", 10), 10);
+	wr(FCR, 0x03); /* clear RX FIFO */
+	ck_assert_uint_eq(rd(LSR) & 1, 0);
+	ck_assert_uint_eq(serial_input_space(fx.s), SERIAL_INPUT_DEFAULT);
+}
+END_TEST
+
+START_TEST(test_serial_iir_fifo_bits)
+{
+	ck_assert_uint_eq(rd(IIR) & 0xc0, 0);
+	wr(FCR, 0x01);
+	ck_assert_uint_eq(rd(IIR), 0xc1);
+	wr(FCR, 0x00);
+	ck_assert_uint_eq(rd(IIR), 0x01);
+}
+END_TEST
+
+START_TEST(test_serial_rda_irq)
+{
+	wr(MCR, 0x08);
+	wr(IER, 0x01);
+	ck_assert(!fx.rec.level);
+	ck_assert_int_eq(serial_input(fx.s, "k", 1), 1);
+	ck_assert(fx.rec.level);
+	ck_assert(serial_irq_level(fx.s));
+	ck_assert_uint_eq(rd(IIR), 0x04);
+	ck_assert_uint_eq(rd(RBR), 'k');
+	ck_assert(!fx.rec.level);
+	ck_assert_uint_eq(rd(IIR), 0x01);
+	ck_assert_uint_eq(fx.rec.asserts, 1);
+	ck_assert_uint_eq(fx.rec.deasserts, 1);
+}
+END_TEST
+
+START_TEST(test_serial_irq_gated_by_out2)
+{
+	wr(IER, 0x01);
+	ck_assert_int_eq(serial_input(fx.s, "k", 1), 1);
+	ck_assert_uint_eq(rd(IIR), 0x04); /* pending ... */
+	ck_assert(!fx.rec.level);	  /* ... but OUT2 is off */
+	wr(MCR, 0x08);
+	ck_assert(fx.rec.level);
+	wr(MCR, 0x00);
+	ck_assert(!fx.rec.level);
+}
+END_TEST
+
+START_TEST(test_serial_trigger_level)
+{
+	wr(MCR, 0x08);
+	wr(IER, 0x01);
+	wr(FCR, 0xc1); /* trigger at 14 */
+	ck_assert_int_eq(serial_input(fx.s, "12345", 5), 5);
+	ck_assert_uint_eq(rd(IIR), 0xcc); /* character timeout */
+	ck_assert_int_eq(serial_input(fx.s, "123456789", 9), 9);
+	ck_assert_uint_eq(rd(IIR), 0xc4); /* data available */
+	ck_assert(fx.rec.level);
+}
+END_TEST
+
+START_TEST(test_serial_thre_irq)
+{
+	wr(MCR, 0x08);
+	wr(IER, 0x02);
+	ck_assert(fx.rec.level);
+	ck_assert_uint_eq(rd(IIR), 0x02);
+	/* reading IIR that reported THRE clears it */
+	ck_assert(!fx.rec.level);
+	ck_assert_uint_eq(rd(IIR), 0x01);
+	wr(RBR, 'z');
+	ck_assert(fx.rec.level);
+	ck_assert_uint_eq(rd(IIR), 0x02);
+	ck_assert_uint_eq(fx.rec.asserts, 2);
+}
+END_TEST
+
+START_TEST(test_serial_thre_reraised_on_etbei_rising)
+{
+	wr(MCR, 0x08);
+	wr(IER, 0x02);
+	ck_assert_uint_eq(rd(IIR), 0x02);
+	ck_assert(!fx.rec.level);
+	wr(IER, 0x02); /* no 0->1 edge: nothing new */
+	ck_assert(!fx.rec.level);
+	wr(IER, 0x00);
+	wr(IER, 0x02); /* 0->1 with THR empty: THRE again */
+	ck_assert(fx.rec.level);
+	ck_assert_uint_eq(rd(IIR), 0x02);
+}
+END_TEST
+
+START_TEST(test_serial_ier_reenable_reasserts)
+{
+	/* Linux's console write masks IER, polls LSR, writes, restores IER */
+	wr(MCR, 0x08);
+	wr(IER, 0x01);
+	ck_assert_int_eq(serial_input(fx.s, "q", 1), 1);
+	ck_assert(fx.rec.level);
+	wr(IER, 0x00);
+	ck_assert(!fx.rec.level);
+	for (const char *p = "console"; *p; p++) {
+		ck_assert_uint_eq(rd(LSR) & 0x20, 0x20);
+		wr(RBR, (uint8_t)*p);
+	}
+	wr(IER, 0x01);
+	ck_assert(fx.rec.level); /* the unread byte interrupts again */
+	ck_assert_uint_eq(rd(IIR), 0x04);
+	ck_assert_uint_eq(rd(RBR), 'q');
+	ck_assert(!fx.rec.level);
+	ck_assert_uint_eq(fx.out.len, 7);
+}
+END_TEST
+
+START_TEST(test_serial_iir_priority)
+{
+	wr(FCR, 0x01);
+	wr(MCR, 0x18); /* loopback, OUT2 */
+	for (unsigned i = 0; i < 17; i++)
+		wr(RBR, (uint8_t)i); /* the 17th overruns */
+	wr(MCR, 0x19);		     /* DTR -> DSR change: modem status */
+	wr(IER, 0x0f);
+	ck_assert(fx.rec.level);
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x06); /* line status */
+	ck_assert_uint_eq(rd(LSR) & 0x03, 0x03); /* OE | DR, clears OE */
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x04); /* data (16 >= trigger 1) */
+	for (unsigned i = 0; i < 16; i++)
+		ck_assert_uint_eq(rd(RBR), i);
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x02); /* THR empty, now cleared */
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x00); /* modem status */
+	/* DCTS and DDSR (entering loopback, then DTR), cleared by the read */
+	ck_assert_uint_eq(rd(MSR) & 0x0f, 0x03);
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x01);
+	ck_assert(!fx.rec.level);
+}
+END_TEST
+
+START_TEST(test_serial_loopback_data)
+{
+	wr(MCR, 0x10);
+	wr(RBR, 'L');
+	ck_assert_uint_eq(fx.out.len, 0);
+	ck_assert_uint_eq(rd(LSR) & 1, 1);
+	ck_assert_uint_eq(rd(RBR), 'L');
+	wr(MCR, 0x00);
+	wr(RBR, 'N');
+	ck_assert_uint_eq(fx.out.len, 1);
+	ck_assert_uint_eq(rd(LSR) & 1, 0);
+}
+END_TEST
+
+START_TEST(test_serial_loopback_msr)
+{
+	/* Linux 8250 autoconfig: MCR = LOOP | OUT2 | RTS -> MSR high = 0x90 */
+	wr(MCR, 0x1a);
+	ck_assert_uint_eq(rd(MSR) & 0xf0, 0x90);
+	wr(MCR, 0x15); /* LOOP | OUT1 | DTR -> RI | DSR */
+	ck_assert_uint_eq(rd(MSR) & 0xf0, 0x60);
+	wr(MCR, 0x10); /* RI falls: TERI */
+	ck_assert_uint_eq(rd(MSR), 0x04 | 0x02);
+	wr(MCR, 0x00);
+	ck_assert_uint_eq(rd(MSR) & 0xf0, 0xb0);
+}
+END_TEST
+
+START_TEST(test_serial_loopback_overrun)
+{
+	wr(FCR, 0x01);
+	wr(MCR, 0x10);
+	for (unsigned i = 0; i < 20; i++)
+		wr(RBR, 'a');
+	ck_assert_uint_eq(rd(LSR) & 0x02, 0x02);
+	ck_assert_uint_eq(rd(LSR) & 0x02, 0x00); /* cleared by the read */
+	for (unsigned i = 0; i < 16; i++)
+		ck_assert_uint_eq(rd(RBR), 'a');
+	ck_assert_uint_eq(rd(LSR) & 1, 0);
+}
+END_TEST
+
+START_TEST(test_serial_loopback_host_input_waits)
+{
+	wr(MCR, 0x10);
+	ck_assert_int_eq(serial_input(fx.s, "h", 1), 1);
+	ck_assert_uint_eq(rd(LSR) & 1, 0);
+	wr(MCR, 0x00);
+	ck_assert_uint_eq(rd(LSR) & 1, 1);
+	ck_assert_uint_eq(rd(RBR), 'h');
+}
+END_TEST
+
+START_TEST(test_serial_msr_interrupt)
+{
+	wr(MCR, 0x18);
+	(void)rd(MSR); /* clear deltas from entering loopback */
+	wr(IER, 0x08);
+	ck_assert(!fx.rec.level);
+	wr(MCR, 0x1a); /* RTS -> CTS */
+	ck_assert(fx.rec.level);
+	ck_assert_uint_eq(rd(IIR), 0x00);
+	ck_assert_uint_eq(rd(MSR), 0x90 | 0x01);
+	ck_assert(!fx.rec.level);
+}
+END_TEST
+
+START_TEST(test_serial_lsr_msr_read_only)
+{
+	wr(LSR, 0x00);
+	ck_assert_uint_eq(rd(LSR), 0x60);
+	wr(MSR, 0x00);
+	ck_assert_uint_eq(rd(MSR), 0xb0);
+}
+END_TEST
+
+START_TEST(test_serial_bus_dispatch)
+{
+	struct io_bus *bus;
+	uint16_t v16;
+	uint8_t v;
+
+	ck_assert_int_eq(io_bus_create(&bus), 0);
+	ck_assert_int_eq(io_bus_register(bus, 0x3f8, SERIAL_NR_REGS,
+					 serial_bus_ops(), fx.s),
+			 0);
+	v = 'B';
+	ck_assert_int_eq(io_bus_write(bus, 0x3f8, &v, 1), 0);
+	ck_assert_uint_eq(fx.out.len, 1);
+	ck_assert_uint_eq(fx.out.buf[0], 'B');
+	ck_assert_int_eq(io_bus_read(bus, 0x3fd, &v, 1), 0);
+	ck_assert_uint_eq(v, 0x60);
+	/* a 16-bit read of LSR/MSR reads both registers */
+	ck_assert_int_eq(io_bus_read(bus, 0x3fd, &v16, 2), 0);
+	ck_assert_uint_eq(v16, 0xb060);
+	ck_assert_int_eq(io_bus_read(bus, 0x3ff, &v16, 2), -ERANGE);
+	ck_assert_int_eq(io_bus_unregister(bus, 0x3f8), 0);
+	io_bus_destroy(bus);
+}
+END_TEST
+
+START_TEST(test_serial_linux_autoconfig)
+{
+	/* the probe steps of drivers/tty/serial/8250/8250_port.c */
+	uint8_t save_lcr = rd(LCR);
+
+	wr(LCR, 0); /* IER test */
+	wr(IER, 0);
+	ck_assert_uint_eq(rd(IER) & 0x0f, 0);
+	wr(IER, 0x0f);
+	ck_assert_uint_eq(rd(IER) & 0x0f, 0x0f);
+	wr(IER, 0);
+	wr(MCR, 0x1a); /* loopback test */
+	ck_assert_uint_eq(rd(MSR) & 0xf0, 0x90);
+	wr(MCR, 0);
+	wr(LCR, 0xbf); /* EFR probe: no EFR on a 16550A */
+	ck_assert_uint_ne(rd(IIR), 0);
+	wr(LCR, 0);
+	wr(FCR, 0x01); /* FIFO test */
+	ck_assert_uint_eq(rd(IIR) >> 6, 3);
+	wr(LCR, 0x80); /* 16750 test: 64-byte FIFO bit must not stick */
+	wr(FCR, 0x21);
+	ck_assert_uint_eq(rd(IIR) & 0x20, 0);
+	wr(LCR, save_lcr);
+	wr(FCR, 0x00);
+	ck_assert_uint_eq(rd(IIR), 0x01);
+}
+END_TEST
+
+START_TEST(test_serial_input_from_fd)
+{
+	int p[2];
+
+	ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+	ck_assert_int_eq(serial_input_from_fd(fx.s, p[0]), -EAGAIN);
+	ck_assert_int_eq(write(p[1], "fd!", 3), 3);
+	ck_assert_int_eq(serial_input_from_fd(fx.s, p[0]), 3);
+	ck_assert_uint_eq(rd(RBR), 'f');
+	ck_assert_uint_eq(rd(RBR), 'd');
+	ck_assert_uint_eq(rd(RBR), '!');
+	close(p[1]);
+	ck_assert_int_eq(serial_input_from_fd(fx.s, p[0]), -EPIPE);
+	ck_assert_int_eq(serial_input_from_fd(fx.s, -1), -EINVAL);
+	close(p[0]);
+}
+END_TEST
+
+START_TEST(test_serial_input_from_fd_full_buffer)
+{
+	int p[2];
+	uint8_t junk[64] = {0};
+
+	teardown();
+	setup_cap(8);
+	ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+	ck_assert_int_eq(write(p[1], junk, sizeof(junk)), sizeof(junk));
+	ck_assert_int_eq(serial_input_from_fd(fx.s, p[0]), 8);
+	ck_assert_int_eq(serial_input_from_fd(fx.s, p[0]), 1); /* RBR room */
+	ck_assert_int_eq(serial_input_from_fd(fx.s, p[0]), 0); /* full */
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+START_TEST(test_serial_reset)
+{
+	wr(MCR, 0x08);
+	wr(IER, 0x02);
+	ck_assert(fx.rec.level);
+	wr(SCR, 0x11);
+	serial_reset(fx.s);
+	ck_assert(!fx.rec.level);
+	ck_assert_uint_eq(rd(SCR), 0);
+	ck_assert_uint_eq(rd(IER), 0);
+	ck_assert_uint_eq(rd(MCR), 0);
+	serial_reset(NULL);
+}
+END_TEST
+
+static void *feeder(void *arg)
+{
+	struct serial *s = arg;
+	uint8_t b = 0;
+	unsigned sent = 0;
+
+	while (sent < 20000) {
+		ssize_t n = serial_input(s, &b, 1);
+
+		if (n == 1) {
+			b++;
+			sent++;
+		} else {
+			sched_yield();
+		}
+	}
+	return NULL;
+}
+
+START_TEST(test_serial_concurrent_input)
+{
+	pthread_t th;
+	uint8_t expect = 0;
+	unsigned got = 0, spins = 0;
+
+	teardown();
+	setup_cap(32);
+	wr(FCR, 0x01);
+	ck_assert_int_eq(pthread_create(&th, NULL, feeder, fx.s), 0);
+	while (got < 20000 && spins < 100000000u) {
+		if (rd(LSR) & 1) {
+			ck_assert_uint_eq(rd(RBR), expect);
+			expect++;
+			got++;
+		} else {
+			spins++;
+		}
+	}
+	pthread_join(th, NULL);
+	ck_assert_uint_eq(got, 20000);
+}
+END_TEST
+
+START_TEST(test_hostile_serial_register_storm)
+{
+	uint32_t x = 0x12345678;
+
+	ck_assert_int_eq(serial_input(fx.s, "abcdefgh", 8), 8);
+	for (unsigned i = 0; i < 200000; i++) {
+		unsigned reg;
+		uint8_t v;
+
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		reg = x % 10; /* includes out-of-range 8, 9 */
+		v = (uint8_t)(x >> 8);
+		if (x & 0x80000000u)
+			serial_reg_write(fx.s, reg, v);
+		else
+			(void)serial_reg_read(fx.s, reg);
+		if (i % 1000 == 0)
+			(void)serial_input(fx.s, "zz", 2);
+	}
+	/* invariants: still a 16550A, IER masked, output bounded */
+	wr(LCR, 0x03);
+	ck_assert_uint_le(rd(IER), 0x0f);
+	ck_assert_uint_le(rd(MCR), 0x1f);
+	ck_assert_uint_le(serial_input_space(fx.s), SERIAL_INPUT_DEFAULT);
+	ck_assert_uint_eq(rd(LSR) & 0x60, 0x60);
+}
+END_TEST
+
+static Suite *serial_suite(void)
+{
+	Suite *s = suite_create("serial");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_serial_reset_state);
+	tcase_add_test(tc, test_serial_create_errors);
+	tcase_add_test(tc, test_serial_scratch);
+	tcase_add_test(tc, test_serial_dlab_divisor);
+	tcase_add_test(tc, test_serial_ier_mask);
+	tcase_add_test(tc, test_serial_mcr_mask);
+	tcase_add_test(tc, test_serial_thr_output_callback);
+	tcase_add_test(tc, test_serial_output_fd);
+	tcase_add_test(tc, test_serial_rx_basic);
+	tcase_add_test(tc, test_serial_rx_fifo_and_host_buffer_order);
+	tcase_add_test(tc, test_hostile_serial_input_bounded);
+	tcase_add_test(tc, test_serial_fifo_disabled_one_byte);
+	tcase_add_test(tc, test_serial_fcr_clear_rx);
+	tcase_add_test(tc, test_serial_iir_fifo_bits);
+	tcase_add_test(tc, test_serial_rda_irq);
+	tcase_add_test(tc, test_serial_irq_gated_by_out2);
+	tcase_add_test(tc, test_serial_trigger_level);
+	tcase_add_test(tc, test_serial_thre_irq);
+	tcase_add_test(tc, test_serial_thre_reraised_on_etbei_rising);
+	tcase_add_test(tc, test_serial_ier_reenable_reasserts);
+	tcase_add_test(tc, test_serial_iir_priority);
+	tcase_add_test(tc, test_serial_loopback_data);
+	tcase_add_test(tc, test_serial_loopback_msr);
+	tcase_add_test(tc, test_serial_loopback_overrun);
+	tcase_add_test(tc, test_serial_loopback_host_input_waits);
+	tcase_add_test(tc, test_serial_msr_interrupt);
+	tcase_add_test(tc, test_serial_lsr_msr_read_only);
+	tcase_add_test(tc, test_serial_bus_dispatch);
+	tcase_add_test(tc, test_serial_linux_autoconfig);
+	tcase_add_test(tc, test_serial_input_from_fd);
+	tcase_add_test(tc, test_serial_input_from_fd_full_buffer);
+	tcase_add_test(tc, test_serial_reset);
+	tcase_add_test(tc, test_serial_concurrent_input);
+	tcase_add_test(tc, test_hostile_serial_register_storm);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return cvmm_check_run(serial_suite(), false);
+}

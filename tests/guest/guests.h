@@ -42,7 +42,7 @@ enum user_cmd {
 	UC_IOEVENT =
 		1,    /* PIO 1/2/4 to GP_IOEVENT, MMIO 1/2/4/8 to GMMIO_BASE */
 	UC_DIRTY = 2, /* write rsi + i * rdx for i < rcx, then out GP_DONE */
-	UC_IRQWAIT = 3, /* wait for the interrupt count to change, report it */
+	UC_IRQWAIT = 3, /* report each change of the interrupt count (from 0) */
 	UC_COUNT = 4,	/* rax++, xmm0 += 1 per step; out rax, GP_DONE */
 	UC_COALESCED = 5, /* 3 MMIO writes + 2 PIO writes, then GP_DONE */
 	UC_BENCH = 6,	  /* out GP_DONE forever */
@@ -55,6 +55,7 @@ enum lm64_cmd {
 	LC_MSR = 1,   /* rdmsr rsi -> out eax,GP_DONE; out edx,GP_IN; wrmsr */
 	LC_HYPERCALL = 2, /* vmcall(rax=rsi, rbx=rdx, rcx=1), out eax,GP_DONE */
 	LC_UD2 = 3,	  /* ud2 (triple fault without an IDT) */
+	LC_INT3 = 4,	  /* int3; out 0x33, GP_DONE; hlt */
 };
 
 #endif

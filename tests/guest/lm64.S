@@ -19,6 +19,8 @@ entry:
 	je	hypercall
 	cmp	$3, %rdi
 	je	undefined
+	cmp	$4, %rdi
+	je	breakpoint
 basic:
 	mov	$0x64, %al
 	out	%al, $0x10
@@ -54,6 +56,12 @@ hypercall:
 	jmp	hypercall
 undefined:
 	ud2
+breakpoint:
+	int3
+	mov	$0x33, %al
+	out	%al, $0x10
+	hlt
+	jmp	breakpoint
 	.section .rodata
 msg:
 	.ascii	"long"

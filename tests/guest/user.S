@@ -63,7 +63,7 @@ dirty:	/* rsi base, rdx stride in bytes, rcx count */
 	jmp	spin
 
 irqwait:
-	mov	0x20000, %rbx		/* last count seen */
+	xor	%ebx, %ebx		/* last count reported */
 1:	movabs	$3000000000, %rcx	/* bounded wait: a few seconds */
 2:	cmp	0x20000, %rbx
 	jne	3f

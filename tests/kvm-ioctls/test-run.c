@@ -169,6 +169,429 @@ START_TEST(ring3_count_loop)
 }
 END_TEST
 
+/* Run the lm64 guest with cmd and return the first exit. */
+static void lm64_start(struct tvm *t, uint64_t cmd, uint64_t rsi, uint64_t rdx)
+{
+	struct kvm_regs regs;
+
+	tvm_load(t, guest_lm64_start, guest_lm64_end);
+	tvm_setup_long(t, t->vcpu, false, false, true, cmd);
+	ck_assert_int_eq(kvm_vcpu_get_regs(t->vcpu, &regs), 0);
+	regs.rsi = rsi;
+	regs.rdx = rdx;
+	ck_assert_int_eq(kvm_vcpu_set_regs(t->vcpu, &regs), 0);
+}
+
+static void msr_roundtrip(struct tvm *t, uint32_t index, uint32_t reason)
+{
+	struct kvm_exit_info x;
+
+	lm64_start(t, LC_MSR, index, 0);
+	tvm_run(t, &x);
+	ck_assert_msg(x.reason == KVM_EXIT_X86_RDMSR, "exit %s",
+		      kvm_exit_reason_name(x.reason));
+	ck_assert_uint_eq(x.msr.index, index);
+	ck_assert_uint_eq(x.msr.reason, reason);
+	*x.msr.data = 0x1122334455667788ull;
+	*x.msr.error = 0;
+	ck_assert_uint_eq(tvm_expect_out(t, GP_DONE), 0x55667788);
+	ck_assert_uint_eq(tvm_expect_out(t, GP_IN), 0x11223344);
+	tvm_run(t, &x);
+	ck_assert_uint_eq(x.reason, KVM_EXIT_X86_WRMSR);
+	ck_assert_uint_eq(x.msr.index, index);
+	ck_assert_uint_eq(x.msr.reason, reason);
+	ck_assert_uint_eq(*x.msr.data, 0x0000beef0000deadull);
+	*x.msr.error = 0;
+	tvm_run(t, &x);
+	ck_assert_uint_eq(x.reason, KVM_EXIT_HLT);
+}
+
+START_TEST(user_space_msr_unknown)
+{
+	struct tvm t;
+
+	tvm_init(&t, TVM_RAM, NULL);
+	if (kvm_vm_check_extension(t.vm, KVM_CAP_X86_USER_SPACE_MSR) <= 0) {
+		tvm_skip("user_space_msr_unknown", "no "
+						   "KVM_CAP_X86_USER_SPACE_"
+						   "MSR");
+		tvm_fini(&t);
+		return;
+	}
+	ck_assert_int_eq(kvm_vm_enable_user_msr_exits(
+				 t.vm, KVM_MSR_EXIT_REASON_UNKNOWN |
+					       KVM_MSR_EXIT_REASON_FILTER),
+			 0);
+	msr_roundtrip(&t, 0x4d565f00, KVM_MSR_EXIT_REASON_UNKNOWN);
+	tvm_fini(&t);
+}
+END_TEST
+
+static void enable_msr_filter(struct tvm *t)
+{
+	static uint8_t deny; /* one MSR, bit clear: denied */
+	struct kvm_msr_filter f;
+
+	memset(&f, 0, sizeof(f));
+	f.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
+	f.ranges[0].flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
+	f.ranges[0].base = 0x10; /* IA32_TIME_STAMP_COUNTER */
+	f.ranges[0].nmsrs = 1;
+	f.ranges[0].bitmap = &deny;
+	ck_assert_int_eq(
+		kvm_vm_enable_user_msr_exits(t->vm, KVM_MSR_EXIT_REASON_FILTER),
+		0);
+	ck_assert_int_eq(kvm_vm_set_msr_filter(t->vm, &f), 0);
+}
+
+START_TEST(user_space_msr_filter)
+{
+	struct tvm t;
+
+	tvm_init(&t, TVM_RAM, NULL);
+	if (kvm_vm_check_extension(t.vm, KVM_CAP_X86_MSR_FILTER) <= 0) {
+		tvm_skip("user_space_msr_filter", "no KVM_CAP_X86_MSR_FILTER");
+		tvm_fini(&t);
+		return;
+	}
+	enable_msr_filter(&t);
+	msr_roundtrip(&t, 0x10, KVM_MSR_EXIT_REASON_FILTER);
+	tvm_fini(&t);
+}
+END_TEST
+
+static void *hc_watchdog(void *arg)
+{
+	usleep(2000 * 1000);
+	kvm_vcpu_kick(arg);
+	return NULL;
+}
+
+START_TEST(hypercall_exit)
+{
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_EXIT_HYPERCALL};
+	struct kvm_exit_info x;
+	struct kvm_regs regs;
+	struct tvm t;
+	pthread_t th;
+	int hc;
+
+	tvm_init(&t, TVM_RAM, NULL);
+	hc = kvm_vm_check_extension(t.vm, KVM_CAP_EXIT_HYPERCALL);
+	if (hc <= 0 || !(hc & (1 << 12))) {
+		tvm_skip("hypercall_exit", "no KVM_CAP_EXIT_HYPERCALL for "
+					   "KVM_HC_MAP_GPA_RANGE");
+		tvm_fini(&t);
+		return;
+	}
+	cap.args[0] = 1 << 12;
+	ck_assert_int_eq(kvm_vm_enable_cap(t.vm, &cap), 0);
+	lm64_start(&t, LC_HYPERCALL, 12, 0x100000);
+	ck_assert_int_eq(kvm_vcpu_kick_bind(t.vcpu, SIGUSR1), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, hc_watchdog, t.vcpu), 0);
+	ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+	if (x.reason == KVM_EXIT_INTR) {
+		pthread_join(th, NULL);
+		ck_assert_int_eq(kvm_vcpu_get_regs(t.vcpu, &regs), 0);
+		/* still on the VMCALL (0f 01 c1) after 2 s: not handled */
+		ck_assert_uint_eq(t.mem[regs.rip], 0x0f);
+		ck_assert_uint_eq(t.mem[regs.rip + 2], 0xc1);
+		tvm_skip("hypercall_exit", "KVM advertises "
+					   "KVM_CAP_EXIT_HYPERCALL but VMCALL "
+					   "from "
+					   "this guest never exits (seen on "
+					   "PVM)");
+		tvm_fini(&t);
+		return;
+	}
+	pthread_cancel(th);
+	pthread_join(th, NULL);
+	ck_assert_msg(x.reason == KVM_EXIT_HYPERCALL, "exit %s",
+		      kvm_exit_reason_name(x.reason));
+	ck_assert_uint_eq(x.hypercall.nr, 12);
+	ck_assert_uint_eq(x.hypercall.args[0], 0x100000);
+	ck_assert_uint_eq(x.hypercall.args[1], 1);
+	*x.hypercall.ret = 0x77;
+	ck_assert_uint_eq(tvm_expect_out(&t, GP_DONE), 0x77);
+	tvm_fini(&t);
+}
+END_TEST
+
+/*
+ * Guest debug runs the guest at ring 0 on purpose: PVM runs ring-3 guest
+ * code natively and does not intercept #BP/#DB there for
+ * KVM_SET_GUEST_DEBUG; ring-0 code is emulated and honours single-step,
+ * as real KVM does everywhere.
+ */
+START_TEST(guest_debug_singlestep)
+{
+	struct kvm_guest_debug dbg;
+	struct kvm_exit_info x;
+	struct tvm t;
+	uint64_t entry;
+	int i;
+
+	tvm_init(&t, TVM_RAM, NULL);
+	if (kvm_vm_check_extension(t.vm, KVM_CAP_SET_GUEST_DEBUG) <= 0) {
+		tvm_skip("guest_debug_singlestep", "no "
+						   "KVM_CAP_SET_GUEST_DEBUG");
+		tvm_fini(&t);
+		return;
+	}
+	lm64_start(&t, LC_BASIC, 0, 0);
+	memcpy(&entry, t.mem + GUEST_BASE, 8);
+	memset(&dbg, 0, sizeof(dbg));
+	dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+	ck_assert_int_eq(kvm_vcpu_set_guest_debug(t.vcpu, &dbg), 0);
+	/* entry: cmp $1,%rdi (4 bytes); je (2); cmp (4); je (2) ... */
+	tvm_run(&t, &x);
+	ck_assert_msg(x.reason == KVM_EXIT_DEBUG, "exit %s",
+		      kvm_exit_reason_name(x.reason));
+	ck_assert_uint_eq(x.debug.exception, 1);
+	ck_assert_uint_eq(x.debug.pc, entry + 4);
+	tvm_run(&t, &x);
+	ck_assert_uint_eq(x.reason, KVM_EXIT_DEBUG);
+	ck_assert_uint_eq(x.debug.pc, entry + 6);
+	dbg.control = 0;
+	ck_assert_int_eq(kvm_vcpu_set_guest_debug(t.vcpu, &dbg), 0);
+	for (i = 0; i < 8; i++) {
+		tvm_run(&t, &x);
+		ck_assert_uint_ne(x.reason, KVM_EXIT_DEBUG);
+		if (x.reason == KVM_EXIT_IO)
+			break;
+	}
+	ck_assert_uint_eq(x.reason, KVM_EXIT_IO);
+	ck_assert_uint_eq(x.io.port, GP_DONE);
+	tvm_fini(&t);
+}
+END_TEST
+
+START_TEST(guest_debug_sw_breakpoint)
+{
+	struct kvm_guest_debug dbg;
+	struct kvm_exit_info x;
+	struct kvm_regs regs;
+	struct tvm t;
+	uint64_t bp;
+
+	tvm_init(&t, TVM_RAM, NULL);
+	if (kvm_vm_check_extension(t.vm, KVM_CAP_SET_GUEST_DEBUG) <= 0) {
+		tvm_skip("guest_debug_sw_breakpoint", "no "
+						      "KVM_CAP_SET_GUEST_"
+						      "DEBUG");
+		tvm_fini(&t);
+		return;
+	}
+	lm64_start(&t, LC_INT3, 0, 0);
+	memset(&dbg, 0, sizeof(dbg));
+	dbg.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
+	ck_assert_int_eq(kvm_vcpu_set_guest_debug(t.vcpu, &dbg), 0);
+	tvm_run(&t, &x);
+	if (x.reason == KVM_EXIT_INTERNAL_ERROR &&
+	    x.internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
+		tvm_skip("guest_debug_sw_breakpoint", "KVM failed to emulate "
+						      "INT3 with "
+						      "KVM_GUESTDBG_USE_SW_BP "
+						      "(INTERNAL_ERROR/"
+						      "EMULATION, seen on "
+						      "PVM)");
+		tvm_fini(&t);
+		return;
+	}
+	ck_assert_msg(x.reason == KVM_EXIT_DEBUG, "exit %s",
+		      kvm_exit_reason_name(x.reason));
+	ck_assert_uint_eq(x.debug.exception, 3);
+	ck_assert_int_eq(kvm_vcpu_get_regs(t.vcpu, &regs), 0);
+	bp = x.debug.pc;
+	ck_assert_uint_eq(regs.rip, bp);
+	ck_assert_uint_eq(t.mem[bp], 0xcc);
+	regs.rip = bp + 1; /* step over the int3 */
+	ck_assert_int_eq(kvm_vcpu_set_regs(t.vcpu, &regs), 0);
+	dbg.control = 0;
+	ck_assert_int_eq(kvm_vcpu_set_guest_debug(t.vcpu, &dbg), 0);
+	ck_assert_uint_eq(tvm_expect_out(&t, GP_DONE), 0x33);
+	tvm_fini(&t);
+}
+END_TEST
+
+/* User-space irqchip: wait for the window, inject with KVM_INTERRUPT. */
+START_TEST(irq_window_and_kvm_interrupt)
+{
+	struct kvm_exit_info x;
+	struct tvm t;
+	int i;
+
+	tvm_init(&t, TVM_RAM, NULL);
+	tvm_load(&t, guest_user_start, guest_user_end);
+	tvm_setup_long(&t, t.vcpu, true, true, true, UC_IRQWAIT);
+	kvm_vcpu_request_interrupt_window(t.vcpu, true);
+	tvm_run(&t, &x);
+	ck_assert_msg(x.reason == KVM_EXIT_IRQ_WINDOW_OPEN, "exit %s",
+		      kvm_exit_reason_name(x.reason));
+	ck_assert_uint_eq(x.run->ready_for_interrupt_injection, 1);
+	ck_assert_uint_eq(x.run->if_flag, 1);
+	kvm_vcpu_request_interrupt_window(t.vcpu, false);
+	ck_assert_int_eq(kvm_vcpu_interrupt(t.vcpu, 0x40), 0);
+	/* The handler's EOI write hits the (absent) APIC page: MMIO exit. */
+	for (i = 0; i < 4; i++) {
+		tvm_run(&t, &x);
+		if (x.reason != KVM_EXIT_MMIO)
+			break;
+		ck_assert(x.mmio.write);
+		ck_assert_uint_eq(x.mmio.gpa, 0xfee000b0);
+	}
+	ck_assert_uint_eq(x.reason, KVM_EXIT_IO);
+	ck_assert_uint_eq(x.io.port, GP_DONE);
+	ck_assert_uint_eq(*(uint32_t *)x.io.data, 1);
+	ck_assert_uint_eq(tvm_irq_count(&t), 1);
+	tvm_fini(&t);
+}
+END_TEST
+
+START_TEST(sync_regs)
+{
+	struct kvm_regs regs;
+	struct tvm t;
+
+	tvm_init(&t, TVM_RAM, NULL);
+	if (!(kvm_vm_check_extension(t.vm, KVM_CAP_SYNC_REGS) &
+	      KVM_SYNC_X86_REGS)) {
+		tvm_skip("sync_regs", "no KVM_CAP_SYNC_REGS");
+		tvm_fini(&t);
+		return;
+	}
+	ck_assert_int_eq(kvm_vcpu_sync_regs_enable(t.vcpu, 1ull << 40),
+			 -EINVAL);
+	tvm_load(&t, guest_user_start, guest_user_end);
+	tvm_setup_long(&t, t.vcpu, true, false, true, UC_COUNT);
+	ck_assert_int_eq(kvm_vcpu_sync_regs_enable(t.vcpu, KVM_SYNC_X86_REGS),
+			 0);
+	ck_assert_uint_eq(tvm_expect_out(&t, GP_DONE), 1);
+	ck_assert_uint_eq(kvm_vcpu_sync_regs(t.vcpu)->regs.rax, 1);
+	ck_assert_int_eq(kvm_vcpu_get_regs(t.vcpu, &regs), 0);
+	ck_assert_uint_eq(regs.rip, kvm_vcpu_sync_regs(t.vcpu)->regs.rip);
+	kvm_vcpu_sync_regs(t.vcpu)->regs.rax = 1000;
+	ck_assert_int_eq(kvm_vcpu_sync_regs_dirty(t.vcpu, KVM_SYNC_X86_REGS),
+			 0);
+	ck_assert_uint_eq(tvm_expect_out(&t, GP_DONE), 1001);
+	ck_assert_uint_eq(tvm_expect_out(&t, GP_DONE), 1002);
+	tvm_fini(&t);
+}
+END_TEST
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct kicker {
+	struct kvm_vcpu_obj *vcpu;
+	pthread_t target;
+	int delay_ms;
+	int extra_signal; /* sent first, 0 = none */
+};
+
+static void *kicker_main(void *arg)
+{
+	struct kicker *k = arg;
+
+	if (k->extra_signal) {
+		usleep(20 * 1000);
+		pthread_kill(k->target, k->extra_signal);
+	}
+	usleep((useconds_t)k->delay_ms * 1000);
+	kvm_vcpu_kick(k->vcpu);
+	return NULL;
+}
+
+static void noop_handler(int sig)
+{
+	(void)sig;
+}
+
+START_TEST(kick_from_another_thread)
+{
+	struct kicker k;
+	struct kvm_exit_info x;
+	struct tvm t;
+	pthread_t th;
+	double t0, dt;
+
+	tvm_init(&t, TVM_RAM, NULL);
+	tvm_load(&t, guest_user_start, guest_user_end);
+	tvm_setup_long(&t, t.vcpu, true, false, true, UC_SPIN);
+	ck_assert_int_eq(kvm_vcpu_kick(t.vcpu), -EINVAL); /* not bound */
+	ck_assert_int_eq(kvm_vcpu_kick_bind(t.vcpu, SIGUSR1), 0);
+
+	/* A kick that lands before KVM_RUN is not lost. */
+	ck_assert_int_eq(kvm_vcpu_kick(t.vcpu), 0);
+	ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+	ck_assert_uint_eq(x.reason, KVM_EXIT_INTR);
+	ck_assert(x.kicked);
+	ck_assert_uint_eq(x.run->immediate_exit, 0);
+
+	/* A kick while the guest spins at ring 3 ends KVM_RUN promptly. */
+	k = (struct kicker){.vcpu = t.vcpu, .delay_ms = 50};
+	ck_assert_int_eq(pthread_create(&th, NULL, kicker_main, &k), 0);
+	t0 = now_s();
+	ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+	dt = now_s() - t0;
+	pthread_join(th, NULL);
+	ck_assert_uint_eq(x.reason, KVM_EXIT_INTR);
+	ck_assert(x.kicked);
+	ck_assert_msg(dt < 2.0, "kick took %.3f s", dt);
+	/* ...and the guest resumes where it was: still spinning. */
+	k.delay_ms = 20;
+	ck_assert_int_eq(pthread_create(&th, NULL, kicker_main, &k), 0);
+	ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+	pthread_join(th, NULL);
+	ck_assert_uint_eq(x.reason, KVM_EXIT_INTR);
+	tvm_fini(&t);
+}
+END_TEST
+
+START_TEST(signal_mask_blocks_during_run)
+{
+	struct sigaction sa;
+	struct kicker k;
+	struct kvm_exit_info x;
+	struct tvm t;
+	sigset_t mask;
+	pthread_t th;
+	double t0, dt;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = noop_handler;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR2, &sa, NULL), 0);
+	tvm_init(&t, TVM_RAM, NULL);
+	tvm_load(&t, guest_user_start, guest_user_end);
+	tvm_setup_long(&t, t.vcpu, true, false, true, UC_SPIN);
+	ck_assert_int_eq(kvm_vcpu_kick_bind(t.vcpu, SIGUSR1), 0);
+	/* SIGUSR2 blocked while in the guest: it must not end KVM_RUN. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR2);
+	ck_assert_int_eq(kvm_vcpu_set_signal_mask(t.vcpu, &mask), 0);
+	k = (struct kicker){.vcpu = t.vcpu,
+			    .target = pthread_self(),
+			    .delay_ms = 300,
+			    .extra_signal = SIGUSR2};
+	ck_assert_int_eq(pthread_create(&th, NULL, kicker_main, &k), 0);
+	t0 = now_s();
+	ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+	dt = now_s() - t0;
+	pthread_join(th, NULL);
+	ck_assert_uint_eq(x.reason, KVM_EXIT_INTR);
+	ck_assert(x.kicked);
+	ck_assert_msg(dt >= 0.25, "KVM_RUN ended after %.3f s", dt);
+	ck_assert_int_eq(kvm_vcpu_set_signal_mask(t.vcpu, NULL), 0);
+	tvm_fini(&t);
+}
+END_TEST
+
 static Suite *run_suite(void)
 {
 	Suite *s = suite_create("kvm-run");
@@ -178,11 +601,29 @@ static Suite *run_suite(void)
 	tcase_add_test(tc, long_mode_ring0_pio_mmio_hlt);
 	tcase_add_test(tc, triple_fault_shutdown);
 	tcase_add_test(tc, ring3_count_loop);
+	tcase_add_test(tc, user_space_msr_unknown);
+	tcase_add_test(tc, user_space_msr_filter);
+	tcase_add_test(tc, hypercall_exit);
+	tcase_add_test(tc, guest_debug_singlestep);
+	tcase_add_test(tc, guest_debug_sw_breakpoint);
+	tcase_add_test(tc, irq_window_and_kvm_interrupt);
+	tcase_add_test(tc, sync_regs);
+	tcase_add_test(tc, kick_from_another_thread);
+	tcase_add_test(tc, signal_mask_blocks_during_run);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
 int main(void)
 {
-	return cvmm_check_run(run_suite(), true);
+	int r;
+
+	tvm_skips_init();
+	r = cvmm_check_run(run_suite(), true);
+
+	if (tvm_skips())
+		printf("%d capability test(s) skipped by name (see SKIP "
+		       "lines)\n",
+		       tvm_skips());
+	return r;
 }

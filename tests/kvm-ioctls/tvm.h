@@ -64,6 +64,8 @@ uint32_t tvm_expect_out(struct tvm *t, uint16_t port);
 uint64_t tvm_irq_count(const struct tvm *t);
 /* Print "SKIP <name>: <why>" and count it (see tvm_skips()). */
 void tvm_skip(const char *name, const char *why);
+/* Call once in main() before running the suite. */
+void tvm_skips_init(void);
 int tvm_skips(void);
 
 #endif

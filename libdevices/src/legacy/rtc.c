@@ -66,7 +66,15 @@ static int64_t host_ns(const struct cmos_rtc *rtc)
 /* Floor division for possibly negative clocks. */
 static int64_t ns_to_sec(int64_t ns)
 {
-	return ns >= 0 ? ns / NSEC : -((-ns + NSEC - 1) / NSEC);
+	return ns / NSEC - (ns % NSEC < 0 ? 1 : 0);
+}
+
+/* Nanoseconds into the current second, 0..NSEC-1. */
+static int64_t ns_in_second(int64_t ns)
+{
+	int64_t r = ns % NSEC;
+
+	return r < 0 ? r + NSEC : r;
 }
 
 static int64_t guest_sec(const struct cmos_rtc *rtc, int64_t ns)
@@ -125,12 +133,12 @@ static void store_time(struct cmos_rtc *rtc, int64_t t)
 {
 	struct tm tm;
 	time_t tt = (time_t)t;
-	int year;
+	int64_t year;
 
 	memset(&tm, 0, sizeof(tm));
 	if (!gmtime_r(&tt, &tm))
 		memset(&tm, 0, sizeof(tm));
-	year = tm.tm_year + 1900;
+	year = (int64_t)tm.tm_year + 1900;
 	if (year < 0)
 		year = 0;
 	rtc->cmos[REG_SEC] = enc(rtc, (unsigned)tm.tm_sec % 60);
@@ -139,8 +147,8 @@ static void store_time(struct cmos_rtc *rtc, int64_t t)
 	rtc->cmos[REG_WDAY] = enc(rtc, (unsigned)tm.tm_wday + 1);
 	rtc->cmos[REG_MDAY] = enc(rtc, (unsigned)tm.tm_mday);
 	rtc->cmos[REG_MON] = enc(rtc, (unsigned)tm.tm_mon + 1);
-	rtc->cmos[REG_YEAR] = enc(rtc, (unsigned)year % 100);
-	rtc->cmos[REG_CENTURY] = enc(rtc, (unsigned)(year / 100) % 100);
+	rtc->cmos[REG_YEAR] = enc(rtc, (unsigned)(year % 100));
+	rtc->cmos[REG_CENTURY] = enc(rtc, (unsigned)((year / 100) % 100));
 }
 
 /* Guest time described by the time registers, in seconds.  Garbage
@@ -225,7 +233,7 @@ static bool is_time_reg(unsigned r)
 static uint8_t read_locked(struct cmos_rtc *rtc)
 {
 	unsigned r = rtc->index;
-	int64_t ns, ns_in_sec, s;
+	int64_t ns, s;
 	uint8_t v;
 
 	switch (r) {
@@ -233,8 +241,7 @@ static uint8_t read_locked(struct cmos_rtc *rtc)
 		v = rtc->cmos[REG_A] & 0x7f;
 		if (!(rtc->cmos[REG_B] & B_SET)) {
 			ns = host_ns(rtc);
-			ns_in_sec = ns - ns_to_sec(ns) * NSEC;
-			if (ns_in_sec >= NSEC - UIP_WINDOW)
+			if (ns_in_second(ns) >= NSEC - UIP_WINDOW)
 				v |= A_UIP;
 		}
 		return v;

@@ -276,25 +276,27 @@ static bool handle_io(struct ll_vm *v)
 	return reset;
 }
 
+static void put64(struct ll_vm *v, uint64_t addr, uint64_t val)
+{
+	memcpy(v->mem + addr, &val, sizeof(val));
+}
+
 static void setup_page_tables_and_gdt(struct ll_vm *v)
 {
-	uint64_t *pml4 = (uint64_t *)(v->mem + LL_PML4_ADDR);
-	uint64_t *pdpt = (uint64_t *)(v->mem + LL_PDPT_ADDR);
-	uint64_t *pd = (uint64_t *)(v->mem + LL_PD_ADDR);
-	uint64_t *gdt = (uint64_t *)(v->mem + LL_GDT_ADDR);
 	unsigned int i;
 
 	/* Identity map of the first 4 GiB with 2 MiB pages. */
-	pml4[0] = LL_PDPT_ADDR | 0x3;
+	put64(v, LL_PML4_ADDR, LL_PDPT_ADDR | 0x3);
 	for (i = 0; i < 4; i++)
-		pdpt[i] = (LL_PD_ADDR + i * 0x1000ULL) | 0x3;
+		put64(v, LL_PDPT_ADDR + i * 8ULL,
+		      (LL_PD_ADDR + i * 0x1000ULL) | 0x3);
 	for (i = 0; i < 4 * 512; i++)
-		pd[i] = ((uint64_t)i << 21) | 0x83;
+		put64(v, LL_PD_ADDR + i * 8ULL, ((uint64_t)i << 21) | 0x83);
 
-	gdt[0] = 0;
-	gdt[1] = 0;
-	gdt[2] = 0x00af9b000000ffffULL; /* 0x10: 64-bit code */
-	gdt[3] = 0x00cf93000000ffffULL; /* 0x18: data */
+	put64(v, LL_GDT_ADDR, 0);
+	put64(v, LL_GDT_ADDR + 8, 0);
+	put64(v, LL_GDT_ADDR + 16, 0x00af9b000000ffffULL); /* 0x10: code64 */
+	put64(v, LL_GDT_ADDR + 24, 0x00cf93000000ffffULL); /* 0x18: data */
 }
 
 static void setup_vcpu_state(struct ll_vm *v)

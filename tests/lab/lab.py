@@ -348,15 +348,32 @@ def static_build(args, cache):
     return sdir, tests, ok
 
 
-def kvm_test_script(cp, t, done_paths):
+def up_to_date(sdir, path, static_ok):
+    """False when `path` (a target of the static build) exists but did not
+    rebuild after a source change: a stale binary must not be tested."""
+    if not os.path.isfile(path):
+        return False
+    if static_ok:
+        return True
+    rel = os.path.relpath(path, sdir)
+    r = subprocess.run(["ninja", "-C", sdir, "-n", rel],
+                       capture_output=True, text=True)
+    return r.returncode == 0 and "no work to do" in r.stdout
+
+
+def kvm_test_script(cp, t, done_paths, fresh):
     """Put a kvm-suite test into the initramfs: its executable under
     /lab/kvm-tests/bin, any file its arguments or environment name at the
-    same absolute path, and a script that runs it like meson would."""
+    same absolute path, and a script that runs it like meson would.  A test
+    that did not build gets a script that fails and says so."""
     cmd = t["cmd"]
     exe = cmd[0]
-    if not os.path.isfile(exe):
-        return False
     name = re.sub(r"[^A-Za-z0-9_.+-]", "_", t["name"])
+    if not fresh:
+        cp.add_bytes("lab/kvm-tests/%s.sh" % name, (
+            "#!/bin/sh\necho '%s did not build (see the lab cache's"
+            " static-build.log)'\nexit 1\n" % name).encode(), 0o755)
+        return True
     cp.add_file("lab/kvm-tests/bin/" + name, exe, 0o755)
     extra = list(cmd[1:]) + list((t.get("env") or {}).values())
     for a in extra:
@@ -426,11 +443,12 @@ def build_images(args):
     c.add_file("lab/guest/vmlinuz", vmlinuz, 0o644)
     c.add_bytes("lab/guest/initrd.cpio", guest_cpio)
     launcher = os.path.join(sdir, "tests", "lab", "lab-launch")
-    if os.path.isfile(launcher):
+    if up_to_date(sdir, launcher, static_ok):
         c.add_file("lab/bin/lab-launch", launcher, 0o755)
     c.mkdir("lab/kvm-tests")
     done = set()
-    ktests = [t["name"] for t in tests if kvm_test_script(c, t, done)]
+    ktests = [t["name"] for t in tests if kvm_test_script(
+        c, t, done, up_to_date(sdir, t["cmd"][0], static_ok))]
     img = os.path.join(cache, "images")
     os.makedirs(img, exist_ok=True)
     lab_cpio = os.path.join(img, "lab.cpio")
@@ -441,7 +459,7 @@ def build_images(args):
         "lab_modules": lmods, "lab_modules_missing": lmissing,
         "guest_modules": gmods, "guest_modules_missing": gmissing,
         "kvm_tests": ktests, "static_build_ok": static_ok,
-        "launcher": os.path.isfile(launcher),
+        "launcher": up_to_date(sdir, launcher, static_ok),
         "seconds": {"fetch": round(t_fetch - t0, 1),
                     "static_build": round(t_static - t_fetch, 1),
                     "initramfs": round(time.monotonic() - t_static, 1)},
@@ -574,6 +592,8 @@ MARK = re.compile(r"^@@LAB-(BEGIN|END|SUB|DONE|EXIT)\b ?(.*)$")
 def boot(args, checks):
     """Boots the lab once and runs `checks`; returns the results dict."""
     t0 = time.monotonic()
+    choose_accel(args)
+    qemu_cmd("tcg", "", "")  # fails early and clearly when QEMU is missing
     res = {"checks": {c: {"status": "NOT RUN", "output": [], "subs": []}
                       for c in checks},
            "error": None, "accel": None, "timings": {}}

@@ -37,7 +37,8 @@ static inline int cvmm_check_run(Suite *s, bool needs_kvm)
 	int failed;
 
 	if (needs_kvm && !cvmm_have_kvm()) {
-		printf("SKIP: /dev/kvm cannot be opened (%s)\n", strerror(errno));
+		printf("SKIP: /dev/kvm cannot be opened (%s)\n",
+		       strerror(errno));
 		/* Check has no suite_free(); a runner frees its suites. */
 		srunner_free(srunner_create(s));
 		return CVMM_EXIT_SKIP;

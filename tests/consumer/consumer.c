@@ -13,7 +13,7 @@ int main(void)
 	};
 	struct guest_region *r = NULL;
 	struct guest_memory *m = NULL;
-	char buf[6] = { 0 };
+	char buf[6] = {0};
 	int err;
 
 	err = guest_region_create(&p, &r);
@@ -26,7 +26,8 @@ int main(void)
 	guest_memory_unref(m);
 	guest_region_unref(r);
 	if (err || strcmp(buf, "c-vmm") != 0) {
-		fprintf(stderr, "consumer: guest memory round trip failed (%d)\n", err);
+		fprintf(stderr,
+			"consumer: guest memory round trip failed (%d)\n", err);
 		return 1;
 	}
 	printf("consumer: ok\n");

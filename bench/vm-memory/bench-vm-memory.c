@@ -16,7 +16,7 @@
 
 #include "cvmm/vm-memory.h"
 
-#define ROUNDS 25
+#define ROUNDS 101
 
 /* Keep the compiler from dropping or merging the work. */
 #define barrier() __asm__ volatile("" ::: "memory")
@@ -119,9 +119,9 @@ static void bench_copies(void)
 	memset(host, 1, 4 << 20);
 	memset(buf, 2, 2 << 20);
 	for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
-		long iters = sizes[k] >= (1 << 20) ? 200
-			     : sizes[k] >= 4096	   ? 40000
-						   : 2000000;
+		long iters = sizes[k] >= (1 << 20) ? 20
+			     : sizes[k] >= 4096	   ? 10000
+						   : 200000;
 		char name[64];
 		size_t len;
 		double a, b;
@@ -174,7 +174,7 @@ static void bench_copies(void)
 		memset(host, 1, 4 << 20);
 		guest_region_unref(r);
 		for (k = 0; k < 2; k++) {
-			long iters = lens[k] >= 4096 ? 40000 : 2000000;
+			long iters = lens[k] >= 4096 ? 10000 : 200000;
 			char name[64];
 			size_t len;
 			double a, b;
@@ -208,7 +208,7 @@ static void bench_typed(void)
 	struct guest_region *r = mkreg(0, 1 << 20);
 	struct guest_memory *m;
 	uint8_t *host = guest_region_host_addr(r);
-	const long iters = 2000000;
+	const long iters = 200000;
 	uint64_t acc = 0;
 	double a, b;
 	int ret;
@@ -304,7 +304,7 @@ static void bench_lookup(void)
 {
 	static const size_t counts[] = {1, 8, 64};
 	static guest_addr_t addrs[1024];
-	const long iters = 1000000;
+	const long iters = 200000;
 	double base_find = 0, base_read = 0;
 	uint64_t acc = 0;
 	size_t k;

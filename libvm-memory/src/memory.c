@@ -22,23 +22,31 @@
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
+/* What a lookup needs, 32 bytes.  wsize is size for a region that plain
+ * writes may go to, 0 for a read-only or dirty-logging one, so the write
+ * fast path costs no more than the read one and the others take the
+ * general path. */
 struct gm_entry {
 	guest_addr_t gpa;
 	uint64_t size;
+	uint64_t wsize;
 	uint8_t *host;
-	struct guest_region *r;
 };
 
 struct guest_memory {
 	atomic_uint refcount;
-	/* No region is read-only or dirty-logging: writes are plain copies. */
-	bool plain_write;
-	/* Some region logs dirty pages. */
-	bool any_dirty;
-	size_t n;	     /* regions */
-	size_t ln;	     /* entries searched: max(n, 1) */
-	struct gm_entry e[]; /* ln entries, sorted by gpa */
+	bool any_dirty;		 /* some region logs dirty pages */
+	size_t n;		 /* regions */
+	size_t ln;		 /* entries searched: max(n, 1) */
+	struct guest_region **r; /* n regions, in the order of e[] */
+	struct gm_entry e[];	 /* ln entries, sorted by gpa */
 };
+
+static inline struct guest_region *gm_reg(const struct guest_memory *m,
+					  const struct gm_entry *e)
+{
+	return m->r[e - m->e];
+}
 
 /* The entry whose gpa is the greatest <= @gpa, or the first entry.  The
  * caller checks that @gpa is inside it. */
@@ -138,66 +146,69 @@ static inline int gm_copy(void *dst, const void *src, size_t n)
 	return 0;
 }
 
-/* ---------------------------------------------------------------- snapshots */
-
-static struct guest_memory *gm_alloc(size_t n)
+/* The same for plain writes (wsize is 0 where they may not go). */
+static inline bool gm_wfits(const struct gm_entry *e, uint64_t off,
+			    uint64_t len)
 {
-	size_t ln = n ? n : 1;
-	struct guest_memory *m;
-
-	if (ln > (SIZE_MAX - sizeof(*m)) / sizeof(struct gm_entry))
-		return NULL;
-	m = calloc(1, sizeof(*m) + ln * sizeof(struct gm_entry));
-	if (!m)
-		return NULL;
-	atomic_init(&m->refcount, 1);
-	m->n = n;
-	m->ln = ln;
-	return m;
+	return off < e->wsize && len <= e->wsize - off;
 }
 
-static int gm_entry_cmp(const void *a, const void *b)
+/* ---------------------------------------------------------------- snapshots */
+
+static int gm_region_cmp(const void *a, const void *b)
 {
-	const struct gm_entry *x = a, *y = b;
+	const struct guest_region *x = *(struct guest_region *const *)a;
+	const struct guest_region *y = *(struct guest_region *const *)b;
 
 	return x->gpa < y->gpa ? -1 : x->gpa > y->gpa;
 }
 
-/* Sort the entries, refuse overlaps, take the references, set the flags. */
-static int gm_finish(struct guest_memory *m)
+/*
+ * A new snapshot of the @n regions @regs (any order; the array is sorted in
+ * place).  Refuses overlaps; takes a reference to each region on success.
+ */
+static int gm_build(struct guest_region **regs, size_t n,
+		    struct guest_memory **out)
 {
-	size_t i;
+	size_t ln = n ? n : 1, i;
+	struct guest_memory *m;
 
-	qsort(m->e, m->n, sizeof(m->e[0]), gm_entry_cmp);
-	for (i = 1; i < m->n; i++)
-		if (m->e[i].gpa - m->e[i - 1].gpa < m->e[i - 1].size)
+	if (ln >
+	    (SIZE_MAX - sizeof(*m)) / (sizeof(struct gm_entry) + sizeof(*regs)))
+		return -ENOMEM;
+	qsort(regs, n, sizeof(*regs), gm_region_cmp);
+	for (i = 1; i < n; i++)
+		if (regs[i]->gpa - regs[i - 1]->gpa < regs[i - 1]->size)
 			return -EEXIST;
-	m->plain_write = true;
-	for (i = 0; i < m->n; i++) {
-		unsigned int f = m->e[i].r->flags;
+	m = calloc(1,
+		   sizeof(*m) + ln * (sizeof(struct gm_entry) + sizeof(*regs)));
+	if (!m)
+		return -ENOMEM;
+	atomic_init(&m->refcount, 1);
+	m->n = n;
+	m->ln = ln;
+	m->r = (struct guest_region **)(void *)(m->e + ln);
+	for (i = 0; i < n; i++) {
+		struct guest_region *r = regs[i];
 
-		if (f & (GUEST_REGION_READONLY | GUEST_REGION_DIRTY_LOG))
-			m->plain_write = false;
-		if (f & GUEST_REGION_DIRTY_LOG)
+		m->e[i].gpa = r->gpa;
+		m->e[i].size = r->size;
+		m->e[i].host = r->host;
+		if (!(r->flags &
+		      (GUEST_REGION_READONLY | GUEST_REGION_DIRTY_LOG)))
+			m->e[i].wsize = r->size;
+		if (r->flags & GUEST_REGION_DIRTY_LOG)
 			m->any_dirty = true;
+		m->r[i] = guest_region_ref(r);
 	}
-	for (i = 0; i < m->n; i++)
-		guest_region_ref(m->e[i].r);
+	*out = m;
 	return 0;
-}
-
-static void gm_set_entry(struct gm_entry *e, struct guest_region *r)
-{
-	e->gpa = r->gpa;
-	e->size = r->size;
-	e->host = r->host;
-	e->r = r;
 }
 
 int guest_memory_create(struct guest_region *const *regions, size_t n,
 			struct guest_memory **out)
 {
-	struct guest_memory *m;
+	struct guest_region **regs;
 	size_t i;
 	int ret;
 
@@ -206,47 +217,40 @@ int guest_memory_create(struct guest_region *const *regions, size_t n,
 	for (i = 0; i < n; i++)
 		if (!regions[i])
 			return -EINVAL;
-	m = gm_alloc(n);
-	if (!m)
+	regs = malloc((n ? n : 1) * sizeof(*regs));
+	if (!regs)
 		return -ENOMEM;
-	for (i = 0; i < n; i++)
-		gm_set_entry(&m->e[i], regions[i]);
-	ret = gm_finish(m);
-	if (ret) {
-		free(m);
-		return ret;
-	}
-	*out = m;
-	return 0;
+	if (n)
+		memcpy(regs, regions, n * sizeof(*regs));
+	ret = gm_build(regs, n, out);
+	free(regs);
+	return ret;
 }
 
 int guest_memory_add_region(const struct guest_memory *m,
 			    struct guest_region *r, struct guest_memory **out)
 {
-	struct guest_memory *nm;
+	struct guest_region **regs;
 	int ret;
 
 	if (!m || !r || !out)
 		return -EINVAL;
-	nm = gm_alloc(m->n + 1);
-	if (!nm)
+	regs = malloc((m->n + 1) * sizeof(*regs));
+	if (!regs)
 		return -ENOMEM;
-	memcpy(nm->e, m->e, m->n * sizeof(m->e[0]));
-	gm_set_entry(&nm->e[m->n], r);
-	ret = gm_finish(nm);
-	if (ret) {
-		free(nm);
-		return ret;
-	}
-	*out = nm;
-	return 0;
+	if (m->n)
+		memcpy(regs, m->r, m->n * sizeof(*regs));
+	regs[m->n] = r;
+	ret = gm_build(regs, m->n + 1, out);
+	free(regs);
+	return ret;
 }
 
 int guest_memory_remove_region(const struct guest_memory *m, guest_addr_t gpa,
 			       uint64_t size, struct guest_memory **out,
 			       struct guest_region **removed)
 {
-	struct guest_memory *nm;
+	struct guest_region **regs;
 	size_t i;
 	int ret;
 
@@ -257,19 +261,17 @@ int guest_memory_remove_region(const struct guest_memory *m, guest_addr_t gpa,
 			break;
 	if (i == m->n)
 		return -ENOENT;
-	nm = gm_alloc(m->n - 1);
-	if (!nm)
+	regs = malloc(m->n * sizeof(*regs));
+	if (!regs)
 		return -ENOMEM;
-	memcpy(nm->e, m->e, i * sizeof(m->e[0]));
-	memcpy(nm->e + i, m->e + i + 1, (m->n - i - 1) * sizeof(m->e[0]));
-	ret = gm_finish(nm);
-	if (ret) { /* cannot happen: a subset of a valid set */
-		free(nm);
+	memcpy(regs, m->r, i * sizeof(*regs));
+	memcpy(regs + i, m->r + i + 1, (m->n - i - 1) * sizeof(*regs));
+	ret = gm_build(regs, m->n - 1, out);
+	free(regs);
+	if (ret)
 		return ret;
-	}
 	if (removed)
-		*removed = guest_region_ref(m->e[i].r);
-	*out = nm;
+		*removed = guest_region_ref(m->r[i]);
 	return 0;
 }
 
@@ -292,7 +294,7 @@ void guest_memory_unref(struct guest_memory *m)
 		return;
 	atomic_thread_fence(memory_order_acquire);
 	for (i = 0; i < m->n; i++)
-		guest_region_unref(m->e[i].r);
+		guest_region_unref(m->r[i]);
 	free(m);
 }
 
@@ -306,7 +308,7 @@ struct guest_region *guest_memory_region_at(const struct guest_memory *m,
 {
 	if (!m || i >= m->n)
 		return NULL;
-	return m->e[i].r;
+	return m->r[i];
 }
 
 struct guest_region *guest_memory_find_region(const struct guest_memory *m,
@@ -317,7 +319,7 @@ struct guest_region *guest_memory_find_region(const struct guest_memory *m,
 	if (!m)
 		return NULL;
 	e = gm_search(m, gpa);
-	return gpa - e->gpa < e->size ? e->r : NULL;
+	return gpa - e->gpa < e->size ? gm_reg(m, e) : NULL;
 }
 
 guest_addr_t guest_memory_end(const struct guest_memory *m)
@@ -351,7 +353,7 @@ static int gm_check_span(const struct guest_memory *m, guest_addr_t gpa,
 	for (;;) { /* at most n iterations */
 		uint64_t avail = m->e[i].gpa + m->e[i].size - cur;
 
-		if (write && (m->e[i].r->flags & GUEST_REGION_READONLY))
+		if (write && (m->r[i]->flags & GUEST_REGION_READONLY))
 			return -EPERM;
 		if (left <= avail)
 			return 0;
@@ -382,11 +384,14 @@ enum gm_op {
 	GM_FILL
 };
 
-static inline void gm_dirty(const struct gm_entry *e, uint64_t off,
+static inline void gm_dirty(const struct guest_memory *m,
+			    const struct gm_entry *e, uint64_t off,
 			    uint64_t len)
 {
-	if (e->r->dirty)
-		gm_region_mark_dirty(e->r, off, len);
+	struct guest_region *r = gm_reg(m, e);
+
+	if (r->dirty)
+		gm_region_mark_dirty(r, off, len);
 }
 
 /* Checked copy of any range (crossing regions, or erroneous). */
@@ -415,11 +420,11 @@ static int gm_copy_slow(const struct guest_memory *m, guest_addr_t gpa,
 			break;
 		case GM_WRITE:
 			memcpy(e->host + off, p, chunk);
-			gm_dirty(e, off, chunk);
+			gm_dirty(m, e, off, chunk);
 			break;
 		case GM_FILL:
 			memset(e->host + off, byte, chunk);
-			gm_dirty(e, off, chunk);
+			gm_dirty(m, e, off, chunk);
 			break;
 		}
 		if (p)
@@ -432,16 +437,34 @@ static int gm_copy_slow(const struct guest_memory *m, guest_addr_t gpa,
 
 /* A write inside one region of a snapshot that has read-only or logging
  * regions: the region's own flags decide. */
-static int gm_write_one(const struct gm_entry *e, uint64_t off, const void *buf,
-			uint64_t len)
+static int gm_write_one(const struct guest_memory *m, const struct gm_entry *e,
+			uint64_t off, const void *buf, uint64_t len)
 {
 	if (!len)
 		return 0; /* zero-length writes succeed anywhere */
-	if (e->r->flags & GUEST_REGION_READONLY)
+	if (gm_reg(m, e)->flags & GUEST_REGION_READONLY)
 		return -EPERM;
 	gm_copy(e->host + off, buf, len);
-	gm_dirty(e, off, len);
+	gm_dirty(m, e, off, len);
 	return 0;
+}
+
+/* Any write the fast path did not take: bad arguments, read-only or
+ * logging regions, ranges crossing regions, errors. */
+static __attribute__((noinline)) int
+gm_write_general(const struct guest_memory *m, guest_addr_t gpa,
+		 const void *buf, uint64_t len)
+{
+	const struct gm_entry *e;
+	uint64_t off;
+
+	if (!buf && len)
+		return -EINVAL;
+	e = gm_search(m, gpa);
+	off = gpa - e->gpa;
+	if (gm_fits(e, off, len))
+		return gm_write_one(m, e, off, buf, len);
+	return gm_copy_slow(m, gpa, (void *)(uintptr_t)buf, len, GM_WRITE, 0);
 }
 
 int guest_memory_read(const struct guest_memory *m, guest_addr_t gpa, void *buf,
@@ -472,15 +495,9 @@ int guest_memory_write(const struct guest_memory *m, guest_addr_t gpa,
 		return -EINVAL;
 	e = gm_search(m, gpa);
 	off = gpa - e->gpa;
-	if (likely(gm_fits(e, off, len) && buf)) {
-		if (likely(m->plain_write)) {
-			return gm_copy(e->host + off, buf, len);
-		}
-		return gm_write_one(e, off, buf, len);
-	}
-	if (!buf && len)
-		return -EINVAL;
-	return gm_copy_slow(m, gpa, (void *)(uintptr_t)buf, len, GM_WRITE, 0);
+	if (likely(gm_wfits(e, off, len) && buf))
+		return gm_copy(e->host + off, buf, len);
+	return gm_write_general(m, gpa, buf, len);
 }
 
 int guest_memory_fill(const struct guest_memory *m, guest_addr_t gpa, int byte,
@@ -528,14 +545,11 @@ int guest_memory_fill(const struct guest_memory *m, guest_addr_t gpa, int byte,
 			return -EINVAL;                                      \
 		e = gm_search(m, gpa);                                       \
 		off = gpa - e->gpa;                                          \
-		if (likely(gm_fits(e, off, sizeof(v)))) {                    \
-			if (likely(m->plain_write)) {                        \
-				memcpy(e->host + off, &v, sizeof(v));        \
-				return 0;                                    \
-			}                                                    \
-			return gm_write_one(e, off, &v, sizeof(v));          \
+		if (likely(gm_wfits(e, off, sizeof(v)))) {                   \
+			memcpy(e->host + off, &v, sizeof(v));                \
+			return 0;                                            \
 		}                                                            \
-		return gm_copy_slow(m, gpa, &v, sizeof(v), GM_WRITE, 0);     \
+		return gm_write_general(m, gpa, &v, sizeof(v));              \
 	}
 
 #define le8toh(x) (x)
@@ -613,7 +627,9 @@ static inline uint8_t *gm_aligned_host(const struct guest_memory *m,
 							      sizeof(v), &e); \
 		if (!p)                                                       \
 			return -EFAULT;                                       \
-		if (e->r->flags & GUEST_REGION_READONLY)                      \
+		/* wsize 0: read-only or logging; the region decides. */      \
+		if (!e->wsize &&                                              \
+		    (gm_reg(m, e)->flags & GUEST_REGION_READONLY))            \
 			return -EPERM;                                        \
 		if (order == memory_order_relaxed)                            \
 			__atomic_store_n(p, v, __ATOMIC_RELAXED);             \
@@ -621,7 +637,8 @@ static inline uint8_t *gm_aligned_host(const struct guest_memory *m,
 			__atomic_store_n(p, v, __ATOMIC_RELEASE);             \
 		else                                                          \
 			__atomic_store_n(p, v, __ATOMIC_SEQ_CST);             \
-		gm_dirty(e, gpa - e->gpa, sizeof(v));                         \
+		if (!e->wsize)                                                \
+			gm_dirty(m, e, gpa - e->gpa, sizeof(v));              \
 		return 0;                                                     \
 	}
 
@@ -731,7 +748,7 @@ void guest_memory_mark_dirty(const struct guest_memory *m, guest_addr_t gpa,
 		uint64_t hi = last < elast ? last : elast;
 
 		if (e->size && lo <= hi)
-			gm_dirty(e, lo - e->gpa, hi - lo + 1);
+			gm_dirty(m, e, lo - e->gpa, hi - lo + 1);
 	}
 }
 

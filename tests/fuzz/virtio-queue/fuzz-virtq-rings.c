@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * Fuzz target: a device serving raw, guest-controlled rings.
+ *
+ * The input chooses the queue size, features, ring addresses and the whole
+ * content of guest RAM (descriptor tables, rings, indirect tables).  The
+ * device loop pops every chain, reads all readable bytes, writes all
+ * writable bytes (through the copy API and the iovec export) and completes
+ * it, until pop stops.  It must always terminate: the device's writes are
+ * one constant byte, so avail.idx can take at most 4 distinct values and
+ * each refresh yields at most size chains; more than 4 * size + 4 pops
+ * means the queue spins, and abort() says so.
+ *
+ * Guest RAM: A [0, 64K) and B [64K, 128K) adjacent, a hole, C [1M, 1M+4K)
+ * read-only.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cvmm/virtio-queue.h>
+#include <cvmm/vm-memory.h>
+
+#define A_SIZE 0x10000ull
+#define C_GPA  0x100000ull
+#define C_SIZE 0x1000ull
+
+static struct guest_region *region(guest_addr_t gpa, uint64_t size,
+				   unsigned int flags)
+{
+	struct guest_region_params p;
+	struct guest_region *r = NULL;
+
+	memset(&p, 0, sizeof(p));
+	p.gpa = gpa;
+	p.size = size;
+	p.flags = flags;
+	p.backing = GUEST_REGION_ANON_PRIVATE;
+	if (guest_region_create(&p, &r))
+		abort();
+	return r;
+}
+
+static uint32_t get32(const uint8_t *d)
+{
+	return (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16 |
+	       (uint32_t)d[3] << 24;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const uint64_t align[3] = {16, 2, 4};
+	struct guest_region *rs[3];
+	struct guest_memory *m;
+	struct virtq *q;
+	struct virtq_chain c;
+	uint8_t buf[512], pattern;
+	struct iovec iov[8];
+	uint32_t qsize, pops = 0, bound;
+	unsigned int i;
+	int r;
+
+	if (size < 16)
+		return 0;
+	rs[0] = region(0, A_SIZE, 0);
+	rs[1] = region(A_SIZE, A_SIZE, 0);
+	rs[2] = region(C_GPA, C_SIZE, GUEST_REGION_READONLY);
+	if (guest_memory_create(rs, 3, &m))
+		abort();
+	if (virtq_create(1024, &q) || virtq_set_memory(q, m))
+		abort();
+
+	qsize = 1u << (data[0] % 11); /* 1..1024 */
+	pattern = data[2];
+	virtq_set_size(q, qsize);
+	virtq_set_features(
+		q, (data[1] & 1 ? 1ull << VIRTIO_RING_F_EVENT_IDX : 0) |
+			   (data[1] & 2 ? 1ull << VIRTIO_RING_F_INDIRECT_DESC
+					: 0));
+	virtq_allow_zero_length(q, data[1] & 4);
+	for (i = 0; i < 3; i++) {
+		uint64_t a = get32(data + 3 + 4 * i) & 0x1fffff;
+
+		/* Mostly aligned, sometimes not. */
+		if (!(data[1] & (8u << i)))
+			a &= ~(align[i] - 1);
+		virtq_set_addr(q, (enum virtq_area)i, a);
+	}
+	/* The rest of the input is guest RAM (A then B). */
+	data += 15;
+	size -= 15;
+	if (size > 2 * A_SIZE)
+		size = 2 * A_SIZE;
+	if (guest_memory_write(m, 0, data, size))
+		abort();
+	if (virtq_set_ready(q, true))
+		goto out;
+
+	bound = 4 * qsize + 4;
+	while ((r = virtq_pop(q, &c)) == 1) {
+		uint32_t n;
+
+		if (++pops > bound)
+			abort(); /* the device is spinning */
+		if (c.nbufs == 0 || c.nbufs > qsize || c.nread > c.nbufs)
+			abort();
+		/* Read: 1 KiB by copy, some by iovec, skip the rest. */
+		for (i = 0; i < 2 && virtq_chain_readable(&c); i++)
+			if (virtq_chain_read(&c, buf, sizeof(buf)) < 0)
+				break;
+		if (virtq_chain_readable_iov(&c, 4096, iov, 8) >= 0)
+			virtq_chain_skip_read(&c, UINT32_MAX);
+		/* Write the constant pattern the same way. */
+		memset(buf, pattern, sizeof(buf));
+		for (i = 0; i < 2 && virtq_chain_writable(&c); i++)
+			if (virtq_chain_write(&c, buf, sizeof(buf)) < 0)
+				break;
+		n = virtq_chain_writable(&c);
+		r = virtq_chain_writable_iov(&c, n > 65536 ? 65536 : n, iov, 8);
+		for (i = 0; r > 0 && i < (unsigned int)r; i++)
+			memset(iov[i].iov_base, pattern, iov[i].iov_len);
+		if (r == -ENOBUFS)
+			virtq_chain_skip_write(&c, 65536);
+		if (virtq_is_broken(q))
+			break;
+		if (c.wr_done > c.write_len || c.rd_done > c.read_len)
+			abort();
+		if (virtq_complete(&c))
+			abort();
+		if (pops % 3 == 0)
+			virtq_needs_interrupt(q);
+		if (pops % 5 == 0)
+			virtq_enable_notification(q);
+		if (pops % 7 == 0)
+			virtq_disable_notification(q);
+	}
+	/* A broken queue stays broken and quiet. */
+	if (virtq_is_broken(q) && virtq_pop(q, &c) != -EIO)
+		abort();
+out:
+	virtq_destroy(q);
+	guest_memory_unref(m);
+	for (i = 0; i < 3; i++)
+		guest_region_unref(rs[i]);
+	return 0;
+}

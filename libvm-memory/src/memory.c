@@ -289,10 +289,11 @@ void guest_memory_unref(struct guest_memory *m)
 
 	if (!m)
 		return;
-	if (atomic_fetch_sub_explicit(&m->refcount, 1, memory_order_release) !=
+	/* acq_rel rather than release + fence: the same on x86, and
+	 * understood by ThreadSanitizer. */
+	if (atomic_fetch_sub_explicit(&m->refcount, 1, memory_order_acq_rel) !=
 	    1)
 		return;
-	atomic_thread_fence(memory_order_acquire);
 	for (i = 0; i < m->n; i++)
 		guest_region_unref(m->r[i]);
 	free(m);

@@ -314,10 +314,11 @@ void guest_region_unref(struct guest_region *r)
 {
 	if (!r)
 		return;
-	if (atomic_fetch_sub_explicit(&r->refcount, 1, memory_order_release) !=
+	/* acq_rel rather than release + fence: the same on x86, and
+	 * understood by ThreadSanitizer. */
+	if (atomic_fetch_sub_explicit(&r->refcount, 1, memory_order_acq_rel) !=
 	    1)
 		return;
-	atomic_thread_fence(memory_order_acquire);
 	if (r->backing != GUEST_REGION_USER && r->map_base)
 		munmap(r->map_base, r->map_len);
 	if (r->fd >= 0)

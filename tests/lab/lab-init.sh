@@ -170,7 +170,7 @@ check_guest_up() {
 	[ -x /lab/bin/lab-launch ] || { echo "lab-launch was not built"; return 1; }
 	{
 		/lab/bin/lab-launch -m 256 -t "${LAB_GUEST_TIMEOUT:-240}" \
-			-a "console=ttyS0 panic=-1 reboot=k nokaslr quiet pci=off" \
+			-a "console=ttyS0 panic=-1 reboot=k nokaslr no_timer_check quiet pci=off" \
 			/lab/guest/vmlinuz /lab/guest/initrd.cpio
 		echo $? >/tmp/guest.rc
 	} 2>&1 | tee /tmp/guest.log

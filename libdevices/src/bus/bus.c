@@ -4,14 +4,17 @@
  * pointer, readers counted in per-slot counters selected by epoch parity,
  * replaced tables freed after two epoch advances.  See bus.h for the design.
  *
- * Correctness argument (all atomics are seq_cst, writers serialised by
- * bus->lock):
+ * Correctness argument (writers serialised by bus->lock; "before" below is
+ * the order established by the writer's membarrier, or by the readers'
+ * fences when membarrier is unavailable, as in liburcu-memb):
  *   reader: R1 e = epoch; R2 cnt[slot][e & 1]++; R3 t = table; ...;
- *           R4 cnt[slot][e & 1]--.
+ *           R4 cnt[slot][e & 1]-- (release).
+ *   writer check: membarrier(); then read every slot's counter.
  *   A table T is unpublished (store of the new table) while epoch == r and
- *   retired with tag r.  A reader holding T loaded it at R3 before the
- *   unpublish, so its R2 also precedes the unpublish, and it counts in one
- *   of the two parities.  Advancing the epoch from E to E + 1 requires
+ *   retired with tag r.  A reader holding T performed R3 before the
+ *   membarrier of any later check took effect on its thread (afterwards R3
+ *   would see the new table), so its R2, earlier in program order, is
+ *   visible to that check, and it counts in one of the two parities.  Advancing the epoch from E to E + 1 requires
  *   every slot's cnt[(E - 1) & 1] to be read as 0.  The advances r -> r + 1
  *   and r + 1 -> r + 2 both happen after the unpublish and check parity
  *   (r - 1) & 1 and r & 1 respectively, so each holder of T had decremented
@@ -24,12 +27,15 @@
 #include <cvmm/devices/bus.h>
 
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BUS_SLOTS	64u
 #define BUS_RETIRED_MAX 4096u
@@ -70,22 +76,93 @@ struct io_bus {
 	size_t nretired;
 };
 
-static atomic_uint next_slot;
+/*
+ * Reader slots.  Each thread owns one slot index, unique among live threads
+ * (returned to a pool when the thread exits), the same on every bus; slots
+ * 0..BUS_SLOTS-2 are exclusive, so their counters are updated with plain
+ * loads and stores by their owner.  Threads beyond that share the last slot
+ * and use atomic read-modify-write.
+ *
+ * Ordering: a reader's counter store must be visible before its table load
+ * can be satisfied.  Rather than a fence in every dispatch, writers call
+ * membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) before reading the counters,
+ * which acts as a full barrier on every thread of the process (liburcu's
+ * "memb" flavour).  When membarrier is unavailable (old kernel, seccomp),
+ * readers fall back to a seq_cst fence.
+ */
+#define SHARED_SLOT (BUS_SLOTS - 1)
+
+static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t slots_key;
+static bool slots_key_ok;
+static uint64_t slots_used[(BUS_SLOTS + 63) / 64];
+static bool use_membarrier;
 static TLS unsigned tls_slot; /* slot + 1; 0 = not chosen yet */
 static TLS unsigned tls_depth;
 static TLS struct io_bus *tls_stack[IO_BUS_MAX_NESTING];
 
-static unsigned my_slot(void)
+static void slot_release(void *arg)
+{
+	unsigned s = (unsigned)(uintptr_t)arg - 1;
+
+	if (s < SHARED_SLOT) {
+		pthread_mutex_lock(&slots_lock);
+		slots_used[s / 64] &= ~(1ull << (s % 64));
+		pthread_mutex_unlock(&slots_lock);
+	}
+}
+
+static void slots_init(void)
+{
+	slots_key_ok = pthread_key_create(&slots_key, slot_release) == 0;
+	use_membarrier = syscall(__NR_membarrier,
+				 MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0,
+				 0) == 0;
+}
+
+static void writer_barrier(void)
+{
+	if (use_membarrier &&
+	    syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) ==
+		    0)
+		return;
+	/* cannot happen once registered; keep a fence for safety */
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+static __attribute__((noinline)) unsigned choose_slot(void)
+{
+	unsigned s = SHARED_SLOT;
+
+	pthread_once(&slots_once, slots_init);
+	if (slots_key_ok) {
+		pthread_mutex_lock(&slots_lock);
+		for (unsigned i = 0; i < SHARED_SLOT; i++) {
+			if (!(slots_used[i / 64] & (1ull << (i % 64)))) {
+				slots_used[i / 64] |= 1ull << (i % 64);
+				s = i;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&slots_lock);
+		if (s != SHARED_SLOT &&
+		    pthread_setspecific(slots_key,
+					(void *)(uintptr_t)(s + 1)) != 0) {
+			slot_release((void *)(uintptr_t)(s + 1));
+			s = SHARED_SLOT;
+		}
+	}
+	tls_slot = s + 1;
+	return s;
+}
+
+static inline unsigned my_slot(void)
 {
 	unsigned s = tls_slot;
 
-	if (unlikely(s == 0)) {
-		s = atomic_fetch_add_explicit(&next_slot, 1,
-					      memory_order_relaxed) %
-			    BUS_SLOTS +
-		    1;
-		tls_slot = s;
-	}
+	if (unlikely(s == 0))
+		return choose_slot();
 	return s - 1;
 }
 
@@ -119,6 +196,7 @@ int io_bus_create(struct io_bus **out)
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
+	pthread_once(&slots_once, slots_init);
 	bus = aligned_alloc(CACHELINE, sz);
 	if (!bus)
 		return -ENOMEM;
@@ -167,6 +245,7 @@ static bool try_advance(struct io_bus *bus)
 	uint64_t e = atomic_load(&bus->epoch);
 	unsigned p = (unsigned)((e + 1) & 1); /* == (e - 1) & 1 */
 
+	writer_barrier();
 	for (unsigned i = 0; i < BUS_SLOTS; i++)
 		if (atomic_load(&bus->slots[i].cnt[p]) != 0)
 			return false;
@@ -281,13 +360,26 @@ static size_t upper(const struct bus_table *t, uint64_t addr)
 	return lo;
 }
 
-static const struct bus_entry *lookup(const struct bus_table *t, uint64_t addr)
+/* The entry covering @addr, or NULL.  Branch-free binary search (the
+ * comparison becomes a conditional move), so random addresses cost no
+ * mispredictions. */
+static inline const struct bus_entry *lookup(const struct bus_table *t,
+					     uint64_t addr)
 {
-	size_t i = upper(t, addr);
+	const struct bus_entry *b = t->e;
+	size_t n = t->n;
 
-	if (i == 0 || addr > t->e[i - 1].last)
+	if (unlikely(n == 0))
 		return NULL;
-	return &t->e[i - 1];
+	while (n > 1) {
+		size_t half = n / 2;
+
+		b = b[half].base <= addr ? b + half : b;
+		n -= half;
+	}
+	if (addr < b->base || addr > b->last)
+		return NULL;
+	return b;
 }
 
 /* Index of the entry based exactly at @base, or -1. */
@@ -561,7 +653,7 @@ static inline int dispatch(struct io_bus *bus, uint64_t addr, void *rdata,
 	struct bus_slot *slot;
 	const struct bus_table *t;
 	const struct bus_entry *e;
-	unsigned p;
+	unsigned p, si;
 	int ret;
 
 	if (unlikely(addr > UINT64_MAX - (size - 1))) {
@@ -573,11 +665,27 @@ static inline int dispatch(struct io_bus *bus, uint64_t addr, void *rdata,
 					  memory_order_relaxed);
 		return -ELOOP;
 	}
-	slot = &bus->slots[my_slot()];
-	p = (unsigned)(atomic_load(&bus->epoch) & 1);
-	atomic_fetch_add(&slot->cnt[p], 1);
+	si = my_slot();
+	slot = &bus->slots[si];
+	p = (unsigned)(atomic_load_explicit(&bus->epoch, memory_order_relaxed) &
+		       1);
+	if (likely(si != SHARED_SLOT)) {
+		/* owner-only counter: no locked instruction */
+		atomic_store_explicit(
+			&slot->cnt[p],
+			atomic_load_explicit(&slot->cnt[p],
+					     memory_order_relaxed) +
+				1,
+			memory_order_relaxed);
+		if (likely(use_membarrier))
+			atomic_signal_fence(memory_order_seq_cst);
+		else
+			atomic_thread_fence(memory_order_seq_cst);
+	} else {
+		atomic_fetch_add(&slot->cnt[p], 1);
+	}
 	tls_stack[tls_depth++] = bus;
-	t = atomic_load(&bus->table);
+	t = atomic_load_explicit(&bus->table, memory_order_acquire);
 	e = lookup(t, addr);
 	if (likely(e && addr + (size - 1) <= e->last)) {
 		if (rdata) {
@@ -591,7 +699,16 @@ static inline int dispatch(struct io_bus *bus, uint64_t addr, void *rdata,
 		ret = e ? -ERANGE : IO_BUS_UNHANDLED;
 	}
 	tls_depth--;
-	atomic_fetch_sub_explicit(&slot->cnt[p], 1, memory_order_release);
+	if (likely(si != SHARED_SLOT))
+		atomic_store_explicit(
+			&slot->cnt[p],
+			atomic_load_explicit(&slot->cnt[p],
+					     memory_order_relaxed) -
+				1,
+			memory_order_release);
+	else
+		atomic_fetch_sub_explicit(&slot->cnt[p], 1,
+					  memory_order_release);
 	if (ret)
 		unhandled(bus, addr, rdata, wdata, size);
 	return ret;

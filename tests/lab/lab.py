@@ -441,13 +441,34 @@ def kvm_test_script(cp, t, done_paths, fresh):
 
 
 # --------------------------------------------------------------- images
+def resolve_packages(cache):
+    """(kernel package, its version, busybox-static version) from apt,
+    remembered for an hour (apt-cache takes seconds; LAB_APT_REFRESH=1 asks
+    again at once)."""
+    memo = os.path.join(cache, "apt-resolved.json")
+    key = os.environ.get("LAB_KERNEL_PKG", "")
+    try:
+        with open(memo) as f:
+            m = json.load(f)
+        if (m["key"] == key and time.time() - m["time"] < 3600
+                and not os.environ.get("LAB_APT_REFRESH")):
+            return m["kpkg"], m["kver"], m["bbver"]
+    except (OSError, ValueError, KeyError):
+        pass
+    kpkg, kver = resolve_kernel_pkg()
+    bbver = apt_version("busybox-static")
+    with open(memo, "w") as f:
+        json.dump({"key": key, "time": time.time(), "kpkg": kpkg,
+                   "kver": kver, "bbver": bbver}, f)
+    return kpkg, kver, bbver
+
+
 def build_images(args):
     """Returns a dict with paths of the kernel and the lab initramfs."""
     t0 = time.monotonic()
     cache = os.path.join(args.builddir, "tests", "lab", "cache")
     os.makedirs(cache, exist_ok=True)
-    kpkg, kver = resolve_kernel_pkg()
-    bbver = apt_version("busybox-static")
+    kpkg, kver, bbver = resolve_packages(cache)
     kroot = unpack_deb(cache, fetch_deb(cache, kpkg, kver))
     bbroot = unpack_deb(cache, fetch_deb(cache, "busybox-static", bbver))
     busybox = os.path.join(bbroot, "bin", "busybox")
@@ -713,6 +734,23 @@ def boot(args, checks):
     return res
 
 
+def write_timings(labdir, res):
+    """<builddir>/tests/lab/timings.txt: the table of the last lab run."""
+    with open(os.path.join(labdir, "timings.txt"), "w") as f:
+        t = res.get("timings", {})
+        f.write("lab run %s (accel %s): images %.1f s, QEMU %.1f s, lab boot"
+                " to first check %.1f s, total %.1f s\n" % (
+                    time.strftime("%Y-%m-%d %H:%M:%S"), res.get("accel"),
+                    t.get("images", 0), t.get("qemu_s", 0),
+                    t.get("boot_s", 0), t.get("total_s", 0)))
+        for name, c in res["checks"].items():
+            f.write("%-16s %-10s %7.1f s\n" % (name, c["status"],
+                                                c.get("host_s", 0.0)))
+            for sub in c["subs"]:
+                f.write("  %-30s %-4s %7.2f s\n" % (
+                    sub["name"], sub["status"], sub["lab_ms"] / 1000.0))
+
+
 def print_timings(res):
     t = res.get("timings", {})
     log("timings: images %.1f s, QEMU %.1f s (lab boot to first check"
@@ -782,6 +820,7 @@ def cmd_check(args):
             os.replace(resfile + ".tmp", resfile)
             if res["checks"]:
                 print_timings(res)
+                write_timings(labdir, res)
     return report_check(args, res)
 
 

@@ -13,24 +13,13 @@
 
 #include "cvmm/kvm-ioctls.h"
 #include "guests.h"
+#include "layout.h"
 
-/* Guest physical layout used by tvm_setup_long(). */
-#define TVM_PML4      0x1000u
-#define TVM_PDPT      0x2000u
-#define TVM_PD	      0x3000u /* 4 pages: 2 MiB pages identity-mapping 4 GiB */
-#define TVM_GDT	      0x7000u
-#define TVM_IDT	      0x8000u
-#define TVM_TSS	      0x9000u /* 104 bytes + 8 KiB I/O bitmap + 1 */
-#define TVM_TSS_LIMIT (0x68u + 8192u)
-#define TVM_STACK0    0x30000u	 /* ring-0 stack top (TSS.rsp0) */
-#define TVM_STACK3    0x40000u	 /* ring-3 stack top */
-#define TVM_RAM	      (1u << 20) /* default RAM: 1 MiB */
-
-#define SEL_CODE0 0x08
-#define SEL_DATA0 0x10
-#define SEL_DATA3 0x1b
-#define SEL_CODE3 0x23
-#define SEL_TSS	  0x28
+/* Guest physical layout used by tvm_setup_long(): see layout.h. */
+#define TVM_PML4 GL_PML4
+#define TVM_GDT	 GL_GDT
+#define TVM_TSS	 GL_TSS
+#define TVM_RAM	 (1u << 20) /* default RAM: 1 MiB */
 
 struct tvm {
 	struct kvm_sys *sys;

@@ -156,7 +156,8 @@ static int map_region(struct guest_region *r,
 			return -ENOTSUP;
 		}
 		mflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
-			 ((__builtin_ctzll(hps)) << MAP_HUGE_SHIFT);
+			 (int)((unsigned int)__builtin_ctzll(hps)
+			       << MAP_HUGE_SHIFT);
 		align = (size_t)hps;
 		break;
 	}

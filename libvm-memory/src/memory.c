@@ -7,7 +7,7 @@
  * only the array.  Lookup is a branch-free binary search (conditional
  * moves); an empty snapshot holds one zero-sized sentinel entry so that the
  * search never needs a special case.  A read or write inside one region is
- * one range check and one memcpy.
+ * one range check and one copy (inline moves up to 64 bytes, else memcpy).
  */
 #include <endian.h>
 #include <errno.h>
@@ -58,7 +58,6 @@ static inline const struct gm_entry *gm_search(const struct guest_memory *m,
 
 	while (n > 1) {
 		size_t half = n / 2;
-
 		const struct gm_entry *mid = base + half;
 
 		/* A conditional move, not a branch: lookups of scattered

@@ -4,6 +4,7 @@
  * masks, BARs and their decoding, capability list, BAR dispatch.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,10 +80,8 @@ int pci_device_create(const struct pci_device_info *info,
 	dev->opaque = opaque;
 	if (pthread_mutex_init(&dev->own_lock, NULL))
 		goto err_free;
-	if (pthread_rwlock_init(&dev->dispatch_lock, NULL))
-		goto err_own;
 	if (pthread_mutex_init(&dev->irq_lock, NULL))
-		goto err_rw;
+		goto err_own;
 	dev->cfg_lock = &dev->own_lock;
 	dev->cfg_size = (info->flags & PCI_DEVICE_EXTENDED_CONFIG)
 				? PCI_CFG_SPACE_EXP_SIZE
@@ -113,8 +112,6 @@ int pci_device_create(const struct pci_device_info *info,
 	*out = dev;
 	return 0;
 
-err_rw:
-	pthread_rwlock_destroy(&dev->dispatch_lock);
 err_own:
 	pthread_mutex_destroy(&dev->own_lock);
 err_free:
@@ -132,7 +129,6 @@ void pci_device_free(struct pci_device *dev)
 		free(dev->msix);
 	}
 	pthread_mutex_destroy(&dev->irq_lock);
-	pthread_rwlock_destroy(&dev->dispatch_lock);
 	pthread_mutex_destroy(&dev->own_lock);
 	free(dev);
 }
@@ -345,12 +341,70 @@ static void bar_notify(struct pci_device *dev, struct pci_bar_state *b)
 				    b->on_bus ? b->bus_addr : 0, b->size);
 }
 
+/* ------------------------------------------------------------------ */
+/* Dispatch read sections                                              */
+/* ------------------------------------------------------------------ */
+
+static atomic_uint next_slot;
+static _Thread_local unsigned my_slot_plus1;
+
+static unsigned my_slot(void)
+{
+	if (!my_slot_plus1)
+		my_slot_plus1 = atomic_fetch_add_explicit(
+					&next_slot, 1, memory_order_relaxed) %
+					PCI_DISPATCH_SLOTS +
+				1;
+	return my_slot_plus1 - 1;
+}
+
+static void dispatch_enter(struct pci_device *dev, atomic_ulong **cnt)
+{
+	struct pci_dispatch_slot *s = &dev->dispatch[my_slot()];
+	unsigned p = atomic_load(&dev->dispatch_epoch) & 1u;
+
+	*cnt = &s->cnt[p];
+	/* seq_cst: ordered before the decoding check that follows, and the
+	 * config side clears the flag (seq_cst) before it reads the
+	 * counters, so either it sees this section or the section sees
+	 * the flag clear. */
+	atomic_fetch_add(*cnt, 1);
+}
+
+static void dispatch_leave(atomic_ulong *cnt)
+{
+	atomic_fetch_sub_explicit(cnt, 1, memory_order_release);
+}
+
+static void drain(struct pci_device *dev, unsigned parity)
+{
+	for (unsigned i = 0; i < PCI_DISPATCH_SLOTS; i++) {
+		unsigned spins = 0;
+
+		while (atomic_load(&dev->dispatch[i].cnt[parity]) != 0) {
+			if (++spins > 64)
+				sched_yield();
+		}
+	}
+}
+
+void pci_dispatch_sync(struct pci_device *dev)
+{
+	for (unsigned k = 0; k < 2; k++) {
+		unsigned e = atomic_load(&dev->dispatch_epoch);
+
+		/* New sections use the other parity; wait for this one. */
+		atomic_store(&dev->dispatch_epoch, e + 1);
+		drain(dev, e & 1u);
+	}
+}
+
 static void bar_set_decoding(struct pci_device *dev, struct pci_bar_state *b,
 			     bool on)
 {
-	pthread_rwlock_wrlock(&dev->dispatch_lock);
-	b->decoding = on;
-	pthread_rwlock_unlock(&dev->dispatch_lock);
+	atomic_store(&b->decoding, on);
+	if (!on)
+		pci_dispatch_sync(dev);
 }
 
 /* Bring BAR @idx's bus registration in line with its registers. */
@@ -678,6 +732,7 @@ static int bar_access(struct pci_device *dev, unsigned bar, uint64_t offset,
 {
 	struct pci_bar_state *b;
 	struct pci_msix_state *m;
+	atomic_ulong *cnt;
 	int ret = 0;
 
 	if (rdata && (len == 1 || len == 2 || len == 4 || len == 8))
@@ -689,8 +744,8 @@ static int bar_access(struct pci_device *dev, unsigned bar, uint64_t offset,
 	/* kind and size never change once the function is in use. */
 	if (!b->kind || offset >= b->size || len > b->size - offset)
 		return -EINVAL;
-	pthread_rwlock_rdlock(&dev->dispatch_lock);
-	if (!b->decoding) {
+	dispatch_enter(dev, &cnt);
+	if (!atomic_load(&b->decoding)) {
 		ret = -ENODEV;
 		goto out;
 	}
@@ -731,7 +786,7 @@ static int bar_access(struct pci_device *dev, unsigned bar, uint64_t offset,
 		dev->ops->bar_write(dev->opaque, bar, offset, wdata, len);
 	}
 out:
-	pthread_rwlock_unlock(&dev->dispatch_lock);
+	dispatch_leave(cnt);
 	return ret;
 }
 

@@ -4,6 +4,7 @@
 #define CVMM_DEVICES_PCI_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -36,9 +37,9 @@ struct pci_bar_state {
 	bool on_bus;
 	uint64_t bus_addr;
 
-	/* Dispatch state: written under the dispatch write lock with the
-	 * config lock held; read under the dispatch read lock. */
-	bool decoding;
+	/* Dispatch state: written with the config lock held, read by
+	 * dispatches inside a dispatch read section (see pci_dispatch_*). */
+	atomic_bool decoding;
 };
 
 struct pci_msix_state {
@@ -56,6 +57,24 @@ struct pci_msix_state {
 	bool fmask;
 };
 
+/*
+ * Dispatch read sections (an SRCU-like scheme, so a config write that
+ * turns decoding off can wait for the BAR callbacks already running, and
+ * is never starved by vCPUs that keep hitting the BAR).  A dispatch adds
+ * itself to the counter of the current epoch parity in one of a few
+ * per-thread slots, checks the BAR's decoding flag, calls the device and
+ * leaves.  pci_dispatch_sync() (config lock held, after clearing the flag)
+ * flips the epoch and waits for the old parity to drain, twice, so every
+ * dispatch that could have seen the flag set has returned.  Dispatches
+ * that start later see it clear.
+ */
+#define PCI_DISPATCH_SLOTS 16u
+
+struct pci_dispatch_slot {
+	atomic_ulong cnt[2];
+	char pad[64 - 2 * sizeof(atomic_ulong)];
+};
+
 struct pci_device {
 	struct pci_device_info info;
 	const struct pci_device_ops *ops;
@@ -64,7 +83,8 @@ struct pci_device {
 	/* Config lock: own_lock until added to a root, then the root lock. */
 	pthread_mutex_t own_lock;
 	pthread_mutex_t *cfg_lock;
-	pthread_rwlock_t dispatch_lock;
+	atomic_uint dispatch_epoch;
+	struct pci_dispatch_slot dispatch[PCI_DISPATCH_SLOTS];
 	pthread_mutex_t irq_lock;
 
 	struct pci_root *root;
@@ -107,6 +127,9 @@ uint32_t pci_device_config_read_locked(struct pci_device *dev, uint32_t offset,
 				       unsigned len);
 void pci_device_config_write_locked(struct pci_device *dev, uint32_t offset,
 				    unsigned len, uint32_t value);
+
+/* Wait for every dispatch section that started before the call. */
+void pci_dispatch_sync(struct pci_device *dev);
 
 /* pci-msix.c */
 int pci_msix_table_read(struct pci_device *dev, uint64_t rel, void *data,

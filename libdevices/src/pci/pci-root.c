@@ -348,10 +348,8 @@ int pci_root_remove_device(struct pci_root *root, unsigned slot, unsigned fn)
 	detach_locked(root, devfn);
 	pthread_mutex_unlock(&root->lock);
 	sync_buses(root);
-	/* No BAR decodes, so no dispatch reaches the function any more; wait
-	 * for any callback that checked just before. */
-	pthread_rwlock_wrlock(&dev->dispatch_lock);
-	pthread_rwlock_unlock(&dev->dispatch_lock);
+	/* No BAR decodes, no bus holds the function, and the dispatch
+	 * sections that saw a BAR decoding were waited for when it stopped. */
 	pci_device_free(dev);
 	return 0;
 }

@@ -44,14 +44,20 @@
  * to the command register.
  *
  * Decode off.  A BAR whose decode is off is both removed from the bus and
- * checked in the dispatch path: every BAR access holds the function's
- * dispatch lock (a read lock) while it checks that the BAR is decoding and
- * calls the device; a config write that stops or moves decoding takes the
- * write lock to change that state.  Hence once the config write that turns
- * decode off has returned, no BAR callback of that function is running or
- * will run until decode is turned on again, whatever the bus still had in
- * flight.  The bus registration itself is changed outside the dispatch
- * lock, so a bus that waits for in-flight accesses cannot deadlock.
+ * checked in the dispatch path.  Every BAR access runs in a dispatch read
+ * section of its function (an SRCU-like pair of per-thread counters, no
+ * lock) and calls the device only if the BAR's decoding flag is set.  A
+ * config write that stops decoding (command bit cleared, BAR moved to an
+ * invalid or refused place, reset, removal) clears the flag and then waits
+ * until every section that started before has left.  Hence once that
+ * config write has returned, no BAR callback of the function is running
+ * or will run until decode is on again, whatever the bus still had in
+ * flight, and vCPUs that keep hitting the BAR cannot starve the writer.
+ * The bus registration itself is changed with the non-waiting io_bus
+ * calls (io_bus_move() for a move: an access racing it sees the BAR at the
+ * old or the new place, both backed by the same live function), so a
+ * config write issued from inside a bus dispatch cannot deadlock on the
+ * bus.
  *
  * MSI-X.  pci_device_add_msix() adds the capability and claims the table
  * and PBA ranges of their BARs; the framework serves those ranges and
@@ -69,16 +75,17 @@
  *
  * Locking.  Each function has a config lock (config space, BAR state; it
  * is the root's lock once the function is in a root, so config accesses
- * of a segment are serialised), a dispatch lock (a rwlock, see "Decode
- * off") and an interrupt lock (MSI-X table, PBA, INTx).  Order: config
- * lock -> dispatch lock -> interrupt lock -> the io_bus writer lock.
+ * of a segment are serialised), dispatch read sections (see "Decode off")
+ * and an interrupt lock (MSI-X table, PBA, INTx).  Order: config lock ->
+ * (waiting for dispatch sections) -> interrupt lock -> io_bus writer lock.
  * Device callbacks:
- *   - bar_read/bar_write run under the dispatch read lock: they may call
+ *   - bar_read/bar_write run in a dispatch read section: they may call
  *     pci_device_msix_notify(), pci_device_set_intx() and the other
  *     interrupt-side functions, but not the config-space functions
  *     (pci_device_config_*, pci_device_bar_info, pci_device_reset) nor
  *     pci_root_* functions, and must not dispatch config accesses on a
- *     bus (the config write would wait for the dispatch lock they hold).
+ *     bus (a config write that stops decoding would wait for the section
+ *     they are in).
  *   - config_read/config_write/bar_remap run under the config lock: they
  *     may call the interrupt-side functions but no config-space or
  *     pci_root_* function.

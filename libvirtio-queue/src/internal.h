@@ -23,6 +23,7 @@ struct virtq {
 	uint16_t signalled_used;
 	uint16_t used_flags;
 	bool ready;
+	bool active; /* ready && !error: the one hot-path check */
 	bool event_idx;
 	bool indirect;
 	bool allow_zero_len;

@@ -76,6 +76,7 @@ static bool is_pow2(uint32_t n)
 
 int virtq_break(struct virtq *q, enum virtq_error err)
 {
+	q->active = false;
 	if (q->error == VIRTQ_ERR_NONE) {
 		q->error = err;
 		if (q->err_fn)
@@ -122,6 +123,7 @@ void virtq_destroy(struct virtq *q)
 void virtq_reset(struct virtq *q)
 {
 	q->ready = false;
+	q->active = false;
 	q->desc = NULL;
 	q->avail = NULL;
 	q->used = NULL;
@@ -340,6 +342,15 @@ static void install_rings(struct virtq *q, void *host[3])
 	r = guest_memory_find_region(q->mem, q->addr[VIRTQ_AREA_USED]);
 	q->used_dirty_log = r &&
 			    (guest_region_flags(r) & GUEST_REGION_DIRTY_LOG);
+	/* The region holding the descriptor table is where indirect tables
+	 * and buffers usually are: keep its bounds for a lookup-free path.
+	 * Valid as long as q->mem (an immutable snapshot) is held. */
+	r = guest_memory_find_region(q->mem, q->addr[VIRTQ_AREA_DESC]);
+	q->hot_gpa = guest_region_gpa(r);
+	q->hot_end = q->hot_gpa + guest_region_size(r);
+	q->hot_host = guest_region_host_addr(r);
+	q->hot_write_ok = !(guest_region_flags(r) &
+			    (GUEST_REGION_READONLY | GUEST_REGION_DIRTY_LOG));
 }
 
 int virtq_set_memory(struct virtq *q, struct guest_memory *mem)
@@ -365,6 +376,7 @@ int virtq_set_memory(struct virtq *q, struct guest_memory *mem)
 				       ? VIRTQ_ERR_USED_OUTSIDE_RAM
 				       : why);
 		q->ready = false;
+		q->active = false;
 		q->desc = NULL;
 		q->avail = NULL;
 		q->used = NULL;
@@ -383,6 +395,7 @@ int virtq_set_ready(struct virtq *q, bool ready)
 
 	if (!ready) {
 		q->ready = false;
+		q->active = false;
 		return 0;
 	}
 	if (q->ready)
@@ -400,6 +413,7 @@ int virtq_set_ready(struct virtq *q, bool ready)
 	q->signalled_used = q->next_used;
 	q->signalled_valid = true;
 	q->ready = true;
+	q->active = q->error == VIRTQ_ERR_NONE;
 	return 0;
 }
 
@@ -423,10 +437,8 @@ int virtq_avail_count(struct virtq *q)
 {
 	int ret;
 
-	if (unlikely(q->error))
-		return -EIO;
-	if (unlikely(!q->ready))
-		return -ENODEV;
+	if (unlikely(!q->active))
+		return q->error ? -EIO : -ENODEV;
 	ret = refresh_avail(q);
 	if (ret)
 		return ret;
@@ -483,7 +495,7 @@ static inline enum virtq_error take_buf(const struct virtq *q,
  * it, snapshot the whole table into q->itab, and walk it.  The table ends
  * the chain (INDIRECT with NEXT is refused).
  */
-static __attribute__((noinline)) enum virtq_error
+static inline __attribute__((always_inline)) enum virtq_error
 walk_indirect(struct virtq *q, struct virtq_buf *out, uint32_t room,
 	      struct walk *w, uint64_t addr, uint32_t len, uint16_t flags)
 {
@@ -505,20 +517,27 @@ walk_indirect(struct virtq *q, struct virtq_buf *out, uint32_t room,
 		return VIRTQ_ERR_INDIRECT_TOO_BIG;
 	if (__builtin_add_overflow(addr, len, &end))
 		return VIRTQ_ERR_INDIRECT_OUTSIDE_RAM;
-	/* Snapshot the whole table: from the region holding the rings when
-	 * it lies there, else through libvm-memory (which checks the range
-	 * as a whole and may cross regions). */
-	if (addr >= q->hot_gpa && end <= q->hot_end)
-		memcpy(q->itab, q->hot_host + (addr - q->hot_gpa), len);
-	else if (guest_memory_read(q->mem, addr, q->itab, len))
+	/* A table in the region holding the rings, naturally aligned, is
+	 * walked in place, each descriptor loaded once like ring ones;
+	 * anything else is copied whole into q->itab through libvm-memory
+	 * (which checks the range as a whole and may cross regions). */
+	if (addr >= q->hot_gpa && end <= q->hot_end && !(addr & 7)) {
+		t = (const struct vring_desc *)(const void *)(q->hot_host +
+							      (addr -
+							       q->hot_gpa));
+	} else if (guest_memory_read(q->mem, addr, q->itab, len)) {
 		return VIRTQ_ERR_INDIRECT_OUTSIDE_RAM;
+	}
 	/* Bounded: take_buf() fails once w->n reaches room (<= size). */
 	for (;;) {
-		uint16_t f = t[idx].flags, next = t[idx].next;
+		const struct vring_desc *d = &t[idx];
+		uint64_t a = LOAD64(&d->addr);
+		uint32_t l = LOAD32(&d->len);
+		uint16_t f = LOAD16(&d->flags), next = LOAD16(&d->next);
 
 		if (f & VRING_DESC_F_INDIRECT)
 			return VIRTQ_ERR_INDIRECT_NESTED;
-		err = take_buf(q, out, room, w, t[idx].addr, t[idx].len, f);
+		err = take_buf(q, out, room, w, a, l, f);
 		if (err)
 			return err;
 		if (!(f & VRING_DESC_F_NEXT))
@@ -529,30 +548,40 @@ walk_indirect(struct virtq *q, struct virtq_buf *out, uint32_t room,
 	}
 }
 
-/*
- * Walk the chain starting at @head into @out (room for @room buffers),
- * snapshotting each descriptor before checking it.  Returns 0 with @c
- * filled, or a virtq_error / WALK_NO_ROOM with nothing consumed.
- */
-static inline enum virtq_error walk_chain(struct virtq *q, uint16_t head,
-					  struct virtq_buf *out, uint32_t room,
-					  struct virtq_chain *c)
+static inline void fill_chain(struct virtq *q, struct virtq_chain *c,
+			      struct virtq_buf *out, uint16_t head,
+			      const struct walk *w)
 {
-	const struct vring_desc *table = q->desc;
+	c->q = q;
+	c->bufs = out;
+	c->head = head;
+	c->nbufs = (uint16_t)w->n; /* n <= size <= 32768 */
+	c->nread = (uint16_t)w->nread;
+	c->ndesc = w->ndesc;
+	c->read_len = (uint32_t)w->rlen;
+	c->write_len = (uint32_t)(w->total - w->rlen);
+	c->rd_buf = 0;
+	c->wr_buf = (uint16_t)w->nread;
+	c->rd_off = c->wr_off = 0;
+	c->rd_done = c->wr_done = 0;
+}
+
+/*
+ * The general walk, from the head descriptor already snapshotted by
+ * walk_chain() (@addr, @len, @flags, @next): never read twice.
+ */
+static __attribute__((noinline)) enum virtq_error
+walk_chain_slow(struct virtq *q, uint16_t head, struct virtq_buf *out,
+		uint32_t room, struct virtq_chain *c, uint64_t addr,
+		uint32_t len, uint16_t flags, uint16_t next)
+{
 	struct walk w = {0, 0, 0, 0, 0};
 	enum virtq_error err;
-	uint16_t idx = head;
 
 	/* Bounded: every pass stores a buffer (take_buf() fails once
 	 * w.n reaches room <= size) or ends in the indirect table. */
 	for (;;) {
-		const struct vring_desc *d = &table[idx];
-		/* Snapshot: each field is loaded exactly once; only these
-		 * local copies are checked and used. */
-		uint64_t addr = LOAD64(&d->addr);
-		uint32_t len = LOAD32(&d->len);
-		uint16_t flags = LOAD16(&d->flags);
-		uint16_t next = LOAD16(&d->next);
+		const struct vring_desc *d;
 
 		w.ndesc++;
 		if (unlikely(flags & VRING_DESC_F_INDIRECT)) {
@@ -568,18 +597,55 @@ static inline enum virtq_error walk_chain(struct virtq *q, uint16_t head,
 			break;
 		if (unlikely(next >= q->size))
 			return VIRTQ_ERR_NEXT_OUT_OF_RANGE;
-		idx = next;
+		/* Snapshot: each field is loaded exactly once; only these
+		 * local copies are checked and used. */
+		d = &q->desc[next];
+		addr = LOAD64(&d->addr);
+		len = LOAD32(&d->len);
+		flags = LOAD16(&d->flags);
+		next = LOAD16(&d->next);
 	}
+	fill_chain(q, c, out, head, &w);
+	return VIRTQ_ERR_NONE;
+}
+
+/*
+ * Walk the chain starting at @head into @out (room for @room buffers),
+ * snapshotting each descriptor before checking it.  Returns 0 with @c
+ * filled, or a virtq_error / WALK_NO_ROOM with nothing consumed.  A chain
+ * of one plain descriptor (the common small request) takes a straight
+ * path; everything else the general walk.
+ */
+static inline __attribute__((always_inline)) enum virtq_error
+walk_chain(struct virtq *q, uint16_t head, struct virtq_buf *out, uint32_t room,
+	   struct virtq_chain *c)
+{
+	const struct vring_desc *d = &q->desc[head];
+	/* Snapshot: each field is loaded exactly once. */
+	uint64_t addr = LOAD64(&d->addr);
+	uint32_t len = LOAD32(&d->len);
+	uint16_t flags = LOAD16(&d->flags);
+	uint16_t next = LOAD16(&d->next);
+	uint32_t w;
+
+	if (unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
+		     len == 0 || addr + len < addr || room == 0))
+		return walk_chain_slow(q, head, out, room, c, addr, len, flags,
+				       next);
+	w = flags & VRING_DESC_F_WRITE;
+	out[0].addr = addr;
+	out[0].len = len;
+	out[0].flags = w;
 	c->q = q;
 	c->bufs = out;
 	c->head = head;
-	c->nbufs = (uint16_t)w.n; /* n <= size <= 32768 */
-	c->nread = (uint16_t)w.nread;
-	c->ndesc = w.ndesc;
-	c->read_len = (uint32_t)w.rlen;
-	c->write_len = (uint32_t)(w.total - w.rlen);
+	c->nbufs = 1;
+	c->nread = !w;
+	c->ndesc = 1;
+	c->read_len = w ? 0 : len;
+	c->write_len = w ? len : 0;
 	c->rd_buf = 0;
-	c->wr_buf = (uint16_t)w.nread;
+	c->wr_buf = !w;
 	c->rd_off = c->wr_off = 0;
 	c->rd_done = c->wr_done = 0;
 	return VIRTQ_ERR_NONE;
@@ -625,32 +691,99 @@ static inline __attribute__((always_inline)) int pop_one(struct virtq *q,
 
 int virtq_pop(struct virtq *q, struct virtq_chain *chain)
 {
-	if (unlikely(q->error))
-		return -EIO;
-	if (unlikely(!q->ready))
-		return -ENODEV;
+	if (unlikely(!q->active))
+		return q->error ? -EIO : -ENODEV;
 	return pop_one(q, chain, q->bufs, q->size);
 }
 
 int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 		    unsigned int max)
 {
-	uint32_t used = 0;
+	const struct vring_desc *desc = q->desc;
+	const uint16_t *ring = q->avail->ring;
+	uint8_t *in_flight = q->in_flight;
+	struct virtq_buf *out = q->bufs;
+	enum virtq_error err = VIRTQ_ERR_NONE;
+	uint32_t size = q->size, used = 0;
+	uint16_t mask = q->mask, next;
 	unsigned int i;
-	int r;
+	int ret;
 
-	if (unlikely(q->error))
-		return -EIO;
-	if (unlikely(!q->ready))
-		return -ENODEV;
-	/* Bounded by @max and by the snapshot room (size buffers). */
-	for (i = 0; i < max && used < q->size; i++) {
-		r = pop_one(q, &chains[i], q->bufs + used, q->size - used);
-		if (r < 0)
-			return i ? (int)i : r;
-		if (r == 0)
+	if (unlikely(!q->active))
+		return q->error ? -EIO : -ENODEV;
+	/* One avail.idx read per batch (acquire, in refresh_avail()). */
+	if (q->next_avail == q->shadow_avail) {
+		ret = refresh_avail(q);
+		if (ret)
+			return ret;
+	}
+	next = q->next_avail;
+	/* Bounded by @max, by the chains the validated avail.idx announced
+	 * (<= size) and by the snapshot room (size buffers). */
+	for (i = 0; i < max && next != q->shadow_avail && used < size; i++) {
+		struct virtq_chain *c = &chains[i];
+		const struct vring_desc *d;
+		uint64_t addr;
+		uint32_t len, w;
+		uint16_t head, flags, dnext;
+
+		/* Ordered after the acquire load of avail.idx. */
+		head = LOAD16(&ring[next & mask]);
+		if (unlikely(head >= size)) {
+			err = VIRTQ_ERR_HEAD_OUT_OF_RANGE;
 			break;
-		used += chains[i].nbufs;
+		}
+		if (unlikely(in_flight[head])) {
+			err = VIRTQ_ERR_HEAD_IN_FLIGHT;
+			break;
+		}
+		/* Snapshot the head descriptor: each field loaded once. */
+		d = &desc[head];
+		addr = LOAD64(&d->addr);
+		len = LOAD32(&d->len);
+		flags = LOAD16(&d->flags);
+		dnext = LOAD16(&d->next);
+		if (unlikely((flags &
+			      (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
+			     len == 0 || addr + len < addr)) {
+			err = walk_chain_slow(q, head, out + used, size - used,
+					      c, addr, len, flags, dnext);
+			if (err == WALK_NO_ROOM) {
+				err = VIRTQ_ERR_NONE;
+				break;
+			}
+			if (err)
+				break;
+		} else {
+			/* One plain descriptor, as in walk_chain(). */
+			w = flags & VRING_DESC_F_WRITE;
+			out[used].addr = addr;
+			out[used].len = len;
+			out[used].flags = w;
+			c->q = q;
+			c->bufs = out + used;
+			c->head = head;
+			c->nbufs = 1;
+			c->nread = !w;
+			c->ndesc = 1;
+			c->read_len = w ? 0 : len;
+			c->write_len = w ? len : 0;
+			c->rd_buf = 0;
+			c->wr_buf = !w;
+			c->rd_off = c->wr_off = 0;
+			c->rd_done = c->wr_done = 0;
+		}
+		in_flight[head] = 1;
+		used += c->nbufs;
+		next++;
+	}
+	q->next_avail = next;
+	q->in_flight_count += i;
+	if (i)
+		q->last_popped = chains[i - 1].head;
+	if (unlikely(err)) {
+		ret = virtq_break(q, err);
+		return i ? (int)i : ret;
 	}
 	return (int)i;
 }
@@ -705,16 +838,13 @@ int virtq_add_used(struct virtq *q, uint16_t head, uint32_t len)
 {
 	uint16_t first;
 
-	if (unlikely(q->error))
-		return -EIO;
-	if (unlikely(!q->ready))
-		return -ENODEV;
+	if (unlikely(!q->active))
+		return q->error ? -EIO : -ENODEV;
 	if (unlikely(head >= q->size || !q->in_flight[head]))
 		return -EINVAL;
+	/* (virtq_undo_pop() checks in_flight, so last_popped may stay.) */
 	q->in_flight[head] = 0;
 	q->in_flight_count--;
-	if (q->last_popped == head)
-		q->last_popped = -1;
 	first = q->next_used;
 	write_used_elem(q, q->next_used++, head, len);
 	publish_used(q, first, 1);
@@ -728,10 +858,8 @@ int virtq_add_used_batch(struct virtq *q, const struct vring_used_elem *elems,
 	uint16_t first;
 	int ret = 0;
 
-	if (unlikely(q->error))
-		return -EIO;
-	if (unlikely(!q->ready))
-		return -ENODEV;
+	if (unlikely(!q->active))
+		return q->error ? -EIO : -ENODEV;
 	if (n == 0)
 		return 0;
 	if (!elems || n > q->size)
@@ -754,8 +882,6 @@ int virtq_add_used_batch(struct virtq *q, const struct vring_used_elem *elems,
 	first = q->next_used;
 	for (i = 0; i < n; i++) {
 		q->in_flight[elems[i].id] = 0;
-		if (q->last_popped == (int32_t)elems[i].id)
-			q->last_popped = -1;
 		write_used_elem(q, q->next_used++, elems[i].id, elems[i].len);
 	}
 	q->in_flight_count -= n;
@@ -907,6 +1033,7 @@ int virtq_restore(struct virtq *q, const struct virtq_state *st)
 			!!(st->in_flight_heads[i / 64] & (1ull << (i % 64)));
 	q->in_flight_count = count;
 	q->error = (enum virtq_error)st->error;
+	q->active = q->ready && q->error == VIRTQ_ERR_NONE;
 	return 0;
 inval:
 	virtq_reset(q);

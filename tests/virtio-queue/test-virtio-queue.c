@@ -1693,6 +1693,7 @@ START_TEST(test_used_ring_writes_are_dirty_logged)
 	ck_assert_int_eq(virtq_set_memory(q2, m2), 0);
 	ck_assert_int_eq(virtq_driver_configure(d2, q2), 0);
 	b.addr = 0x10008000;
+	b.flags = VRING_DESC_F_WRITE;
 	ck_assert_int_eq(virtq_driver_add(d2, &b, 1, NULL), 0);
 	ck_assert_int_ge(guest_region_dirty_get_and_clear(rd, bits, 4), 1);
 	ck_assert_int_eq(virtq_pop(q2, &c), 1);
@@ -1700,6 +1701,15 @@ START_TEST(test_used_ring_writes_are_dirty_logged)
 	memset(bits, 0, sizeof(bits));
 	ck_assert_int_eq(guest_region_dirty_get_and_clear(rd, bits, 4), 1);
 	ck_assert_uint_eq(bits[0], 1u << 2);
+	/* A write into a buffer of the (dirty-logged) ring region is logged
+	 * too: the lookup-free path is not taken for such a region. */
+	ck_assert_int_eq(virtq_driver_add(d2, &b, 1, NULL), 0);
+	ck_assert_int_eq(virtq_pop(q2, &c), 1);
+	ck_assert_int_ge(guest_region_dirty_get_and_clear(rd, bits, 4), 1);
+	ck_assert_int_eq(virtq_chain_write(&c, "x", 1), 1);
+	memset(bits, 0, sizeof(bits));
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(rd, bits, 4), 1);
+	ck_assert_uint_eq(bits[0], 1u << 8);
 	virtq_destroy(q2);
 	virtq_driver_destroy(d2);
 	guest_memory_unref(m2);

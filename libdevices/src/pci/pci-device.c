@@ -72,9 +72,11 @@ int pci_device_create(const struct pci_device_info *info,
 
 	if (!info || !out || info->interrupt_pin > 4 || (info->flags & ~known))
 		return -EINVAL;
-	dev = calloc(1, sizeof(*dev));
+	/* sizeof is a multiple of the 64-byte slot alignment. */
+	dev = aligned_alloc(_Alignof(struct pci_device), sizeof(*dev));
 	if (!dev)
 		return -ENOMEM;
+	memset(dev, 0, sizeof(*dev));
 	dev->info = *info;
 	dev->ops = ops;
 	dev->opaque = opaque;

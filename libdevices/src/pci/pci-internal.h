@@ -71,8 +71,7 @@ struct pci_msix_state {
 #define PCI_DISPATCH_SLOTS 16u
 
 struct pci_dispatch_slot {
-	atomic_ulong cnt[2];
-	char pad[64 - 2 * sizeof(atomic_ulong)];
+	_Alignas(64) atomic_ulong cnt[2];
 };
 
 struct pci_device {
@@ -84,6 +83,7 @@ struct pci_device {
 	pthread_mutex_t own_lock;
 	pthread_mutex_t *cfg_lock;
 	atomic_uint dispatch_epoch;
+	/* The function is allocated 64-byte aligned for these. */
 	struct pci_dispatch_slot dispatch[PCI_DISPATCH_SLOTS];
 	pthread_mutex_t irq_lock;
 

@@ -978,6 +978,33 @@ START_TEST(test_add_bar_errors)
 }
 END_TEST
 
+START_TEST(test_config_write_inside_bus_dispatch)
+{
+	uint64_t m32 = bar_addr(deva, 1), io = bar_addr(deva, 0);
+	uint32_t v;
+
+	/* ECAM writes are MMIO dispatches that change the MMIO bus they run
+	 * on (register, move, unregister): none of it may wait or deadlock. */
+	ec_wr(DEVA, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_IO);
+	ck_assert(on_bus(mmio, m32));
+	ec_wr(DEVA, PCI_BASE_ADDRESS_1, 4, 0xd3000000u);
+	ck_assert(on_bus(mmio, 0xd3000000u));
+	ck_assert(!on_bus(mmio, m32));
+	ec_wr(DEVA, PCI_COMMAND, 2, PCI_COMMAND_IO);
+	ck_assert(!on_bus(mmio, 0xd3000000u));
+	/* Same for mechanism #1 and the I/O-port bus. */
+	ck_assert(on_bus(pio, io));
+	m1_wr(DEVA, PCI_BASE_ADDRESS_0, 4, 0xe000);
+	ck_assert(on_bus(pio, 0xe000));
+	ck_assert(!on_bus(pio, io));
+	v = 0xab;
+	ck_assert_int_eq(io_bus_write(pio, 0xe004, &v, 1), 0);
+	ck_assert_uint_eq(fa->mem[0][4], 0xab);
+	m1_wr(DEVA, PCI_COMMAND, 2, 0);
+	ck_assert(!on_bus(pio, 0xe000));
+}
+END_TEST
+
 START_TEST(test_bar_remap_callback)
 {
 	fa->remaps = 0;
@@ -1749,6 +1776,7 @@ static Suite *pci_suite(void)
 	tcase_add_test(tc, test_bar_decode_off_blocks_dispatch);
 	tcase_add_test(tc, test_bar_access_bounds);
 	tcase_add_test(tc, test_add_bar_errors);
+	tcase_add_test(tc, test_config_write_inside_bus_dispatch);
 	tcase_add_test(tc, test_bar_remap_callback);
 	tcase_add_test(tc, test_bar_move_races_dispatch);
 	tcase_add_test(tc, test_remove_device_races_dispatch);

@@ -733,6 +733,67 @@ START_TEST(test_read_write_outside_hot_region)
 }
 END_TEST
 
+START_TEST(test_deactivate_keeps_indexes)
+{
+	struct virtq_chain c;
+	uint16_t h1, h2;
+
+	start(QSIZE, 0);
+	h1 = add1(DATA, 8, 0);
+	h2 = add1(DATA, 8, 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(c.head, h1);
+	ck_assert_int_eq(virtq_set_ready(q, false), 0);
+	ck_assert(!virtq_ready(q));
+	ck_assert_int_eq(virtq_pop(q, &c), -ENODEV);
+	ck_assert_int_eq(virtq_set_ready(q, true), 0);
+	ck_assert_int_eq(virtq_set_ready(q, true), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(c.head, h2);
+	ck_assert_int_eq(virtq_in_flight(q), 2);
+}
+END_TEST
+
+START_TEST(test_indirect_table_unaligned_or_across_regions)
+{
+	struct virtq_driver_buf b[3] = {{DATA, 8, 0},
+					{DATA + 8, 8, 0},
+					{DATA + 16, 8, VRING_DESC_F_WRITE}};
+	struct virtq_chain c;
+
+	start(QSIZE, F_INDIRECT);
+	/* Not 8-aligned: copied through libvm-memory, not walked in place. */
+	ck_assert_int_eq(virtq_driver_add_indirect(drv, b, 3, TABLE + 3, NULL),
+			 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(c.nbufs, 3);
+	ck_assert_uint_eq(c.bufs[2].addr, DATA + 16);
+	/* Across the A|B boundary: also copied. */
+	ck_assert_int_eq(
+		virtq_driver_add_indirect(drv, b, 3, A_SIZE - 16, NULL), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(c.nbufs, 3);
+	ck_assert_uint_eq(c.write_len, 8);
+	ck_assert(!virtq_is_broken(q));
+}
+END_TEST
+
+START_TEST(test_iov_no_room_is_enobufs)
+{
+	struct virtq_chain c;
+	struct iovec iov[1];
+
+	start(QSIZE, 0);
+	add1(DATA, 8, 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_chain_readable_iov(&c, 8, iov, 0), -ENOBUFS);
+	ck_assert_int_eq(virtq_chain_readable_iov(&c, 8, NULL, 1), -EINVAL);
+	ck_assert_int_eq(virtq_chain_readable(&c), 8);
+	ck_assert_int_eq(virtq_chain_readable_iov(&c, 8, iov, 1), 1);
+	ck_assert(!virtq_is_broken(q));
+}
+END_TEST
+
 START_TEST(test_undo_pop)
 {
 	struct virtq_chain c, c2;
@@ -1554,6 +1615,16 @@ START_TEST(test_notify_enable_rechecks_for_raced_buffers)
 }
 END_TEST
 
+START_TEST(test_notify_event_idx_disable_leaves_flags)
+{
+	start(QSIZE, F_EVENT_IDX);
+	virtq_disable_notification(q);
+	ck_assert_uint_eq(virtq_driver_used_flags(drv), 0);
+	ck_assert(!virtq_enable_notification(q));
+	ck_assert_uint_eq(virtq_driver_used_flags(drv), 0);
+}
+END_TEST
+
 START_TEST(test_notify_event_idx_kick_suppressed_until_event)
 {
 	start(QSIZE, F_EVENT_IDX);
@@ -1800,6 +1871,9 @@ static Suite *vq_suite(void)
 	tcase_add_test(tc, test_add_used_not_in_flight_einval);
 	tcase_add_test(tc, test_add_used_batch);
 	tcase_add_test(tc, test_undo_pop);
+	tcase_add_test(tc, test_deactivate_keeps_indexes);
+	tcase_add_test(tc, test_indirect_table_unaligned_or_across_regions);
+	tcase_add_test(tc, test_iov_no_room_is_enobufs);
 	tcase_add_test(tc, test_pop_batch_stops_at_snapshot_room);
 	tcase_add_test(tc, test_pop_batch_error_after_good_chains);
 	tcase_add_test(tc, test_read_write_outside_hot_region);
@@ -1869,6 +1943,7 @@ static Suite *vq_suite(void)
 	tcase_add_test(tc, test_notify_disable_sets_no_notify);
 	tcase_add_test(tc, test_notify_enable_rechecks_for_raced_buffers);
 	tcase_add_test(tc, test_notify_event_idx_kick_suppressed_until_event);
+	tcase_add_test(tc, test_notify_event_idx_disable_leaves_flags);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("state");

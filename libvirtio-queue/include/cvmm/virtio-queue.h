@@ -28,7 +28,9 @@
  * and its use.  The checks at pop are structural (indexes, loops, indirect
  * tables, ordering, zero lengths, 64-bit address wrap, 32-bit total length);
  * whether a buffer lies in guest RAM is checked when the device touches it
- * through the virtq_chain_* accessors (one libvm-memory lookup per access).
+ * through the virtq_chain_* accessors: a bounds comparison when it lies in
+ * the region that holds the descriptor table (cached at activation), else
+ * one libvm-memory access that checks the whole range first.
  * Any failure puts the queue into a sticky "broken" state with a named
  * reason (enum virtq_error), and calls the device's error callback once,
  * which should set DEVICE_NEEDS_RESET and raise a configuration interrupt

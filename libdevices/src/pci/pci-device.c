@@ -111,6 +111,7 @@ int pci_device_create(const struct pci_device_info *info,
 	dev->wmask[PCI_LATENCY_TIMER] = 0xff;
 	dev->wmask[PCI_INTERRUPT_LINE] = 0xff;
 	dev->cap_next = PCI_STD_HEADER_END;
+	dev->ext_next = PCI_CFG_SPACE_SIZE;
 	*out = dev;
 	return 0;
 
@@ -543,6 +544,78 @@ int pci_device_find_capability(struct pci_device *dev, uint8_t cap_id)
 		return -EINVAL;
 	pci_device_lock_cfg(dev);
 	ret = find_capability_locked(dev, cap_id);
+	pci_device_unlock_cfg(dev);
+	return ret;
+}
+
+/* Extended capability header: id 15:0, version 19:16, next 31:20. */
+int pci_device_add_ext_capability(struct pci_device *dev, uint16_t cap_id,
+				  uint8_t version, const uint8_t *body,
+				  size_t len, const uint8_t *wmask,
+				  uint16_t *offset)
+{
+	uint32_t off, end;
+	int ret = 0;
+
+	if (!dev || version > 0xf || (len && !body) ||
+	    len > PCI_CFG_SPACE_EXP_SIZE - PCI_CFG_SPACE_SIZE - 4)
+		return -EINVAL;
+	if (dev->cfg_size != PCI_CFG_SPACE_EXP_SIZE)
+		return -EINVAL;
+	pci_device_lock_cfg(dev);
+	off = dev->ext_next;
+	end = off + 4u + (uint32_t)len;
+	if (dev->added) {
+		ret = -EPERM;
+	} else if (end > PCI_CFG_SPACE_EXP_SIZE) {
+		ret = -ENOSPC;
+	} else {
+		put_le(&dev->cfg[off], 4,
+		       (uint32_t)cap_id | (uint32_t)version << 16);
+		if (len)
+			memcpy(&dev->cfg[off + 4], body, len);
+		if (wmask && len)
+			memcpy(&dev->wmask[off + 4], wmask, len);
+		if (dev->ext_last) {
+			uint32_t h = cfg32(dev, dev->ext_last);
+
+			put_le(&dev->cfg[dev->ext_last], 4,
+			       (h & 0xfffffu) | off << 20);
+		}
+		dev->ext_last = off;
+		dev->ext_next = (end + 3u) & ~3u;
+		if (offset)
+			*offset = (uint16_t)off;
+	}
+	pci_device_unlock_cfg(dev);
+	return ret;
+}
+
+int pci_device_find_ext_capability(struct pci_device *dev, uint16_t cap_id)
+{
+	uint32_t off = PCI_CFG_SPACE_SIZE;
+	int ret = -ENOENT;
+
+	if (!dev)
+		return -EINVAL;
+	if (dev->cfg_size != PCI_CFG_SPACE_EXP_SIZE)
+		return -ENOENT;
+	pci_device_lock_cfg(dev);
+	/* At most (4096 - 256) / 4 entries; a loop ends there. */
+	for (unsigned n = 0;
+	     n < (PCI_CFG_SPACE_EXP_SIZE - PCI_CFG_SPACE_SIZE) / 4; n++) {
+		uint32_t h = cfg32(dev, off);
+
+		if (h == 0)
+			break;
+		if ((h & 0xffffu) == cap_id) {
+			ret = (int)off;
+			break;
+		}
+		off = (h >> 20) & ~3u;
+		if (off < PCI_CFG_SPACE_SIZE)
+			break;
+	}
 	pci_device_unlock_cfg(dev);
 	return ret;
 }

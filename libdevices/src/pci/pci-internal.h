@@ -98,6 +98,9 @@ struct pci_device {
 	/* Next free offset for a capability. */
 	uint32_t cap_next;
 	uint8_t cap_last;
+	/* Extended capabilities (from 0x100), same idea. */
+	uint32_t ext_next;
+	uint32_t ext_last;
 
 	struct pci_bar_state bars[PCI_STD_NUM_BARS];
 	struct pci_msix_state *msix;

@@ -1228,6 +1228,76 @@ START_TEST(test_capability_loop_bounded)
 }
 END_TEST
 
+START_TEST(test_ext_capability_list)
+{
+	struct pci_device_info info = {.vendor_id = 1,
+				       .device_id = 2,
+				       .flags = PCI_DEVICE_EXTENDED_CONFIG};
+	struct pci_device *d;
+	uint8_t body[6] = {1, 2, 3, 4, 5, 6};
+	uint8_t wm[6] = {0, 0xff, 0, 0, 0, 0};
+	uint16_t o1, o2;
+	uint32_t v;
+
+	ck_assert_int_eq(pci_device_create(&info, NULL, NULL, &d), 0);
+	ck_assert_int_eq(pci_device_config_read(d, 0x100, 4, &v), 0);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_int_eq(pci_device_find_ext_capability(d, 1), -ENOENT);
+	ck_assert_int_eq(pci_device_add_ext_capability(d, 0x0001, 2, body, 6,
+						       wm, &o1),
+			 0);
+	ck_assert_int_eq(pci_device_add_ext_capability(d, 0x000b, 1, NULL, 0,
+						       NULL, &o2),
+			 0);
+	ck_assert_uint_eq(o1, 0x100);
+	ck_assert_uint_eq(o2, 0x10c);
+	ck_assert_int_eq(pci_device_config_read(d, 0x100, 4, &v), 0);
+	ck_assert_uint_eq(v, 0x10cu << 20 | 2u << 16 | 1u);
+	ck_assert_int_eq(pci_device_config_read(d, 0x10c, 4, &v), 0);
+	ck_assert_uint_eq(v, 1u << 16 | 0xbu);
+	ck_assert_int_eq(pci_device_find_ext_capability(d, 0xb), 0x10c);
+	/* Headers are read-only; body bytes follow their mask. */
+	ck_assert_int_eq(pci_device_config_write(d, 0x100, 4, 0), 0);
+	ck_assert_int_eq(pci_device_config_write(d, 0x104, 4, 0xffffffff), 0);
+	ck_assert_int_eq(pci_device_config_read(d, 0x104, 4, &v), 0);
+	ck_assert_uint_eq(v, 0x0403ff01u);
+	ck_assert_int_eq(pci_device_find_ext_capability(d, 0xb), 0x10c);
+	ck_assert_int_eq(pci_device_add_ext_capability(d, 1, 16, NULL, 0, NULL,
+						       NULL),
+			 -EINVAL);
+	pci_device_destroy(d);
+	/* Conventional functions have no extended space. */
+	info.flags = 0;
+	ck_assert_int_eq(pci_device_create(&info, NULL, NULL, &d), 0);
+	ck_assert_int_eq(pci_device_add_ext_capability(d, 1, 1, NULL, 0, NULL,
+						       NULL),
+			 -EINVAL);
+	pci_device_destroy(d);
+}
+END_TEST
+
+START_TEST(test_ext_capability_space_and_loop)
+{
+	struct pci_device_info info = {.vendor_id = 1,
+				       .device_id = 2,
+				       .flags = PCI_DEVICE_EXTENDED_CONFIG};
+	struct pci_device *d;
+	static uint8_t big[1024];
+	int n = 0, ret;
+
+	ck_assert_int_eq(pci_device_create(&info, NULL, NULL, &d), 0);
+	while ((ret = pci_device_add_ext_capability(d, 1, 1, big, sizeof(big),
+						    NULL, NULL)) == 0)
+		n++;
+	ck_assert_int_eq(ret, -ENOSPC);
+	ck_assert_int_eq(n, 3);
+	/* A device model loops the list on itself: the walk still ends. */
+	ck_assert_int_eq(pci_device_config_set(d, 0x100, 4, 0x10010002u), 0);
+	ck_assert_int_eq(pci_device_find_ext_capability(d, 0x55), -ENOENT);
+	pci_device_destroy(d);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- MSI-X */
 
 static int msix_cap(void)
@@ -1784,6 +1854,8 @@ static Suite *pci_suite(void)
 	tcase_add_test(tc, test_capability_writable_mask);
 	tcase_add_test(tc, test_capability_space_exhausted);
 	tcase_add_test(tc, test_capability_loop_bounded);
+	tcase_add_test(tc, test_ext_capability_list);
+	tcase_add_test(tc, test_ext_capability_space_and_loop);
 	tcase_add_test(tc, test_msix_capability_layout);
 	tcase_add_test(tc, test_msix_table_read_write);
 	tcase_add_test(tc, test_msix_table_qword_access);

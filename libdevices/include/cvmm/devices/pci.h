@@ -307,6 +307,33 @@ CVMM_EXPORT int pci_device_find_capability(struct pci_device *dev,
 					   uint8_t cap_id);
 
 /**
+ * pci_device_add_ext_capability() - append a PCI Express extended
+ * capability (function created with PCI_DEVICE_EXTENDED_CONFIG).
+ * @cap_id, @version: header fields (version 0..15).
+ * @body:  @len bytes following the 4-byte header (may be NULL if @len 0).
+ * @wmask: writable bits of the body bytes (NULL: read-only).
+ * @offset: receives the header offset (may be NULL).
+ *
+ * Placed dword-aligned from 0x100 in the order added; the header's next
+ * field (bits 31:20) links them.  Until one is added, 0x100 reads 0 (an
+ * empty list).  Return: 0, -EINVAL (not extended, bad version/length),
+ * -ENOSPC, -EPERM (already added to a root).
+ */
+CVMM_EXPORT int pci_device_add_ext_capability(struct pci_device *dev,
+					      uint16_t cap_id, uint8_t version,
+					      const uint8_t *body, size_t len,
+					      const uint8_t *wmask,
+					      uint16_t *offset);
+
+/**
+ * pci_device_find_ext_capability() - offset of the first extended
+ * capability with id @cap_id (walk bounded to 960 entries), -ENOENT, or
+ * -EINVAL for NULL @dev.
+ */
+CVMM_EXPORT int pci_device_find_ext_capability(struct pci_device *dev,
+					       uint16_t cap_id);
+
+/**
  * pci_device_set_config_mask() - set the writable and write-1-to-clear
  * masks of @len bytes at @offset (device-specific registers).  @wmask or
  * @w1cmask may be NULL (leave as is).  Bytes 0x00..0x3F (the standard

@@ -603,13 +603,24 @@ def on_sigterm(signum, frame):
     raise Terminated()
 
 
+def die_with_parent():
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def run_qemu(cmd, timeout, logpath, echo=False, on_line=None):
     """Runs QEMU, reading the serial console line by line until it exits
     or the timeout passes.  Returns (exit status or None, timed_out)."""
     start = time.monotonic()
+    # QEMU stays in our process group (meson kills a timed-out test's whole
+    # group) and dies with us (PR_SET_PDEATHSIG), so it is never orphaned.
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            preexec_fn=die_with_parent)
     buf = b""
     timed_out = False
     try:
@@ -639,10 +650,7 @@ def run_qemu(cmd, timeout, logpath, echo=False, on_line=None):
                         on_line(line, now)
     finally:
         if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
+            proc.kill()
         proc.wait()
     return (None if timed_out else proc.returncode), timed_out
 

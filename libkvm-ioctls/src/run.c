@@ -154,9 +154,8 @@ CVMM_EXPORT int kvm_vcpu_run(struct kvm_vcpu_obj *v, struct kvm_exit_info *x)
 
 	if (!v || !x)
 		return -EINVAL;
+	/* (KVM clears kvm_dirty_regs bits itself as it consumes them.) */
 	r = kvm_xioctl(v->fd, KVM_RUN, NULL);
-	/* Dirty sync-regs classes were consumed by this entry (if any). */
-	v->run->kvm_dirty_regs = 0;
 	if (r == -EINTR) {
 		memset(x, 0, sizeof(*x));
 		x->run = v->run;

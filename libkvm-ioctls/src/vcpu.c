@@ -194,41 +194,47 @@ CVMM_EXPORT int kvm_vcpu_set_msrs(struct kvm_vcpu_obj *v,
 	return kvm_xioctl(v->fd, KVM_SET_MSRS, (void *)m);
 }
 
-/* A kvm_msrs header with room for exactly one entry. */
-struct one_msr {
-	struct kvm_msrs hdr;
-	struct kvm_msr_entry e;
-};
+/* KVM_GET_MSRS / KVM_SET_MSRS on a single entry. */
+static int one_msr(struct kvm_vcpu_obj *v, unsigned long req, uint32_t index,
+		   uint64_t *value)
+{
+	struct kvm_msrs *m;
+	int r;
+
+	r = kvm_msrs_new(1, &m);
+	if (r < 0)
+		return r;
+	m->entries[0].index = index;
+	m->entries[0].data = *value;
+	r = kvm_xioctl(v->fd, req, m);
+	if (r == 1)
+		*value = m->entries[0].data;
+	free(m);
+	if (r < 0)
+		return r;
+	return r == 1 ? 0 : -EIO;
+}
 
 CVMM_EXPORT int kvm_vcpu_get_msr(struct kvm_vcpu_obj *v, uint32_t index,
 				 uint64_t *value)
 {
-	struct one_msr m = {.hdr.nmsrs = 1, .e.index = index};
+	uint64_t tmp = 0;
 	int r;
 
 	if (!v || !value)
 		return -EINVAL;
-	r = kvm_xioctl(v->fd, KVM_GET_MSRS, &m);
-	if (r < 0)
-		return r;
-	if (r != 1)
-		return -EIO;
-	*value = m.e.data;
-	return 0;
+	r = one_msr(v, KVM_GET_MSRS, index, &tmp);
+	if (r == 0)
+		*value = tmp;
+	return r;
 }
 
 CVMM_EXPORT int kvm_vcpu_set_msr(struct kvm_vcpu_obj *v, uint32_t index,
 				 uint64_t value)
 {
-	struct one_msr m = {.hdr.nmsrs = 1, .e.index = index, .e.data = value};
-	int r;
-
 	if (!v)
 		return -EINVAL;
-	r = kvm_xioctl(v->fd, KVM_SET_MSRS, &m);
-	if (r < 0)
-		return r;
-	return r == 1 ? 0 : -EIO;
+	return one_msr(v, KVM_SET_MSRS, index, &value);
 }
 
 CVMM_EXPORT int kvm_vcpu_kvmclock_ctrl(struct kvm_vcpu_obj *v)
@@ -320,18 +326,21 @@ CVMM_EXPORT int kvm_vcpu_set_signal_mask(struct kvm_vcpu_obj *v,
 {
 	/* The kernel's sigset is 64 bits on x86_64; glibc's sigset_t is
 	 * larger and starts with the same bits. */
-	struct {
-		struct kvm_signal_mask hdr;
-		uint8_t set[8];
-	} m;
+	struct kvm_signal_mask *m;
+	int r;
 
 	if (!v)
 		return -EINVAL;
 	if (!mask)
 		return kvm_xioctl(v->fd, KVM_SET_SIGNAL_MASK, NULL);
-	m.hdr.len = 8;
-	memcpy(m.set, mask, 8);
-	return kvm_xioctl(v->fd, KVM_SET_SIGNAL_MASK, &m);
+	m = calloc(1, sizeof(*m) + 8);
+	if (!m)
+		return -ENOMEM;
+	m->len = 8;
+	memcpy(m->sigset, mask, 8);
+	r = kvm_xioctl(v->fd, KVM_SET_SIGNAL_MASK, m);
+	free(m);
+	return r;
 }
 
 CVMM_EXPORT int kvm_vcpu_sync_regs_enable(struct kvm_vcpu_obj *v,

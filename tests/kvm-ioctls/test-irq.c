@@ -192,8 +192,7 @@ START_TEST(signal_msi_and_irqfd_deliver)
 	/* (kvm_vcpu_run, not tvm_run, which retries on KVM_EXIT_INTR) */
 	do
 		ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
-	while (x.reason == KVM_EXIT_IO &&
-	       *(uint32_t *)x.io.data == COUNT_TIMEOUT);
+	while (x.reason == KVM_EXIT_IO && tvm_io_value(&x) == COUNT_TIMEOUT);
 	pthread_join(th, NULL);
 	ck_assert_msg(x.reason == KVM_EXIT_INTR, "exit %s",
 		      kvm_exit_reason_name(x.reason));
@@ -277,7 +276,7 @@ START_TEST(split_irqchip_ioapic_eoi)
 	for (i = 0; i < 8; i++) {
 		tvm_run(&t, &x);
 		if (x.reason != KVM_EXIT_IO ||
-		    *(uint32_t *)x.io.data != COUNT_TIMEOUT)
+		    tvm_io_value(&x) != COUNT_TIMEOUT)
 			break;
 	}
 	ck_assert_msg(x.reason == KVM_EXIT_IOAPIC_EOI, "exit %s",

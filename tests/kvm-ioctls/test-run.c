@@ -442,7 +442,7 @@ START_TEST(irq_window_and_kvm_interrupt)
 	}
 	ck_assert_uint_eq(x.reason, KVM_EXIT_IO);
 	ck_assert_uint_eq(x.io.port, GP_DONE);
-	ck_assert_uint_eq(*(uint32_t *)x.io.data, 1);
+	ck_assert_uint_eq(tvm_io_value(&x), 1);
 	ck_assert_uint_eq(tvm_irq_count(&t), 1);
 	tvm_fini(&t);
 }

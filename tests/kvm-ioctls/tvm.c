@@ -146,6 +146,14 @@ uint32_t tvm_expect_out(struct tvm *t, uint16_t port)
 	return v;
 }
 
+uint32_t tvm_io_value(const struct kvm_exit_info *x)
+{
+	uint32_t v = 0;
+
+	memcpy(&v, x->io.data, x->io.size <= 4 ? x->io.size : 4);
+	return v;
+}
+
 uint64_t tvm_irq_count(const struct tvm *t)
 {
 	uint64_t v;

@@ -49,6 +49,8 @@ void tvm_setup_long(struct tvm *t, struct kvm_vcpu_obj *vcpu, bool ring3,
 void tvm_run(struct tvm *t, struct kvm_exit_info *x);
 /* Run and expect a PIO out to port with a 1/2/4-byte value, returned. */
 uint32_t tvm_expect_out(struct tvm *t, uint16_t port);
+/* The 1/2/4-byte value of a PIO exit, zero-extended. */
+uint32_t tvm_io_value(const struct kvm_exit_info *x);
 /* Read the 64-bit counter the guest's interrupt handler keeps. */
 uint64_t tvm_irq_count(const struct tvm *t);
 /* Print "SKIP <name>: <why>" and count it (see tvm_skips()). */

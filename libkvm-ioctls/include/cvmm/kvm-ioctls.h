@@ -602,6 +602,12 @@ CVMM_EXPORT int kvm_vcpu_run(struct kvm_vcpu_obj *vcpu,
  * immediate_exit only after KVM_RUN returned EINTR, and clears it before it
  * consumes the pending flag, so a kick is never cleared without being
  * reported (exit->kicked); at worst one extra KVM_EXIT_INTR is reported.
+ * A kick that arrives while the vCPU thread is outside KVM_RUN (handling
+ * an exit) is delivered by the next kvm_vcpu_run(), which returns at once.
+ *
+ * kvm_vcpu_kick() returns 0, -EINVAL if the vCPU was never bound, or the
+ * pthread_kill() error.  The bound thread must still exist (rebind after
+ * moving the vCPU to another thread).
  */
 CVMM_EXPORT int kvm_vcpu_kick_bind(struct kvm_vcpu_obj *vcpu, int signo);
 CVMM_EXPORT int kvm_vcpu_kick(struct kvm_vcpu_obj *vcpu);

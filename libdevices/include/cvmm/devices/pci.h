@@ -94,6 +94,9 @@
  *     state.
  * pci_root_remove_device() and pci_root_destroy() wait for dispatches
  * (io_bus_synchronize()) and must not be called from a bus callback.
+ * Calls that may stop a BAR decoding (config writes, pci_device_reset(),
+ * removal) wait for that function's running BAR callbacks: do not make
+ * them while holding a lock those callbacks take.
  * All functions are safe to call from several threads.
  */
 #ifndef CVMM_DEVICES_PCI_H

@@ -98,6 +98,22 @@
  * removal) wait for that function's running BAR callbacks: do not make
  * them while holding a lock those callbacks take.
  * All functions are safe to call from several threads.
+ *
+ * Wiring it up (errors unchecked for brevity):
+ *
+ *   struct pci_root_config rc = { .mem32 = a32, .mem64 = a64, .io = aio,
+ *                                 .pio_bus = pio, .mmio_bus = mmio };
+ *   pci_root_create(&rc, &root);
+ *   pci_root_register_pio(root, pio);            // 0xCF8..0xCFF
+ *   pci_root_register_ecam(root, mmio, 0xe0000000);
+ *   pci_device_create(&info, &my_ops, my_dev, &dev);
+ *   pci_device_add_bar(dev, 0, PCI_BAR_KIND_MEM64, true, 0x4000);
+ *   pci_device_add_msix(dev, nvec, 0, 0x0, 0, 0x2000);
+ *   pci_device_set_msi_sink(dev, &sink);         // KVM_SIGNAL_MSI, irqfd
+ *   pci_device_set_intx_line(dev, &line);
+ *   pci_device_config_set(dev, PCI_INTERRUPT_LINE, 1, gsi);
+ *   pci_root_add_device(root, dev, 1, 0);        // 00:01.0
+ *   ... vCPU exits: io_bus_read/io_bus_write(pio or mmio, ...) ...
  */
 #ifndef CVMM_DEVICES_PCI_H
 #define CVMM_DEVICES_PCI_H

@@ -77,8 +77,8 @@ ssize_t virtq_chain_write(struct virtq_chain *c, const void *src, size_t len)
 
 	if (unlikely(q->error))
 		return -EIO;
-	while (done < len && c->wr_buf < c->nbufs) {
-		const struct virtq_buf *b = &c->bufs[c->wr_buf];
+	while (done < len && c->nread + c->wr_buf < c->nbufs) {
+		const struct virtq_buf *b = &c->bufs[c->nread + c->wr_buf];
 		size_t n = min_sz(b->len - c->wr_off, len - done);
 
 		if (n) {
@@ -136,8 +136,8 @@ uint32_t virtq_chain_skip_write(struct virtq_chain *c, uint32_t len)
 {
 	uint32_t done = 0;
 
-	while (done < len && c->wr_buf < c->nbufs) {
-		const struct virtq_buf *b = &c->bufs[c->wr_buf];
+	while (done < len && c->nread + c->wr_buf < c->nbufs) {
+		const struct virtq_buf *b = &c->bufs[c->nread + c->wr_buf];
 		uint32_t n = b->len - c->wr_off;
 
 		if (n > len - done)
@@ -180,7 +180,7 @@ static int chain_iov(struct virtq_chain *c, size_t len, struct iovec *iov,
 		     int max, bool write)
 {
 	struct virtq *q = c->q;
-	uint16_t bi = write ? c->wr_buf : c->rd_buf;
+	uint16_t bi = write ? (uint16_t)(c->nread + c->wr_buf) : c->rd_buf;
 	uint16_t end = write ? c->nbufs : c->nread;
 	uint32_t off = write ? c->wr_off : c->rd_off;
 	size_t left = min_sz(len, write ? virtq_chain_writable(c)
@@ -227,7 +227,7 @@ next:
 		}
 	}
 	if (write) {
-		c->wr_buf = bi;
+		c->wr_buf = (uint16_t)(bi - c->nread);
 		c->wr_off = off;
 		c->wr_done += taken;
 	} else {

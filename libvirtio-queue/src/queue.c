@@ -561,7 +561,7 @@ static inline void fill_chain(struct virtq *q, struct virtq_chain *c,
 	c->read_len = (uint32_t)w->rlen;
 	c->write_len = (uint32_t)(w->total - w->rlen);
 	c->rd_buf = 0;
-	c->wr_buf = (uint16_t)w->nread;
+	c->wr_buf = 0;
 	c->rd_off = c->wr_off = 0;
 	c->rd_done = c->wr_done = 0;
 }
@@ -645,7 +645,7 @@ walk_chain(struct virtq *q, uint16_t head, struct virtq_buf *out, uint32_t room,
 	c->read_len = w ? 0 : len;
 	c->write_len = w ? len : 0;
 	c->rd_buf = 0;
-	c->wr_buf = !w;
+	c->wr_buf = 0;
 	c->rd_off = c->wr_off = 0;
 	c->rd_done = c->wr_done = 0;
 	return VIRTQ_ERR_NONE;
@@ -769,7 +769,7 @@ int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 			c->read_len = w ? 0 : len;
 			c->write_len = w ? len : 0;
 			c->rd_buf = 0;
-			c->wr_buf = !w;
+			c->wr_buf = 0;
 			c->rd_off = c->wr_off = 0;
 			c->rd_done = c->wr_done = 0;
 		}
@@ -854,36 +854,41 @@ int virtq_add_used(struct virtq *q, uint16_t head, uint32_t len)
 int virtq_add_used_batch(struct virtq *q, const struct vring_used_elem *elems,
 			 unsigned int n)
 {
+	vring_used_elem_t *ring;
+	uint8_t *in_flight = q->in_flight;
+	uint32_t size = q->size;
+	uint16_t first, mask = q->mask;
 	unsigned int i;
-	uint16_t first;
-	int ret = 0;
 
 	if (unlikely(!q->active))
 		return q->error ? -EIO : -ENODEV;
 	if (n == 0)
 		return 0;
-	if (!elems || n > q->size)
+	if (!elems || n > size)
 		return -EINVAL;
-	/* Check every id first (marking them 2 to catch duplicates). */
+	ring = q->used->ring;
+	first = q->next_used;
+	/*
+	 * One pass: check each id, clear it, write its element.  Slots past
+	 * used.idx are free (at most size chains are outstanding), and
+	 * nothing is published until all ids passed; a bad id (not in
+	 * flight, or twice in the batch) rolls the in-flight marks back.
+	 */
 	for (i = 0; i < n; i++) {
 		uint32_t id = elems[i].id;
+		vring_used_elem_t *e = &ring[(uint16_t)(first + i) & mask];
 
-		if (id >= q->size || q->in_flight[id] != 1) {
-			ret = -EINVAL;
-			break;
+		if (unlikely(id >= size || !in_flight[id])) {
+			while (i--)
+				in_flight[elems[i].id] = 1;
+			return -EINVAL;
 		}
-		q->in_flight[id] = 2;
+		in_flight[id] = 0;
+		/* Plain stores, published by publish_used()'s release. */
+		STORE32(&e->id, id);
+		STORE32(&e->len, elems[i].len);
 	}
-	if (ret) {
-		while (i--)
-			q->in_flight[elems[i].id] = 1;
-		return ret;
-	}
-	first = q->next_used;
-	for (i = 0; i < n; i++) {
-		q->in_flight[elems[i].id] = 0;
-		write_used_elem(q, q->next_used++, elems[i].id, elems[i].len);
-	}
+	q->next_used = (uint16_t)(first + n);
 	q->in_flight_count -= n;
 	publish_used(q, first, (uint16_t)n);
 	return 0;

@@ -273,10 +273,13 @@ struct virtq_chain {
 				 table counts as one) */
 	uint32_t read_len;  /**< total readable bytes */
 	uint32_t write_len; /**< total writable bytes */
-	/* cursors */
-	uint16_t rd_buf, wr_buf;
-	uint32_t rd_off, wr_off;
-	uint32_t rd_done, wr_done;
+	/* cursors, all zero after a pop */
+	uint16_t rd_buf;  /**< next readable buffer */
+	uint16_t wr_buf;  /**< next writable buffer, counted from nread */
+	uint32_t rd_off;  /**< offset in bufs[rd_buf] */
+	uint32_t wr_off;  /**< offset in bufs[nread + wr_buf] */
+	uint32_t rd_done; /**< readable bytes consumed */
+	uint32_t wr_done; /**< writable bytes filled */
 };
 
 /**

@@ -77,10 +77,17 @@ static inline const struct gm_entry *gm_search(const struct guest_memory *m,
 	return base;
 }
 
-/* Is [off, off + len) inside @e, where off = gpa - e->gpa (wrapping)? */
+/*
+ * Is [off, off + len) inside @e, where off = gpa - e->gpa (wrapping)?
+ * One add and one compare: an off that wrapped (gpa below the first region)
+ * is at least 2^64 - e->gpa > e->size, since regions end below 2^64.  With
+ * len 0 an off equal to size passes, which is harmless: nothing is copied.
+ */
 static inline bool gm_fits(const struct gm_entry *e, uint64_t off, uint64_t len)
 {
-	return off < e->size && len <= e->size - off;
+	uint64_t end;
+
+	return !__builtin_add_overflow(off, len, &end) && end <= e->size;
 }
 
 /*
@@ -149,10 +156,14 @@ static inline int gm_copy(void *dst, const void *src, size_t n)
 static inline bool gm_wfits(const struct gm_entry *e, uint64_t off,
 			    uint64_t len)
 {
-	return off < e->wsize && len <= e->wsize - off;
+	uint64_t end;
+
+	return !__builtin_add_overflow(off, len, &end) && end <= e->wsize;
 }
 
 /* ---------------------------------------------------------------- snapshots */
+
+static uint8_t gm_sentinel_host[1];
 
 static int gm_region_cmp(const void *a, const void *b)
 {
@@ -187,6 +198,9 @@ static int gm_build(struct guest_region **regs, size_t n,
 	m->n = n;
 	m->ln = ln;
 	m->r = (struct guest_region **)(void *)(m->e + ln);
+	/* The empty snapshot's sentinel (size 0) matches only zero-length
+	 * accesses, which copy nothing; give it a real address anyway. */
+	m->e[0].host = gm_sentinel_host;
 	for (i = 0; i < n; i++) {
 		struct guest_region *r = regs[i];
 

@@ -423,6 +423,20 @@ START_TEST(coalesced_mmio_and_pio)
 		ck_assert_uint_eq(e[4].data[0], 0x99);
 	}
 	ck_assert_int_eq(kvm_vcpu_coalesced_drain(t.vcpu, e, 8), 0);
+	/* A ring index out of range is refused, not followed. */
+	{
+		struct kvm_coalesced_mmio_ring *ring =
+			(void *)((char *)kvm_vcpu_run_struct(t.vcpu) +
+				 4096 * kvm_vm_check_extension(
+						t.vm, KVM_CAP_COALESCED_MMIO));
+		uint32_t first = ring->first;
+
+		ring->first = 100000;
+		ck_assert_int_eq(kvm_vcpu_coalesced_drain(t.vcpu, e, 8),
+				 -EPROTO);
+		ring->first = first;
+		ck_assert_int_eq(kvm_vcpu_coalesced_drain(t.vcpu, e, 8), 0);
+	}
 	ck_assert_int_eq(kvm_vm_unregister_coalesced(t.vm, GMMIO_COALESCED,
 						     0x1000, false),
 			 0);

@@ -188,11 +188,24 @@ static int setup(void)
 					   0x4000);
 			pci_device_add_msix(d, 8, 2, 0, 2, 0x1000);
 			break;
-		case 2:
+		case 2: {
+			static const uint8_t body[8] = {1, 2, 3, 4};
+			static const uint8_t wm[8] = {0xff, 0x0f, 0,	0,
+						      0xff, 0xff, 0xff, 0xff};
+			uint8_t cap[12] = {0x09, 0, 12};
+			uint8_t cwm[12] = {0, 0, 0, 0xff, 0xff, 0xff};
+
 			pci_device_add_bar(d, 0, PCI_BAR_KIND_MEM32, false,
 					   0x1000);
+			pci_device_add_capability(d, cap, sizeof(cap), cwm,
+						  NULL);
 			pci_device_add_msix(d, 100, 0, 0, 0, 0x800);
+			pci_device_add_ext_capability(d, 0x000b, 1, body,
+						      sizeof(body), wm, NULL);
+			pci_device_add_ext_capability(d, 0x0023, 1, body,
+						      sizeof(body), wm, NULL);
 			break;
+		}
 		default:
 			pci_device_add_bar(d, 0, PCI_BAR_KIND_MEM64, false,
 					   1u << 20);
@@ -246,6 +259,10 @@ static void check(void)
 		uint16_t cmd = (uint16_t)cfg_rd(f->devfn, PCI_COMMAND, 2);
 
 		snapshot(&now);
+		if (i == 2 &&
+		    (pci_device_find_ext_capability(f->d, 0x23) != 0x10c ||
+		     pci_device_find_capability(f->d, 0x09) != 0x40))
+			abort();
 		if (memcmp(now.id, f->id, sizeof(f->id)) ||
 		    now.msix_cap != f->msix_cap ||
 		    memcmp(now.msix_ro, f->msix_ro, sizeof(f->msix_ro)))

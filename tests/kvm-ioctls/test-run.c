@@ -7,6 +7,8 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -553,6 +555,69 @@ START_TEST(kick_from_another_thread)
 }
 END_TEST
 
+struct kick_storm {
+	struct kvm_vcpu_obj *vcpu;
+	atomic_int round; /* kick when it changes, -1 = stop */
+};
+
+static void *storm_main(void *arg)
+{
+	struct kick_storm *k = arg;
+	int seen = 0, r;
+	unsigned seed = 12345;
+
+	while ((r = atomic_load(&k->round)) >= 0) {
+		if (r == seen) {
+			usleep(50);
+			continue;
+		}
+		seen = r;
+		usleep(rand_r(&seed) % 3000);
+		kvm_vcpu_kick(k->vcpu);
+	}
+	return NULL;
+}
+
+/*
+ * Kicks landing at random points while the guest keeps exiting on PIO (so
+ * the vCPU thread is as often outside KVM_RUN as inside it): every one is
+ * reported, none is lost.
+ */
+START_TEST(kick_never_lost_between_exits)
+{
+	struct kick_storm k;
+	struct kvm_exit_info x;
+	struct tvm t;
+	pthread_t th;
+	int round, n;
+	double t0;
+
+	tvm_init(&t, TVM_RAM, NULL);
+	tvm_load(&t, guest_user_start, guest_user_end);
+	tvm_setup_long(&t, t.vcpu, true, false, true, UC_BENCH);
+	ck_assert_int_eq(kvm_vcpu_kick_bind(t.vcpu, SIGUSR1), 0);
+	k.vcpu = t.vcpu;
+	atomic_init(&k.round, 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, storm_main, &k), 0);
+	for (round = 1; round <= 30; round++) {
+		atomic_store(&k.round, round);
+		t0 = now_s();
+		for (n = 0;; n++) {
+			ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+			if (x.reason == KVM_EXIT_INTR && x.kicked)
+				break;
+			ck_assert(x.reason == KVM_EXIT_IO ||
+				  x.reason == KVM_EXIT_INTR);
+			ck_assert_msg(now_s() - t0 < 5.0,
+				      "kick of round %d lost", round);
+		}
+	}
+	atomic_store(&k.round, -1);
+	pthread_join(th, NULL);
+	tvm_fini(&t);
+}
+END_TEST
+
 START_TEST(signal_mask_blocks_during_run)
 {
 	struct sigaction sa;
@@ -609,6 +674,7 @@ static Suite *run_suite(void)
 	tcase_add_test(tc, irq_window_and_kvm_interrupt);
 	tcase_add_test(tc, sync_regs);
 	tcase_add_test(tc, kick_from_another_thread);
+	tcase_add_test(tc, kick_never_lost_between_exits);
 	tcase_add_test(tc, signal_mask_blocks_during_run);
 	suite_add_tcase(s, tc);
 	return s;

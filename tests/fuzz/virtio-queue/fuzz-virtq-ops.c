@@ -108,11 +108,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (op == 0) {
 				ret = virtq_driver_add(d, b, n, &head);
 			} else {
+				/* A table is reused only after 2 * qsize
+				 * successful adds: by then (at most qsize
+				 * chains outstanding, popped in order) the
+				 * device has popped the chain that used it. */
 				guest_addr_t t =
 					TABLES +
-					64ull * (md.table_rot++ % (2 * qsize));
+					64ull * (md.table_rot % (2 * qsize));
+
 				ret = virtq_driver_add_indirect(d, b, n, t,
 								&head);
+				if (ret == 0)
+					md.table_rot++;
 			}
 			if (ret == -ENOSPC)
 				break;

@@ -396,7 +396,7 @@ def elf_interpreter(path):
     return None
 
 
-def kvm_test_script(cp, t, done_paths, fresh):
+def kvm_test_script(cp, t, done_paths, fresh, sdir):
     """Put a kvm-suite test into the initramfs: its executable under
     /lab/kvm-tests/bin, any file its arguments or environment name at the
     same absolute path, and a script that runs it like meson would.  A test
@@ -416,18 +416,18 @@ def kvm_test_script(cp, t, done_paths, fresh):
                 "%s %s" % (name, why))).encode(), 0o755)
         return True
     cp.add_file("lab/kvm-tests/bin/" + name, exe, 0o755)
+    # meson runs a test in its workdir, by default the build root.
+    wd = t.get("workdir") or sdir
     extra = list(cmd[1:]) + list((t.get("env") or {}).values())
     for a in extra:
         for p in re.split(r"[:=]", str(a)):
-            if (p.startswith("/") and os.path.isfile(p)
-                    and p not in done_paths):
+            if p and not p.startswith("/"):
+                p = os.path.join(wd, p)
+            if os.path.isfile(p) and p not in done_paths:
                 done_paths.add(p)
                 cp.add_file(p, p)
-    lines = ["#!/bin/sh"]
-    wd = t.get("workdir")
-    if wd:
-        lines.append("mkdir -p %s && cd %s" % (shlex.quote(wd),
-                                               shlex.quote(wd)))
+    lines = ["#!/bin/sh",
+             "mkdir -p %s && cd %s" % (shlex.quote(wd), shlex.quote(wd))]
     for k, v in sorted((t.get("env") or {}).items()):
         lines.append("export %s=%s" % (k, shlex.quote(str(v))))
     timeout = int(t.get("timeout") or 30)
@@ -510,7 +510,7 @@ def build_images(args):
     c.mkdir("lab/kvm-tests")
     done = set()
     ktests = [t["name"] for t in tests if kvm_test_script(
-        c, t, done, up_to_date(sdir, t["cmd"][0], static_ok))]
+        c, t, done, up_to_date(sdir, t["cmd"][0], static_ok), sdir)]
     img = os.path.join(cache, "images")
     os.makedirs(img, exist_ok=True)
     lab_cpio = os.path.join(img, "lab.cpio")
@@ -577,7 +577,8 @@ def qemu_cmd(accel, kernel, initrd, interactive=False):
         "-device", "edu", "-kernel", kernel, "-initrd", initrd,
         "-append", LAB_CMDLINE]
     if interactive:
-        cmd += ["-nographic"]
+        # Serial console and QEMU monitor muxed on the terminal (Ctrl-A x).
+        cmd += ["-display", "none", "-serial", "mon:stdio"]
     else:
         cmd += ["-display", "none", "-monitor", "none", "-serial", "stdio"]
     return cmd

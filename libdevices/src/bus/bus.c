@@ -106,6 +106,10 @@ static void slot_release(void *arg)
 {
 	unsigned s = (unsigned)(uintptr_t)arg - 1;
 
+	/* runs on the exiting thread: a dispatch from a later destructor
+	 * must not use the slot another thread may now own */
+	tls_slot = SHARED_SLOT + 1;
+
 	if (s < SHARED_SLOT) {
 		pthread_mutex_lock(&slots_lock);
 		slots_used[s / 64] &= ~(1ull << (s % 64));
@@ -113,12 +117,24 @@ static void slot_release(void *arg)
 	}
 }
 
+static bool register_membarrier(void)
+{
+	return syscall(__NR_membarrier,
+		       MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+/* membarrier registration belongs to the address space: a forked child
+ * registers again (single-threaded at this point) or falls back. */
+static void slots_atfork_child(void)
+{
+	use_membarrier = register_membarrier();
+}
+
 static void slots_init(void)
 {
 	slots_key_ok = pthread_key_create(&slots_key, slot_release) == 0;
-	use_membarrier = syscall(__NR_membarrier,
-				 MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0,
-				 0) == 0;
+	use_membarrier = register_membarrier();
+	pthread_atfork(NULL, NULL, slots_atfork_child);
 }
 
 static void writer_barrier(void)

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/wait.h>
 
 struct fake_dev {
 	uint64_t last_offset;
@@ -689,6 +690,89 @@ START_TEST(test_bus_unregister_frees_safely)
 }
 END_TEST
 
+/* More threads than exclusive reader slots (127): the rest share one slot
+ * with atomic counters; slots are recycled when threads exit. */
+struct many {
+	struct io_bus *bus;
+	pthread_barrier_t start;
+	atomic_ulong hits;
+};
+
+static void *many_reader(void *arg)
+{
+	struct many *m = arg;
+
+	pthread_barrier_wait(&m->start);
+	for (unsigned i = 0; i < 200; i++) {
+		uint32_t v;
+
+		if (io_bus_read(m->bus, 0x100 + (i % 4), &v, 1) == 0)
+			atomic_fetch_add(&m->hits, 1);
+	}
+	return NULL;
+}
+
+START_TEST(test_bus_many_threads_share_slots)
+{
+	enum {
+		NTH = 150
+	};
+	static pthread_t th[NTH];
+	struct many m = {0};
+	struct fake_dev d = {0};
+
+	m.bus = new_bus();
+	ck_assert_int_eq(io_bus_register(m.bus, 0x100, 4, &fake_ops, &d), 0);
+	for (unsigned round = 0; round < 2; round++) {
+		atomic_store(&m.hits, 0);
+		ck_assert_int_eq(pthread_barrier_init(&m.start, NULL, NTH + 1),
+				 0);
+		for (unsigned i = 0; i < NTH; i++)
+			ck_assert_int_eq(pthread_create(&th[i], NULL,
+							many_reader, &m),
+					 0);
+		pthread_barrier_wait(&m.start);
+		/* writers make progress while 150 readers run */
+		ck_assert_int_eq(io_bus_move(m.bus, 0x100, 0x100), 0);
+		ck_assert_int_eq(io_bus_synchronize(m.bus), 0);
+		for (unsigned i = 0; i < NTH; i++)
+			pthread_join(th[i], NULL);
+		pthread_barrier_destroy(&m.start);
+		ck_assert_uint_eq(atomic_load(&m.hits), NTH * 200);
+	}
+	ck_assert_int_eq(io_bus_unregister(m.bus, 0x100), 0);
+	io_bus_destroy(m.bus);
+}
+END_TEST
+
+/* A forked child (fresh address space) can still dispatch and reclaim. */
+START_TEST(test_bus_after_fork)
+{
+	struct io_bus *bus = new_bus();
+	struct fake_dev d = {.fill = 7};
+	pid_t pid;
+	int status = 0;
+
+	ck_assert_int_eq(io_bus_register(bus, 0x10, 4, &fake_ops, &d), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		uint8_t v = 0;
+		int ok = io_bus_move(bus, 0x10, 0x20) == 0 &&
+			 io_bus_read(bus, 0x21, &v, 1) == 0 && v == 7 &&
+			 io_bus_unregister(bus, 0x20) == 0 &&
+			 io_bus_count(bus) == 0;
+
+		_exit(ok ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_uint_eq(io_bus_count(bus), 1);
+	io_bus_destroy(bus);
+}
+END_TEST
+
 static Suite *bus_suite(void)
 {
 	Suite *s = suite_create("io_bus");
@@ -716,6 +800,8 @@ static Suite *bus_suite(void)
 	tcase_set_timeout(tt, 120);
 	tcase_add_test(tt, test_hostile_bus_move_race);
 	tcase_add_test(tt, test_bus_unregister_frees_safely);
+	tcase_add_test(tt, test_bus_many_threads_share_slots);
+	tcase_add_test(tt, test_bus_after_fork);
 	suite_add_tcase(s, tt);
 	return s;
 }

@@ -140,6 +140,7 @@ CVMM_EXPORT int kvm_exit_decode(struct kvm_run *run, size_t map_size,
 	case KVM_EXIT_SHUTDOWN:
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
 	case KVM_EXIT_INTR:
+	case KVM_EXIT_DIRTY_RING_FULL:
 		break;
 	default:
 		x->known = false;

@@ -168,6 +168,14 @@ START_TEST(decode_errors_and_events)
 	ck_assert_int_eq(kvm_exit_decode(r, MAP, &x), 0);
 	r->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
 	ck_assert_int_eq(kvm_exit_decode(r, MAP, &x), 0);
+	r->exit_reason = KVM_EXIT_DIRTY_RING_FULL;
+	ck_assert_int_eq(kvm_exit_decode(r, MAP, &x), 0);
+	ck_assert(x.known);
+	/* a reason the library does not decode: passed through */
+	r->exit_reason = KVM_EXIT_X86_BUS_LOCK;
+	ck_assert_int_eq(kvm_exit_decode(r, MAP, &x), 0);
+	ck_assert(!x.known);
+	ck_assert_uint_eq(x.reason, KVM_EXIT_X86_BUS_LOCK);
 	free(r);
 }
 END_TEST

@@ -495,7 +495,8 @@ CVMM_EXPORT int kvm_vcpu_dirty_ring_harvest(struct kvm_vcpu_obj *vcpu,
  *                       whole string-I/O buffer (size * count bytes).  For
  *                       an IN, fill data before the next run.
  *   KVM_EXIT_MMIO       mmio: gpa, len (<= 8), write, data (fill on read).
- *   KVM_EXIT_HLT, KVM_EXIT_SHUTDOWN, KVM_EXIT_IRQ_WINDOW_OPEN: no payload.
+ *   KVM_EXIT_HLT, KVM_EXIT_SHUTDOWN, KVM_EXIT_IRQ_WINDOW_OPEN,
+ *   KVM_EXIT_DIRTY_RING_FULL (harvest, reset, run again): no payload.
  *   KVM_EXIT_FAIL_ENTRY fail_entry.
  *   KVM_EXIT_INTERNAL_ERROR internal: suberror, ndata (<= 16), data.
  *   KVM_EXIT_SYSTEM_EVENT system_event: type, ndata (<= 16), data.

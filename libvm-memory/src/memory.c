@@ -481,6 +481,16 @@ gm_write_general(const struct guest_memory *m, guest_addr_t gpa,
 	return gm_copy_slow(m, gpa, (void *)(uintptr_t)buf, len, GM_WRITE, 0);
 }
 
+/* Any read the fast path did not take. */
+static __attribute__((noinline)) int
+gm_read_general(const struct guest_memory *m, guest_addr_t gpa, void *buf,
+		uint64_t len)
+{
+	if (!buf && len)
+		return -EINVAL;
+	return gm_copy_slow(m, gpa, buf, len, GM_READ, 0);
+}
+
 int guest_memory_read(const struct guest_memory *m, guest_addr_t gpa, void *buf,
 		      size_t len)
 {
@@ -491,12 +501,9 @@ int guest_memory_read(const struct guest_memory *m, guest_addr_t gpa, void *buf,
 		return -EINVAL;
 	e = gm_search(m, gpa);
 	off = gpa - e->gpa;
-	if (likely(gm_fits(e, off, len) && buf)) {
+	if (likely(gm_fits(e, off, len) && buf))
 		return gm_copy(buf, e->host + off, len);
-	}
-	if (!buf && len)
-		return -EINVAL;
-	return gm_copy_slow(m, gpa, buf, len, GM_READ, 0);
+	return gm_read_general(m, gpa, buf, len);
 }
 
 int guest_memory_write(const struct guest_memory *m, guest_addr_t gpa,

@@ -8,7 +8,9 @@
  *      one function (the dispatch lock
  *      is shared) vs 4 threads on a plain bus device;
  *   3. a config dword read through mechanism #1 (two port accesses) vs
- *      ECAM (one MMIO access).
+ *      ECAM (one MMIO access);
+ *   4. a guest BAR move (ECAM write of the BAR register, decode on: masks,
+ *      overlap check, io_bus_move, remap) vs a bare io_bus_move.
  */
 #include <cvmm/devices/bus.h>
 #include <cvmm/devices/pci.h>
@@ -134,6 +136,34 @@ static double cfg_ecam(unsigned iters)
 	return (now() - t0) * 1e9 / iters;
 }
 
+static double bar_moves(unsigned iters)
+{
+	uint64_t a = ECAM_BASE + ((uint64_t)PCI_ROOT_DEVFN(1, 0) << 12) +
+		     PCI_BASE_ADDRESS_0;
+	double t0 = now();
+
+	for (unsigned i = 0; i < iters; i++) {
+		uint32_t v = (uint32_t)(BAR_ADDR + ((i & 1) ? 0x100000 : 0));
+
+		io_bus_write(mmio, a, &v, 4);
+	}
+	return (now() - t0) * 1e9 / iters;
+}
+
+static double raw_moves(unsigned iters)
+{
+	double t0 = now();
+
+	for (unsigned i = 0; i < iters; i++) {
+		uint64_t from = RAW_ADDR + ((i & 1) ? 0x100000 : 0);
+		uint64_t to = RAW_ADDR + ((i & 1) ? 0 : 0x100000);
+
+		if (io_bus_move(mmio, from, to))
+			exit(1);
+	}
+	return (now() - t0) * 1e9 / iters;
+}
+
 int main(void)
 {
 	static const struct pci_device_ops ops = {.bar_read = dev_read};
@@ -185,6 +215,12 @@ int main(void)
 	raw = cfg_ecam(n / 4);
 	printf("config dword read:    mechanism #1 %.1f ns  ECAM %.1f ns  "
 	       "ratio %.2f\n",
+	       pci, raw, pci / raw);
+
+	pci = bar_moves(n / 20);
+	raw = raw_moves(n / 20);
+	printf("BAR move:             pci config write %.1f ns  io_bus_move "
+	       "%.1f ns  ratio %.2f\n",
 	       pci, raw, pci / raw);
 
 	io_bus_unregister(mmio, RAW_ADDR);

@@ -393,6 +393,7 @@ uint16_t virtq_driver_used_idx(const struct virtq_driver *d)
 {
 	uint16_t v = 0;
 
+	/* Acquire: pairs with the device's release store of used.idx. */
 	guest_memory_load_u16(d->mem, d->addr[VIRTQ_AREA_USED] + 2, &v,
 			      memory_order_acquire);
 	return v;

@@ -156,7 +156,9 @@ CVMM_EXPORT void virtq_destroy(struct virtq *q);
  * ready (after a memory hot-plug): the rings are validated again against
  * @mem, and if they no longer fit the queue breaks with the matching
  * *_OUTSIDE_RAM reason and -EFAULT is returned (@mem is still installed).
- * @mem may be NULL only while the queue is not ready.
+ * @mem may be NULL only while the queue is not ready.  Host pointers the
+ * device obtained through the old snapshot (exported iovecs) stay valid
+ * only as long as the device itself holds a reference to that snapshot.
  */
 CVMM_EXPORT int virtq_set_memory(struct virtq *q, struct guest_memory *mem);
 

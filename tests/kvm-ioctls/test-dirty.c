@@ -209,6 +209,98 @@ START_TEST(dirty_ring_harvest_and_reset)
 }
 END_TEST
 
+#define BIG_GPA	  0x1000000ull
+#define BIG_PAGES 2048u
+
+static uint8_t *big_mem;
+static uint32_t small_ring;
+
+static void pre_small_ring(struct tvm *t)
+{
+	ck_assert_int_eq(kvm_vm_enable_dirty_ring(t->vm, small_ring), 0);
+	big_mem = mmap(NULL, BIG_PAGES * 4096ull, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ck_assert_ptr_ne(big_mem, MAP_FAILED);
+	ck_assert_int_eq(kvm_vm_set_user_memory_region(
+				 t->vm, 5, KVM_MEM_LOG_DIRTY_PAGES, BIG_GPA,
+				 BIG_PAGES * 4096ull, big_mem),
+			 0);
+}
+
+/* More dirty pages than the ring holds: KVM_EXIT_DIRTY_RING_FULL, then
+ * harvest + reset lets the guest go on; every page is reported. */
+START_TEST(dirty_ring_full_exit)
+{
+	static bool seen[BIG_PAGES];
+	struct kvm_dirty_gfn g[512];
+	struct kvm_exit_info x;
+	struct kvm_regs regs;
+	struct tvm t;
+	int acq, plain, n, i, fulls = 0, loops;
+	uint32_t total = 0, uniq = 0;
+
+	tvm_init(&t, TVM_RAM, NULL);
+	acq = kvm_vm_check_extension(t.vm, KVM_CAP_DIRTY_LOG_RING_ACQ_REL);
+	plain = kvm_vm_check_extension(t.vm, KVM_CAP_DIRTY_LOG_RING);
+	tvm_fini(&t);
+	if ((acq > 0 ? acq : plain) < 65536) {
+		tvm_skip("dirty_ring_full_exit", "no KVM_CAP_DIRTY_LOG_RING");
+		return;
+	}
+	/* The smallest ring KVM accepts (it reserves entries for PML). */
+	for (small_ring = 4096; small_ring <= 65536; small_ring *= 2) {
+		struct kvm_sys *sys;
+		struct kvm_vm_obj *vm;
+
+		ck_assert_int_eq(kvm_sys_create(&sys), 0);
+		ck_assert_int_eq(kvm_vm_create(sys, 0, &vm), 0);
+		n = kvm_vm_enable_dirty_ring(vm, small_ring);
+		kvm_vm_destroy(vm);
+		kvm_sys_destroy(sys);
+		if (n == 0)
+			break;
+	}
+	ck_assert_uint_le(small_ring, 65536);
+	ck_assert_uint_lt(small_ring / sizeof(struct kvm_dirty_gfn), BIG_PAGES);
+	memset(seen, 0, sizeof(seen));
+	tvm_init(&t, TVM_RAM, pre_small_ring);
+	tvm_load(&t, guest_user_start, guest_user_end);
+	tvm_setup_long(&t, t.vcpu, true, false, true, UC_DIRTY);
+	ck_assert_int_eq(kvm_vcpu_get_regs(t.vcpu, &regs), 0);
+	regs.rsi = BIG_GPA;
+	regs.rdx = 4096;
+	regs.rcx = BIG_PAGES;
+	ck_assert_int_eq(kvm_vcpu_set_regs(t.vcpu, &regs), 0);
+	for (loops = 0; loops < 1000; loops++) {
+		tvm_run(&t, &x);
+		while ((n = kvm_vcpu_dirty_ring_harvest(t.vcpu, g, 512)) > 0) {
+			for (i = 0; i < n; i++) {
+				ck_assert_uint_eq(g[i].slot, 5);
+				ck_assert_uint_lt(g[i].offset, BIG_PAGES);
+				if (!seen[g[i].offset])
+					uniq++;
+				seen[g[i].offset] = true;
+				total++;
+			}
+		}
+		ck_assert_int_ge(kvm_vm_reset_dirty_rings(t.vm), 0);
+		if (x.reason != KVM_EXIT_DIRTY_RING_FULL)
+			break;
+		fulls++;
+	}
+	ck_assert_msg(x.reason == KVM_EXIT_IO, "exit %s",
+		      kvm_exit_reason_name(x.reason));
+	ck_assert_uint_eq(x.io.port, GP_DONE);
+	ck_assert_int_gt(fulls, 0);
+	/* Every page reported; a page may come again only once per full
+	 * exit (the write that hit the full ring is retried after reset). */
+	ck_assert_uint_eq(uniq, BIG_PAGES);
+	ck_assert_uint_le(total, BIG_PAGES + (uint32_t)fulls);
+	tvm_fini(&t);
+	munmap(big_mem, BIG_PAGES * 4096ull);
+}
+END_TEST
+
 START_TEST(readonly_slot_write_exits)
 {
 	struct kvm_exit_info x;
@@ -262,6 +354,7 @@ static Suite *dirty_suite(void)
 	tcase_add_test(tc, dirty_log_reports_written_pages);
 	tcase_add_test(tc, clear_dirty_log_manual_protect);
 	tcase_add_test(tc, dirty_ring_harvest_and_reset);
+	tcase_add_test(tc, dirty_ring_full_exit);
 	tcase_add_test(tc, readonly_slot_write_exits);
 	suite_add_tcase(s, tc);
 	return s;

@@ -682,10 +682,10 @@ static inline __attribute__((always_inline)) int pop_one(struct virtq *q,
 			return 0;
 		return virtq_break(q, err);
 	}
-	q->in_flight[head] = 1;
 	q->in_flight_count++;
 	q->last_popped = head;
 	q->next_avail++;
+	q->in_flight[head] = 1; /* last: a byte store may alias anything */
 	return 1;
 }
 
@@ -802,52 +802,55 @@ int virtq_undo_pop(struct virtq *q, const struct virtq_chain *chain)
 
 /* ------------------------------------------------------------- used ring */
 
-static inline void write_used_elem(struct virtq *q, uint16_t slot, uint32_t id,
-				   uint32_t len)
+/* Dirty-log the used elements [first, first + n) and used.idx. */
+static __attribute__((noinline, cold)) void
+used_mark_dirty(struct virtq *q, uint16_t first, uint32_t n)
 {
-	vring_used_elem_t *e = &q->used->ring[slot & q->mask];
+	guest_addr_t base = q->addr[VIRTQ_AREA_USED];
+	uint16_t s = first & q->mask;
 
-	/* Plain (relaxed) stores, published by the release store of
-	 * used.idx in publish_used(). */
-	STORE32(&e->id, id);
-	STORE32(&e->len, len);
+	guest_memory_mark_dirty(q->mem, base, 4);
+	if ((uint32_t)s + n <= q->size)
+		guest_memory_mark_dirty(q->mem, base + 4 + 8ull * s, 8ull * n);
+	else
+		guest_memory_mark_dirty(q->mem, base + 4, 8ull * q->size);
 }
 
 static inline void publish_used(struct virtq *q, uint16_t first, uint16_t n)
 {
 	/* Release: pairs with the driver's read barrier after it loads
-	 * used.idx (virtqueue_get_buf); makes the elements above and all
+	 * used.idx (virtqueue_get_buf); makes the used elements and all
 	 * data the device wrote into the buffers visible first. */
 	__atomic_store_n(&q->used->idx, q->next_used, __ATOMIC_RELEASE);
-	if (unlikely(q->used_dirty_log)) {
-		guest_addr_t base = q->addr[VIRTQ_AREA_USED];
-		uint16_t s = first & q->mask;
-
-		guest_memory_mark_dirty(q->mem, base, 4);
-		if ((uint32_t)s + n <= q->size) {
-			guest_memory_mark_dirty(q->mem, base + 4 + 8ull * s,
-						8ull * n);
-		} else {
-			guest_memory_mark_dirty(q->mem, base + 4,
-						8ull * q->size);
-		}
-	}
+	if (unlikely(q->used_dirty_log))
+		used_mark_dirty(q, first, n);
 }
 
 int virtq_add_used(struct virtq *q, uint16_t head, uint32_t len)
 {
-	uint16_t first;
+	struct vring_used *used = q->used;
+	uint8_t *in_flight = q->in_flight;
+	uint16_t slot = q->next_used;
+	vring_used_elem_t *e;
 
 	if (unlikely(!q->active))
 		return q->error ? -EIO : -ENODEV;
-	if (unlikely(head >= q->size || !q->in_flight[head]))
+	if (unlikely(head >= q->size || !in_flight[head]))
 		return -EINVAL;
-	/* (virtq_undo_pop() checks in_flight, so last_popped may stay.) */
-	q->in_flight[head] = 0;
+	e = &used->ring[slot & q->mask];
+	q->next_used = (uint16_t)(slot + 1);
 	q->in_flight_count--;
-	first = q->next_used;
-	write_used_elem(q, q->next_used++, head, len);
-	publish_used(q, first, 1);
+	/* (virtq_undo_pop() checks in_flight, so last_popped may stay.) */
+	in_flight[head] = 0;
+	/* Plain (relaxed) stores, published by the release store below. */
+	STORE32(&e->id, head);
+	STORE32(&e->len, len);
+	/* Release: pairs with the driver's read barrier after it loads
+	 * used.idx (virtqueue_get_buf); makes the element and all data the
+	 * device wrote into the buffers visible first. */
+	__atomic_store_n(&used->idx, (uint16_t)(slot + 1), __ATOMIC_RELEASE);
+	if (unlikely(q->used_dirty_log))
+		used_mark_dirty(q, slot, 1);
 	return 0;
 }
 

@@ -531,6 +531,8 @@ int guest_memory_fill(const struct guest_memory *m, guest_addr_t gpa, int byte,
 
 /* ------------------------------------------------------------ typed access */
 
+#define GM_BIG_ENDIAN (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+
 #define GM_TYPED(bits)                                                       \
 	int guest_memory_read_u##bits(const struct guest_memory *m,          \
 				      guest_addr_t gpa, uint##bits##_t *val) \
@@ -549,11 +551,11 @@ int guest_memory_fill(const struct guest_memory *m, guest_addr_t gpa, int byte,
 			*val = le##bits##toh(v);                             \
 			return 0;                                            \
 		}                                                            \
-		ret = gm_copy_slow(m, gpa, &v, sizeof(v), GM_READ, 0);       \
-		if (ret)                                                     \
-			return ret;                                          \
-		*val = le##bits##toh(v);                                     \
-		return 0;                                                    \
+		/* Across regions, or an error (then *val is untouched). */  \
+		ret = gm_read_general(m, gpa, val, sizeof(v));               \
+		if (GM_BIG_ENDIAN && !ret)                                   \
+			*val = le##bits##toh(*val);                          \
+		return ret;                                                  \
 	}                                                                    \
 	int guest_memory_write_u##bits(const struct guest_memory *m,         \
 				       guest_addr_t gpa, uint##bits##_t val) \

@@ -135,6 +135,33 @@ static void snapshot(struct fdev *f)
 	}
 }
 
+/* Function 00:02.1: 64-bit 1 MiB, I/O 256 and tiny prefetchable BARs.
+ * Used at setup and when the fuzzer hot-unplugs and re-plugs it. */
+static int add_dev3(void)
+{
+	struct pci_device_info info = {.vendor_id = 0x8086,
+				       .device_id = 0x5678,
+				       .class_code = 0x030000,
+				       .interrupt_pin = 3};
+	struct msi_sink sink = {.send = fz_msi};
+	struct irq_line line = {.set = fz_line, .opaque = (void *)(uintptr_t)3};
+	struct pci_device *d;
+
+	if (pci_device_create(&info, &fz_ops, (void *)(uintptr_t)3, &d))
+		return -1;
+	pci_device_add_bar(d, 0, PCI_BAR_KIND_MEM64, false, 1u << 20);
+	pci_device_add_bar(d, 4, PCI_BAR_KIND_IO, false, 256);
+	pci_device_add_bar(d, 5, PCI_BAR_KIND_MEM32, true, 16);
+	pci_device_set_msi_sink(d, &sink);
+	pci_device_set_intx_line(d, &line);
+	S.line[3] = false;
+	if (pci_root_add_device(S.root, d, 2, 1))
+		return -1;
+	S.dev[3].d = d;
+	S.dev[3].level = false;
+	return 0;
+}
+
 static int setup(void)
 {
 	struct pci_root_config rc = {0};
@@ -171,7 +198,7 @@ static int setup(void)
 	    pci_root_register_ecam(S.root, S.mmio, ECAM_BASE))
 		return -1;
 	S.dev[0].d = pci_root_get_device(S.root, 0, 0);
-	for (unsigned i = 1; i < NDEV; i++) {
+	for (unsigned i = 1; i < NDEV - 1; i++) {
 		struct pci_device *d;
 		struct irq_line line = {.set = fz_line,
 					.opaque = (void *)(uintptr_t)i};
@@ -207,10 +234,6 @@ static int setup(void)
 			break;
 		}
 		default:
-			pci_device_add_bar(d, 0, PCI_BAR_KIND_MEM64, false,
-					   1u << 20);
-			pci_device_add_bar(d, 4, PCI_BAR_KIND_IO, false, 256);
-			pci_device_add_bar(d, 5, PCI_BAR_KIND_MEM32, true, 16);
 			break;
 		}
 		pci_device_set_msi_sink(d, &sink);
@@ -219,6 +242,8 @@ static int setup(void)
 			return -1;
 		S.dev[i].d = d;
 	}
+	if (add_dev3())
+		return -1;
 	for (unsigned i = 0; i < NDEV; i++) {
 		S.dev[i].devfn = PCI_ROOT_DEVFN(slots[i][0], slots[i][1]);
 		snapshot(&S.dev[i]);
@@ -444,6 +469,14 @@ static void one_op(struct in *in)
 			f->level = false;
 		break;
 	case 13:
+		if (f == &S.dev[3] && (take(in, 1) & 1)) {
+			/* Hot-unplug and re-plug: BARs leave the buses, the
+			 * allocations come back, the new function is clean. */
+			if (pci_root_remove_device(S.root, 2, 1) ||
+			    cfg_rd(f->devfn, 0, 4) != 0xffffffffu || add_dev3())
+				abort();
+			break;
+		}
 		pci_device_reset(f->d);
 		f->level = false;
 		break;

@@ -1667,6 +1667,71 @@ START_TEST(test_hostile_huge_lengths)
 }
 END_TEST
 
+/* Zero-length accesses at region edges (one past the end, in front of a
+ * hole) succeed and touch nothing; one byte more is an error. */
+START_TEST(test_zero_length_at_region_edges)
+{
+	struct guest_memory *m = std_mem();
+	uint8_t b = 0x3c;
+
+	ck_assert_int_eq(guest_memory_read(m, 128 * KiB, &b, 0), 0);
+	ck_assert_int_eq(guest_memory_write(m, 128 * KiB, &b, 0), 0);
+	ck_assert_int_eq(guest_memory_read(m, 1 * MiB + 64 * KiB, &b, 0), 0);
+	ck_assert_int_eq(guest_memory_write(m, 1 * MiB + 64 * KiB, &b, 0), 0);
+	ck_assert_int_eq(guest_memory_read(m, 1 * MiB - 1, &b, 0), 0);
+	ck_assert_int_eq(guest_memory_read(m, 128 * KiB, &b, 1), -EFAULT);
+	ck_assert_int_eq(guest_memory_read(m, 1 * MiB + 64 * KiB, &b, 1),
+			 -EFAULT);
+	ck_assert_int_eq(guest_memory_write(m, 1 * MiB + 64 * KiB - 1, &b, 1),
+			 0);
+	ck_assert_uint_eq(b, 0x3c);
+	guest_memory_unref(m);
+}
+END_TEST
+
+/* RAM followed by adjacent ROM: reads and typed reads cross the boundary,
+ * writes that reach the ROM are refused whole. */
+START_TEST(test_rom_adjacent_to_ram)
+{
+	struct guest_region *r[2];
+	struct guest_memory *m;
+	uint8_t *ram, *rom;
+	uint64_t v = 0;
+	uint32_t w = 0;
+	int fd = make_tmpfile(PG);
+
+	ck_assert_int_eq(pwrite(fd, "\xaa\xbb\xcc\xdd", 4, 0), 4);
+	r[0] = mkreg(0, PG, GUEST_REGION_ANON_PRIVATE, 0);
+	{
+		struct guest_region_params p;
+
+		memset(&p, 0, sizeof(p));
+		p.gpa = PG;
+		p.size = PG;
+		p.backing = GUEST_REGION_FILE;
+		p.fd = fd;
+		p.flags = GUEST_REGION_READONLY;
+		ck_assert_int_eq(guest_region_create(&p, &r[1]), 0);
+	}
+	close(fd);
+	m = mkmem(r, 2);
+	ram = host_of(m, 0);
+	rom = host_of(m, PG);
+	ram[PG - 2] = 0x11;
+	ram[PG - 1] = 0x22;
+	ck_assert_int_eq(guest_memory_read_u32(m, PG - 2, &w), 0);
+	ck_assert_uint_eq(w, 0xbbaa2211);
+	ck_assert_int_eq(guest_memory_write_u64(m, PG - 4, 0), -EPERM);
+	ck_assert_uint_eq(ram[PG - 1], 0x22); /* nothing written */
+	ck_assert_int_eq(guest_memory_write_u16(m, PG - 2, 0x3344), 0);
+	ck_assert_uint_eq(ram[PG - 1], 0x33);
+	ck_assert_int_eq(guest_memory_read_u64(m, PG - 2, &v), 0);
+	ck_assert_uint_eq(v, 0x0000ddccbbaa3344ull);
+	ck_assert_uint_eq(rom[0], 0xaa);
+	guest_memory_unref(m);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ logging */
 
 START_TEST(test_log_callback)
@@ -1859,6 +1924,8 @@ static Suite *vm_memory_suite(void)
 	tcase_add_test(tc, test_read_write_bad_args);
 	tcase_add_test(tc, test_hostile_ring_over_mmio_hole);
 	tcase_add_test(tc, test_hostile_huge_lengths);
+	tcase_add_test(tc, test_zero_length_at_region_edges);
+	tcase_add_test(tc, test_rom_adjacent_to_ram);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("dirty");

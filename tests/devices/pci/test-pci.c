@@ -1855,6 +1855,89 @@ START_TEST(test_multifunction_header)
 }
 END_TEST
 
+/* --------------------------------------------------- a Linux-like probe */
+
+START_TEST(test_linux_like_probe)
+{
+	uint32_t v = 0x80000000u, found = 0;
+	uint8_t b = 1;
+
+	/* pci_check_type1(): byte write to 0xCFB, then the enable bit must
+	 * read back exactly. */
+	ck_assert_int_eq(io_bus_write(pio, 0xcfb, &b, 1), 0);
+	ck_assert_int_eq(io_bus_write(pio, 0xcf8, &v, 4), 0);
+	v = 0;
+	ck_assert_int_eq(io_bus_read(pio, 0xcf8, &v, 4), 0);
+	ck_assert_uint_eq(v, 0x80000000u);
+	/* Scan bus 0: function 0 of each slot, more only if multifunction. */
+	for (unsigned slot = 0; slot < 32; slot++) {
+		for (unsigned fn = 0; fn < 8; fn++) {
+			uint8_t devfn = PCI_ROOT_DEVFN(slot, fn);
+			uint32_t id = m1_rd(devfn, 0, 4);
+
+			if ((id & 0xffff) == 0xffff) {
+				if (fn == 0)
+					break;
+				continue;
+			}
+			found++;
+			if (fn == 0 &&
+			    !(m1_rd(devfn, PCI_HEADER_TYPE, 1) & 0x80))
+				break;
+		}
+	}
+	ck_assert_uint_eq(found, 3);
+	/* __pci_read_base(): decode off, size each BAR, restore. */
+	m1_wr(DEVA, PCI_COMMAND, 2, 0);
+	for (unsigned i = 0; i < 6; i++) {
+		uint32_t off = PCI_BASE_ADDRESS_0 + 4 * i;
+		uint32_t l = m1_rd(DEVA, off, 4), sz;
+
+		m1_wr(DEVA, off, 4, 0xffffffff);
+		sz = m1_rd(DEVA, off, 4);
+		m1_wr(DEVA, off, 4, l);
+		if (i == 0)
+			ck_assert_uint_eq((~(sz & ~3u) & 0xffff) + 1, 32);
+		if (i == 1)
+			ck_assert_uint_eq(~(sz & ~0xfu) + 1, 0x1000);
+		if (i == 2)
+			ck_assert_uint_eq(~(sz & ~0xfu) + 1, 0x4000);
+		if (i == 3)
+			ck_assert_uint_eq(sz, 0xffffffffu);
+		ck_assert_uint_eq(m1_rd(DEVA, off, 4), l);
+	}
+	/* pci_enable_device() + pci_set_master(). */
+	m1_wr(DEVA, PCI_COMMAND, 2,
+	      PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	ck_assert(bar_mapped(deva, 0) && bar_mapped(deva, 1) &&
+		  bar_mapped(deva, 2));
+	/* msix_capability_init(): enable with the function masked, program
+	 * the table, unmask the function. */
+	{
+		uint32_t c = (uint32_t)msix_cap();
+		uint32_t tbl = m1_rd(DEVA, c + PCI_MSIX_TABLE, 4);
+		uint16_t ctl = (uint16_t)m1_rd(DEVA, c + PCI_MSIX_FLAGS, 2);
+		uint64_t base = bar_addr(deva, tbl & 7) + (tbl & ~7u);
+
+		m1_wr(DEVA, c + PCI_MSIX_FLAGS, 2,
+		      ctl | PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+		for (unsigned vec = 0; vec <= (ctl & PCI_MSIX_FLAGS_QSIZE);
+		     vec++) {
+			mmio_wr32(base + 16 * vec, 0xfee00000u);
+			mmio_wr32(base + 16 * vec + 4, 0);
+			mmio_wr32(base + 16 * vec + 8, 0x30 + vec);
+			mmio_wr32(base + 16 * vec + 12, 0);
+		}
+		m1_wr(DEVA, c + PCI_MSIX_FLAGS, 2, ctl | PCI_MSIX_FLAGS_ENABLE);
+	}
+	ck_assert_int_eq(pci_device_msix_notify(deva, 7), 0);
+	ck_assert_uint_eq(msi.last_data, 0x37);
+	/* INTx is off while MSI-X is on. */
+	ck_assert_int_eq(pci_device_set_intx(deva, true), 0);
+	ck_assert(!intx.level);
+}
+END_TEST
+
 static Suite *pci_suite(void)
 {
 	Suite *s = suite_create("pci");
@@ -1931,6 +2014,7 @@ static Suite *pci_suite(void)
 	tcase_add_test(tc, test_root_without_room_or_allocator);
 	tcase_add_test(tc, test_create_errors);
 	tcase_add_test(tc, test_multifunction_header);
+	tcase_add_test(tc, test_linux_like_probe);
 	suite_add_tcase(s, tc);
 	return s;
 }

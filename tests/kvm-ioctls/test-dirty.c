@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "kcheck.h"
+#include "cvmm-check.h"
 #include "tvm.h"
 
 #define SLOT1	    1

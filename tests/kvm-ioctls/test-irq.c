@@ -15,7 +15,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "kcheck.h"
+#include "cvmm-check.h"
 #include "tvm.h"
 
 #define APIC_SVR      0xf0

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kcheck.h"
+#include "cvmm-check.h"
 #include "tvm.h"
 
 START_TEST(real_mode_pio_mmio_hlt)

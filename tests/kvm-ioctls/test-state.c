@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kcheck.h"
+#include "cvmm-check.h"
 #include "tvm.h"
 
 #define MSR_STAR	   0xc0000081u

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kcheck.h"
+#include "cvmm-check.h"
 #include "tvm.h"
 
 START_TEST(system_queries)

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cvmm/kvm-ioctls.h"
-#include "kcheck.h"
+#include "cvmm-check.h"
 
 #define MAP 12288u
 

@@ -6,14 +6,6 @@
  */
 #include <check.h>
 
-/* See test-vm-allocator.c: check 0.15 has no suite_free(). */
-#if CHECK_MAJOR_VERSION == 0 && CHECK_MINOR_VERSION <= 15
-static inline void suite_free(Suite *s)
-{
-	srunner_free(srunner_create(s));
-}
-#endif
-
 #include "alloc-model.h"
 #include "cvmm-check.h"
 

@@ -4,18 +4,6 @@
 
 #include <check.h>
 
-/*
- * Check 0.15 has no suite_free(), which tests/common/cvmm-check.h calls on
- * its skip path (never taken here: this suite does not need /dev/kvm).
- * Freeing a runner frees its suite, so this is the equivalent.
- */
-#if CHECK_MAJOR_VERSION == 0 && CHECK_MINOR_VERSION <= 15
-static inline void suite_free(Suite *s)
-{
-	srunner_free(srunner_create(s));
-}
-#endif
-
 #include "alloc-model.h"
 #include "cvmm-check.h"
 

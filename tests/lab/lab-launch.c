@@ -389,6 +389,7 @@ static void load_kernel(struct ll_vm *v, const char *kernel_path,
 	uint8_t *k = read_file(kernel_path, &ksize);
 	uint8_t *initrd = read_file(initrd_path, &isize);
 	uint32_t magic, init_size, initrd_max;
+	uint64_t pref, kernel_end;
 	uint64_t initrd_addr;
 	unsigned int setup_sects;
 	size_t clen = strlen(cmdline);
@@ -410,7 +411,13 @@ static void load_kernel(struct ll_vm *v, const char *kernel_path,
 	memcpy(&init_size, k + 0x260, sizeof(init_size));
 	if (init_size < pm_size)
 		init_size = (uint32_t)pm_size;
-	if (LL_KERNEL_ADDR + init_size > v->mem_size / 2)
+	/* The decompressor may move the kernel to pref_address and needs
+	 * init_size bytes from there; keep the initrd out of that range. */
+	memcpy(&pref, k + 0x258, sizeof(pref));
+	if (pref < LL_KERNEL_ADDR || pref > v->mem_size)
+		pref = LL_KERNEL_ADDR;
+	kernel_end = pref + init_size;
+	if (kernel_end > v->mem_size / 2)
 		die("guest memory too small for the kernel");
 	memcpy(v->mem + LL_KERNEL_ADDR, k + setup_size, pm_size);
 
@@ -435,7 +442,7 @@ static void load_kernel(struct ll_vm *v, const char *kernel_path,
 	if (initrd_addr > (uint64_t)initrd_max + 1)
 		initrd_addr = (uint64_t)initrd_max + 1;
 	if (isize > initrd_addr ||
-	    ((initrd_addr - isize) & ~0xfffULL) < LL_KERNEL_ADDR + init_size)
+	    ((initrd_addr - isize) & ~0xfffULL) < kernel_end)
 		die("guest memory too small for the initrd");
 	initrd_addr = (initrd_addr - isize) & ~0xfffULL;
 	memcpy(v->mem + initrd_addr, initrd, isize);

@@ -808,8 +808,12 @@ def cmd_check(args):
                     old = json.load(f)
                 except ValueError:
                     old = {}
-            if old.get("session") == key and args.name in old.get("checks",
-                                                                  {}):
+            # Reuse a run of this session unless this check already took
+            # its result from it (then this is a `meson test --repeat`).
+            if (old.get("session") == key
+                    and (args.name in old.get("checks", {})
+                         or old.get("error"))
+                    and args.name not in old.get("consumed", [])):
                 res = old
                 log("reusing the lab run of this meson test session (%s)"
                     % key)
@@ -824,12 +828,13 @@ def cmd_check(args):
             except subprocess.CalledProcessError as e:
                 res = {"error": "command failed: %s" % e, "checks": {}}
             res["session"] = key
-            with open(resfile + ".tmp", "w") as f:
-                json.dump(res, f, indent=1)
-            os.replace(resfile + ".tmp", resfile)
             if res["checks"]:
                 print_timings(res)
                 write_timings(labdir, res)
+        res["consumed"] = res.get("consumed", []) + [args.name]
+        with open(resfile + ".tmp", "w") as f:
+            json.dump(res, f, indent=1)
+        os.replace(resfile + ".tmp", resfile)
     return report_check(args, res)
 
 

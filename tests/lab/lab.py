@@ -829,8 +829,9 @@ def cmd_check(args):
                 res = {"error": "command failed: %s" % e, "checks": {}}
             res["session"] = key
             if res["checks"]:
-                print_timings(res)
                 write_timings(labdir, res)
+                if args.name != "up":
+                    print_timings(res)
         res["consumed"] = res.get("consumed", []) + [args.name]
         with open(resfile + ".tmp", "w") as f:
             json.dump(res, f, indent=1)
@@ -851,6 +852,8 @@ def report_check(args, res):
         return 1
     for line in c["output"]:
         print(LOG_PREFIX + "  | " + line)
+    if args.name == "up":
+        print_timings(res)  # lab-up always shows the table of the run
     status = c["status"]
     log("check %s: %s in %.1f s (lab clock %.2f s); whole lab run %.1f s" % (
         args.name, status, c.get("host_s", 0.0), c.get("lab_ms", 0) / 1000.0,

@@ -79,6 +79,8 @@ struct serial {
 	void *out_opaque;
 	int out_fd;
 	uint64_t dropped;
+	void (*input_space)(void *opaque);
+	void *input_space_opaque;
 
 	uint8_t ier, lcr, mcr, msr, scr, dll, dlm, fcr;
 	uint8_t lsr_err; /* OE/PE/FE/BI, cleared by reading LSR */
@@ -128,6 +130,16 @@ static void refill(struct serial *s)
 		s->in_head = (s->in_head + 1) % s->in_cap;
 		s->in_count--;
 	}
+}
+
+/* refill() on a guest action: tell the host when a full buffer got room. */
+static void guest_refill(struct serial *s)
+{
+	bool was_full = s->in_count == s->in_cap;
+
+	refill(s);
+	if (was_full && s->in_count < s->in_cap && s->input_space)
+		s->input_space(s->input_space_opaque);
 }
 
 static uint8_t pending_id(const struct serial *s)
@@ -250,6 +262,8 @@ int serial_create(const struct serial_config *cfg, struct serial **out)
 	s->out = cfg->out;
 	s->out_opaque = cfg->out_opaque;
 	s->out_fd = cfg->out_fd;
+	s->input_space = cfg->input_space;
+	s->input_space_opaque = cfg->input_space_opaque;
 	reset_locked(s);
 	*out = s;
 	return 0;
@@ -285,7 +299,7 @@ static uint8_t read_locked(struct serial *s, unsigned reg)
 			v = s->fifo[s->fifo_head];
 			s->fifo_head = (s->fifo_head + 1) % FIFO_SIZE;
 			s->fifo_count--;
-			refill(s);
+			guest_refill(s);
 		}
 		break;
 	case REG_IER:
@@ -334,7 +348,7 @@ static void write_fcr(struct serial *s, uint8_t val)
 		s->fifo_count = 0;
 	}
 	s->fcr = (val & FCR_ENABLE) ? (val & FCR_KEEP) : 0;
-	refill(s);
+	guest_refill(s);
 }
 
 static void write_locked(struct serial *s, unsigned reg, uint8_t val)
@@ -371,7 +385,7 @@ static void write_locked(struct serial *s, unsigned reg, uint8_t val)
 		if ((old ^ s->mcr) != 0)
 			update_msr(s);
 		if ((old & MCR_LOOP) && !(s->mcr & MCR_LOOP))
-			refill(s);
+			guest_refill(s);
 		break;
 	}
 	case REG_LSR:

@@ -570,6 +570,35 @@ START_TEST(test_serial_input_from_fd_full_buffer)
 }
 END_TEST
 
+static void space_cb(void *opaque)
+{
+	(*(unsigned *)opaque)++;
+}
+
+START_TEST(test_serial_input_space_callback)
+{
+	struct serial_config cfg;
+	struct serial *s;
+	unsigned calls = 0;
+
+	serial_config_init(&cfg);
+	cfg.input_capacity = 4;
+	cfg.input_space = space_cb;
+	cfg.input_space_opaque = &calls;
+	ck_assert_int_eq(serial_create(&cfg, &s), 0);
+	/* 1 byte into the holding register, 4 in the buffer: full */
+	ck_assert_int_eq(serial_input(s, "abcdef", 6), 4);
+	ck_assert_int_eq(serial_input(s, "ef", 2), 1);
+	ck_assert_int_eq(serial_input(s, "f", 1), 0);
+	ck_assert_uint_eq(calls, 0);
+	ck_assert_uint_eq(serial_reg_read(s, 0), 'a');
+	ck_assert_uint_eq(calls, 1); /* full -> room */
+	ck_assert_uint_eq(serial_reg_read(s, 0), 'b');
+	ck_assert_uint_eq(calls, 1); /* was not full */
+	serial_destroy(s);
+}
+END_TEST
+
 START_TEST(test_serial_reset)
 {
 	wr(MCR, 0x08);
@@ -696,6 +725,7 @@ static Suite *serial_suite(void)
 	tcase_add_test(tc, test_serial_linux_autoconfig);
 	tcase_add_test(tc, test_serial_input_from_fd);
 	tcase_add_test(tc, test_serial_input_from_fd_full_buffer);
+	tcase_add_test(tc, test_serial_input_space_callback);
 	tcase_add_test(tc, test_serial_reset);
 	tcase_add_test(tc, test_serial_concurrent_input);
 	tcase_add_test(tc, test_hostile_serial_register_storm);

@@ -72,6 +72,13 @@ struct serial_config {
 	/** Host-side input buffer size in bytes; 0 means SERIAL_INPUT_DEFAULT;
 	 *  more than SERIAL_INPUT_MAX is refused. */
 	size_t input_capacity;
+	/** Optional: called when guest reads free space in a host-side input
+	 *  buffer that was full (so a VMM that stopped polling its input fd
+	 *  after serial_input() returned 0 can resume).  Called with the
+	 *  device lock held: it must not call back into the device (signal
+	 *  an eventfd, set a flag). */
+	void (*input_space)(void *opaque);
+	void *input_space_opaque;
 };
 
 /** Fill @cfg with defaults: no irq, no output callback, out_fd -1, default

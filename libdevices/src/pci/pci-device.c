@@ -131,6 +131,7 @@ void pci_device_free(struct pci_device *dev)
 		free(dev->msix->pba);
 		free(dev->msix);
 	}
+	free(dev->msicap);
 	pthread_mutex_destroy(&dev->irq_lock);
 	pthread_mutex_destroy(&dev->own_lock);
 	free(dev);
@@ -628,9 +629,13 @@ int pci_device_set_config_mask(struct pci_device *dev, uint32_t offset,
 	    len > dev->cfg_size - offset)
 		return -EINVAL;
 	pci_device_lock_cfg(dev);
-	/* MSI-X message control keeps the masks the framework gave it. */
-	if (dev->msix && offset < dev->msix->cap + 12u &&
-	    dev->msix->cap < offset + len) {
+	/* MSI and MSI-X capabilities keep the masks the framework gave
+	 * them. */
+	if ((dev->msix && offset < dev->msix->cap + 12u &&
+	     dev->msix->cap < offset + len) ||
+	    (dev->msicap &&
+	     offset < dev->msicap->cap + pci_msi_cap_len(dev->msicap) &&
+	     dev->msicap->cap < offset + len)) {
 		pci_device_unlock_cfg(dev);
 		return -EINVAL;
 	}
@@ -671,6 +676,8 @@ static uint32_t config_read_locked(struct pci_device *dev, uint32_t offset,
 			v |= (uint32_t)PCI_STATUS_INTERRUPT
 			     << (8 * (PCI_STATUS - offset));
 	}
+	if (dev->msicap)
+		v = pci_msi_pending_overlay(dev, offset, len, v);
 	if (dev->ops && dev->ops->config_read)
 		dev->ops->config_read(dev->opaque, offset, len, &v);
 	return v;
@@ -710,6 +717,9 @@ static void config_write_locked(struct pci_device *dev, uint32_t offset,
 	if (dev->msix &&
 	    overlaps(offset, len, dev->msix->cap + PCI_MSIX_FLAGS, 2))
 		pci_msix_control_changed(dev);
+	if (dev->msicap && overlaps(offset, len, dev->msicap->cap,
+				    pci_msi_cap_len(dev->msicap)))
+		pci_msi_changed(dev);
 	if ((new_cmd ^ old_cmd) & (PCI_COMMAND_IO | PCI_COMMAND_MEMORY)) {
 		pci_device_update_bars(dev);
 	} else if (overlaps(offset, len, PCI_BASE_ADDRESS_0,
@@ -747,7 +757,9 @@ int pci_device_config_set(struct pci_device *dev, uint32_t offset, unsigned len,
 		     PCI_BARS_END - PCI_BASE_ADDRESS_0))
 		return -EINVAL;
 	pci_device_lock_cfg(dev);
-	if (dev->msix && overlaps(offset, len, dev->msix->cap, 12)) {
+	if ((dev->msix && overlaps(offset, len, dev->msix->cap, 12)) ||
+	    (dev->msicap && overlaps(offset, len, dev->msicap->cap,
+				     pci_msi_cap_len(dev->msicap)))) {
 		pci_device_unlock_cfg(dev);
 		return -EINVAL;
 	}
@@ -785,6 +797,8 @@ int pci_device_reset(struct pci_device *dev)
 	pci_device_update_bars(dev);
 	if (dev->msix)
 		pci_msix_reset(dev);
+	if (dev->msicap)
+		pci_msi_reset(dev);
 	pthread_mutex_lock(&dev->irq_lock);
 	dev->intx_level = false;
 	pci_intx_update_locked(dev);

@@ -57,6 +57,21 @@ struct pci_msix_state {
 	bool fmask;
 };
 
+struct pci_msi_state {
+	uint8_t cap;
+	bool addr64;
+	bool pvm;
+	/* log2 of the vectors the function can send. */
+	uint8_t mmc;
+	/* Mirrors of the capability, under the interrupt lock. */
+	bool enabled;
+	uint8_t mme;
+	uint64_t addr;
+	uint16_t data;
+	uint32_t mask;
+	uint32_t pending;
+};
+
 /*
  * Dispatch read sections (an SRCU-like scheme, so a config write that
  * turns decoding off can wait for the BAR callbacks already running, and
@@ -104,6 +119,7 @@ struct pci_device {
 
 	struct pci_bar_state bars[PCI_STD_NUM_BARS];
 	struct pci_msix_state *msix;
+	struct pci_msi_state *msicap;
 
 	/* Interrupt state, under irq_lock. */
 	bool intx_level;
@@ -150,6 +166,17 @@ void pci_msix_reset(struct pci_device *dev);
 void pci_irq_command_changed(struct pci_device *dev, uint16_t cmd);
 /* Recompute the INTx line (irq lock held). */
 void pci_intx_update_locked(struct pci_device *dev);
+
+/* pci-msi.c */
+uint32_t pci_msi_cap_len(const struct pci_msi_state *s);
+/* The capability was written (config lock held). */
+void pci_msi_changed(struct pci_device *dev);
+/* Add the pending bits to a config read of @len bytes at @offset. */
+uint32_t pci_msi_pending_overlay(struct pci_device *dev, uint32_t offset,
+				 unsigned len, uint32_t v);
+void pci_msi_reset(struct pci_device *dev);
+/* Send pending unmasked messages if allowed now (irq lock held). */
+void pci_msi_deliver_locked(struct pci_device *dev);
 
 /* pci-root.c: bus and overlap hooks, called with the config lock held. */
 int pci_root_bar_claim(struct pci_bar_state *bar, uint64_t addr);

@@ -374,7 +374,8 @@ int pci_device_msix_pending(struct pci_device *dev, uint16_t vector)
 
 void pci_intx_update_locked(struct pci_device *dev)
 {
-	bool msix_on = dev->msix && dev->msix->enabled;
+	bool msix_on = (dev->msix && dev->msix->enabled) ||
+		       (dev->msicap && dev->msicap->enabled);
 	bool want = dev->info.interrupt_pin && dev->intx_level &&
 		    !dev->intx_disable && !msix_on;
 
@@ -392,6 +393,8 @@ void pci_irq_command_changed(struct pci_device *dev, uint16_t cmd)
 	pci_intx_update_locked(dev);
 	if (dev->msix)
 		deliver_all_pending(dev);
+	if (dev->msicap)
+		pci_msi_deliver_locked(dev);
 	pthread_mutex_unlock(&dev->irq_lock);
 }
 

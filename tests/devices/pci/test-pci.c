@@ -42,6 +42,9 @@ struct fake {
 	uint64_t remap_addr;
 	unsigned cfg_writes;
 	uint32_t cfg_last_off;
+	unsigned msi_updates;
+	bool mu_enabled;
+	unsigned mu_nvec;
 	unsigned msix_updates;
 	uint16_t mu_vector;
 	uint64_t mu_addr;
@@ -109,12 +112,25 @@ static void fake_msix_update(void *opaque, uint16_t vector, uint64_t address,
 	f->mu_msi_count = msi.count;
 }
 
+static void fake_msi_update(void *opaque, bool enabled, uint64_t address,
+			    uint32_t data, unsigned nvec)
+{
+	struct fake *f = opaque;
+
+	f->msi_updates++;
+	f->mu_enabled = enabled;
+	f->mu_addr = address;
+	f->mu_data = data;
+	f->mu_nvec = nvec;
+}
+
 static const struct pci_device_ops fake_ops = {
 	.bar_read = fake_bar_read,
 	.bar_write = fake_bar_write,
 	.bar_remap = fake_remap,
 	.config_write = fake_cfg_write,
 	.msix_update = fake_msix_update,
+	.msi_update = fake_msi_update,
 };
 
 static struct io_bus *pio, *mmio;
@@ -188,6 +204,8 @@ static void setup(void)
 	ck_assert_int_eq(pci_device_add_bar(devb, 0, PCI_BAR_KIND_MEM32, false,
 					    0x1000),
 			 0);
+	ck_assert_int_eq(pci_device_add_msi(devb, 4, true, true), 0);
+	ck_assert_int_eq(pci_device_set_msi_sink(devb, &sink), 0);
 	ck_assert_int_eq(pci_root_add_device(root, devb, 2, 0), 0);
 }
 
@@ -1672,6 +1690,130 @@ START_TEST(test_reset)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ MSI */
+
+static uint32_t msi_cap(void)
+{
+	int c = pci_device_find_capability(devb, PCI_CAP_ID_MSI);
+
+	ck_assert_int_gt(c, 0);
+	return (uint32_t)c;
+}
+
+START_TEST(test_msi_capability_layout)
+{
+	uint32_t c = msi_cap();
+
+	ck_assert_uint_eq(m1_rd(DEVB, c + PCI_MSI_FLAGS, 2),
+			  PCI_MSI_FLAGS_64BIT | PCI_MSI_FLAGS_MASKBIT |
+				  2u << 1);
+	/* Only enable and multiple-message-enable are writable. */
+	m1_wr(DEVB, c + PCI_MSI_FLAGS, 2, 0xffff);
+	ck_assert_uint_eq(m1_rd(DEVB, c + PCI_MSI_FLAGS, 2),
+			  PCI_MSI_FLAGS_64BIT | PCI_MSI_FLAGS_MASKBIT |
+				  2u << 1 | PCI_MSI_FLAGS_QSIZE |
+				  PCI_MSI_FLAGS_ENABLE);
+	/* MME beyond MMC: the function uses the 4 vectors it has. */
+	ck_assert_int_eq(pci_device_msi_enabled(devb), 4);
+	/* Address bits 1:0 are read-only 0; mask has 4 writable bits;
+	 * pending is read-only. */
+	m1_wr(DEVB, c + PCI_MSI_ADDRESS_LO, 4, 0xffffffff);
+	ck_assert_uint_eq(m1_rd(DEVB, c + PCI_MSI_ADDRESS_LO, 4), 0xfffffffcu);
+	m1_wr(DEVB, c + PCI_MSI_MASK_64, 4, 0xffffffff);
+	ck_assert_uint_eq(m1_rd(DEVB, c + PCI_MSI_MASK_64, 4), 0xf);
+	m1_wr(DEVB, c + PCI_MSI_PENDING_64, 4, 0xffffffff);
+	ck_assert_uint_eq(m1_rd(DEVB, c + PCI_MSI_PENDING_64, 4), 0);
+	ck_assert_int_eq(pci_device_config_set(devb, c + PCI_MSI_DATA_64, 2, 1),
+			 -EINVAL);
+}
+END_TEST
+
+START_TEST(test_msi_delivery)
+{
+	uint32_t c = msi_cap();
+
+	enable(DEVB, PCI_COMMAND_MASTER);
+	ck_assert_int_eq(pci_device_msi_notify(devb, 0), -EAGAIN);
+	m1_wr(DEVB, c + PCI_MSI_ADDRESS_LO, 4, 0xfee01000u);
+	m1_wr(DEVB, c + PCI_MSI_ADDRESS_HI, 4, 0);
+	m1_wr(DEVB, c + PCI_MSI_DATA_64, 2, 0x4040);
+	fb->msi_updates = 0;
+	m1_wr(DEVB, c + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE | 2u << 4);
+	ck_assert_uint_eq(fb->msi_updates, 1);
+	ck_assert(fb->mu_enabled);
+	ck_assert_uint_eq(fb->mu_nvec, 4);
+	ck_assert_uint_eq(fb->mu_addr, 0xfee01000u);
+	ck_assert_int_eq(pci_device_msi_notify(devb, 3), 0);
+	ck_assert_uint_eq(msi.last_address, 0xfee01000u);
+	ck_assert_uint_eq(msi.last_data, 0x4043);
+	ck_assert_int_eq(pci_device_msi_notify(devb, 4), -EINVAL);
+	ck_assert_int_eq(pci_device_msi_notify(devb, 32), -EINVAL);
+	ck_assert_int_eq(pci_device_msi_notify(deva, 0), -EINVAL);
+	/* Bus mastering off: nothing is sent. */
+	m1_wr(DEVB, PCI_COMMAND, 2, 0);
+	ck_assert_int_eq(pci_device_msi_notify(devb, 0), -EAGAIN);
+	ck_assert_uint_eq(msi.count, 1);
+}
+END_TEST
+
+START_TEST(test_msi_mask_and_pending)
+{
+	uint32_t c = msi_cap();
+
+	enable(DEVB, PCI_COMMAND_MASTER);
+	m1_wr(DEVB, c + PCI_MSI_ADDRESS_LO, 4, 0xfee00000u);
+	m1_wr(DEVB, c + PCI_MSI_DATA_64, 2, 0x50);
+	m1_wr(DEVB, c + PCI_MSI_MASK_64, 4, 0x2);
+	m1_wr(DEVB, c + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE | 1u << 4);
+	ck_assert_int_eq(pci_device_msi_notify(devb, 1), 1);
+	ck_assert_int_eq(pci_device_msi_notify(devb, 0), 0);
+	ck_assert_uint_eq(msi.count, 1);
+	ck_assert_uint_eq(m1_rd(DEVB, c + PCI_MSI_PENDING_64, 4), 0x2);
+	ck_assert_uint_eq(ec_rd(DEVB, c + PCI_MSI_PENDING_64, 1), 0x2);
+	ck_assert_uint_eq(ec_rd(DEVB, c + PCI_MSI_PENDING_64 + 1, 1), 0);
+	/* Unmask: the pending message goes out once. */
+	m1_wr(DEVB, c + PCI_MSI_MASK_64, 4, 0);
+	ck_assert_uint_eq(msi.count, 2);
+	ck_assert_uint_eq(msi.last_data, 0x51);
+	ck_assert_uint_eq(m1_rd(DEVB, c + PCI_MSI_PENDING_64, 4), 0);
+	/* Reset clears MSI. */
+	ck_assert_int_eq(pci_device_reset(devb), 0);
+	ck_assert_int_eq(pci_device_msi_enabled(devb), 0);
+	ck_assert_uint_eq(m1_rd(DEVB, c + PCI_MSI_ADDRESS_LO, 4), 0);
+}
+END_TEST
+
+START_TEST(test_msi_add_errors_and_intx)
+{
+	struct pci_device_info info = {
+		.vendor_id = 1, .device_id = 2, .interrupt_pin = 1};
+	struct pci_device *d;
+	struct irq_recorder r;
+	struct irq_line l = irq_recorder_line(&r);
+	uint32_t v;
+
+	ck_assert_int_eq(pci_device_create(&info, NULL, NULL, &d), 0);
+	ck_assert_int_eq(pci_device_add_msi(d, 3, false, false), -EINVAL);
+	ck_assert_int_eq(pci_device_add_msi(d, 64, false, false), -EINVAL);
+	ck_assert_int_eq(pci_device_add_msi(d, 0, false, false), -EINVAL);
+	ck_assert_int_eq(pci_device_add_msi(d, 1, false, false), 0);
+	ck_assert_int_eq(pci_device_add_msi(d, 1, false, false), -EEXIST);
+	/* 32-bit, no masking, one vector: the control word is 0. */
+	ck_assert_int_eq(pci_device_config_read(d, 0x40, 4, &v), 0);
+	ck_assert_uint_eq(v, 0x00000005u);
+	ck_assert_int_eq(pci_device_set_intx_line(d, &l), 0);
+	ck_assert_int_eq(pci_device_set_intx(d, true), 0);
+	ck_assert(r.level);
+	ck_assert_int_eq(pci_device_config_write(d, 0x42, 2, 1), 0);
+	ck_assert(!r.level);
+	ck_assert_int_eq(pci_device_msi_enabled(d), 1);
+	ck_assert_int_eq(pci_device_config_write(d, 0x42, 2, 0), 0);
+	ck_assert(r.level);
+	pci_device_destroy(d);
+	pthread_mutex_destroy(&r.lock);
+}
+END_TEST
+
 /* ----------------------------------------------------------------- INTx */
 
 START_TEST(test_intx_level_and_status)
@@ -2005,6 +2147,10 @@ static Suite *pci_suite(void)
 	tcase_add_test(tc, test_msix_disables_intx);
 	tcase_add_test(tc, test_msix_add_errors);
 	tcase_add_test(tc, test_reset);
+	tcase_add_test(tc, test_msi_capability_layout);
+	tcase_add_test(tc, test_msi_delivery);
+	tcase_add_test(tc, test_msi_mask_and_pending);
+	tcase_add_test(tc, test_msi_add_errors_and_intx);
 	tcase_add_test(tc, test_intx_level_and_status);
 	tcase_add_test(tc, test_intx_disable_bit);
 	tcase_add_test(tc, test_intx_without_pin);

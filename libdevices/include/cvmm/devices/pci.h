@@ -68,10 +68,14 @@
  * pending bit while the vector or the function is masked; unmasking sends
  * the pending message and clears the bit.
  *
+ * MSI.  pci_device_add_msi() adds an MSI capability whose registers live in
+ * config space; pci_device_msi_notify() sends, or sets a pending bit while
+ * the vector is masked (per-vector masking), delivered on unmask.
+ *
  * INTx.  pci_device_set_intx() sets the function's interrupt level.  Status
  * bit 3 (Interrupt Status) reflects it; the interrupt line is asserted only
  * while the level is high, the command register's Interrupt Disable bit is
- * clear and MSI-X is disabled.
+ * clear and neither MSI nor MSI-X is enabled.
  *
  * Locking.  Each function has a config lock (config space, BAR state; it
  * is the root's lock once the function is in a root, so config accesses
@@ -214,6 +218,10 @@ struct pci_device_info {
  *              irqfds: it is called before a pending message is sent on
  *              unmask.  Runs under the interrupt lock: it must not call
  *              any pci_device_* function of this function.
+ * @msi_update: the MSI capability's enable, address, data or number of
+ *              enabled vectors changed (vector i sends data with its low
+ *              log2(@nvectors) bits replaced by i).  Same rules as
+ *              @msix_update.
  *
  * See the top of this file for what the callbacks may call.
  */
@@ -230,6 +238,8 @@ struct pci_device_ops {
 			  uint64_t addr, uint64_t size);
 	void (*msix_update)(void *opaque, uint16_t vector, uint64_t address,
 			    uint32_t data, bool masked);
+	void (*msi_update)(void *opaque, bool enabled, uint64_t address,
+			   uint32_t data, unsigned nvectors);
 };
 
 /* ------------------------------------------------------------------ */
@@ -433,6 +443,33 @@ CVMM_EXPORT int pci_device_add_msix(struct pci_device *dev, uint16_t nvectors,
  * pending), or the MSI sink's error.
  */
 CVMM_EXPORT int pci_device_msix_notify(struct pci_device *dev, uint16_t vector);
+
+/**
+ * pci_device_add_msi() - add an MSI capability (PCI 3.0, 6.8.1).
+ * @nvectors: vectors the function can send: 1, 2, 4, 8, 16 or 32.
+ * @addr64:   64-bit message address.
+ * @per_vector_mask: mask and pending registers.
+ *
+ * Enable, multiple message enable, address, data and mask bits are
+ * guest-writable; pending bits are read-only.  Messages go to the same
+ * MSI sink as MSI-X.  While MSI is enabled INTx is not asserted.
+ * Return: 0, -EINVAL, -EEXIST, -ENOSPC, -ENOMEM, -EPERM (already added).
+ */
+CVMM_EXPORT int pci_device_add_msi(struct pci_device *dev, unsigned nvectors,
+				   bool addr64, bool per_vector_mask);
+
+/**
+ * pci_device_msi_notify() - signal MSI vector @vector.
+ * Return: 0 sent, 1 left pending (vector masked), -EAGAIN (MSI disabled
+ * or bus mastering off), -EINVAL (no MSI, or @vector not enabled).
+ */
+CVMM_EXPORT int pci_device_msi_notify(struct pci_device *dev, unsigned vector);
+
+/**
+ * pci_device_msi_enabled() - the number of enabled MSI vectors (0 when
+ * MSI is off or absent), -EINVAL for NULL.
+ */
+CVMM_EXPORT int pci_device_msi_enabled(struct pci_device *dev);
 
 /**
  * pci_device_set_msi_sink() - where MSI-X messages go (copied; NULL or a

@@ -127,6 +127,18 @@ static void snapshot(struct fdev *f)
 	f->id[2] = cfg_rd(f->devfn, 0x2c, 4);
 	f->id[3] = cfg_rd(f->devfn, 0x3c, 4) & 0xff00u;
 	f->msix_cap = pci_device_find_capability(f->d, PCI_CAP_ID_MSIX);
+	if (f->msix_cap < 0) {
+		/* MSI: id, next and the read-only control bits. */
+		f->msix_cap = pci_device_find_capability(f->d, PCI_CAP_ID_MSI);
+		if (f->msix_cap > 0) {
+			f->msix_ro[0] =
+				cfg_rd(f->devfn, (uint32_t)f->msix_cap, 4) &
+				0xff8effffu;
+			f->msix_ro[1] = 0;
+			f->msix_ro[2] = 0;
+			return;
+		}
+	}
 	if (f->msix_cap > 0) {
 		f->msix_ro[0] = cfg_rd(f->devfn, (uint32_t)f->msix_cap, 4) &
 				0x07ffffffu;
@@ -152,6 +164,7 @@ static int add_dev3(void)
 	pci_device_add_bar(d, 0, PCI_BAR_KIND_MEM64, false, 1u << 20);
 	pci_device_add_bar(d, 4, PCI_BAR_KIND_IO, false, 256);
 	pci_device_add_bar(d, 5, PCI_BAR_KIND_MEM32, true, 16);
+	pci_device_add_msi(d, 8, true, true);
 	pci_device_set_msi_sink(d, &sink);
 	pci_device_set_intx_line(d, &line);
 	S.line[3] = false;
@@ -333,8 +346,12 @@ static void check(void)
 		}
 		if (i > 0) {
 			int msix = pci_device_msix_enabled(f->d);
+			int msi = pci_device_msi_enabled(f->d);
 			bool dis = cmd & PCI_COMMAND_INTX_DISABLE;
-			bool want = f->level && !dis && msix != 1;
+			bool want = f->level && !dis && msix != 1 && msi == 0;
+
+			if (msi < 0 || msi > 8 || (msi & (msi - 1)))
+				abort();
 
 			if (pci_device_intx_asserted(f->d) != (int)want ||
 			    S.line[i] != want)
@@ -459,7 +476,17 @@ static void one_op(struct in *in)
 		pci_device_bar_read(f->d, take(in, 1) % 8, v, buf, w);
 		break;
 	case 11:
-		pci_device_msix_notify(f->d, (uint16_t)take(in, 1));
+		v = take(in, 1);
+		if (f == &S.dev[3]) {
+			int r = pci_device_msi_notify(f->d, (unsigned)v % 40);
+
+			if (r > 0 &&
+			    !(cfg_rd(f->devfn, 0x40 + PCI_MSI_PENDING_64, 4) &
+			      (1u << (v % 40))))
+				abort();
+		} else {
+			pci_device_msix_notify(f->d, (uint16_t)v);
+		}
 		break;
 	case 12:
 		f->level = take(in, 1) & 1;

@@ -80,8 +80,9 @@
  * Locking.  Each function has a config lock (config space, BAR state; it
  * is the root's lock once the function is in a root, so config accesses
  * of a segment are serialised), dispatch read sections (see "Decode off")
- * and an interrupt lock (MSI-X table, PBA, INTx).  Order: config lock ->
- * (waiting for dispatch sections) -> interrupt lock -> io_bus writer lock.
+ * and an interrupt lock (MSI and MSI-X state, PBA, INTx).  Order: config
+ * lock -> (waiting for dispatch sections) -> interrupt lock; config lock ->
+ * io_bus writer lock (BAR registration).  The interrupt lock is a leaf.
  * Device callbacks:
  *   - bar_read/bar_write run in a dispatch read section: they may call
  *     pci_device_msix_notify(), pci_device_set_intx() and the other

@@ -4,8 +4,9 @@
  * mechanism #1 (ports 0xCF8/0xCFC) and ECAM (MMCONFIG), and a framework for
  * PCI functions: config space with per-bit writable and write-1-to-clear
  * masks, BARs (I/O, 32- and 64-bit memory, prefetchable) with the sizing
- * protocol, a capability list, MSI-X (table and PBA in a BAR, per-vector
- * and function masks, pending bits) and INTx.
+ * protocol, a capability list (and the PCI Express extended list), MSI,
+ * MSI-X (table and PBA in a BAR, per-vector and function masks, pending
+ * bits) and INTx.
  *
  * Objects
  *   struct pci_root    one PCI segment: bus 0, 32 devices x 8 functions.

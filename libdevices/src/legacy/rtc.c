@@ -31,7 +31,11 @@ enum {
 #define B_UIE	 0x10
 #define B_BINARY 0x04
 #define B_24H	 0x02
+#define B_PIE	 0x40
+#define B_AIE	 0x20
 #define C_IRQF	 0x80
+#define C_PF	 0x40
+#define C_AF	 0x20
 #define C_UF	 0x10
 #define D_VRT	 0x80
 
@@ -46,7 +50,10 @@ struct cmos_rtc {
 	uint8_t index;
 	bool nmi_disabled;
 	int64_t offset;	    /* guest seconds - host seconds */
-	int64_t last_c_sec; /* guest second when C was last read */
+	int64_t last_c_sec; /* guest second when UF was last evaluated */
+	int64_t last_poll_ns;
+	struct irq_line irq;
+	bool irq_level;
 };
 
 static int64_t default_now(void *opaque)
@@ -206,10 +213,13 @@ int rtc_create(const struct cmos_rtc_config *cfg, struct cmos_rtc **out)
 	}
 	rtc->now_ns = cfg && cfg->now_ns ? cfg->now_ns : default_now;
 	rtc->clock_opaque = cfg ? cfg->clock_opaque : NULL;
+	if (cfg)
+		rtc->irq = cfg->irq;
 	rtc->cmos[REG_A] = 0x26;
 	rtc->cmos[REG_B] = B_24H;
 	rtc->cmos[REG_D] = D_VRT;
-	rtc->last_c_sec = guest_sec(rtc, host_ns(rtc));
+	rtc->last_poll_ns = host_ns(rtc);
+	rtc->last_c_sec = guest_sec(rtc, rtc->last_poll_ns);
 	store_time(rtc, rtc->last_c_sec);
 	*out = rtc;
 	return 0;
@@ -230,6 +240,110 @@ static bool is_time_reg(unsigned r)
 	       r == REG_CENTURY;
 }
 
+/* IRQF: an enabled flag is set. */
+static uint8_t irqf(const struct cmos_rtc *rtc)
+{
+	uint8_t c = rtc->cmos[REG_C], b = rtc->cmos[REG_B];
+
+	if (((c & C_PF) && (b & B_PIE)) || ((c & C_AF) && (b & B_AIE)) ||
+	    ((c & C_UF) && (b & B_UIE)))
+		return C_IRQF;
+	return 0;
+}
+
+static void update_irq(struct cmos_rtc *rtc)
+{
+	bool level = irqf(rtc) != 0;
+
+	if (level != rtc->irq_level) {
+		rtc->irq_level = level;
+		irq_line_set(&rtc->irq, level);
+	}
+}
+
+/* Periodic interrupt period in ns from register A's rate bits; 0 = off. */
+static int64_t periodic_ns(const struct cmos_rtc *rtc)
+{
+	unsigned rs = rtc->cmos[REG_A] & 0x0f;
+
+	if (rs == 0)
+		return 0;
+	if (rs < 3)
+		rs += 7; /* 1, 2 behave as 8, 9 (256 Hz, 128 Hz) */
+	/* frequency 65536 >> rs Hz */
+	return (NSEC << rs) / 65536;
+}
+
+/* Does an alarm byte match a time field (0xc0-0xff: any)? */
+static bool alarm_match(const struct cmos_rtc *rtc, unsigned reg, uint8_t now)
+{
+	uint8_t a = rtc->cmos[reg];
+
+	return a >= 0xc0 || a == now;
+}
+
+static int64_t poll_locked(struct cmos_rtc *rtc)
+{
+	int64_t ns = host_ns(rtc), per = periodic_ns(rtc), s, next = -1;
+	uint8_t b = rtc->cmos[REG_B];
+
+	if (per > 0 && ns / per != rtc->last_poll_ns / per)
+		rtc->cmos[REG_C] |= C_PF;
+	rtc->last_poll_ns = ns;
+	if (!(b & B_SET)) {
+		s = guest_sec(rtc, ns);
+		if (s != rtc->last_c_sec) {
+			rtc->cmos[REG_C] |= C_UF;
+			rtc->last_c_sec = s;
+			store_time(rtc, s);
+			if (alarm_match(rtc, REG_SEC_ALARM,
+					rtc->cmos[REG_SEC]) &&
+			    alarm_match(rtc, REG_MIN_ALARM,
+					rtc->cmos[REG_MIN]) &&
+			    alarm_match(rtc, REG_HOUR_ALARM,
+					rtc->cmos[REG_HOUR]))
+				rtc->cmos[REG_C] |= C_AF;
+		}
+	}
+	update_irq(rtc);
+	if ((b & B_PIE) && per > 0) {
+		int64_t r = ns % per;
+
+		next = per - (r < 0 ? r + per : r);
+	}
+	if ((b & (B_UIE | B_AIE)) && !(b & B_SET)) {
+		int64_t to_sec = NSEC - ns_in_second(ns);
+
+		if (next < 0 || to_sec < next)
+			next = to_sec;
+	}
+	return next;
+}
+
+int64_t rtc_poll(struct cmos_rtc *rtc)
+{
+	int64_t r;
+
+	if (!rtc)
+		return -EINVAL;
+	pthread_mutex_lock(&rtc->lock);
+	r = poll_locked(rtc);
+	pthread_mutex_unlock(&rtc->lock);
+	return r;
+}
+
+bool rtc_irq_level(struct cmos_rtc *rtc)
+{
+	bool l;
+
+	if (!rtc)
+		return false;
+	pthread_mutex_lock(&rtc->lock);
+	l = rtc->irq_level;
+	pthread_mutex_unlock(&rtc->lock);
+	return l;
+}
+
 static uint8_t read_locked(struct cmos_rtc *rtc)
 {
 	unsigned r = rtc->index;
@@ -246,15 +360,13 @@ static uint8_t read_locked(struct cmos_rtc *rtc)
 		}
 		return v;
 	case REG_C:
-		v = rtc->cmos[REG_C];
 		s = guest_sec(rtc, host_ns(rtc));
-		if (s != rtc->last_c_sec && !(rtc->cmos[REG_B] & B_SET)) {
-			v |= C_UF;
-			if (rtc->cmos[REG_B] & B_UIE)
-				v |= C_IRQF;
-		}
+		if (s != rtc->last_c_sec && !(rtc->cmos[REG_B] & B_SET))
+			rtc->cmos[REG_C] |= C_UF;
 		rtc->last_c_sec = s;
+		v = rtc->cmos[REG_C] | irqf(rtc);
 		rtc->cmos[REG_C] = 0;
+		update_irq(rtc);
 		return v;
 	case REG_D:
 		return D_VRT;
@@ -285,6 +397,7 @@ static void write_locked(struct cmos_rtc *rtc, uint8_t val)
 		rtc->cmos[REG_B] = val;
 		if (!(val & B_SET) && (old & B_SET))
 			commit_time(rtc);
+		update_irq(rtc);
 		return;
 	case REG_C:
 	case REG_D:

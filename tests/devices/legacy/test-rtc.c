@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* Unit tests for the MC146818 CMOS RTC model. */
 #include "cvmm-check.h"
+#include "irq-recorder.h"
 
 #include <cvmm/devices/bus.h>
 #include <cvmm/devices/rtc.h>
@@ -14,6 +15,7 @@
 
 static int64_t fake_ns;
 static struct cmos_rtc *rtc;
+static struct irq_recorder rec;
 
 static int64_t fake_clock(void *opaque)
 {
@@ -23,7 +25,8 @@ static int64_t fake_clock(void *opaque)
 
 static void setup(void)
 {
-	struct cmos_rtc_config cfg = {fake_clock, NULL};
+	struct cmos_rtc_config cfg = {fake_clock, NULL,
+				      irq_recorder_line(&rec)};
 
 	fake_ns = T0 * NS + 500000000ll;
 	ck_assert_int_eq(rtc_create(&cfg, &rtc), 0);
@@ -318,6 +321,94 @@ START_TEST(test_rtc_real_clock)
 }
 END_TEST
 
+START_TEST(test_rtc_poll_nothing_enabled)
+{
+	ck_assert_int_eq(rtc_poll(rtc), -1);
+	fake_ns += 5 * NS;
+	ck_assert_int_eq(rtc_poll(rtc), -1);
+	ck_assert(!rec.level);
+	ck_assert(!rtc_irq_level(rtc));
+	ck_assert_int_eq(rtc_poll(NULL), -EINVAL);
+	/* flags are still recorded for a polling guest: PF (A's default rate
+	 * 6 runs whether or not PIE is set) and UF */
+	ck_assert_uint_eq(rd(0x0c), 0x50);
+}
+END_TEST
+
+START_TEST(test_rtc_update_interrupt)
+{
+	wr(0x0b, 0x12); /* UIE, 24 h */
+	ck_assert_int_eq(rtc_poll(rtc), NS / 2);
+	ck_assert(!rec.level);
+	fake_ns += NS / 2 + 1000;
+	ck_assert_int_eq(rtc_poll(rtc), NS - 1000);
+	ck_assert(rec.level);
+	ck_assert(rtc_irq_level(rtc));
+	ck_assert_uint_eq(rd(0x0c), 0xd0); /* IRQF | PF (not enabled) | UF */
+	ck_assert(!rec.level);
+	ck_assert_uint_eq(rd(0x0c), 0x00);
+	ck_assert_uint_eq(rec.asserts, 1);
+}
+END_TEST
+
+START_TEST(test_rtc_periodic_interrupt)
+{
+	int64_t next;
+
+	wr(0x0a, 0x26); /* 1024 Hz */
+	wr(0x0b, 0x42); /* PIE */
+	next = rtc_poll(rtc);
+	ck_assert_int_gt(next, 0);
+	ck_assert_int_le(next, 976563);
+	fake_ns += next;
+	rtc_poll(rtc);
+	ck_assert(rec.level);
+	ck_assert_uint_eq(rd(0x0c) & 0xc0, 0xc0);
+	ck_assert(!rec.level);
+	wr(0x0a, 0x20); /* rate 0: no periodic interrupt */
+	fake_ns += NS / 10;
+	ck_assert_int_eq(rtc_poll(rtc), -1);
+	ck_assert(!rec.level);
+}
+END_TEST
+
+START_TEST(test_rtc_alarm_interrupt)
+{
+	wr(0x01, 0x58); /* alarm 13:45:58 */
+	wr(0x03, 0x45);
+	wr(0x05, 0x13);
+	wr(0x0b, 0x22); /* AIE */
+	ck_assert_int_eq(rtc_poll(rtc), NS / 2);
+	fake_ns += NS; /* :57 */
+	rtc_poll(rtc);
+	ck_assert(!rec.level);
+	ck_assert_uint_eq(rd(0x0c) & 0x20, 0);
+	fake_ns += NS; /* :58 */
+	rtc_poll(rtc);
+	ck_assert(rec.level);
+	ck_assert_uint_eq(rd(0x0c) & 0xa0, 0xa0);
+	/* don't-care hours/minutes/seconds: every second */
+	wr(0x01, 0xc0);
+	wr(0x03, 0xff);
+	wr(0x05, 0xc0);
+	fake_ns += NS;
+	rtc_poll(rtc);
+	ck_assert_uint_eq(rd(0x0c) & 0xa0, 0xa0);
+}
+END_TEST
+
+START_TEST(test_rtc_enable_with_pending_flag)
+{
+	fake_ns += NS;
+	rtc_poll(rtc); /* UF set, UIE off */
+	ck_assert(!rec.level);
+	wr(0x0b, 0x12);
+	ck_assert(rec.level);
+	(void)rd(0x0c);
+	ck_assert(!rec.level);
+}
+END_TEST
+
 static Suite *rtc_suite(void)
 {
 	Suite *s = suite_create("rtc");
@@ -342,6 +433,11 @@ static Suite *rtc_suite(void)
 	tcase_add_test(tc, test_hostile_rtc_garbage_time);
 	tcase_add_test(tc, test_rtc_bus_ports);
 	tcase_add_test(tc, test_rtc_real_clock);
+	tcase_add_test(tc, test_rtc_poll_nothing_enabled);
+	tcase_add_test(tc, test_rtc_update_interrupt);
+	tcase_add_test(tc, test_rtc_periodic_interrupt);
+	tcase_add_test(tc, test_rtc_alarm_interrupt);
+	tcase_add_test(tc, test_rtc_enable_with_pending_flag);
 	suite_add_tcase(s, tc);
 	return s;
 }

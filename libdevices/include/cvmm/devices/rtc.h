@@ -18,9 +18,17 @@
  * Status: A bit 7 (UIP) reads 1 during the last 244 us of each second,
  * as on the real chip, so a guest that waits for UIP to clear reads a
  * stable time; the rest of A is storage.  C reports UF (update ended)
- * when a second boundary passed since C was last read, and is cleared by
- * reading; D reads 0x80 (valid RAM and time).  Periodic, alarm and update
- * interrupts (IRQ 8) are not generated.
+ * when a second boundary passed since C was last checked, and is cleared by
+ * reading (which also lowers IRQ 8); D reads 0x80 (valid RAM and time).
+ *
+ * Interrupts (IRQ 8): the device has no timer of its own.  The VMM calls
+ * rtc_poll() from its event loop; it sets C's PF (periodic, rate from A bits
+ * 0-3), AF (alarm: registers 1, 3, 5, 0xc0-0xff meaning "any") and UF flags
+ * for what happened since the last poll, sets IRQF and raises the line when
+ * an enabled (B: PIE, AIE, UIE) flag is set, and returns how long to wait
+ * before the next poll (arm a timerfd with it).  The alarm is compared at
+ * each poll, so poll at least once per second while AIE is set (the return
+ * value asks for that).
  *
  * The other bytes (0x0e-0x7f, and the alarm registers 1, 3, 5) are CMOS
  * RAM, readable and writable by the guest and preloadable by the VMM.
@@ -34,6 +42,7 @@
 #include <stdint.h>
 
 #include <cvmm/devices/bus.h>
+#include <cvmm/devices/irq.h>
 
 #ifndef CVMM_EXPORT
 #define CVMM_EXPORT __attribute__((visibility("default")))
@@ -53,6 +62,8 @@ struct cmos_rtc_config {
 	 *  clock_gettime(CLOCK_REALTIME). */
 	int64_t (*now_ns)(void *opaque);
 	void *clock_opaque;
+	/** IRQ 8, level: asserted while C.IRQF is set.  Zeroed: none. */
+	struct irq_line irq;
 };
 
 /** Create an RTC (24-hour BCD mode, register A 0x26).  cfg may be NULL for
@@ -81,6 +92,17 @@ CVMM_EXPORT bool rtc_nmi_disabled(struct cmos_rtc *rtc);
 CVMM_EXPORT uint8_t rtc_cmos_get(struct cmos_rtc *rtc, unsigned index);
 CVMM_EXPORT void rtc_cmos_set(struct cmos_rtc *rtc, unsigned index,
 			      uint8_t val);
+
+/**
+ * Evaluate the interrupt sources at the current host time (see above).
+ * Returns the nanoseconds until the next poll is useful (the next periodic
+ * tick or second boundary), or -1 when no interrupt is enabled; -EINVAL
+ * for NULL.
+ */
+CVMM_EXPORT int64_t rtc_poll(struct cmos_rtc *rtc);
+
+/** Current level of IRQ 8 as driven by the device. */
+CVMM_EXPORT bool rtc_irq_level(struct cmos_rtc *rtc);
 
 /** Guest time minus host time, in seconds. */
 CVMM_EXPORT int64_t rtc_offset_seconds(struct cmos_rtc *rtc);

@@ -72,6 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    clk, (int64_t)(int8_t)v * 250000000ll,
 				    &clk))
 				clk = 0;
+			CHECK(rtc_poll(r) >= -1);
 			break;
 		default:
 			if (v == 0xff)

@@ -363,6 +363,17 @@ void gm_region_mark_dirty(struct guest_region *r, uint64_t off, uint64_t len)
 	uint64_t last = (off + len - 1) >> GM_PAGE_SHIFT;
 	uint64_t w = first / 64, lw = last / 64;
 
+	/*
+	 * Order the caller's stores to guest memory before the bitmap loads
+	 * below.  Without it (x86 lets a load pass an older store) the
+	 * "already set" load can be satisfied while the data store is still
+	 * in the store buffer; a harvester may then take that bit and copy
+	 * the page before the store lands, and the write is never reported.
+	 * A fence needs no exclusive cache line, so skipping the RMW still
+	 * saves the bounce; on the RMW path it orders the data before the
+	 * bit on weakly ordered CPUs too.
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
 	for (; w <= lw; w++) {
 		uint64_t lo = w == first / 64 ? first % 64 : 0;
 		uint64_t hi = w == lw ? last % 64 : 63;
@@ -400,10 +411,13 @@ int guest_region_dirty_get_and_clear(struct guest_region *r, uint64_t *bitmap,
 		uint64_t v = atomic_load_explicit(&r->dirty[i],
 						  memory_order_relaxed);
 
-		/* Only clean words skip the locked exchange. */
+		/* Only clean words skip the locked exchange.  seq_cst pairs
+		 * with the fence in gm_region_mark_dirty(): a writer that
+		 * saw the bit set had its data visible before this exchange
+		 * took the bit, so the caller's copy of the page sees it. */
 		if (v)
 			v = atomic_exchange_explicit(&r->dirty[i], 0,
-						     memory_order_acq_rel);
+						     memory_order_seq_cst);
 		bitmap[i] = v;
 		count += (uint64_t)__builtin_popcountll(v);
 	}

@@ -4,12 +4,15 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cvmm-check.h"
@@ -1459,6 +1462,74 @@ START_TEST(test_dirty_concurrent)
 }
 END_TEST
 
+/*
+ * A harvester that copies a page after taking its dirty bit must see every
+ * write whose dirty marking finished before the harvest.  The writer stores
+ * increasing values into one page of a logging region and then publishes
+ * how far it got; the harvester reads that mark, harvests, copies the page
+ * when its bit was set, and its copy must never be older than the mark.
+ * Fails when marking skips its locked RMW on a "bit already set" load that
+ * the data store can be reordered after (x86 store->load reordering): the
+ * harvester takes the old bit, copies the old data, and the new write is
+ * never reported.
+ */
+struct dirty_race {
+	struct guest_memory *m;
+	_Atomic uint64_t written;
+	atomic_bool done;
+};
+
+static void *dirty_race_writer(void *arg)
+{
+	struct dirty_race *d = arg;
+	uint64_t i;
+
+	for (i = 1; !atomic_load_explicit(&d->done, memory_order_relaxed);
+	     i++) {
+		if (guest_memory_write_u64(d->m, 0, i))
+			return (void *)1;
+		atomic_store_explicit(&d->written, i, memory_order_release);
+	}
+	return NULL;
+}
+
+START_TEST(test_dirty_harvest_sees_marked_writes)
+{
+	struct guest_region *r =
+		mkreg(0, PG, GUEST_REGION_ANON_PRIVATE, GUEST_REGION_DIRTY_LOG);
+	struct dirty_race d;
+	uint64_t copy = 0, w, bm[1], stale = 0, rounds = 0;
+	struct timespec t0, t;
+	pthread_t th;
+	void *ret;
+
+	d.m = mkmem(&r, 1);
+	r = guest_memory_region_at(d.m, 0);
+	atomic_init(&d.written, 0);
+	atomic_init(&d.done, false);
+	ck_assert_int_eq(pthread_create(&th, NULL, dirty_race_writer, &d), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t = t0;
+	do {
+		w = atomic_load_explicit(&d.written, memory_order_acquire);
+		ck_assert_int_ge(guest_region_dirty_get_and_clear(r, bm, 1), 0);
+		if (bm[0] & 1)
+			ck_assert_int_eq(guest_memory_read_u64(d.m, 0, &copy),
+					 0);
+		if (copy < w)
+			stale++;
+		if ((++rounds & 1023) == 0)
+			clock_gettime(CLOCK_MONOTONIC, &t);
+		/* Two seconds, or until the first stale copy. */
+	} while (stale == 0 && t.tv_sec - t0.tv_sec < 2);
+	atomic_store(&d.done, true);
+	ck_assert_int_eq(pthread_join(th, &ret), 0);
+	ck_assert_ptr_null(ret);
+	ck_assert_uint_eq(stale, 0);
+	guest_memory_unref(d.m);
+}
+END_TEST
+
 START_TEST(test_region_file_readonly_fd)
 {
 	struct guest_region_params p;
@@ -1928,6 +1999,7 @@ static Suite *vm_memory_suite(void)
 	tcase_add_test(tc, test_dirty_mark_outside_ram_ignored);
 	tcase_add_test(tc, test_dirty_across_regions);
 	tcase_add_test(tc, test_dirty_concurrent);
+	tcase_add_test(tc, test_dirty_harvest_sees_marked_writes);
 	tcase_add_test(tc, test_log_callback);
 	tcase_add_test(tc, test_dirty_bitmap_words);
 	tcase_add_test(tc, test_log_default_silent);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /* libvm-memory unit tests. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -299,10 +300,14 @@ START_TEST(test_region_hugetlb)
 	p.size = 512 * MiB;
 	calls = 0;
 	ret = guest_region_create(&p, &r);
-	if (ret == 0)
+	if (ret == 0) {
 		guest_region_unref(r);
-	else
+	} else {
 		ck_assert_int_eq(ret, -ENOTSUP);
+		ck_assert_int_eq(calls, 1); /* it says why */
+		ck_assert_ptr_nonnull(strstr(log_buf, "huge"));
+		ck_assert_ptr_nonnull(strstr(log_buf, "524288 kB"));
+	}
 	guest_memory_set_log(NULL, NULL);
 }
 END_TEST
@@ -1667,6 +1672,112 @@ START_TEST(test_fd_io_pipe_dirty)
 }
 END_TEST
 
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+}
+
+struct eintr_kick {
+	pthread_t target;
+	atomic_bool stop;
+};
+
+/* Keep signalling the target until told to stop: the first signal may
+ * arrive before the target blocks in the syscall. */
+static void *eintr_kicker(void *arg)
+{
+	struct eintr_kick *k = arg;
+
+	while (!atomic_load(&k->stop)) {
+		usleep(20000);
+		pthread_kill(k->target, SIGUSR1);
+	}
+	return NULL;
+}
+
+/* A blocked readv/writev interrupted by a signal (no SA_RESTART) gives
+ * -EINTR, transfers nothing and dirties nothing. */
+START_TEST(test_fd_io_eintr)
+{
+	struct guest_memory *m = dirty_mem();
+	struct guest_region *r0 = guest_memory_region_at(m, 0);
+	struct sigaction sa, old;
+	struct eintr_kick k;
+	pthread_t th;
+	uint64_t bm[1];
+	char junk[4096];
+	int p[2], fl;
+	ssize_t n;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigusr1; /* no SA_RESTART */
+	ck_assert_int_eq(sigaction(SIGUSR1, &sa, &old), 0);
+	ck_assert_int_eq(pipe(p), 0);
+	k.target = pthread_self();
+	atomic_init(&k.stop, false);
+	ck_assert_int_eq(pthread_create(&th, NULL, eintr_kicker, &k), 0);
+	/* Empty pipe: readv blocks until the signal. */
+	ck_assert_int_eq(guest_memory_read_from_fd(m, 0, 64, p[0], -1), -EINTR);
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(r0, bm, 1), 0);
+	/* Full pipe: writev blocks until the signal. */
+	fl = fcntl(p[1], F_GETFL);
+	ck_assert_int_eq(fcntl(p[1], F_SETFL, fl | O_NONBLOCK), 0);
+	memset(junk, 0, sizeof(junk));
+	while (write(p[1], junk, sizeof(junk)) > 0)
+		;
+	while (write(p[1], junk, 1) > 0)
+		;
+	ck_assert_int_eq(fcntl(p[1], F_SETFL, fl), 0);
+	n = guest_memory_write_to_fd(m, 0, 64, p[1], -1);
+	ck_assert_int_eq(n, -EINTR);
+	atomic_store(&k.stop, true);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(sigaction(SIGUSR1, &old, NULL), 0);
+	close(p[0]);
+	close(p[1]);
+	guest_memory_unref(m);
+}
+END_TEST
+
+/* A range crossing more than IOV_MAX regions is transferred short, at
+ * exactly IOV_MAX regions, like readv/writev would; the rest follows on
+ * the next call. */
+START_TEST(test_fd_io_more_than_iov_max)
+{
+	enum {
+		N = IOV_MAX + 9
+	};
+	struct guest_region **r = calloc(N, sizeof(*r));
+	struct guest_memory *m;
+	int fd = make_tmpfile(0);
+	uint64_t v = 0;
+	size_t i;
+
+	ck_assert_ptr_nonnull(r);
+	for (i = 0; i < N; i++)
+		r[i] = mkreg(i * PG, PG, GUEST_REGION_ANON_PRIVATE, 0);
+	m = mkmem(r, N);
+	free(r);
+	for (i = 0; i < N; i++)
+		ck_assert_int_eq(guest_memory_write_u64(m, i * PG, i + 1), 0);
+	ck_assert_int_eq(guest_memory_write_to_fd(m, 0, N * PG, fd, 0),
+			 (ssize_t)(IOV_MAX * PG));
+	ck_assert_int_eq(guest_memory_write_to_fd(m, IOV_MAX * PG,
+						  (N - IOV_MAX) * PG, fd,
+						  IOV_MAX * PG),
+			 (ssize_t)((N - IOV_MAX) * PG));
+	ck_assert_int_eq(guest_memory_fill(m, 0, 0, N * PG), 0);
+	ck_assert_int_eq(guest_memory_read_from_fd(m, 0, N * PG, fd, 0),
+			 (ssize_t)(IOV_MAX * PG));
+	ck_assert_int_eq(guest_memory_read_u64(m, (IOV_MAX - 1) * PG, &v), 0);
+	ck_assert_uint_eq(v, IOV_MAX);
+	ck_assert_int_eq(guest_memory_read_u64(m, IOV_MAX * PG, &v), 0);
+	ck_assert_uint_eq(v, 0); /* not reached by the short read */
+	close(fd);
+	guest_memory_unref(m);
+}
+END_TEST
+
 START_TEST(test_dirty_bitmap_words)
 {
 	struct guest_region *r = mkreg(0, 65 * PG, GUEST_REGION_ANON_PRIVATE,
@@ -1979,6 +2090,8 @@ static Suite *vm_memory_suite(void)
 	tcase_add_test(tc, test_fd_io_many_regions);
 	tcase_add_test(tc, test_iovecs_three_regions);
 	tcase_add_test(tc, test_fd_io_pipe_dirty);
+	tcase_add_test(tc, test_fd_io_eintr);
+	tcase_add_test(tc, test_fd_io_more_than_iov_max);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");

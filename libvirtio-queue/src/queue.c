@@ -610,6 +610,30 @@ walk_chain_slow(struct virtq *q, uint16_t head, struct virtq_buf *out,
 }
 
 /*
+ * A chain that is not one plain descriptor.  The common case of a head
+ * that is an indirect table (how Linux sends multi-buffer requests) is
+ * walked inline; anything else by walk_chain_slow().
+ */
+static inline __attribute__((always_inline)) enum virtq_error
+walk_chain_other(struct virtq *q, uint16_t head, struct virtq_buf *out,
+		 uint32_t room, struct virtq_chain *c, uint64_t addr,
+		 uint32_t len, uint16_t flags, uint16_t next)
+{
+	if ((flags & (VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT)) ==
+	    VRING_DESC_F_INDIRECT) {
+		struct walk w = {0, 0, 0, 0, 1};
+		enum virtq_error err;
+
+		err = walk_indirect(q, out, room, &w, addr, len, flags);
+		if (err)
+			return err;
+		fill_chain(q, c, out, head, &w);
+		return VIRTQ_ERR_NONE;
+	}
+	return walk_chain_slow(q, head, out, room, c, addr, len, flags, next);
+}
+
+/*
  * Walk the chain starting at @head into @out (room for @room buffers),
  * snapshotting each descriptor before checking it.  Returns 0 with @c
  * filled, or a virtq_error / WALK_NO_ROOM with nothing consumed.  A chain
@@ -630,8 +654,8 @@ walk_chain(struct virtq *q, uint16_t head, struct virtq_buf *out, uint32_t room,
 
 	if (unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
 		     len == 0 || addr + len < addr || room == 0))
-		return walk_chain_slow(q, head, out, room, c, addr, len, flags,
-				       next);
+		return walk_chain_other(q, head, out, room, c, addr, len, flags,
+					next);
 	w = flags & VRING_DESC_F_WRITE;
 	out[0].addr = addr;
 	out[0].len = len;
@@ -746,8 +770,8 @@ int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 		if (unlikely((flags &
 			      (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
 			     len == 0 || addr + len < addr)) {
-			err = walk_chain_slow(q, head, out + used, size - used,
-					      c, addr, len, flags, dnext);
+			err = walk_chain_other(q, head, out + used, size - used,
+					       c, addr, len, flags, dnext);
 			if (err == WALK_NO_ROOM) {
 				err = VIRTQ_ERR_NONE;
 				break;

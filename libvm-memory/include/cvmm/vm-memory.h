@@ -31,12 +31,39 @@
 #ifndef CVMM_VM_MEMORY_H
 #define CVMM_VM_MEMORY_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+
+/*
+ * The memory order of the atomic accessors.  In C it is C11's memory_order
+ * itself (the typedef adds nothing).  C++ before C++23 has no memory_order
+ * in the global namespace (<stdatomic.h> is a C++23 header), so there it is
+ * std::memory_order: callers pass std::memory_order_acquire and so on.
+ * Both are int-sized enumerations holding the compiler's __ATOMIC_* values,
+ * which the static_assert below checks, so the C ABI is the same.
+ */
+#if defined(__cplusplus) && __cplusplus <= 202002L
+#include <atomic>
+typedef std::memory_order guest_memory_order_t;
+#if defined(__ATOMIC_RELAXED) && defined(__ATOMIC_SEQ_CST)
+static_assert(sizeof(std::memory_order) == sizeof(int) &&
+		      static_cast<int>(std::memory_order_relaxed) ==
+			      __ATOMIC_RELAXED &&
+		      static_cast<int>(std::memory_order_acquire) ==
+			      __ATOMIC_ACQUIRE &&
+		      static_cast<int>(std::memory_order_release) ==
+			      __ATOMIC_RELEASE &&
+		      static_cast<int>(std::memory_order_seq_cst) ==
+			      __ATOMIC_SEQ_CST,
+	      "std::memory_order does not match C11 memory_order");
+#endif
+#else
+#include <stdatomic.h>
+typedef memory_order guest_memory_order_t;
+#endif
 
 #ifndef CVMM_EXPORT
 #define CVMM_EXPORT __attribute__((visibility("default")))
@@ -269,7 +296,8 @@ CVMM_EXPORT int guest_memory_write_u64(const struct guest_memory *m,
 				       guest_addr_t gpa, uint64_t val);
 
 /*
- * Atomic little-endian accesses with an explicit C11 memory order.  The
+ * Atomic little-endian accesses with an explicit memory order (C11's
+ * memory_order; std::memory_order from C++, see guest_memory_order_t).  The
  * address must be naturally aligned (-EINVAL otherwise), which also keeps it
  * inside one region.  Stores accept memory_order_relaxed, _release and
  * _seq_cst; loads accept _relaxed, _acquire and _seq_cst (others: -EINVAL).
@@ -278,22 +306,22 @@ CVMM_EXPORT int guest_memory_write_u64(const struct guest_memory *m,
  */
 CVMM_EXPORT int guest_memory_load_u16(const struct guest_memory *m,
 				      guest_addr_t gpa, uint16_t *val,
-				      memory_order order);
+				      guest_memory_order_t order);
 CVMM_EXPORT int guest_memory_load_u32(const struct guest_memory *m,
 				      guest_addr_t gpa, uint32_t *val,
-				      memory_order order);
+				      guest_memory_order_t order);
 CVMM_EXPORT int guest_memory_load_u64(const struct guest_memory *m,
 				      guest_addr_t gpa, uint64_t *val,
-				      memory_order order);
+				      guest_memory_order_t order);
 CVMM_EXPORT int guest_memory_store_u16(const struct guest_memory *m,
 				       guest_addr_t gpa, uint16_t val,
-				       memory_order order);
+				       guest_memory_order_t order);
 CVMM_EXPORT int guest_memory_store_u32(const struct guest_memory *m,
 				       guest_addr_t gpa, uint32_t val,
-				       memory_order order);
+				       guest_memory_order_t order);
 CVMM_EXPORT int guest_memory_store_u64(const struct guest_memory *m,
 				       guest_addr_t gpa, uint64_t val,
-				       memory_order order);
+				       guest_memory_order_t order);
 
 /**
  * guest_memory_translate() - host pointer for [@gpa, @gpa+@len) when the

@@ -29,11 +29,13 @@ struct kvm_vcpu_obj {
 	struct kvm_vm_obj *vm;
 	struct kvm_run *run;
 	size_t mmap_size;
-	size_t xsave_size;
+	size_t xsave_size;	 /* KVM_CAP_XSAVE2 size, >= sizeof(kvm_xsave) */
+	bool has_xsave2;	 /* KVM_GET_XSAVE2 available */
 	uint64_t sync_regs_mask; /* KVM_CAP_SYNC_REGS */
 	struct kvm_coalesced_mmio_ring *coalesced;
 	struct kvm_dirty_gfn *dirty_ring;
-	uint32_t dirty_entries;
+	size_t dirty_ring_bytes; /* size of the dirty_ring mapping */
+	uint32_t dirty_entries;	 /* a power of two */
 	uint32_t dirty_fetch;
 	/* kick */
 	atomic_bool kick_bound;

@@ -63,7 +63,8 @@ CVMM_EXPORT int kvm_exit_decode(struct kvm_run *run, size_t map_size,
 	if (map_size < sizeof(struct kvm_run))
 		return -EPROTO;
 	x->reason = run->exit_reason;
-	x->known = true;
+	/* known is set only once the payload passed its checks: on -EPROTO
+	 * *x holds the reason and run and nothing else. */
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO: {
 		uint8_t sz = run->io.size;
@@ -143,9 +144,9 @@ CVMM_EXPORT int kvm_exit_decode(struct kvm_run *run, size_t map_size,
 	case KVM_EXIT_DIRTY_RING_FULL:
 		break;
 	default:
-		x->known = false;
-		break;
+		return 0; /* passed through: known stays false */
 	}
+	x->known = true;
 	return 0;
 }
 

@@ -190,7 +190,9 @@ int kvm_ioctls_get_cpuid(int fd, unsigned long req, struct kvm_cpuid2 **out)
 			return 0;
 		}
 		free(c);
-		if (r != -E2BIG && r != -ENOMEM)
+		/* Only E2BIG means "buffer too small"; anything else (ENOMEM
+		 * included) is the kernel's answer and is not retried. */
+		if (r != -E2BIG)
 			return r;
 		if (n >= KVM_IOCTLS_MAX_CPUID_ENTRIES)
 			return -E2BIG;

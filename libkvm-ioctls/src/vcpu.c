@@ -55,11 +55,13 @@ CVMM_EXPORT int kvm_vcpu_create(struct kvm_vm_obj *vm, uint32_t id,
 			goto fail;
 		}
 		v->dirty_ring = p;
+		v->dirty_ring_bytes = vm->dirty_ring_bytes;
 		v->dirty_entries =
 			vm->dirty_ring_bytes / sizeof(struct kvm_dirty_gfn);
 	}
 	r = kvm_xioctl_val(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
 	v->xsave_size = sizeof(struct kvm_xsave);
+	v->has_xsave2 = r > 0;
 	if (r > 0 && (size_t)r > v->xsave_size)
 		v->xsave_size = (size_t)r;
 	r = kvm_xioctl_val(vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
@@ -76,7 +78,7 @@ CVMM_EXPORT void kvm_vcpu_destroy(struct kvm_vcpu_obj *v)
 	if (!v)
 		return;
 	if (v->dirty_ring)
-		munmap(v->dirty_ring, v->vm->dirty_ring_bytes);
+		munmap(v->dirty_ring, v->dirty_ring_bytes);
 	if (v->run)
 		munmap(v->run, v->mmap_size);
 	close(v->fd);
@@ -147,8 +149,10 @@ CVMM_EXPORT int kvm_vcpu_get_xsave2(struct kvm_vcpu_obj *v, void *buf,
 		return -EINVAL;
 	if (len < v->xsave_size)
 		return -ENOSPC;
-	if (v->xsave_size > sizeof(struct kvm_xsave) ||
-	    kvm_xioctl_val(v->vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2) > 0)
+	/* The size was fixed when the vCPU was created (the guest xfeature
+	 * permission is locked by the first vCPU), so the cached answer
+	 * stays right. */
+	if (v->has_xsave2)
 		return kvm_xioctl(v->fd, KVM_GET_XSAVE2, buf);
 	return kvm_xioctl(v->fd, KVM_GET_XSAVE, buf);
 }

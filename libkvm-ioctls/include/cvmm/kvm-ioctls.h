@@ -84,15 +84,17 @@ CVMM_EXPORT int kvm_sys_create(struct kvm_sys **out);
 CVMM_EXPORT int kvm_sys_create_path(const char *path, struct kvm_sys **out);
 /* Close the fd and free the object.  NULL is accepted. */
 CVMM_EXPORT void kvm_sys_destroy(struct kvm_sys *sys);
-/* The raw /dev/kvm fd, owned by the object. */
+/* The raw /dev/kvm fd, owned by the object (do not close it); -EINVAL for
+ * NULL.  The same holds for kvm_vm_fd, kvm_vcpu_fd and kvm_dev_fd. */
 CVMM_EXPORT int kvm_sys_fd(const struct kvm_sys *sys);
-/* KVM_GET_API_VERSION (12). */
+/* KVM_GET_API_VERSION (12), or the ioctl's -errno. */
 CVMM_EXPORT int kvm_sys_api_version(const struct kvm_sys *sys);
 /* KVM_CHECK_EXTENSION on /dev/kvm: the kernel's integer (0 = absent). */
 CVMM_EXPORT int kvm_sys_check_extension(const struct kvm_sys *sys, long cap);
 /* KVM_GET_VCPU_MMAP_SIZE, in bytes. */
 CVMM_EXPORT int kvm_sys_vcpu_mmap_size(const struct kvm_sys *sys);
-/* Recommended vCPU count (KVM_CAP_NR_VCPUS, 4 when the kernel says 0). */
+/* Recommended vCPU count (KVM_CAP_NR_VCPUS, 4 when the kernel says 0).
+ * This and the next two return the ioctl's -errno on failure. */
 CVMM_EXPORT int kvm_sys_nr_vcpus(const struct kvm_sys *sys);
 /* Maximum vCPU count (KVM_CAP_MAX_VCPUS, else kvm_sys_nr_vcpus). */
 CVMM_EXPORT int kvm_sys_max_vcpus(const struct kvm_sys *sys);
@@ -119,16 +121,21 @@ CVMM_EXPORT int kvm_sys_get_msr_feature_index_list(const struct kvm_sys *sys,
 						   struct kvm_msr_list **out);
 /*
  * KVM_GET_MSRS on /dev/kvm (feature MSRs, KVM_CAP_GET_MSR_FEATURES).
- * Returns how many entries (from the first) were read.
+ * Returns how many entries (from the first) were read.  msrs stays the
+ * caller's and must hold msrs->nmsrs entries (kvm_msrs_new() sizes it);
+ * -EINVAL past KVM_IOCTLS_MAX_MSRS.
  */
 CVMM_EXPORT int kvm_sys_get_feature_msrs(const struct kvm_sys *sys,
 					 struct kvm_msrs *msrs);
 
 /* Allocate a zeroed struct kvm_cpuid2 / kvm_msrs with room for n entries
- * (nent / nmsrs set to n).  -EINVAL if n exceeds the bounds above. */
+ * (nent / nmsrs set to n); the caller free()s *out.  -EINVAL if n exceeds
+ * the bounds above or out is NULL, -ENOMEM. */
 CVMM_EXPORT int kvm_cpuid2_new(uint32_t n, struct kvm_cpuid2 **out);
 CVMM_EXPORT int kvm_msrs_new(uint32_t n, struct kvm_msrs **out);
-/* Find the entry for (function, index) in a CPUID table, or NULL. */
+/* Find the entry for (function, index) in a CPUID table, or NULL (also for
+ * a NULL table).  The pointer is into cpuid; at most
+ * KVM_IOCTLS_MAX_CPUID_ENTRIES entries are searched. */
 CVMM_EXPORT struct kvm_cpuid_entry2 *
 kvm_cpuid2_find(struct kvm_cpuid2 *cpuid, uint32_t function, uint32_t index);
 
@@ -137,9 +144,12 @@ kvm_cpuid2_find(struct kvm_cpuid2 *cpuid, uint32_t function, uint32_t index);
 /* ===================================================================== */
 
 /* KVM_CREATE_VM with machine type (0 on x86).  The VM does not keep a
- * reference to sys; sys may be destroyed first. */
+ * reference to sys; sys may be destroyed first.  Errors: -EINVAL (NULL),
+ * -ENOMEM, the ioctl's errno; nothing is left open on failure (*out NULL). */
 CVMM_EXPORT int kvm_vm_create(const struct kvm_sys *sys, unsigned long type,
 			      struct kvm_vm_obj **out);
+/* Close the VM fd and free the object (NULL accepted).  Destroy its vCPU
+ * and device objects first: they use the VM object. */
 CVMM_EXPORT void kvm_vm_destroy(struct kvm_vm_obj *vm);
 CVMM_EXPORT int kvm_vm_fd(const struct kvm_vm_obj *vm);
 /* KVM_CHECK_EXTENSION on the VM fd (may differ from the system answer). */
@@ -226,7 +236,8 @@ CVMM_EXPORT int kvm_gsi_routing_add_irqchip(struct kvm_gsi_routing *r,
 CVMM_EXPORT int kvm_gsi_routing_add_msi(struct kvm_gsi_routing *r, uint32_t gsi,
 					uint64_t address, uint32_t data,
 					uint32_t flags, uint32_t devid);
-/* KVM_SET_GSI_ROUTING with the whole table (replaces the VM's table). */
+/* KVM_SET_GSI_ROUTING with the whole table (replaces the VM's table).  The
+ * builder stays the caller's (KVM copies the table). */
 CVMM_EXPORT int kvm_vm_set_gsi_routing(struct kvm_vm_obj *vm,
 				       const struct kvm_gsi_routing *r);
 
@@ -308,21 +319,26 @@ CVMM_EXPORT int kvm_vm_set_msr_filter(struct kvm_vm_obj *vm,
 /* KVM_CREATE_DEVICE with KVM_CREATE_DEVICE_TEST: 1 if type can be created,
  * 0 if not (ENODEV), negative errno otherwise. */
 CVMM_EXPORT int kvm_vm_device_supported(struct kvm_vm_obj *vm, uint32_t type);
-/* KVM_CREATE_DEVICE (type e.g. KVM_DEV_TYPE_VFIO). */
+/* KVM_CREATE_DEVICE (type e.g. KVM_DEV_TYPE_VFIO).  Errors: -EINVAL,
+ * -ENOMEM, the ioctl's errno (-ENODEV: no such device type). */
 CVMM_EXPORT int kvm_dev_create(struct kvm_vm_obj *vm, uint32_t type,
 			       struct kvm_dev_obj **out);
+/* Close the device fd, free the object (NULL accepted). */
 CVMM_EXPORT void kvm_dev_destroy(struct kvm_dev_obj *dev);
 CVMM_EXPORT int kvm_dev_fd(const struct kvm_dev_obj *dev);
+/* The type it was created with (0 for NULL). */
 CVMM_EXPORT uint32_t kvm_dev_type(const struct kvm_dev_obj *dev);
 /* KVM_HAS_DEVICE_ATTR: 1 present, 0 absent (ENXIO), negative errno. */
 CVMM_EXPORT int kvm_dev_has_attr(struct kvm_dev_obj *dev, uint32_t group,
 				 uint64_t attr);
-/* KVM_SET_DEVICE_ATTR / KVM_GET_DEVICE_ATTR; addr points to the value. */
+/* KVM_SET_DEVICE_ATTR / KVM_GET_DEVICE_ATTR; addr points to the value,
+ * whose size the (group, attr) pair defines; it stays the caller's. */
 CVMM_EXPORT int kvm_dev_set_attr(struct kvm_dev_obj *dev, uint32_t group,
 				 uint64_t attr, const void *addr);
 CVMM_EXPORT int kvm_dev_get_attr(struct kvm_dev_obj *dev, uint32_t group,
 				 uint64_t attr, void *addr);
-/* KVM-VFIO device: add / remove a VFIO group fd. */
+/* KVM-VFIO device: add / remove a VFIO group fd (the caller keeps
+ * owning group_fd).  -EINVAL on a device of another type. */
 CVMM_EXPORT int kvm_dev_vfio_add_group(struct kvm_dev_obj *dev, int group_fd);
 CVMM_EXPORT int kvm_dev_vfio_del_group(struct kvm_dev_obj *dev, int group_fd);
 
@@ -332,18 +348,27 @@ CVMM_EXPORT int kvm_dev_vfio_del_group(struct kvm_dev_obj *dev, int group_fd);
 
 /*
  * KVM_CREATE_VCPU with the given APIC id, then mmap its kvm_run (and the
- * coalesced MMIO page and dirty ring when the VM has them).
+ * coalesced MMIO page and dirty ring when the VM has them).  Errors:
+ * -EINVAL, -ENOMEM, the ioctl's errno (-EEXIST for an id in use), mmap()'s
+ * errno.  On failure nothing stays open or mapped and *out is NULL; note
+ * that KVM keeps a vCPU it created until the VM goes away, so after a
+ * failed mmap the id stays taken (-EEXIST on retry).
  */
 CVMM_EXPORT int kvm_vcpu_create(struct kvm_vm_obj *vm, uint32_t id,
 				struct kvm_vcpu_obj **out);
+/* Unmap, close the vCPU fd, free the object (NULL accepted).  Not while
+ * another thread is in kvm_vcpu_run() or kvm_vcpu_kick() on it. */
 CVMM_EXPORT void kvm_vcpu_destroy(struct kvm_vcpu_obj *vcpu);
 CVMM_EXPORT int kvm_vcpu_fd(const struct kvm_vcpu_obj *vcpu);
+/* The id it was created with (0 for NULL). */
 CVMM_EXPORT uint32_t kvm_vcpu_id(const struct kvm_vcpu_obj *vcpu);
-/* The mmapped kvm_run (owned by the object) and the mapping's size. */
+/* The mmapped kvm_run (owned by the object, valid until
+ * kvm_vcpu_destroy; NULL for NULL) and the mapping's size (0 for NULL). */
 CVMM_EXPORT struct kvm_run *kvm_vcpu_run_struct(struct kvm_vcpu_obj *vcpu);
 CVMM_EXPORT size_t kvm_vcpu_mmap_size(const struct kvm_vcpu_obj *vcpu);
 
-/* Register state, uapi structures as is. */
+/* Register state, uapi structures as is: the caller's struct is read or
+ * filled, never kept.  0 or -EINVAL (NULL) or the ioctl's -errno. */
 CVMM_EXPORT int kvm_vcpu_get_regs(struct kvm_vcpu_obj *vcpu,
 				  struct kvm_regs *regs);
 CVMM_EXPORT int kvm_vcpu_set_regs(struct kvm_vcpu_obj *vcpu,
@@ -394,13 +419,16 @@ CVMM_EXPORT int kvm_vcpu_get_xsave2(struct kvm_vcpu_obj *vcpu, void *buf,
 CVMM_EXPORT int kvm_vcpu_set_xsave(struct kvm_vcpu_obj *vcpu, const void *buf,
 				   size_t len);
 
-/* KVM_SET_CPUID2; KVM_GET_CPUID2 sized by the library (*out malloc()ed). */
+/* KVM_SET_CPUID2 (cpuid must hold cpuid->nent entries, at most
+ * KVM_IOCTLS_MAX_CPUID_ENTRIES: -EINVAL); KVM_GET_CPUID2 sized by the
+ * library, growing on E2BIG (*out malloc()ed, the caller free()s it). */
 CVMM_EXPORT int kvm_vcpu_set_cpuid2(struct kvm_vcpu_obj *vcpu,
 				    const struct kvm_cpuid2 *cpuid);
 CVMM_EXPORT int kvm_vcpu_get_cpuid2(struct kvm_vcpu_obj *vcpu,
 				    struct kvm_cpuid2 **out);
 /* KVM_GET_MSRS / KVM_SET_MSRS: returns how many entries, from the first,
- * were processed (fewer than nmsrs means entry [ret] failed). */
+ * were processed (fewer than nmsrs means entry [ret] failed).  msrs must
+ * hold nmsrs entries (kvm_msrs_new); -EINVAL past KVM_IOCTLS_MAX_MSRS. */
 CVMM_EXPORT int kvm_vcpu_get_msrs(struct kvm_vcpu_obj *vcpu,
 				  struct kvm_msrs *msrs);
 CVMM_EXPORT int kvm_vcpu_set_msrs(struct kvm_vcpu_obj *vcpu,
@@ -430,6 +458,8 @@ CVMM_EXPORT int kvm_vcpu_translate(struct kvm_vcpu_obj *vcpu,
  */
 CVMM_EXPORT int kvm_vcpu_get_nested_state(struct kvm_vcpu_obj *vcpu,
 					  struct kvm_nested_state **out);
+/* set: st must span st->size bytes (KVM reads that many); -EINVAL when
+ * st->size is below the header size. */
 CVMM_EXPORT int kvm_vcpu_set_nested_state(struct kvm_vcpu_obj *vcpu,
 					  const struct kvm_nested_state *st);
 /* KVM_NMI, KVM_SMI, KVM_INTERRUPT (user-space irqchip only). */
@@ -454,6 +484,7 @@ CVMM_EXPORT int kvm_vcpu_enable_cap(struct kvm_vcpu_obj *vcpu,
  */
 CVMM_EXPORT int kvm_vcpu_sync_regs_enable(struct kvm_vcpu_obj *vcpu,
 					  uint64_t classes);
+/* (points into kvm_run: owned by the vCPU; NULL for NULL) */
 CVMM_EXPORT struct kvm_sync_regs *kvm_vcpu_sync_regs(struct kvm_vcpu_obj *vcpu);
 CVMM_EXPORT int kvm_vcpu_sync_regs_dirty(struct kvm_vcpu_obj *vcpu,
 					 uint64_t classes);
@@ -476,7 +507,12 @@ CVMM_EXPORT int kvm_vcpu_coalesced_drain(struct kvm_vcpu_obj *vcpu,
  * Dirty ring harvest for this vCPU: copies up to max dirty entries (slot,
  * offset in pages) into out, marks them for reset, and returns the count.
  * Call kvm_vm_reset_dirty_rings() afterwards to re-arm the pages.
- * -ENOTSUP if the VM had no dirty ring when the vCPU was created.
+ * -ENOTSUP if the VM had no dirty ring when the vCPU was created, -EINVAL
+ * for NULL vcpu or NULL out with max > 0.  Never returns more than one lap
+ * of the ring (its entry count) per call; what is left stays for the next
+ * call, in ring order.  Any thread may harvest while the vCPU runs (flags
+ * are read with acquire and reset with release, as KVM requires), but
+ * harvests of one vCPU must not run concurrently with each other.
  */
 CVMM_EXPORT int kvm_vcpu_dirty_ring_harvest(struct kvm_vcpu_obj *vcpu,
 					    struct kvm_dirty_gfn *out,
@@ -608,7 +644,11 @@ CVMM_EXPORT int kvm_vcpu_run(struct kvm_vcpu_obj *vcpu,
  *
  * kvm_vcpu_kick() returns 0, -EINVAL if the vCPU was never bound, or the
  * pthread_kill() error.  The bound thread must still exist (rebind after
- * moving the vCPU to another thread).
+ * moving the vCPU to another thread; not concurrently with a kick).
+ * kvm_vcpu_kick() is async-signal-safe (lock-free atomics and
+ * pthread_kill() only), so a signal handler or a timer may call it.
+ * kvm_vcpu_kick_bind() errors: -EINVAL (NULL vcpu, bad signo), -ENOTSUP,
+ * sigaction()'s errno.
  */
 CVMM_EXPORT int kvm_vcpu_kick_bind(struct kvm_vcpu_obj *vcpu, int signo);
 CVMM_EXPORT int kvm_vcpu_kick(struct kvm_vcpu_obj *vcpu);

@@ -406,8 +406,14 @@ START_TEST(coalesced_mmio_and_pio)
 		ck_assert_uint_eq(tvm_expect_out(&t, GP_DONE), 0);
 	}
 	want = pio ? 5 : 3;
-	n = kvm_vcpu_coalesced_drain(t.vcpu, e, 8);
-	ck_assert_int_eq(n, want);
+	/* A partial drain consumes only what it returns; the rest follows in
+	 * order. */
+	ck_assert_int_eq(kvm_vcpu_coalesced_drain(t.vcpu, NULL, 0), 0);
+	ck_assert_int_eq(kvm_vcpu_coalesced_drain(t.vcpu, NULL, 1), -EINVAL);
+	ck_assert_int_eq(kvm_vcpu_coalesced_drain(t.vcpu, e, 2), 2);
+	n = kvm_vcpu_coalesced_drain(t.vcpu, e + 2, 6);
+	ck_assert_int_eq(n, want - 2);
+	n += 2;
 	ck_assert_uint_eq(e[0].phys_addr, GMMIO_COALESCED);
 	ck_assert_uint_eq(e[0].len, 4);
 	memcpy(&v, e[0].data, 4);
@@ -431,10 +437,30 @@ START_TEST(coalesced_mmio_and_pio)
 						t.vm, KVM_CAP_COALESCED_MMIO));
 		uint32_t first = ring->first;
 
+		uint32_t last = ring->last;
+		/* entries in the page, as KVM_COALESCED_MMIO_MAX */
+		const uint32_t max = (4096 - sizeof(*ring)) /
+				     sizeof(struct kvm_coalesced_mmio);
+
+		ck_assert_uint_eq(first, last);
 		ring->first = 100000;
 		ck_assert_int_eq(kvm_vcpu_coalesced_drain(t.vcpu, e, 8),
 				 -EPROTO);
+		ring->first = max; /* one past the end */
+		ck_assert_int_eq(kvm_vcpu_coalesced_drain(t.vcpu, e, 8),
+				 -EPROTO);
 		ring->first = first;
+		ring->last = max;
+		ck_assert_int_eq(kvm_vcpu_coalesced_drain(t.vcpu, e, 8),
+				 -EPROTO);
+		/* last just inside the ring: entries up to it are drained,
+		 * wrapping, and first never leaves the ring. */
+		ring->first = max - 1;
+		ring->last = 1;
+		ck_assert_int_eq(kvm_vcpu_coalesced_drain(t.vcpu, e, 8), 2);
+		ck_assert_uint_eq(ring->first, 1);
+		ring->first = first;
+		ring->last = last;
 		ck_assert_int_eq(kvm_vcpu_coalesced_drain(t.vcpu, e, 8), 0);
 	}
 	ck_assert_int_eq(kvm_vm_unregister_coalesced(t.vm, GMMIO_COALESCED,

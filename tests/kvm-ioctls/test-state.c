@@ -187,6 +187,14 @@ START_TEST(xsave_legacy_and_xcrs)
 	else
 		ck_assert_int_eq(r, 0);
 	ck_assert_int_eq(kvm_vcpu_set_xsave(t.vcpu, xs, 16), -ENOSPC);
+	/* The library's size is KVM_CAP_XSAVE2's (KVM reads and writes that
+	 * many bytes), never less than the legacy 4 KiB. */
+	r = kvm_vm_check_extension(t.vm, KVM_CAP_XSAVE2);
+	ck_assert_uint_eq(kvm_vcpu_xsave_size(t.vcpu),
+			  r > (int)sizeof(*xs) ? (size_t)r : sizeof(*xs));
+	ck_assert_int_eq(kvm_vcpu_set_xsave(t.vcpu, xs,
+					    kvm_vcpu_xsave_size(t.vcpu) - 1),
+			 -ENOSPC);
 	ck_assert_int_eq(kvm_vcpu_get_xcrs(t.vcpu, &x), 0);
 	ck_assert_uint_ge(x.nr_xcrs, 1);
 	ck_assert_uint_eq(x.xcrs[0].xcr, 0);

@@ -4,8 +4,10 @@
  * and mapping, boot CPU id and KVM_CREATE_DEVICE (the KVM-VFIO device).
  */
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cvmm-check.h"
@@ -161,6 +163,13 @@ START_TEST(kvm_vfio_device)
 	ck_assert_int_ge(null_fd, 0);
 	ck_assert_int_lt(kvm_dev_vfio_add_group(dev, null_fd), 0);
 	ck_assert_int_lt(kvm_dev_vfio_del_group(dev, null_fd), 0);
+	/* The generic setter: an unknown group is refused by KVM-VFIO. */
+	{
+		int32_t gfd = null_fd;
+
+		ck_assert_int_eq(kvm_dev_set_attr(dev, 0x7777, 0, &gfd),
+				 -ENXIO);
+	}
 	/* KVM-VFIO has no readable attributes. */
 	ck_assert_int_lt(kvm_dev_get_attr(dev, KVM_DEV_VFIO_GROUP,
 					  KVM_DEV_VFIO_GROUP_ADD, &val),
@@ -169,6 +178,125 @@ START_TEST(kvm_vfio_device)
 	kvm_dev_destroy(dev);
 	ck_assert_int_eq(kvm_dev_create(t.vm, 0x7fff, &dev), -ENODEV);
 	tvm_fini(&t);
+}
+END_TEST
+
+static int count_fds(void)
+{
+	int fd, n = 0;
+
+	for (fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+/* Every create path leaves nothing open when it fails. */
+START_TEST(create_errors_leak_no_fd)
+{
+	struct kvm_vcpu_obj *v0, *v = NULL;
+	struct kvm_dev_obj *d = NULL;
+	struct kvm_vm_obj *vm = NULL;
+	struct kvm_sys *sys;
+	int before, i;
+
+	ck_assert_int_eq(kvm_sys_create(&sys), 0);
+	before = count_fds();
+	/* KVM_CREATE_VM refuses an unknown machine type. */
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_lt(kvm_vm_create(sys, 0x7fff0000ul, &vm), 0);
+		ck_assert_ptr_null(vm);
+	}
+	ck_assert_int_eq(count_fds(), before);
+	ck_assert_int_eq(kvm_vm_create(sys, 0, &vm), 0);
+	ck_assert_int_eq(kvm_vcpu_create(vm, 0, &v0), 0);
+	before = count_fds();
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(kvm_vcpu_create(vm, 0, &v), -EEXIST);
+		ck_assert_ptr_null(v);
+		ck_assert_int_eq(kvm_dev_create(vm, 0x7fff, &d), -ENODEV);
+		ck_assert_ptr_null(d);
+	}
+	ck_assert_int_eq(count_fds(), before);
+	kvm_vcpu_destroy(v0);
+	kvm_vm_destroy(vm);
+	kvm_sys_destroy(sys);
+}
+END_TEST
+
+static long vm_size_bytes(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmSize: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb < 0 ? -1 : kb * 1024;
+}
+
+static bool under_valgrind(void)
+{
+	const char *p = getenv("LD_PRELOAD");
+
+	return p && strstr(p, "vgpreload");
+}
+
+/*
+ * KVM_CREATE_VCPU succeeds but mapping kvm_run fails (the address space is
+ * capped with RLIMIT_AS at its current size): the vCPU fd must be closed.
+ * KVM keeps the vCPU, so the same id is then -EEXIST: that proves the
+ * mmap path, not an earlier allocation, was the one that failed.
+ */
+START_TEST(vcpu_create_mmap_failure_closes_fd)
+{
+	struct kvm_vcpu_obj *v = (struct kvm_vcpu_obj *)1;
+	struct kvm_vm_obj *vm;
+	struct kvm_sys *sys;
+	struct rlimit old, cap;
+	void *warm;
+	long size;
+	int before, r;
+
+	if (under_valgrind()) {
+		tvm_skip("vcpu_create_mmap_failure_closes_fd", "valgrind needs "
+							       "address space "
+							       "of its own");
+		return;
+	}
+	ck_assert_int_eq(kvm_sys_create(&sys), 0);
+	ck_assert_int_eq(kvm_vm_create(sys, 0, &vm), 0);
+	before = count_fds();
+	warm = malloc(256); /* the object's calloc comes from the heap */
+	free(warm);
+	ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+	size = vm_size_bytes();
+	ck_assert_int_gt(size, 0);
+	cap = old;
+	cap.rlim_cur = (rlim_t)size;
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &cap), 0);
+	r = kvm_vcpu_create(vm, 3, &v);
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+	ck_assert_int_lt(r, 0);
+	ck_assert_ptr_null(v);
+	ck_assert_int_eq(count_fds(), before);
+	r = kvm_vcpu_create(vm, 3, &v);
+	if (r == 0) {
+		kvm_vcpu_destroy(v);
+		tvm_skip("vcpu_create_mmap_failure_closes_fd", "the capped "
+							       "attempt failed "
+							       "before "
+							       "KVM_CREATE_"
+							       "VCPU");
+	} else {
+		ck_assert_int_eq(r, -EEXIST);
+	}
+	kvm_vm_destroy(vm);
+	kvm_sys_destroy(sys);
 }
 END_TEST
 
@@ -182,6 +310,8 @@ static Suite *system_suite(void)
 	tcase_add_test(tc, system_msr_lists);
 	tcase_add_test(tc, vm_and_vcpus);
 	tcase_add_test(tc, kvm_vfio_device);
+	tcase_add_test(tc, create_errors_leak_no_fd);
+	tcase_add_test(tc, vcpu_create_mmap_failure_closes_fd);
 	suite_add_tcase(s, tc);
 	return s;
 }

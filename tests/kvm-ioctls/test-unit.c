@@ -4,12 +4,14 @@
  * including hostile offsets and lengths; the GSI routing builder's bounds;
  * flexible-array allocators; argument checks and error paths.
  */
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "cvmm/kvm-ioctls.h"
 #include "cvmm-check.h"
+#include "cvmm/kvm-ioctls.h"
 
 #define MAP 12288u
 
@@ -62,6 +64,10 @@ START_TEST(decode_pio_hostile)
 	r->io.data_offset = MAP - 3;
 	ck_assert_int_eq(kvm_exit_decode(r, MAP, &x), -EPROTO);
 	ck_assert_ptr_null(x.io.data);
+	/* A refused exit is not "known": only reason and run are set. */
+	ck_assert(!x.known);
+	ck_assert_uint_eq(x.reason, KVM_EXIT_IO);
+	ck_assert_ptr_eq(x.run, r);
 	/* size * count past the mapping */
 	r->io.data_offset = 4096;
 	r->io.count = 0xffffffffu;
@@ -105,6 +111,8 @@ START_TEST(decode_mmio)
 	ck_assert_ptr_eq(x.mmio.data, r->mmio.data);
 	r->mmio.len = 9;
 	ck_assert_int_eq(kvm_exit_decode(r, MAP, &x), -EPROTO);
+	ck_assert(!x.known);
+	ck_assert_ptr_null(x.mmio.data);
 	r->mmio.len = 0;
 	ck_assert_int_eq(kvm_exit_decode(r, MAP, &x), -EPROTO);
 	free(r);
@@ -127,6 +135,8 @@ START_TEST(decode_errors_and_events)
 	ck_assert_uint_eq(x.internal.data[1], 0xbb);
 	r->internal.ndata = 17;
 	ck_assert_int_eq(kvm_exit_decode(r, MAP, &x), -EPROTO);
+	ck_assert(!x.known);
+	ck_assert_ptr_null(x.internal.data);
 
 	memset(r, 0, MAP);
 	r->exit_reason = KVM_EXIT_SYSTEM_EVENT;
@@ -306,6 +316,38 @@ START_TEST(flex_array_allocators)
 }
 END_TEST
 
+/* Open file descriptors of this process (error paths must not leak). */
+static int count_fds(void)
+{
+	int fd, n = 0;
+
+	for (fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+/* kvm_sys_create_path opens the file before it learns it is not KVM: the
+ * error path must close it. */
+START_TEST(sys_create_error_closes_fd)
+{
+	char path[] = "/tmp/kvm-ioctls-unit-XXXXXX";
+	struct kvm_sys *sys = (struct kvm_sys *)1;
+	int fd, before, i;
+
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	before = count_fds();
+	for (i = 0; i < 8; i++) {
+		ck_assert_int_eq(kvm_sys_create_path(path, &sys), -ENOTTY);
+		ck_assert_ptr_null(sys);
+	}
+	ck_assert_int_eq(count_fds(), before);
+	unlink(path);
+}
+END_TEST
+
 START_TEST(null_and_bad_arguments)
 {
 	struct kvm_sys *sys;
@@ -349,6 +391,9 @@ START_TEST(null_and_bad_arguments)
 	ck_assert_ptr_null(kvm_vcpu_sync_regs(NULL));
 	ck_assert_int_eq(kvm_vcpu_coalesced_drain(NULL, NULL, 0), -EINVAL);
 	ck_assert_int_eq(kvm_vcpu_dirty_ring_harvest(NULL, NULL, 0), -EINVAL);
+	ck_assert_int_eq(kvm_dev_set_attr(NULL, 0, 0, &regs), -EINVAL);
+	ck_assert_int_eq(kvm_dev_get_attr(NULL, 0, 0, NULL), -EINVAL);
+	ck_assert_int_eq(kvm_vcpu_kick_bind(NULL, SIGUSR1), -EINVAL);
 	/* destructors accept NULL */
 	kvm_sys_destroy(NULL);
 	kvm_vm_destroy(NULL);
@@ -381,6 +426,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, decode_unknown_passes_through);
 	tcase_add_test(tc, gsi_routing_bounds);
 	tcase_add_test(tc, flex_array_allocators);
+	tcase_add_test(tc, sys_create_error_closes_fd);
 	tcase_add_test(tc, null_and_bad_arguments);
 	tcase_add_test(tc, dirty_bitmap_sizes);
 	suite_add_tcase(s, tc);

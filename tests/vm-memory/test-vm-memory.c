@@ -189,6 +189,48 @@ START_TEST(test_region_memfd)
 }
 END_TEST
 
+/* Another process (e.g. a vhost-user backend) maps the memfd it was
+ * handed and writes guest RAM; the VMM's snapshot sees the bytes, and the
+ * other way round. */
+START_TEST(test_region_memfd_other_process)
+{
+	struct guest_region_params p;
+	struct guest_region *r = NULL;
+	struct guest_memory *m;
+	char buf[16] = {0};
+	int fd, status = 0;
+	pid_t pid;
+
+	memset(&p, 0, sizeof(p));
+	p.gpa = 0x200000;
+	p.size = 16 * KiB;
+	p.backing = GUEST_REGION_MEMFD;
+	ck_assert_int_eq(guest_region_create(&p, &r), 0);
+	fd = guest_region_fd(r, NULL);
+	m = mkmem(&r, 1);
+	ck_assert_int_eq(
+		guest_memory_write(m, 0x200000 + 100, "to-backend", 10), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* The backend: its own shared mapping of the fd. */
+		char *q = mmap(NULL, 16 * KiB, PROT_READ | PROT_WRITE,
+			       MAP_SHARED, fd, 0);
+
+		if (q == MAP_FAILED || memcmp(q + 100, "to-backend", 10))
+			_exit(1);
+		memcpy(q + 3 * KiB, "from-backend", 12);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_int_eq(guest_memory_read(m, 0x200000 + 3 * KiB, buf, 12), 0);
+	ck_assert_mem_eq(buf, "from-backend", 12);
+	guest_memory_unref(m);
+}
+END_TEST
+
 static int make_tmpfile(size_t size)
 {
 	char path[] = "/tmp/cvmm-vmmem-XXXXXX";
@@ -2047,6 +2089,7 @@ static Suite *vm_memory_suite(void)
 	tcase_add_test(tc, test_region_ref_unref);
 	tcase_add_test(tc, test_region_anon_shared);
 	tcase_add_test(tc, test_region_memfd);
+	tcase_add_test(tc, test_region_memfd_other_process);
 	tcase_add_test(tc, test_region_file_offset);
 	tcase_add_test(tc, test_region_file_errors);
 	tcase_add_test(tc, test_region_hugetlb);

@@ -255,16 +255,29 @@ void io_bus_destroy(struct io_bus *bus)
 
 /* ---------------------------------------------------------- reclamation */
 
-/* Under lock.  Advance the epoch once if the older parity has drained. */
+static bool parity_busy(struct io_bus *bus, unsigned p)
+{
+	for (unsigned i = 0; i < BUS_SLOTS; i++)
+		if (atomic_load(&bus->slots[i].cnt[p]) != 0)
+			return true;
+	return false;
+}
+
+/* Under lock.  Advance the epoch once if the older parity has drained.  A
+ * first scan without the barrier gives up cheaply while readers are still
+ * inside (each membarrier interrupts every running thread of the process,
+ * vCPUs in guest mode included); only an apparently drained parity pays
+ * for the barrier and the scan that decides. */
 static bool try_advance(struct io_bus *bus)
 {
 	uint64_t e = atomic_load(&bus->epoch);
 	unsigned p = (unsigned)((e + 1) & 1); /* == (e - 1) & 1 */
 
+	if (parity_busy(bus, p))
+		return false;
 	writer_barrier();
-	for (unsigned i = 0; i < BUS_SLOTS; i++)
-		if (atomic_load(&bus->slots[i].cnt[p]) != 0)
-			return false;
+	if (parity_busy(bus, p))
+		return false;
 	atomic_store(&bus->epoch, e + 1);
 	return true;
 }

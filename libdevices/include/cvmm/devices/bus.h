@@ -56,7 +56,9 @@
  *    lookup measured in the same run: with 64 ranges the bus costs about
  *    half of the rwlock scheme single-threaded and with two threads.  Moves
  *    are slower (a membarrier and a table copy each, tens of thousands per
- *    second), which suits BAR programming.
+ *    second), which suits BAR programming.  A membarrier interrupts every
+ *    running thread of the process, so vCPUs in guest mode take one exit
+ *    per bus change (none while the bus is only read).
  *
  * Re-entrancy: a device callback may dispatch again (to the same or another
  * bus); nesting is bounded at IO_BUS_MAX_NESTING per thread, deeper accesses

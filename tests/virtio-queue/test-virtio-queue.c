@@ -778,6 +778,24 @@ START_TEST(test_indirect_table_unaligned_or_across_regions)
 }
 END_TEST
 
+START_TEST(test_indirect_descriptor_write_flag_ignored)
+{
+	struct virtq_chain c;
+
+	/* virtio 1.2, 2.7.5.3.2: the device ignores WRITE on the
+	 * descriptor that refers to an indirect table. */
+	start(QSIZE, F_INDIRECT);
+	write_desc(4, TABLE, 32, VRING_DESC_F_INDIRECT | VRING_DESC_F_WRITE, 0);
+	write_table(TABLE, 0, DATA, 8, VRING_DESC_F_NEXT, 1);
+	write_table(TABLE, 1, DATA + 8, 4, VRING_DESC_F_WRITE, 0);
+	ck_assert_int_eq(virtq_driver_push_head(drv, 4), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(c.nread, 1);
+	ck_assert_uint_eq(c.read_len, 8);
+	ck_assert_uint_eq(c.write_len, 4);
+}
+END_TEST
+
 START_TEST(test_iov_no_room_is_enobufs)
 {
 	struct virtq_chain c;
@@ -1874,6 +1892,7 @@ static Suite *vq_suite(void)
 	tcase_add_test(tc, test_deactivate_keeps_indexes);
 	tcase_add_test(tc, test_indirect_table_unaligned_or_across_regions);
 	tcase_add_test(tc, test_iov_no_room_is_enobufs);
+	tcase_add_test(tc, test_indirect_descriptor_write_flag_ignored);
 	tcase_add_test(tc, test_pop_batch_stops_at_snapshot_room);
 	tcase_add_test(tc, test_pop_batch_error_after_good_chains);
 	tcase_add_test(tc, test_read_write_outside_hot_region);

@@ -239,13 +239,6 @@ static long vm_size_bytes(void)
 	return kb < 0 ? -1 : kb * 1024;
 }
 
-static bool under_valgrind(void)
-{
-	const char *p = getenv("LD_PRELOAD");
-
-	return p && strstr(p, "vgpreload");
-}
-
 /*
  * KVM_CREATE_VCPU succeeds but mapping kvm_run fails (the address space is
  * capped with RLIMIT_AS at its current size): the vCPU fd must be closed.
@@ -262,12 +255,6 @@ START_TEST(vcpu_create_mmap_failure_closes_fd)
 	long size;
 	int before, r;
 
-	if (under_valgrind()) {
-		tvm_skip("vcpu_create_mmap_failure_closes_fd", "valgrind needs "
-							       "address space "
-							       "of its own");
-		return;
-	}
 	ck_assert_int_eq(kvm_sys_create(&sys), 0);
 	ck_assert_int_eq(kvm_vm_create(sys, 0, &vm), 0);
 	before = count_fds();

@@ -407,7 +407,11 @@ CVMM_EXPORT size_t guest_region_dirty_bitmap_words(const struct guest_region *r)
  * -EINVAL for NULL arguments.
  * Returns the number of dirty pages taken (saturated at INT_MAX).  Each word
  * is taken with an atomic exchange: a page dirtied concurrently is reported
- * either by this call or by the next one, never lost.
+ * either by this call or by the next one, never lost.  A caller that copies
+ * a page after this call reported it sees every write through the library
+ * (or guest_memory_mark_dirty()) that returned before the call; the marking
+ * orders the data before its bit (a full fence), so a write racing the
+ * harvest is either in the copy or reported again by the next call.
  */
 CVMM_EXPORT int guest_region_dirty_get_and_clear(struct guest_region *r,
 						 uint64_t *bitmap,

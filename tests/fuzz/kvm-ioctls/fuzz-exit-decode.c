@@ -9,6 +9,7 @@
  * leaves the buffer.
  */
 #include <cvmm/kvm-ioctls.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t map_size;
 	struct kvm_run *run;
 	uint8_t *page;
+	int r;
 
 	if (size < 2)
 		return 0;
@@ -44,7 +46,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(page, 0, map_size);
 	memcpy(page, data, size < map_size ? size : map_size);
 
-	if (kvm_exit_decode(run, map_size, &x) == 0 && x.known) {
+	r = kvm_exit_decode(run, map_size, &x);
+	/* A refused page yields reason and run only: nothing to follow. */
+	if (r < 0 && (r != -EPROTO || x.known || x.run != run))
+		abort();
+	if (r == 0 && x.known) {
 		switch (x.reason) {
 		case KVM_EXIT_IO:
 			touch(x.io.data, x.io.len);

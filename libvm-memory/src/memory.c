@@ -227,6 +227,10 @@ int guest_memory_create(struct guest_region *const *regions, size_t n,
 
 	if (!out || (n && !regions))
 		return -EINVAL;
+	/* A count whose array cannot exist: refuse before reading it (the
+	 * copy's size would wrap). */
+	if (n > SIZE_MAX / sizeof(*regs) - 1)
+		return -ENOMEM;
 	for (i = 0; i < n; i++)
 		if (!regions[i])
 			return -EINVAL;

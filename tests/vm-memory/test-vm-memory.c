@@ -557,6 +557,12 @@ START_TEST(test_memory_create_bad_params)
 	r[0] = mkreg(0, PG, GUEST_REGION_ANON_PRIVATE, 0);
 	ck_assert_int_eq(guest_memory_create(r, 1, NULL), -EINVAL);
 	ck_assert_int_eq(guest_memory_create(r, 2, &m), -EINVAL);
+	/* A count no array can have (n * sizeof(pointer) wraps): refused
+	 * before the array is read, not copied with a wrapped size. */
+	ck_assert_int_eq(guest_memory_create(r, SIZE_MAX / sizeof(r[0]) + 2,
+					     &m),
+			 -ENOMEM);
+	ck_assert_int_eq(guest_memory_create(r, SIZE_MAX, &m), -ENOMEM);
 	ck_assert_ptr_null(m);
 	guest_region_unref(r[0]);
 	ck_assert_ptr_null(guest_memory_ref(NULL));

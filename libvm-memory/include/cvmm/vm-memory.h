@@ -188,8 +188,10 @@ CVMM_EXPORT unsigned int guest_region_flags(const struct guest_region *r);
  * @out: receives the snapshot with one reference owned by the caller.
  *
  * Errors: -EEXIST if two regions overlap (or one is given twice), -EINVAL
- * for NULL arguments (@regions may be NULL when @n is 0), -ENOMEM.  On
- * error no reference is taken and *@out is not written.
+ * for NULL arguments (@regions may be NULL when @n is 0, no entry may be
+ * NULL), -ENOMEM (also for an @n too large for any array, refused before
+ * @regions is read).  On error no reference is taken and *@out is not
+ * written.
  */
 CVMM_EXPORT int guest_memory_create(struct guest_region *const *regions,
 				    size_t n, struct guest_memory **out);

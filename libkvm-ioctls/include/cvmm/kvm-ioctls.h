@@ -496,8 +496,10 @@ CVMM_EXPORT void kvm_vcpu_request_interrupt_window(struct kvm_vcpu_obj *vcpu,
  * Coalesced MMIO/PIO ring (shared by every vCPU of the VM).  Copies up to
  * max pending entries into out, oldest first, and consumes them.  Returns
  * the count, 0 when empty or not available, -EPROTO if the kernel's ring
- * indexes are out of range.  Serialised by the VM object, so any vCPU
- * thread may call it.
+ * indexes are out of range (first or last >= the ring's entry count;
+ * nothing is consumed then), -EINVAL for NULL vcpu or NULL out with
+ * max > 0.  An entry's len is clamped to its 8 data bytes.  Serialised by
+ * the VM object, so any vCPU thread may call it.
  */
 CVMM_EXPORT int kvm_vcpu_coalesced_drain(struct kvm_vcpu_obj *vcpu,
 					 struct kvm_coalesced_mmio *out,

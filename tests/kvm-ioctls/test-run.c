@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -618,6 +619,68 @@ START_TEST(kick_never_lost_between_exits)
 }
 END_TEST
 
+static struct kvm_vcpu_obj *alarm_vcpu;
+static atomic_int alarm_kick_ret = 1;
+
+/* kvm_vcpu_kick() is documented async-signal-safe: call it from a handler. */
+static void alarm_kick(int sig)
+{
+	(void)sig;
+	atomic_store(&alarm_kick_ret, kvm_vcpu_kick(alarm_vcpu));
+}
+
+static void *alarm_thread(void *arg)
+{
+	sigset_t set;
+
+	(void)arg;
+	sigemptyset(&set);
+	sigaddset(&set, SIGALRM);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	while (atomic_load(&alarm_kick_ret) == 1)
+		usleep(1000);
+	return NULL;
+}
+
+/* A process timer's SIGALRM lands on a helper thread, whose handler kicks
+ * the vCPU spinning at ring 3 on this thread. */
+START_TEST(kick_from_signal_handler)
+{
+	struct itimerval it = {.it_value = {.tv_usec = 50 * 1000}};
+	struct sigaction sa;
+	struct kvm_exit_info x;
+	struct tvm t;
+	sigset_t set;
+	pthread_t th;
+	double t0, dt;
+
+	tvm_init(&t, TVM_RAM, NULL);
+	tvm_load(&t, guest_user_start, guest_user_end);
+	tvm_setup_long(&t, t.vcpu, true, false, true, UC_SPIN);
+	ck_assert_int_eq(kvm_vcpu_kick_bind(t.vcpu, SIGUSR1), 0);
+	alarm_vcpu = t.vcpu;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = alarm_kick;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
+	sigemptyset(&set);
+	sigaddset(&set, SIGALRM);
+	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, alarm_thread, NULL), 0);
+	ck_assert_int_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+	t0 = now_s();
+	ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+	dt = now_s() - t0;
+	pthread_join(th, NULL);
+	ck_assert_int_eq(atomic_load(&alarm_kick_ret), 0);
+	ck_assert_uint_eq(x.reason, KVM_EXIT_INTR);
+	ck_assert(x.kicked);
+	ck_assert_msg(dt < 2.0, "kick took %.3f s", dt);
+	ck_assert_int_eq(pthread_sigmask(SIG_UNBLOCK, &set, NULL), 0);
+	tvm_fini(&t);
+}
+END_TEST
+
 START_TEST(signal_mask_blocks_during_run)
 {
 	struct sigaction sa;
@@ -675,6 +738,7 @@ static Suite *run_suite(void)
 	tcase_add_test(tc, sync_regs);
 	tcase_add_test(tc, kick_from_another_thread);
 	tcase_add_test(tc, kick_never_lost_between_exits);
+	tcase_add_test(tc, kick_from_signal_handler);
 	tcase_add_test(tc, signal_mask_blocks_during_run);
 	suite_add_tcase(s, tc);
 	return s;

@@ -8,6 +8,7 @@
 # Output protocol, one marker per line at the start of the line (lab.py
 # parses them; everything else is shown as the check's output):
 #   @@LAB-BEGIN <check>
+#   @@LAB-SUBBEGIN <check> <subtest>
 #   @@LAB-SUB <check> <subtest> PASS|FAIL <ms>
 #   @@LAB-END <check> PASS|FAIL <ms>
 #   @@LAB-EXIT <rc>        (cmd mode)
@@ -24,6 +25,7 @@ exec </dev/console >/dev/console 2>&1
 MODDIR=/lib/modules/lab
 LAB_MODE=checks
 LAB_CHECKS=""
+LAB_KVM_SKIP=""
 [ -f /lab/plan ] && . /lab/plan
 
 now_ms() {
@@ -134,6 +136,8 @@ check_vfio() {
 }
 
 # One @@LAB-SUB line per test program of the project's `kvm` suite.
+# Programs named in $LAB_KVM_SKIP already have a result (the host runner
+# restarted the lab after one of them hung it) and are not run again.
 check_kvm_suite() {
 	ensure_kvm || return 1
 	n=0
@@ -142,6 +146,10 @@ check_kvm_suite() {
 		[ -f "$t" ] || continue
 		name=$(basename "$t" .sh)
 		n=$((n + 1))
+		case " $LAB_KVM_SKIP " in
+		*" $name "*) echo "--- $name: has a result already"; continue ;;
+		esac
+		echo "@@LAB-SUBBEGIN kvm-suite $name"
 		s=$(now_ms)
 		echo "--- $name"
 		sh "$t"
@@ -152,7 +160,7 @@ check_kvm_suite() {
 		else
 			st=FAIL
 			failed=$((failed + 1))
-			echo "$name: exit status $rc (77 = skipped counts as failed in the lab)"
+			echo "$name: exit status $rc (77 = skipped counts as failed in the lab; 143 = killed by timeout)"
 		fi
 		echo "@@LAB-SUB kvm-suite $name $st $((e - s))"
 	done
@@ -160,7 +168,7 @@ check_kvm_suite() {
 		echo "no kvm tests built (see the static build log in the lab cache)"
 		return 1
 	fi
-	echo "$n kvm test programs, $failed failed"
+	echo "$n kvm test programs, $failed failed here"
 	[ $failed = 0 ]
 }
 

@@ -430,9 +430,10 @@ def kvm_test_script(cp, t, done_paths, fresh, sdir):
              "mkdir -p %s && cd %s" % (shlex.quote(wd), shlex.quote(wd))]
     for k, v in sorted((t.get("env") or {}).items()):
         lines.append("export %s=%s" % (k, shlex.quote(str(v))))
+    cap = int(os.environ.get("LAB_KVM_TEST_TIMEOUT", "120"))
     timeout = int(t.get("timeout") or 30)
-    if timeout <= 0:
-        timeout = 600
+    if timeout <= 0 or timeout > cap:
+        timeout = cap
     lines.append("exec timeout %d /lab/kvm-tests/bin/%s %s" % (
         timeout, name, " ".join(shlex.quote(str(a)) for a in cmd[1:])))
     cp.add_bytes("lab/kvm-tests/%s.sh" % name,
@@ -613,7 +614,8 @@ def die_with_parent():
         pass
 
 
-def run_qemu(cmd, timeout, logpath, echo=False, on_line=None):
+def run_qemu(cmd, timeout, logpath, echo=False, on_line=None,
+             should_stop=None):
     """Runs QEMU, reading the serial console line by line until it exits
     or the timeout passes.  Returns (exit status or None, timed_out)."""
     start = time.monotonic()
@@ -631,6 +633,8 @@ def run_qemu(cmd, timeout, logpath, echo=False, on_line=None):
                 left = timeout - (time.monotonic() - start)
                 if left <= 0:
                     timed_out = True
+                    break
+                if should_stop and should_stop(time.monotonic() - start):
                     break
                 r, _, _ = select.select([proc.stdout], [], [], min(left, 1))
                 if not r:
@@ -657,86 +661,164 @@ def run_qemu(cmd, timeout, logpath, echo=False, on_line=None):
 
 
 # ---------------------------------------------------------------- boot
-MARK = re.compile(r"^@@LAB-(BEGIN|END|SUB|DONE|EXIT)\b ?(.*)$")
+MARK = re.compile(r"^@@LAB-(BEGIN|END|SUBBEGIN|SUB|DONE|EXIT)\b ?(.*)$")
+
+
+# Host-side budget of one check (wall clock, seconds; scaled by
+# $LAB_CHECK_TIMEOUT_SCALE).  A check that overruns it has hung the lab:
+# it fails, QEMU is killed and the lab boots again for the checks left.
+# For kvm-suite the budget applies to each program (SUB_BUDGET) and to the
+# time between them; inside the lab each program also runs under `timeout`
+# ($LAB_KVM_TEST_TIMEOUT, default 120 s, or its meson timeout if smaller).
+CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300}
+CHECK_BUDGET_DEFAULT = 90
+SUB_BUDGET = 150
+
+
+def check_budget(name, sub=None):
+    scale = float(os.environ.get("LAB_CHECK_TIMEOUT_SCALE", "1"))
+    if sub:
+        return SUB_BUDGET * scale
+    return CHECK_BUDGET.get(name, CHECK_BUDGET_DEFAULT) * scale
 
 
 def boot(args, checks):
-    """Boots the lab once and runs `checks`; returns the results dict."""
+    """Boots the lab and runs `checks`, booting again after a check hangs
+    the lab (that check fails; for kvm-suite only the hung program does);
+    returns the results dict."""
     t0 = time.monotonic()
     choose_accel(args)
     qemu_cmd("tcg", "", "")  # fails early and clearly when QEMU is missing
     res = {"checks": {c: {"status": "NOT RUN", "output": [], "subs": []}
                       for c in checks},
-           "error": None, "accel": None, "timings": {}}
+           "error": None, "accel": None, "timings": {}, "boots": 0,
+           "console_logs": []}
     manifest = build_images(args)
     res["images"] = manifest
     t_img = time.monotonic()
     res["timings"]["images"] = round(t_img - t0, 1)
     accel = choose_accel(args)
     res["accel"] = accel
-    plan = "LAB_MODE=checks\nLAB_CHECKS=%s\n" % shlex.quote(" ".join(checks))
-    if os.environ.get("LAB_GUEST_TIMEOUT"):
-        plan += "LAB_GUEST_TIMEOUT=%d\n" % int(os.environ["LAB_GUEST_TIMEOUT"])
-    initrd = make_initrd(manifest, plan)
     logdir = os.path.join(args.builddir, "tests", "lab", "logs")
     os.makedirs(logdir, exist_ok=True)
-    logpath = os.path.join(logdir, "console-%s.log"
-                           % time.strftime("%Y%m%d-%H%M%S"))
-    res["console_log"] = logpath
-    state = {"cur": None, "t": 0.0, "done": False}
-
+    total = float(os.environ.get("LAB_TIMEOUT", args.timeout))
+    pending = list(checks)
+    skip_subs = []
     tail = []
+    while pending:
+        res["boots"] += 1
+        plan = "LAB_MODE=checks\nLAB_CHECKS=%s\nLAB_KVM_SKIP=%s\n" % (
+            shlex.quote(" ".join(pending)), shlex.quote(" ".join(skip_subs)))
+        if os.environ.get("LAB_GUEST_TIMEOUT"):
+            plan += "LAB_GUEST_TIMEOUT=%d\n" % int(
+                os.environ["LAB_GUEST_TIMEOUT"])
+        initrd = make_initrd(manifest, plan)
+        logpath = os.path.join(logdir, "console-%s-%d.log" % (
+            time.strftime("%Y%m%d-%H%M%S"), res["boots"]))
+        res["console_log"] = logpath
+        res["console_logs"].append(logpath)
+        state = {"cur": None, "t": 0.0, "t_last": 0.0, "done": False,
+                 "sub": None,
+                 "ended": set(), "hung": False}
 
-    def on_line(line, now):
-        m = MARK.match(line)
-        tail.append(line)
-        del tail[:-25]
-        if not m:
-            if state["cur"]:
-                res["checks"][state["cur"]]["output"].append(line)
-            elif "first_line" not in state:
-                state["first_line"] = now
-            return
-        kind, rest = m.group(1), m.group(2).split()
-        if kind == "BEGIN" and rest and rest[0] in res["checks"]:
-            state["cur"] = rest[0]
-            state["t"] = now
-            res["checks"][rest[0]]["status"] = "INCOMPLETE"
-            if "boot_s" not in res["timings"]:
-                res["timings"]["boot_s"] = round(now, 1)
-        elif kind == "END" and len(rest) >= 3 and rest[0] in res["checks"]:
-            c = res["checks"][rest[0]]
-            c["status"] = rest[1]
-            c["lab_ms"] = int(rest[2])
-            c["host_s"] = round(now - state["t"], 2)
-            state["cur"] = None
-            log("check %-14s %s  %6.1f s" % (rest[0], rest[1], c["host_s"]))
-        elif kind == "SUB" and len(rest) >= 4 and rest[0] in res["checks"]:
-            res["checks"][rest[0]]["subs"].append(
-                {"name": rest[1], "status": rest[2], "lab_ms": int(rest[3])})
-        elif kind == "DONE":
-            state["done"] = True
+        def on_line(line, now):
+            m = MARK.match(line)
+            tail.append(line)
+            del tail[:-25]
+            if not m:
+                if state["cur"]:
+                    res["checks"][state["cur"]]["output"].append(line)
+                return
+            kind, rest = m.group(1), m.group(2).split()
+            if kind == "BEGIN" and rest and rest[0] in res["checks"]:
+                state["cur"] = rest[0]
+                state["t"] = state["t_last"] = now
+                res["checks"][rest[0]]["status"] = "INCOMPLETE"
+                if "boot_s" not in res["timings"]:
+                    res["timings"]["boot_s"] = round(now, 1)
+            elif (kind == "END" and len(rest) >= 3
+                  and rest[0] in res["checks"]):
+                c = res["checks"][rest[0]]
+                c["status"] = rest[1]
+                if any(x["status"] != "PASS" for x in c["subs"]):
+                    c["status"] = "FAIL"
+                c["lab_ms"] = c.get("lab_ms", 0) + int(rest[2])
+                c["host_s"] = round(c.get("host_s", 0) + now - state["t"], 2)
+                state["cur"] = None
+                state["ended"].add(rest[0])
+                log("check %-14s %s  %6.1f s" % (rest[0], c["status"],
+                                                  c["host_s"]))
+            elif (kind == "SUBBEGIN" and len(rest) >= 2
+                  and rest[0] in res["checks"]):
+                state["sub"] = rest[1]
+                state["t_last"] = now
+            elif (kind == "SUB" and len(rest) >= 4
+                  and rest[0] in res["checks"]):
+                res["checks"][rest[0]]["subs"].append(
+                    {"name": rest[1], "status": rest[2],
+                     "lab_ms": int(rest[3])})
+                skip_subs.append(rest[1])
+                state["sub"] = None
+                state["t_last"] = now
+            elif kind == "DONE":
+                state["done"] = True
 
-    log("booting the lab (%s, %s), console log %s" % (
-        "TCG" if accel == "tcg" else "KVM, direct mode", manifest["release"],
-        logpath))
-    timeout = float(os.environ.get("LAB_TIMEOUT", args.timeout))
-    try:
-        rc, timed_out = run_qemu(qemu_cmd(accel, manifest["vmlinuz"], initrd),
-                                 timeout, logpath, echo=args.verbose,
-                                 on_line=on_line)
-    finally:
-        os.unlink(initrd)
+        def should_stop(now):
+            if state["cur"] and now - state["t_last"] > check_budget(
+                    state["cur"], state["sub"]):
+                state["hung"] = True
+                return True
+            return False
+
+        left = total - (time.monotonic() - t_img)
+        log("booting the lab (%s, %s), console log %s" % (
+            "TCG" if accel == "tcg" else "KVM, direct mode",
+            manifest["release"], logpath))
+        t_boot = time.monotonic()
+        try:
+            rc, timed_out = run_qemu(
+                qemu_cmd(accel, manifest["vmlinuz"], initrd), left, logpath,
+                echo=args.verbose, on_line=on_line, should_stop=should_stop)
+        finally:
+            os.unlink(initrd)
+        pending = [c for c in pending if c not in state["ended"]]
+        cur = state["cur"]
+        if state["done"]:
+            break
+        if state["hung"] and cur:
+            c = res["checks"][cur]
+            budget = check_budget(cur, state["sub"])
+            c["host_s"] = round(c.get("host_s", 0) + time.monotonic()
+                                - t_boot - state["t"], 2)
+            if state["sub"]:
+                # One program of the check hung: it fails, the others run
+                # after a reboot.
+                c["subs"].append({"name": state["sub"], "status": "FAIL",
+                                  "lab_ms": int(budget * 1000)})
+                c["output"].append("(%s hung the lab: no result after %d s;"
+                                   " the lab was restarted)"
+                                   % (state["sub"], budget))
+                skip_subs.append(state["sub"])
+            else:
+                c["status"] = "FAIL"
+                c["output"].append("(hung the lab: no result after %d s; the"
+                                   " lab was restarted for the remaining"
+                                   " checks)" % budget)
+                pending.remove(cur)
+            log("check %s hung the lab; restarting it for: %s"
+                % (state["sub"] or cur, " ".join(pending) or "nothing"))
+            continue
+        if timed_out:
+            res["error"] = "the lab timed out after %d s (LAB_TIMEOUT)" % total
+        else:
+            res["error"] = ("the lab stopped before finishing its checks"
+                            " (QEMU exit status %s)" % rc)
+        if cur:
+            res["checks"][cur]["output"].append(
+                "(interrupted: %s)" % res["error"])
+        break
     res["timings"]["qemu_s"] = round(time.monotonic() - t_img, 1)
     res["timings"]["total_s"] = round(time.monotonic() - t0, 1)
-    if timed_out:
-        res["error"] = "the lab timed out after %d s (LAB_TIMEOUT)" % timeout
-    elif not state["done"]:
-        res["error"] = ("the lab stopped before finishing its checks (QEMU"
-                        " exit status %s)" % rc)
-    if state["cur"]:
-        res["checks"][state["cur"]]["output"].append(
-            "(interrupted: %s)" % res["error"])
     if res["error"]:
         res["error"] += "; last lines of the console:\n" + "\n".join(
             "    " + t for t in tail if "TCG doesn't support" not in t)

@@ -43,9 +43,12 @@
  * in the global namespace (<stdatomic.h> is a C++23 header), so there it is
  * std::memory_order: callers pass std::memory_order_acquire and so on.
  * Both are int-sized enumerations holding the compiler's __ATOMIC_* values,
- * which the static_assert below checks, so the C ABI is the same.
+ * which the static_assert below checks, so the C ABI is the same.  (A C++
+ * file that included clang's C <stdatomic.h> first cannot include <atomic>
+ * at all; there the global memory_order that header made is used.)
  */
-#if defined(__cplusplus) && __cplusplus <= 202002L
+#if defined(__cplusplus) && __cplusplus <= 202002L && \
+	!defined(__CLANG_STDATOMIC_H)
 #include <atomic>
 typedef std::memory_order guest_memory_order_t;
 #if defined(__ATOMIC_RELAXED) && defined(__ATOMIC_SEQ_CST)

@@ -1082,8 +1082,12 @@ def main():
     args.srcdir = os.path.abspath(args.srcdir)
     if args.cmd == "run" and args.command and args.command[0] == "--":
         args.command = args.command[1:]
-    return {"build": cmd_build, "boot": cmd_boot, "check": cmd_check,
-            "run": cmd_run}[args.cmd](args)
+    try:
+        return {"build": cmd_build, "boot": cmd_boot, "check": cmd_check,
+                "run": cmd_run}[args.cmd](args)
+    except LabError as e:
+        log("LAB ERROR: " + str(e))
+        return 1
 
 
 if __name__ == "__main__":

@@ -719,10 +719,10 @@ START_TEST(test_bus_many_threads_share_slots)
 	};
 	static pthread_t th[NTH];
 	struct many m = {0};
-	struct fake_dev d = {0};
+	struct race dev = {0}; /* thread-safe callback */
 
 	m.bus = new_bus();
-	ck_assert_int_eq(io_bus_register(m.bus, 0x100, 4, &fake_ops, &d), 0);
+	ck_assert_int_eq(io_bus_register(m.bus, 0x100, 4, &race_ops, &dev), 0);
 	for (unsigned round = 0; round < 2; round++) {
 		atomic_store(&m.hits, 0);
 		ck_assert_int_eq(pthread_barrier_init(&m.start, NULL, NTH + 1),

@@ -47,12 +47,21 @@ static uint32_t cfg32(const struct pci_device *dev, uint32_t off)
 
 void pci_device_lock_cfg(struct pci_device *dev)
 {
-	pthread_mutex_lock(dev->cfg_lock);
+	/* The lock switches from own_lock to the root's when the function is
+	 * added (with both held): whoever took the old one re-checks. */
+	for (;;) {
+		pthread_mutex_t *m = atomic_load(&dev->cfg_lock);
+
+		pthread_mutex_lock(m);
+		if (atomic_load(&dev->cfg_lock) == m)
+			return;
+		pthread_mutex_unlock(m);
+	}
 }
 
 void pci_device_unlock_cfg(struct pci_device *dev)
 {
-	pthread_mutex_unlock(dev->cfg_lock);
+	pthread_mutex_unlock(atomic_load(&dev->cfg_lock));
 }
 
 static bool valid_access(uint32_t offset, unsigned len)
@@ -84,7 +93,7 @@ int pci_device_create(const struct pci_device_info *info,
 		goto err_free;
 	if (pthread_mutex_init(&dev->irq_lock, NULL))
 		goto err_own;
-	dev->cfg_lock = &dev->own_lock;
+	atomic_init(&dev->cfg_lock, &dev->own_lock);
 	dev->cfg_size = (info->flags & PCI_DEVICE_EXTENDED_CONFIG)
 				? PCI_CFG_SPACE_EXP_SIZE
 				: PCI_CFG_SPACE_SIZE;
@@ -351,6 +360,11 @@ static void bar_notify(struct pci_device *dev, struct pci_bar_state *b)
 
 static atomic_uint next_slot;
 static _Thread_local unsigned my_slot_plus1;
+/* The counters this thread's open dispatch sections hold, innermost last:
+ * a sync on this thread does not wait for them (a BAR callback that writes
+ * its function's config space would otherwise wait for itself). */
+static _Thread_local atomic_ulong *my_sections[PCI_DISPATCH_NEST];
+static _Thread_local unsigned my_depth;
 
 static unsigned my_slot(void)
 {
@@ -362,30 +376,61 @@ static unsigned my_slot(void)
 	return my_slot_plus1 - 1;
 }
 
-static void dispatch_enter(struct pci_device *dev, atomic_ulong **cnt)
+static bool dispatch_enter(struct pci_device *dev, atomic_ulong **cnt)
 {
 	struct pci_dispatch_slot *s = &dev->dispatch[my_slot()];
-	unsigned p = atomic_load(&dev->dispatch_epoch) & 1u;
+	unsigned p;
 
+	/* BAR callbacks calling pci_device_bar_*() again: bounded. */
+	if (my_depth >= PCI_DISPATCH_NEST)
+		return false;
+	p = atomic_load(&dev->dispatch_epoch) & 1u;
 	*cnt = &s->cnt[p];
 	/* seq_cst: ordered before the decoding check that follows, and the
 	 * config side clears the flag (seq_cst) before it reads the
 	 * counters, so either it sees this section or the section sees
 	 * the flag clear. */
 	atomic_fetch_add(*cnt, 1);
+	my_sections[my_depth++] = *cnt;
+	return true;
 }
 
 static void dispatch_leave(atomic_ulong *cnt)
 {
+	my_depth--;
 	atomic_fetch_sub_explicit(cnt, 1, memory_order_release);
+}
+
+/* How many of @c's sections belong to the calling thread. */
+static unsigned long own_sections(const atomic_ulong *c)
+{
+	unsigned long n = 0;
+
+	for (unsigned k = 0; k < my_depth; k++)
+		n += my_sections[k] == c;
+	return n;
+}
+
+bool pci_dispatch_in_section(const struct pci_device *dev)
+{
+	for (unsigned k = 0; k < my_depth; k++) {
+		for (unsigned i = 0; i < PCI_DISPATCH_SLOTS; i++) {
+			if (my_sections[k] == &dev->dispatch[i].cnt[0] ||
+			    my_sections[k] == &dev->dispatch[i].cnt[1])
+				return true;
+		}
+	}
+	return false;
 }
 
 static void drain(struct pci_device *dev, unsigned parity)
 {
 	for (unsigned i = 0; i < PCI_DISPATCH_SLOTS; i++) {
+		atomic_ulong *c = &dev->dispatch[i].cnt[parity];
+		unsigned long own = own_sections(c);
 		unsigned spins = 0;
 
-		while (atomic_load(&dev->dispatch[i].cnt[parity]) != 0) {
+		while (atomic_load(c) > own) {
 			if (++spins > 64)
 				sched_yield();
 		}
@@ -403,12 +448,39 @@ void pci_dispatch_sync(struct pci_device *dev)
 	}
 }
 
+struct pci_device *pci_device_sync_get(struct pci_device *dev)
+{
+	if (!dev || !dev->sync_pending)
+		return NULL;
+	dev->sync_pending = false;
+	atomic_fetch_add(&dev->sync_refs, 1);
+	return dev;
+}
+
+void pci_device_sync_put(struct pci_device *dev)
+{
+	if (!dev)
+		return;
+	/* Outside the config lock: a BAR callback still running may take
+	 * it (to write config space) before it returns. */
+	pci_dispatch_sync(dev);
+	atomic_fetch_sub(&dev->sync_refs, 1);
+}
+
+void pci_device_wait_sync_refs(struct pci_device *dev)
+{
+	while (atomic_load(&dev->sync_refs) != 0)
+		sched_yield();
+}
+
 static void bar_set_decoding(struct pci_device *dev, struct pci_bar_state *b,
 			     bool on)
 {
 	atomic_store(&b->decoding, on);
+	/* Waiting for the callbacks already running is done by the caller
+	 * once the config lock is dropped (pci_device_sync_get/put). */
 	if (!on)
-		pci_dispatch_sync(dev);
+		dev->sync_pending = true;
 }
 
 /* Bring BAR @idx's bus registration in line with its registers. */
@@ -737,11 +809,15 @@ static void config_write_locked(struct pci_device *dev, uint32_t offset,
 int pci_device_config_write(struct pci_device *dev, uint32_t offset,
 			    unsigned len, uint32_t value)
 {
+	struct pci_device *sd;
+
 	if (!dev || !valid_access(offset, len))
 		return -EINVAL;
 	pci_device_lock_cfg(dev);
 	config_write_locked(dev, offset, len, value);
+	sd = pci_device_sync_get(dev);
 	pci_device_unlock_cfg(dev);
+	pci_device_sync_put(sd);
 	return 0;
 }
 
@@ -783,6 +859,8 @@ void pci_device_config_write_locked(struct pci_device *dev, uint32_t offset,
 
 int pci_device_reset(struct pci_device *dev)
 {
+	struct pci_device *sd;
+
 	if (!dev)
 		return -EINVAL;
 	pci_device_lock_cfg(dev);
@@ -803,7 +881,9 @@ int pci_device_reset(struct pci_device *dev)
 	dev->intx_level = false;
 	pci_intx_update_locked(dev);
 	pthread_mutex_unlock(&dev->irq_lock);
+	sd = pci_device_sync_get(dev);
 	pci_device_unlock_cfg(dev);
+	pci_device_sync_put(sd);
 	return 0;
 }
 
@@ -833,7 +913,8 @@ static int bar_access(struct pci_device *dev, unsigned bar, uint64_t offset,
 	/* kind and size never change once the function is in use. */
 	if (!b->kind || offset >= b->size || len > b->size - offset)
 		return -EINVAL;
-	dispatch_enter(dev, &cnt);
+	if (!dispatch_enter(dev, &cnt))
+		return -ELOOP;
 	if (!atomic_load(&b->decoding)) {
 		ret = -ENODEV;
 		goto out;

@@ -84,6 +84,9 @@ struct pci_msi_state {
  * that start later see it clear.
  */
 #define PCI_DISPATCH_SLOTS 16u
+/* Nested BAR dispatch sections per thread (device callbacks that access
+ * BARs again); deeper accesses are refused with -ELOOP. */
+#define PCI_DISPATCH_NEST  16u
 
 struct pci_dispatch_slot {
 	_Alignas(64) atomic_ulong cnt[2];
@@ -94,10 +97,20 @@ struct pci_device {
 	const struct pci_device_ops *ops;
 	void *opaque;
 
-	/* Config lock: own_lock until added to a root, then the root lock. */
+	/* Config lock: own_lock until added to a root, then the root lock.
+	 * It changes only with both held; pci_device_lock_cfg() re-checks it
+	 * after locking. */
 	pthread_mutex_t own_lock;
-	pthread_mutex_t *cfg_lock;
+	pthread_mutex_t *_Atomic cfg_lock;
 	atomic_uint dispatch_epoch;
+	/* A BAR stopped decoding under the config lock: the dispatch sections
+	 * must be waited for once the lock is dropped (config lock). */
+	bool sync_pending;
+	/* Threads waiting for dispatch sections outside the config lock; the
+	 * function is not freed until it drops to 0. */
+	atomic_uint sync_refs;
+	/* Removed from inside a bus dispatch: freed later (root lock). */
+	struct pci_device *zombie_next;
 	/* The function is allocated 64-byte aligned for these. */
 	struct pci_dispatch_slot dispatch[PCI_DISPATCH_SLOTS];
 	pthread_mutex_t irq_lock;
@@ -147,8 +160,18 @@ uint32_t pci_device_config_read_locked(struct pci_device *dev, uint32_t offset,
 void pci_device_config_write_locked(struct pci_device *dev, uint32_t offset,
 				    unsigned len, uint32_t value);
 
-/* Wait for every dispatch section that started before the call. */
+/* Wait for every dispatch section that started before the call, except
+ * those of the calling thread (which cannot end while it waits). */
 void pci_dispatch_sync(struct pci_device *dev);
+/* Config lock held, at the end of an operation: NULL, or @dev with a
+ * reference when dispatch sections must be waited for.  Pass the result
+ * to pci_device_sync_put() after dropping the config lock. */
+struct pci_device *pci_device_sync_get(struct pci_device *dev);
+void pci_device_sync_put(struct pci_device *dev);
+/* Wait until no thread holds a sync reference (before freeing). */
+void pci_device_wait_sync_refs(struct pci_device *dev);
+/* Is the calling thread inside a BAR dispatch section of @dev? */
+bool pci_dispatch_in_section(const struct pci_device *dev);
 
 /* pci-msix.c */
 int pci_msix_table_read(struct pci_device *dev, uint64_t rel, void *data,

@@ -20,6 +20,8 @@ struct pci_root {
 	struct pci_root_config cfg;
 	uint32_t cf8;
 	struct pci_device *fn[PCI_ROOT_NFUNCS];
+	/* Functions removed from inside a dispatch, not freed yet. */
+	struct pci_device *zombies;
 };
 
 /* ------------------------------------------------------------------ */
@@ -188,28 +190,77 @@ static void release_allocations(struct pci_device *dev)
 	}
 }
 
-/* Take @dev out of the root; root lock held. */
-static void detach_locked(struct pci_root *root, unsigned devfn)
+/* Take @dev out of the root; root lock held.  Returns @dev's sync
+ * reference (see pci_device_sync_get()). */
+static struct pci_device *detach_locked(struct pci_root *root, unsigned devfn)
 {
 	struct pci_device *dev = root->fn[devfn];
 
 	pci_device_unmap_bars(dev);
 	release_allocations(dev);
 	root->fn[devfn] = NULL;
+	return pci_device_sync_get(dev);
 }
 
-static void sync_buses(struct pci_root *root)
+static int sync_buses(struct pci_root *root)
 {
-	/* Wait for dispatches that may still hold a removed BAR. */
+	int r1 = 0, r2 = 0;
+
+	/* Wait for dispatches that may still hold a removed BAR.  Fails
+	 * with -EDEADLK when called from inside a dispatch of that bus. */
 	if (root->cfg.pio_bus)
-		io_bus_synchronize(root->cfg.pio_bus);
+		r1 = io_bus_synchronize(root->cfg.pio_bus);
 	if (root->cfg.mmio_bus)
-		io_bus_synchronize(root->cfg.mmio_bus);
+		r2 = io_bus_synchronize(root->cfg.mmio_bus);
+	return r1 ? r1 : r2;
+}
+
+/* Put a list of detached functions on the root's list (freed later). */
+static void requeue(struct pci_root *root, struct pci_device *list)
+{
+	pthread_mutex_lock(&root->lock);
+	while (list) {
+		struct pci_device *next = list->zombie_next;
+
+		list->zombie_next = root->zombies;
+		root->zombies = list;
+		list = next;
+	}
+	pthread_mutex_unlock(&root->lock);
+}
+
+/* Free the detached functions of @list that no dispatch can reach any more
+ * (the buses were synchronised after they were detached); those the calling
+ * thread is still inside a BAR callback of go back to the root's list. */
+static void free_list(struct pci_root *root, struct pci_device *list)
+{
+	struct pci_device *keep = NULL;
+
+	while (list) {
+		struct pci_device *next = list->zombie_next;
+
+		/* Callers of pci_device_bar_*() outside the buses. */
+		pci_dispatch_sync(list);
+		if (root && pci_dispatch_in_section(list)) {
+			list->zombie_next = keep;
+			keep = list;
+		} else {
+			/* Config writers that stopped a BAR decoding may
+			 * still wait for its callbacks, outside the lock. */
+			pci_device_wait_sync_refs(list);
+			pci_device_free(list);
+		}
+		list = next;
+	}
+	if (keep)
+		requeue(root, keep);
 }
 
 void pci_root_destroy(struct pci_root *root)
 {
 	struct pci_device *gone[PCI_ROOT_NFUNCS];
+	struct pci_device *sd[PCI_ROOT_NFUNCS];
+	struct pci_device *zombies;
 	unsigned n = 0;
 
 	if (!root)
@@ -218,13 +269,20 @@ void pci_root_destroy(struct pci_root *root)
 	for (unsigned f = 0; f < PCI_ROOT_NFUNCS; f++) {
 		if (!root->fn[f])
 			continue;
-		gone[n++] = root->fn[f];
-		detach_locked(root, f);
+		gone[n] = root->fn[f];
+		sd[n++] = detach_locked(root, f);
 	}
+	zombies = root->zombies;
+	root->zombies = NULL;
 	pthread_mutex_unlock(&root->lock);
-	sync_buses(root);
 	for (unsigned i = 0; i < n; i++)
+		pci_device_sync_put(sd[i]);
+	sync_buses(root);
+	for (unsigned i = 0; i < n; i++) {
+		pci_device_wait_sync_refs(gone[i]);
 		pci_device_free(gone[i]);
+	}
+	free_list(NULL, zombies);
 	pthread_mutex_destroy(&root->lock);
 	free(root);
 }
@@ -281,12 +339,15 @@ static int add_locked(struct pci_root *root, struct pci_device *dev,
 {
 	int ret;
 
-	if (root->fn[devfn])
-		return -EBUSY;
 	pthread_mutex_lock(&dev->own_lock);
+	/* Checked first: the caller frees @dev on other errors. */
 	if (dev->added) {
 		pthread_mutex_unlock(&dev->own_lock);
 		return -EEXIST;
+	}
+	if (root->fn[devfn]) {
+		pthread_mutex_unlock(&dev->own_lock);
+		return -EBUSY;
 	}
 	ret = assign_bars(root, dev);
 	if (ret) {
@@ -300,7 +361,7 @@ static int add_locked(struct pci_root *root, struct pci_device *dev,
 	dev->root = root;
 	dev->devfn = (uint8_t)devfn;
 	dev->added = true;
-	dev->cfg_lock = &root->lock;
+	atomic_store(&dev->cfg_lock, &root->lock);
 	root->fn[devfn] = dev;
 	pthread_mutex_unlock(&dev->own_lock);
 	/* Decode could already be on if the caller wrote the command
@@ -332,7 +393,7 @@ int pci_root_add_device(struct pci_root *root, struct pci_device *dev,
 
 int pci_root_remove_device(struct pci_root *root, unsigned slot, unsigned fn)
 {
-	struct pci_device *dev;
+	struct pci_device *dev, *sd, *older;
 	unsigned devfn;
 
 	if (!root || slot >= PCI_ROOT_SLOTS || fn >= PCI_ROOT_FUNCTIONS ||
@@ -345,12 +406,27 @@ int pci_root_remove_device(struct pci_root *root, unsigned slot, unsigned fn)
 		pthread_mutex_unlock(&root->lock);
 		return -ENOENT;
 	}
-	detach_locked(root, devfn);
+	sd = detach_locked(root, devfn);
+	/* Functions removed earlier from inside a dispatch: the bus
+	 * synchronisation below covers them too. */
+	older = root->zombies;
+	root->zombies = NULL;
 	pthread_mutex_unlock(&root->lock);
-	sync_buses(root);
+	/* Wait for BAR callbacks of other threads (not the caller's own, if
+	 * it is inside one: a device ejecting itself). */
+	pci_device_sync_put(sd);
+	dev->zombie_next = older;
+	if (sync_buses(root) != 0) {
+		/* Called from inside a bus dispatch (a VMM's eject register,
+		 * a BAR callback of this function): a lookup on that bus may
+		 * still hold the function.  Free it at the next removal or
+		 * destroy made outside any dispatch. */
+		requeue(root, dev);
+		return 0;
+	}
 	/* No BAR decodes, no bus holds the function, and the dispatch
 	 * sections that saw a BAR decoding were waited for when it stopped. */
-	pci_device_free(dev);
+	free_list(root, dev);
 	return 0;
 }
 
@@ -394,13 +470,18 @@ static uint32_t cfg_read_locked(struct pci_root *root, uint8_t bus,
 	return pci_device_config_read_locked(dev, offset, len);
 }
 
-static void cfg_write_locked(struct pci_root *root, uint8_t bus, uint8_t devfn,
-			     uint32_t offset, unsigned len, uint32_t value)
+/* Returns the function to pci_device_sync_put() once the lock is dropped
+ * (NULL when nothing stopped decoding). */
+static struct pci_device *cfg_write_locked(struct pci_root *root, uint8_t bus,
+					   uint8_t devfn, uint32_t offset,
+					   unsigned len, uint32_t value)
 {
 	struct pci_device *dev = bus == 0 ? root->fn[devfn] : NULL;
 
-	if (dev)
-		pci_device_config_write_locked(dev, offset, len, value);
+	if (!dev)
+		return NULL;
+	pci_device_config_write_locked(dev, offset, len, value);
+	return pci_device_sync_get(dev);
 }
 
 int pci_root_config_read(struct pci_root *root, uint8_t bus, uint8_t devfn,
@@ -417,11 +498,14 @@ int pci_root_config_read(struct pci_root *root, uint8_t bus, uint8_t devfn,
 int pci_root_config_write(struct pci_root *root, uint8_t bus, uint8_t devfn,
 			  uint32_t offset, unsigned len, uint32_t value)
 {
+	struct pci_device *sd;
+
 	if (!root || !cfg_access_ok(offset, len))
 		return -EINVAL;
 	pthread_mutex_lock(&root->lock);
-	cfg_write_locked(root, bus, devfn, offset, len, value);
+	sd = cfg_write_locked(root, bus, devfn, offset, len, value);
 	pthread_mutex_unlock(&root->lock);
+	pci_device_sync_put(sd);
 	return 0;
 }
 
@@ -481,6 +565,7 @@ int pci_root_pio_read(struct pci_root *root, uint16_t port, void *data,
 int pci_root_pio_write(struct pci_root *root, uint16_t port, const void *data,
 		       unsigned len)
 {
+	struct pci_device *sd = NULL;
 	uint32_t v;
 	unsigned boff;
 
@@ -502,9 +587,11 @@ int pci_root_pio_write(struct pci_root *root, uint16_t port, const void *data,
 	pthread_mutex_lock(&root->lock);
 	v = root->cf8;
 	if (v & CF8_ENABLE)
-		cfg_write_locked(root, (uint8_t)(v >> 16), (uint8_t)(v >> 8),
-				 (v & 0xfcu) + boff, len, get_bytes(data, len));
+		sd = cfg_write_locked(root, (uint8_t)(v >> 16),
+				      (uint8_t)(v >> 8), (v & 0xfcu) + boff,
+				      len, get_bytes(data, len));
 	pthread_mutex_unlock(&root->lock);
+	pci_device_sync_put(sd);
 	return 0;
 }
 
@@ -549,6 +636,7 @@ int pci_root_ecam_read(struct pci_root *root, uint64_t offset, void *data,
 int pci_root_ecam_write(struct pci_root *root, uint64_t offset,
 			const void *data, unsigned len)
 {
+	struct pci_device *sd;
 	uint8_t bus, devfn;
 	uint32_t reg;
 
@@ -564,8 +652,9 @@ int pci_root_ecam_write(struct pci_root *root, uint64_t offset,
 	if (!ecam_decode(offset, len, &bus, &devfn, &reg))
 		return 0;
 	pthread_mutex_lock(&root->lock);
-	cfg_write_locked(root, bus, devfn, reg, len, get_bytes(data, len));
+	sd = cfg_write_locked(root, bus, devfn, reg, len, get_bytes(data, len));
 	pthread_mutex_unlock(&root->lock);
+	pci_device_sync_put(sd);
 	return 0;
 }
 

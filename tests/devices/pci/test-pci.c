@@ -2080,6 +2080,347 @@ START_TEST(test_linux_like_probe)
 }
 END_TEST
 
+/* ------------------------------------- re-entrancy and hot-unplug races */
+
+enum reent_mode {
+	REENT_DISABLE_SELF, /* write 0 to its own command register */
+	REENT_CFG_WRITE,    /* a config write that keeps decoding */
+	REENT_EJECT,	    /* remove its own function from the root */
+	REENT_RECURSE,	    /* read its own BAR again, without end */
+};
+
+struct reent {
+	struct pci_device *dev;
+	enum reent_mode mode;
+	unsigned slot;
+	atomic_uint calls;
+	atomic_int ret;
+	atomic_uint depth;
+	atomic_uint max_depth;
+};
+
+static void reent_read(void *opaque, unsigned bar, uint64_t off, void *data,
+		       unsigned len)
+{
+	struct reent *r = opaque;
+	unsigned d = atomic_fetch_add(&r->depth, 1) + 1;
+
+	if (d > atomic_load(&r->max_depth))
+		atomic_store(&r->max_depth, d);
+	if (r->mode == REENT_RECURSE)
+		pci_device_bar_read(r->dev, bar, off, data, len);
+	atomic_fetch_sub(&r->depth, 1);
+}
+
+static void reent_write(void *opaque, unsigned bar, uint64_t off,
+			const void *data, unsigned len)
+{
+	struct reent *r = opaque;
+
+	(void)bar;
+	(void)off;
+	(void)len;
+	atomic_fetch_add(&r->calls, 1);
+	switch (r->mode) {
+	case REENT_DISABLE_SELF:
+		atomic_store(&r->ret, pci_device_config_write(
+					      r->dev, PCI_COMMAND, 2, 0));
+		break;
+	case REENT_CFG_WRITE:
+		atomic_store(&r->ret, pci_device_config_write(
+					      r->dev, PCI_INTERRUPT_LINE, 1,
+					      *(const uint8_t *)data));
+		break;
+	case REENT_EJECT:
+		atomic_store(&r->ret, pci_root_remove_device(root, r->slot, 0));
+		break;
+	case REENT_RECURSE:
+		break;
+	}
+}
+
+static const struct pci_device_ops reent_ops = {
+	.bar_read = reent_read,
+	.bar_write = reent_write,
+};
+
+#define REENT_SLOT 5
+#define REENT_BAR  0xd8000000u
+
+/* A function at 00:05.0 with a 4 KiB memory BAR at REENT_BAR, decoding. */
+static void reent_add(struct reent *r, enum reent_mode mode)
+{
+	struct pci_device_info info = {.vendor_id = 0x1234, .device_id = 5};
+
+	memset(r, 0, sizeof(*r));
+	r->mode = mode;
+	r->slot = REENT_SLOT;
+	ck_assert_int_eq(pci_device_create(&info, &reent_ops, r, &r->dev), 0);
+	ck_assert_int_eq(pci_device_add_bar(r->dev, 0, PCI_BAR_KIND_MEM32,
+					    false, 0x1000),
+			 0);
+	ck_assert_int_eq(pci_device_set_bar_address(r->dev, 0, REENT_BAR), 0);
+	ck_assert_int_eq(pci_root_add_device(root, r->dev, REENT_SLOT, 0), 0);
+	enable(PCI_ROOT_DEVFN(REENT_SLOT, 0), PCI_COMMAND_MEMORY);
+	ck_assert(on_bus(mmio, REENT_BAR));
+}
+
+static void *reent_poke(void *arg)
+{
+	(void)arg;
+	mmio_wr32(REENT_BAR, 7);
+	return NULL;
+}
+
+/* Join @t within @sec seconds; false if it is stuck (a deadlock). */
+static bool join_within(pthread_t t, int sec)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += sec;
+	return pthread_timedjoin_np(t, NULL, &ts) == 0;
+}
+
+START_TEST(test_bar_handler_disables_own_decode)
+{
+	struct reent r;
+	pthread_t t;
+
+	/* A register whose write makes the device turn its own decode off
+	 * (or a BAR callback that dispatches a config write): the config
+	 * write waits for running BAR callbacks, but not for its own. */
+	reent_add(&r, REENT_DISABLE_SELF);
+	ck_assert_int_eq(pthread_create(&t, NULL, reent_poke, NULL), 0);
+	ck_assert_msg(join_within(t, 10), "config write from a BAR callback "
+					  "deadlocked");
+	ck_assert_uint_eq(atomic_load(&r.calls), 1);
+	ck_assert_int_eq(atomic_load(&r.ret), 0);
+	ck_assert(!bar_mapped(r.dev, 0));
+	ck_assert(!on_bus(mmio, REENT_BAR));
+	ck_assert_uint_eq(mmio_rd32(REENT_BAR), 0xffffffffu);
+}
+END_TEST
+
+struct toggler {
+	atomic_bool stop;
+	unsigned rounds;
+};
+
+static void *reent_hammer(void *arg)
+{
+	struct toggler *tg = arg;
+	uint8_t v = 0;
+
+	while (!atomic_load(&tg->stop)) {
+		v++;
+		io_bus_write(mmio, REENT_BAR, &v, 1);
+	}
+	return NULL;
+}
+
+static void *cmd_toggler(void *arg)
+{
+	struct toggler *tg = arg;
+	uint8_t devfn = PCI_ROOT_DEVFN(REENT_SLOT, 0);
+
+	struct timespec t0, t;
+
+	/* For about two seconds (the race needs many rounds to show). */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned i = 0; i < tg->rounds; i++) {
+		pci_root_config_write(root, 0, devfn, PCI_COMMAND, 2,
+				      (i & 1) ? PCI_COMMAND_MEMORY : 0);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((i & 1) && t.tv_sec - t0.tv_sec >= 2)
+			break;
+	}
+	return NULL;
+}
+
+START_TEST(test_bar_handler_config_write_vs_decode_toggle)
+{
+	struct toggler tg = {.rounds = 1000000};
+	struct reent r;
+	pthread_t a, b;
+	bool ok_b, ok_a;
+
+	/* Thread A's BAR callback writes config space (root lock) while
+	 * thread B turns decode off (root lock, then a wait for A's
+	 * callback).  B must not wait while holding the lock A needs. */
+	reent_add(&r, REENT_CFG_WRITE);
+	ck_assert_int_eq(pthread_create(&a, NULL, reent_hammer, &tg), 0);
+	while (atomic_load(&r.calls) < 10)
+		nap_us(100);
+	ck_assert_int_eq(pthread_create(&b, NULL, cmd_toggler, &tg), 0);
+	ok_b = join_within(b, 60);
+	atomic_store(&tg.stop, true);
+	ok_a = join_within(a, 10);
+	ck_assert_msg(ok_b && ok_a, "decode toggle vs BAR callback config "
+				    "write deadlocked");
+	ck_assert_int_eq(atomic_load(&r.ret), 0);
+	ck_assert_uint_gt(atomic_load(&r.calls), 10);
+	/* The last write turned decoding back on. */
+	ck_assert(bar_mapped(r.dev, 0));
+}
+END_TEST
+
+START_TEST(test_bar_handler_ejects_own_function)
+{
+	struct reent r;
+	pthread_t t;
+
+	/* An eject register in the function's own BAR: the function leaves
+	 * the root while its callback is still on the stack.  Its memory
+	 * outlives the callback (freed at the next removal; ASan/valgrind
+	 * check that nothing is touched after the free). */
+	reent_add(&r, REENT_EJECT);
+	ck_assert_int_eq(pthread_create(&t, NULL, reent_poke, NULL), 0);
+	ck_assert_msg(join_within(t, 10), "self-eject deadlocked");
+	ck_assert_int_eq(atomic_load(&r.ret), 0);
+	ck_assert_ptr_null(pci_root_get_device(root, REENT_SLOT, 0));
+	ck_assert(!on_bus(mmio, REENT_BAR));
+	ck_assert_uint_eq(mmio_rd32(REENT_BAR), 0xffffffffu);
+	/* A later removal outside any dispatch frees the function. */
+	ck_assert_int_eq(pci_root_remove_device(root, 2, 0), 0);
+	devb = NULL;
+	/* The slot is free again. */
+	reent_add(&r, REENT_CFG_WRITE);
+	mmio_wr32(REENT_BAR, 3);
+	ck_assert_uint_eq(atomic_load(&r.calls), 1);
+}
+END_TEST
+
+struct ejector {
+	uint8_t slot;
+	atomic_int ret;
+};
+
+static void eject_write(void *opaque, uint64_t off, const void *data,
+			unsigned size)
+{
+	struct ejector *e = opaque;
+
+	(void)off;
+	(void)data;
+	(void)size;
+	atomic_store(&e->ret, pci_root_remove_device(root, e->slot, 0));
+}
+
+static const struct io_bus_ops eject_ops = {.write = eject_write};
+
+struct io_reader {
+	uint16_t port;
+	atomic_bool stop;
+	atomic_uint bad;
+	atomic_uint hits;
+};
+
+static void io_fake_read(void *opaque, unsigned bar, uint64_t off, void *data,
+			 unsigned len)
+{
+	(void)opaque;
+	(void)bar;
+	(void)off;
+	memset(data, 0x5a, len);
+}
+
+static const struct pci_device_ops io_fake_ops = {.bar_read = io_fake_read};
+
+static void *io_reader_thread(void *arg)
+{
+	struct io_reader *r = arg;
+
+	while (!atomic_load(&r->stop)) {
+		uint32_t v = 0;
+
+		io_bus_read(pio, r->port, &v, 4);
+		if (v == 0x5a5a5a5au)
+			atomic_fetch_add(&r->hits, 1);
+		else if (v != 0xffffffffu)
+			atomic_fetch_add(&r->bad, 1);
+	}
+	return NULL;
+}
+
+START_TEST(test_eject_from_pio_dispatch_races_bar)
+{
+	struct ejector ej = {.slot = 1};
+	struct io_reader rd = {.port = 0x7000};
+	pthread_t t[2];
+	uint8_t one = 1;
+
+	/* A VMM's hot-unplug register on the I/O-port bus removes a function
+	 * whose I/O BAR other vCPUs keep reading.  The removal cannot wait
+	 * for the I/O bus it runs on; the function must not be freed while
+	 * a lookup on that bus may still hold it. */
+	ck_assert_int_eq(pci_root_remove_device(root, 1, 0), 0);
+	deva = NULL;
+	ck_assert_int_eq(io_bus_register(pio, 0x600, 1, &eject_ops, &ej), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(
+			pthread_create(&t[i], NULL, io_reader_thread, &rd), 0);
+	for (unsigned round = 0; round < 40; round++) {
+		struct pci_device_info info = {.vendor_id = 1, .device_id = 2};
+		struct pci_device *d;
+		unsigned h = atomic_load(&rd.hits);
+
+		ck_assert_int_eq(
+			pci_device_create(&info, &io_fake_ops, NULL, &d), 0);
+		ck_assert_int_eq(pci_device_add_bar(d, 0, PCI_BAR_KIND_IO,
+						    false, 16),
+				 0);
+		ck_assert_int_eq(pci_device_set_bar_address(d, 0, rd.port), 0);
+		ck_assert_int_eq(pci_root_add_device(root, d, 1, 0), 0);
+		enable(DEVA, PCI_COMMAND_IO);
+		for (unsigned n = 0;
+		     atomic_load(&rd.hits) < h + 20 && n < 20000; n++)
+			nap_us(50);
+		atomic_store(&ej.ret, 1);
+		ck_assert_int_eq(io_bus_write(pio, 0x600, &one, 1), 0);
+		ck_assert_int_eq(atomic_load(&ej.ret), 0);
+		ck_assert_ptr_null(pci_root_get_device(root, 1, 0));
+	}
+	atomic_store(&rd.stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_uint_eq(atomic_load(&rd.bad), 0);
+	ck_assert_uint_gt(atomic_load(&rd.hits), 0);
+	ck_assert_int_eq(io_bus_unregister(pio, 0x600), 0);
+}
+END_TEST
+
+START_TEST(test_bar_handler_recursion_bounded)
+{
+	struct reent r;
+	uint32_t v = 0;
+
+	/* A device that re-enters its own BAR from its callback: bounded
+	 * nesting, no stack overflow. */
+	reent_add(&r, REENT_RECURSE);
+	ck_assert_int_eq(pci_device_bar_read(r.dev, 0, 0, &v, 4), 0);
+	ck_assert_uint_ge(atomic_load(&r.max_depth), 2);
+	ck_assert_uint_le(atomic_load(&r.max_depth), 64);
+	ck_assert_uint_eq(atomic_load(&r.depth), 0);
+	/* Still usable afterwards. */
+	r.mode = REENT_CFG_WRITE;
+	mmio_wr32(REENT_BAR, 9);
+	ck_assert_uint_eq(atomic_load(&r.calls), 1);
+}
+END_TEST
+
+START_TEST(test_root_add_added_device_to_busy_slot)
+{
+	/* Adding a function that is already in the root to an occupied slot
+	 * must not free it (it is in use at its own slot). */
+	ck_assert_int_eq(pci_root_add_device(root, deva, 2, 0), -EEXIST);
+	ck_assert_int_eq(pci_root_add_device(root, deva, 3, 0), -EEXIST);
+	ck_assert_ptr_eq(pci_root_get_device(root, 1, 0), deva);
+	ck_assert_uint_eq(m1_rd(DEVA, PCI_VENDOR_ID, 2), 0x1af4);
+	ck_assert_uint_eq(m1_rd(DEVB, PCI_VENDOR_ID, 2), 0x8086);
+}
+END_TEST
+
 static Suite *pci_suite(void)
 {
 	Suite *s = suite_create("pci");
@@ -2161,6 +2502,12 @@ static Suite *pci_suite(void)
 	tcase_add_test(tc, test_create_errors);
 	tcase_add_test(tc, test_multifunction_header);
 	tcase_add_test(tc, test_linux_like_probe);
+	tcase_add_test(tc, test_bar_handler_disables_own_decode);
+	tcase_add_test(tc, test_bar_handler_config_write_vs_decode_toggle);
+	tcase_add_test(tc, test_bar_handler_ejects_own_function);
+	tcase_add_test(tc, test_eject_from_pio_dispatch_races_bar);
+	tcase_add_test(tc, test_bar_handler_recursion_bounded);
+	tcase_add_test(tc, test_root_add_added_device_to_busy_slot);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -49,11 +49,18 @@
  * section of its function (an SRCU-like pair of per-thread counters, no
  * lock) and calls the device only if the BAR's decoding flag is set.  A
  * config write that stops decoding (command bit cleared, BAR moved to an
- * invalid or refused place, reset, removal) clears the flag and then waits
- * until every section that started before has left.  Hence once that
- * config write has returned, no BAR callback of the function is running
- * or will run until decode is on again, whatever the bus still had in
- * flight, and vCPUs that keep hitting the BAR cannot starve the writer.
+ * invalid or refused place, reset, removal) clears the flag under the
+ * config lock, drops the lock, and then waits until every section that
+ * started before has left - except the calling thread's own (a BAR
+ * callback that writes its function's config space does not wait for
+ * itself).  Hence once that config write has returned, no BAR callback of
+ * the function is running on another thread or will run until decode is
+ * on again, whatever the bus still had in flight, and vCPUs that keep
+ * hitting the BAR cannot starve the writer.  Because the wait happens
+ * without the config lock, a BAR callback may itself make config accesses
+ * while another thread turns decoding off.  BAR callbacks that access a
+ * BAR again (pci_device_bar_read/write from a callback) nest at most 16
+ * deep on a thread; deeper accesses fail with -ELOOP.
  * The bus registration itself is changed with the non-waiting io_bus
  * calls (io_bus_move() for a move: an access racing it sees the BAR at the
  * old or the new place, both backed by the same live function), so a
@@ -82,24 +89,28 @@
  * is the root's lock once the function is in a root, so config accesses
  * of a segment are serialised), dispatch read sections (see "Decode off")
  * and an interrupt lock (MSI and MSI-X state, PBA, INTx).  Order: config
- * lock -> (waiting for dispatch sections) -> interrupt lock; config lock ->
- * io_bus writer lock (BAR registration).  The interrupt lock is a leaf.
+ * lock -> interrupt lock; config lock -> io_bus writer lock (BAR
+ * registration).  The interrupt lock is a leaf.  Waiting for dispatch
+ * sections happens with no PCI lock held.
  * Device callbacks:
- *   - bar_read/bar_write run in a dispatch read section: they may call
- *     pci_device_msix_notify(), pci_device_set_intx() and the other
- *     interrupt-side functions, but not the config-space functions
- *     (pci_device_config_*, pci_device_bar_info, pci_device_reset) nor
- *     pci_root_* functions, and must not dispatch config accesses on a
- *     bus (a config write that stops decoding would wait for the section
- *     they are in).
+ *   - bar_read/bar_write run in a dispatch read section and hold no PCI
+ *     lock: they may call the interrupt-side functions, the config-space
+ *     functions (pci_device_config_*, pci_device_reset, ...), pci_root_*
+ *     functions (including pci_root_remove_device() of their own
+ *     function: an eject register) and dispatch config accesses on a bus.
+ *     They must not call pci_root_destroy().
  *   - config_read/config_write/bar_remap run under the config lock: they
  *     may call the interrupt-side functions but no config-space or
  *     pci_root_* function.
  *   - msix_update, the MSI sink and the INTx line are called under the
  *     interrupt lock and must not call back into this function's PCI
  *     state.
- * pci_root_remove_device() and pci_root_destroy() wait for dispatches
- * (io_bus_synchronize()) and must not be called from a bus callback.
+ * pci_root_remove_device() waits for the buses' dispatches
+ * (io_bus_synchronize()); called from inside a dispatch (where that wait
+ * is impossible) it still removes the function at once but frees it at
+ * the next pci_root_remove_device() made outside any dispatch, or in
+ * pci_root_destroy().  pci_root_destroy() must not be called from a bus
+ * callback.
  * Calls that may stop a BAR decoding (config writes, pci_device_reset(),
  * removal) wait for that function's running BAR callbacks: do not make
  * them while holding a lock those callbacks take.
@@ -408,7 +419,8 @@ CVMM_EXPORT int pci_device_config_set(struct pci_device *dev, uint32_t offset,
  * Serves the MSI-X table and PBA, passes the rest to the device.
  * Return: 0; -ENODEV when the BAR does not decode (a read then fills
  * all-ones); -EINVAL for a bad BAR, length or an access past the BAR
- * (reads fill all-ones).
+ * (reads fill all-ones); -ELOOP when BAR accesses nest more than 16 deep
+ * on this thread (a callback re-entering BARs; reads fill all-ones).
  */
 CVMM_EXPORT int pci_device_bar_read(struct pci_device *dev, unsigned bar,
 				    uint64_t offset, void *data, unsigned len);
@@ -583,7 +595,8 @@ CVMM_EXPORT void pci_root_destroy(struct pci_root *root);
  * guest enables decoding in the command register.
  * Return: 0, -EINVAL (bad slot/function, NULL, 00:00.0), -EBUSY (occupied),
  * -ENOSPC (an allocator has no room), -ENXIO (a BAR has no address and no
- * allocator for its kind), -EEXIST (@dev is already in a root).
+ * allocator for its kind), -EEXIST (@dev is already in a root: checked
+ * first, and @dev is then left as it is).
  */
 CVMM_EXPORT int pci_root_add_device(struct pci_root *root,
 				    struct pci_device *dev, unsigned slot,
@@ -591,7 +604,14 @@ CVMM_EXPORT int pci_root_add_device(struct pci_root *root,
 
 /**
  * pci_root_remove_device() - take 00:@slot.@fn out of the root and free
- * it.  Its BARs stop decoding first.  Return: 0, -EINVAL, -ENOENT.
+ * it.  Its BARs stop decoding first, and it is freed only once no bus
+ * dispatch can reach it: when called from inside a bus dispatch (a VMM's
+ * eject register, a BAR callback of the function itself), freeing is
+ * deferred to the next removal made outside any dispatch or to
+ * pci_root_destroy().  Either way the function is gone from the root on
+ * return, its device callbacks are not called again by other threads,
+ * and the caller may release the device's opaque state once its own
+ * callback (if any) has returned.  Return: 0, -EINVAL, -ENOENT.
  */
 CVMM_EXPORT int pci_root_remove_device(struct pci_root *root, unsigned slot,
 				       unsigned fn);

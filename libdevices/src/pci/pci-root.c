@@ -198,6 +198,12 @@ static struct pci_device *detach_locked(struct pci_root *root, unsigned devfn)
 
 	pci_device_unmap_bars(dev);
 	release_allocations(dev);
+	/* A removed function no longer drives its (maybe shared) INTx
+	 * line: a level left high would stay asserted for good. */
+	pthread_mutex_lock(&dev->irq_lock);
+	dev->intx_level = false;
+	pci_intx_update_locked(dev);
+	pthread_mutex_unlock(&dev->irq_lock);
 	root->fn[devfn] = NULL;
 	return pci_device_sync_get(dev);
 }

@@ -2421,6 +2421,19 @@ START_TEST(test_root_add_added_device_to_busy_slot)
 }
 END_TEST
 
+START_TEST(test_remove_deasserts_intx)
+{
+	/* Hot-unplug of a function holding its level-triggered INTx high:
+	 * the line must drop, or the guest sees a stuck interrupt. */
+	ck_assert_int_eq(pci_device_set_intx(deva, true), 0);
+	ck_assert(intx.level);
+	ck_assert_int_eq(pci_root_remove_device(root, 1, 0), 0);
+	deva = NULL;
+	ck_assert(!intx.level);
+	ck_assert_uint_eq(intx.deasserts, 1);
+}
+END_TEST
+
 static Suite *pci_suite(void)
 {
 	Suite *s = suite_create("pci");
@@ -2508,6 +2521,7 @@ static Suite *pci_suite(void)
 	tcase_add_test(tc, test_eject_from_pio_dispatch_races_bar);
 	tcase_add_test(tc, test_bar_handler_recursion_bounded);
 	tcase_add_test(tc, test_root_add_added_device_to_busy_slot);
+	tcase_add_test(tc, test_remove_deasserts_intx);
 	suite_add_tcase(s, tc);
 	return s;
 }

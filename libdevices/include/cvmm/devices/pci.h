@@ -611,7 +611,10 @@ CVMM_EXPORT int pci_root_add_device(struct pci_root *root,
  * pci_root_destroy().  Either way the function is gone from the root on
  * return, its device callbacks are not called again by other threads,
  * and the caller may release the device's opaque state once its own
- * callback (if any) has returned.  Return: 0, -EINVAL, -ENOENT.
+ * callback (if any) has returned.  The caller must first stop its own
+ * users of the function (I/O threads calling pci_device_msix_notify(),
+ * pci_device_set_intx() ...): the pointer is invalid after this call.
+ * An asserted INTx line is deasserted.  Return: 0, -EINVAL, -ENOENT.
  */
 CVMM_EXPORT int pci_root_remove_device(struct pci_root *root, unsigned slot,
 				       unsigned fn);

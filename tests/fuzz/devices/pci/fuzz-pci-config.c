@@ -16,7 +16,12 @@
  *     command register's enable bit;
  *   - the buses hold nothing else;
  *   - INTx is asserted exactly when level && !Interrupt Disable && !MSI-X;
- *   - reserved command bits read 0.
+ *   - reserved command bits read 0;
+ *   - a hot-unplugged function (removed by the host, or ejecting itself
+ *     from its own BAR callback) no longer holds its INTx line.
+ * Function 00:02.1's BAR callback also writes its own command register
+ * (re-entrancy: a config write that stops decoding from inside a BAR
+ * callback must neither deadlock nor leave state inconsistent).
  */
 #include <cvmm/devices/bus.h>
 #include <cvmm/devices/irq.h>
@@ -64,13 +69,31 @@ static void fz_bar_read(void *opaque, unsigned bar, uint64_t off, void *data,
 		((uint8_t *)data)[i] = m[(off + i) % 64];
 }
 
+static struct pci_root *fz_root;
+static bool dev3_ejected;
+
 static void fz_bar_write(void *opaque, unsigned bar, uint64_t off,
 			 const void *data, unsigned len)
 {
 	uint8_t *m = dev_mem[(uintptr_t)opaque][bar];
+	const uint8_t *d = data;
 
 	for (unsigned i = 0; i < len; i++)
-		m[(off + i) % 64] = ((const uint8_t *)data)[i];
+		m[(off + i) % 64] = d[i];
+	/* Function 00:02.1 has two registers at offset 48 of each BAR that
+	 * re-enter the PCI framework from its BAR callback: 0xee ejects the
+	 * function, anything else is written to its command register. */
+	if ((uintptr_t)opaque != 3 || off % 64 != 48 || len < 2 || dev3_ejected)
+		return;
+	if (d[0] == 0xee) {
+		if (pci_root_remove_device(fz_root, 2, 1))
+			abort();
+		dev3_ejected = true;
+	} else {
+		pci_root_config_write(fz_root, 0, PCI_ROOT_DEVFN(2, 1),
+				      PCI_COMMAND, 2,
+				      (uint32_t)d[0] | (uint32_t)d[1] << 8);
+	}
 }
 
 static const struct pci_device_ops fz_ops = {
@@ -206,10 +229,12 @@ static int setup(void)
 	rc.io = S.aio;
 	rc.pio_bus = S.pio;
 	rc.mmio_bus = S.mmio;
+	dev3_ejected = false;
 	if (pci_root_create(&rc, &S.root) ||
 	    pci_root_register_pio(S.root, S.pio) ||
 	    pci_root_register_ecam(S.root, S.mmio, ECAM_BASE))
 		return -1;
+	fz_root = S.root;
 	S.dev[0].d = pci_root_get_device(S.root, 0, 0);
 	for (unsigned i = 1; i < NDEV - 1; i++) {
 		struct pci_device *d;
@@ -499,7 +524,7 @@ static void one_op(struct in *in)
 		if (f == &S.dev[3] && (take(in, 1) & 1)) {
 			/* Hot-unplug and re-plug: BARs leave the buses, the
 			 * allocations come back, the new function is clean. */
-			if (pci_root_remove_device(S.root, 2, 1) ||
+			if (pci_root_remove_device(S.root, 2, 1) || S.line[3] ||
 			    cfg_rd(f->devfn, 0, 4) != 0xffffffffu || add_dev3())
 				abort();
 			break;
@@ -522,6 +547,14 @@ static void one_op(struct in *in)
 		v = take(in, 2);
 		pci_root_ecam_read(S.root, v, buf, w);
 		break;
+	}
+	if (dev3_ejected) {
+		/* Ejected from its own BAR callback: gone from the root, its
+		 * INTx line dropped; plug a fresh one in. */
+		if (pci_root_get_device(S.root, 2, 1) || S.line[3] ||
+		    cfg_rd(S.dev[3].devfn, 0, 4) != 0xffffffffu || add_dev3())
+			abort();
+		dev3_ejected = false;
 	}
 }
 

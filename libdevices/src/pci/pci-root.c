@@ -191,8 +191,10 @@ static void release_allocations(struct pci_device *dev)
 }
 
 /* Take @dev out of the root; root lock held.  Returns @dev's sync
- * reference (see pci_device_sync_get()). */
-static struct pci_device *detach_locked(struct pci_root *root, unsigned devfn)
+ * reference (see pci_device_sync_get()).  @drop_intx: deassert its INTx
+ * line (not when the whole root goes away with the VM). */
+static struct pci_device *detach_locked(struct pci_root *root, unsigned devfn,
+					bool drop_intx)
 {
 	struct pci_device *dev = root->fn[devfn];
 
@@ -200,10 +202,12 @@ static struct pci_device *detach_locked(struct pci_root *root, unsigned devfn)
 	release_allocations(dev);
 	/* A removed function no longer drives its (maybe shared) INTx
 	 * line: a level left high would stay asserted for good. */
-	pthread_mutex_lock(&dev->irq_lock);
-	dev->intx_level = false;
-	pci_intx_update_locked(dev);
-	pthread_mutex_unlock(&dev->irq_lock);
+	if (drop_intx) {
+		pthread_mutex_lock(&dev->irq_lock);
+		dev->intx_level = false;
+		pci_intx_update_locked(dev);
+		pthread_mutex_unlock(&dev->irq_lock);
+	}
 	root->fn[devfn] = NULL;
 	return pci_device_sync_get(dev);
 }
@@ -276,7 +280,7 @@ void pci_root_destroy(struct pci_root *root)
 		if (!root->fn[f])
 			continue;
 		gone[n] = root->fn[f];
-		sd[n++] = detach_locked(root, f);
+		sd[n++] = detach_locked(root, f, false);
 	}
 	zombies = root->zombies;
 	root->zombies = NULL;
@@ -412,7 +416,7 @@ int pci_root_remove_device(struct pci_root *root, unsigned slot, unsigned fn)
 		pthread_mutex_unlock(&root->lock);
 		return -ENOENT;
 	}
-	sd = detach_locked(root, devfn);
+	sd = detach_locked(root, devfn, true);
 	/* Functions removed earlier from inside a dispatch: the bus
 	 * synchronisation below covers them too. */
 	older = root->zombies;

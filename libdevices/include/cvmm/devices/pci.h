@@ -98,7 +98,10 @@
  *     functions (pci_device_config_*, pci_device_reset, ...), pci_root_*
  *     functions (including pci_root_remove_device() of their own
  *     function: an eject register) and dispatch config accesses on a bus.
- *     They must not call pci_root_destroy().
+ *     They must not call pci_root_destroy().  A callback that stops
+ *     another function's BAR decoding waits for that function's running
+ *     callbacks, so two functions' callbacks must not do that to each
+ *     other at the same time.
  *   - config_read/config_write/bar_remap run under the config lock: they
  *     may call the interrupt-side functions but no config-space or
  *     pci_root_* function.

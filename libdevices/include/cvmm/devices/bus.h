@@ -35,7 +35,8 @@
  *    reader needs is supplied by the writer, which calls
  *    membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) before reading the
  *    counters (liburcu's "memb" flavour); without membarrier readers use a
- *    fence instead.  Threads beyond the 127th concurrent one share one slot
+ *    fence instead (forced by setting CVMM_IO_BUS_NO_MEMBARRIER=1 in the
+ *    environment before the first io_bus_create()).  Threads beyond the 127th concurrent one share one slot
  *    with atomic increments.
  *  - A replaced table is retired with the current epoch and freed once the
  *    epoch has advanced twice, which requires the readers of the older parity

@@ -359,66 +359,77 @@ static void bar_notify(struct pci_device *dev, struct pci_bar_state *b)
 /* ------------------------------------------------------------------ */
 
 static atomic_uint next_slot;
-static _Thread_local unsigned my_slot_plus1;
-/* The counters this thread's open dispatch sections hold, innermost last:
- * a sync on this thread does not wait for them (a BAR callback that writes
- * its function's config space would otherwise wait for itself). */
-static _Thread_local atomic_ulong *my_sections[PCI_DISPATCH_NEST];
-static _Thread_local unsigned my_depth;
 
-static unsigned my_slot(void)
+/* Per-thread dispatch state, one TLS lookup per dispatch.  sections[]:
+ * the counters this thread's open dispatch sections hold, innermost last;
+ * a sync on this thread does not wait for them (a BAR callback that
+ * writes its function's config space would otherwise wait for itself). */
+struct pci_dispatch_tls {
+	unsigned slot_plus1;
+	unsigned depth;
+	atomic_ulong *sections[PCI_DISPATCH_NEST];
+};
+
+static _Thread_local struct pci_dispatch_tls dtls;
+
+static struct pci_dispatch_tls *my_tls(void)
 {
-	if (!my_slot_plus1)
-		my_slot_plus1 = atomic_fetch_add_explicit(
-					&next_slot, 1, memory_order_relaxed) %
-					PCI_DISPATCH_SLOTS +
-				1;
-	return my_slot_plus1 - 1;
+	return &dtls;
 }
 
-static bool dispatch_enter(struct pci_device *dev, atomic_ulong **cnt)
+static atomic_ulong *dispatch_enter(struct pci_device *dev,
+				    struct pci_dispatch_tls *t)
 {
-	struct pci_dispatch_slot *s = &dev->dispatch[my_slot()];
+	atomic_ulong *cnt;
 	unsigned p;
 
 	/* BAR callbacks calling pci_device_bar_*() again: bounded. */
-	if (my_depth >= PCI_DISPATCH_NEST)
-		return false;
+	if (t->depth >= PCI_DISPATCH_NEST)
+		return NULL;
+	if (!t->slot_plus1)
+		t->slot_plus1 = atomic_fetch_add_explicit(
+					&next_slot, 1, memory_order_relaxed) %
+					PCI_DISPATCH_SLOTS +
+				1;
 	p = atomic_load(&dev->dispatch_epoch) & 1u;
-	*cnt = &s->cnt[p];
+	cnt = &dev->dispatch[t->slot_plus1 - 1].cnt[p];
 	/* seq_cst: ordered before the decoding check that follows, and the
 	 * config side clears the flag (seq_cst) before it reads the
 	 * counters, so either it sees this section or the section sees
 	 * the flag clear. */
-	atomic_fetch_add(*cnt, 1);
-	my_sections[my_depth++] = *cnt;
-	return true;
+	atomic_fetch_add(cnt, 1);
+	t->sections[t->depth++] = cnt;
+	return cnt;
 }
 
-static void dispatch_leave(atomic_ulong *cnt)
+static void dispatch_leave(struct pci_dispatch_tls *t, atomic_ulong *cnt)
 {
-	my_depth--;
+	t->depth--;
 	atomic_fetch_sub_explicit(cnt, 1, memory_order_release);
 }
 
 /* How many of @c's sections belong to the calling thread. */
 static unsigned long own_sections(const atomic_ulong *c)
 {
+	const struct pci_dispatch_tls *t = my_tls();
 	unsigned long n = 0;
 
-	for (unsigned k = 0; k < my_depth; k++)
-		n += my_sections[k] == c;
+	for (unsigned k = 0; k < t->depth; k++)
+		n += t->sections[k] == c;
 	return n;
 }
 
 bool pci_dispatch_in_section(const struct pci_device *dev)
 {
-	for (unsigned k = 0; k < my_depth; k++) {
-		for (unsigned i = 0; i < PCI_DISPATCH_SLOTS; i++) {
-			if (my_sections[k] == &dev->dispatch[i].cnt[0] ||
-			    my_sections[k] == &dev->dispatch[i].cnt[1])
-				return true;
-		}
+	const struct pci_dispatch_tls *t = my_tls();
+	const void *lo = &dev->dispatch[0];
+	const void *hi = &dev->dispatch[PCI_DISPATCH_SLOTS];
+
+	for (unsigned k = 0; k < t->depth; k++) {
+		const void *c = t->sections[k];
+
+		if (c >= lo && c < hi)
+			return true;
 	}
 	return false;
 }
@@ -901,6 +912,7 @@ static int bar_access(struct pci_device *dev, unsigned bar, uint64_t offset,
 {
 	struct pci_bar_state *b;
 	struct pci_msix_state *m;
+	struct pci_dispatch_tls *t;
 	atomic_ulong *cnt;
 	int ret = 0;
 
@@ -913,7 +925,9 @@ static int bar_access(struct pci_device *dev, unsigned bar, uint64_t offset,
 	/* kind and size never change once the function is in use. */
 	if (!b->kind || offset >= b->size || len > b->size - offset)
 		return -EINVAL;
-	if (!dispatch_enter(dev, &cnt))
+	t = my_tls();
+	cnt = dispatch_enter(dev, t);
+	if (!cnt)
 		return -ELOOP;
 	if (!atomic_load(&b->decoding)) {
 		ret = -ENODEV;
@@ -956,7 +970,7 @@ static int bar_access(struct pci_device *dev, unsigned bar, uint64_t offset,
 		dev->ops->bar_write(dev->opaque, bar, offset, wdata, len);
 	}
 out:
-	dispatch_leave(cnt);
+	dispatch_leave(t, cnt);
 	return ret;
 }
 

@@ -1,10 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-/* A program outside c-vmm that uses its installed or subproject libraries. */
+/*
+ * A program outside c-vmm that uses its installed or subproject libraries:
+ * one real call into each implemented library.
+ */
+#include <cvmm/devices/bus.h>
+#include <cvmm/kvm-ioctls.h>
+#include <cvmm/virtio-queue.h>
+#include <cvmm/vm-allocator.h>
 #include <cvmm/vm-memory.h>
 #include <stdio.h>
 #include <string.h>
 
-int main(void)
+static int memory_round_trip(void)
 {
 	struct guest_region_params p = {
 		.gpa = 0x1000,
@@ -25,9 +32,49 @@ int main(void)
 		err = guest_memory_read(m, 0x2000, buf, 6);
 	guest_memory_unref(m);
 	guest_region_unref(r);
-	if (err || strcmp(buf, "c-vmm") != 0) {
-		fprintf(stderr,
-			"consumer: guest memory round trip failed (%d)\n", err);
+	return err ? err : strcmp(buf, "c-vmm") != 0;
+}
+
+static int allocate_once(void)
+{
+	struct address_allocator *a = NULL;
+	uint64_t addr = 0;
+	int err;
+
+	err = address_allocator_create(0x1000, 0xffff, &a);
+	if (!err)
+		err = address_allocator_allocate(a, 0x100, 0x100,
+						 ADDRESS_ALLOC_LAST_FIT, &addr);
+	address_allocator_destroy(a);
+	return err ? err : addr != 0xff00;
+}
+
+static int other_libraries(void)
+{
+	struct virtq *q = NULL;
+	struct io_bus *bus = NULL;
+	int err;
+
+	if (strcmp(kvm_exit_reason_name(KVM_EXIT_HLT), "HLT") != 0)
+		return 1;
+	err = virtq_create(256, &q);
+	virtq_destroy(q);
+	if (!err)
+		err = io_bus_create(&bus);
+	io_bus_destroy(bus);
+	return err;
+}
+
+int main(void)
+{
+	int err = memory_round_trip();
+
+	if (!err)
+		err = allocate_once();
+	if (!err)
+		err = other_libraries();
+	if (err) {
+		fprintf(stderr, "consumer: failed (%d)\n", err);
 		return 1;
 	}
 	printf("consumer: ok\n");

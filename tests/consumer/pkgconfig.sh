@@ -19,18 +19,21 @@ for pc in "$prefix"/lib/pkgconfig/*.pc; do
 	pkg-config --exists --print-errors "$name" || status=1
 done
 cc=${CC:-cc}
-# shellcheck disable=SC2046
-$cc -std=c11 -Wall -Werror -o "$work/consumer-shared" "$here/consumer.c" \
-	$(pkg-config --cflags --libs cvmm-vm-memory)
+libs="cvmm-vm-memory cvmm-vm-allocator cvmm-kvm-ioctls cvmm-virtio-queue cvmm-devices"
+# shellcheck disable=SC2046,SC2086
+$cc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Werror -o "$work/consumer-shared" "$here/consumer.c" \
+	$(pkg-config --cflags --libs $libs)
 LD_LIBRARY_PATH="$prefix/lib" "$work/consumer-shared" || status=1
-# shellcheck disable=SC2046
-$cc -std=c11 -Wall -Werror -static -o "$work/consumer-static" "$here/consumer.c" \
-	$(pkg-config --static --cflags --libs cvmm-vm-memory)
+# shellcheck disable=SC2046,SC2086
+$cc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Werror -static -o "$work/consumer-static" "$here/consumer.c" \
+	$(pkg-config --static --cflags --libs $libs)
 "$work/consumer-static" || status=1
-# Every installed header compiles on its own.
+# Every installed header compiles on its own, in C11 with POSIX.1-2008
+# (the headers use sigset_t, ssize_t, struct iovec...).
 for h in $(cd "$prefix/include" && find cvmm -name '*.h'); do
 	printf '#include <%s>\nint main(void) { return 0; }\n' "$h" >"$work/hdr.c"
-	$cc -std=c11 -Wall -Wextra -Werror -I"$prefix/include" -c -o "$work/hdr.o" "$work/hdr.c" ||
+	$cc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Werror \
+		-I"$prefix/include" -c -o "$work/hdr.o" "$work/hdr.c" ||
 		{ echo "header $h does not compile alone"; status=1; }
 done
 exit $status

@@ -12,10 +12,12 @@ mkdir -p "$work/subprojects/c-vmm"
 	tar -C "$work/subprojects/c-vmm" -xf -
 cp "$here/consumer.c" "$work/"
 cat > "$work/meson.build" <<'MESON'
-project('cvmm-consumer', 'c', default_options: ['c_std=c11'])
+project('cvmm-consumer', 'c', default_options: ['c_std=gnu11'])
 subproject('c-vmm', default_options: ['tests=disabled', 'benchmarks=false',
   'examples=false', 'fuzz=disabled', 'lab=disabled', 'default_library=static'])
-executable('consumer', 'consumer.c', dependencies: dependency('cvmm-vm-memory'))
+executable('consumer', 'consumer.c', dependencies: [dependency('cvmm-vm-memory'),
+  dependency('cvmm-vm-allocator'), dependency('cvmm-kvm-ioctls'),
+  dependency('cvmm-virtio-queue'), dependency('cvmm-devices')])
 MESON
 meson setup "$work/build" "$work" >"$work/setup.log" 2>&1 || { cat "$work/setup.log"; exit 1; }
 meson compile -C "$work/build" >"$work/compile.log" 2>&1 || { cat "$work/compile.log"; exit 1; }

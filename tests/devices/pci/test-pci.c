@@ -2434,6 +2434,47 @@ START_TEST(test_remove_deasserts_intx)
 }
 END_TEST
 
+START_TEST(test_bar_mem64_over_4g_halves)
+{
+	struct pci_device_info info = {.vendor_id = 0x1234, .device_id = 7};
+	uint8_t devfn = PCI_ROOT_DEVFN(7, 0);
+	struct pci_device *d;
+	uint64_t base, len;
+
+	/* An 8 GiB BAR: the low dword has no writable address bits, a move
+	 * is a write of the high dword alone, and Linux's sizing (each half
+	 * separately, here with decode left on) must neither wrap nor leave
+	 * the BAR on the bus at a bogus place. */
+	ck_assert_int_eq(pci_device_create(&info, NULL, NULL, &d), 0);
+	ck_assert_int_eq(pci_device_add_bar(d, 0, PCI_BAR_KIND_MEM64, true,
+					    8ull << 30),
+			 0);
+	ck_assert_int_eq(pci_device_set_bar_address(d, 0, 0x400000000ull), 0);
+	ck_assert_int_eq(pci_root_add_device(root, d, 7, 0), 0);
+	enable(devfn, PCI_COMMAND_MEMORY);
+	ck_assert_int_eq(io_bus_find(mmio, 0x500000000ull, &base, &len), 0);
+	ck_assert_uint_eq(base, 0x400000000ull);
+	ck_assert_uint_eq(len, 8ull << 30);
+	/* Low half: nothing writable but the flags read back. */
+	m1_wr(devfn, PCI_BASE_ADDRESS_0, 4, 0xffffffffu);
+	ck_assert_uint_eq(m1_rd(devfn, PCI_BASE_ADDRESS_0, 4), 0xcu);
+	ck_assert(on_bus(mmio, 0x400000000ull));
+	/* High half: size mask, then the BAR is at 0xfffffffe00000000 whose
+	 * last byte is 2^64 - 1: off the bus. */
+	m1_wr(devfn, PCI_BASE_ADDRESS_1, 4, 0xffffffffu);
+	ck_assert_uint_eq(m1_rd(devfn, PCI_BASE_ADDRESS_1, 4), 0xfffffffeu);
+	ck_assert(!bar_mapped(d, 0));
+	ck_assert_int_eq(io_bus_find(mmio, 0xfffffffe00000000ull, NULL, NULL),
+			 -ENOENT);
+	/* Restoring or moving the high half alone maps it again. */
+	m1_wr(devfn, PCI_BASE_ADDRESS_1, 4, 0x6);
+	ck_assert(bar_mapped(d, 0));
+	ck_assert_uint_eq(bar_addr(d, 0), 0x600000000ull);
+	ck_assert(on_bus(mmio, 0x600000000ull + (8ull << 30) - 1));
+	ck_assert(!on_bus(mmio, 0x400000000ull));
+}
+END_TEST
+
 static Suite *pci_suite(void)
 {
 	Suite *s = suite_create("pci");
@@ -2522,6 +2563,7 @@ static Suite *pci_suite(void)
 	tcase_add_test(tc, test_bar_handler_recursion_bounded);
 	tcase_add_test(tc, test_root_add_added_device_to_busy_slot);
 	tcase_add_test(tc, test_remove_deasserts_intx);
+	tcase_add_test(tc, test_bar_mem64_over_4g_halves);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -365,9 +365,18 @@ static int add_locked(struct pci_root *root, struct pci_device *dev,
 		pthread_mutex_unlock(&dev->own_lock);
 		return ret;
 	}
-	for (unsigned i = 0; i < PCI_STD_NUM_BARS; i++)
-		if (dev->bars[i].kind)
-			pci_bar_store(dev, i, dev->bars[i].assigned);
+	for (unsigned i = 0; i < PCI_STD_NUM_BARS; i++) {
+		struct pci_bar_state *b = &dev->bars[i];
+
+		if (b->kind)
+			pci_bar_store(dev, i, b->assigned);
+		/* A config write before the function was added "mapped" BARs
+		 * on no bus; forget that so the update below registers them
+		 * on the root's buses. */
+		atomic_store(&b->decoding, false);
+		b->on_bus = false;
+		b->bus_addr = 0;
+	}
 	dev->root = root;
 	dev->devfn = (uint8_t)devfn;
 	dev->added = true;

@@ -2475,6 +2475,33 @@ START_TEST(test_bar_mem64_over_4g_halves)
 }
 END_TEST
 
+START_TEST(test_decode_enabled_before_add)
+{
+	struct pci_device_info info = {.vendor_id = 0x1234, .device_id = 8};
+	struct pci_device *d;
+	uint32_t v = 0;
+
+	/* A VMM that enables decoding before adding the function (firmware
+	 * style): once added, the BAR really is on the root's bus. */
+	ck_assert_int_eq(pci_device_create(&info, &fake_ops, fa, &d), 0);
+	ck_assert_int_eq(
+		pci_device_add_bar(d, 0, PCI_BAR_KIND_MEM32, false, 0x1000), 0);
+	ck_assert_int_eq(pci_device_set_bar_address(d, 0, 0xd9000000u), 0);
+	ck_assert_int_eq(pci_device_config_write(d, PCI_COMMAND, 2,
+						 PCI_COMMAND_MEMORY),
+			 0);
+	ck_assert_int_eq(pci_root_add_device(root, d, 8, 0), 0);
+	ck_assert(bar_mapped(d, 0));
+	ck_assert(on_bus(mmio, 0xd9000000u));
+	memset(fa->mem[0], 0x42, 4);
+	ck_assert_int_eq(io_bus_read(mmio, 0xd9000000u, &v, 4), 0);
+	ck_assert_uint_eq(v, 0x42424242u);
+	/* And it leaves the bus normally. */
+	ck_assert_int_eq(pci_root_remove_device(root, 8, 0), 0);
+	ck_assert(!on_bus(mmio, 0xd9000000u));
+}
+END_TEST
+
 static Suite *pci_suite(void)
 {
 	Suite *s = suite_create("pci");
@@ -2564,6 +2591,7 @@ static Suite *pci_suite(void)
 	tcase_add_test(tc, test_root_add_added_device_to_busy_slot);
 	tcase_add_test(tc, test_remove_deasserts_intx);
 	tcase_add_test(tc, test_bar_mem64_over_4g_halves);
+	tcase_add_test(tc, test_decode_enabled_before_add);
 	suite_add_tcase(s, tc);
 	return s;
 }

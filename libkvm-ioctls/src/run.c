@@ -183,6 +183,31 @@ CVMM_EXPORT int kvm_vcpu_run(struct kvm_vcpu_obj *v, struct kvm_exit_info *x)
 	return r;
 }
 
+CVMM_EXPORT int kvm_vcpu_complete_io(struct kvm_vcpu_obj *v,
+				     struct kvm_exit_info *x)
+{
+	int r;
+
+	if (!v || !x)
+		return -EINVAL;
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	r = kvm_xioctl(v->fd, KVM_RUN, NULL);
+	/*
+	 * Clear immediate_exit, then set it again if a kick is pending: a
+	 * kick sets its flag before immediate_exit, so in either order one of
+	 * the two stores leaves immediate_exit set for the next KVM_RUN.
+	 */
+	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	if (atomic_load(&v->kick_pending))
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (r == -EINTR)
+		return 0;
+	if (r < 0)
+		return r;
+	r = kvm_exit_decode(v->run, v->mmap_size, x);
+	return r < 0 ? r : 1;
+}
+
 static void kick_handler(int sig)
 {
 	(void)sig;

@@ -47,9 +47,12 @@ enum user_cmd {
 	UC_COALESCED = 5, /* 3 MMIO writes + 2 PIO writes, then GP_DONE */
 	UC_BENCH = 6,	  /* out GP_DONE forever */
 	UC_INT3 = 7,	  /* int3, then out GP_DONE */
+	UC_IN = 8,	  /* in eax from GP_IN; out eax, GP_DONE */
 };
 
-/* Commands of the ring-0 "lm64" guest (rdi). */
+/* Commands of the ring-0 "lm64" guest (rdi).  Its header has a fourth
+ * quadword, not used by the layout: a #BP handler that reports vector 3 on
+ * GP_EXC, which a test may install in IDT slot 3 (guest_idt_gate()). */
 enum lm64_cmd {
 	LC_BASIC = 0, /* PIO, MMIO write/read, rep outsb, hlt */
 	LC_MSR = 1,   /* rdmsr rsi -> out eax,GP_DONE; out edx,GP_IN; wrmsr */

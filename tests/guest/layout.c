@@ -16,7 +16,7 @@ static uint64_t get64(const uint8_t *mem, uint64_t gpa)
 	return v;
 }
 
-static void idt_gate(uint8_t *mem, unsigned vec, uint64_t handler)
+void guest_idt_gate(uint8_t *mem, unsigned vec, uint64_t handler)
 {
 	uint64_t lo, hi;
 
@@ -88,7 +88,7 @@ void guest_layout_long(uint8_t *mem, bool ring3, bool irq_on, bool with_idt,
 		uint64_t h = i < 32 ? exc : irq;
 
 		if (h)
-			idt_gate(mem, i, h);
+			guest_idt_gate(mem, i, h);
 	}
 
 	seg64(&sregs->cs, ring3 ? GL_SEL_CODE3 : GL_SEL_CODE0, true,

@@ -42,4 +42,9 @@ void guest_layout_long(uint8_t *mem, bool ring3, bool irq_on, bool with_idt,
 		       uint64_t cmd, struct kvm_sregs *sregs,
 		       struct kvm_regs *regs);
 
+/* Write a 64-bit interrupt gate (DPL 3, ring-0 code segment) for vector vec
+ * (< 256) at GL_IDT in mem.  guest_layout_long() uses it for the header's
+ * handlers; a test may add one after it (the IDT must be on: with_idt). */
+void guest_idt_gate(uint8_t *mem, unsigned vec, uint64_t handler);
+
 #endif

@@ -10,6 +10,7 @@ _start:
 	.quad	entry		/* header: entry */
 	.quad	0		/* no interrupt handler */
 	.quad	0		/* no exception handler: faults triple-fault */
+	.quad	bp_handler	/* not in the IDT unless a test installs it */
 
 	.text
 entry:
@@ -62,6 +63,11 @@ breakpoint:
 	out	%al, $0x10
 	hlt
 	jmp	breakpoint
+bp_handler:			/* vector 3 reached the guest's IDT */
+	mov	$3, %al
+	out	%al, $0xee
+	hlt
+	jmp	bp_handler
 	.section .rodata
 msg:
 	.ascii	"long"

@@ -29,6 +29,8 @@ entry:
 	je	bench
 	cmp	$7, %rdi
 	je	breakpoint
+	cmp	$8, %rdi
+	je	input
 spin:
 	jmp	spin
 
@@ -104,6 +106,11 @@ coalesced:
 bench:
 	out	%al, $0x10
 	jmp	bench
+
+input:
+	in	$0x11, %eax
+	out	%eax, $0x10
+	jmp	spin
 
 breakpoint:
 	int3

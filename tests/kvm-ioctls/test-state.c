@@ -7,6 +7,7 @@
  * control, NMI, SMI and nested state.
  */
 #include <asm/kvm_para.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,6 +108,7 @@ START_TEST(save_restore_into_fresh_vm)
 	struct vcpu_state st;
 	struct kvm_debugregs dr;
 	struct kvm_fpu fpu;
+	struct kvm_exit_info x;
 	struct tvm a, b;
 	uint64_t v, xmm0;
 	uint32_t i;
@@ -124,6 +126,10 @@ START_TEST(save_restore_into_fresh_vm)
 	ck_assert_int_eq(kvm_vcpu_set_debugregs(a.vcpu, &dr), 0);
 	for (i = 1; i <= 10; i++)
 		ck_assert_uint_eq(tvm_expect_out(&a, GP_DONE), i);
+	/* The state is consistent only once the OUT is completed (KVM API
+	 * doc, "completion of I/O"): kvm-amd advances RIP past it on
+	 * re-entry, so a state saved now would re-execute it. */
+	ck_assert_int_eq(kvm_vcpu_complete_io(a.vcpu, &x), 0);
 	save(a.vcpu, &st);
 	ck_assert_uint_eq(st.regs.rax, 10);
 	memcpy(&xmm0, st.fpu.xmm[0], 8);
@@ -147,6 +153,70 @@ START_TEST(save_restore_into_fresh_vm)
 	ck_assert_uint_eq(dr.db[0], 0x123450);
 	free_state(&st);
 	tvm_fini(&b);
+}
+END_TEST
+
+/*
+ * kvm_vcpu_complete_io(): after an OUT exit RIP ends up past the OUT
+ * (whether KVM advanced it before the exit or on completion); after an IN
+ * exit the data the VMM wrote is in RAX; the guest does not run (the next
+ * exit is the instruction after); a pending kick survives it.
+ */
+START_TEST(complete_io_in_out_and_kick)
+{
+	struct kvm_exit_info x;
+	struct kvm_regs regs;
+	struct tvm t;
+	uint32_t val = 0xcafef00d;
+
+	tvm_init(&t, TVM_RAM, NULL);
+	ck_assert_int_eq(kvm_vcpu_complete_io(NULL, &x), -EINVAL);
+	ck_assert_int_eq(kvm_vcpu_complete_io(t.vcpu, NULL), -EINVAL);
+	tvm_load(&t, guest_user_start, guest_user_end);
+	tvm_setup_long(&t, t.vcpu, true, false, true, UC_COUNT);
+	/* nothing pending yet: completes nothing, runs nothing */
+	ck_assert_int_eq(kvm_vcpu_complete_io(t.vcpu, &x), 0);
+	ck_assert_int_eq(kvm_vcpu_get_regs(t.vcpu, &regs), 0);
+	ck_assert_uint_eq(regs.rax, 0);
+	ck_assert_uint_eq(kvm_vcpu_run_struct(t.vcpu)->immediate_exit, 0);
+
+	ck_assert_uint_eq(tvm_expect_out(&t, GP_DONE), 1);
+	ck_assert_int_eq(kvm_vcpu_complete_io(t.vcpu, &x), 0);
+	ck_assert_uint_eq(kvm_vcpu_run_struct(t.vcpu)->immediate_exit, 0);
+	ck_assert_int_eq(kvm_vcpu_get_regs(t.vcpu, &regs), 0);
+	ck_assert_uint_lt(regs.rip, t.mem_size - 1);
+	/* "out %eax, $0x10" (e7 10) just behind RIP, the loop's jmp at it */
+	ck_assert_uint_eq(t.mem[regs.rip - 2], 0xe7);
+	ck_assert_uint_eq(t.mem[regs.rip - 1], 0x10);
+	ck_assert_uint_eq(t.mem[regs.rip], 0xeb);
+	ck_assert_uint_eq(regs.rax, 1); /* the guest did not run on */
+	ck_assert_uint_eq(tvm_expect_out(&t, GP_DONE), 2);
+	tvm_fini(&t);
+
+	tvm_init(&t, TVM_RAM, NULL);
+	tvm_load(&t, guest_user_start, guest_user_end);
+	tvm_setup_long(&t, t.vcpu, true, false, true, UC_IN);
+	tvm_run(&t, &x);
+	ck_assert_uint_eq(x.reason, KVM_EXIT_IO);
+	ck_assert(x.io.in);
+	ck_assert_uint_eq(x.io.port, GP_IN);
+	ck_assert_uint_eq(x.io.len, 4);
+	memcpy(x.io.data, &val, 4);
+	/* A kick is pending across the completion and reported after it. */
+	ck_assert_int_eq(kvm_vcpu_kick_bind(t.vcpu, SIGUSR1), 0);
+	ck_assert_int_eq(kvm_vcpu_kick(t.vcpu), 0);
+	ck_assert_int_eq(kvm_vcpu_complete_io(t.vcpu, &x), 0);
+	ck_assert_uint_eq(kvm_vcpu_run_struct(t.vcpu)->immediate_exit, 1);
+	ck_assert_int_eq(kvm_vcpu_get_regs(t.vcpu, &regs), 0);
+	ck_assert_uint_eq((uint32_t)regs.rax, val);
+	ck_assert_uint_eq(t.mem[regs.rip - 2], 0xe5); /* in $0x11, %eax */
+	ck_assert_uint_eq(t.mem[regs.rip - 1], GP_IN);
+	ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+	ck_assert_uint_eq(x.reason, KVM_EXIT_INTR);
+	ck_assert(x.kicked);
+	ck_assert_uint_eq(kvm_vcpu_run_struct(t.vcpu)->immediate_exit, 0);
+	ck_assert_uint_eq(tvm_expect_out(&t, GP_DONE), val);
+	tvm_fini(&t);
 }
 END_TEST
 
@@ -336,6 +406,7 @@ static Suite *state_suite(void)
 	TCase *tc = tcase_create("state");
 
 	tcase_add_test(tc, save_restore_into_fresh_vm);
+	tcase_add_test(tc, complete_io_in_out_and_kick);
 	tcase_add_test(tc, msrs_report_processed_count);
 	tcase_add_test(tc, xsave_legacy_and_xcrs);
 	tcase_add_test(tc, mp_state_events_nmi);

@@ -368,7 +368,16 @@ CVMM_EXPORT struct kvm_run *kvm_vcpu_run_struct(struct kvm_vcpu_obj *vcpu);
 CVMM_EXPORT size_t kvm_vcpu_mmap_size(const struct kvm_vcpu_obj *vcpu);
 
 /* Register state, uapi structures as is: the caller's struct is read or
- * filled, never kept.  0 or -EINVAL (NULL) or the ioctl's -errno. */
+ * filled, never kept.  0 or -EINVAL (NULL) or the ioctl's -errno.
+ *
+ * Saving state after an I/O exit: after KVM_EXIT_IO or KVM_EXIT_MMIO (and
+ * the other exits userspace completes), the vCPU state is consistent only
+ * once KVM_RUN has been re-entered (KVM API doc, "completion of I/O"): RIP
+ * may still point at the I/O instruction (kvm-amd and kvm-intel advance it
+ * on re-entry) and an IN's data is not yet in RAX.  State read with the
+ * getters below at that point and restored elsewhere re-executes the
+ * instruction.  Call kvm_vcpu_complete_io() first (declared with
+ * kvm_vcpu_run()); it completes the operation without running the guest. */
 CVMM_EXPORT int kvm_vcpu_get_regs(struct kvm_vcpu_obj *vcpu,
 				  struct kvm_regs *regs);
 CVMM_EXPORT int kvm_vcpu_set_regs(struct kvm_vcpu_obj *vcpu,
@@ -619,6 +628,26 @@ CVMM_EXPORT const char *kvm_exit_reason_name(uint32_t reason);
  */
 CVMM_EXPORT int kvm_vcpu_run(struct kvm_vcpu_obj *vcpu,
 			     struct kvm_exit_info *exit);
+
+/*
+ * Complete the operation of the last exit without running the guest, so
+ * that the vCPU state is consistent (e.g. before saving it for migration or
+ * a snapshot; see the note at kvm_vcpu_get_regs()).  Issues KVM_RUN once
+ * with kvm_run->immediate_exit = 1: KVM first finishes the pending I/O,
+ * MMIO or MSR operation (using the data the caller wrote into kvm_run for
+ * an IN, MMIO read or RDMSR), then sees immediate_exit and returns EINTR
+ * before entering the guest.  Harmless when nothing is pending.
+ *
+ * Returns 0 when the operation is complete (*exit untouched); 1 when
+ * completing it produced a new exit instead (e.g. the next chunk of a string
+ * I/O instruction), decoded into *exit like kvm_vcpu_run() does: handle it,
+ * then call again; a negative errno from KVM_RUN, -EPROTO from decoding, or
+ * -EINVAL for NULL arguments.  immediate_exit is cleared again unless a
+ * kvm_vcpu_kick() is pending, which stays pending (the next kvm_vcpu_run()
+ * reports it).  Same thread rules as kvm_vcpu_run().
+ */
+CVMM_EXPORT int kvm_vcpu_complete_io(struct kvm_vcpu_obj *vcpu,
+				     struct kvm_exit_info *exit);
 
 /*
  * Kicking a vCPU out of KVM_RUN from another thread.

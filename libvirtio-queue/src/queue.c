@@ -363,14 +363,20 @@ int virtq_set_memory(struct virtq *q, struct guest_memory *mem)
 		return -EINVAL;
 	if (mem)
 		guest_memory_ref(mem);
+	/* The cached hot region points into the old snapshot, which may be
+	 * unmapped once released below: forget it before that.  Chains still
+	 * in flight then go through libvm-memory on the new snapshot, and
+	 * install_rings() recomputes it on activation. */
+	q->hot_gpa = 1;
+	q->hot_end = 0;
+	q->hot_host = NULL;
+	q->hot_write_ok = false;
 	guest_memory_unref(q->mem);
 	q->mem = mem;
 	if (!q->ready)
 		return 0;
 	ret = validate_rings(q, mem, q->event_idx, host, &why);
 	if (ret) {
-		q->hot_gpa = 1;
-		q->hot_end = 0;
 		/* The rings are gone from RAM: stop touching them. */
 		virtq_break(q, why == VIRTQ_ERR_RINGS_OVERLAP
 				       ? VIRTQ_ERR_USED_OUTSIDE_RAM

@@ -1407,6 +1407,47 @@ START_TEST(test_hostile_memory_removed_under_ready_queue)
 }
 END_TEST
 
+/*
+ * Regression: a queue made not-ready kept the host pointer of the region
+ * holding its rings; giving it new memory then freed that region while
+ * chains still in flight read through the stale pointer (use after unmap).
+ */
+START_TEST(test_memory_swapped_while_not_ready_drops_cached_region)
+{
+	struct guest_region *ra2, *rs[3];
+	struct guest_memory *m2;
+	struct virtq_chain c;
+	struct iovec iov[2];
+	char buf[8];
+
+	start(QSIZE, 0);
+	fill(DATA, 'q', 8);
+	add1(DATA, 8, 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_set_ready(q, false), 0);
+	/* New RAM at the same addresses; the old region A goes away. */
+	ra2 = mk_region(0, A_SIZE, 0);
+	rs[0] = ra2;
+	rs[1] = rb;
+	rs[2] = rc;
+	ck_assert_int_eq(guest_memory_create(rs, 3, &m2), 0);
+	ck_assert_int_eq(guest_memory_fill(m2, DATA, 'z', 8), 0);
+	ck_assert_int_eq(virtq_set_memory(q, m2), 0);
+	virtq_driver_destroy(drv);
+	drv = NULL;
+	guest_memory_unref(mem);
+	guest_region_unref(ra);
+	mem = m2;
+	ra = ra2;
+	/* The chain now reads the new memory, not the unmapped region. */
+	ck_assert_int_eq(virtq_chain_read(&c, buf, 4), 4);
+	ck_assert_int_eq(buf[0], 'z');
+	ck_assert_int_eq(virtq_chain_readable_iov(&c, 4, iov, 2), 1);
+	ck_assert_int_eq(((char *)iov[0].iov_base)[0], 'z');
+	ck_assert(!virtq_is_broken(q));
+}
+END_TEST
+
 /* ===================================================================== wrap */
 
 static void restore_at(uint16_t idx, uint64_t features)
@@ -1942,6 +1983,8 @@ static Suite *vq_suite(void)
 	tcase_add_test(tc, test_hostile_broken_queue_never_spins);
 	tcase_add_test(tc, test_hostile_reset_clears_broken);
 	tcase_add_test(tc, test_hostile_memory_removed_under_ready_queue);
+	tcase_add_test(tc,
+		       test_memory_swapped_while_not_ready_drops_cached_region);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("wrap");

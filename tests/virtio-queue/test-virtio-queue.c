@@ -1310,6 +1310,44 @@ START_TEST(test_hostile_same_head_twice_in_avail)
 }
 END_TEST
 
+/* The same two lines through virtq_pop_batch(), which has its own loop. */
+START_TEST(test_hostile_more_chains_in_flight_than_size_batch)
+{
+	struct virtq_chain c[QSIZE + 1];
+	int i;
+
+	start(QSIZE, 0);
+	for (i = 0; i < (int)QSIZE; i++)
+		write_desc((uint16_t)i, DATA, 8, 0, 0);
+	for (i = 0; i < (int)QSIZE; i++)
+		ck_assert_int_eq(virtq_driver_push_head(drv, (uint16_t)i), 0);
+	ck_assert_int_eq(virtq_pop_batch(q, c, QSIZE + 1), (int)QSIZE);
+	ck_assert_int_eq(virtq_in_flight(q), QSIZE);
+	ck_assert_int_eq(virtq_driver_push_head(drv, 3), 0);
+	ck_assert_int_eq(virtq_pop_batch(q, c, QSIZE + 1), -EIO);
+	ck_assert_int_eq(virtq_error_get(q), VIRTQ_ERR_HEAD_IN_FLIGHT);
+	ck_assert_int_eq(cb_count, 1);
+	ck_assert_int_eq(virtq_in_flight(q), QSIZE);
+}
+END_TEST
+
+START_TEST(test_hostile_same_head_twice_in_avail_batch)
+{
+	struct virtq_chain c[4];
+
+	start(QSIZE, 0);
+	write_desc(2, DATA, 8, 0, 0);
+	ck_assert_int_eq(virtq_driver_push_head(drv, 2), 0);
+	ck_assert_int_eq(virtq_driver_push_head(drv, 2), 0);
+	/* The first copy is returned; the second breaks the queue. */
+	ck_assert_int_eq(virtq_pop_batch(q, c, 4), 1);
+	ck_assert_uint_eq(c[0].head, 2);
+	ck_assert_int_eq(virtq_error_get(q), VIRTQ_ERR_HEAD_IN_FLIGHT);
+	ck_assert_int_eq(virtq_in_flight(q), 1);
+	ck_assert_int_eq(virtq_pop_batch(q, c, 4), -EIO);
+}
+END_TEST
+
 START_TEST(test_hostile_descriptor_snapshot_before_use)
 {
 	struct virtq_chain c;
@@ -1978,6 +2016,8 @@ static Suite *vq_suite(void)
 	tcase_add_test(tc, test_hostile_writable_buffer_in_rom);
 	tcase_add_test(tc, test_hostile_more_chains_in_flight_than_size);
 	tcase_add_test(tc, test_hostile_same_head_twice_in_avail);
+	tcase_add_test(tc, test_hostile_more_chains_in_flight_than_size_batch);
+	tcase_add_test(tc, test_hostile_same_head_twice_in_avail_batch);
 	tcase_add_test(tc, test_hostile_descriptor_snapshot_before_use);
 	tcase_add_test(tc, test_hostile_indirect_table_snapshot_before_use);
 	tcase_add_test(tc, test_hostile_broken_queue_never_spins);

@@ -53,10 +53,11 @@ struct i8042 {
 
 	uint8_t q[QUEUE_SIZE];
 	bool q_aux[QUEUE_SIZE];
+	bool q_ctl[QUEUE_SIZE]; /* produced by the controller, not the kbd */
 	unsigned q_head, q_count;
 };
 
-static void push(struct i8042 *k, uint8_t b, bool aux)
+static void push_src(struct i8042 *k, uint8_t b, bool aux, bool ctl)
 {
 	unsigned i;
 
@@ -65,7 +66,47 @@ static void push(struct i8042 *k, uint8_t b, bool aux)
 	i = (k->q_head + k->q_count) % QUEUE_SIZE;
 	k->q[i] = b;
 	k->q_aux[i] = aux;
+	k->q_ctl[i] = ctl;
 	k->q_count++;
+}
+
+/* A keyboard byte. */
+static void push(struct i8042 *k, uint8_t b, bool aux)
+{
+	push_src(k, b, aux, false);
+}
+
+/* A controller response. */
+static void push_ctl(struct i8042 *k, uint8_t b)
+{
+	push_src(k, b, false, true);
+}
+
+/*
+ * The controller's own output is a single latch: a new controller command
+ * discards a response the guest left unread.  Linux's i8042_check_aux()
+ * relies on it: __i8042_command() sees the AUX loopback echo without
+ * AUXDATA and returns without reading it; the AUX interface test that
+ * follows must then read its own answer (0x01), not the stale echo, and
+ * nothing must be left behind to reach the keyboard driver later.
+ * Keyboard bytes are kept, in order.  Bounded: QUEUE_SIZE steps.
+ */
+static void drop_ctl_responses(struct i8042 *k)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < k->q_count && i < QUEUE_SIZE; i++) {
+		unsigned from = (k->q_head + i) % QUEUE_SIZE;
+		unsigned to = (k->q_head + n) % QUEUE_SIZE;
+
+		if (k->q_ctl[from])
+			continue;
+		k->q[to] = k->q[from];
+		k->q_aux[to] = k->q_aux[from];
+		k->q_ctl[to] = false;
+		n++;
+	}
+	k->q_count = n;
 }
 
 static bool irq_wanted(const struct i8042 *k)
@@ -152,8 +193,9 @@ static bool write_cmd_locked(struct i8042 *k, uint8_t cmd)
 {
 	k->status |= STR_CMDDAT;
 	k->pend = PEND_NONE;
+	drop_ctl_responses(k);
 	if (cmd >= 0x20 && cmd <= 0x3f) {
-		push(k, k->ram[cmd & 0x1f], false);
+		push_ctl(k, k->ram[cmd & 0x1f]);
 	} else if (cmd >= 0x60 && cmd <= 0x7f) {
 		k->pend = PEND_RAM;
 		k->pend_arg = cmd & 0x1f;
@@ -170,15 +212,15 @@ static bool write_cmd_locked(struct i8042 *k, uint8_t cmd)
 			k->ram[0] &= (uint8_t)~CTR_AUXDIS;
 			break;
 		case 0xa9: /* AUX interface test: clock line stuck low */
-			push(k, 0x01, false);
+			push_ctl(k, 0x01);
 			break;
 		case 0xaa: /* controller self-test */
 			k->status |= STR_SYS;
 			k->ram[0] |= CTR_SYS;
-			push(k, 0x55, false);
+			push_ctl(k, 0x55);
 			break;
 		case 0xab: /* keyboard interface test */
-			push(k, 0x00, false);
+			push_ctl(k, 0x00);
 			break;
 		case 0xad: /* disable keyboard */
 			k->ram[0] |= CTR_KBDDIS;
@@ -187,10 +229,10 @@ static bool write_cmd_locked(struct i8042 *k, uint8_t cmd)
 			k->ram[0] &= (uint8_t)~CTR_KBDDIS;
 			break;
 		case 0xc0: /* read input port */
-			push(k, 0x00, false);
+			push_ctl(k, 0x00);
 			break;
 		case 0xd0: /* read output port */
-			push(k, k->outp, false);
+			push_ctl(k, k->outp);
 			break;
 		case 0xd1:
 			k->pend = PEND_OUTP;
@@ -286,7 +328,7 @@ static bool write_data_locked(struct i8042 *k, uint8_t b)
 		break;
 	case PEND_AUX_OBUF:
 		/* no AUX port: echoed without AUXDATA (see header) */
-		push(k, b, false);
+		push_ctl(k, b);
 		k->pend = PEND_NONE;
 		break;
 	case PEND_AUX_DEV:

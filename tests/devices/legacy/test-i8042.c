@@ -319,6 +319,122 @@ START_TEST(test_i8042_linux_probe_sequence)
 }
 END_TEST
 
+/*
+ * Linux's __i8042_command() on ports 0x60/0x64 through the bus: IBF wait,
+ * command, parameter bytes, then for each result byte an OBF wait (bounded
+ * like I8042_CTL_TIMEOUT) and, for the AUX loopback, the AUXDATA check that
+ * returns -1 *without reading* the byte.
+ */
+static int linux_i8042_command(struct io_bus *bus, uint8_t *param,
+			       unsigned command)
+{
+	uint8_t v = (uint8_t)command, st;
+
+	ck_assert_int_eq(io_bus_read(bus, 0x64, &st, 1), 0);
+	ck_assert_uint_eq(st & 0x02, 0); /* IBF never stuck */
+	ck_assert_int_eq(io_bus_write(bus, 0x64, &v, 1), 0);
+	for (unsigned i = 0; i < ((command >> 12) & 0xf); i++)
+		ck_assert_int_eq(io_bus_write(bus, 0x60, &param[i], 1), 0);
+	for (unsigned i = 0; i < ((command >> 8) & 0xf); i++) {
+		unsigned tries = 0;
+
+		do {
+			ck_assert_int_eq(io_bus_read(bus, 0x64, &st, 1), 0);
+		} while (!(st & STR_OBF) && ++tries < 100);
+		if (!(st & STR_OBF))
+			return -ETIMEDOUT;
+		if (command == 0x11d3 && !(st & STR_AUXDATA))
+			return -1;
+		ck_assert_int_eq(io_bus_read(bus, 0x60, &param[i], 1), 0);
+	}
+	return 0;
+}
+
+/* i8042_flush(): -EIO when more than I8042_BUFFER_SIZE bytes come. */
+static unsigned linux_i8042_flush(struct io_bus *bus)
+{
+	unsigned n = 0;
+	uint8_t st, v;
+
+	for (;;) {
+		ck_assert_int_eq(io_bus_read(bus, 0x64, &st, 1), 0);
+		if (!(st & STR_OBF))
+			return n;
+		ck_assert_uint_lt(n, 16);
+		n++;
+		ck_assert_int_eq(io_bus_read(bus, 0x60, &v, 1), 0);
+	}
+}
+
+/*
+ * Replays i8042_controller_init(), i8042_check_aux() and
+ * i8042_setup_kbd()/i8042_enable_kbd_port() as Linux runs them on a
+ * controller without AUX port, then atkbd's GETID.  Before the fix the
+ * loopback echo Linux does not read stayed queued: the AUX test read it
+ * instead of its 0x01, and the real answer was left behind to raise IRQ 1
+ * as a stray keyboard byte once the keyboard interrupt was enabled.
+ */
+START_TEST(test_i8042_linux_check_aux_leaves_nothing)
+{
+	struct io_bus *bus;
+	uint8_t ctr[2], param, id[3], v;
+	unsigned asserts;
+
+	ck_assert_int_eq(io_bus_create(&bus), 0);
+	ck_assert_int_eq(
+		i8042_register(k, bus, I8042_DATA_PORT, I8042_CMD_PORT), 0);
+	/* i8042_controller_init: stable CTR read, kbd off, write back */
+	ck_assert_uint_eq(linux_i8042_flush(bus), 0);
+	ck_assert_int_eq(linux_i8042_command(bus, &ctr[0], 0x0120), 0);
+	ck_assert_int_eq(linux_i8042_command(bus, &ctr[1], 0x0120), 0);
+	ck_assert_uint_eq(ctr[0], ctr[1]);
+	ctr[0] |= 0x10;
+	ctr[0] &= (uint8_t)~0x01;
+	ck_assert_int_eq(linux_i8042_command(bus, &ctr[0], 0x1060), 0);
+	ck_assert_uint_eq(linux_i8042_flush(bus), 0);
+	/* i8042_check_aux */
+	ck_assert_uint_eq(linux_i8042_flush(bus), 0);
+	param = 0x5a;
+	ck_assert_int_eq(linux_i8042_command(bus, &param, 0x11d3), -1);
+	ck_assert_int_eq(linux_i8042_command(bus, &param, 0x01a9), 0);
+	ck_assert_uint_eq(param, 0x01); /* its own answer, not the echo */
+	/* i8042_enable_kbd_port: kbd on, its interrupt on */
+	ctr[0] &= (uint8_t)~0x10;
+	ctr[0] |= 0x01;
+	ck_assert(!rec.level);
+	asserts = rec.asserts;
+	ck_assert_int_eq(linux_i8042_command(bus, &ctr[0], 0x1060), 0);
+	ck_assert(!rec.level); /* no stray byte raises IRQ 1 */
+	ck_assert_uint_eq(rec.asserts, asserts);
+	ck_assert_int_eq(io_bus_read(bus, 0x64, &v, 1), 0);
+	ck_assert_uint_eq(v & STR_OBF, 0);
+	/* atkbd_probe: GETID through the data port */
+	v = 0xf2;
+	ck_assert_int_eq(io_bus_write(bus, 0x60, &v, 1), 0);
+	ck_assert(rec.level);
+	for (unsigned i = 0; i < 3; i++)
+		ck_assert_int_eq(io_bus_read(bus, 0x60, &id[i], 1), 0);
+	ck_assert_uint_eq(id[0], 0xfa);
+	ck_assert_uint_eq(id[1], 0xab);
+	ck_assert_uint_eq(id[2], 0x83);
+	ck_assert(!rec.level);
+	ck_assert_uint_eq(linux_i8042_flush(bus), 0);
+	io_bus_destroy(bus);
+}
+END_TEST
+
+/* Keyboard bytes survive a controller command; its unread answers do not. */
+START_TEST(test_i8042_controller_response_replaced)
+{
+	i8042_write_data(k, 0xee); /* keyboard echo: a keyboard byte */
+	i8042_write_cmd(k, 0x20);  /* CTR, left unread */
+	i8042_write_cmd(k, 0xaa);  /* self-test replaces it */
+	ck_assert_uint_eq(resp(), 0xee);
+	ck_assert_uint_eq(resp(), 0x55);
+	assert_empty();
+}
+END_TEST
+
 static Suite *i8042_suite(void)
 {
 	Suite *s = suite_create("i8042");
@@ -342,6 +458,8 @@ static Suite *i8042_suite(void)
 	tcase_add_test(tc, test_hostile_i8042_output_queue_bounded);
 	tcase_add_test(tc, test_i8042_unknown_command_ignored);
 	tcase_add_test(tc, test_i8042_linux_probe_sequence);
+	tcase_add_test(tc, test_i8042_linux_check_aux_leaves_nothing);
+	tcase_add_test(tc, test_i8042_controller_response_replaced);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -15,7 +15,10 @@
  * There is no AUX (mouse) port: the AUX interface test (0xa9) answers 0x01
  * and the AUX loopback (0xd3) echoes without the AUXDATA flag, so Linux
  * decides at once that there is no AUX port instead of waiting for timeouts;
- * bytes for the AUX device (0xd4) are dropped.
+ * bytes for the AUX device (0xd4) are dropped.  The controller's own answers
+ * sit in a one-byte latch: a new controller command discards an unread
+ * answer (Linux leaves the AUX loopback echo unread), so no stale byte
+ * reaches the keyboard driver; keyboard bytes are never discarded.
  *
  * A minimal keyboard answers the commands Linux's atkbd sends: reset 0xff ->
  * 0xfa 0xaa, get-id 0xf2 -> 0xfa 0xab 0x83, echo 0xee -> 0xee, get/set scan

@@ -30,7 +30,6 @@ struct virtq {
 	bool signalled_valid;
 	bool used_dirty_log;	/* used area is in a dirty-logged region */
 	enum virtq_error error; /* sticky; NONE = healthy */
-	uint8_t *in_flight;	/* per head: 1 while popped, not used */
 	uint32_t in_flight_count;
 	int32_t last_popped;	 /* head of the last pop, -1 after undo/use */
 	struct virtq_buf *bufs;	 /* snapshot of the last popped chain */
@@ -49,6 +48,10 @@ struct virtq {
 	enum virtq_error cfg_error;
 	virtq_error_fn err_fn;
 	void *err_opaque;
+
+	/* Per head (max_size bytes): 1 while popped and not yet used.  In
+	 * the same allocation, so the hot paths index it off q directly. */
+	uint8_t in_flight[];
 };
 
 /* Host pointer for [gpa, gpa+n) when it lies in the hot region. */

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,14 +94,13 @@ int virtq_create(uint32_t max_size, struct virtq **out)
 
 	if (!out || !is_pow2(max_size) || max_size > VIRTQ_MAX_SIZE)
 		return -EINVAL;
-	q = calloc(1, sizeof(*q));
+	q = calloc(1, sizeof(*q) + max_size);
 	if (!q)
 		return -ENOMEM;
 	q->max_size = max_size;
-	q->in_flight = calloc(max_size, 1);
 	q->bufs = calloc(max_size, sizeof(*q->bufs));
 	q->itab = calloc(max_size, sizeof(*q->itab));
-	if (!q->in_flight || !q->bufs || !q->itab) {
+	if (!q->bufs || !q->itab) {
 		virtq_destroy(q);
 		return -ENOMEM;
 	}
@@ -114,7 +114,6 @@ void virtq_destroy(struct virtq *q)
 	if (!q)
 		return;
 	guest_memory_unref(q->mem);
-	free(q->in_flight);
 	free(q->bufs);
 	free(q->itab);
 	free(q);
@@ -681,6 +680,62 @@ walk_chain(struct virtq *q, uint16_t head, struct virtq_buf *out, uint32_t room,
 	return VIRTQ_ERR_NONE;
 }
 
+/*
+ * Fill @c (and its one buffer @out) for a chain of one plain descriptor
+ * already checked: the fields in as few stores as the layout allows (the
+ * adjacent 16-bit counts and 32-bit lengths each go as one 64-bit word).
+ */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+_Static_assert(offsetof(struct virtq_chain, nbufs) ==
+			       offsetof(struct virtq_chain, head) + 2 &&
+		       offsetof(struct virtq_chain, nread) ==
+			       offsetof(struct virtq_chain, head) + 4 &&
+		       offsetof(struct virtq_chain, ndesc) ==
+			       offsetof(struct virtq_chain, head) + 6 &&
+		       offsetof(struct virtq_chain, write_len) ==
+			       offsetof(struct virtq_chain, read_len) + 4 &&
+		       offsetof(struct virtq_buf, flags) ==
+			       offsetof(struct virtq_buf, len) + 4,
+	       "virtq_chain / virtq_buf layout");
+#endif
+static inline __attribute__((always_inline)) void
+fill_plain(struct virtq *q, struct virtq_chain *c, struct virtq_buf *out,
+	   uint16_t head, uint64_t addr, uint32_t len, uint16_t flags)
+{
+	uint32_t w = flags & VRING_DESC_F_WRITE;
+
+	out->addr = addr;
+	c->q = q;
+	c->bufs = out;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	{
+		/* head, nbufs = 1, nread = !w, ndesc = 1 */
+		uint64_t counts = head | 1ull << 16 | (uint64_t)!w << 32 |
+				  1ull << 48;
+		/* read_len, write_len: len goes to one of them */
+		uint64_t lens = (uint64_t)len << (w ? 32 : 0);
+		uint64_t lf = len | (uint64_t)w << 32;
+
+		memcpy(&out->len, &lf, 8);
+		memcpy(&c->head, &counts, 8);
+		memcpy(&c->read_len, &lens, 8);
+	}
+#else
+	out->len = len;
+	out->flags = w;
+	c->head = head;
+	c->nbufs = 1;
+	c->nread = !w;
+	c->ndesc = 1;
+	c->read_len = w ? 0 : len;
+	c->write_len = w ? len : 0;
+#endif
+	c->rd_buf = 0;
+	c->wr_buf = 0;
+	c->rd_off = c->wr_off = 0;
+	c->rd_done = c->wr_done = 0;
+}
+
 /* Pop one chain into @out; 1, 0 (nothing, or no room in a batch), -EIO. */
 static inline __attribute__((always_inline)) int pop_one(struct virtq *q,
 							 struct virtq_chain *c,
@@ -719,11 +774,101 @@ static inline __attribute__((always_inline)) int pop_one(struct virtq *q,
 	return 1;
 }
 
-int virtq_pop(struct virtq *q, struct virtq_chain *chain)
+/*
+ * The out-of-line parts of virtq_pop().  Each is entered before the guest
+ * field it concerns was read, or is handed the value already read, so no
+ * guest field is read twice.
+ */
+
+/* Not active, or every announced chain popped: the general path. */
+static __attribute__((noinline)) int pop_slow(struct virtq *q,
+					      struct virtq_chain *c)
 {
 	if (unlikely(!q->active))
 		return q->error ? -EIO : -ENODEV;
-	return pop_one(q, chain, q->bufs, q->size);
+	return pop_one(q, c, q->bufs, q->size);
+}
+
+/* @head (read once from the avail ring) is out of range or in flight. */
+static __attribute__((noinline, cold)) int pop_bad_head(struct virtq *q,
+							uint16_t head)
+{
+	return virtq_break(q, head >= q->size ? VIRTQ_ERR_HEAD_OUT_OF_RANGE
+					      : VIRTQ_ERR_HEAD_IN_FLIGHT);
+}
+
+/* A head that is not one plain descriptor, already snapshotted. */
+static __attribute__((noinline)) int
+pop_other(struct virtq *q, struct virtq_chain *c, uint16_t head, uint64_t addr,
+	  uint32_t len, uint32_t flags_next)
+{
+	enum virtq_error err;
+
+	err = walk_chain_other(q, head, q->bufs, q->size, c, addr, len,
+			       (uint16_t)flags_next,
+			       (uint16_t)(flags_next >> 16));
+	/* room == size: WALK_NO_ROOM cannot come back. */
+	if (unlikely(err))
+		return virtq_break(q, err);
+	q->in_flight_count++;
+	q->last_popped = head;
+	q->next_avail++;
+	q->in_flight[head] = 1;
+	return 1;
+}
+
+/*
+ * One chain: the same checks as pop_one(), laid out so that a chain of
+ * one plain descriptor (the common small request) runs straight through
+ * without a call or a stack frame; everything else tail-calls out.
+ */
+int virtq_pop(struct virtq *q, struct virtq_chain *c)
+{
+	uint16_t na = q->next_avail, head, flags, next;
+	const struct vring_desc *d;
+	uint64_t addr;
+	uint32_t len;
+
+	/* Chains left from the last validated avail.idx: no re-read. */
+	if (unlikely(!q->active || na == q->shadow_avail))
+		return pop_slow(q, c);
+	/* Ordered after the acquire load of avail.idx in refresh_avail(). */
+	head = LOAD16(&q->avail->ring[na & q->mask]);
+	/* A head already in flight would put a second copy of the chain in
+	 * flight; this also bounds the chains in flight by the size. */
+	if (unlikely(head >= q->size || q->in_flight[head]))
+		return pop_bad_head(q, head);
+	/* Snapshot: each field is loaded exactly once. */
+	d = &q->desc[head];
+	addr = LOAD64(&d->addr);
+	len = LOAD32(&d->len);
+	flags = LOAD16(&d->flags);
+	next = LOAD16(&d->next);
+	if (unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
+		     len == 0 || addr + len < addr))
+		return pop_other(q, c, head, addr, len,
+				 flags | (uint32_t)next << 16);
+	fill_plain(q, c, q->bufs, head, addr, len, flags);
+	q->in_flight_count++;
+	q->last_popped = head;
+	q->next_avail = (uint16_t)(na + 1);
+	q->in_flight[head] = 1; /* last: a byte store may alias anything */
+	return 1;
+}
+
+/*
+ * virtq_pop_batch()'s path for a head that is not one plain descriptor,
+ * out of line so the plain loop keeps its state in registers.  @fnh packs
+ * the snapshotted flags and next, and the head: flags | next << 16 |
+ * head << 32.  Walks into the snapshot room left after @used buffers.
+ */
+static __attribute__((noinline)) enum virtq_error
+batch_other(struct virtq *q, struct virtq_chain *c, uint32_t used,
+	    uint64_t addr, uint32_t len, uint64_t fnh)
+{
+	return walk_chain_other(q, (uint16_t)(fnh >> 32), q->bufs + used,
+				q->size - used, c, addr, len, (uint16_t)fnh,
+				(uint16_t)(fnh >> 16));
 }
 
 int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
@@ -736,7 +881,7 @@ int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 	enum virtq_error err = VIRTQ_ERR_NONE;
 	uint32_t size = q->size, used = 0;
 	uint16_t mask = q->mask, next;
-	unsigned int i;
+	unsigned int i, lim;
 	int ret;
 
 	if (unlikely(!q->active))
@@ -748,13 +893,17 @@ int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 			return ret;
 	}
 	next = q->next_avail;
-	/* Bounded by @max, by the chains the validated avail.idx announced
-	 * (<= size) and by the snapshot room (size buffers). */
-	for (i = 0; i < max && next != q->shadow_avail && used < size; i++) {
+	/* The chains the validated avail.idx announced: <= size. */
+	lim = (uint16_t)(q->shadow_avail - next);
+	if (lim > max)
+		lim = max;
+	/* Bounded by @max, by the announced chains and by the snapshot
+	 * room (size buffers). */
+	for (i = 0; i < lim && used < size; i++) {
 		struct virtq_chain *c = &chains[i];
 		const struct vring_desc *d;
 		uint64_t addr;
-		uint32_t len, w;
+		uint32_t len;
 		uint16_t head, flags, dnext;
 
 		/* Ordered after the acquire load of avail.idx. */
@@ -776,35 +925,22 @@ int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 		if (unlikely((flags &
 			      (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
 			     len == 0 || addr + len < addr)) {
-			err = walk_chain_other(q, head, out + used, size - used,
-					       c, addr, len, flags, dnext);
+			err = batch_other(q, c, used, addr, len,
+					  flags | (uint32_t)dnext << 16 |
+						  (uint64_t)head << 32);
 			if (err == WALK_NO_ROOM) {
 				err = VIRTQ_ERR_NONE;
 				break;
 			}
 			if (err)
 				break;
+			used += c->nbufs;
 		} else {
-			/* One plain descriptor, as in walk_chain(). */
-			w = flags & VRING_DESC_F_WRITE;
-			out[used].addr = addr;
-			out[used].len = len;
-			out[used].flags = w;
-			c->q = q;
-			c->bufs = out + used;
-			c->head = head;
-			c->nbufs = 1;
-			c->nread = !w;
-			c->ndesc = 1;
-			c->read_len = w ? 0 : len;
-			c->write_len = w ? len : 0;
-			c->rd_buf = 0;
-			c->wr_buf = 0;
-			c->rd_off = c->wr_off = 0;
-			c->rd_done = c->wr_done = 0;
+			/* One plain descriptor, as in virtq_pop(). */
+			fill_plain(q, c, out + used, head, addr, len, flags);
+			used++;
 		}
 		in_flight[head] = 1;
-		used += c->nbufs;
 		next++;
 	}
 	q->next_avail = next;

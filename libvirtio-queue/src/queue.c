@@ -775,6 +775,41 @@ static inline __attribute__((always_inline)) int pop_one(struct virtq *q,
 }
 
 /*
+ * A head that is an indirect table of exactly one plain descriptor in the
+ * region holding the rings: the shape of many small requests, taken
+ * without the general walk.  The head was snapshotted by the caller; the
+ * table descriptor is loaded once here.  Returns false, having used
+ * nothing it read, for anything else (including every malformed case):
+ * the general walk then takes its own snapshot and reports the error.
+ */
+static inline __attribute__((always_inline)) bool
+pop_indirect1(struct virtq *q, struct virtq_chain *c, struct virtq_buf *out,
+	      uint32_t room, uint16_t head, uint64_t addr, uint32_t len,
+	      uint16_t flags)
+{
+	const struct vring_desc *t;
+	uint64_t a;
+	uint32_t l;
+	uint16_t f;
+
+	if ((flags & (VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT)) !=
+		    VRING_DESC_F_INDIRECT ||
+	    len != sizeof(*t) || !q->indirect || room == 0 || (addr & 7))
+		return false;
+	t = virtq_hot_ptr(q, addr, sizeof(*t));
+	if (!t)
+		return false;
+	a = LOAD64(&t->addr);
+	l = LOAD32(&t->len);
+	f = LOAD16(&t->flags);
+	if ((f & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || l == 0 ||
+	    a + l < a)
+		return false;
+	fill_plain(q, c, out, head, a, l, f); /* ndesc 1: the table */
+	return true;
+}
+
+/*
  * The out-of-line parts of virtq_pop().  Each is entered before the guest
  * field it concerns was read, or is handed the value already read, so no
  * guest field is read twice.
@@ -797,10 +832,10 @@ static __attribute__((noinline, cold)) int pop_bad_head(struct virtq *q,
 					      : VIRTQ_ERR_HEAD_IN_FLIGHT);
 }
 
-/* A head that is not one plain descriptor, already snapshotted. */
+/* pop_other()'s general walk, out of line to keep pop_other() lean. */
 static __attribute__((noinline)) int
-pop_other(struct virtq *q, struct virtq_chain *c, uint16_t head, uint64_t addr,
-	  uint32_t len, uint32_t flags_next)
+pop_other_walk(struct virtq *q, struct virtq_chain *c, uint16_t head,
+	       uint64_t addr, uint32_t len, uint32_t flags_next)
 {
 	enum virtq_error err;
 
@@ -810,6 +845,21 @@ pop_other(struct virtq *q, struct virtq_chain *c, uint16_t head, uint64_t addr,
 	/* room == size: WALK_NO_ROOM cannot come back. */
 	if (unlikely(err))
 		return virtq_break(q, err);
+	q->in_flight_count++;
+	q->last_popped = head;
+	q->next_avail++;
+	q->in_flight[head] = 1;
+	return 1;
+}
+
+/* A head that is not one plain descriptor, already snapshotted. */
+static __attribute__((noinline)) int
+pop_other(struct virtq *q, struct virtq_chain *c, uint16_t head, uint64_t addr,
+	  uint32_t len, uint32_t flags_next)
+{
+	if (!pop_indirect1(q, c, q->bufs, q->size, head, addr, len,
+			   (uint16_t)flags_next))
+		return pop_other_walk(q, c, head, addr, len, flags_next);
 	q->in_flight_count++;
 	q->last_popped = head;
 	q->next_avail++;
@@ -863,12 +913,22 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
  * head << 32.  Walks into the snapshot room left after @used buffers.
  */
 static __attribute__((noinline)) enum virtq_error
-batch_other(struct virtq *q, struct virtq_chain *c, uint32_t used,
-	    uint64_t addr, uint32_t len, uint64_t fnh)
+batch_other_walk(struct virtq *q, struct virtq_chain *c, uint32_t used,
+		 uint64_t addr, uint32_t len, uint64_t fnh)
 {
 	return walk_chain_other(q, (uint16_t)(fnh >> 32), q->bufs + used,
 				q->size - used, c, addr, len, (uint16_t)fnh,
 				(uint16_t)(fnh >> 16));
+}
+
+static __attribute__((noinline)) enum virtq_error
+batch_other(struct virtq *q, struct virtq_chain *c, uint32_t used,
+	    uint64_t addr, uint32_t len, uint64_t fnh)
+{
+	if (pop_indirect1(q, c, q->bufs + used, q->size - used,
+			  (uint16_t)(fnh >> 32), addr, len, (uint16_t)fnh))
+		return VIRTQ_ERR_NONE;
+	return batch_other_walk(q, c, used, addr, len, fnh);
 }
 
 int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,

@@ -1084,6 +1084,112 @@ START_TEST(test_hostile_indirect_inside_indirect)
 }
 END_TEST
 
+/*
+ * One-entry indirect tables take a shortcut in virtq_pop() and
+ * virtq_pop_batch(); every malformed one must still be refused with the
+ * general walk's error.  Loop index: case (i % 8), batch when i >= 8.
+ */
+START_TEST(test_hostile_indirect_one_entry_table_malformed)
+{
+	static const enum virtq_error want[8] = {
+		VIRTQ_ERR_INDIRECT_NESTED,    VIRTQ_ERR_NEXT_OUT_OF_RANGE,
+		VIRTQ_ERR_CHAIN_TOO_LONG,     VIRTQ_ERR_ZERO_LENGTH,
+		VIRTQ_ERR_BUFFER_WRAPS,	      VIRTQ_ERR_INDIRECT_NOT_NEGOTIATED,
+		VIRTQ_ERR_INDIRECT_WITH_NEXT, VIRTQ_ERR_INDIRECT_LEN_UNALIGNED,
+	};
+	int k = _i % 8;
+	bool batch = _i >= 8;
+	struct virtq_chain c[2];
+	uint16_t hflags = VRING_DESC_F_INDIRECT;
+
+	start(QSIZE, k == 5 ? 0 : F_INDIRECT);
+	switch (k) {
+	case 0:
+		write_table(TABLE, 0, TABLE2, 16, VRING_DESC_F_INDIRECT, 0);
+		break;
+	case 1:
+		write_table(TABLE, 0, DATA, 8, VRING_DESC_F_NEXT, 1);
+		break;
+	case 2:
+		write_table(TABLE, 0, DATA, 8, VRING_DESC_F_NEXT, 0);
+		break;
+	case 3:
+		write_table(TABLE, 0, DATA, 0, 0, 0);
+		break;
+	case 4:
+		write_table(TABLE, 0, ~0ull - 3, 8, 0, 0);
+		break;
+	case 6:
+		hflags |= VRING_DESC_F_NEXT;
+		write_table(TABLE, 0, DATA, 8, 0, 0);
+		break;
+	default:
+		write_table(TABLE, 0, DATA, 8, 0, 0);
+		break;
+	}
+	/* case 7: a table length of 24, not one whole descriptor more */
+	write_desc(0, TABLE, k == 7 ? 24 : 16, hflags, 1);
+	write_desc(1, DATA, 8, 0, 0);
+	ck_assert_int_eq(virtq_driver_push_head(drv, 0), 0);
+	if (batch)
+		ck_assert_int_eq(virtq_pop_batch(q, c, 2), -EIO);
+	else
+		ck_assert_int_eq(virtq_pop(q, &c[0]), -EIO);
+	ck_assert_str_eq(virtq_error_name(virtq_error_get(q)),
+			 virtq_error_name(want[k]));
+	ck_assert_int_eq(cb_count, 1);
+	ck_assert_int_eq(virtq_in_flight(q), 0);
+}
+END_TEST
+
+/* The shortcut's result is the general walk's, through both pop calls. */
+START_TEST(test_pop_indirect_one_entry_table)
+{
+	struct virtq_chain c[2];
+	char buf[8];
+	int batch;
+
+	start(QSIZE, F_INDIRECT);
+	for (batch = 0; batch < 2; batch++) {
+		fill(DATA, 'i', 8);
+		write_desc(0, TABLE, 16, VRING_DESC_F_INDIRECT, 0);
+		write_table(TABLE, 0, DATA + 4, 4, 0, 0);
+		write_desc(1, TABLE + 16, 16, VRING_DESC_F_INDIRECT, 0);
+		write_table(TABLE + 16, 0, DATA, 8, VRING_DESC_F_WRITE, 0);
+		ck_assert_int_eq(virtq_driver_push_head(drv, 0), 0);
+		ck_assert_int_eq(virtq_driver_push_head(drv, 1), 0);
+		/* A chain's bufs live until the next pop: check c[0] first
+		 * when popping one by one. */
+		if (batch)
+			ck_assert_int_eq(virtq_pop_batch(q, c, 2), 2);
+		else
+			ck_assert_int_eq(virtq_pop(q, &c[0]), 1);
+		ck_assert_uint_eq(c[0].head, 0);
+		ck_assert_uint_eq(c[0].nbufs, 1);
+		ck_assert_uint_eq(c[0].nread, 1);
+		ck_assert_uint_eq(c[0].ndesc, 1);
+		ck_assert_uint_eq(c[0].read_len, 4);
+		ck_assert_uint_eq(c[0].write_len, 0);
+		ck_assert_uint_eq(c[0].bufs[0].addr, DATA + 4);
+		ck_assert_int_eq(virtq_chain_read(&c[0], buf, 8), 4);
+		ck_assert_int_eq(buf[0], 'i');
+		if (!batch)
+			ck_assert_int_eq(virtq_pop(q, &c[1]), 1);
+		ck_assert_uint_eq(c[1].head, 1);
+		ck_assert_uint_eq(c[1].nbufs, 1);
+		ck_assert_uint_eq(c[1].nread, 0);
+		ck_assert_uint_eq(c[1].read_len, 0);
+		ck_assert_uint_eq(c[1].write_len, 8);
+		ck_assert_uint_eq(c[1].bufs[0].flags, VRING_DESC_F_WRITE);
+		ck_assert_int_eq(virtq_chain_write(&c[1], "abcdefgh", 8), 8);
+		ck_assert_int_eq(virtq_complete(&c[0]), 0);
+		ck_assert_int_eq(virtq_complete(&c[1]), 0);
+		ck_assert_int_eq(virtq_in_flight(q), 0);
+	}
+	ck_assert(!virtq_is_broken(q));
+}
+END_TEST
+
 START_TEST(test_hostile_indirect_with_next_flag)
 {
 	start(QSIZE, F_INDIRECT);
@@ -2000,6 +2106,9 @@ static Suite *vq_suite(void)
 	tcase_add_test(tc, test_hostile_indirect_more_than_queue_cap);
 	tcase_add_test(tc, test_hostile_indirect_inside_indirect);
 	tcase_add_test(tc, test_hostile_indirect_with_next_flag);
+	tcase_add_loop_test(tc, test_hostile_indirect_one_entry_table_malformed,
+			    0, 16);
+	tcase_add_test(tc, test_pop_indirect_one_entry_table);
 	tcase_add_test(tc, test_hostile_indirect_not_negotiated);
 	tcase_add_test(tc, test_hostile_indirect_table_outside_ram);
 	tcase_add_test(tc, test_hostile_indirect_table_wraps_64bit);

@@ -25,6 +25,10 @@
 #include <cvmm/virtio-queue.h>
 #include <cvmm/vm-memory.h>
 
+#ifndef BENCH_LINKAGE
+#define BENCH_LINKAGE "shared library"
+#endif
+
 #define QSIZE	  256u
 #define MEM_SIZE  (4ull << 20)
 #define RING_DESC 0x1000ull
@@ -396,9 +400,9 @@ int main(void)
 		return 1;
 	}
 	host = guest_region_host_addr(r);
-	printf("libvirtio-queue pop+complete, queue size %u "
+	printf("libvirtio-queue pop+complete, queue size %u, %s "
 	       "(ratio = raw ns / ours ns; target >= 0.70)\n",
-	       QSIZE);
+	       QSIZE, BENCH_LINKAGE);
 	printf("%-32s %10s %12s %10s %12s %7s\n", "shape", "ours ns/d",
 	       "ours Md/s", "raw ns/d", "raw Md/s", "ratio");
 	for (int batch = 0; batch < 2; batch++) {

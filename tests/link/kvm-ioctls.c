@@ -26,5 +26,7 @@ int main(void)
 		return 4;
 	if (strcmp(kvm_exit_reason_name(KVM_EXIT_MMIO), "MMIO") != 0)
 		return 5;
+	if (kvm_vcpu_complete_io(NULL, &x) != -EINVAL)
+		return 6;
 	return 0;
 }

@@ -1075,6 +1075,10 @@ int virtq_add_used(struct virtq *q, uint16_t head, uint32_t len)
 	 * used.idx (virtqueue_get_buf); makes the element and all data the
 	 * device wrote into the buffers visible first. */
 	__atomic_store_n(&used->idx, (uint16_t)(slot + 1), __ATOMIC_RELEASE);
+	/* used.idx came round (u16) to the value last signalled: the next
+	 * virtq_needs_interrupt() must not take "nothing new" for it. */
+	if (unlikely((uint16_t)(slot + 1) == q->signalled_used))
+		q->signalled_valid = false;
 	if (unlikely(q->used_dirty_log))
 		used_mark_dirty(q, slot, 1);
 	return 0;
@@ -1119,6 +1123,10 @@ int virtq_add_used_batch(struct virtq *q, const struct vring_used_elem *elems,
 	}
 	q->next_used = (uint16_t)(first + n);
 	q->in_flight_count -= n;
+	/* The batch went past (or onto) the index last signalled, modulo
+	 * 2^16: see virtq_add_used(). */
+	if (unlikely((uint16_t)(q->next_used - q->signalled_used) < n))
+		q->signalled_valid = false;
 	publish_used(q, first, (uint16_t)n);
 	return 0;
 }

@@ -1739,6 +1739,39 @@ START_TEST(test_notify_nothing_new_no_interrupt)
 }
 END_TEST
 
+/*
+ * u16 wrap of used.idx relative to the last interrupt: a device that
+ * completes exactly 65536 chains (or any multiple) between two
+ * virtq_needs_interrupt() calls is back at the index it last signalled;
+ * the guest must still get its interrupt.  Loop: flags, then EVENT_IDX
+ * (with a used_event the completions went past); batch completion when
+ * _i >= 2.
+ */
+START_TEST(test_wrap_used_idx_full_cycle_between_interrupt_checks)
+{
+	struct vring_used_elem e = {0, 0};
+	struct virtq_chain c;
+	uint32_t i;
+
+	start(QSIZE, _i % 2 ? F_EVENT_IDX : 0);
+	if (_i % 2)
+		ck_assert_int_eq(virtq_driver_set_used_event(drv, 5), 0);
+	write_desc(0, DATA, 8, 0, 0);
+	ck_assert(!virtq_needs_interrupt(q));
+	for (i = 0; i < 65536; i++) {
+		ck_assert_int_eq(virtq_driver_push_head(drv, 0), 0);
+		ck_assert_int_eq(virtq_pop(q, &c), 1);
+		if (_i >= 2)
+			ck_assert_int_eq(virtq_add_used_batch(q, &e, 1), 0);
+		else
+			ck_assert_int_eq(virtq_add_used(q, 0, 0), 0);
+	}
+	ck_assert_uint_eq(virtq_driver_used_idx(drv), 0);
+	ck_assert(virtq_needs_interrupt(q));
+	ck_assert(!virtq_needs_interrupt(q));
+}
+END_TEST
+
 START_TEST(test_notify_event_idx_used_event)
 {
 	struct virtq_chain c;
@@ -2149,6 +2182,9 @@ static Suite *vq_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_notify_no_interrupt_flag_honoured);
 	tcase_add_test(tc, test_notify_nothing_new_no_interrupt);
+	tcase_add_loop_test(
+		tc, test_wrap_used_idx_full_cycle_between_interrupt_checks, 0,
+		4);
 	tcase_add_test(tc, test_notify_event_idx_used_event);
 	tcase_add_test(tc, test_notify_event_idx_ignores_no_interrupt_flag);
 	tcase_add_test(tc, test_notify_disable_sets_no_notify);

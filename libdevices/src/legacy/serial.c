@@ -71,8 +71,15 @@ enum {
 
 #define FIFO_SIZE 16u
 
+/* Bytes one locked section may transmit: a bus access is at most 8 bytes. */
+#define OUT_PENDING_MAX 16u
+
 struct serial {
 	pthread_mutex_t lock;
+	/* Serialises output delivery, which runs without @lock so the output
+	 * callback may call back into the device.  Recursive: an output
+	 * callback that itself writes THR delivers on the same thread. */
+	pthread_mutex_t out_lock;
 	struct irq_line irq;
 	bool irq_level;
 	void (*out)(void *opaque, const uint8_t *buf, size_t len);
@@ -91,6 +98,11 @@ struct serial {
 
 	uint8_t *in; /* host-side input ring */
 	size_t in_cap, in_head, in_count;
+
+	/* work for after the unlock (see unlock_deliver()) */
+	uint8_t out_pending[OUT_PENDING_MAX];
+	unsigned out_npending;
+	bool space_pending;
 };
 
 void serial_config_init(struct serial_config *cfg)
@@ -139,7 +151,7 @@ static void guest_refill(struct serial *s)
 
 	refill(s);
 	if (was_full && s->in_count < s->in_cap && s->input_space)
-		s->input_space(s->input_space_opaque);
+		s->space_pending = true; /* called after the unlock */
 }
 
 static uint8_t pending_id(const struct serial *s)
@@ -177,17 +189,67 @@ static void transmit(struct serial *s, uint8_t b)
 			s->lsr_err |= LSR_OE;
 		return;
 	}
-	if (s->out) {
-		s->out(s->out_opaque, &b, 1);
-	} else if (s->out_fd >= 0) {
-		ssize_t r;
+	if (!s->out && s->out_fd < 0)
+		return;
+	if (s->out_npending < OUT_PENDING_MAX)
+		s->out_pending[s->out_npending++] = b;
+	else
+		s->dropped++; /* cannot happen: at most 8 per locked section */
+}
 
-		do {
-			r = write(s->out_fd, &b, 1);
-		} while (r < 0 && errno == EINTR);
-		if (r != 1)
-			s->dropped++;
+/* Write @len bytes to the output fd; returns the bytes that did not go. */
+static size_t write_fd(int fd, const uint8_t *b, size_t len)
+{
+	size_t done = 0;
+
+	/* bounded: each pass writes at least one byte or stops */
+	while (done < len) {
+		ssize_t r = write(fd, b + done, len - done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		done += (size_t)r;
 	}
+	return len - done;
+}
+
+/*
+ * Release the device lock, then do what the locked section left for later:
+ * deliver transmitted bytes (output callback or fd) and call input_space.
+ * Neither runs under the device lock, so both may call back into the
+ * device (an output callback echoing input with serial_input(), or reading
+ * a register).  Output stays in the order of the locked sections for
+ * writes the guest serialises (an OUT completes only after its delivery).
+ */
+static void unlock_deliver(struct serial *s)
+{
+	uint8_t buf[OUT_PENDING_MAX];
+	unsigned n = s->out_npending;
+	bool space = s->space_pending;
+	size_t lost = 0;
+
+	memcpy(buf, s->out_pending, n);
+	s->out_npending = 0;
+	s->space_pending = false;
+	pthread_mutex_unlock(&s->lock);
+
+	if (n > 0) {
+		pthread_mutex_lock(&s->out_lock);
+		if (s->out)
+			s->out(s->out_opaque, buf, n);
+		else if (s->out_fd >= 0)
+			lost = write_fd(s->out_fd, buf, n);
+		pthread_mutex_unlock(&s->out_lock);
+		if (lost) {
+			pthread_mutex_lock(&s->lock);
+			s->dropped += lost;
+			pthread_mutex_unlock(&s->lock);
+		}
+	}
+	if (space && s->input_space)
+		s->input_space(s->input_space_opaque);
 }
 
 /* MSR modem lines for the current MCR, with delta bits against the old. */
@@ -257,6 +319,24 @@ int serial_create(const struct serial_config *cfg, struct serial **out)
 		free(s);
 		return -ENOMEM;
 	}
+	{
+		pthread_mutexattr_t a;
+		int r = pthread_mutexattr_init(&a);
+
+		if (r == 0) {
+			r = pthread_mutexattr_settype(&a,
+						      PTHREAD_MUTEX_RECURSIVE);
+			if (r == 0)
+				r = pthread_mutex_init(&s->out_lock, &a);
+			pthread_mutexattr_destroy(&a);
+		}
+		if (r != 0) {
+			pthread_mutex_destroy(&s->lock);
+			free(s->in);
+			free(s);
+			return -ENOMEM;
+		}
+	}
 	s->in_cap = cap;
 	s->irq = cfg->irq;
 	s->out = cfg->out;
@@ -273,6 +353,7 @@ void serial_destroy(struct serial *s)
 {
 	if (!s)
 		return;
+	pthread_mutex_destroy(&s->out_lock);
 	pthread_mutex_destroy(&s->lock);
 	free(s->in);
 	free(s);
@@ -408,7 +489,7 @@ uint8_t serial_reg_read(struct serial *s, unsigned reg)
 		return 0xff;
 	pthread_mutex_lock(&s->lock);
 	v = read_locked(s, reg);
-	pthread_mutex_unlock(&s->lock);
+	unlock_deliver(s);
 	return v;
 }
 
@@ -418,7 +499,7 @@ void serial_reg_write(struct serial *s, unsigned reg, uint8_t val)
 		return;
 	pthread_mutex_lock(&s->lock);
 	write_locked(s, reg, val);
-	pthread_mutex_unlock(&s->lock);
+	unlock_deliver(s);
 }
 
 static void bus_read(void *opaque, uint64_t offset, void *data, unsigned size)
@@ -431,7 +512,7 @@ static void bus_read(void *opaque, uint64_t offset, void *data, unsigned size)
 		d[i] = offset + i < SERIAL_NR_REGS
 			       ? read_locked(s, (unsigned)offset + i)
 			       : 0xff;
-	pthread_mutex_unlock(&s->lock);
+	unlock_deliver(s);
 }
 
 static void bus_write(void *opaque, uint64_t offset, const void *data,
@@ -444,7 +525,7 @@ static void bus_write(void *opaque, uint64_t offset, const void *data,
 	for (unsigned i = 0; i < size && i < 8; i++)
 		if (offset + i < SERIAL_NR_REGS)
 			write_locked(s, (unsigned)offset + i, d[i]);
-	pthread_mutex_unlock(&s->lock);
+	unlock_deliver(s);
 }
 
 static const struct io_bus_ops serial_ops = {bus_read, bus_write};

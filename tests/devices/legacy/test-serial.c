@@ -8,6 +8,8 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
 
 enum {
 	RBR = 0,
@@ -599,6 +601,108 @@ START_TEST(test_serial_input_space_callback)
 }
 END_TEST
 
+/* An output callback that re-enters the device, as a VMM echoing a local
+ * console or a terminal emulator answering a query does: it queues input,
+ * reads LSR and, once, transmits a byte itself.  With the callback called
+ * under the device mutex this deadlocked (the test timed out). */
+struct reenter {
+	struct serial *s;
+	struct outbuf log;
+	unsigned nested;
+	size_t space_seen;
+};
+
+static void reenter_out(void *opaque, const uint8_t *b, size_t n)
+{
+	struct reenter *r = opaque;
+
+	out_cb(&r->log, b, n);
+	ck_assert_int_eq(serial_input(r->s, b, n), (ssize_t)n); /* echo */
+	ck_assert_uint_eq(serial_reg_read(r->s, 5) & 0x60, 0x60);
+	if (r->nested++ == 0)
+		serial_reg_write(r->s, 0, '!'); /* nested delivery */
+}
+
+START_TEST(test_serial_output_callback_reenters)
+{
+	struct serial_config cfg;
+	struct reenter r = {0};
+	struct io_bus *bus;
+	uint8_t b = 'h';
+
+	serial_config_init(&cfg);
+	cfg.out = reenter_out;
+	cfg.out_opaque = &r;
+	ck_assert_int_eq(serial_create(&cfg, &r.s), 0);
+	ck_assert_int_eq(io_bus_create(&bus), 0);
+	ck_assert_int_eq(io_bus_register(bus, 0x3f8, SERIAL_NR_REGS,
+					 serial_bus_ops(), r.s),
+			 0);
+	serial_reg_write(r.s, 2, 0x07); /* FIFOs on */
+	ck_assert_int_eq(io_bus_write(bus, 0x3f8, &b, 1), 0);
+	ck_assert_uint_eq(r.log.len, 2);
+	ck_assert_mem_eq(r.log.buf, "h!", 2);
+	/* the echo came back in order */
+	ck_assert_int_eq(io_bus_read(bus, 0x3f8, &b, 1), 0);
+	ck_assert_uint_eq(b, 'h');
+	ck_assert_uint_eq(serial_reg_read(r.s, 0), '!');
+	ck_assert_uint_eq(serial_reg_read(r.s, 5) & 0x01, 0);
+	io_bus_destroy(bus);
+	serial_destroy(r.s);
+}
+END_TEST
+
+/* input_space re-entering the device (it refills from its fd at once). */
+static void space_refill(void *opaque)
+{
+	struct reenter *r = opaque;
+
+	r->space_seen = serial_input_space(r->s);
+	ck_assert_int_eq(serial_input(r->s, "z", 1), 1);
+}
+
+START_TEST(test_serial_input_space_callback_reenters)
+{
+	struct serial_config cfg;
+	struct reenter r = {0};
+
+	serial_config_init(&cfg);
+	cfg.input_capacity = 2;
+	cfg.input_space = space_refill;
+	cfg.input_space_opaque = &r;
+	ck_assert_int_eq(serial_create(&cfg, &r.s), 0);
+	ck_assert_int_eq(serial_input(r.s, "ab", 2), 2);
+	ck_assert_int_eq(serial_input(r.s, "cd", 2), 1); /* 1 + 2: full */
+	ck_assert_uint_eq(serial_reg_read(r.s, 0), 'a');
+	ck_assert_uint_eq(r.space_seen, 1);
+	ck_assert_uint_eq(serial_reg_read(r.s, 0), 'b');
+	ck_assert_uint_eq(serial_reg_read(r.s, 0), 'c');
+	ck_assert_uint_eq(serial_reg_read(r.s, 0), 'z');
+	serial_destroy(r.s);
+}
+END_TEST
+
+/* A short or failing output fd: every byte not written is counted. */
+START_TEST(test_serial_output_fd_failure_counted)
+{
+	struct serial_config cfg;
+	struct serial *s;
+	int p[2];
+
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(close(p[0]), 0);
+	signal(SIGPIPE, SIG_IGN);
+	serial_config_init(&cfg);
+	cfg.out_fd = p[1];
+	ck_assert_int_eq(serial_create(&cfg, &s), 0);
+	serial_reg_write(s, 0, 'x');
+	serial_reg_write(s, 0, 'y');
+	ck_assert_uint_eq(serial_output_dropped(s), 2);
+	serial_destroy(s);
+	close(p[1]);
+}
+END_TEST
+
 START_TEST(test_serial_reset)
 {
 	wr(MCR, 0x08);
@@ -849,6 +953,9 @@ static Suite *serial_suite(void)
 	tcase_add_test(tc, test_serial_input_from_fd_full_buffer);
 	tcase_add_test(tc, test_serial_input_space_callback);
 	tcase_add_test(tc, test_serial_reset);
+	tcase_add_test(tc, test_serial_output_callback_reenters);
+	tcase_add_test(tc, test_serial_input_space_callback_reenters);
+	tcase_add_test(tc, test_serial_output_fd_failure_counted);
 	tcase_add_test(tc, test_serial_concurrent_input);
 	tcase_add_test(tc, test_hostile_serial_register_storm);
 	tcase_add_test(tc, test_serial_interactive_isr);

@@ -30,8 +30,13 @@
  * OUT2->DCD) with delta bits, host input waits in its buffer.
  *
  * Threads: every function may be called from any thread; the device has its
- * own mutex.  The output callback and the irq line are called with that
- * mutex held: they must not call back into this device.
+ * own mutex.  The irq line is called with that mutex held: it must not call
+ * back into this device.  The output callback (or fd write) and input_space
+ * run after the mutex is released, one delivery at a time: they may call
+ * back into the device (echo with serial_input(), read a register, even
+ * write THR, which is delivered nested on the same thread).  Output keeps
+ * the guest's order for THR writes the guest serialises (the port write
+ * completes only after its bytes were delivered).
  */
 #ifndef CVMM_DEVICES_SERIAL_H
 #define CVMM_DEVICES_SERIAL_H
@@ -62,8 +67,10 @@ struct serial;
 struct serial_config {
 	/** Interrupt line (level; IRQ 4 for COM1).  Zeroed: not connected. */
 	struct irq_line irq;
-	/** Output callback, called for each transmitted byte run; when NULL,
-	 *  bytes go to out_fd; when that is negative too, they are dropped. */
+	/** Output callback, called for each transmitted byte run (up to 8
+	 *  bytes, those of one guest access), without the device lock; when
+	 *  NULL, bytes go to out_fd; when that is negative too, they are
+	 *  dropped.  @buf is valid during the call only. */
 	void (*out)(void *opaque, const uint8_t *buf, size_t len);
 	void *out_opaque;
 	/** Output fd (not owned; default -1).  A failed or short write drops
@@ -74,9 +81,9 @@ struct serial_config {
 	size_t input_capacity;
 	/** Optional: called when guest reads free space in a host-side input
 	 *  buffer that was full (so a VMM that stopped polling its input fd
-	 *  after serial_input() returned 0 can resume).  Called with the
-	 *  device lock held: it must not call back into the device (signal
-	 *  an eventfd, set a flag). */
+	 *  after serial_input() returned 0 can resume).  Called on the vCPU
+	 *  thread after the device lock is released: it may call
+	 *  serial_input() or serial_input_from_fd() directly. */
 	void (*input_space)(void *opaque);
 	void *input_space_opaque;
 };

@@ -89,16 +89,19 @@ CVMM_EXPORT const struct io_bus_ops *i8042_cmd_ops(void);
 CVMM_EXPORT int i8042_register(struct i8042 *k, struct io_bus *bus,
 			       uint64_t data_port, uint64_t cmd_port);
 
-/** Guest read of the data port (pops the output buffer). */
+/** Guest read of the data port: pops the output buffer (an empty buffer
+ *  reads the last byte again).  NULL reads 0xff. */
 CVMM_EXPORT uint8_t i8042_read_data(struct i8042 *k);
-/** Guest read of the status register. */
+/** Guest read of the status register (no side effect).  NULL reads 0xff. */
 CVMM_EXPORT uint8_t i8042_read_status(struct i8042 *k);
-/** Guest write to the data port. */
+/** Guest write to the data port: a pending command's parameter, else a
+ *  keyboard command.  May call the reset callback.  NULL is ignored. */
 CVMM_EXPORT void i8042_write_data(struct i8042 *k, uint8_t val);
-/** Guest write to the command port. */
+/** Guest write to the command port.  May call the reset callback.  NULL is
+ *  ignored. */
 CVMM_EXPORT void i8042_write_cmd(struct i8042 *k, uint8_t cmd);
 
-/** Number of reset requests seen so far. */
+/** Number of reset requests seen so far (0 for NULL). */
 CVMM_EXPORT unsigned i8042_reset_count(struct i8042 *k);
 
 #ifdef __cplusplus

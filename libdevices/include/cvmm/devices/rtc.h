@@ -77,18 +77,24 @@ CVMM_EXPORT void rtc_destroy(struct cmos_rtc *rtc);
 /** Bus callbacks for the 2-port window; opaque is the struct cmos_rtc *. */
 CVMM_EXPORT const struct io_bus_ops *rtc_bus_ops(void);
 
-/** Guest write of the index port (value with the NMI bit). */
+/** Guest write of the index port: bits 0-6 select the CMOS byte, bit 7 is
+ *  the NMI mask (see rtc_nmi_disabled()).  NULL is ignored. */
 CVMM_EXPORT void rtc_write_index(struct cmos_rtc *rtc, uint8_t val);
-/** Guest read of the data port (register at the current index). */
+/** Guest read of the data port: the byte at the current index, time
+ *  registers refreshed from the clock, register C cleared by the read.
+ *  NULL reads 0xff. */
 CVMM_EXPORT uint8_t rtc_read_data(struct cmos_rtc *rtc);
-/** Guest write of the data port. */
+/** Guest write of the data port (C and D read-only, UIP read-only, time
+ *  registers move the guest clock, see above).  NULL is ignored. */
 CVMM_EXPORT void rtc_write_data(struct cmos_rtc *rtc, uint8_t val);
 
-/** True when the guest last wrote the index with bit 7 (NMI disabled). */
+/** True when the guest last wrote the index with bit 7 (NMI disabled);
+ *  false for NULL.  The VMM decides what masking NMIs means for it. */
 CVMM_EXPORT bool rtc_nmi_disabled(struct cmos_rtc *rtc);
 
-/** VMM access to raw CMOS bytes (no side effects, no time conversion).
- *  Index is masked to 0..127. */
+/** VMM access to raw CMOS bytes (no side effects, no time conversion), e.g.
+ *  to fill the BIOS memory-size bytes before boot.  The index is reduced
+ *  modulo RTC_CMOS_SIZE.  Get returns 0xff for NULL; set ignores NULL. */
 CVMM_EXPORT uint8_t rtc_cmos_get(struct cmos_rtc *rtc, unsigned index);
 CVMM_EXPORT void rtc_cmos_set(struct cmos_rtc *rtc, unsigned index,
 			      uint8_t val);
@@ -101,10 +107,10 @@ CVMM_EXPORT void rtc_cmos_set(struct cmos_rtc *rtc, unsigned index,
  */
 CVMM_EXPORT int64_t rtc_poll(struct cmos_rtc *rtc);
 
-/** Current level of IRQ 8 as driven by the device. */
+/** Current level of IRQ 8 as driven by the device (false for NULL). */
 CVMM_EXPORT bool rtc_irq_level(struct cmos_rtc *rtc);
 
-/** Guest time minus host time, in seconds. */
+/** Guest time minus host time, in seconds (0 for NULL). */
 CVMM_EXPORT int64_t rtc_offset_seconds(struct cmos_rtc *rtc);
 
 #ifdef __cplusplus

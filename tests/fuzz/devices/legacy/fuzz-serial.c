@@ -22,6 +22,8 @@
 
 static bool line_level;
 static unsigned out_bytes;
+static struct serial *cur;
+static bool echo; /* the output callback re-enters the device */
 
 static int set_line(void *opaque, bool level)
 {
@@ -34,8 +36,12 @@ static int set_line(void *opaque, bool level)
 static void out_cb(void *opaque, const uint8_t *b, size_t n)
 {
 	(void)opaque;
-	(void)b;
 	out_bytes += (unsigned)n;
+	CHECK(n >= 1 && n <= 8); /* one guest access at most */
+	if (echo) {
+		CHECK(serial_input(cur, b, n) >= 0);
+		CHECK((serial_reg_read(cur, 5) & 0x60) == 0x60);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -49,12 +55,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	line_level = false;
 	out_bytes = 0;
+	echo = size > 0 && (data[size - 1] & 1);
 	serial_config_init(&cfg);
 	cfg.irq.set = set_line;
 	cfg.out = out_cb;
 	cfg.input_capacity = 32;
 	if (serial_create(&cfg, &s))
 		return 0;
+	cur = s;
 	while (i + 2 <= size) {
 		uint8_t op = data[i], v = data[i + 1];
 		unsigned reg = op & 7, width = 1u << ((op >> 3) & 3);

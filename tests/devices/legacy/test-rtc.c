@@ -17,10 +17,15 @@ static int64_t fake_ns;
 static struct cmos_rtc *rtc;
 static struct irq_recorder rec;
 
+static int64_t fake_step; /* ns the clock moves per reading (exit cost) */
+
 static int64_t fake_clock(void *opaque)
 {
+	int64_t v = fake_ns;
+
 	(void)opaque;
-	return fake_ns;
+	fake_ns += fake_step;
+	return v;
 }
 
 static void setup(void)
@@ -29,6 +34,7 @@ static void setup(void)
 				      irq_recorder_line(&rec)};
 
 	fake_ns = T0 * NS + 500000000ll;
+	fake_step = 0;
 	ck_assert_int_eq(rtc_create(&cfg, &rtc), 0);
 }
 
@@ -409,6 +415,95 @@ START_TEST(test_rtc_enable_with_pending_flag)
 }
 END_TEST
 
+static uint8_t linux_cmos_read(struct io_bus *bus, uint8_t reg)
+{
+	uint8_t v = reg;
+
+	ck_assert_int_eq(io_bus_write(bus, 0x70, &v, 1), 0);
+	ck_assert_int_eq(io_bus_read(bus, 0x71, &v, 1), 0);
+	return v;
+}
+
+static unsigned bcd(uint8_t v)
+{
+	return (v >> 4) * 10u + (v & 0x0f);
+}
+
+/*
+ * Linux's mc146818_avoid_UIP() with mc146818_get_time_callback(): seconds,
+ * UIP, seconds again, the time registers and B, UIP, seconds; udelay(100)
+ * after a UIP hit; give up after 10 ms of rechecks (then x86 prints
+ * "Unable to read current time from RTC").  Returns the time read, or -1.
+ */
+static int64_t linux_get_time(struct io_bus *bus, unsigned *loops)
+{
+	for (unsigned i = 0; i / 10 < 10; i++) {
+		uint8_t sec = linux_cmos_read(bus, 0x00), min, hour, mday, mon,
+			year, ctrl;
+		struct tm tm;
+
+		*loops = i + 1;
+		if (linux_cmos_read(bus, 0x0a) & 0x80) {
+			fake_ns += 100000;
+			continue;
+		}
+		if (sec != linux_cmos_read(bus, 0x00))
+			continue;
+		min = linux_cmos_read(bus, 0x02);
+		hour = linux_cmos_read(bus, 0x04);
+		mday = linux_cmos_read(bus, 0x07);
+		mon = linux_cmos_read(bus, 0x08);
+		year = linux_cmos_read(bus, 0x09);
+		ctrl = linux_cmos_read(bus, 0x0b);
+		if (linux_cmos_read(bus, 0x0a) & 0x80) {
+			fake_ns += 100000;
+			continue;
+		}
+		if (sec != linux_cmos_read(bus, 0x00))
+			continue;
+		ck_assert_uint_eq(ctrl & 0x06, 0x02); /* BCD, 24 h */
+		memset(&tm, 0, sizeof(tm));
+		tm.tm_sec = (int)bcd(sec);
+		tm.tm_min = (int)bcd(min);
+		tm.tm_hour = (int)bcd(hour);
+		tm.tm_mday = (int)bcd(mday);
+		tm.tm_mon = (int)bcd(mon) - 1;
+		tm.tm_year = (int)bcd(year) + 100; /* < 70: 20xx */
+		return (int64_t)timegm(&tm);
+	}
+	return -1;
+}
+
+/* The driver's sequence at every phase of the second, on a fast and on a
+ * very slow (emulated ring 0) guest: it always succeeds, within a few
+ * loops, and reads a second the clock was in while it read. */
+START_TEST(test_rtc_linux_get_time_uip_polling)
+{
+	static const int64_t steps[] = {0, 1000, 40000, 150000};
+	struct io_bus *bus;
+
+	ck_assert_int_eq(io_bus_create(&bus), 0);
+	ck_assert_int_eq(io_bus_register(bus, 0x70, 2, rtc_bus_ops(), rtc), 0);
+	for (unsigned k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		for (int64_t ph = 990000000ll; ph < 1010000000ll; ph += 17000) {
+			int64_t start, t;
+			unsigned loops = 0;
+
+			fake_step = steps[k];
+			fake_ns = T0 * NS + ph;
+			start = fake_ns / NS;
+			t = linux_get_time(bus, &loops);
+			ck_assert_int_ne(t, -1);
+			ck_assert_uint_le(loops, 4);
+			ck_assert_int_ge(t, start);
+			ck_assert_int_le(t, fake_ns / NS);
+		}
+	}
+	fake_step = 0;
+	io_bus_destroy(bus);
+}
+END_TEST
+
 static Suite *rtc_suite(void)
 {
 	Suite *s = suite_create("rtc");
@@ -433,6 +528,7 @@ static Suite *rtc_suite(void)
 	tcase_add_test(tc, test_hostile_rtc_garbage_time);
 	tcase_add_test(tc, test_rtc_bus_ports);
 	tcase_add_test(tc, test_rtc_real_clock);
+	tcase_add_test(tc, test_rtc_linux_get_time_uip_polling);
 	tcase_add_test(tc, test_rtc_poll_nothing_enabled);
 	tcase_add_test(tc, test_rtc_update_interrupt);
 	tcase_add_test(tc, test_rtc_periodic_interrupt);

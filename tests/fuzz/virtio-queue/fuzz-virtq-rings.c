@@ -9,12 +9,14 @@
  * it, until pop stops.  It must always terminate: the device's writes are
  * one constant byte, so avail.idx can take at most 4 distinct values and
  * each refresh yields at most size chains; more than 4 * size + 4 pops
- * means the queue spins, and abort() says so.
+ * means the queue spins, and abort() says so.  Bit 6 of the flags byte
+ * pops with virtq_pop_batch() (up to 8 chains a call) instead.
  *
  * Guest RAM: A [0, 64K) and B [64K, 128K) adjacent, a hole, C [1M, 1M+4K)
  * read-only.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +58,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct guest_region *rs[3];
 	struct guest_memory *m;
 	struct virtq *q;
-	struct virtq_chain c;
+	struct virtq_chain cs[8], *cp, c;
 	uint8_t buf[512], pattern;
+	bool batch;
+	int got, k;
 	struct iovec iov[8];
 	uint32_t qsize, pops = 0, bound;
 	unsigned int i;
@@ -89,6 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			a &= ~(align[i] - 1);
 		virtq_set_addr(q, (enum virtq_area)i, a);
 	}
+	batch = data[1] & 0x40;
 	/* The rest of the input is guest RAM (A then B). */
 	data += 15;
 	size -= 15;
@@ -100,43 +105,64 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 
 	bound = 4 * qsize + 4;
-	while ((r = virtq_pop(q, &c)) == 1) {
-		uint32_t n;
-
-		if (++pops > bound)
-			abort(); /* the device is spinning */
-		if (c.nbufs == 0 || c.nbufs > qsize || c.nread > c.nbufs)
-			abort();
-		/* Read: 1 KiB by copy, some by iovec, skip the rest. */
-		for (i = 0; i < 2 && virtq_chain_readable(&c); i++)
-			if (virtq_chain_read(&c, buf, sizeof(buf)) < 0)
-				break;
-		if (virtq_chain_readable_iov(&c, 4096, iov, 8) >= 0)
-			virtq_chain_skip_read(&c, UINT32_MAX);
-		/* Write the constant pattern the same way. */
-		memset(buf, pattern, sizeof(buf));
-		for (i = 0; i < 2 && virtq_chain_writable(&c); i++)
-			if (virtq_chain_write(&c, buf, sizeof(buf)) < 0)
-				break;
-		n = virtq_chain_writable(&c);
-		r = virtq_chain_writable_iov(&c, n > 65536 ? 65536 : n, iov, 8);
-		for (i = 0; r > 0 && i < (unsigned int)r; i++)
-			memset(iov[i].iov_base, pattern, iov[i].iov_len);
-		if (r == -ENOBUFS)
-			virtq_chain_skip_write(&c, 65536);
-		if (virtq_is_broken(q))
+	for (;;) {
+		got = batch ? virtq_pop_batch(q, cs, 8) : virtq_pop(q, cs);
+		if (got <= 0)
 			break;
-		if (c.wr_done > c.write_len || c.rd_done > c.read_len)
+		if (got > 8 || (!batch && got != 1))
 			abort();
-		if (virtq_complete(&c))
-			abort();
-		if (pops % 3 == 0)
-			virtq_needs_interrupt(q);
-		if (pops % 5 == 0)
-			virtq_enable_notification(q);
-		if (pops % 7 == 0)
-			virtq_disable_notification(q);
+		for (k = 0; k < got; k++) {
+			if (cs[k].q != q)
+				abort();
+			/* one in flight per head */
+			for (i = 0; i < (unsigned int)k; i++)
+				if (cs[i].head == cs[k].head)
+					abort();
+		}
+		for (k = 0; k < got; k++) {
+			uint32_t n;
+
+			cp = &cs[k];
+			if (++pops > bound)
+				abort(); /* the device is spinning */
+			if (cp->nbufs == 0 || cp->nbufs > qsize ||
+			    cp->nread > cp->nbufs)
+				abort();
+			/* Read: 1 KiB by copy, some by iovec, skip the rest. */
+			for (i = 0; i < 2 && virtq_chain_readable(cp); i++)
+				if (virtq_chain_read(cp, buf, sizeof(buf)) < 0)
+					break;
+			if (virtq_chain_readable_iov(cp, 4096, iov, 8) >= 0)
+				virtq_chain_skip_read(cp, UINT32_MAX);
+			/* Write the constant pattern the same way. */
+			memset(buf, pattern, sizeof(buf));
+			for (i = 0; i < 2 && virtq_chain_writable(cp); i++)
+				if (virtq_chain_write(cp, buf, sizeof(buf)) < 0)
+					break;
+			n = virtq_chain_writable(cp);
+			r = virtq_chain_writable_iov(cp, n > 65536 ? 65536 : n,
+						     iov, 8);
+			for (i = 0; r > 0 && i < (unsigned int)r; i++)
+				memset(iov[i].iov_base, pattern,
+				       iov[i].iov_len);
+			if (r == -ENOBUFS)
+				virtq_chain_skip_write(cp, 65536);
+			if (virtq_is_broken(q))
+				goto done;
+			if (cp->wr_done > cp->write_len ||
+			    cp->rd_done > cp->read_len)
+				abort();
+			if (virtq_complete(cp))
+				abort();
+			if (pops % 3 == 0)
+				virtq_needs_interrupt(q);
+			if (pops % 5 == 0)
+				virtq_enable_notification(q);
+			if (pops % 7 == 0)
+				virtq_disable_notification(q);
+		}
 	}
+done:
 	/* A broken queue stays broken and quiet. */
 	if (virtq_is_broken(q) && virtq_pop(q, &c) != -EIO)
 		abort();

@@ -191,6 +191,8 @@ static uint8_t read_data_locked(struct i8042 *k)
 /* Returns true when a reset was requested. */
 static bool write_cmd_locked(struct i8042 *k, uint8_t cmd)
 {
+	bool reset = false;
+
 	k->status |= STR_CMDDAT;
 	k->pend = PEND_NONE;
 	drop_ctl_responses(k);
@@ -201,8 +203,7 @@ static bool write_cmd_locked(struct i8042 *k, uint8_t cmd)
 		k->pend_arg = cmd & 0x1f;
 	} else if (cmd >= 0xf0) {
 		/* pulse output lines: bit 0 low pulses the reset line */
-		if (!(cmd & 0x01))
-			return true;
+		reset = !(cmd & 0x01);
 	} else {
 		switch (cmd) {
 		case 0xa7: /* disable AUX */
@@ -256,8 +257,9 @@ static bool write_cmd_locked(struct i8042 *k, uint8_t cmd)
 			break;
 		}
 	}
+	/* also when a command only discarded an unread answer */
 	update_irq(k, false);
-	return false;
+	return reset;
 }
 
 static void kbd_command(struct i8042 *k, uint8_t b)

@@ -435,6 +435,24 @@ START_TEST(test_i8042_controller_response_replaced)
 }
 END_TEST
 
+/* Found by fuzz-devices-i8042: a reset pulse command that discarded an
+ * unread answer left IRQ 1 asserted over an empty buffer. */
+START_TEST(test_i8042_irq_follows_discarded_answer)
+{
+	i8042_write_cmd(k, 0x20); /* CTR answer, KBDINT set: IRQ 1 */
+	ck_assert(rec.level);
+	i8042_write_cmd(k, 0xfe); /* reset pulse discards it */
+	ck_assert_uint_eq(resets_seen, 1);
+	assert_empty();
+	ck_assert(!rec.level);
+	i8042_write_cmd(k, 0x20);
+	ck_assert(rec.level);
+	i8042_write_cmd(k, 0xa7); /* no answer of its own */
+	assert_empty();
+	ck_assert(!rec.level);
+}
+END_TEST
+
 static Suite *i8042_suite(void)
 {
 	Suite *s = suite_create("i8042");
@@ -460,6 +478,7 @@ static Suite *i8042_suite(void)
 	tcase_add_test(tc, test_i8042_linux_probe_sequence);
 	tcase_add_test(tc, test_i8042_linux_check_aux_leaves_nothing);
 	tcase_add_test(tc, test_i8042_controller_response_replaced);
+	tcase_add_test(tc, test_i8042_irq_follows_discarded_answer);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -537,6 +537,88 @@ START_TEST(test_serial_linux_autoconfig)
 }
 END_TEST
 
+/*
+ * serial8250_do_startup() then serial8250_console_write(), as Linux runs
+ * them on ttyS0: the UART_BUG_THRE test (THRI set twice around an IER
+ * clear must raise THRE both times), the UART_BUG_TXEN test, then a console
+ * write with IER masked while the tty has TX and RX interrupts enabled:
+ * restoring IER must raise the line again (an edge) for the pending THRE
+ * and for input that arrived while masked.
+ */
+START_TEST(test_serial_linux_startup_and_console_write)
+{
+	uint8_t iir1, iir, lsr, ier;
+	unsigned edges;
+
+	/* autoconfig tail: National SuperIO and XScale UUE probes */
+	wr(LCR, 0);
+	ck_assert_uint_eq(rd(MCR) & 0x10, 0);
+	wr(LCR, 0xe0);
+	ck_assert_uint_eq(rd(2) & 0x10, 0); /* "EXCR1" reads IIR */
+	wr(LCR, 0);
+	wr(IER, 0x40);
+	ck_assert_uint_eq(rd(IER) & 0x40, 0); /* no UUE bit */
+	wr(IER, 0);
+	/* serial8250_clear_fifos, then clear the interrupt registers */
+	wr(FCR, 0x01);
+	wr(FCR, 0x07);
+	wr(FCR, 0);
+	(void)rd(LSR);
+	(void)rd(RBR);
+	(void)rd(IIR);
+	(void)rd(MSR);
+	ck_assert_uint_ne(rd(LSR), 0xff);
+	/* UART_BUG_THRE test (port has an irq) */
+	wr(IER, 0x02);
+	iir1 = rd(IIR);
+	wr(IER, 0);
+	wr(IER, 0x02);
+	iir = rd(IIR);
+	wr(IER, 0);
+	ck_assert_uint_eq(iir1 & 0x01, 0);
+	ck_assert_uint_eq(iir & 0x01, 0);
+	/* init: 8N1, DTR|RTS|OUT2 */
+	wr(LCR, 0x03);
+	wr(MCR, 0x0b);
+	/* UART_BUG_TXEN test */
+	edges = fx.rec.asserts;
+	wr(IER, 0x02);
+	lsr = rd(LSR);
+	iir = rd(IIR);
+	wr(IER, 0);
+	ck_assert(!((lsr & 0x40) && (iir & 0x01)));
+	ck_assert_uint_eq(fx.rec.asserts, edges + 1);
+	ck_assert(!fx.rec.level);
+	/* set_termios: FIFO with trigger 8; tty open: RX + TX interrupts */
+	wr(FCR, 0x81);
+	wr(IER, 0x07);
+	ck_assert(fx.rec.level);
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x02); /* THRE, handled */
+	ck_assert(!fx.rec.level);
+	/* console write: save IER, mask, poll LSR, write, restore */
+	ier = rd(IER);
+	wr(IER, 0);
+	ck_assert_int_eq(serial_input(fx.s, "k", 1), 1); /* while masked */
+	ck_assert(!fx.rec.level);
+	for (const char *m = "panic\n"; *m; m++) {
+		ck_assert_uint_eq(rd(LSR) & 0x60, 0x60);
+		wr(RBR, (uint8_t)*m);
+	}
+	ck_assert(!fx.rec.level);
+	edges = fx.rec.asserts;
+	wr(IER, ier);
+	ck_assert(fx.rec.level);
+	ck_assert_uint_eq(fx.rec.asserts, edges + 1);
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x0c); /* the byte, as timeout */
+	ck_assert_uint_eq(rd(RBR), 'k');
+	ck_assert_uint_eq(rd(IIR) & 0x0f, 0x02); /* then THRE */
+	ck_assert_uint_eq(rd(IIR) & 0x01, 0x01);
+	ck_assert(!fx.rec.level);
+	ck_assert_uint_ge(fx.out.len, 6);
+	ck_assert_mem_eq(fx.out.buf + fx.out.len - 6, "panic\n", 6);
+}
+END_TEST
+
 START_TEST(test_serial_input_from_fd)
 {
 	int p[2];
@@ -953,6 +1035,7 @@ static Suite *serial_suite(void)
 	tcase_add_test(tc, test_serial_input_from_fd_full_buffer);
 	tcase_add_test(tc, test_serial_input_space_callback);
 	tcase_add_test(tc, test_serial_reset);
+	tcase_add_test(tc, test_serial_linux_startup_and_console_write);
 	tcase_add_test(tc, test_serial_output_callback_reenters);
 	tcase_add_test(tc, test_serial_input_space_callback_reenters);
 	tcase_add_test(tc, test_serial_output_fd_failure_counted);

@@ -178,7 +178,7 @@ check_guest_up() {
 	[ -x /lab/bin/lab-launch ] || { echo "lab-launch was not built"; return 1; }
 	{
 		/lab/bin/lab-launch -m 256 -t "${LAB_GUEST_TIMEOUT:-240}" \
-			-a "console=ttyS0 panic=-1 reboot=k nokaslr no_timer_check quiet pci=off" \
+			-a "console=ttyS0 panic=-1 reboot=k nokaslr no_timer_check quiet labhosttime=${LAB_HOST_TIME:-}" \
 			/lab/guest/vmlinuz /lab/guest/initrd.cpio
 		echo $? >/tmp/guest.rc
 	} 2>&1 | tee /tmp/guest.log
@@ -188,15 +188,49 @@ check_guest_up() {
 	[ "$rc" = 0 ] || { echo "lab-launch exit status $rc"; return 1; }
 }
 
-# The nested guest's own checks (virtio modules etc.), from the same run.
+# The nested guest's own checks (virtio modules etc.), from the same run;
+# the dev-* checks have lab tests of their own (below).
 check_guest_checks() {
 	[ -f /tmp/guest.log ] || { echo "the nested guest did not run"; return 1; }
-	grep "^guest| GUEST-CHECK " /tmp/guest.log | sed 's/^guest| //'
+	grep "^guest| GUEST-CHECK " /tmp/guest.log | grep -v "GUEST-CHECK dev-" |
+		sed 's/^guest| //'
 	grep -q "^guest| GUEST-CHECKS-DONE" /tmp/guest.log ||
 		{ echo "the nested guest did not finish its checks"; return 1; }
 	grep -q "^guest| GUEST-CHECK .* PASS" /tmp/guest.log ||
 		{ echo "the nested guest reported no checks"; return 1; }
-	! grep -q "^guest| GUEST-CHECK .* FAIL" /tmp/guest.log
+	! grep "^guest| GUEST-CHECK .* FAIL" /tmp/guest.log |
+		grep -qv "GUEST-CHECK dev-"
+}
+
+# One guest check's result (and its own output lines "<name>: ...").
+guest_dev_check() {
+	[ -f /tmp/guest.log ] || { echo "the nested guest did not run"; return 1; }
+	grep "^guest| $1: " /tmp/guest.log | sed 's/^guest| //'
+	grep "^guest| GUEST-CHECK $1 " /tmp/guest.log | sed 's/^guest| //'
+	grep -q "^guest| GUEST-CHECK $1 " /tmp/guest.log ||
+		{ echo "the nested guest did not run $1"; return 1; }
+	grep -q "^guest| GUEST-CHECK $1 PASS" /tmp/guest.log
+}
+
+# libdevices against the nested Linux guest under lab-launch:
+# 16550A on IRQ 4 with interrupt-driven transmit,
+check_guest_serial_irq() { guest_dev_check dev-serial-irq; }
+# PCI configuration mechanism #1 and the host bridge,
+check_guest_pci() { guest_dev_check dev-pci; }
+# the CMOS RTC read by rtc_cmos,
+check_guest_rtc() { guest_dev_check dev-rtc; }
+# the i8042 probed quietly, and the reboot through it (0xfe) ending the run.
+check_guest_i8042() {
+	r=0
+	guest_dev_check dev-i8042 || r=1
+	if grep -q "^lab-launch: guest reset (i8042)" /tmp/guest.log; then
+		grep "^lab-launch: guest reset (i8042)" /tmp/guest.log
+	else
+		echo "lab-launch did not report a reset through the i8042:"
+		grep "^lab-launch: " /tmp/guest.log
+		r=1
+	fi
+	return ${r:-0}
 }
 
 run_check() {

@@ -49,6 +49,10 @@ GUEST_MODULES = [
 ]
 LIB_OPTIONS = ["kvm-ioctls", "vm-memory", "virtio-queue", "vm-allocator",
                "vfio", "devices", "linux-loader"]
+# The libraries lab-launch links (libdevices needs virtio-queue and
+# vm-allocator): the static build enables them whatever the parent build says.
+LAUNCHER_LIBS = ["kvm-ioctls", "vm-memory", "virtio-queue", "vm-allocator",
+                 "devices"]
 
 # no_timer_check: under a loaded TCG host the kernel's check that the timer
 # interrupt works through the (remapped) IO-APIC can time out and panic.
@@ -321,8 +325,10 @@ def static_build(args, cache):
             "-Dexamples=false", "-Dtests=enabled", "-Dlab=enabled",
             "-Db_sanitize=none", "--buildtype=debugoptimized"]
     for o in (args.lib_options or parent_lib_options(args, meson)):
-        if o:
+        if o and o.split("=")[0] not in LAUNCHER_LIBS:
             opts.append("-D" + o)
+    # lab-launch is built on these: they are always on in the lab's build.
+    opts += ["-D%s=enabled" % o for o in LAUNCHER_LIBS]
     optfile = os.path.join(cache, "static-options")
     old = open(optfile).read() if os.path.exists(optfile) else None
     logf = os.path.join(cache, "static-build.log")
@@ -709,6 +715,8 @@ def boot(args, checks):
         res["boots"] += 1
         plan = "LAB_MODE=checks\nLAB_CHECKS=%s\nLAB_KVM_SKIP=%s\n" % (
             shlex.quote(" ".join(pending)), shlex.quote(" ".join(skip_subs)))
+        # The host's time, for the nested guest's RTC check.
+        plan += "LAB_HOST_TIME=%d\n" % int(time.time())
         if os.environ.get("LAB_GUEST_TIMEOUT"):
             plan += "LAB_GUEST_TIMEOUT=%d\n" % int(
                 os.environ["LAB_GUEST_TIMEOUT"])

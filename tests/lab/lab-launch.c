@@ -89,6 +89,17 @@ struct ll_console {
 	const char *prefix;
 };
 
+/* Ports no device claimed (the bus default's accesses), for the summary. */
+#define LL_UNCLAIMED_MAX 32
+struct ll_unclaimed {
+	struct {
+		uint16_t port;
+		uint64_t count;
+	} port[LL_UNCLAIMED_MAX];
+	unsigned n;
+	uint64_t other; /* accesses to ports beyond the table */
+};
+
 struct ll_vm {
 	struct kvm_sys *sys;
 	struct kvm_vm_obj *vm;
@@ -103,6 +114,7 @@ struct ll_vm {
 	struct pci_root *pci;
 	struct ll_irq irq_com1, irq_kbd, irq_rtc;
 	struct ll_console con;
+	struct ll_unclaimed unclaimed;
 	bool reset_requested;
 	uint64_t pio_exits, mmio_exits;
 };
@@ -229,6 +241,62 @@ static void ll_on_reset(void *opaque)
 
 /* ------------------------------------------------------------ devices */
 
+static void unclaimed_note(struct ll_unclaimed *u, uint64_t port)
+{
+	unsigned i;
+
+	for (i = 0; i < u->n; i++) {
+		if (u->port[i].port == port) {
+			u->port[i].count++;
+			return;
+		}
+	}
+	if (u->n == LL_UNCLAIMED_MAX) {
+		u->other++;
+		return;
+	}
+	u->port[u->n].port = (uint16_t)port;
+	u->port[u->n].count = 1;
+	u->n++;
+}
+
+/* The port bus's default: as the built-in one (reads all-ones, writes
+ * ignored), and remembers which ports the guest probed. */
+static void unclaimed_read(void *opaque, uint64_t addr, void *data,
+			   unsigned size)
+{
+	unclaimed_note(opaque, addr);
+	memset(data, 0xff, size);
+}
+
+static void unclaimed_write(void *opaque, uint64_t addr, const void *data,
+			    unsigned size)
+{
+	(void)data;
+	(void)size;
+	unclaimed_note(opaque, addr);
+}
+
+static const struct io_bus_ops unclaimed_ops = {
+	.read = unclaimed_read,
+	.write = unclaimed_write,
+};
+
+static void unclaimed_print(const struct ll_unclaimed *u)
+{
+	unsigned i;
+
+	if (!u->n)
+		return;
+	fprintf(stderr, "lab-launch: unclaimed ports (accesses):");
+	for (i = 0; i < u->n; i++)
+		fprintf(stderr, " 0x%x (%llu)", u->port[i].port,
+			(unsigned long long)u->port[i].count);
+	if (u->other)
+		fprintf(stderr, " others (%llu)", (unsigned long long)u->other);
+	fprintf(stderr, "\n");
+}
+
 static void setup_devices(struct ll_vm *v)
 {
 	struct serial_config scfg;
@@ -238,6 +306,11 @@ static void setup_devices(struct ll_vm *v)
 
 	check(io_bus_create(&v->pio), "io_bus_create (pio)");
 	check(io_bus_create(&v->mmio), "io_bus_create (mmio)");
+	check(io_bus_set_default(v->pio, &unclaimed_ops, &v->unclaimed), "io_"
+									 "bus_"
+									 "set_"
+									 "defau"
+									 "lt");
 
 	serial_config_init(&scfg);
 	scfg.irq = ll_irq_line(&v->irq_com1, v->vm, LL_COM1_IRQ);
@@ -704,6 +777,7 @@ int main(int argc, char **argv)
 		(unsigned long long)v.irq_kbd.edges,
 		(unsigned long long)v.irq_rtc.edges, i8042_reset_count(v.kbd),
 		(long long)rtc_offset_seconds(v.rtc));
+	unclaimed_print(&v.unclaimed);
 	teardown_devices(&v);
 	teardown_vm(&v);
 	return rc;

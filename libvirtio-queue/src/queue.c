@@ -716,9 +716,11 @@ fill_plain(struct virtq *q, struct virtq_chain *c, struct virtq_buf *out,
 		uint64_t lens = (uint64_t)len << (w ? 32 : 0);
 		uint64_t lf = len | (uint64_t)w << 32;
 
-		memcpy(&out->len, &lf, 8);
-		memcpy(&c->head, &counts, 8);
-		memcpy(&c->read_len, &lens, 8);
+		memcpy((char *)out + offsetof(struct virtq_buf, len), &lf, 8);
+		memcpy((char *)c + offsetof(struct virtq_chain, head), &counts,
+		       8);
+		memcpy((char *)c + offsetof(struct virtq_chain, read_len),
+		       &lens, 8);
 	}
 #else
 	out->len = len;

@@ -472,11 +472,16 @@ int i8042_register(struct i8042 *k, struct io_bus *bus, uint64_t data_port,
 
 	if (!k || !bus)
 		return -EINVAL;
+	/* refuse a taken command port before the data port is visible to
+	 * vCPUs (the usual conflict); a racing registration is undone below */
+	if (data_port == cmd_port ||
+	    io_bus_find(bus, cmd_port, NULL, NULL) == 0)
+		return -EEXIST;
 	ret = io_bus_register(bus, data_port, 1, &data_ops, k);
 	if (ret)
 		return ret;
 	ret = io_bus_register(bus, cmd_port, 1, &ctl_ops, k);
-	if (ret)
-		io_bus_unregister(bus, data_port);
+	if (ret && io_bus_unregister(bus, data_port) == -EDEADLK)
+		io_bus_unregister_nowait(bus, data_port);
 	return ret;
 }

@@ -435,6 +435,25 @@ START_TEST(test_i8042_controller_response_replaced)
 }
 END_TEST
 
+/* A taken command port: refused before the data port is ever visible. */
+START_TEST(test_i8042_register_cmd_port_taken)
+{
+	static const struct io_bus_ops none = {NULL, NULL};
+	struct io_bus *bus;
+
+	ck_assert_int_eq(io_bus_create(&bus), 0);
+	ck_assert_int_eq(io_bus_register(bus, 0x64, 1, &none, NULL), 0);
+	ck_assert_int_eq(i8042_register(k, bus, 0x60, 0x64), -EEXIST);
+	ck_assert_int_eq(io_bus_find(bus, 0x60, NULL, NULL), -ENOENT);
+	ck_assert_int_eq(i8042_register(k, bus, 0x60, 0x60), -EEXIST);
+	ck_assert_uint_eq(io_bus_count(bus), 1);
+	ck_assert_int_eq(io_bus_unregister(bus, 0x64), 0);
+	ck_assert_int_eq(i8042_register(k, bus, 0x60, 0x64), 0);
+	ck_assert_uint_eq(io_bus_count(bus), 2);
+	io_bus_destroy(bus);
+}
+END_TEST
+
 /* Found by fuzz-devices-i8042: a reset pulse command that discarded an
  * unread answer left IRQ 1 asserted over an empty buffer. */
 START_TEST(test_i8042_irq_follows_discarded_answer)
@@ -479,6 +498,7 @@ static Suite *i8042_suite(void)
 	tcase_add_test(tc, test_i8042_linux_check_aux_leaves_nothing);
 	tcase_add_test(tc, test_i8042_controller_response_replaced);
 	tcase_add_test(tc, test_i8042_irq_follows_discarded_answer);
+	tcase_add_test(tc, test_i8042_register_cmd_port_taken);
 	suite_add_tcase(s, tc);
 	return s;
 }

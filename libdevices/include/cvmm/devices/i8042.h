@@ -84,7 +84,11 @@ CVMM_EXPORT const struct io_bus_ops *i8042_cmd_ops(void);
 /**
  * Register the data port at @data_port and the command port at @cmd_port
  * (normally I8042_DATA_PORT and I8042_CMD_PORT) on @bus, opaque @k.  On
- * failure nothing stays registered.  Errors: -EINVAL, io_bus_register()'s.
+ * failure nothing stays registered (a taken command port is refused before
+ * the data port is registered).  Called from inside a dispatch of @bus, a
+ * data port undone after a racing conflict is removed without waiting:
+ * io_bus_synchronize() before freeing @k then.  Errors: -EINVAL, -EEXIST
+ * (a port taken, or both ports equal), io_bus_register()'s.
  */
 CVMM_EXPORT int i8042_register(struct i8042 *k, struct io_bus *bus,
 			       uint64_t data_port, uint64_t cmd_port);

@@ -189,9 +189,9 @@ START_TEST(signal_msi_and_irqfd_deliver)
 	ck_assert_int_eq(eventfd_write(efd, 1), 0);
 	ck_assert_int_eq(kvm_vcpu_kick_bind(t.vcpu, SIGUSR1), 0);
 	ck_assert_int_eq(pthread_create(&th, NULL, late_kick, t.vcpu), 0);
-	/* (kvm_vcpu_run, not tvm_run, which retries on KVM_EXIT_INTR) */
+	/* (tvm_run_once, not tvm_run, which retries on KVM_EXIT_INTR) */
 	do
-		ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+		tvm_run_once(&t, &x);
 	while (x.reason == KVM_EXIT_IO && tvm_io_value(&x) == COUNT_TIMEOUT);
 	pthread_join(th, NULL);
 	ck_assert_msg(x.reason == KVM_EXIT_INTR, "exit %s",

@@ -6,6 +6,7 @@
  * KVM_INTERRUPT, sync regs, signal mask, and the cross-thread kick.
  */
 #include <cpuid.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -293,7 +294,7 @@ START_TEST(hypercall_exit)
 	lm64_start(&t, LC_HYPERCALL, 12, 0x100000);
 	ck_assert_int_eq(kvm_vcpu_kick_bind(t.vcpu, SIGUSR1), 0);
 	ck_assert_int_eq(pthread_create(&th, NULL, hc_watchdog, t.vcpu), 0);
-	ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+	tvm_run_once(&t, &x);
 	if (x.reason == KVM_EXIT_INTR) {
 		pthread_join(th, NULL);
 		ck_assert_int_eq(kvm_vcpu_get_regs(t.vcpu, &regs), 0);
@@ -607,7 +608,7 @@ START_TEST(kick_from_another_thread)
 
 	/* A kick that lands before KVM_RUN is not lost. */
 	ck_assert_int_eq(kvm_vcpu_kick(t.vcpu), 0);
-	ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+	tvm_run_once(&t, &x);
 	ck_assert_uint_eq(x.reason, KVM_EXIT_INTR);
 	ck_assert(x.kicked);
 	ck_assert_uint_eq(x.run->immediate_exit, 0);
@@ -616,7 +617,7 @@ START_TEST(kick_from_another_thread)
 	k = (struct kicker){.vcpu = t.vcpu, .delay_ms = 50};
 	ck_assert_int_eq(pthread_create(&th, NULL, kicker_main, &k), 0);
 	t0 = now_s();
-	ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+	tvm_run_once(&t, &x);
 	dt = now_s() - t0;
 	pthread_join(th, NULL);
 	ck_assert_uint_eq(x.reason, KVM_EXIT_INTR);
@@ -625,7 +626,7 @@ START_TEST(kick_from_another_thread)
 	/* ...and the guest resumes where it was: still spinning. */
 	k.delay_ms = 20;
 	ck_assert_int_eq(pthread_create(&th, NULL, kicker_main, &k), 0);
-	ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+	tvm_run_once(&t, &x);
 	pthread_join(th, NULL);
 	ck_assert_uint_eq(x.reason, KVM_EXIT_INTR);
 	tvm_fini(&t);
@@ -680,7 +681,7 @@ START_TEST(kick_never_lost_between_exits)
 		atomic_store(&k.round, round);
 		t0 = now_s();
 		for (n = 0;; n++) {
-			ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+			tvm_run_once(&t, &x);
 			if (x.reason == KVM_EXIT_INTR && x.kicked)
 				break;
 			ck_assert(x.reason == KVM_EXIT_IO ||
@@ -705,15 +706,17 @@ static void alarm_kick(int sig)
 	atomic_store(&alarm_kick_ret, kvm_vcpu_kick(alarm_vcpu));
 }
 
+/* Waits (bounded: the watchdog's time) for the SIGALRM to be handled. */
 static void *alarm_thread(void *arg)
 {
+	double end = now_s() + tvm_watchdog_seconds();
 	sigset_t set;
 
 	(void)arg;
 	sigemptyset(&set);
 	sigaddset(&set, SIGALRM);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	while (atomic_load(&alarm_kick_ret) == 1)
+	while (atomic_load(&alarm_kick_ret) == 1 && now_s() < end)
 		usleep(1000);
 	return NULL;
 }
@@ -745,7 +748,7 @@ START_TEST(kick_from_signal_handler)
 	ck_assert_int_eq(pthread_create(&th, NULL, alarm_thread, NULL), 0);
 	ck_assert_int_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
 	t0 = now_s();
-	ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+	tvm_run_once(&t, &x);
 	dt = now_s() - t0;
 	pthread_join(th, NULL);
 	ck_assert_int_eq(atomic_load(&alarm_kick_ret), 0);
@@ -785,13 +788,48 @@ START_TEST(signal_mask_blocks_during_run)
 			    .extra_signal = SIGUSR2};
 	ck_assert_int_eq(pthread_create(&th, NULL, kicker_main, &k), 0);
 	t0 = now_s();
-	ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+	tvm_run_once(&t, &x);
 	dt = now_s() - t0;
 	pthread_join(th, NULL);
 	ck_assert_uint_eq(x.reason, KVM_EXIT_INTR);
 	ck_assert(x.kicked);
 	ck_assert_msg(dt >= 0.25, "KVM_RUN ended after %.3f s", dt);
 	ck_assert_int_eq(kvm_vcpu_set_signal_mask(t.vcpu, NULL), 0);
+	tvm_fini(&t);
+}
+END_TEST
+
+/*
+ * The tests' own watchdog (tvm.c): a guest that never exits, with nobody
+ * to kick it, ends in -ETIMEDOUT after the watchdog's time, not in a hang;
+ * the guest is still where it spun.  Every other test's wait for an exit
+ * goes through the same watchdog.
+ */
+START_TEST(watchdog_ends_a_guest_that_never_exits)
+{
+	struct kvm_exit_info x;
+	struct kvm_regs regs;
+	struct tvm t;
+	double t0, dt;
+
+	tvm_init(&t, TVM_RAM, NULL);
+	tvm_load(&t, guest_user_start, guest_user_end);
+	tvm_setup_long(&t, t.vcpu, true, false, true, UC_SPIN);
+	t0 = now_s();
+	ck_assert_int_eq(tvm_run_bounded(&t, &x, 0.3, true), -ETIMEDOUT);
+	dt = now_s() - t0;
+	ck_assert_uint_eq(x.reason, KVM_EXIT_INTR);
+	ck_assert(!x.kicked);
+	ck_assert_msg(dt >= 0.29 && dt < 10.0, "watchdog after %.3f s", dt);
+	ck_assert_int_eq(kvm_vcpu_get_regs(t.vcpu, &regs), 0);
+	ck_assert_uint_lt(regs.rip, t.mem_size - 1);
+	ck_assert_uint_eq(t.mem[regs.rip], 0xeb); /* spin: jmp . */
+	ck_assert_uint_eq(t.mem[regs.rip + 1], 0xfe);
+	/* One run, no retry: the same. */
+	ck_assert_int_eq(tvm_run_bounded(&t, &x, 0.1, false), -ETIMEDOUT);
+	ck_assert_uint_eq(x.reason, KVM_EXIT_INTR);
+	/* Disarmed after it returned: no stray signal ends a later wait. */
+	usleep(400 * 1000);
 	tvm_fini(&t);
 }
 END_TEST
@@ -816,6 +854,7 @@ static Suite *run_suite(void)
 	tcase_add_test(tc, kick_never_lost_between_exits);
 	tcase_add_test(tc, kick_from_signal_handler);
 	tcase_add_test(tc, signal_mask_blocks_during_run);
+	tcase_add_test(tc, watchdog_ends_a_guest_that_never_exits);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -211,7 +211,7 @@ START_TEST(complete_io_in_out_and_kick)
 	ck_assert_uint_eq((uint32_t)regs.rax, val);
 	ck_assert_uint_eq(t.mem[regs.rip - 2], 0xe5); /* in $0x11, %eax */
 	ck_assert_uint_eq(t.mem[regs.rip - 1], GP_IN);
-	ck_assert_int_eq(kvm_vcpu_run(t.vcpu, &x), 0);
+	tvm_run_once(&t, &x);
 	ck_assert_uint_eq(x.reason, KVM_EXIT_INTR);
 	ck_assert(x.kicked);
 	ck_assert_uint_eq(kvm_vcpu_run_struct(t.vcpu)->immediate_exit, 0);

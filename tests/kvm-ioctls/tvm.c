@@ -2,9 +2,12 @@
 #include "tvm.h"
 
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 /* Shared with Check's forked test processes, so main() can report. */
 static int *nskips;
@@ -30,11 +33,117 @@ int tvm_skips(void)
 	return nskips ? *nskips : 0;
 }
 
+/* Set by the watchdog's signal handler; cleared when the timer is armed. */
+static volatile sig_atomic_t wd_fired;
+
+static void wd_handler(int sig)
+{
+	(void)sig;
+	wd_fired = 1;
+}
+
+double tvm_watchdog_seconds(void)
+{
+	const char *e = getenv("TVM_WATCHDOG_SECONDS");
+	double s = e ? strtod(e, NULL) : 0;
+
+	return s > 0 && s < 3600 ? s : 20.0;
+}
+
+/* A POSIX timer that signals this thread (the vCPU's), not the process. */
+static void wd_create(struct tvm *t)
+{
+	struct sigaction sa;
+	struct sigevent sev;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = wd_handler;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(TVM_WD_SIGNAL, &sa, NULL), 0);
+	sigemptyset(&set);
+	sigaddset(&set, TVM_WD_SIGNAL);
+	ck_assert_int_eq(pthread_sigmask(SIG_UNBLOCK, &set, NULL), 0);
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = TVM_WD_SIGNAL;
+	sev._sigev_un._tid = gettid(); /* sigev_notify_thread_id */
+	ck_assert_msg(timer_create(CLOCK_MONOTONIC, &sev, &t->wd_timer) == 0,
+		      "watchdog timer_create: %s", strerror(errno));
+	t->wd_created = true;
+}
+
+static void wd_arm(struct tvm *t, double s)
+{
+	struct itimerspec it = {
+		.it_value = {.tv_sec = (time_t)s,
+			     .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)},
+		.it_interval = {.tv_nsec = 200 * 1000 * 1000},
+	};
+
+	if (it.it_value.tv_sec == 0 && it.it_value.tv_nsec == 0)
+		it.it_value.tv_nsec = 1;
+	wd_fired = 0;
+	ck_assert_int_eq(timer_settime(t->wd_timer, 0, &it, NULL), 0);
+}
+
+static void wd_disarm(struct tvm *t)
+{
+	struct itimerspec it;
+
+	memset(&it, 0, sizeof(it));
+	timer_settime(t->wd_timer, 0, &it, NULL);
+}
+
+int tvm_run_bounded(struct tvm *t, struct kvm_exit_info *x, double seconds,
+		    bool retry_intr)
+{
+	int i, r;
+
+	wd_arm(t, seconds);
+	for (i = 0;; i++) {
+		r = kvm_vcpu_run(t->vcpu, x);
+		if (r < 0 || x->reason != KVM_EXIT_INTR)
+			break;
+		if (wd_fired && (retry_intr || !x->kicked)) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (!retry_intr)
+			break;
+		if (i == 1000) {
+			r = -ELOOP;
+			break;
+		}
+	}
+	/* Disarmed before any ck_assert: a failing test must not leave it
+	 * running (in Check's no-fork mode the next test runs on). */
+	wd_disarm(t);
+	return r;
+}
+
+static void wd_check(int r)
+{
+	ck_assert_msg(r != -ETIMEDOUT,
+		      "watchdog: no exit from the guest within %.1f s, KVM_RUN "
+		      "was ended by the watchdog's signal (a lost kick, an "
+		      "interrupt or an exit that never came)",
+		      tvm_watchdog_seconds());
+	ck_assert_msg(r != -ELOOP, "too many EINTR exits");
+	ck_assert_msg(r == 0, "kvm_vcpu_run: %d", r);
+}
+
+void tvm_run_once(struct tvm *t, struct kvm_exit_info *x)
+{
+	wd_check(tvm_run_bounded(t, x, tvm_watchdog_seconds(), false));
+}
+
 void tvm_init(struct tvm *t, size_t mem_size, void (*pre_vcpu)(struct tvm *t))
 {
 	int r;
 
 	memset(t, 0, sizeof(*t));
+	wd_create(t);
 	r = kvm_sys_create(&t->sys);
 	ck_assert_int_eq(r, 0);
 	r = kvm_vm_create(t->sys, 0, &t->vm);
@@ -56,6 +165,8 @@ void tvm_init(struct tvm *t, size_t mem_size, void (*pre_vcpu)(struct tvm *t))
 
 void tvm_fini(struct tvm *t)
 {
+	if (t->wd_created)
+		timer_delete(t->wd_timer);
 	kvm_vcpu_destroy(t->vcpu);
 	kvm_vm_destroy(t->vm);
 	kvm_sys_destroy(t->sys);
@@ -120,15 +231,7 @@ void tvm_setup_long(struct tvm *t, struct kvm_vcpu_obj *vcpu, bool ring3,
 
 void tvm_run(struct tvm *t, struct kvm_exit_info *x)
 {
-	int i, r;
-
-	for (i = 0; i < 1000; i++) {
-		r = kvm_vcpu_run(t->vcpu, x);
-		ck_assert_msg(r == 0, "kvm_vcpu_run: %d", r);
-		if (x->reason != KVM_EXIT_INTR)
-			return;
-	}
-	ck_abort_msg("too many EINTR exits");
+	wd_check(tvm_run_bounded(t, x, tvm_watchdog_seconds(), true));
 }
 
 uint32_t tvm_expect_out(struct tvm *t, uint16_t port)

@@ -9,7 +9,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "cvmm/kvm-ioctls.h"
 #include "guests.h"
@@ -27,7 +29,25 @@ struct tvm {
 	struct kvm_vcpu_obj *vcpu;
 	uint8_t *mem;
 	size_t mem_size;
+	timer_t wd_timer; /* the watchdog of every wait for a guest exit */
+	bool wd_created;
 };
+
+/*
+ * Watchdog: no test waits for a guest exit without a bound.  Every run goes
+ * through tvm_run_bounded(), which arms a per-thread POSIX timer (signal
+ * TVM_WD_SIGNAL, a no-op handler without SA_RESTART, created by
+ * tvm_init() for the calling thread, the vCPU's) for the given time and,
+ * past it, every 200 ms (a signal that lands just before KVM_RUN is entered
+ * is repeated once the guest runs).  A guest that never exits (lost kick,
+ * interrupt never injected, an exit the CPU does not deliver) thus makes
+ * KVM_RUN return EINTR, and the test FAILS naming itself instead of hanging
+ * until an outer timeout kills the whole program without saying which test
+ * hung.  The time is tvm_watchdog_seconds(): 20 s, or
+ * $TVM_WATCHDOG_SECONDS.
+ */
+#define TVM_WD_SIGNAL (SIGRTMIN + 4)
+double tvm_watchdog_seconds(void);
 
 /* Open /dev/kvm, create the VM, map mem_size bytes of RAM at GPA 0 as slot
  * 0.  pre_vcpu (may be NULL) runs before the vCPU is created (e.g. to
@@ -45,8 +65,20 @@ void tvm_setup_real(struct tvm *t);
  * empty (limit 0). */
 void tvm_setup_long(struct tvm *t, struct kvm_vcpu_obj *vcpu, bool ring3,
 		    bool irq_on, bool with_idt, uint64_t cmd);
-/* Run until an exit other than KVM_EXIT_INTR; fails the test on error. */
+/* Run until an exit other than KVM_EXIT_INTR; fails the test on error and
+ * when the watchdog expires. */
 void tvm_run(struct tvm *t, struct kvm_exit_info *x);
+/* kvm_vcpu_run() under a watchdog of `seconds`; retry_intr: run again
+ * after KVM_EXIT_INTR (kicked or not), as tvm_run() does.  Returns 0 (x
+ * holds the exit), -ETIMEDOUT when the watchdog ended KVM_RUN (any EINTR
+ * after it fired with retry_intr, else an unkicked one), -ELOOP after 1000
+ * EINTR exits, or kvm_vcpu_run()'s error.  Does not fail the test. */
+int tvm_run_bounded(struct tvm *t, struct kvm_exit_info *x, double seconds,
+		    bool retry_intr);
+/* One kvm_vcpu_run() under the watchdog: returns every exit, including
+ * KVM_EXIT_INTR (kicked or not), but fails the test if it was the
+ * watchdog that ended KVM_RUN. */
+void tvm_run_once(struct tvm *t, struct kvm_exit_info *x);
 /* Run and expect a PIO out to port with a 1/2/4-byte value, returned. */
 uint32_t tvm_expect_out(struct tvm *t, uint16_t port);
 /* The 1/2/4-byte value of a PIO exit, zero-extended. */

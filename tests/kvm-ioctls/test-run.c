@@ -850,6 +850,9 @@ static Suite *run_suite(void)
 	tcase_add_test(tc, guest_debug_sw_breakpoint);
 	tcase_add_test(tc, irq_window_and_kvm_interrupt);
 	tcase_add_test(tc, sync_regs);
+	suite_add_tcase(s, tc);
+	/* Its own case (CK_RUN_CASE=kick): guests that spin until kicked. */
+	tc = tcase_create("kick");
 	tcase_add_test(tc, kick_from_another_thread);
 	tcase_add_test(tc, kick_never_lost_between_exits);
 	tcase_add_test(tc, kick_from_signal_handler);

@@ -125,7 +125,7 @@ int tvm_run_bounded(struct tvm *t, struct kvm_exit_info *x, double seconds,
 static void wd_check(int r)
 {
 	ck_assert_msg(r != -ETIMEDOUT,
-		      "watchdog: no exit from the guest within %.1f s, KVM_RUN "
+		      "watchdog: no exit from the guest within %g s, KVM_RUN "
 		      "was ended by the watchdog's signal (a lost kick, an "
 		      "interrupt or an exit that never came)",
 		      tvm_watchdog_seconds());

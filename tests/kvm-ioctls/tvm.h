@@ -7,9 +7,9 @@
 #ifndef CVMM_TESTS_TVM_H
 #define CVMM_TESTS_TVM_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <signal.h>
 #include <stdint.h>
 #include <time.h>
 

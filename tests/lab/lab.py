@@ -577,7 +577,8 @@ def qemu_cmd(accel, kernel, initrd, interactive=False):
     else:
         cpu = ["-accel", "tcg", "-cpu", "EPYC,+svm,+npt"]
     cmd = [qemu] + cpu + [
-        "-machine", "q35,kernel-irqchip=split", "-smp", "2",
+        "-machine", "q35,kernel-irqchip=split",
+        "-smp", os.environ.get("LAB_SMP", "1"),
         "-m", os.environ.get("LAB_MEM", "2048"), "-nodefaults",
         "-no-reboot", "-device", "intel-iommu,intremap=on",
         "-device", "edu", "-kernel", kernel, "-initrd", initrd,

@@ -19,6 +19,23 @@
 #include "cvmm-check.h"
 #include "tvm.h"
 
+/* Runs the guest until it has sent @want bytes through I/O exits on @port
+ * (in as many exits as it takes), copying them to @got. */
+static void collect_io(struct tvm *t, uint16_t port, char *got, size_t want)
+{
+	struct kvm_exit_info x;
+	size_t n = 0;
+
+	while (n < want) {
+		tvm_run(t, &x);
+		ck_assert_uint_eq(x.reason, KVM_EXIT_IO);
+		ck_assert_uint_eq(x.io.port, port);
+		ck_assert_uint_le(n + x.io.len, want);
+		memcpy(got + n, x.io.data, x.io.len);
+		n += x.io.len;
+	}
+}
+
 START_TEST(real_mode_pio_mmio_hlt)
 {
 	struct tvm t;
@@ -69,15 +86,7 @@ START_TEST(real_mode_pio_mmio_hlt)
 			memcpy(x.io.data, src + n, x.io.len);
 			n += x.io.len;
 		}
-		n = 0;
-		while (n < 4) {
-			tvm_run(&t, &x);
-			ck_assert_uint_eq(x.reason, KVM_EXIT_IO);
-			ck_assert_uint_eq(x.io.port, GP_INS_ECHO);
-			ck_assert_uint_le(n + x.io.len, 4);
-			memcpy(got + n, x.io.data, x.io.len);
-			n += x.io.len;
-		}
+		collect_io(&t, GP_INS_ECHO, got, 4);
 		ck_assert_str_eq(got, "WXYZ");
 	}
 	/* MMIO write of 0x5a to 0xA0000, then a 2-byte read at 0xA0002 */
@@ -127,16 +136,8 @@ START_TEST(long_mode_ring0_pio_mmio_hlt)
 	ck_assert_uint_eq(tvm_expect_out(&t, GP_IN), 0x12345678);
 	{
 		char got[8] = {0};
-		size_t n = 0;
 
-		while (n < 4) {
-			tvm_run(&t, &x);
-			ck_assert_uint_eq(x.reason, KVM_EXIT_IO);
-			ck_assert_uint_eq(x.io.port, GP_ECHO);
-			ck_assert_uint_le(n + x.io.len, 4);
-			memcpy(got + n, x.io.data, x.io.len);
-			n += x.io.len;
-		}
+		collect_io(&t, GP_ECHO, got, 4);
 		ck_assert_str_eq(got, "long");
 	}
 	tvm_run(&t, &x);

@@ -34,7 +34,8 @@ SUMMARY = re.compile(
     r'(?P<names>(?:(?:struct|enum|union|typedef)\s+\w+'
     r'|[\w*]+\(\)(?:\s*/\s*[\w*]+\(\))*))'
     r'\s+-\s+(?P<text>.*)$')
-AT_PARAM = re.compile(r'^(?P<lead>\s*(?:/\*\*|\*)?\s*)@(?P<name>\w+)\s*:(?:\s|$)')
+AT_PARAM = re.compile(r'^(?P<lead>\s*(?:/\*\*|\*)?\s*)'
+                      r'@(?P<name>\w+(?:\s*,\s*@\w+)*)\s*:(?:\s|$)')
 AT_INLINE = re.compile(r'(?<![\w\\@])@(\w+)')
 ABBREV = re.compile(r'\b(e\.g\.|i\.e\.|etc\.|vs\.) ')
 AGGREGATE = re.compile(r'^\s*(?:typedef\s+)?(?:struct|union|enum)\b')
@@ -59,10 +60,57 @@ def next_code_line(lines, i):
     return ''
 
 
+LIST_ITEM = re.compile(r'(?:- |\* |\d+[.)] |@\w+(?:\s*,\s*@\w+)*\s*:)')
+
+
+def code_runs(block):
+    """Indexes of the lines of a comment that form indented blocks (tables,
+    code examples) outside any list item or parameter description: runs of
+    lines indented by two or more spaces past the comment's margin."""
+    runs, cur, in_list = [], [], False
+    for n, line in enumerate(block):
+        m = re.match(r'^\s*\*(?!/) ?(.*)$', line)
+        if n == 0 or not m or '*/' in line:
+            if cur:
+                runs.append(cur)
+                cur = []
+            continue
+        text = m.group(1)
+        body = text.strip()
+        indent = len(text) - len(text.lstrip())
+        if not body:
+            if cur:
+                runs.append(cur)
+                cur = []
+            in_list = False
+            continue
+        if LIST_ITEM.match(body):
+            in_list = True
+        if indent >= 2 and not in_list:
+            cur.append(n)
+        elif cur:
+            runs.append(cur)
+            cur = []
+    if cur:
+        runs.append(cur)
+    return runs
+
+
 def filter_comment(block, before_aggregate):
     out = []
     param_col = None
+    verbatim = set()
+    start_before, end_at = set(), set()
+    for run in code_runs(block):
+        verbatim.update(run)
+        start_before.add(run[0] - 1)
+        end_at.add(run[-1])
     for n, line in enumerate(block):
+        if n in verbatim:
+            # Inside \verbatim doxygen keeps the "*" margin: blank it.
+            line = re.sub(r'^(\s*)\*', r'\1 ', line, count=1)
+            out.append(line + (' \\endverbatim' if n in end_at else ''))
+            continue
         if n == 0 or (n == 1 and block[0].strip() == '/**'):
             m = SUMMARY.match(line)
             if m:
@@ -89,13 +137,18 @@ def filter_comment(block, before_aggregate):
                     out[-1] += ' \\par'
         if m:
             rest = line[m.end():]
+            names = [n.strip().lstrip('@') for n in m.group('name').split(',')]
             if before_aggregate:
-                line = m.group('lead') + '- \\p ' + m.group('name') + ': ' + rest
+                line = (m.group('lead') + '- ' +
+                        ', '.join('\\p ' + n for n in names) + ': ' + rest)
             else:
-                line = m.group('lead') + '\\param ' + m.group('name') + ' ' + rest
+                line = (m.group('lead') + '\\param ' + ','.join(names) + ' ' +
+                        rest)
         line = AT_INLINE.sub(r'\\p \1', line)
         # "e.g. x" would end the brief description at "e.g.".
         line = ABBREV.sub(r'\1\\ ', line)
+        if n in start_before:
+            line += ' \\verbatim'
         out.append(line)
     return out
 

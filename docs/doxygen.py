@@ -4,9 +4,10 @@
 
 usage: doxygen.py SOURCE_ROOT OUTPUT_DIR [PROJECT_VERSION]
 
-Reads docs/Doxyfile, adds the inputs (every SOURCE_ROOT/lib*/include
-directory, so a new library or header is picked up without editing this
-file), the output directory and the kernel-doc input filter, and runs
+Reads docs/Doxyfile, adds the inputs (docs/*.md as pages with
+docs/README.md the main page, and every SOURCE_ROOT/lib*/include directory,
+so a new library or header is picked up without editing this file), the
+output directory and the kernel-doc filter for headers, and runs
 `doxygen -`.  Prints each warning and exits 1 if there was any, 77 (meson's
 "skipped") when doxygen is not installed, 0 otherwise.  The HTML lands in
 OUTPUT_DIR/html.
@@ -38,6 +39,12 @@ def main():
     if not inputs:
         print('no lib*/include directories under ' + src)
         return 1
+    # The project's documents become pages of the reference; the index
+    # (docs/README.md) is its main page.
+    docs = os.path.join(src, 'docs')
+    pages = [os.path.join(docs, 'README.md')]
+    pages += sorted(p for p in glob.glob(os.path.join(docs, '*.md'))
+                    if p not in pages)
     os.makedirs(out, exist_ok=True)
     warn_log = os.path.join(out, 'doxygen-warnings.txt')
     with open(os.path.join(src, 'docs', 'Doxyfile'), encoding='utf-8') as f:
@@ -45,12 +52,13 @@ def main():
     filt = os.path.join(src, 'docs', 'kernel-doc-filter.py')
     config += '\n'.join([
         '',
-        'INPUT = ' + ' '.join(quote(d) for d in inputs),
+        'INPUT = ' + ' '.join(quote(d) for d in pages + inputs),
+        'USE_MDFILE_AS_MAINPAGE = ' + quote(pages[0]),
         'STRIP_FROM_PATH = ' + quote(src),
         'STRIP_FROM_INC_PATH = ' + ' '.join(quote(d) for d in inputs),
         'OUTPUT_DIRECTORY = ' + quote(out),
         # doxygen runs the filter through the shell: quote both paths.
-        'INPUT_FILTER = ' + quote("'%s' '%s'" % (sys.executable, filt)),
+        'FILTER_PATTERNS = ' + quote("*.h='%s' '%s'" % (sys.executable, filt)),
         'PROJECT_NUMBER = ' + quote(version),
         'WARN_LOGFILE = ' + quote(warn_log),
         '',

@@ -56,13 +56,11 @@ class LabError(Exception):
     """A problem that means the lab could not run (not a failed check)."""
 
 
-# In TAP mode every line that is not a test result must start with "#".
-LOG_PREFIX = "lab: "
-
-
 def log(msg):
+    """Progress, timings and errors go to stderr: meson shows a TAP test's
+    stderr with -v, and stdout is the TAP report."""
     for line in msg.split("\n"):
-        print(LOG_PREFIX + line, flush=True)
+        print("lab: " + line, file=sys.stderr, flush=True)
 
 
 def run(cmd, **kw):
@@ -970,6 +968,8 @@ def tap_lines(run):
             note = c.status.lower()
         results.append((notes, c.status == "PASS", c.name, note))
     out = ["1..%d" % len(results)]
+    if run.error:
+        out += ["# LAB ERROR: " + line for line in run.error.split("\n")]
     for i, (notes, ok, name, note) in enumerate(results, 1):
         out += notes
         out.append("%s %d - %s # %s" % ("ok" if ok else "not ok", i, name,
@@ -986,10 +986,8 @@ def write_timings(labdir, run):
 
 # ---------------------------------------------------------- subcommands
 def cmd_test(args):
-    """The meson test of one lab boot: TAP on stdout, everything else as
-    TAP comments."""
-    global LOG_PREFIX
-    LOG_PREFIX = "# lab: "
+    """The meson test of one lab boot: TAP on stdout (each check's output
+    as TAP comments before its result), progress and timings on stderr."""
     signal.signal(signal.SIGTERM, on_sigterm)
     order = [c for c in args.checks.split(",") if c] or CHECKS
     only = args.only or os.environ.get("LAB_ONLY", "")
@@ -997,13 +995,18 @@ def cmd_test(args):
         names, kvm_only = select_checks(
             order, [c for c in re.split(r"[\s,]+", only) if c])
     except LabError as e:
-        print("1..1\nnot ok 1 - LAB_ONLY=%s # %s" % (only, e))
+        print("1..1\nnot ok 1 - selection %s # %s" % (only, e))
         return 1
     if names != order:
         log("running only: %s" % " ".join(names + ["kvm-suite/" + p
                                                     for p in kvm_only]))
     labdir = os.path.join(args.builddir, "tests", "lab")
     os.makedirs(labdir, exist_ok=True)
+    # Only the report goes to stdout: whatever the tools the lab runs
+    # print meanwhile (and -v's console echo) goes to stderr.
+    sys.stdout.flush()
+    tap_fd = os.dup(1)
+    os.dup2(2, 1)
     try:
         run = boot(args, names, kvm_only)
     except (LabError, Terminated, subprocess.CalledProcessError) as e:
@@ -1021,6 +1024,9 @@ def cmd_test(args):
         log("LAB ERROR: " + run.error)
     if run.console_logs:
         log("console logs: " + " ".join(run.console_logs))
+    sys.stdout.flush()
+    os.dup2(tap_fd, 1)
+    os.close(tap_fd)
     print("\n".join(tap_lines(run)), flush=True)
     return 0 if all(c.status == "PASS" for c in run.checks.values()) else 1
 

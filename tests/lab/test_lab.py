@@ -259,7 +259,9 @@ class ConsoleTest(unittest.TestCase):
         run = lab.LabRun.of(["up", "kvm"])
         run.error = "qemu-system-x86_64 not found"
         tap = lab.tap_lines(run)
-        self.assertEqual(tap, ["1..2", "not ok 1 - up # not run",
+        self.assertEqual(tap, ["1..2",
+                               "# LAB ERROR: qemu-system-x86_64 not found",
+                               "not ok 1 - up # not run",
                                "not ok 2 - kvm # not run"])
 
     def test_freeze_of_a_check_retries_once(self):

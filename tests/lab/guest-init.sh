@@ -6,6 +6,8 @@
 #   - mod-<module>: insmod of each module listed in /lib/modules/lab/wanted,
 #     in dependency order (<module>.deps, written by lab.py);
 #   - every executable /checks/<name> (from tests/lab/guest-checks/).
+# A check's own output lines start with "<name>: " (lab-init.sh shows them
+# with the check's result).
 # then GUEST-CHECKS-DONE, and resets the machine with `reboot -f`.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
@@ -17,10 +19,11 @@ MODDIR=/lib/modules/lab
 echo "LAB-GUEST-UP $(uname -r) uptime $(cut -d' ' -f1 /proc/uptime) s"
 
 load_mod() {
-	[ -f "$MODDIR/$1.deps" ] || { echo "module $1 missing"; return 1; }
+	[ -f "$MODDIR/$1.deps" ] ||
+		{ echo "mod-$1: not in the initramfs (LAB_OMIT_MODULES?)"; return 1; }
 	for m in $(cat "$MODDIR/$1.deps"); do
 		grep -q "^$m " /proc/modules && continue
-		insmod "$MODDIR/$m.ko" || return 1
+		insmod "$MODDIR/$m.ko" || { echo "mod-$1: insmod $m failed"; return 1; }
 	done
 }
 

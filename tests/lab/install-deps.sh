@@ -5,10 +5,11 @@
 #   cpio             initramfs archives
 #   kmod             modinfo, to order kernel modules by their dependencies
 #   xz-utils, zstd   decompress .ko.xz / .ko.zst modules at build time
+#   python3-pyflakes lab.py's lint (meson test pyflakes, suite 'style')
 # The Debian kernel itself is fetched by the image builder with
 # `apt-get download`, so an apt source for linux-image-amd64 must exist.
 set -eu
-pkgs="qemu-system-x86 busybox-static cpio kmod xz-utils zstd gzip"
+pkgs="qemu-system-x86 busybox-static cpio kmod xz-utils zstd gzip python3-pyflakes"
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |

@@ -4,19 +4,11 @@
 
 Subcommands
   build   build (or reuse) the lab images in <builddir>/tests/lab/cache
-  boot    boot the lab once, run every check, write results.json, print a
-          timing table
-  check   one meson test: print one check's result (booting the lab first
-          if no result of this `meson test` run exists yet); --tap prints
-          the check's sub-results as TAP
+  test    boot the lab, run its checks (all, or those of --only/$LAB_ONLY)
+          and report them as TAP: one line per check and per sub-result
+          (kvm program, nested-guest check), their output as TAP comments;
+          a check that froze the lab VM runs once more in a new boot
   run     run one shell command (or --shell) inside the lab, interactively
-
-Results of one `meson test` invocation are shared through a lock file: the
-first lab test to take <builddir>/tests/lab/lab.lock boots the lab and
-writes results.json tagged with a session key (the pid and start time of
-the `meson test` process that started us, or $LAB_SESSION); every other lab
-test blocks on the lock, then finds results for its own session and reads
-its check.  A new `meson test` run always boots again.
 """
 
 import argparse
@@ -33,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -63,13 +56,11 @@ class LabError(Exception):
     """A problem that means the lab could not run (not a failed check)."""
 
 
-# In TAP mode every line that is not a test result must start with "#".
-LOG_PREFIX = "lab: "
-
-
 def log(msg):
+    """Progress, timings and errors go to stderr: meson shows a TAP test's
+    stderr with -v, and stdout is the TAP report."""
     for line in msg.split("\n"):
-        print(LOG_PREFIX + line, flush=True)
+        print("lab: " + line, file=sys.stderr, flush=True)
 
 
 def run(cmd, **kw):
@@ -470,10 +461,18 @@ def resolve_packages(cache):
 
 
 def build_images(args):
-    """Returns a dict with paths of the kernel and the lab initramfs."""
-    t0 = time.monotonic()
+    """Returns a dict with paths of the kernel and the lab initramfs.  The
+    cache is locked meanwhile (a lab test and `tests/lab/run` may build at
+    the same time)."""
     cache = os.path.join(args.builddir, "tests", "lab", "cache")
     os.makedirs(cache, exist_ok=True)
+    with open(os.path.join(cache, "lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return build_images_locked(args, cache)
+
+
+def build_images_locked(args, cache):
+    t0 = time.monotonic()
     kpkg, kver, bbver = resolve_packages(cache)
     kroot = unpack_deb(cache, fetch_deb(cache, kpkg, kver))
     bbroot = unpack_deb(cache, fetch_deb(cache, "busybox-static", bbver))
@@ -663,18 +662,25 @@ def run_qemu(cmd, timeout, logpath, echo=False, on_line=None,
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+        proc.stdout.close()
     return (None if timed_out else proc.returncode), timed_out
 
 
-# ---------------------------------------------------------------- boot
+# -------------------------------------------------------------- results
+# The lab's console protocol (lab-init.sh), one marker at the start of a
+# line; every other line is output of the check that is running.
 MARK = re.compile(r"^@@LAB-(BEGIN|END|SUBBEGIN|SUB|DONE|EXIT)\b ?(.*)$")
 
+# The checks of one lab boot, in the order they run (lab-init.sh has a
+# check_<name> function for each, '-' spelled '_').
+CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
+          "guest-serial-irq", "guest-pci", "guest-rtc", "guest-i8042"]
 
 # Host-side budget of one check (wall clock, seconds; scaled by
-# $LAB_CHECK_TIMEOUT_SCALE).  A check that overruns it has hung the lab:
-# it fails, QEMU is killed and the lab boots again for the checks left.
-# For kvm-suite the budget applies to each program (SUB_BUDGET) and to the
-# time between them; inside the lab each program also runs under `timeout`
+# $LAB_CHECK_TIMEOUT_SCALE).  A check that overruns it has frozen the lab:
+# QEMU is killed and the lab boots again for the checks left.  For
+# kvm-suite the budget applies to each program (SUB_BUDGET) and to the time
+# between them; inside the lab each program also runs under `timeout`
 # ($LAB_KVM_TEST_TIMEOUT, default 120 s, or its meson timeout if smaller).
 CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300}
 CHECK_BUDGET_DEFAULT = 90
@@ -688,319 +694,349 @@ def check_budget(name, sub=None):
     return CHECK_BUDGET.get(name, CHECK_BUDGET_DEFAULT) * scale
 
 
-def boot(args, checks):
-    """Boots the lab and runs `checks`, booting again after a check hangs
-    the lab (that check fails; for kvm-suite only the hung program does);
-    returns the results dict."""
+def check_needs(name):
+    """Checks that must run before `name` in the same boot: every guest-*
+    check reads the nested guest's run, which guest-up makes."""
+    if name.startswith("guest-") and name != "guest-up":
+        return ["guest-up"]
+    return []
+
+
+def select_checks(order, only):
+    """The checks to run, in `order`, for a selection `only` (a list of
+    names; empty means all), with the checks they need; and the kvm-suite
+    programs selected as "kvm-suite/<program>" (empty: all of them)."""
+    if not only:
+        return list(order), []
+    want = set()
+    programs = []
+    for item in only:
+        name, _, prog = item.partition("/")
+        if name not in order:
+            raise LabError("no lab check named %r; the checks are: %s"
+                           % (name, " ".join(order)))
+        if prog:
+            if name != "kvm-suite":
+                raise LabError("%s: only kvm-suite has programs to select"
+                               % item)
+            programs.append(prog)
+        want.add(name)
+        want.update(check_needs(name))
+    return [c for c in order if c in want], programs
+
+
+@dataclass
+class Sub:
+    """One sub-result of a check: a kvm program, a nested-guest check."""
+    name: str
+    status: str  # PASS or FAIL
+    lab_ms: int = 0
+
+
+@dataclass
+class Check:
+    name: str
+    status: str = "NOT RUN"  # INCOMPLETE once begun, then PASS or FAIL
+    output: list = field(default_factory=list)
+    subs: list = field(default_factory=list)
+    lab_ms: int = 0  # on the lab's clock
+    host_s: float = 0.0  # host wall clock
+
+    def pending(self):
+        return self.status in ("NOT RUN", "INCOMPLETE")
+
+
+@dataclass
+class LabRun:
+    """What one lab run learned, over all its boots."""
+    checks: dict  # name -> Check, in run order
+    kvm_only: list = field(default_factory=list)  # kvm programs selected
+    accel: str = ""
+    error: str = ""  # the lab could not run, or stopped early
+    boots: int = 0
+    console_logs: list = field(default_factory=list)
+    tail: list = field(default_factory=list)  # last console lines
+    froze_once: set = field(default_factory=set)  # checks / programs
+    images_s: float = 0.0
+    first_check_s: float = None  # lab boot to the first check, first boot
+    qemu_s: float = 0.0
+    total_s: float = 0.0
+
+    @classmethod
+    def of(cls, names, kvm_only=()):
+        return cls({n: Check(n) for n in names}, list(kvm_only))
+
+    def pending(self):
+        return [n for n, c in self.checks.items() if c.pending()]
+
+
+@dataclass
+class Console:
+    """Where one boot of the lab VM is, from its console."""
+    cur: str = None  # the check running now
+    sub: str = None  # its program running now (kvm-suite)
+    t_begin: float = 0.0  # when `cur` began (s since QEMU started)
+    t_last: float = 0.0  # its last sign of progress
+    done: bool = False  # @@LAB-DONE seen
+    frozen: bool = False  # `cur` overran its budget
+
+    def overran(self, now):
+        """True (and remembered) when the running check overran."""
+        if self.cur and now - self.t_last > check_budget(self.cur, self.sub):
+            self.frozen = True
+        return self.frozen
+
+
+def to_int(s):
+    return int(s) if s.isdigit() else 0
+
+
+def read_line(run, con, line, now):
+    """Takes one console line of a boot into `run` and `con`."""
+    run.tail = (run.tail + [line])[-25:]
+    m = MARK.match(line)
+    if not m:
+        if con.cur:
+            run.checks[con.cur].output.append(line)
+        return
+    kind, rest = m.group(1), m.group(2).split()
+    if kind == "DONE":
+        con.done = True
+        return
+    c = run.checks.get(rest[0]) if rest else None
+    if c is None:
+        return
+    if kind == "BEGIN":
+        con.cur, con.sub = c.name, None
+        con.t_begin = con.t_last = now
+        c.status = "INCOMPLETE"
+        if run.first_check_s is None:
+            run.first_check_s = round(now, 1)
+    elif kind == "SUBBEGIN" and len(rest) >= 2:
+        con.sub, con.t_last = rest[1], now
+    elif kind == "SUB" and len(rest) >= 4:
+        # A check run again after a freeze reports its subs again.
+        c.subs = [s for s in c.subs if s.name != rest[1]]
+        c.subs.append(Sub(rest[1], "PASS" if rest[2] == "PASS" else "FAIL",
+                          to_int(rest[3])))
+        con.sub, con.t_last = None, now
+    elif kind == "END" and len(rest) >= 3:
+        ok = rest[1] == "PASS" and all(s.status == "PASS" for s in c.subs)
+        c.status = "PASS" if ok else "FAIL"
+        c.lab_ms += to_int(rest[2])
+        c.host_s = round(c.host_s + now - con.t_begin, 2)
+        con.cur = con.sub = None
+        log("check %-14s %s  %6.1f s" % (c.name, c.status, c.host_s))
+
+
+def after_freeze(run, con, now):
+    """The lab froze in check con.cur (in its program con.sub, if any).
+    The first freeze of a check or program leaves it pending, to run once
+    more in the next boot, and says so; a second one fails it."""
+    c = run.checks[con.cur]
+    budget = check_budget(con.cur, con.sub)
+    c.host_s = round(c.host_s + now - con.t_begin, 2)
+    what = con.cur + ("/" + con.sub if con.sub else "")
+    if what not in run.froze_once:
+        # The lab VM itself can freeze (soft lockups of the lab kernel
+        # under QEMU 7.2's TCG emulation of SVM), which is the lab's
+        # failure, not the check's.
+        run.froze_once.add(what)
+        c.output.append("(%s: no result after %d s, the lab froze; booting"
+                        " again to run it once more)" % (what, budget))
+        log("%s froze the lab; booting again to run it once more" % what)
+        return
+    if con.sub:
+        # That program fails; the check goes on without it after a reboot.
+        c.subs.append(Sub(con.sub, "FAIL", int(budget * 1000)))
+        c.output.append("(%s froze the lab again: no result after %d s;"
+                        " the lab was restarted)" % (what, budget))
+    else:
+        c.status = "FAIL"
+        c.output.append("(froze the lab again: no result after %d s; the"
+                        " lab was restarted for the remaining checks)"
+                        % budget)
+    log("%s froze the lab twice: FAIL; restarting it for: %s"
+        % (what, " ".join(run.pending()) or "nothing"))
+
+
+def plan_text(run, host_time):
+    """/lab/plan of the next boot: the checks still pending, and the kvm
+    programs that already have a result (not run again)."""
+    done = [s.name for s in run.checks["kvm-suite"].subs] \
+        if "kvm-suite" in run.checks else []
+    plan = "LAB_MODE=checks\nLAB_CHECKS=%s\nLAB_KVM_SKIP=%s\n" % (
+        shlex.quote(" ".join(run.pending())), shlex.quote(" ".join(done)))
+    if run.kvm_only:
+        plan += "LAB_KVM_ONLY=%s\n" % shlex.quote(" ".join(run.kvm_only))
+    # The host's time, for the nested guest's RTC check.
+    plan += "LAB_HOST_TIME=%d\n" % int(host_time)
+    if os.environ.get("LAB_GUEST_TIMEOUT"):
+        plan += "LAB_GUEST_TIMEOUT=%d\n" % int(os.environ["LAB_GUEST_TIMEOUT"])
+    return plan
+
+
+def boot_once(args, run, manifest, logdir, left):
+    """One boot of the lab VM running the pending checks; returns its
+    Console, and whether it ran out of time."""
+    run.boots += 1
+    con = Console()
+    logpath = os.path.join(logdir, "console-%s-%d.log" % (
+        time.strftime("%Y%m%d-%H%M%S"), run.boots))
+    run.console_logs.append(logpath)
+    initrd = make_initrd(manifest, plan_text(run, time.time()))
+    log("booting the lab (%s, %s) for: %s; console log %s" % (
+        "TCG" if run.accel == "tcg" else "KVM, direct mode",
+        manifest["release"], " ".join(run.pending()), logpath))
+    try:
+        _, timed_out = run_qemu(
+            qemu_cmd(run.accel, manifest["vmlinuz"], initrd), left, logpath,
+            echo=args.verbose,
+            on_line=lambda line, now: read_line(run, con, line, now),
+            should_stop=con.overran)
+    finally:
+        os.unlink(initrd)
+    return con, timed_out
+
+
+def boot(args, names, kvm_only=()):
+    """Runs the checks `names`, booting the lab again after it froze (see
+    after_freeze), within $LAB_TIMEOUT; returns the LabRun."""
     t0 = time.monotonic()
-    choose_accel(args)
-    qemu_cmd("tcg", "", "")  # fails early and clearly when QEMU is missing
-    res = {"checks": {c: {"status": "NOT RUN", "output": [], "subs": []}
-                      for c in checks},
-           "error": None, "accel": None, "timings": {}, "boots": 0,
-           "console_logs": []}
+    run = LabRun.of(names, kvm_only)
+    run.accel = choose_accel(args)
+    qemu_cmd(run.accel, "", "")  # fails early and clearly without QEMU
     manifest = build_images(args)
-    res["images"] = manifest
     t_img = time.monotonic()
-    res["timings"]["images"] = round(t_img - t0, 1)
-    accel = choose_accel(args)
-    res["accel"] = accel
+    run.images_s = round(t_img - t0, 1)
     logdir = os.path.join(args.builddir, "tests", "lab", "logs")
     os.makedirs(logdir, exist_ok=True)
     total = float(os.environ.get("LAB_TIMEOUT", args.timeout))
-    pending = list(checks)
-    skip_subs = []
-    retried = set()
-    tail = []
-    while pending:
-        res["boots"] += 1
-        plan = "LAB_MODE=checks\nLAB_CHECKS=%s\nLAB_KVM_SKIP=%s\n" % (
-            shlex.quote(" ".join(pending)), shlex.quote(" ".join(skip_subs)))
-        # The host's time, for the nested guest's RTC check.
-        plan += "LAB_HOST_TIME=%d\n" % int(time.time())
-        if os.environ.get("LAB_GUEST_TIMEOUT"):
-            plan += "LAB_GUEST_TIMEOUT=%d\n" % int(
-                os.environ["LAB_GUEST_TIMEOUT"])
-        initrd = make_initrd(manifest, plan)
-        logpath = os.path.join(logdir, "console-%s-%d.log" % (
-            time.strftime("%Y%m%d-%H%M%S"), res["boots"]))
-        res["console_log"] = logpath
-        res["console_logs"].append(logpath)
-        state = {"cur": None, "t": 0.0, "t_last": 0.0, "done": False,
-                 "sub": None,
-                 "ended": set(), "hung": False}
-
-        def on_line(line, now):
-            m = MARK.match(line)
-            tail.append(line)
-            del tail[:-25]
-            if not m:
-                if state["cur"]:
-                    res["checks"][state["cur"]]["output"].append(line)
-                return
-            kind, rest = m.group(1), m.group(2).split()
-            if kind == "BEGIN" and rest and rest[0] in res["checks"]:
-                state["cur"] = rest[0]
-                state["t"] = state["t_last"] = now
-                res["checks"][rest[0]]["status"] = "INCOMPLETE"
-                if "boot_s" not in res["timings"]:
-                    res["timings"]["boot_s"] = round(now, 1)
-            elif (kind == "END" and len(rest) >= 3
-                  and rest[0] in res["checks"]):
-                c = res["checks"][rest[0]]
-                c["status"] = rest[1]
-                if any(x["status"] != "PASS" for x in c["subs"]):
-                    c["status"] = "FAIL"
-                c["lab_ms"] = c.get("lab_ms", 0) + int(rest[2])
-                c["host_s"] = round(c.get("host_s", 0) + now - state["t"], 2)
-                state["cur"] = None
-                state["ended"].add(rest[0])
-                log("check %-14s %s  %6.1f s" % (rest[0], c["status"],
-                                                  c["host_s"]))
-            elif (kind == "SUBBEGIN" and len(rest) >= 2
-                  and rest[0] in res["checks"]):
-                state["sub"] = rest[1]
-                state["t_last"] = now
-            elif (kind == "SUB" and len(rest) >= 4
-                  and rest[0] in res["checks"]):
-                res["checks"][rest[0]]["subs"].append(
-                    {"name": rest[1], "status": rest[2],
-                     "lab_ms": int(rest[3])})
-                skip_subs.append(rest[1])
-                state["sub"] = None
-                state["t_last"] = now
-            elif kind == "DONE":
-                state["done"] = True
-
-        def should_stop(now):
-            if state["cur"] and now - state["t_last"] > check_budget(
-                    state["cur"], state["sub"]):
-                state["hung"] = True
-                return True
-            return False
-
-        left = total - (time.monotonic() - t_img)
-        log("booting the lab (%s, %s), console log %s" % (
-            "TCG" if accel == "tcg" else "KVM, direct mode",
-            manifest["release"], logpath))
+    while run.pending():
         t_boot = time.monotonic()
-        try:
-            rc, timed_out = run_qemu(
-                qemu_cmd(accel, manifest["vmlinuz"], initrd), left, logpath,
-                echo=args.verbose, on_line=on_line, should_stop=should_stop)
-        finally:
-            os.unlink(initrd)
-        pending = [c for c in pending if c not in state["ended"]]
-        cur = state["cur"]
-        if state["done"]:
+        con, timed_out = boot_once(args, run, manifest, logdir,
+                                   total - (t_boot - t_img))
+        if con.done or not run.pending():
             break
-        if state["hung"] and cur:
-            c = res["checks"][cur]
-            budget = check_budget(cur, state["sub"])
-            c["host_s"] = round(c.get("host_s", 0) + time.monotonic()
-                                - t_boot - state["t"], 2)
-            what = state["sub"] or cur
-            if what not in retried:
-                # The lab VM itself can freeze (soft lockups of the lab
-                # kernel under QEMU 7.2's TCG emulation of SVM, seen about
-                # once in 20-50 kvm test programs, even with programs that
-                # run no guest code).  That is the lab's failure, not the
-                # check's: boot again and run it once more, and say so in
-                # its output.  A second hang fails it.
-                retried.add(what)
-                c["output"].append("(%s: no result after %d s, the lab froze;"
-                                   " booting again to run it once more)"
-                                   % (what, budget))
-                log("check %s hung the lab; booting again to retry it once"
-                    % what)
-                continue
-            if state["sub"]:
-                # One program of the check hung: it fails, the others run
-                # after a reboot.
-                c["subs"].append({"name": state["sub"], "status": "FAIL",
-                                  "lab_ms": int(budget * 1000)})
-                c["output"].append("(%s hung the lab: no result after %d s;"
-                                   " the lab was restarted)"
-                                   % (state["sub"], budget))
-                skip_subs.append(state["sub"])
-            else:
-                c["status"] = "FAIL"
-                c["output"].append("(hung the lab: no result after %d s; the"
-                                   " lab was restarted for the remaining"
-                                   " checks)" % budget)
-                pending.remove(cur)
-            log("check %s hung the lab; restarting it for: %s"
-                % (state["sub"] or cur, " ".join(pending) or "nothing"))
+        if con.frozen:
+            after_freeze(run, con, time.monotonic() - t_boot)
             continue
         if timed_out:
-            res["error"] = "the lab timed out after %d s (LAB_TIMEOUT)" % total
+            run.error = "the lab timed out after %d s (LAB_TIMEOUT)" % total
         else:
-            res["error"] = ("the lab stopped before finishing its checks"
-                            " (QEMU exit status %s)" % rc)
-        if cur:
-            res["checks"][cur]["output"].append(
-                "(interrupted: %s)" % res["error"])
+            run.error = "the lab stopped before finishing its checks"
+        if con.cur:
+            run.checks[con.cur].output.append("(interrupted: %s)" % run.error)
         break
-    res["timings"]["qemu_s"] = round(time.monotonic() - t_img, 1)
-    res["timings"]["total_s"] = round(time.monotonic() - t0, 1)
-    if res["error"]:
-        res["error"] += "; last lines of the console:\n" + "\n".join(
-            "    " + t for t in tail if "TCG doesn't support" not in t)
-    return res
+    run.qemu_s = round(time.monotonic() - t_img, 1)
+    run.total_s = round(time.monotonic() - t0, 1)
+    if run.error:
+        run.error += "; last lines of the console:\n" + "\n".join(
+            "    " + t for t in run.tail if "TCG doesn't support" not in t)
+    return run
 
 
-def write_timings(labdir, res):
+# ----------------------------------------------------------- reporting
+def timing_lines(run):
+    t = ["timings: images %.1f s, QEMU %.1f s (%d boot%s, lab boot to first"
+         " check %.1f s), total %.1f s, accel %s" % (
+             run.images_s, run.qemu_s, run.boots,
+             "" if run.boots == 1 else "s", run.first_check_s or 0,
+             run.total_s, run.accel)]
+    for c in run.checks.values():
+        t.append("  %-16s %-10s %7.1f s" % (c.name, c.status, c.host_s))
+        for s in c.subs:
+            t.append("    %-30s %-4s %7.2f s" % (s.name, s.status,
+                                                 s.lab_ms / 1000.0))
+    return t
+
+
+def tap_lines(run):
+    """The run as TAP: for each check its output (as comments), one line
+    per sub-result ("<check>/<sub>") and then the check's own line."""
+    results = []
+    for c in run.checks.values():
+        notes = ["# %s | %s" % (c.name, line) for line in c.output]
+        for s in c.subs:
+            results.append((notes, s.status == "PASS",
+                            "%s/%s" % (c.name, s.name),
+                            "%.2f s in the lab" % (s.lab_ms / 1000.0)))
+            notes = []
+        if c.status in ("PASS", "FAIL"):
+            note = "%.1f s, lab clock %.2f s" % (c.host_s, c.lab_ms / 1000.0)
+        else:
+            note = c.status.lower()
+        results.append((notes, c.status == "PASS", c.name, note))
+    out = ["1..%d" % len(results)]
+    if run.error:
+        out += ["# LAB ERROR: " + line for line in run.error.split("\n")]
+    for i, (notes, ok, name, note) in enumerate(results, 1):
+        out += notes
+        out.append("%s %d - %s # %s" % ("ok" if ok else "not ok", i, name,
+                                        note))
+    return out
+
+
+def write_timings(labdir, run):
     """<builddir>/tests/lab/timings.txt: the table of the last lab run."""
     with open(os.path.join(labdir, "timings.txt"), "w") as f:
-        t = res.get("timings", {})
-        f.write("lab run %s (accel %s): images %.1f s, QEMU %.1f s, lab boot"
-                " to first check %.1f s, total %.1f s\n" % (
-                    time.strftime("%Y-%m-%d %H:%M:%S"), res.get("accel"),
-                    t.get("images", 0), t.get("qemu_s", 0),
-                    t.get("boot_s", 0), t.get("total_s", 0)))
-        for name, c in res["checks"].items():
-            f.write("%-16s %-10s %7.1f s\n" % (name, c["status"],
-                                                c.get("host_s", 0.0)))
-            for sub in c["subs"]:
-                f.write("  %-30s %-4s %7.2f s\n" % (
-                    sub["name"], sub["status"], sub["lab_ms"] / 1000.0))
-
-
-def print_timings(res):
-    t = res.get("timings", {})
-    log("timings: images %.1f s, QEMU %.1f s (lab boot to first check"
-        " %.1f s), total %.1f s, accel %s" % (
-            t.get("images", 0), t.get("qemu_s", 0), t.get("boot_s", 0),
-            t.get("total_s", 0), res.get("accel")))
-    for name, c in res["checks"].items():
-        log("  %-14s %-10s %7.1f s" % (name, c["status"],
-                                        c.get("host_s", 0.0)))
-        for s in c["subs"]:
-            log("    %-30s %-4s %7.2f s" % (s["name"], s["status"],
-                                            s["lab_ms"] / 1000.0))
+        f.write("lab run %s\n" % time.strftime("%Y-%m-%d %H:%M:%S"))
+        f.write("\n".join(timing_lines(run)) + "\n")
 
 
 # ---------------------------------------------------------- subcommands
-def session_key():
-    if os.environ.get("LAB_SESSION"):
-        return os.environ["LAB_SESSION"]
-    ppid = os.getppid()
+def cmd_test(args):
+    """The meson test of one lab boot: TAP on stdout (each check's output
+    as TAP comments before its result), progress and timings on stderr."""
+    signal.signal(signal.SIGTERM, on_sigterm)
+    order = [c for c in args.checks.split(",") if c] or CHECKS
+    only = args.only or os.environ.get("LAB_ONLY", "")
     try:
-        with open("/proc/%d/stat" % ppid) as f:
-            start = f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        start = "?"
-    return "ppid-%d-%s" % (ppid, start)
-
-
-def cmd_check(args):
-    global LOG_PREFIX
-    if args.tap:
-        LOG_PREFIX = "# lab: "
-    checks = [c for c in args.checks.split(",") if c]
-    if args.name not in checks:
-        checks.append(args.name)
+        names, kvm_only = select_checks(
+            order, [c for c in re.split(r"[\s,]+", only) if c])
+    except LabError as e:
+        print("1..1\nnot ok 1 - selection %s # %s" % (only, e))
+        return 0
+    if names != order:
+        log("running only: %s" % " ".join(names + ["kvm-suite/" + p
+                                                    for p in kvm_only]))
     labdir = os.path.join(args.builddir, "tests", "lab")
     os.makedirs(labdir, exist_ok=True)
-    resfile = os.path.join(labdir, "results.json")
-    key = session_key()
-    signal.signal(signal.SIGTERM, on_sigterm)
-    with open(os.path.join(labdir, "lab.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        res = None
-        if os.path.exists(resfile):
-            with open(resfile) as f:
-                try:
-                    old = json.load(f)
-                except ValueError:
-                    old = {}
-            # Reuse a run of this session unless this check already took
-            # its result from it (then this is a `meson test --repeat`).
-            if (old.get("session") == key
-                    and (args.name in old.get("checks", {})
-                         or old.get("error"))
-                    and args.name not in old.get("consumed", [])):
-                res = old
-                log("reusing the lab run of this meson test session (%s)"
-                    % key)
-        if res is None:
-            try:
-                res = boot(args, checks)
-            except LabError as e:
-                res = {"error": str(e), "checks": {}}
-            except Terminated:
-                res = {"error": "the lab run was terminated (meson test"
-                       " timeout?)", "checks": {}}
-            except subprocess.CalledProcessError as e:
-                res = {"error": "command failed: %s" % e, "checks": {}}
-            res["session"] = key
-            if res["checks"]:
-                write_timings(labdir, res)
-                if args.name != "up":
-                    print_timings(res)
-        res["consumed"] = res.get("consumed", []) + [args.name]
-        with open(resfile + ".tmp", "w") as f:
-            json.dump(res, f, indent=1)
-        os.replace(resfile + ".tmp", resfile)
-    return report_check(args, res)
-
-
-def report_check(args, res):
-    c = res.get("checks", {}).get(args.name)
-    if res.get("error"):
-        log("LAB ERROR: " + res["error"])
-    if res.get("console_log"):
-        log("console log: " + res["console_log"])
-    if c is None:
-        log("check %s did not run" % args.name)
-        if args.tap:
-            print("1..1\nnot ok 1 - %s did not run" % args.name)
-        return 1
-    for line in c["output"]:
-        print(LOG_PREFIX + "  | " + line)
-    if args.name == "up":
-        print_timings(res)  # lab-up always shows the table of the run
-    status = c["status"]
-    log("check %s: %s in %.1f s (lab clock %.2f s); whole lab run %.1f s" % (
-        args.name, status, c.get("host_s", 0.0), c.get("lab_ms", 0) / 1000.0,
-        res.get("timings", {}).get("total_s", 0)))
-    if args.tap:
-        subs = c["subs"]
-        if not subs:
-            print("1..1\nnot ok 1 - %s: no sub-results (%s)"
-                  % (args.name, status))
-            return 1
-        lines = ["%s - %s # %.2f s in the lab" % (
-            "ok" if t["status"] == "PASS" else "not ok", t["name"],
-            t["lab_ms"] / 1000.0) for t in subs]
-        if status != "PASS" and all(t["status"] == "PASS" for t in subs):
-            lines.append("not ok - %s as a whole: %s" % (args.name, status))
-        print("1..%d" % len(lines))
-        for i, line in enumerate(lines, 1):
-            ok, rest = line.split(" - ", 1)
-            print("%s %d - %s" % (ok, i, rest))
-        # Meson derives PASS/FAIL from the ok/not ok lines.
-        return 0
-    return 0 if status == "PASS" else 1
-
-
-def cmd_boot(args):
-    checks = [c for c in args.checks.split(",") if c]
+    # Only the report goes to stdout: whatever the tools the lab runs
+    # print meanwhile (and -v's console echo) goes to stderr.
+    sys.stdout.flush()
+    tap_fd = os.dup(1)
+    os.dup2(2, 1)
     try:
-        res = boot(args, checks)
-    except LabError as e:
-        log("LAB ERROR: " + str(e))
-        return 1
-    for name, c in res["checks"].items():
-        for line in c["output"]:
-            print("%s | %s" % (name, line))
-    print_timings(res)
-    if res["error"]:
-        log("LAB ERROR: " + res["error"])
-    bad = [n for n, c in res["checks"].items() if c["status"] != "PASS"]
-    if bad:
-        log("failed: " + " ".join(bad))
-    return 1 if bad or res["error"] else 0
+        run = boot(args, names, kvm_only)
+    except (LabError, Terminated, subprocess.CalledProcessError) as e:
+        run = LabRun.of(names, kvm_only)
+        if isinstance(e, Terminated):
+            run.error = "the lab run was terminated (meson test timeout?)"
+        elif isinstance(e, subprocess.CalledProcessError):
+            run.error = "command failed: %s" % e
+        else:
+            run.error = str(e)
+    else:
+        write_timings(labdir, run)
+        log("\n".join(timing_lines(run)))
+    # meson prints a failed TAP test's stderr, not its stdout: the output
+    # of the checks that failed goes there too.
+    for c in run.checks.values():
+        if c.status != "PASS" and c.output:
+            log("%s %s; its output:\n%s" % (c.name, c.status, "\n".join(
+                "  | " + line for line in c.output)))
+    if run.error:
+        log("LAB ERROR: " + run.error)
+    if run.console_logs:
+        log("console logs: " + " ".join(run.console_logs))
+    sys.stdout.flush()
+    os.dup2(tap_fd, 1)
+    os.close(tap_fd)
+    print("\n".join(tap_lines(run)), flush=True)
+    # As TAP has it, the verdict is in the ok / not ok lines (an exit status
+    # would make meson report ERROR instead of the failed subtests).
+    return 0
 
 
 def cmd_build(args):
@@ -1040,7 +1076,8 @@ def cmd_run(args):
     def on_line(line, now):
         m = MARK.match(line)
         if m and m.group(1) == "EXIT":
-            exit_rc["rc"] = int(m.group(2).split()[0])
+            exit_rc["rc"] = to_int(m.group(2).split()[0]) \
+                if m.group(2).split() else 1
         elif not m:
             print(line, flush=True)
 
@@ -1087,12 +1124,13 @@ def main():
                     help="echo the lab console")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("build")
-    b = sub.add_parser("boot")
-    b.add_argument("--checks", required=True)
-    c = sub.add_parser("check")
-    c.add_argument("--checks", default="")
-    c.add_argument("--tap", action="store_true")
-    c.add_argument("name")
+    t = sub.add_parser("test")
+    t.add_argument("--checks", default="",
+                   help="comma-separated checks of this boot, in order"
+                   " (default: %s)" % ",".join(CHECKS))
+    t.add_argument("--only", default="",
+                   help="run only these checks (comma-separated; also"
+                   " kvm-suite/<program>), or $LAB_ONLY")
     r = sub.add_parser("run")
     r.add_argument("--shell", action="store_true")
     r.add_argument("command", nargs=argparse.REMAINDER)
@@ -1107,7 +1145,7 @@ def main():
     if args.cmd == "run" and args.command and args.command[0] == "--":
         args.command = args.command[1:]
     try:
-        return {"build": cmd_build, "boot": cmd_boot, "check": cmd_check,
+        return {"build": cmd_build, "test": cmd_test,
                 "run": cmd_run}[args.cmd](args)
     except LabError as e:
         log("LAB ERROR: " + str(e))

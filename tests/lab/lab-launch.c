@@ -299,7 +299,7 @@ static void unclaimed_print(const struct ll_unclaimed *u)
 
 static void setup_devices(struct ll_vm *v)
 {
-	struct serial_config scfg;
+	struct serial_config scfg = {0};
 	struct i8042_config kcfg = {0};
 	struct cmos_rtc_config rcfg = {0};
 	struct pci_root_config pcfg = {0};
@@ -312,7 +312,6 @@ static void setup_devices(struct ll_vm *v)
 									 "defau"
 									 "lt");
 
-	serial_config_init(&scfg);
 	scfg.irq = ll_irq_line(&v->irq_com1, v->vm, LL_COM1_IRQ);
 	scfg.out = console_out;
 	scfg.out_opaque = &v->con;

@@ -14,13 +14,12 @@ int main(void)
 	struct serial *s = NULL;
 	struct i8042 *k = NULL;
 	struct cmos_rtc *rtc = NULL;
-	struct serial_config scfg;
+	struct serial_config scfg = {0};
 	struct i8042_config kcfg = {0};
 	struct event_notifier *n = NULL;
 	uint8_t v = 0;
 	int ok = 1;
 
-	serial_config_init(&scfg);
 	if (io_bus_create(&bus) || serial_create(&scfg, &s) ||
 	    i8042_create(&kcfg, &k) || rtc_create(NULL, &rtc) ||
 	    event_notifier_create(0, &n))

@@ -131,8 +131,10 @@ struct serial_config {
 	 *  serial_output_fd() for POLLOUT and calls serial_output_flush() when
 	 *  it is writable, until that returns 0.  Called without the device
 	 *  lock, on the vCPU thread that wrote THR or inside
-	 *  serial_output_flush(); it must not block, and may be called again
-	 *  while the VMM is already polling (make it idempotent). */
+	 *  serial_output_flush(); it must not block, must not call
+	 *  serial_output_flush() itself (that could recurse while the fd stays
+	 *  full), and may be called again while the VMM is already polling
+	 *  (make it idempotent). */
 	void (*output_poll)(void *opaque);
 	void *output_poll_opaque;
 	/** Host-side input buffer size in bytes; 0 means SERIAL_INPUT_DEFAULT;

@@ -91,9 +91,10 @@ enum out_kind {
 
 struct serial {
 	pthread_mutex_t lock;
-	/* Serialises output delivery, which runs without @lock so the output
-	 * callback may call back into the device.  Recursive: an output
-	 * callback that itself writes THR delivers on the same thread. */
+	/* Serialises output callback deliveries, which run without @lock so
+	 * the callback may call back into the device.  Recursive: a callback
+	 * that itself writes THR delivers on the same thread.  (The fd path
+	 * needs no such lock: one thread at a time owns ob_draining.) */
 	pthread_mutex_t out_lock;
 	struct irq_line irq;
 	bool irq_level;

@@ -360,6 +360,7 @@ static double now_s(void)
 START_TEST(test_hostile_serial_output_full_pipe_never_blocks)
 {
 	struct serial_config cfg = {0};
+	struct io_bus *bus;
 	struct serial *s;
 	unsigned polls = 0;
 	size_t filled, next = 0;
@@ -383,6 +384,21 @@ START_TEST(test_hostile_serial_output_full_pipe_never_blocks)
 	ck_assert_uint_eq(serial_output_dropped(s),
 			  MIB - SERIAL_OUTPUT_DEFAULT);
 	ck_assert_uint_eq(polls, 1);
+	/* the same through the bus, as a vCPU's OUT arrives */
+	ck_assert_int_eq(io_bus_create(&bus), 0);
+	ck_assert_int_eq(io_bus_register(bus, 0x3f8, SERIAL_NR_REGS,
+					 serial_bus_ops(), s),
+			 0);
+	for (unsigned i = 0; i < 1000; i++) {
+		uint8_t b = 'x';
+
+		ck_assert_int_eq(io_bus_write(bus, 0x3f8, &b, 1), 0);
+	}
+	ck_assert_uint_eq(serial_output_dropped(s),
+			  MIB - SERIAL_OUTPUT_DEFAULT + 1000);
+	ck_assert_uint_eq(polls, 1);
+	ck_assert_int_eq(io_bus_unregister(bus, 0x3f8), 0);
+	io_bus_destroy(bus);
 	/* still full: a flush writes nothing and keeps everything */
 	ck_assert_int_eq(serial_output_flush(s), SERIAL_OUTPUT_DEFAULT);
 	ck_assert_uint_eq(polls, 2); /* asked again: keep polling */
@@ -399,7 +415,7 @@ START_TEST(test_hostile_serial_output_full_pipe_never_blocks)
 	ck_assert_int_eq(serial_output_flush(s), 0);
 	ck_assert_uint_eq(serial_output_pending(s), 0);
 	ck_assert_uint_eq(serial_output_dropped(s),
-			  MIB - SERIAL_OUTPUT_DEFAULT);
+			  MIB - SERIAL_OUTPUT_DEFAULT + 1000);
 	/* unblocked: the next bytes go out directly */
 	next = 0;
 	for (size_t i = 0; i < 100; i++)

@@ -219,7 +219,8 @@ CVMM_EXPORT ssize_t serial_input(struct serial *s, const void *buf, size_t len);
  * -EAGAIN when a non-blocking @fd has nothing now; -EPIPE at end of file;
  * -EINVAL (NULL @s, negative @fd); or read()'s negative errno.  A blocking
  * @fd with nothing to read blocks the caller: call it when @fd polls
- * readable, from the VMM's thread, not from a vCPU.
+ * readable, and give it a non-blocking @fd when it may run on a vCPU
+ * thread (from input_space, for example).  Threads: any thread.
  */
 CVMM_EXPORT ssize_t serial_input_from_fd(struct serial *s, int fd);
 

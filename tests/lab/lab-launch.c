@@ -299,7 +299,7 @@ static void unclaimed_print(const struct ll_unclaimed *u)
 
 static void setup_devices(struct ll_vm *v)
 {
-	struct serial_config scfg;
+	struct serial_config scfg = {0};
 	struct i8042_config kcfg = {0};
 	struct cmos_rtc_config rcfg = {0};
 	struct pci_root_config pcfg = {0};
@@ -312,7 +312,6 @@ static void setup_devices(struct ll_vm *v)
 									 "defau"
 									 "lt");
 
-	serial_config_init(&scfg);
 	scfg.irq = ll_irq_line(&v->irq_com1, v->vm, LL_COM1_IRQ);
 	scfg.out = console_out;
 	scfg.out_opaque = &v->con;
@@ -329,8 +328,9 @@ static void setup_devices(struct ll_vm *v)
 	      "register i8042");
 
 	rcfg.irq = ll_irq_line(&v->irq_rtc, v->vm, LL_RTC_IRQ);
-	check(rtc_create(&rcfg, &v->rtc), "rtc_create");
-	check(io_bus_register(v->pio, RTC_CMOS_PORT, 2, rtc_bus_ops(), v->rtc),
+	check(cmos_rtc_create(&rcfg, &v->rtc), "cmos_rtc_create");
+	check(io_bus_register(v->pio, CMOS_RTC_PORT, 2, cmos_rtc_bus_ops(),
+			      v->rtc),
 	      "register RTC");
 
 	/* Host bridge only: no allocators are needed (no BARs). */
@@ -344,12 +344,12 @@ static void teardown_devices(struct ll_vm *v)
 {
 	/* Single-threaded: no dispatch is running, unregister cannot wait. */
 	io_bus_unregister(v->pio, PCI_CONFIG_ADDRESS_PORT);
-	io_bus_unregister(v->pio, RTC_CMOS_PORT);
+	io_bus_unregister(v->pio, CMOS_RTC_PORT);
 	io_bus_unregister(v->pio, I8042_DATA_PORT);
 	io_bus_unregister(v->pio, I8042_CMD_PORT);
 	io_bus_unregister(v->pio, LL_COM1);
 	pci_root_destroy(v->pci);
-	rtc_destroy(v->rtc);
+	cmos_rtc_destroy(v->rtc);
 	i8042_destroy(v->kbd);
 	serial_destroy(v->uart);
 	io_bus_destroy(v->mmio);
@@ -647,7 +647,7 @@ static int run_guest(struct ll_vm *v, long timeout)
 
 		if (ll_ticked) {
 			ll_ticked = 0;
-			rtc_poll(v->rtc);
+			cmos_rtc_poll(v->rtc);
 			if (now_s() - start > (double)timeout) {
 				console_flush(&v->con);
 				fprintf(stderr,
@@ -776,7 +776,7 @@ int main(int argc, char **argv)
 		(unsigned long long)v.irq_com1.edges,
 		(unsigned long long)v.irq_kbd.edges,
 		(unsigned long long)v.irq_rtc.edges, i8042_reset_count(v.kbd),
-		(long long)rtc_offset_seconds(v.rtc));
+		(long long)cmos_rtc_offset_seconds(v.rtc));
 	unclaimed_print(&v.unclaimed);
 	teardown_devices(&v);
 	teardown_vm(&v);

@@ -132,13 +132,14 @@ static void update_irq(struct i8042 *k, bool edge)
 
 int i8042_create(const struct i8042_config *cfg, struct i8042 **out)
 {
+	static const struct i8042_config defaults;
 	struct i8042 *k;
 
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
 	if (!cfg)
-		return -EINVAL;
+		cfg = &defaults;
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
@@ -455,12 +456,12 @@ static void cmd_write(void *opaque, uint64_t offset, const void *data,
 static const struct io_bus_ops data_ops = {data_read, data_write};
 static const struct io_bus_ops ctl_ops = {cmd_read, cmd_write};
 
-const struct io_bus_ops *i8042_data_ops(void)
+const struct io_bus_ops *i8042_data_bus_ops(void)
 {
 	return &data_ops;
 }
 
-const struct io_bus_ops *i8042_cmd_ops(void)
+const struct io_bus_ops *i8042_cmd_bus_ops(void)
 {
 	return &ctl_ops;
 }

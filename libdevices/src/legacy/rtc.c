@@ -46,7 +46,7 @@ struct cmos_rtc {
 	pthread_mutex_t lock;
 	int64_t (*now_ns)(void *opaque);
 	void *clock_opaque;
-	uint8_t cmos[RTC_CMOS_SIZE];
+	uint8_t cmos[CMOS_RTC_SIZE];
 	uint8_t index;
 	bool nmi_disabled;
 	int64_t offset;	    /* guest seconds - host seconds */
@@ -197,7 +197,7 @@ static void commit_time(struct cmos_rtc *rtc)
 	rtc->offset = off;
 }
 
-int rtc_create(const struct cmos_rtc_config *cfg, struct cmos_rtc **out)
+int cmos_rtc_create(const struct cmos_rtc_config *cfg, struct cmos_rtc **out)
 {
 	struct cmos_rtc *rtc;
 
@@ -225,7 +225,7 @@ int rtc_create(const struct cmos_rtc_config *cfg, struct cmos_rtc **out)
 	return 0;
 }
 
-void rtc_destroy(struct cmos_rtc *rtc)
+void cmos_rtc_destroy(struct cmos_rtc *rtc)
 {
 	if (!rtc)
 		return;
@@ -320,7 +320,7 @@ static int64_t poll_locked(struct cmos_rtc *rtc)
 	return next;
 }
 
-int64_t rtc_poll(struct cmos_rtc *rtc)
+int64_t cmos_rtc_poll(struct cmos_rtc *rtc)
 {
 	int64_t r;
 
@@ -332,7 +332,7 @@ int64_t rtc_poll(struct cmos_rtc *rtc)
 	return r;
 }
 
-bool rtc_irq_level(struct cmos_rtc *rtc)
+bool cmos_rtc_irq_level(struct cmos_rtc *rtc)
 {
 	bool l;
 
@@ -415,7 +415,7 @@ static void write_locked(struct cmos_rtc *rtc, uint8_t val)
 	rtc->cmos[r] = val;
 }
 
-void rtc_write_index(struct cmos_rtc *rtc, uint8_t val)
+void cmos_rtc_write_index(struct cmos_rtc *rtc, uint8_t val)
 {
 	if (!rtc)
 		return;
@@ -425,7 +425,7 @@ void rtc_write_index(struct cmos_rtc *rtc, uint8_t val)
 	pthread_mutex_unlock(&rtc->lock);
 }
 
-uint8_t rtc_read_data(struct cmos_rtc *rtc)
+uint8_t cmos_rtc_read_data(struct cmos_rtc *rtc)
 {
 	uint8_t v;
 
@@ -437,7 +437,7 @@ uint8_t rtc_read_data(struct cmos_rtc *rtc)
 	return v;
 }
 
-void rtc_write_data(struct cmos_rtc *rtc, uint8_t val)
+void cmos_rtc_write_data(struct cmos_rtc *rtc, uint8_t val)
 {
 	if (!rtc)
 		return;
@@ -446,7 +446,7 @@ void rtc_write_data(struct cmos_rtc *rtc, uint8_t val)
 	pthread_mutex_unlock(&rtc->lock);
 }
 
-bool rtc_nmi_disabled(struct cmos_rtc *rtc)
+bool cmos_rtc_nmi_disabled(struct cmos_rtc *rtc)
 {
 	bool v;
 
@@ -458,28 +458,28 @@ bool rtc_nmi_disabled(struct cmos_rtc *rtc)
 	return v;
 }
 
-uint8_t rtc_cmos_get(struct cmos_rtc *rtc, unsigned index)
+uint8_t cmos_rtc_get_byte(struct cmos_rtc *rtc, unsigned index)
 {
 	uint8_t v;
 
 	if (!rtc)
 		return 0xff;
 	pthread_mutex_lock(&rtc->lock);
-	v = rtc->cmos[index % RTC_CMOS_SIZE];
+	v = rtc->cmos[index % CMOS_RTC_SIZE];
 	pthread_mutex_unlock(&rtc->lock);
 	return v;
 }
 
-void rtc_cmos_set(struct cmos_rtc *rtc, unsigned index, uint8_t val)
+void cmos_rtc_set_byte(struct cmos_rtc *rtc, unsigned index, uint8_t val)
 {
 	if (!rtc)
 		return;
 	pthread_mutex_lock(&rtc->lock);
-	rtc->cmos[index % RTC_CMOS_SIZE] = val;
+	rtc->cmos[index % CMOS_RTC_SIZE] = val;
 	pthread_mutex_unlock(&rtc->lock);
 }
 
-int64_t rtc_offset_seconds(struct cmos_rtc *rtc)
+int64_t cmos_rtc_offset_seconds(struct cmos_rtc *rtc)
 {
 	int64_t v;
 
@@ -495,7 +495,7 @@ static void bus_read(void *opaque, uint64_t offset, void *data, unsigned size)
 {
 	memset(data, 0xff, size);
 	if (offset == 1)
-		*(uint8_t *)data = rtc_read_data(opaque);
+		*(uint8_t *)data = cmos_rtc_read_data(opaque);
 	/* the index port is write-only: reads 0xff */
 }
 
@@ -505,18 +505,18 @@ static void bus_write(void *opaque, uint64_t offset, const void *data,
 	uint8_t v = *(const uint8_t *)data;
 
 	if (offset == 0) {
-		rtc_write_index(opaque, v);
+		cmos_rtc_write_index(opaque, v);
 		/* a 16-bit outw to 0x70 also writes 0x71 */
 		if (size >= 2)
-			rtc_write_data(opaque, ((const uint8_t *)data)[1]);
+			cmos_rtc_write_data(opaque, ((const uint8_t *)data)[1]);
 	} else if (offset == 1) {
-		rtc_write_data(opaque, v);
+		cmos_rtc_write_data(opaque, v);
 	}
 }
 
 static const struct io_bus_ops rtc_ops = {bus_read, bus_write};
 
-const struct io_bus_ops *rtc_bus_ops(void)
+const struct io_bus_ops *cmos_rtc_bus_ops(void)
 {
 	return &rtc_ops;
 }

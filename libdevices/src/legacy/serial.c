@@ -3,9 +3,12 @@
 #include <cvmm/devices/serial.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Register offsets (DLAB = 0 unless noted). */
@@ -74,18 +77,42 @@ enum {
 /* Bytes one locked section may transmit: a bus access is at most 8 bytes. */
 #define OUT_PENDING_MAX 16u
 
+/* write() calls one drain may make before it leaves the rest to the VMM's
+ * serial_output_flush(): bounds the time a vCPU spends writing output that
+ * other vCPUs keep producing.  Two calls empty a wrapped buffer. */
+#define OUT_DRAIN_CALLS 8u
+
+enum out_kind {
+	OUT_NONE,
+	OUT_CALLBACK,
+	OUT_FD,	  /* write(): O_NONBLOCK descriptor or regular file */
+	OUT_SOCK, /* send(MSG_DONTWAIT | MSG_NOSIGNAL) */
+};
+
 struct serial {
 	pthread_mutex_t lock;
-	/* Serialises output delivery, which runs without @lock so the output
-	 * callback may call back into the device.  Recursive: an output
-	 * callback that itself writes THR delivers on the same thread. */
+	/* Serialises output callback deliveries, which run without @lock so
+	 * the callback may call back into the device.  Recursive: a callback
+	 * that itself writes THR delivers on the same thread.  (The fd path
+	 * needs no such lock: one thread at a time owns ob_draining.) */
 	pthread_mutex_t out_lock;
 	struct irq_line irq;
 	bool irq_level;
+	enum out_kind out_kind;
 	void (*out)(void *opaque, const uint8_t *buf, size_t len);
 	void *out_opaque;
 	int out_fd;
 	uint64_t dropped;
+	void (*output_poll)(void *opaque);
+	void *output_poll_opaque;
+
+	/* fd output: bounded ring.  Bytes [ob_head, ob_head + ob_count) are
+	 * only read by the one draining thread (ob_draining) and only
+	 * removed by it; THR writes append after them under @lock. */
+	uint8_t *ob;
+	size_t ob_cap, ob_head, ob_count;
+	bool ob_draining; /* a thread is writing the ring to the fd */
+	bool ob_blocked;  /* the fd said EAGAIN: wait for a flush */
 	void (*input_space)(void *opaque);
 	void *input_space_opaque;
 
@@ -102,17 +129,9 @@ struct serial {
 	/* work for after the unlock (see unlock_deliver()) */
 	uint8_t out_pending[OUT_PENDING_MAX];
 	unsigned out_npending;
+	bool drain_pending; /* this section made its thread the drainer */
 	bool space_pending;
 };
-
-void serial_config_init(struct serial_config *cfg)
-{
-	if (!cfg)
-		return;
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->out_fd = -1;
-	cfg->input_capacity = SERIAL_INPUT_DEFAULT;
-}
 
 static unsigned rx_capacity(const struct serial *s)
 {
@@ -189,65 +208,132 @@ static void transmit(struct serial *s, uint8_t b)
 			s->lsr_err |= LSR_OE;
 		return;
 	}
-	if (!s->out && s->out_fd < 0)
+	switch (s->out_kind) {
+	case OUT_NONE:
 		return;
-	if (s->out_npending < OUT_PENDING_MAX)
-		s->out_pending[s->out_npending++] = b;
-	else
-		s->dropped++; /* cannot happen: at most 8 per locked section */
+	case OUT_CALLBACK:
+		if (s->out_npending < OUT_PENDING_MAX)
+			s->out_pending[s->out_npending++] = b;
+		else
+			s->dropped++; /* cannot happen: 8 per locked section */
+		return;
+	case OUT_FD:
+	case OUT_SOCK:
+		if (s->ob_count < s->ob_cap) {
+			s->ob[(s->ob_head + s->ob_count) % s->ob_cap] = b;
+			s->ob_count++;
+		} else {
+			s->dropped++; /* bounded: drop and count */
+		}
+		if (!s->ob_blocked && !s->ob_draining) {
+			/* this thread writes the ring after the unlock */
+			s->ob_draining = true;
+			s->drain_pending = true;
+		}
+		return;
+	}
 }
 
-/* Write @len bytes to the output fd; returns the bytes that did not go. */
-static size_t write_fd(int fd, const uint8_t *b, size_t len)
+/* One non-blocking write of @len bytes to the output fd. */
+static ssize_t out_write(struct serial *s, const uint8_t *b, size_t len)
 {
-	size_t done = 0;
+	if (s->out_kind == OUT_SOCK)
+		return send(s->out_fd, b, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return write(s->out_fd, b, len);
+}
 
-	/* bounded: each pass writes at least one byte or stops */
-	while (done < len) {
-		ssize_t r = write(fd, b + done, len - done);
+/*
+ * Write the output ring to the fd.  Called without @lock by the thread that
+ * set ob_draining; clears it.  Stops when the ring is empty, the fd is full
+ * (ob_blocked: only serial_output_flush() writes again), after
+ * OUT_DRAIN_CALLS writes, or on an error (everything buffered is dropped).
+ * Returns the bytes left in the ring or a negative errno; *@poll tells the
+ * caller to ask the VMM for a flush.
+ */
+static ssize_t drain(struct serial *s, bool *poll)
+{
+	ssize_t ret = 0;
+	unsigned calls = 0;
 
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
+	*poll = false;
+	pthread_mutex_lock(&s->lock);
+	while (s->ob_count > 0) {
+		const uint8_t *p = s->ob + s->ob_head;
+		size_t len = s->ob_cap - s->ob_head;
+		ssize_t r;
+		int err;
+
+		if (calls++ == OUT_DRAIN_CALLS) {
+			*poll = true; /* budget spent: the VMM continues */
 			break;
-		done += (size_t)r;
+		}
+		if (len > s->ob_count)
+			len = s->ob_count;
+		/* [p, p + len) is ours alone: THR writes append after it */
+		pthread_mutex_unlock(&s->lock);
+		r = out_write(s, p, len);
+		err = r < 0 ? errno : 0;
+		pthread_mutex_lock(&s->lock);
+		if (r > 0) {
+			s->ob_head = (s->ob_head + (size_t)r) % s->ob_cap;
+			s->ob_count -= (size_t)r;
+			continue;
+		}
+		if (err == EINTR)
+			continue;
+		if (err == EAGAIN || err == EWOULDBLOCK) {
+			s->ob_blocked = true;
+			*poll = true;
+			break;
+		}
+		/* a hard error (or a write of nothing): drop what waits */
+		s->dropped += s->ob_count;
+		s->ob_head = 0;
+		s->ob_count = 0;
+		ret = r < 0 ? -err : -EIO;
+		break;
 	}
-	return len - done;
+	s->ob_draining = false;
+	if (ret == 0)
+		ret = (ssize_t)s->ob_count;
+	pthread_mutex_unlock(&s->lock);
+	if (!s->output_poll)
+		*poll = false;
+	return ret;
 }
 
 /*
  * Release the device lock, then do what the locked section left for later:
- * deliver transmitted bytes (output callback or fd) and call input_space.
- * Neither runs under the device lock, so both may call back into the
- * device (an output callback echoing input with serial_input(), or reading
- * a register).  Output stays in the order of the locked sections for
- * writes the guest serialises (an OUT completes only after its delivery).
+ * deliver transmitted bytes (output callback, or the fd ring when this
+ * thread became its drainer), call output_poll and input_space.  None runs
+ * under the device lock, so each may call back into the device (an output
+ * callback echoing input with serial_input(), or reading a register).
+ * Callback output stays in the order of the locked sections for writes the
+ * guest serialises (an OUT completes only after its delivery); fd output
+ * is in ring order.
  */
 static void unlock_deliver(struct serial *s)
 {
 	uint8_t buf[OUT_PENDING_MAX];
 	unsigned n = s->out_npending;
-	bool space = s->space_pending;
-	size_t lost = 0;
+	bool space = s->space_pending, drain_now = s->drain_pending;
+	bool poll = false;
 
 	memcpy(buf, s->out_pending, n);
 	s->out_npending = 0;
 	s->space_pending = false;
+	s->drain_pending = false;
 	pthread_mutex_unlock(&s->lock);
 
 	if (n > 0) {
 		pthread_mutex_lock(&s->out_lock);
-		if (s->out)
-			s->out(s->out_opaque, buf, n);
-		else if (s->out_fd >= 0)
-			lost = write_fd(s->out_fd, buf, n);
+		s->out(s->out_opaque, buf, n);
 		pthread_mutex_unlock(&s->out_lock);
-		if (lost) {
-			pthread_mutex_lock(&s->lock);
-			s->dropped += lost;
-			pthread_mutex_unlock(&s->lock);
-		}
 	}
+	if (drain_now)
+		(void)drain(s, &poll);
+	if (poll)
+		s->output_poll(s->output_poll_opaque);
 	if (space && s->input_space)
 		s->input_space(s->input_space_opaque);
 }
@@ -299,49 +385,99 @@ static void reset_locked(struct serial *s)
 	update_irq(s);
 }
 
+/* How THR bytes reach out_fd: a socket is sent to with MSG_DONTWAIT, a
+ * regular file written as it is, anything else must be O_NONBLOCK. */
+static int out_fd_kind(int fd, enum out_kind *kind)
+{
+	struct stat st;
+	int fl;
+
+	if (fd < 0)
+		return -EBADF;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fstat(fd, &st) != 0)
+		return -EBADF;
+	if (S_ISSOCK(st.st_mode))
+		*kind = OUT_SOCK;
+	else if (S_ISREG(st.st_mode) || (fl & O_NONBLOCK))
+		*kind = OUT_FD;
+	else
+		return -EINVAL; /* a write could block the vCPU */
+	return 0;
+}
+
+static int init_locks(struct serial *s)
+{
+	pthread_mutexattr_t a;
+	int r;
+
+	if (pthread_mutex_init(&s->lock, NULL) != 0)
+		return -ENOMEM;
+	/* recursive: an output callback that writes THR delivers nested */
+	r = pthread_mutexattr_init(&a);
+	if (r == 0) {
+		r = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+		if (r == 0)
+			r = pthread_mutex_init(&s->out_lock, &a);
+		pthread_mutexattr_destroy(&a);
+	}
+	if (r != 0) {
+		pthread_mutex_destroy(&s->lock);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int serial_create(const struct serial_config *cfg, struct serial **out)
 {
+	static const struct serial_config defaults;
+	enum out_kind kind = OUT_NONE;
 	struct serial *s;
-	size_t cap;
+	size_t in_cap, ob_cap = 0;
+	int ret;
 
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	if (!cfg || cfg->input_capacity > SERIAL_INPUT_MAX)
+	if (!cfg)
+		cfg = &defaults;
+	if (cfg->input_capacity > SERIAL_INPUT_MAX ||
+	    cfg->output_capacity > SERIAL_OUTPUT_MAX ||
+	    (cfg->out && cfg->use_out_fd))
 		return -EINVAL;
-	cap = cfg->input_capacity ? cfg->input_capacity : SERIAL_INPUT_DEFAULT;
+	in_cap = cfg->input_capacity ? cfg->input_capacity
+				     : SERIAL_INPUT_DEFAULT;
+	if (cfg->out) {
+		kind = OUT_CALLBACK;
+	} else if (cfg->use_out_fd) {
+		ret = out_fd_kind(cfg->out_fd, &kind);
+		if (ret)
+			return ret;
+		ob_cap = cfg->output_capacity ? cfg->output_capacity
+					      : SERIAL_OUTPUT_DEFAULT;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->in = malloc(cap);
-	if (!s->in || pthread_mutex_init(&s->lock, NULL) != 0) {
+	s->in = malloc(in_cap);
+	s->ob = ob_cap ? malloc(ob_cap) : NULL;
+	if (!s->in || (ob_cap && !s->ob) || init_locks(s) != 0) {
+		free(s->ob);
 		free(s->in);
 		free(s);
 		return -ENOMEM;
 	}
-	{
-		pthread_mutexattr_t a;
-		int r = pthread_mutexattr_init(&a);
-
-		if (r == 0) {
-			r = pthread_mutexattr_settype(&a,
-						      PTHREAD_MUTEX_RECURSIVE);
-			if (r == 0)
-				r = pthread_mutex_init(&s->out_lock, &a);
-			pthread_mutexattr_destroy(&a);
-		}
-		if (r != 0) {
-			pthread_mutex_destroy(&s->lock);
-			free(s->in);
-			free(s);
-			return -ENOMEM;
-		}
-	}
-	s->in_cap = cap;
+	s->in_cap = in_cap;
+	s->ob_cap = ob_cap;
 	s->irq = cfg->irq;
+	s->out_kind = kind;
 	s->out = cfg->out;
 	s->out_opaque = cfg->out_opaque;
-	s->out_fd = cfg->out_fd;
+	s->out_fd = kind == OUT_FD || kind == OUT_SOCK ? cfg->out_fd : -1;
+	if (s->out_fd >= 0) {
+		s->output_poll = cfg->output_poll;
+		s->output_poll_opaque = cfg->output_poll_opaque;
+	}
 	s->input_space = cfg->input_space;
 	s->input_space_opaque = cfg->input_space_opaque;
 	reset_locked(s);
@@ -355,6 +491,7 @@ void serial_destroy(struct serial *s)
 		return;
 	pthread_mutex_destroy(&s->out_lock);
 	pthread_mutex_destroy(&s->lock);
+	free(s->ob);
 	free(s->in);
 	free(s);
 }
@@ -595,6 +732,50 @@ size_t serial_input_space(struct serial *s)
 		return 0;
 	pthread_mutex_lock(&s->lock);
 	n = s->in_cap - s->in_count;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+int serial_output_fd(struct serial *s)
+{
+	if (!s)
+		return -EINVAL;
+	return s->out_fd >= 0 ? s->out_fd : -ENOENT; /* fixed at create */
+}
+
+ssize_t serial_output_flush(struct serial *s)
+{
+	ssize_t left;
+	bool poll;
+
+	if (!s)
+		return -EINVAL;
+	if (s->out_fd < 0)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	s->ob_blocked = false; /* the VMM says the fd is writable */
+	if (s->ob_draining) {
+		/* another thread writes; it sees our bytes before it stops */
+		left = (ssize_t)s->ob_count;
+		pthread_mutex_unlock(&s->lock);
+		return left;
+	}
+	s->ob_draining = true;
+	pthread_mutex_unlock(&s->lock);
+	left = drain(s, &poll);
+	if (poll)
+		s->output_poll(s->output_poll_opaque);
+	return left;
+}
+
+size_t serial_output_pending(struct serial *s)
+{
+	size_t n;
+
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	n = s->ob_count;
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }

@@ -56,14 +56,38 @@ START_TEST(test_i8042_create_errors)
 	struct i8042 *x = (void *)1;
 	struct i8042_config cfg = {0};
 
-	ck_assert_int_eq(i8042_create(NULL, &x), -EINVAL);
-	ck_assert_ptr_null(x);
 	ck_assert_int_eq(i8042_create(&cfg, NULL), -EINVAL);
+	ck_assert_int_eq(i8042_create(NULL, NULL), -EINVAL);
 	i8042_destroy(NULL);
 	ck_assert_uint_eq(i8042_read_status(NULL), 0xff);
 	ck_assert_uint_eq(i8042_read_data(NULL), 0xff);
 	i8042_write_cmd(NULL, 0xfe);
+	i8042_write_data(NULL, 0xff);
+	ck_assert_uint_eq(i8042_reset_count(NULL), 0);
 	ck_assert_int_eq(i8042_register(NULL, NULL, 0x60, 0x64), -EINVAL);
+	ck_assert_int_eq(i8042_create(NULL, &x), 0);
+	ck_assert_int_eq(i8042_register(x, NULL, 0x60, 0x64), -EINVAL);
+	i8042_destroy(x);
+}
+END_TEST
+
+/* NULL and a zeroed config are the defaults: the power-on controller, no
+ * line, resets counted without a callback. */
+START_TEST(test_i8042_null_and_zero_config)
+{
+	struct i8042_config zero = {0};
+	struct i8042 *kb[2];
+
+	ck_assert_int_eq(i8042_create(NULL, &kb[0]), 0);
+	ck_assert_int_eq(i8042_create(&zero, &kb[1]), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		ck_assert_uint_eq(i8042_read_status(kb[i]) & 0x04, 0x04);
+		i8042_write_cmd(kb[i], 0x20); /* read the configuration byte */
+		ck_assert_uint_eq(i8042_read_data(kb[i]), 0x65);
+		i8042_write_cmd(kb[i], 0xfe);
+		ck_assert_uint_eq(i8042_reset_count(kb[i]), 1);
+		i8042_destroy(kb[i]);
+	}
 }
 END_TEST
 
@@ -479,6 +503,7 @@ static Suite *i8042_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_i8042_create_errors);
+	tcase_add_test(tc, test_i8042_null_and_zero_config);
 	tcase_add_test(tc, test_i8042_initial_status);
 	tcase_add_test(tc, test_i8042_self_test);
 	tcase_add_test(tc, test_i8042_ctr_read_write);

@@ -35,37 +35,73 @@ static void setup(void)
 
 	fake_ns = T0 * NS + 500000000ll;
 	fake_step = 0;
-	ck_assert_int_eq(rtc_create(&cfg, &rtc), 0);
+	ck_assert_int_eq(cmos_rtc_create(&cfg, &rtc), 0);
 }
 
 static void teardown(void)
 {
-	rtc_destroy(rtc);
+	cmos_rtc_destroy(rtc);
 	rtc = NULL;
 }
 
 static uint8_t rd(uint8_t reg)
 {
-	rtc_write_index(rtc, reg);
-	return rtc_read_data(rtc);
+	cmos_rtc_write_index(rtc, reg);
+	return cmos_rtc_read_data(rtc);
 }
 
 static void wr(uint8_t reg, uint8_t v)
 {
-	rtc_write_index(rtc, reg);
-	rtc_write_data(rtc, v);
+	cmos_rtc_write_index(rtc, reg);
+	cmos_rtc_write_data(rtc, v);
 }
 
 START_TEST(test_rtc_create_errors)
 {
-	struct cmos_rtc *r = (void *)1;
+	ck_assert_int_eq(cmos_rtc_create(NULL, NULL), -EINVAL);
+	cmos_rtc_destroy(NULL);
+	ck_assert_uint_eq(cmos_rtc_read_data(NULL), 0xff);
+	cmos_rtc_write_data(NULL, 1);
+	cmos_rtc_write_index(NULL, 1);
+	ck_assert(!cmos_rtc_nmi_disabled(NULL));
+	ck_assert_uint_eq(cmos_rtc_get_byte(NULL, 0x40), 0xff);
+	cmos_rtc_set_byte(NULL, 0x40, 1);
+	ck_assert_int_eq(cmos_rtc_poll(NULL), -EINVAL);
+	ck_assert(!cmos_rtc_irq_level(NULL));
+	ck_assert_int_eq(cmos_rtc_offset_seconds(NULL), 0);
+}
+END_TEST
 
-	ck_assert_int_eq(rtc_create(NULL, NULL), -EINVAL);
-	ck_assert_int_eq(rtc_create(NULL, &r), 0); /* default clock */
-	rtc_destroy(r);
-	rtc_destroy(NULL);
-	ck_assert_uint_eq(rtc_read_data(NULL), 0xff);
-	ck_assert(!rtc_nmi_disabled(NULL));
+static uint8_t to_bcd(unsigned v)
+{
+	return (uint8_t)((v / 10) << 4 | (v % 10));
+}
+
+/* NULL and a zeroed config are the defaults: the host's CLOCK_REALTIME
+ * (the year and century registers read the host's UTC year, in BCD), no
+ * line, no interrupt enabled. */
+START_TEST(test_rtc_null_and_zero_config)
+{
+	struct cmos_rtc_config zero = {0};
+	struct cmos_rtc *r[2];
+	time_t now = time(NULL);
+	struct tm tm;
+	unsigned year;
+
+	gmtime_r(&now, &tm);
+	year = (unsigned)tm.tm_year + 1900;
+	ck_assert_int_eq(cmos_rtc_create(NULL, &r[0]), 0);
+	ck_assert_int_eq(cmos_rtc_create(&zero, &r[1]), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		cmos_rtc_write_index(r[i], 0x09);
+		ck_assert_uint_eq(cmos_rtc_read_data(r[i]), to_bcd(year % 100));
+		cmos_rtc_write_index(r[i], 0x32);
+		ck_assert_uint_eq(cmos_rtc_read_data(r[i]), to_bcd(year / 100));
+		ck_assert_int_eq(cmos_rtc_offset_seconds(r[i]), 0);
+		ck_assert_int_eq(cmos_rtc_poll(r[i]), -1); /* nothing enabled */
+		ck_assert(!cmos_rtc_irq_level(r[i]));
+		cmos_rtc_destroy(r[i]);
+	}
 }
 END_TEST
 
@@ -135,7 +171,7 @@ START_TEST(test_rtc_reg_a_writable_uip_read_only)
 {
 	wr(0x0a, 0xa0);
 	ck_assert_uint_eq(rd(0x0a), 0x20);
-	ck_assert_uint_eq(rtc_cmos_get(rtc, 0x0a), 0x20);
+	ck_assert_uint_eq(cmos_rtc_get_byte(rtc, 0x0a), 0x20);
 }
 END_TEST
 
@@ -178,7 +214,8 @@ START_TEST(test_rtc_set_time)
 	ck_assert_uint_eq(rd(0x00), 0x30);
 	wr(0x0b, 0x02);
 	/* 2030-01-01 08:15:30 */
-	ck_assert_int_eq(rtc_offset_seconds(rtc), 1893485730ll - (T0 + 10));
+	ck_assert_int_eq(cmos_rtc_offset_seconds(rtc),
+			 1893485730ll - (T0 + 10));
 	ck_assert_uint_eq(rd(0x09), 0x30);
 	ck_assert_uint_eq(rd(0x04), 0x08);
 	fake_ns += 2 * NS;
@@ -199,7 +236,7 @@ START_TEST(test_rtc_set_time_binary_12h)
 	wr(0x32, 19);
 	wr(0x0b, 0x04);
 	/* 1999-12-31 23:00:00 */
-	ck_assert_int_eq(rtc_offset_seconds(rtc), 946681200ll - T0);
+	ck_assert_int_eq(cmos_rtc_offset_seconds(rtc), 946681200ll - T0);
 	ck_assert_uint_eq(rd(0x04), 0x80 | 11);
 }
 END_TEST
@@ -209,48 +246,48 @@ START_TEST(test_rtc_write_field_running)
 	wr(0x02, 0x10); /* minutes := 10 while running */
 	ck_assert_uint_eq(rd(0x02), 0x10);
 	ck_assert_uint_eq(rd(0x04), 0x13);
-	ck_assert_int_eq(rtc_offset_seconds(rtc), -35 * 60);
+	ck_assert_int_eq(cmos_rtc_offset_seconds(rtc), -35 * 60);
 }
 END_TEST
 
 START_TEST(test_rtc_cmos_ram)
 {
-	for (unsigned i = 0x0e; i < RTC_CMOS_SIZE; i++)
+	for (unsigned i = 0x0e; i < CMOS_RTC_SIZE; i++)
 		if (i != 0x32)
 			wr((uint8_t)i, (uint8_t)(i ^ 0xa5));
-	for (unsigned i = 0x0e; i < RTC_CMOS_SIZE; i++)
+	for (unsigned i = 0x0e; i < CMOS_RTC_SIZE; i++)
 		if (i != 0x32)
 			ck_assert_uint_eq(rd((uint8_t)i), (uint8_t)(i ^ 0xa5));
 	/* alarm registers are storage */
 	wr(0x01, 0x59);
 	ck_assert_uint_eq(rd(0x01), 0x59);
-	rtc_cmos_set(rtc, 0x40, 0x77);
+	cmos_rtc_set_byte(rtc, 0x40, 0x77);
 	ck_assert_uint_eq(rd(0x40), 0x77);
 }
 END_TEST
 
 START_TEST(test_rtc_nmi_bit)
 {
-	ck_assert(!rtc_nmi_disabled(rtc));
-	rtc_write_index(rtc, 0x8f);
-	ck_assert(rtc_nmi_disabled(rtc));
-	rtc_write_data(rtc, 0x42); /* index is 0x0f, not 0x8f */
-	ck_assert_uint_eq(rtc_cmos_get(rtc, 0x0f), 0x42);
-	rtc_write_index(rtc, 0x0f);
-	ck_assert(!rtc_nmi_disabled(rtc));
+	ck_assert(!cmos_rtc_nmi_disabled(rtc));
+	cmos_rtc_write_index(rtc, 0x8f);
+	ck_assert(cmos_rtc_nmi_disabled(rtc));
+	cmos_rtc_write_data(rtc, 0x42); /* index is 0x0f, not 0x8f */
+	ck_assert_uint_eq(cmos_rtc_get_byte(rtc, 0x0f), 0x42);
+	cmos_rtc_write_index(rtc, 0x0f);
+	ck_assert(!cmos_rtc_nmi_disabled(rtc));
 }
 END_TEST
 
 START_TEST(test_hostile_rtc_index_bounded)
 {
-	rtc_write_index(rtc, 0xff); /* NMI off, index 0x7f */
-	rtc_write_data(rtc, 0x99);
-	ck_assert_uint_eq(rtc_cmos_get(rtc, 0x7f), 0x99);
-	ck_assert_uint_eq(rtc_read_data(rtc), 0x99);
+	cmos_rtc_write_index(rtc, 0xff); /* NMI off, index 0x7f */
+	cmos_rtc_write_data(rtc, 0x99);
+	ck_assert_uint_eq(cmos_rtc_get_byte(rtc, 0x7f), 0x99);
+	ck_assert_uint_eq(cmos_rtc_read_data(rtc), 0x99);
 	/* VMM accessors wrap instead of overrunning */
-	rtc_cmos_set(rtc, 1000, 0x11);
-	ck_assert_uint_eq(rtc_cmos_get(rtc, 1000 % 128), 0x11);
-	ck_assert_uint_eq(rtc_cmos_get(rtc, 1000), 0x11);
+	cmos_rtc_set_byte(rtc, 1000, 0x11);
+	ck_assert_uint_eq(cmos_rtc_get_byte(rtc, 1000 % 128), 0x11);
+	ck_assert_uint_eq(cmos_rtc_get_byte(rtc, 1000), 0x11);
 }
 END_TEST
 
@@ -290,19 +327,20 @@ START_TEST(test_rtc_bus_ports)
 	uint16_t w;
 
 	ck_assert_int_eq(io_bus_create(&bus), 0);
-	ck_assert_int_eq(
-		io_bus_register(bus, RTC_CMOS_PORT, 2, rtc_bus_ops(), rtc), 0);
+	ck_assert_int_eq(io_bus_register(bus, CMOS_RTC_PORT, 2,
+					 cmos_rtc_bus_ops(), rtc),
+			 0);
 	v = 0x80 | 0x04;
 	ck_assert_int_eq(io_bus_write(bus, 0x70, &v, 1), 0);
-	ck_assert(rtc_nmi_disabled(rtc));
+	ck_assert(cmos_rtc_nmi_disabled(rtc));
 	ck_assert_int_eq(io_bus_read(bus, 0x71, &v, 1), 0);
 	ck_assert_uint_eq(v, 0x13);
 	ck_assert_int_eq(io_bus_read(bus, 0x70, &v, 1), 0);
 	ck_assert_uint_eq(v, 0xff); /* index port is write-only */
 	w = 0x5a20;		    /* outw: index 0x20, data 0x5a */
 	ck_assert_int_eq(io_bus_write(bus, 0x70, &w, 2), 0);
-	ck_assert_uint_eq(rtc_cmos_get(rtc, 0x20), 0x5a);
-	ck_assert(!rtc_nmi_disabled(rtc));
+	ck_assert_uint_eq(cmos_rtc_get_byte(rtc, 0x20), 0x5a);
+	ck_assert(!cmos_rtc_nmi_disabled(rtc));
 	io_bus_destroy(bus);
 }
 END_TEST
@@ -314,27 +352,27 @@ START_TEST(test_rtc_real_clock)
 	struct tm tm;
 	unsigned yy, cc;
 
-	ck_assert_int_eq(rtc_create(NULL, &r), 0);
+	ck_assert_int_eq(cmos_rtc_create(NULL, &r), 0);
 	gmtime_r(&now, &tm);
-	rtc_write_index(r, 0x09);
-	yy = rtc_read_data(r);
-	rtc_write_index(r, 0x32);
-	cc = rtc_read_data(r);
+	cmos_rtc_write_index(r, 0x09);
+	yy = cmos_rtc_read_data(r);
+	cmos_rtc_write_index(r, 0x32);
+	cc = cmos_rtc_read_data(r);
 	ck_assert_uint_eq((cc >> 4) * 1000 + (cc & 15) * 100 + (yy >> 4) * 10 +
 				  (yy & 15),
 			  (unsigned)tm.tm_year + 1900);
-	rtc_destroy(r);
+	cmos_rtc_destroy(r);
 }
 END_TEST
 
 START_TEST(test_rtc_poll_nothing_enabled)
 {
-	ck_assert_int_eq(rtc_poll(rtc), -1);
+	ck_assert_int_eq(cmos_rtc_poll(rtc), -1);
 	fake_ns += 5 * NS;
-	ck_assert_int_eq(rtc_poll(rtc), -1);
+	ck_assert_int_eq(cmos_rtc_poll(rtc), -1);
 	ck_assert(!rec.level);
-	ck_assert(!rtc_irq_level(rtc));
-	ck_assert_int_eq(rtc_poll(NULL), -EINVAL);
+	ck_assert(!cmos_rtc_irq_level(rtc));
+	ck_assert_int_eq(cmos_rtc_poll(NULL), -EINVAL);
 	/* flags are still recorded for a polling guest: PF (A's default rate
 	 * 6 runs whether or not PIE is set) and UF */
 	ck_assert_uint_eq(rd(0x0c), 0x50);
@@ -344,12 +382,12 @@ END_TEST
 START_TEST(test_rtc_update_interrupt)
 {
 	wr(0x0b, 0x12); /* UIE, 24 h */
-	ck_assert_int_eq(rtc_poll(rtc), NS / 2);
+	ck_assert_int_eq(cmos_rtc_poll(rtc), NS / 2);
 	ck_assert(!rec.level);
 	fake_ns += NS / 2 + 1000;
-	ck_assert_int_eq(rtc_poll(rtc), NS - 1000);
+	ck_assert_int_eq(cmos_rtc_poll(rtc), NS - 1000);
 	ck_assert(rec.level);
-	ck_assert(rtc_irq_level(rtc));
+	ck_assert(cmos_rtc_irq_level(rtc));
 	ck_assert_uint_eq(rd(0x0c), 0xd0); /* IRQF | PF (not enabled) | UF */
 	ck_assert(!rec.level);
 	ck_assert_uint_eq(rd(0x0c), 0x00);
@@ -363,17 +401,17 @@ START_TEST(test_rtc_periodic_interrupt)
 
 	wr(0x0a, 0x26); /* 1024 Hz */
 	wr(0x0b, 0x42); /* PIE */
-	next = rtc_poll(rtc);
+	next = cmos_rtc_poll(rtc);
 	ck_assert_int_gt(next, 0);
 	ck_assert_int_le(next, 976563);
 	fake_ns += next;
-	rtc_poll(rtc);
+	cmos_rtc_poll(rtc);
 	ck_assert(rec.level);
 	ck_assert_uint_eq(rd(0x0c) & 0xc0, 0xc0);
 	ck_assert(!rec.level);
 	wr(0x0a, 0x20); /* rate 0: no periodic interrupt */
 	fake_ns += NS / 10;
-	ck_assert_int_eq(rtc_poll(rtc), -1);
+	ck_assert_int_eq(cmos_rtc_poll(rtc), -1);
 	ck_assert(!rec.level);
 }
 END_TEST
@@ -384,13 +422,13 @@ START_TEST(test_rtc_alarm_interrupt)
 	wr(0x03, 0x45);
 	wr(0x05, 0x13);
 	wr(0x0b, 0x22); /* AIE */
-	ck_assert_int_eq(rtc_poll(rtc), NS / 2);
+	ck_assert_int_eq(cmos_rtc_poll(rtc), NS / 2);
 	fake_ns += NS; /* :57 */
-	rtc_poll(rtc);
+	cmos_rtc_poll(rtc);
 	ck_assert(!rec.level);
 	ck_assert_uint_eq(rd(0x0c) & 0x20, 0);
 	fake_ns += NS; /* :58 */
-	rtc_poll(rtc);
+	cmos_rtc_poll(rtc);
 	ck_assert(rec.level);
 	ck_assert_uint_eq(rd(0x0c) & 0xa0, 0xa0);
 	/* don't-care hours/minutes/seconds: every second */
@@ -398,7 +436,7 @@ START_TEST(test_rtc_alarm_interrupt)
 	wr(0x03, 0xff);
 	wr(0x05, 0xc0);
 	fake_ns += NS;
-	rtc_poll(rtc);
+	cmos_rtc_poll(rtc);
 	ck_assert_uint_eq(rd(0x0c) & 0xa0, 0xa0);
 }
 END_TEST
@@ -406,7 +444,7 @@ END_TEST
 START_TEST(test_rtc_enable_with_pending_flag)
 {
 	fake_ns += NS;
-	rtc_poll(rtc); /* UF set, UIE off */
+	cmos_rtc_poll(rtc); /* UF set, UIE off */
 	ck_assert(!rec.level);
 	wr(0x0b, 0x12);
 	ck_assert(rec.level);
@@ -483,7 +521,8 @@ START_TEST(test_rtc_linux_get_time_uip_polling)
 	struct io_bus *bus;
 
 	ck_assert_int_eq(io_bus_create(&bus), 0);
-	ck_assert_int_eq(io_bus_register(bus, 0x70, 2, rtc_bus_ops(), rtc), 0);
+	ck_assert_int_eq(io_bus_register(bus, 0x70, 2, cmos_rtc_bus_ops(), rtc),
+			 0);
 	for (unsigned k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
 		for (int64_t ph = 990000000ll; ph < 1010000000ll; ph += 17000) {
 			int64_t start, t;
@@ -511,6 +550,7 @@ static Suite *rtc_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_rtc_create_errors);
+	tcase_add_test(tc, test_rtc_null_and_zero_config);
 	tcase_add_test(tc, test_rtc_bcd_24h);
 	tcase_add_test(tc, test_rtc_binary_mode);
 	tcase_add_test(tc, test_rtc_12h_mode);

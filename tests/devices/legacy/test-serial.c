@@ -7,8 +7,11 @@
 #include <cvmm/devices/serial.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
@@ -46,10 +49,9 @@ static struct fixture fx;
 
 static void setup_cap(size_t cap)
 {
-	struct serial_config cfg;
+	struct serial_config cfg = {0};
 
 	memset(&fx, 0, sizeof(fx));
-	serial_config_init(&cfg);
 	cfg.irq = irq_recorder_line(&fx.rec);
 	cfg.out = out_cb;
 	cfg.out_opaque = &fx.out;
@@ -95,23 +97,78 @@ END_TEST
 
 START_TEST(test_serial_create_errors)
 {
-	struct serial_config cfg;
+	struct serial_config cfg = {0};
 	struct serial *s = (void *)1;
+	int p[2];
 
-	serial_config_init(&cfg);
-	ck_assert_int_eq(cfg.out_fd, -1);
-	ck_assert_uint_eq(cfg.input_capacity, SERIAL_INPUT_DEFAULT);
 	ck_assert_int_eq(serial_create(&cfg, NULL), -EINVAL);
-	ck_assert_int_eq(serial_create(NULL, &s), -EINVAL);
-	ck_assert_ptr_null(s);
+	ck_assert_int_eq(serial_create(NULL, NULL), -EINVAL);
 	cfg.input_capacity = SERIAL_INPUT_MAX + 1;
 	ck_assert_int_eq(serial_create(&cfg, &s), -EINVAL);
+	ck_assert_ptr_null(s);
+	cfg.input_capacity = 0;
+	cfg.output_capacity = SERIAL_OUTPUT_MAX + 1;
+	ck_assert_int_eq(serial_create(&cfg, &s), -EINVAL);
+	cfg.output_capacity = 0;
+	/* a callback and an fd at once */
+	ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+	cfg.out = out_cb;
+	cfg.use_out_fd = true;
+	cfg.out_fd = p[1];
+	ck_assert_int_eq(serial_create(&cfg, &s), -EINVAL);
+	cfg.out = NULL;
+	/* not an open descriptor */
+	cfg.out_fd = -1;
+	ck_assert_int_eq(serial_create(&cfg, &s), -EBADF);
+	close(p[0]);
+	close(p[1]);
+	cfg.out_fd = p[1];
+	ck_assert_int_eq(serial_create(&cfg, &s), -EBADF);
+	/* a blocking pipe could block a vCPU: refused */
+	ck_assert_int_eq(pipe(p), 0);
+	cfg.out_fd = p[1];
+	ck_assert_int_eq(serial_create(&cfg, &s), -EINVAL);
+	ck_assert_ptr_null(s);
+	close(p[0]);
+	close(p[1]);
 	serial_destroy(NULL);
-	serial_config_init(NULL);
 	ck_assert_uint_eq(serial_reg_read(NULL, 0), 0xff);
+	serial_reg_write(NULL, 0, 'x');
 	ck_assert_int_eq(serial_input(NULL, "a", 1), -EINVAL);
 	ck_assert_int_eq(serial_input(fx.s, NULL, 1), -EINVAL);
 	ck_assert_int_eq(serial_input(fx.s, NULL, 0), 0);
+	ck_assert_int_eq(serial_input_from_fd(NULL, 0), -EINVAL);
+	ck_assert_uint_eq(serial_input_space(NULL), 0);
+	ck_assert_int_eq(serial_output_fd(NULL), -EINVAL);
+	ck_assert_int_eq(serial_output_flush(NULL), -EINVAL);
+	ck_assert_uint_eq(serial_output_pending(NULL), 0);
+	ck_assert_uint_eq(serial_output_dropped(NULL), 0);
+	ck_assert(!serial_irq_level(NULL));
+}
+END_TEST
+
+/* NULL and a zeroed config are the defaults: no line, output discarded
+ * (not counted), default input buffer, no fd to poll. */
+START_TEST(test_serial_null_and_zero_config)
+{
+	struct serial_config zero = {0};
+	struct serial *s[2];
+
+	ck_assert_int_eq(serial_create(NULL, &s[0]), 0);
+	ck_assert_int_eq(serial_create(&zero, &s[1]), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		ck_assert_uint_eq(serial_input_space(s[i]),
+				  SERIAL_INPUT_DEFAULT);
+		serial_reg_write(s[i], MCR, 0x08);
+		serial_reg_write(s[i], IER, 0x02);
+		ck_assert(serial_irq_level(s[i])); /* no line: still tracked */
+		serial_reg_write(s[i], RBR, 'x');
+		ck_assert_uint_eq(serial_output_dropped(s[i]), 0);
+		ck_assert_uint_eq(serial_output_pending(s[i]), 0);
+		ck_assert_int_eq(serial_output_fd(s[i]), -ENOENT);
+		ck_assert_int_eq(serial_output_flush(s[i]), 0);
+		serial_destroy(s[i]);
+	}
 }
 END_TEST
 
@@ -172,28 +229,385 @@ END_TEST
 
 START_TEST(test_serial_output_fd)
 {
-	struct serial_config cfg;
+	struct serial_config cfg = {0};
 	struct serial *s;
 	int p[2];
 	char buf[8] = {0};
 
-	ck_assert_int_eq(pipe(p), 0);
-	serial_config_init(&cfg);
+	ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+	cfg.use_out_fd = true;
 	cfg.out_fd = p[1];
 	ck_assert_int_eq(serial_create(&cfg, &s), 0);
+	ck_assert_int_eq(serial_output_fd(s), p[1]);
 	serial_reg_write(s, 0, 'o');
 	serial_reg_write(s, 0, 'k');
+	/* written at once while the pipe has room */
 	ck_assert_int_eq(read(p[0], buf, sizeof(buf)), 2);
 	ck_assert_str_eq(buf, "ok");
+	ck_assert_uint_eq(serial_output_pending(s), 0);
 	ck_assert_uint_eq(serial_output_dropped(s), 0);
-	/* a full non-blocking pipe drops bytes instead of blocking */
-	ck_assert_int_eq(fcntl(p[1], F_SETFL, O_NONBLOCK), 0);
-	for (unsigned i = 0; i < 70000; i++)
-		serial_reg_write(s, 0, 'x');
-	ck_assert_uint_gt(serial_output_dropped(s), 0);
+	ck_assert_int_eq(serial_output_flush(s), 0);
 	serial_destroy(s);
 	close(p[0]);
 	close(p[1]);
+}
+END_TEST
+
+/* A regular file needs no O_NONBLOCK: it never waits for a reader. */
+START_TEST(test_serial_output_regular_file)
+{
+	struct serial_config cfg = {0};
+	struct serial *s;
+	FILE *f = tmpfile();
+	char buf[8] = {0};
+
+	ck_assert_ptr_nonnull(f);
+	cfg.use_out_fd = true;
+	cfg.out_fd = fileno(f);
+	ck_assert_int_eq(serial_create(&cfg, &s), 0);
+	serial_reg_write(s, 0, 'h');
+	serial_reg_write(s, 0, 'i');
+	ck_assert_int_eq(pread(fileno(f), buf, sizeof(buf), 0), 2);
+	ck_assert_str_eq(buf, "hi");
+	serial_destroy(s);
+	fclose(f);
+}
+END_TEST
+
+/* Byte i of a transmitted stream: not periodic in 256, so a lost, doubled
+ * or reordered run shows. */
+static uint8_t pattern(size_t i)
+{
+	return (uint8_t)(((uint32_t)i * 2654435761u) >> 24);
+}
+
+/* Fill a non-blocking pipe (or socket) until it says EAGAIN; returns the
+ * bytes it took. */
+static size_t fill_fd(int fd)
+{
+	static const uint8_t filler[4096] = {0};
+	size_t total = 0;
+
+	for (;;) {
+		ssize_t r = send(fd, filler, sizeof(filler),
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (r < 0 && errno == ENOTSOCK)
+			r = write(fd, filler, sizeof(filler));
+		if (r < 0) {
+			ck_assert(errno == EAGAIN || errno == EWOULDBLOCK);
+			return total;
+		}
+		total += (size_t)r;
+	}
+}
+
+/* Read and check @n filler (zero) bytes from @fd. */
+static void drain_filler(int fd, size_t n)
+{
+	uint8_t buf[4096];
+
+	while (n > 0) {
+		ssize_t r = read(fd, buf, n < sizeof(buf) ? n : sizeof(buf));
+
+		ck_assert_int_gt(r, 0);
+		for (ssize_t i = 0; i < r; i++)
+			ck_assert_uint_eq(buf[i], 0);
+		n -= (size_t)r;
+	}
+}
+
+/* Read what @fd holds now (non-blocking); check it continues the
+ * pattern at *@next. */
+static size_t read_pattern(int fd, size_t *next)
+{
+	uint8_t buf[4096];
+	size_t got = 0;
+	ssize_t r;
+
+	while ((r = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < r; i++)
+			ck_assert_uint_eq(buf[i], pattern((*next)++));
+		got += (size_t)r;
+	}
+	ck_assert(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+	return got;
+}
+
+static void count_cb(void *opaque)
+{
+	(*(unsigned *)opaque)++;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+#define MIB (1024u * 1024u)
+
+/*
+ * Issue 9: a device must not block a vCPU on host I/O.  The output pipe is
+ * full and nobody reads it; the guest writes 1 MiB through THR.  Every
+ * write returns at once: the first 64 KiB (the default output buffer) are
+ * kept, the rest is dropped and counted exactly; output_poll asks the VMM
+ * once to poll; after the pipe is drained, serial_output_flush() delivers
+ * the kept bytes in order and output flows directly again.
+ */
+START_TEST(test_hostile_serial_output_full_pipe_never_blocks)
+{
+	struct serial_config cfg = {0};
+	struct io_bus *bus;
+	struct serial *s;
+	unsigned polls = 0;
+	size_t filled, next = 0;
+	double t0, dt;
+	int p[2];
+
+	ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+	filled = fill_fd(p[1]);
+	ck_assert_uint_gt(filled, 0);
+	cfg.use_out_fd = true;
+	cfg.out_fd = p[1];
+	cfg.output_poll = count_cb;
+	cfg.output_poll_opaque = &polls;
+	ck_assert_int_eq(serial_create(&cfg, &s), 0);
+	t0 = now_s();
+	for (size_t i = 0; i < MIB; i++)
+		serial_reg_write(s, RBR, pattern(i));
+	dt = now_s() - t0;
+	ck_assert_msg(dt < 20.0, "1 MiB of THR writes took %.1f s", dt);
+	ck_assert_uint_eq(serial_output_pending(s), SERIAL_OUTPUT_DEFAULT);
+	ck_assert_uint_eq(serial_output_dropped(s),
+			  MIB - SERIAL_OUTPUT_DEFAULT);
+	ck_assert_uint_eq(polls, 1);
+	/* the same through the bus, as a vCPU's OUT arrives */
+	ck_assert_int_eq(io_bus_create(&bus), 0);
+	ck_assert_int_eq(io_bus_register(bus, 0x3f8, SERIAL_NR_REGS,
+					 serial_bus_ops(), s),
+			 0);
+	for (unsigned i = 0; i < 1000; i++) {
+		uint8_t b = 'x';
+
+		ck_assert_int_eq(io_bus_write(bus, 0x3f8, &b, 1), 0);
+	}
+	ck_assert_uint_eq(serial_output_dropped(s),
+			  MIB - SERIAL_OUTPUT_DEFAULT + 1000);
+	ck_assert_uint_eq(polls, 1);
+	ck_assert_int_eq(io_bus_unregister(bus, 0x3f8), 0);
+	io_bus_destroy(bus);
+	/* still full: a flush writes nothing and keeps everything */
+	ck_assert_int_eq(serial_output_flush(s), SERIAL_OUTPUT_DEFAULT);
+	ck_assert_uint_eq(polls, 2); /* asked again: keep polling */
+	/* the VMM's reader drains the pipe, then flushes until 0 */
+	drain_filler(p[0], filled);
+	for (unsigned round = 0; next < SERIAL_OUTPUT_DEFAULT; round++) {
+		ssize_t left = serial_output_flush(s);
+
+		ck_assert_int_ge(left, 0);
+		read_pattern(p[0], &next);
+		ck_assert_uint_lt(round, 64);
+	}
+	ck_assert_uint_eq(next, SERIAL_OUTPUT_DEFAULT);
+	ck_assert_int_eq(serial_output_flush(s), 0);
+	ck_assert_uint_eq(serial_output_pending(s), 0);
+	ck_assert_uint_eq(serial_output_dropped(s),
+			  MIB - SERIAL_OUTPUT_DEFAULT + 1000);
+	/* unblocked: the next bytes go out directly */
+	next = 0;
+	for (size_t i = 0; i < 100; i++)
+		serial_reg_write(s, RBR, pattern(i));
+	ck_assert_uint_eq(read_pattern(p[0], &next), 100);
+	ck_assert_uint_eq(serial_output_pending(s), 0);
+	serial_destroy(s);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+/* A buffer larger than the pipe: several drain/flush rounds, flush reports
+ * what is left each time, everything kept arrives in order. */
+START_TEST(test_serial_output_flush_rounds)
+{
+	struct serial_config cfg = {0};
+	struct serial *s;
+	const size_t cap = 300000, total = 400000;
+	size_t filled, next = 0;
+	ssize_t left;
+	unsigned rounds = 0;
+	int p[2];
+
+	ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+	filled = fill_fd(p[1]);
+	cfg.use_out_fd = true;
+	cfg.out_fd = p[1];
+	cfg.output_capacity = cap;
+	ck_assert_int_eq(serial_create(&cfg, &s), 0);
+	for (size_t i = 0; i < total; i++)
+		serial_reg_write(s, RBR, pattern(i));
+	ck_assert_uint_eq(serial_output_pending(s), cap);
+	ck_assert_uint_eq(serial_output_dropped(s), total - cap);
+	drain_filler(p[0], filled);
+	do {
+		left = serial_output_flush(s);
+		ck_assert_int_ge(left, 0);
+		ck_assert_uint_eq((size_t)left, serial_output_pending(s));
+		read_pattern(p[0], &next);
+		ck_assert_uint_lt(++rounds, 1000);
+	} while (left > 0);
+	ck_assert_uint_gt(rounds, 1); /* the buffer is larger than the pipe */
+	ck_assert_uint_eq(next, cap);
+	ck_assert_uint_eq(serial_output_dropped(s), total - cap);
+	serial_destroy(s);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+/* A blocking socket is accepted: it is written with MSG_DONTWAIT, so a full
+ * socket does not block either; its writes raise no SIGPIPE. */
+START_TEST(test_serial_output_socket)
+{
+	struct serial_config cfg = {0};
+	struct serial *s;
+	size_t filled, next = 0;
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	filled = fill_fd(sv[1]);
+	cfg.use_out_fd = true;
+	cfg.out_fd = sv[1];
+	cfg.output_capacity = 1000;
+	ck_assert_int_eq(serial_create(&cfg, &s), 0);
+	for (size_t i = 0; i < 5000; i++)
+		serial_reg_write(s, RBR, pattern(i));
+	ck_assert_uint_eq(serial_output_pending(s), 1000);
+	ck_assert_uint_eq(serial_output_dropped(s), 4000);
+	ck_assert_int_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+	drain_filler(sv[0], filled);
+	ck_assert_int_eq(serial_output_flush(s), 0);
+	ck_assert_uint_eq(read_pattern(sv[0], &next), 1000);
+	/* peer gone: EPIPE without SIGPIPE; what was buffered is dropped */
+	close(sv[0]);
+	serial_reg_write(s, RBR, 'x');
+	ck_assert_uint_eq(serial_output_dropped(s), 4001);
+	serial_destroy(s);
+	close(sv[1]);
+}
+END_TEST
+
+/*
+ * Two vCPU threads transmit while a VMM thread reads the pipe and flushes
+ * when asked (output_poll) and on a short timer.  Bounded run time; every
+ * byte either arrives or is counted as dropped, and with nothing dropped
+ * each writer's bytes arrive in its order.
+ */
+struct race {
+	struct serial *s;
+	int rfd;
+	volatile int writers_done;
+	size_t got[2];
+	unsigned next_seq[2];
+	bool in_order;
+	int poll_ev; /* eventfd-like pipe: output_poll wakes the reader */
+	int poll_wr;
+};
+
+static void race_poll(void *opaque)
+{
+	struct race *r = opaque;
+	char c = 1;
+
+	(void)!write(r->poll_wr, &c, 1); /* non-blocking pipe: may be full */
+}
+
+#define RACE_BYTES 100000u
+
+static void *race_writer(void *arg)
+{
+	struct race *r = arg;
+	static unsigned ids;
+	unsigned id = __atomic_fetch_add(&ids, 1, __ATOMIC_RELAXED) & 1;
+
+	for (unsigned i = 0; i < RACE_BYTES; i++)
+		serial_reg_write(r->s, RBR, (uint8_t)((id << 7) | (i & 0x7f)));
+	return NULL;
+}
+
+static void race_consume(struct race *r)
+{
+	uint8_t buf[4096];
+	ssize_t n;
+
+	while ((n = read(r->rfd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			unsigned id = buf[i] >> 7;
+
+			if ((buf[i] & 0x7f) != (r->next_seq[id] & 0x7f))
+				r->in_order = false;
+			r->next_seq[id]++;
+			r->got[id]++;
+		}
+	}
+}
+
+START_TEST(test_serial_output_concurrent_writers)
+{
+	struct serial_config cfg = {0};
+	struct race r = {0};
+	pthread_t th[2];
+	int p[2], ev[2];
+	double t0 = now_s();
+	struct pollfd pf[2];
+
+	ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+	ck_assert_int_eq(pipe2(ev, O_NONBLOCK), 0);
+	r.rfd = p[0];
+	r.poll_ev = ev[0];
+	r.poll_wr = ev[1];
+	r.in_order = true;
+	cfg.use_out_fd = true;
+	cfg.out_fd = p[1];
+	cfg.output_capacity = 4096;
+	cfg.output_poll = race_poll;
+	cfg.output_poll_opaque = &r;
+	ck_assert_int_eq(serial_create(&cfg, &r.s), 0);
+	for (unsigned i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, race_writer, &r),
+				 0);
+	/* the VMM: read the pipe, flush when asked or every 1 ms */
+	for (unsigned spins = 0;; spins++) {
+		char c[64];
+
+		pf[0] = (struct pollfd){.fd = p[0], .events = POLLIN};
+		pf[1] = (struct pollfd){.fd = ev[0], .events = POLLIN};
+		(void)poll(pf, 2, 1);
+		while (read(ev[0], c, sizeof(c)) > 0)
+			;
+		race_consume(&r);
+		(void)serial_output_flush(r.s);
+		race_consume(&r);
+		if (r.got[0] + r.got[1] + serial_output_dropped(r.s) ==
+		    2 * RACE_BYTES)
+			break;
+		ck_assert_msg(now_s() - t0 < 60.0, "stuck: got %zu+%zu",
+			      r.got[0], r.got[1]);
+	}
+	for (unsigned i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_uint_eq(serial_output_pending(r.s), 0);
+	ck_assert_uint_eq(r.got[0] + r.got[1] + serial_output_dropped(r.s),
+			  2 * RACE_BYTES);
+	if (serial_output_dropped(r.s) == 0)
+		ck_assert(r.in_order);
+	serial_destroy(r.s);
+	close(p[0]);
+	close(p[1]);
+	close(ev[0]);
+	close(ev[1]);
 }
 END_TEST
 
@@ -661,11 +1075,10 @@ static void space_cb(void *opaque)
 
 START_TEST(test_serial_input_space_callback)
 {
-	struct serial_config cfg;
+	struct serial_config cfg = {0};
 	struct serial *s;
 	unsigned calls = 0;
 
-	serial_config_init(&cfg);
 	cfg.input_capacity = 4;
 	cfg.input_space = space_cb;
 	cfg.input_space_opaque = &calls;
@@ -707,12 +1120,11 @@ static void reenter_out(void *opaque, const uint8_t *b, size_t n)
 
 START_TEST(test_serial_output_callback_reenters)
 {
-	struct serial_config cfg;
+	struct serial_config cfg = {0};
 	struct reenter r = {0};
 	struct io_bus *bus;
 	uint8_t b = 'h';
 
-	serial_config_init(&cfg);
 	cfg.out = reenter_out;
 	cfg.out_opaque = &r;
 	ck_assert_int_eq(serial_create(&cfg, &r.s), 0);
@@ -745,10 +1157,9 @@ static void space_refill(void *opaque)
 
 START_TEST(test_serial_input_space_callback_reenters)
 {
-	struct serial_config cfg;
+	struct serial_config cfg = {0};
 	struct reenter r = {0};
 
-	serial_config_init(&cfg);
 	cfg.input_capacity = 2;
 	cfg.input_space = space_refill;
 	cfg.input_space_opaque = &r;
@@ -764,22 +1175,33 @@ START_TEST(test_serial_input_space_callback_reenters)
 }
 END_TEST
 
-/* A short or failing output fd: every byte not written is counted. */
+/* A failing output fd: every byte buffered when the write fails is counted
+ * and the flush reports the error. */
 START_TEST(test_serial_output_fd_failure_counted)
 {
-	struct serial_config cfg;
+	struct serial_config cfg = {0};
 	struct serial *s;
 	int p[2];
+	size_t filled;
 
-	ck_assert_int_eq(pipe(p), 0);
-	ck_assert_int_eq(close(p[0]), 0);
 	signal(SIGPIPE, SIG_IGN);
-	serial_config_init(&cfg);
+	ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+	cfg.use_out_fd = true;
 	cfg.out_fd = p[1];
 	ck_assert_int_eq(serial_create(&cfg, &s), 0);
+	filled = fill_fd(p[1]);
+	ck_assert_uint_gt(filled, 0);
+	serial_reg_write(s, 0, 'a');
+	serial_reg_write(s, 0, 'b');
+	ck_assert_uint_eq(serial_output_pending(s), 2);
+	ck_assert_int_eq(close(p[0]), 0);
+	ck_assert_int_eq(serial_output_flush(s), -EPIPE);
+	ck_assert_uint_eq(serial_output_dropped(s), 2);
+	ck_assert_uint_eq(serial_output_pending(s), 0);
+	/* the next bytes try again and fail again, counted one by one */
 	serial_reg_write(s, 0, 'x');
 	serial_reg_write(s, 0, 'y');
-	ck_assert_uint_eq(serial_output_dropped(s), 2);
+	ck_assert_uint_eq(serial_output_dropped(s), 4);
 	serial_destroy(s);
 	close(p[1]);
 }
@@ -925,14 +1347,13 @@ static void *typist(void *arg)
 START_TEST(test_serial_interactive_isr)
 {
 	struct interactive ia = {0};
-	struct serial_config cfg;
+	struct serial_config cfg = {0};
 	pthread_t th;
 	unsigned got = 0, tx = 0, lost_waits = 0;
 	const unsigned ntx = 3000;
 
 	ia.nin = 20000;
 	ck_assert_int_eq(event_notifier_create(0, &ia.edge), 0);
-	serial_config_init(&cfg);
 	cfg.irq.set = edge_set;
 	cfg.irq.opaque = &ia;
 	cfg.out = out_cb;
@@ -1004,12 +1425,18 @@ static Suite *serial_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_serial_reset_state);
 	tcase_add_test(tc, test_serial_create_errors);
+	tcase_add_test(tc, test_serial_null_and_zero_config);
 	tcase_add_test(tc, test_serial_scratch);
 	tcase_add_test(tc, test_serial_dlab_divisor);
 	tcase_add_test(tc, test_serial_ier_mask);
 	tcase_add_test(tc, test_serial_mcr_mask);
 	tcase_add_test(tc, test_serial_thr_output_callback);
 	tcase_add_test(tc, test_serial_output_fd);
+	tcase_add_test(tc, test_serial_output_regular_file);
+	tcase_add_test(tc, test_hostile_serial_output_full_pipe_never_blocks);
+	tcase_add_test(tc, test_serial_output_flush_rounds);
+	tcase_add_test(tc, test_serial_output_socket);
+	tcase_add_test(tc, test_serial_output_concurrent_writers);
 	tcase_add_test(tc, test_serial_rx_basic);
 	tcase_add_test(tc, test_serial_rx_fifo_and_host_buffer_order);
 	tcase_add_test(tc, test_hostile_serial_input_bounded);

@@ -35,8 +35,13 @@
  * here: KVM's in-kernel PIT (KVM_CREATE_PIT2) handles it, and Linux only
  * touches it for PIT calibration and the speaker.
  *
- * Threads: own mutex; the irq line is called with it held, the reset
- * callback without (after the access completed).
+ * Threads: every function may be called from any thread; the device has its
+ * own mutex.  The irq line is called with that mutex held (it must not call
+ * back into this device); the reset callback without it, after the access
+ * completed, on the thread that made the access (normally a vCPU).
+ *
+ * Lifetime: the device keeps only the reset callback's opaque pointer,
+ * which must stay valid until i8042_destroy().
  */
 #ifndef CVMM_DEVICES_I8042_H
 #define CVMM_DEVICES_I8042_H
@@ -55,57 +60,81 @@
 extern "C" {
 #endif
 
+/** The PC's ports: data 0x60, status/command 0x64. */
 #define I8042_DATA_PORT 0x60u
 #define I8042_CMD_PORT	0x64u
 
 struct i8042;
 
+/**
+ * Controller configuration.  A zero-initialised struct (or a NULL pointer
+ * to i8042_create()) gives the defaults: no interrupt line, no reset
+ * callback (resets are only counted, see i8042_reset_count()).
+ */
 struct i8042_config {
 	/** IRQ 1 (keyboard).  Zeroed: not connected. */
 	struct irq_line kbd_irq;
-	/** Called when the guest asks for a CPU reset (e.g. 0xfe).  May be
-	 *  NULL.  Called without the device lock, from the vCPU thread. */
+	/** Called when the guest asks for a CPU reset (e.g. 0xfe).  NULL: none.
+	 *  Called without the device lock, on the thread of the guest access;
+	 *  it may call back into the device and must not block. */
 	void (*reset)(void *opaque);
 	void *reset_opaque;
 };
 
-/** Create a controller.  Errors: -EINVAL (cfg or out NULL), -ENOMEM. */
+/**
+ * i8042_create() - create a controller in its power-on state (keyboard
+ * interrupt, SYS and translation on in the configuration byte).
+ * @cfg: configuration, copied; NULL means all defaults.
+ * @out: receives the device; set to NULL on error.
+ *
+ * Errors: -EINVAL (@out NULL), -ENOMEM.  Threads: any thread.
+ */
 CVMM_EXPORT int i8042_create(const struct i8042_config *cfg,
 			     struct i8042 **out);
 
-/** Free it (unregister it from the bus first).  Accepts NULL. */
+/** i8042_destroy() - free the controller.  Accepts NULL.  Unregister it from
+ *  every bus first; no other thread may use it any more. */
 CVMM_EXPORT void i8042_destroy(struct i8042 *k);
 
-/** Bus callbacks for the data port (length 1, offset 0). */
-CVMM_EXPORT const struct io_bus_ops *i8042_data_ops(void);
-/** Bus callbacks for the status/command port (length 1, offset 0). */
-CVMM_EXPORT const struct io_bus_ops *i8042_cmd_ops(void);
+/** i8042_data_bus_ops() - bus callbacks for the data port (length 1, offset
+ *  0); their opaque is the struct i8042 *.  Static table (never freed). */
+CVMM_EXPORT const struct io_bus_ops *i8042_data_bus_ops(void);
+/** i8042_cmd_bus_ops() - bus callbacks for the status/command port (length
+ *  1, offset 0); their opaque is the struct i8042 *.  Static table. */
+CVMM_EXPORT const struct io_bus_ops *i8042_cmd_bus_ops(void);
 
 /**
- * Register the data port at @data_port and the command port at @cmd_port
- * (normally I8042_DATA_PORT and I8042_CMD_PORT) on @bus, opaque @k.  On
- * failure nothing stays registered (a taken command port is refused before
- * the data port is registered).  Called from inside a dispatch of @bus, a
- * data port undone after a racing conflict is removed without waiting:
- * io_bus_synchronize() before freeing @k then.  Errors: -EINVAL, -EEXIST
- * (a port taken, or both ports equal), io_bus_register()'s.
+ * i8042_register() - register the data port at @data_port and the command
+ * port at @cmd_port (normally I8042_DATA_PORT and I8042_CMD_PORT) on @bus,
+ * opaque @k.
+ *
+ * On failure nothing stays registered (a taken command port is refused
+ * before the data port is registered).  Called from inside a dispatch of
+ * @bus, a data port undone after a racing conflict is removed without
+ * waiting: io_bus_synchronize() before freeing @k then.  The bus does not
+ * own @k: unregister both ports before i8042_destroy().  Errors: -EINVAL
+ * (NULL @k or @bus), -EEXIST (a port taken, or both ports equal),
+ * io_bus_register()'s.  Threads: any thread.
  */
 CVMM_EXPORT int i8042_register(struct i8042 *k, struct io_bus *bus,
 			       uint64_t data_port, uint64_t cmd_port);
 
-/** Guest read of the data port: pops the output buffer (an empty buffer
- *  reads the last byte again).  NULL reads 0xff. */
+/** i8042_read_data() - guest read of the data port: pops the output buffer
+ *  (an empty buffer reads the last byte again).  NULL reads 0xff. */
 CVMM_EXPORT uint8_t i8042_read_data(struct i8042 *k);
-/** Guest read of the status register (no side effect).  NULL reads 0xff. */
+/** i8042_read_status() - guest read of the status register (no side
+ *  effect).  NULL reads 0xff. */
 CVMM_EXPORT uint8_t i8042_read_status(struct i8042 *k);
-/** Guest write to the data port: a pending command's parameter, else a
- *  keyboard command.  May call the reset callback.  NULL is ignored. */
+/** i8042_write_data() - guest write to the data port: a pending command's
+ *  parameter, else a keyboard command.  May call the reset callback before
+ *  returning.  NULL is ignored. */
 CVMM_EXPORT void i8042_write_data(struct i8042 *k, uint8_t val);
-/** Guest write to the command port.  May call the reset callback.  NULL is
- *  ignored. */
+/** i8042_write_cmd() - guest write to the command port.  May call the reset
+ *  callback before returning.  NULL is ignored. */
 CVMM_EXPORT void i8042_write_cmd(struct i8042 *k, uint8_t cmd);
 
-/** Number of reset requests seen so far (0 for NULL). */
+/** i8042_reset_count() - number of reset requests seen so far (0 for
+ *  NULL). */
 CVMM_EXPORT unsigned i8042_reset_count(struct i8042 *k);
 
 #ifdef __cplusplus

@@ -2,7 +2,7 @@
 /*
  * libdevices: MC146818 CMOS real-time clock and NVRAM (PC ports 0x70/0x71).
  *
- * Register it with io_bus_register(pio, 0x70, 2, rtc_bus_ops(), rtc):
+ * Register it with io_bus_register(pio, 0x70, 2, cmos_rtc_bus_ops(), rtc):
  * offset 0 is the index port (write-only; bit 7 = NMI disable, bits 0-6 the
  * register index, so the index is always < 128), offset 1 the data port.
  *
@@ -22,7 +22,7 @@
  * reading (which also lowers IRQ 8); D reads 0x80 (valid RAM and time).
  *
  * Interrupts (IRQ 8): the device has no timer of its own.  The VMM calls
- * rtc_poll() from its event loop; it sets C's PF (periodic, rate from A bits
+ * cmos_rtc_poll() from its event loop; it sets C's PF (periodic, rate from A bits
  * 0-3), AF (alarm: registers 1, 3, 5, 0xc0-0xff meaning "any") and UF flags
  * for what happened since the last poll, sets IRQF and raises the line when
  * an enabled (B: PIE, AIE, UIE) flag is set, and returns how long to wait
@@ -33,7 +33,15 @@
  * The other bytes (0x0e-0x7f, and the alarm registers 1, 3, 5) are CMOS
  * RAM, readable and writable by the guest and preloadable by the VMM.
  *
- * Threads: own mutex.
+ * Names: the device is struct cmos_rtc and every function is cmos_rtc_*
+ * (the header keeps the short name rtc.h).
+ *
+ * Threads: every function may be called from any thread; the device has its
+ * own mutex.  The clock callback and the irq line are called with that mutex
+ * held: they must not call back into this device.  Nothing blocks.
+ *
+ * Lifetime: the device keeps only the callbacks' opaque pointers, which
+ * must stay valid until cmos_rtc_destroy().
  */
 #ifndef CVMM_DEVICES_RTC_H
 #define CVMM_DEVICES_RTC_H
@@ -52,66 +60,94 @@
 extern "C" {
 #endif
 
-#define RTC_CMOS_PORT 0x70u
-#define RTC_CMOS_SIZE 128u
+/** Base of the two-port window on the PC (index 0x70, data 0x71). */
+#define CMOS_RTC_PORT 0x70u
+/** CMOS bytes addressable through the index port (and by the VMM). */
+#define CMOS_RTC_SIZE 128u
 
 struct cmos_rtc;
 
+/**
+ * RTC configuration.  A zero-initialised struct (or a NULL pointer to
+ * cmos_rtc_create()) gives the defaults: the host's CLOCK_REALTIME, no
+ * interrupt line.
+ */
 struct cmos_rtc_config {
 	/** Host clock: nanoseconds since the Unix epoch (UTC).  NULL:
-	 *  clock_gettime(CLOCK_REALTIME). */
+	 *  clock_gettime(CLOCK_REALTIME).  Called with the device lock held:
+	 *  it must not call back into the device. */
 	int64_t (*now_ns)(void *opaque);
 	void *clock_opaque;
 	/** IRQ 8, level: asserted while C.IRQF is set.  Zeroed: none. */
 	struct irq_line irq;
 };
 
-/** Create an RTC (24-hour BCD mode, register A 0x26).  cfg may be NULL for
- *  the defaults.  Errors: -EINVAL (out NULL), -ENOMEM. */
-CVMM_EXPORT int rtc_create(const struct cmos_rtc_config *cfg,
-			   struct cmos_rtc **out);
+/**
+ * cmos_rtc_create() - create an RTC: 24-hour BCD mode, register A 0x26,
+ * D.VRT set, the time registers loaded from the host clock, CMOS RAM zero.
+ * @cfg: configuration, copied; NULL means all defaults.
+ * @out: receives the device; set to NULL on error.
+ *
+ * Errors: -EINVAL (@out NULL), -ENOMEM.  Threads: any thread.
+ */
+CVMM_EXPORT int cmos_rtc_create(const struct cmos_rtc_config *cfg,
+				struct cmos_rtc **out);
 
-/** Free it (unregister it from the bus first).  Accepts NULL. */
-CVMM_EXPORT void rtc_destroy(struct cmos_rtc *rtc);
+/** cmos_rtc_destroy() - free the RTC.  Accepts NULL.  Unregister it from
+ *  every bus first; no other thread may use it any more. */
+CVMM_EXPORT void cmos_rtc_destroy(struct cmos_rtc *rtc);
 
-/** Bus callbacks for the 2-port window; opaque is the struct cmos_rtc *. */
-CVMM_EXPORT const struct io_bus_ops *rtc_bus_ops(void);
+/** cmos_rtc_bus_ops() - bus callbacks for the 2-port window; their opaque is
+ *  the struct cmos_rtc *.  The returned table is static (never freed). */
+CVMM_EXPORT const struct io_bus_ops *cmos_rtc_bus_ops(void);
 
-/** Guest write of the index port: bits 0-6 select the CMOS byte, bit 7 is
- *  the NMI mask (see rtc_nmi_disabled()).  NULL is ignored. */
-CVMM_EXPORT void rtc_write_index(struct cmos_rtc *rtc, uint8_t val);
-/** Guest read of the data port: the byte at the current index, time
- *  registers refreshed from the clock, register C cleared by the read.
- *  NULL reads 0xff. */
-CVMM_EXPORT uint8_t rtc_read_data(struct cmos_rtc *rtc);
-/** Guest write of the data port (C and D read-only, UIP read-only, time
- *  registers move the guest clock, see above).  NULL is ignored. */
-CVMM_EXPORT void rtc_write_data(struct cmos_rtc *rtc, uint8_t val);
+/** cmos_rtc_write_index() - guest write of the index port: bits 0-6 select
+ *  the CMOS byte, bit 7 is the NMI mask (see cmos_rtc_nmi_disabled()).
+ *  NULL is ignored. */
+CVMM_EXPORT void cmos_rtc_write_index(struct cmos_rtc *rtc, uint8_t val);
 
-/** True when the guest last wrote the index with bit 7 (NMI disabled);
- *  false for NULL.  The VMM decides what masking NMIs means for it. */
-CVMM_EXPORT bool rtc_nmi_disabled(struct cmos_rtc *rtc);
+/** cmos_rtc_read_data() - guest read of the data port: the byte at the
+ *  current index, time registers refreshed from the clock, register C
+ *  cleared by the read (which may lower IRQ 8).  NULL reads 0xff. */
+CVMM_EXPORT uint8_t cmos_rtc_read_data(struct cmos_rtc *rtc);
 
-/** VMM access to raw CMOS bytes (no side effects, no time conversion), e.g.
- *  to fill the BIOS memory-size bytes before boot.  The index is reduced
- *  modulo RTC_CMOS_SIZE.  Get returns 0xff for NULL; set ignores NULL. */
-CVMM_EXPORT uint8_t rtc_cmos_get(struct cmos_rtc *rtc, unsigned index);
-CVMM_EXPORT void rtc_cmos_set(struct cmos_rtc *rtc, unsigned index,
-			      uint8_t val);
+/** cmos_rtc_write_data() - guest write of the data port (C and D read-only,
+ *  UIP read-only, time registers move the guest clock, see above).  NULL is
+ *  ignored. */
+CVMM_EXPORT void cmos_rtc_write_data(struct cmos_rtc *rtc, uint8_t val);
+
+/** cmos_rtc_nmi_disabled() - true when the guest last wrote the index with
+ *  bit 7 (NMI disabled); false for NULL.  The VMM decides what masking NMIs
+ *  means for it. */
+CVMM_EXPORT bool cmos_rtc_nmi_disabled(struct cmos_rtc *rtc);
 
 /**
- * Evaluate the interrupt sources at the current host time (see above).
+ * cmos_rtc_get_byte(), cmos_rtc_set_byte() - VMM access to raw CMOS bytes
+ * (no side effects, no time conversion), e.g. to fill the BIOS memory-size
+ * bytes before boot.  The index is reduced modulo CMOS_RTC_SIZE.  Get
+ * returns 0xff for NULL; set ignores NULL.
+ */
+CVMM_EXPORT uint8_t cmos_rtc_get_byte(struct cmos_rtc *rtc, unsigned index);
+CVMM_EXPORT void cmos_rtc_set_byte(struct cmos_rtc *rtc, unsigned index,
+				   uint8_t val);
+
+/**
+ * cmos_rtc_poll() - evaluate the interrupt sources at the current host time
+ * (see above); may raise IRQ 8.
+ *
  * Returns the nanoseconds until the next poll is useful (the next periodic
  * tick or second boundary), or -1 when no interrupt is enabled; -EINVAL
- * for NULL.
+ * for NULL.  Threads: any thread, normally the VMM's timer handler.
  */
-CVMM_EXPORT int64_t rtc_poll(struct cmos_rtc *rtc);
+CVMM_EXPORT int64_t cmos_rtc_poll(struct cmos_rtc *rtc);
 
-/** Current level of IRQ 8 as driven by the device (false for NULL). */
-CVMM_EXPORT bool rtc_irq_level(struct cmos_rtc *rtc);
+/** cmos_rtc_irq_level() - current level of IRQ 8 as driven by the device
+ *  (false for NULL). */
+CVMM_EXPORT bool cmos_rtc_irq_level(struct cmos_rtc *rtc);
 
-/** Guest time minus host time, in seconds (0 for NULL). */
-CVMM_EXPORT int64_t rtc_offset_seconds(struct cmos_rtc *rtc);
+/** cmos_rtc_offset_seconds() - guest time minus host time, in seconds (0
+ *  for NULL). */
+CVMM_EXPORT int64_t cmos_rtc_offset_seconds(struct cmos_rtc *rtc);
 
 #ifdef __cplusplus
 }

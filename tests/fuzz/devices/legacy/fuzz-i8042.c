@@ -44,8 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct i8042_config cfg = {0};
-	const struct io_bus_ops *dops = i8042_data_ops(),
-				*cops = i8042_cmd_ops();
+	const struct io_bus_ops *dops = i8042_data_bus_ops(),
+				*cops = i8042_cmd_bus_ops();
 	struct i8042 *k;
 	size_t i = 0;
 

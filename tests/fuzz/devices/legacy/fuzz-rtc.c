@@ -48,12 +48,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cmos_rtc_config cfg = {fake_clock, NULL};
-	const struct io_bus_ops *ops = rtc_bus_ops();
+	const struct io_bus_ops *ops = cmos_rtc_bus_ops();
 	struct cmos_rtc *r;
 	size_t i = 0;
 
 	clk = 1700000000ll * 1000000000ll;
-	if (rtc_create(&cfg, &r))
+	if (cmos_rtc_create(&cfg, &r))
 		return 0;
 	while (i + 2 <= size) {
 		uint8_t op = data[i], v = data[i + 1];
@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    clk, (int64_t)(int8_t)v * 250000000ll,
 				    &clk))
 				clk = 0;
-			CHECK(rtc_poll(r) >= -1);
+			CHECK(cmos_rtc_poll(r) >= -1);
 			break;
 		default:
 			if (v == 0xff)
@@ -94,6 +94,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(valid_bcd(rd(ops, r, 0x08), 12));
 		}
 	}
-	rtc_destroy(r);
+	cmos_rtc_destroy(r);
 	return 0;
 }

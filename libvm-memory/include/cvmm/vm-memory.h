@@ -68,9 +68,7 @@ static_assert(sizeof(std::memory_order) == sizeof(int) &&
 typedef memory_order guest_memory_order_t;
 #endif
 
-#ifndef CVMM_EXPORT
-#define CVMM_EXPORT __attribute__((visibility("default")))
-#endif
+#include <cvmm/vm-memory-version.h> /* CVMM_EXPORT, version */
 
 #ifdef __cplusplus
 extern "C" {

@@ -28,7 +28,10 @@ struct range_node {
 	uint64_t max_span;
 	struct range_node *left;
 	struct range_node *right;
-	int height;
+	/* Unsigned: a NULL child has height 0 and no node has less, which
+	 * lets the compiler (and the reader) see that rebalance() only
+	 * rotates around a child that exists. */
+	unsigned int height;
 };
 
 /* Spare nodes kept for reuse instead of returning them to malloc. */
@@ -48,14 +51,14 @@ struct address_allocator {
 
 /* ------------------------------------------------------------ AVL tree */
 
-static int node_height(const struct range_node *n)
+static unsigned int node_height(const struct range_node *n)
 {
 	return n ? n->height : 0;
 }
 
 static void node_update(struct range_node *n)
 {
-	int hl = node_height(n->left), hr = node_height(n->right);
+	unsigned int hl = node_height(n->left), hr = node_height(n->right);
 	uint64_t m = n->last - n->start;
 
 	n->height = 1 + (hl > hr ? hl : hr);
@@ -89,23 +92,25 @@ static struct range_node *rotate_left(struct range_node *n)
 }
 
 /* Restore the AVL property at n (children already balanced); returns the
- * new subtree root. */
+ * new subtree root.  A side taller than the other by two has height >= 2,
+ * so it is non-NULL, and so is its taller child that a double rotation
+ * turns (heights are unsigned: an empty subtree, height 0, is never taller
+ * than anything). */
 static struct range_node *rebalance(struct range_node *n)
 {
-	int bf;
+	unsigned int hl = node_height(n->left), hr = node_height(n->right);
 
-	node_update(n);
-	bf = node_height(n->left) - node_height(n->right);
-	if (bf > 1) {
+	if (hl > hr + 1) {
 		if (node_height(n->left->left) < node_height(n->left->right))
 			n->left = rotate_left(n->left);
 		return rotate_right(n);
 	}
-	if (bf < -1) {
+	if (hr > hl + 1) {
 		if (node_height(n->right->right) < node_height(n->right->left))
 			n->right = rotate_right(n->right);
 		return rotate_left(n);
 	}
+	node_update(n);
 	return n;
 }
 
@@ -674,7 +679,7 @@ static int check_tree(const struct range_node *n, struct walk *w)
 		return -1;
 	if (hl - hr > 1 || hr - hl > 1)
 		return -1;
-	if (n->height != 1 + (hl > hr ? hl : hr))
+	if (n->height != 1u + (unsigned int)(hl > hr ? hl : hr))
 		return -1;
 	m = n->last - n->start;
 	if (n->left && n->left->max_span > m)
@@ -683,7 +688,7 @@ static int check_tree(const struct range_node *n, struct walk *w)
 		m = n->right->max_span;
 	if (n->max_span != m)
 		return -1;
-	return n->height;
+	return (int)n->height;
 }
 
 int address_allocator_check(const struct address_allocator *a)

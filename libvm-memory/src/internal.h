@@ -3,7 +3,6 @@
 #ifndef CVMM_VM_MEMORY_INTERNAL_H
 #define CVMM_VM_MEMORY_INTERNAL_H
 
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -25,10 +24,6 @@ struct guest_region {
 	_Atomic uint64_t *dirty; /* NULL unless GUEST_REGION_DIRTY_LOG */
 	size_t dirty_words;
 };
-
-/* Log through the process-wide callback, if any. */
-void gm_log(enum guest_memory_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 /* Mark [off, off + len) of @r dirty; @len non-zero, range inside @r. */
 void gm_region_mark_dirty(struct guest_region *r, uint64_t off, uint64_t len);

@@ -244,6 +244,49 @@ int guest_memory_create(struct guest_region *const *regions, size_t n,
 	return ret;
 }
 
+int guest_memory_create_ranges(const struct guest_memory_range *ranges,
+			       size_t n,
+			       const struct guest_region_params *params,
+			       struct guest_memory **out)
+{
+	struct guest_region_params p;
+	struct guest_region **regs;
+	size_t made = 0, i;
+	int ret = 0;
+
+	if (!out || (n && !ranges))
+		return -EINVAL;
+	memset(&p, 0, sizeof(p));
+	if (params) {
+		/* One fd or one host mapping cannot back several ranges; the
+		 * place of each range comes from @ranges alone. */
+		if (params->gpa || params->size ||
+		    params->backing == GUEST_REGION_FILE ||
+		    params->backing == GUEST_REGION_USER)
+			return -EINVAL;
+		p = *params;
+	}
+	if (n > SIZE_MAX / sizeof(*regs) - 1)
+		return -ENOMEM;
+	regs = malloc((n ? n : 1) * sizeof(*regs));
+	if (!regs)
+		return -ENOMEM;
+	for (; made < n; made++) {
+		p.gpa = ranges[made].gpa;
+		p.size = ranges[made].size;
+		ret = guest_region_create(&p, &regs[made]);
+		if (ret)
+			break;
+	}
+	if (!ret)
+		ret = gm_build(regs, n, out);
+	/* The snapshot holds its own references; on error this unmaps. */
+	for (i = 0; i < made; i++)
+		guest_region_unref(regs[i]);
+	free(regs);
+	return ret;
+}
+
 int guest_memory_add_region(const struct guest_memory *m,
 			    struct guest_region *r, struct guest_memory **out)
 {

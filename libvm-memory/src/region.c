@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
  * Guest memory regions: host mappings of guest RAM, their backings, guard
- * pages and dirty bitmaps; and the process-wide log callback.
+ * pages and dirty bitmaps.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,31 +22,20 @@
 
 /* ------------------------------------------------------------------ logging */
 
-typedef void (*gm_log_fn)(enum guest_memory_log_level, const char *, void *);
-
-static _Atomic(gm_log_fn) log_fn;
-static void *_Atomic log_opaque;
-
-void guest_memory_set_log(void (*fn)(enum guest_memory_log_level,
-				     const char *msg, void *opaque),
-			  void *opaque)
+/* Tell @p's log callback, if it has one (nothing is formatted otherwise). */
+__attribute__((format(printf, 3, 4))) static void
+gm_log(const struct guest_region_params *p, enum guest_memory_log_level level,
+       const char *fmt, ...)
 {
-	atomic_store(&log_opaque, opaque);
-	atomic_store(&log_fn, fn);
-}
-
-void gm_log(enum guest_memory_log_level level, const char *fmt, ...)
-{
-	gm_log_fn fn = atomic_load(&log_fn);
 	char msg[256];
 	va_list ap;
 
-	if (!fn)
+	if (!p->log)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fn(level, msg, atomic_load(&log_opaque));
+	p->log(level, msg, p->log_opaque);
 }
 
 /* ------------------------------------------------------------------ regions */
@@ -149,7 +139,7 @@ static int map_region(struct guest_region *r,
 		uint64_t hps = p->huge_page_size ? p->huge_page_size : 2u << 20;
 
 		if (!hugetlb_size_exists(hps)) {
-			gm_log(GUEST_MEMORY_LOG_ERROR,
+			gm_log(p, GUEST_MEMORY_LOG_ERROR,
 			       "vm-memory: no %llu kB huge pages in this "
 			       "kernel",
 			       (unsigned long long)(hps >> 10));
@@ -206,7 +196,7 @@ static int map_region(struct guest_region *r,
 fail:
 	if (p->backing == GUEST_REGION_HUGETLB &&
 	    (errno == ENOMEM || errno == EINVAL)) {
-		gm_log(GUEST_MEMORY_LOG_ERROR,
+		gm_log(p, GUEST_MEMORY_LOG_ERROR,
 		       "vm-memory: cannot map %llu bytes of %llu kB huge pages "
 		       "(%s); is the pool (nr_hugepages) large enough?",
 		       (unsigned long long)p->size,

@@ -5,6 +5,8 @@
  */
 #include <cvmm/devices/bus.h>
 #include <cvmm/kvm-ioctls.h>
+#include <cvmm/linux-loader.h>
+#include <cvmm/vfio.h>
 #include <cvmm/virtio-queue.h>
 #include <cvmm/vm-allocator.h>
 #include <cvmm/vm-memory.h>
@@ -65,9 +67,46 @@ static int other_libraries(void)
 	return err;
 }
 
+/* Every library's runtime version is the one its headers announce. */
+static int versions(void)
+{
+	const struct {
+		const char *name;
+		unsigned int linked, header;
+	} v[] = {
+		{"vm-memory", cvmm_vm_memory_version(),
+		 CVMM_VM_MEMORY_VERSION_NUMBER},
+		{"vm-allocator", cvmm_vm_allocator_version(),
+		 CVMM_VM_ALLOCATOR_VERSION_NUMBER},
+		{"kvm-ioctls", cvmm_kvm_ioctls_version(),
+		 CVMM_KVM_IOCTLS_VERSION_NUMBER},
+		{"virtio-queue", cvmm_virtio_queue_version(),
+		 CVMM_VIRTIO_QUEUE_VERSION_NUMBER},
+		{"vfio", cvmm_vfio_version(), CVMM_VFIO_VERSION_NUMBER},
+		{"devices", cvmm_devices_version(),
+		 CVMM_DEVICES_VERSION_NUMBER},
+		{"linux-loader", cvmm_linux_loader_version(),
+		 CVMM_LINUX_LOADER_VERSION_NUMBER},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		if (v[i].linked != v[i].header) {
+			fprintf(stderr, "consumer: lib%s is %u, headers %u\n",
+				v[i].name, v[i].linked, v[i].header);
+			return 1;
+		}
+	}
+	return strcmp(cvmm_vm_memory_version_string(),
+		      CVMM_VM_MEMORY_VERSION) != 0;
+}
+
 int main(void)
 {
-	int err = memory_round_trip();
+	int err = versions();
+
+	if (!err)
+		err = memory_round_trip();
 
 	if (!err)
 		err = allocate_once();

@@ -19,7 +19,8 @@ for pc in "$prefix"/lib/pkgconfig/*.pc; do
 	pkg-config --exists --print-errors "$name" || status=1
 done
 cc=${CC:-cc}
-libs="cvmm-vm-memory cvmm-vm-allocator cvmm-kvm-ioctls cvmm-virtio-queue cvmm-devices"
+libs="cvmm-vm-memory cvmm-vm-allocator cvmm-kvm-ioctls cvmm-virtio-queue cvmm-devices
+cvmm-vfio cvmm-linux-loader"
 # shellcheck disable=SC2046,SC2086
 $cc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Werror -o "$work/consumer-shared" "$here/consumer.c" \
 	$(pkg-config --cflags --libs $libs)
@@ -29,11 +30,47 @@ $cc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Werror -static -o "$work/consumer-
 	$(pkg-config --static --cflags --libs $libs)
 "$work/consumer-static" || status=1
 # Every installed header compiles on its own, in C11 with POSIX.1-2008
-# (the headers use sigset_t, ssize_t, struct iovec...).
-for h in $(cd "$prefix/include" && find cvmm -name '*.h'); do
+# (the headers use sigset_t, ssize_t, struct iovec...), and from C++.
+cxx=${CXX:-c++}
+# Headers known not to compile as C++, each failing as expected (the list
+# fails once one of them compiles, so it cannot go stale):
+# <linux/virtio_ring.h>, which the virtio-queue headers include, defines the
+# legacy vring_init() with a void * conversion C++ refuses, unless
+# VIRTIO_RING_NO_LEGACY is defined first.
+cxx_known_bad="cvmm/virtio-queue.h cvmm/virtio-queue-driver.h"
+command -v "$cxx" >/dev/null 2>&1 || { echo "no C++ compiler ($cxx)"; exit 1; }
+nhdr=0
+for h in $(cd "$prefix/include" && find cvmm -name '*.h' | sort); do
+	nhdr=$((nhdr + 1))
 	printf '#include <%s>\nint main(void) { return 0; }\n' "$h" >"$work/hdr.c"
 	$cc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wpedantic -Werror \
 		-I"$prefix/include" -c -o "$work/hdr.o" "$work/hdr.c" ||
 		{ echo "header $h does not compile alone"; status=1; }
+	cp "$work/hdr.c" "$work/hdr.cc"
+	if $cxx -std=c++11 -Wall -Wextra -Wpedantic -Werror \
+		-I"$prefix/include" -c -o "$work/hdr.o" "$work/hdr.cc" \
+		>"$work/hdr-cxx.log" 2>&1; then
+		case " $cxx_known_bad " in *" $h "*)
+			echo "header $h compiles as C++ now: drop it from cxx_known_bad"
+			status=1 ;;
+		esac
+	else
+		case " $cxx_known_bad " in
+		*" $h "*) echo "known: $h does not compile as C++ (see cxx_known_bad)" ;;
+		*) cat "$work/hdr-cxx.log"; echo "header $h does not compile as C++"; status=1 ;;
+		esac
+	fi
 done
+# Each library installs its generated version header.
+for h in vm-memory vm-allocator kvm-ioctls virtio-queue vfio linux-loader; do
+	[ -f "$prefix/include/cvmm/$h-version.h" ] ||
+		{ echo "cvmm/$h-version.h not installed"; status=1; }
+done
+[ -f "$prefix/include/cvmm/devices/version.h" ] ||
+	{ echo "cvmm/devices/version.h not installed"; status=1; }
+# No build file of the source tree is installed with the headers.
+if find "$prefix/include" -name meson.build | grep -q .; then
+	echo "meson.build installed among the headers"; status=1
+fi
+echo "pkgconfig: $nhdr installed headers compiled alone in C11 and in C++11"
 exit $status

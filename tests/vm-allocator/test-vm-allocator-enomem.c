@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
- * -ENOMEM paths of libvm-allocator, by fault injection (fault-inject.h):
+ * -ENOMEM paths of libvm-allocator, by fault injection
+ * (tests/common/fault-inject.h, compiled into the library's sources):
  * every call that needs memory fails cleanly when malloc fails, at every
  * point, and leaves the allocator exactly as it was.
  */
@@ -8,45 +9,7 @@
 
 #include "alloc-model.h"
 #include "cvmm-check.h"
-
-#undef malloc
-#undef calloc
-
-long fault_countdown = -1;
-long fault_failures;
-
-static bool fault_hit(void)
-{
-	if (fault_countdown < 0)
-		return false;
-	if (fault_countdown == 0) {
-		fault_failures++;
-		return true;
-	}
-	fault_countdown--;
-	return false;
-}
-
-void *fault_malloc(size_t n)
-{
-	return fault_hit() ? NULL : malloc(n);
-}
-
-void *fault_calloc(size_t n, size_t m)
-{
-	return fault_hit() ? NULL : calloc(n, m);
-}
-
-static void arm(long n)
-{
-	fault_countdown = n;
-	fault_failures = 0;
-}
-
-static void disarm(void)
-{
-	fault_countdown = -1;
-}
+#include "fault-inject.h"
 
 START_TEST(create_enomem)
 {
@@ -56,14 +19,14 @@ START_TEST(create_enomem)
 
 	for (n = 0;; n++) {
 		a = (struct address_allocator *)&a;
-		arm(n);
+		fault_arm(n);
 		if (address_allocator_create(0x1000, 0x1fff, &a) == 0)
 			break;
-		disarm();
+		fault_disarm();
 		ck_assert_ptr_eq(a, (struct address_allocator *)&a);
-		ck_assert_int_gt(fault_failures, 0);
+		ck_assert_int_gt(fault_injected, 0);
 	}
-	disarm();
+	fault_disarm();
 	/* The allocator struct and its first free range: two allocations. */
 	ck_assert_int_eq(n, 2);
 	ck_assert_int_eq(address_allocator_check(a), 0);
@@ -71,13 +34,13 @@ START_TEST(create_enomem)
 
 	for (n = 0;; n++) {
 		ids = (struct id_allocator *)&ids;
-		arm(n);
+		fault_arm(n);
 		if (id_allocator_create(0, 1000, &ids) == 0)
 			break;
-		disarm();
+		fault_disarm();
 		ck_assert_ptr_eq(ids, (struct id_allocator *)&ids);
 	}
-	disarm();
+	fault_disarm();
 	ck_assert_int_eq(n, 2);
 	id_allocator_destroy(ids);
 }
@@ -101,9 +64,9 @@ static long alloc_until_ok(struct address_allocator *a, struct model *m,
 
 	for (n = 0;; n++) {
 		got = at;
-		arm(n);
+		fault_arm(n);
 		err = address_allocator_allocate(a, size, align, p, &got);
-		disarm();
+		fault_disarm();
 		diff = model_compare(m, a, why, sizeof(why));
 		if (err == 0)
 			break;
@@ -166,18 +129,18 @@ START_TEST(free_never_allocates)
 					 &x[i]),
 				 0);
 	/* With malloc failing, free (with coalescing) still works ... */
-	arm(0);
+	fault_arm(0);
 	ck_assert_int_eq(address_allocator_free(a, x[1], 0x100), 0);
 	ck_assert_int_eq(address_allocator_free(a, x[0], 0), 0);
 	ck_assert_int_eq(address_allocator_free(a, x[2], 0), 0);
-	ck_assert_int_eq(fault_failures, 0);
+	ck_assert_int_eq(fault_injected, 0);
 	/* ... and the nodes it released are reused without malloc. */
 	ck_assert_int_eq(address_allocator_allocate(
 				 a, 0x100, 1, ADDRESS_ALLOC_FIRST_FIT, &y),
 			 0);
 	ck_assert_uint_eq(y, 0);
-	ck_assert_int_eq(fault_failures, 0);
-	disarm();
+	ck_assert_int_eq(fault_injected, 0);
+	fault_disarm();
 	ck_assert_int_eq(address_allocator_check(a), 0);
 	ck_assert_uint_eq(address_allocator_count(a), 2);
 	address_allocator_destroy(a);
@@ -192,14 +155,14 @@ START_TEST(id_ops_never_allocate)
 	int i;
 
 	ck_assert_int_eq(id_allocator_create(0, 99, &ids), 0);
-	arm(0);
+	fault_arm(0);
 	for (i = 0; i < 100; i++)
 		ck_assert_int_eq(id_allocator_allocate(ids, &id), 0);
 	ck_assert_int_eq(id_allocator_allocate(ids, &id), -ENOSPC);
 	ck_assert_int_eq(id_allocator_free(ids, 42), 0);
 	ck_assert_int_eq(id_allocator_allocate_id(ids, 42), 0);
-	ck_assert_int_eq(fault_failures, 0);
-	disarm();
+	ck_assert_int_eq(fault_injected, 0);
+	fault_disarm();
 	id_allocator_destroy(ids);
 }
 END_TEST

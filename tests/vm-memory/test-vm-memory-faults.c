@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
- * Error paths of libvm-memory by fault injection (fault-inject.h): every
+ * Error paths of libvm-memory by fault injection (tests/common/fault-inject.h,
+ * compiled into the library's sources by tests/vm-memory/meson.build): every
  * call that can fail is made to fail, one at a time, at every point of
  * region creation and snapshot building.  Each failure must return a
  * negative errno, leave the out-parameter alone, and release exactly what
@@ -9,7 +10,6 @@
  */
 #include <check.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,174 +18,16 @@
 
 #include "cvmm-check.h"
 #include "cvmm/vm-memory.h"
+#include "fault-inject.h"
 
-#undef malloc
-#undef calloc
-#undef mmap
-#undef munmap
-#undef close
-#undef memfd_create
-#undef ftruncate
-#undef fcntl
-#undef fstat
-
-#define PG   4096ull
-#define MAXT 256
-
-static long countdown = -1; /* < 0: never fail */
-static long injected;
-static int bad; /* unmapping or closing something not live */
-static struct {
-	void *addr;
-	size_t len;
-} maps[MAXT];
-static int nmaps;
-static int fds[MAXT];
-static int nfds;
-
-static bool hit(void)
-{
-	if (countdown < 0)
-		return false;
-	if (countdown == 0) {
-		injected++;
-		return true;
-	}
-	countdown--;
-	return false;
-}
-
-void *fault_malloc(size_t n)
-{
-	return hit() ? NULL : malloc(n);
-}
-
-void *fault_calloc(size_t n, size_t m)
-{
-	return hit() ? NULL : calloc(n, m);
-}
-
-void *fault_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
-{
-	void *p;
-
-	if (hit()) {
-		errno = ENOMEM;
-		return MAP_FAILED;
-	}
-	p = mmap(addr, len, prot, flags, fd, off);
-	/* A MAP_FIXED mapping lies inside a tracked reservation. */
-	if (p != MAP_FAILED && !(flags & MAP_FIXED) && nmaps < MAXT) {
-		maps[nmaps].addr = p;
-		maps[nmaps].len = len;
-		nmaps++;
-	}
-	return p;
-}
-
-int fault_munmap(void *addr, size_t len)
-{
-	int i;
-
-	for (i = 0; i < nmaps; i++)
-		if (maps[i].addr == addr && maps[i].len == len)
-			break;
-	if (i == nmaps) {
-		bad++;
-		return 0; /* never unmap what is not ours */
-	}
-	maps[i] = maps[--nmaps];
-	return munmap(addr, len);
-}
-
-static void track_fd(int fd)
-{
-	if (fd >= 0 && nfds < MAXT)
-		fds[nfds++] = fd;
-}
-
-int fault_close(int fd)
-{
-	int i;
-
-	for (i = 0; i < nfds; i++)
-		if (fds[i] == fd)
-			break;
-	if (i == nfds) {
-		bad++;
-		return 0; /* never close what is not ours */
-	}
-	fds[i] = fds[--nfds];
-	return close(fd);
-}
-
-int fault_memfd_create(const char *name, unsigned int flags)
-{
-	int fd;
-
-	if (hit()) {
-		errno = EMFILE;
-		return -1;
-	}
-	fd = memfd_create(name, flags);
-	track_fd(fd);
-	return fd;
-}
-
-int fault_ftruncate(int fd, off_t len)
-{
-	if (hit()) {
-		errno = EIO;
-		return -1;
-	}
-	return ftruncate(fd, len);
-}
-
-int fault_fcntl(int fd, int cmd, ...)
-{
-	va_list ap;
-	int arg, ret;
-
-	if (hit()) {
-		errno = EMFILE;
-		return -1;
-	}
-	if (cmd != F_DUPFD_CLOEXEC && cmd != F_DUPFD)
-		return fcntl(fd, cmd);
-	va_start(ap, cmd);
-	arg = va_arg(ap, int);
-	va_end(ap);
-	ret = fcntl(fd, cmd, arg);
-	track_fd(ret);
-	return ret;
-}
-
-int fault_fstat(int fd, struct stat *st)
-{
-	if (hit()) {
-		errno = EIO;
-		return -1;
-	}
-	return fstat(fd, st);
-}
-
-static void arm(long n)
-{
-	countdown = n;
-	injected = 0;
-}
-
-static void disarm(void)
-{
-	countdown = -1;
-}
+#define PG 4096ull
 
 /* Nothing the library made is still live, nothing was released twice. */
 static void assert_all_released(void)
 {
-	ck_assert_int_eq(bad, 0);
-	ck_assert_int_eq(nmaps, 0);
-	ck_assert_int_eq(nfds, 0);
+	ck_assert_int_eq(fault_bad_releases, 0);
+	ck_assert_int_eq(fault_live_maps(), 0);
+	ck_assert_int_eq(fault_live_fds(), 0);
 }
 
 static int user_file(size_t size)
@@ -208,12 +50,12 @@ static void region_faults(struct guest_region_params *p)
 
 	for (n = 0; n < 100; n++) {
 		r = (struct guest_region *)&r;
-		arm(n);
+		fault_arm(n);
 		ret = guest_region_create(p, &r);
-		disarm();
+		fault_disarm();
 		if (ret == 0)
 			break;
-		ck_assert_int_eq(injected, 1);
+		ck_assert_int_eq(fault_injected, 1);
 		ck_assert_int_lt(ret, 0);
 		ck_assert_ptr_eq(r, (struct guest_region *)&r); /* untouched */
 		assert_all_released();
@@ -322,9 +164,9 @@ START_TEST(snapshot_faults)
 	r[2] = mkreg(4 * PG, 4 * PG);
 	for (n = 0;; n++) {
 		m = (struct guest_memory *)&m;
-		arm(n);
+		fault_arm(n);
 		ret = guest_memory_create(r, 2, &m);
-		disarm();
+		fault_disarm();
 		if (ret == 0)
 			break;
 		ck_assert_int_eq(ret, -ENOMEM);
@@ -333,9 +175,9 @@ START_TEST(snapshot_faults)
 	ck_assert_int_ge(n, 1);
 	for (n = 0;; n++) {
 		m2 = (struct guest_memory *)&m2;
-		arm(n);
+		fault_arm(n);
 		ret = guest_memory_add_region(m, r[2], &m2);
-		disarm();
+		fault_disarm();
 		if (ret == 0)
 			break;
 		ck_assert_int_eq(ret, -ENOMEM);
@@ -346,9 +188,9 @@ START_TEST(snapshot_faults)
 	for (n = 0;; n++) {
 		m3 = (struct guest_memory *)&m3;
 		removed = (struct guest_region *)&removed;
-		arm(n);
+		fault_arm(n);
 		ret = guest_memory_remove_region(m2, 0, 4 * PG, &m3, &removed);
-		disarm();
+		fault_disarm();
 		if (ret == 0)
 			break;
 		ck_assert_int_eq(ret, -ENOMEM);
@@ -359,16 +201,62 @@ START_TEST(snapshot_faults)
 	ck_assert_ptr_eq(removed, r[0]);
 	ck_assert_uint_eq(guest_memory_num_regions(m3), 2);
 	guest_region_unref(removed);
-	ck_assert_int_eq(nmaps, 3); /* all regions still mapped */
+	ck_assert_int_eq(fault_live_maps(), 3); /* all regions still mapped */
 	guest_memory_unref(m);
 	guest_memory_unref(m2);
-	ck_assert_int_eq(nmaps, 3);
+	ck_assert_int_eq(fault_live_maps(), 3);
 	guest_region_unref(r[0]); /* only our reference was left */
-	ck_assert_int_eq(nmaps, 2);
+	ck_assert_int_eq(fault_live_maps(), 2);
 	guest_region_unref(r[1]);
 	guest_region_unref(r[2]);
-	ck_assert_int_eq(nmaps, 2); /* m3 holds them */
+	ck_assert_int_eq(fault_live_maps(), 2); /* m3 holds them */
 	guest_memory_unref(m3);
+	assert_all_released();
+}
+END_TEST
+
+/*
+ * guest_memory_create_ranges() under every failure in turn (the region
+ * array, each region's mapping, memfd, bitmap, the snapshot): each failure
+ * unmaps and closes what the call had made so far, and the snapshot made
+ * in the end is the only holder of its regions.
+ */
+START_TEST(create_ranges_faults)
+{
+	const struct guest_memory_range ranges[] = {
+		{.gpa = 16 * PG, .size = 4 * PG},
+		{.gpa = 0, .size = 8 * PG},
+		{.gpa = 8 * PG, .size = 2 * PG},
+	};
+	struct guest_region_params p;
+	struct guest_memory *m;
+	long n;
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	p.backing = GUEST_REGION_MEMFD;
+	p.flags = GUEST_REGION_GUARD_PAGES | GUEST_REGION_DIRTY_LOG;
+	for (n = 0; n < 200; n++) {
+		m = (struct guest_memory *)&m;
+		fault_arm(n);
+		ret = guest_memory_create_ranges(ranges, 3, &p, &m);
+		fault_disarm();
+		if (ret == 0)
+			break;
+		ck_assert_int_eq(fault_injected, 1);
+		ck_assert_int_lt(ret, 0);
+		ck_assert_ptr_eq(m, (struct guest_memory *)&m); /* untouched */
+		assert_all_released();
+	}
+	ck_assert_int_eq(ret, 0);
+	/* array + 3 * (memfd, ftruncate, reservation, mapping, ...) + the
+	 * snapshot: many calls failed on the way. */
+	ck_assert_int_ge(n, 10);
+	ck_assert_uint_eq(guest_memory_num_regions(m), 3);
+	ck_assert_int_eq(fault_live_maps(), 3);
+	ck_assert_int_eq(fault_live_fds(), 3);
+	ck_assert_int_eq(guest_memory_write_u32(m, 8 * PG - 2, 0x01020304), 0);
+	guest_memory_unref(m);
 	assert_all_released();
 }
 END_TEST
@@ -387,19 +275,19 @@ START_TEST(fd_io_iovec_alloc_fault)
 	ck_assert_int_eq(guest_memory_create(r, 20, &m), 0);
 	for (i = 0; i < 20; i++)
 		guest_region_unref(r[i]);
-	arm(0);
+	fault_arm(0);
 	ck_assert_int_eq(guest_memory_write_to_fd(m, 0, 20 * PG, fd, 0),
 			 -ENOMEM);
 	ck_assert_int_eq(guest_memory_read_from_fd(m, 0, 20 * PG, fd, 0),
 			 -ENOMEM);
-	disarm();
+	fault_disarm();
 	ck_assert_int_eq(lseek(fd, 0, SEEK_END), 0); /* nothing written */
 	/* Within the on-stack array no allocation is needed at all. */
-	arm(0);
+	fault_arm(0);
 	ck_assert_int_eq(guest_memory_write_to_fd(m, 0, 16 * PG, fd, 0),
 			 (ssize_t)(16 * PG));
-	disarm();
-	ck_assert_int_eq(injected, 0);
+	fault_disarm();
+	ck_assert_int_eq(fault_injected, 0);
 	close(fd);
 	guest_memory_unref(m);
 	assert_all_released();
@@ -416,6 +304,7 @@ static Suite *faults_suite(void)
 	tcase_add_test(tc, region_create_file_faults);
 	tcase_add_test(tc, region_create_user_faults);
 	tcase_add_test(tc, snapshot_faults);
+	tcase_add_test(tc, create_ranges_faults);
 	tcase_add_test(tc, fd_io_iovec_alloc_fault);
 	suite_add_tcase(s, tc);
 	return s;

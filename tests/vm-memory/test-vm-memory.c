@@ -19,6 +19,7 @@
 
 #include "cvmm-check.h"
 #include "cvmm/vm-memory.h"
+#include "test-memory.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * 1024ull)
@@ -56,12 +57,11 @@ static struct guest_memory *mkmem(struct guest_region **r, size_t n)
 /* RAM: [0, 64K) and [64K, 128K) adjacent, hole, [1M, 1M+64K). */
 static struct guest_memory *std_mem(void)
 {
-	struct guest_region *r[3];
-
-	r[0] = mkreg(1 * MiB, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
-	r[1] = mkreg(0, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
-	r[2] = mkreg(64 * KiB, 64 * KiB, GUEST_REGION_ANON_SHARED, 0);
-	return mkmem(r, 3);
+	return CVMM_TEST_MEMORY({.gpa = 1 * MiB, .size = 64 * KiB},
+				{.gpa = 0, .size = 64 * KiB},
+				{.gpa = 64 * KiB,
+				 .size = 64 * KiB,
+				 .backing = GUEST_REGION_ANON_SHARED});
 }
 
 static void *host_of(struct guest_memory *m, guest_addr_t gpa)
@@ -316,8 +316,9 @@ START_TEST(test_region_hugetlb)
 	struct guest_region *r = NULL;
 	int calls = 0, ret;
 
-	guest_memory_set_log(test_log, &calls);
 	memset(&p, 0, sizeof(p));
+	p.log = test_log;
+	p.log_opaque = &calls;
 	p.size = 4 * MiB;
 	p.backing = GUEST_REGION_HUGETLB;
 	ret = guest_region_create(&p, &r);
@@ -351,7 +352,6 @@ START_TEST(test_region_hugetlb)
 		ck_assert_ptr_nonnull(strstr(log_buf, "huge"));
 		ck_assert_ptr_nonnull(strstr(log_buf, "524288 kB"));
 	}
-	guest_memory_set_log(NULL, NULL);
 }
 END_TEST
 
@@ -570,6 +570,132 @@ START_TEST(test_memory_create_bad_params)
 	guest_memory_unref(NULL);
 	ck_assert_uint_eq(guest_memory_num_regions(NULL), 0);
 	ck_assert_uint_eq(guest_memory_end(NULL), 0);
+}
+END_TEST
+
+/* guest_memory_create_ranges(): one call instead of create-region,
+ * snapshot and unref for each range. */
+START_TEST(test_memory_create_ranges)
+{
+	const struct guest_memory_range ranges[] = {
+		{.gpa = 0x100000, .size = 2 * PG},
+		{.gpa = 0, .size = 4 * PG},
+		{.gpa = 4 * PG, .size = 4 * PG}, /* adjacent to the one below */
+	};
+	struct guest_region_params p;
+	struct guest_memory *m = NULL;
+	uint32_t v = 0;
+	size_t i;
+
+	ck_assert_int_eq(guest_memory_create_ranges(ranges, 3, NULL, &m), 0);
+	ck_assert_uint_eq(guest_memory_num_regions(m), 3);
+	ck_assert_uint_eq(guest_region_gpa(guest_memory_region_at(m, 0)), 0);
+	ck_assert_uint_eq(guest_region_gpa(guest_memory_region_at(m, 1)),
+			  4 * PG);
+	ck_assert_uint_eq(guest_region_size(guest_memory_region_at(m, 2)),
+			  2 * PG);
+	ck_assert_uint_eq(guest_memory_end(m), 0x100000 + 2 * PG);
+	/* Defaults: private anonymous memory, no flags; an access may cross
+	 * from one range into the adjacent one. */
+	for (i = 0; i < 3; i++) {
+		struct guest_region *r = guest_memory_region_at(m, i);
+
+		ck_assert_uint_eq(guest_region_flags(r), 0);
+		ck_assert_int_eq(guest_region_fd(r, NULL), -1);
+	}
+	ck_assert_int_eq(guest_memory_write_u32(m, 4 * PG - 2, 0xa1b2c3d4), 0);
+	ck_assert_int_eq(guest_memory_read_u32(m, 4 * PG - 2, &v), 0);
+	ck_assert_uint_eq(v, 0xa1b2c3d4);
+	ck_assert_int_eq(guest_memory_read_u32(m, 8 * PG, &v), -EFAULT);
+	guest_memory_unref(m);
+
+	/* Every region gets the params' backing and flags. */
+	memset(&p, 0, sizeof(p));
+	p.backing = GUEST_REGION_MEMFD;
+	p.flags = GUEST_REGION_DIRTY_LOG | GUEST_REGION_GUARD_PAGES;
+	m = NULL;
+	ck_assert_int_eq(guest_memory_create_ranges(ranges, 3, &p, &m), 0);
+	for (i = 0; i < 3; i++) {
+		struct guest_region *r = guest_memory_region_at(m, i);
+
+		ck_assert_uint_eq(guest_region_flags(r), p.flags);
+		ck_assert_int_ge(guest_region_fd(r, NULL), 0);
+	}
+	guest_memory_unref(m);
+
+	/* No ranges: the empty snapshot. */
+	m = NULL;
+	ck_assert_int_eq(guest_memory_create_ranges(NULL, 0, NULL, &m), 0);
+	ck_assert_uint_eq(guest_memory_num_regions(m), 0);
+	guest_memory_unref(m);
+}
+END_TEST
+
+static void assert_ranges_refused(const struct guest_memory_range *r, size_t n,
+				  const struct guest_region_params *p, int err)
+{
+	struct guest_memory *m = (struct guest_memory *)&m;
+
+	ck_assert_int_eq(guest_memory_create_ranges(r, n, p, &m), err);
+	ck_assert_ptr_eq(m, (struct guest_memory *)&m); /* not written */
+}
+
+START_TEST(test_memory_create_ranges_errors)
+{
+	struct guest_memory_range r[2] = {
+		{.gpa = 0, .size = 2 * PG},
+		{.gpa = PG, .size = 2 * PG},
+	};
+	struct guest_region_params p;
+	int calls = 0;
+
+	/* Overlap, and the same range twice. */
+	assert_ranges_refused(r, 2, NULL, -EEXIST);
+	r[1] = r[0];
+	assert_ranges_refused(r, 2, NULL, -EEXIST);
+	/* Zero length, unaligned. */
+	r[1].gpa = 4 * PG;
+	r[1].size = 0;
+	assert_ranges_refused(r, 2, NULL, -EINVAL);
+	r[1].size = PG + 1;
+	assert_ranges_refused(r, 2, NULL, -EINVAL);
+	r[1].gpa = 4 * PG + 8;
+	r[1].size = PG;
+	assert_ranges_refused(r, 2, NULL, -EINVAL);
+	/* gpa + size wraps past 2^64, or ends exactly at it. */
+	r[1].gpa = UINT64_MAX & ~(PG - 1);
+	r[1].size = 2 * PG;
+	assert_ranges_refused(r, 2, NULL, -EINVAL);
+	r[1].size = PG;
+	assert_ranges_refused(r, 2, NULL, -EINVAL);
+	/* Bad arguments. */
+	assert_ranges_refused(NULL, 1, NULL, -EINVAL);
+	ck_assert_int_eq(guest_memory_create_ranges(r, 1, NULL, NULL), -EINVAL);
+	assert_ranges_refused(r, SIZE_MAX, NULL, -ENOMEM);
+	memset(&p, 0, sizeof(p));
+	p.gpa = PG; /* the ranges say where */
+	assert_ranges_refused(r, 1, &p, -EINVAL);
+	p.gpa = 0;
+	p.size = PG;
+	assert_ranges_refused(r, 1, &p, -EINVAL);
+	p.size = 0;
+	p.backing = GUEST_REGION_FILE;
+	assert_ranges_refused(r, 1, &p, -EINVAL);
+	p.backing = GUEST_REGION_USER;
+	assert_ranges_refused(r, 1, &p, -EINVAL);
+	p.flags = 1u << 30;
+	p.backing = GUEST_REGION_ANON_PRIVATE;
+	assert_ranges_refused(r, 1, &p, -EINVAL);
+	/* The params' log callback hears why a region cannot be made. */
+	memset(&p, 0, sizeof(p));
+	p.backing = GUEST_REGION_HUGETLB;
+	p.huge_page_size = 1ull << 40; /* no such pool anywhere */
+	p.log = test_log;
+	p.log_opaque = &calls;
+	r[0].size = 1ull << 40;
+	assert_ranges_refused(r, 1, &p, -ENOTSUP);
+	ck_assert_int_eq(calls, 1);
+	ck_assert_ptr_nonnull(strstr(log_buf, "huge pages"));
 }
 END_TEST
 
@@ -1351,14 +1477,13 @@ END_TEST
 
 static struct guest_memory *dirty_mem(void)
 {
-	struct guest_region *r[3];
-
-	r[0] = mkreg(0, 64 * KiB, GUEST_REGION_ANON_PRIVATE,
-		     GUEST_REGION_DIRTY_LOG);
-	r[1] = mkreg(64 * KiB, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
-	r[2] = mkreg(1 * MiB, 512 * KiB, GUEST_REGION_MEMFD,
-		     GUEST_REGION_DIRTY_LOG);
-	return mkmem(r, 3);
+	return CVMM_TEST_MEMORY(
+		{.gpa = 0, .size = 64 * KiB, .flags = GUEST_REGION_DIRTY_LOG},
+		{.gpa = 64 * KiB, .size = 64 * KiB},
+		{.gpa = 1 * MiB,
+		 .size = 512 * KiB,
+		 .flags = GUEST_REGION_DIRTY_LOG,
+		 .backing = GUEST_REGION_MEMFD});
 }
 
 START_TEST(test_dirty_write)
@@ -1892,8 +2017,7 @@ START_TEST(test_log_default_silent)
 	struct guest_region_params p;
 	struct guest_region *r = NULL;
 
-	/* No callback installed: errors are returned, nothing printed. */
-	guest_memory_set_log(NULL, NULL);
+	/* No callback in the params: errors are returned, nothing printed. */
 	memset(&p, 0, sizeof(p));
 	p.backing = GUEST_REGION_HUGETLB;
 	p.huge_page_size = 1ull << 41;
@@ -2000,17 +2124,51 @@ START_TEST(test_log_callback)
 	int calls = 0;
 
 	memset(&p, 0, sizeof(p));
-	p.size = 2 * MiB;
 	p.backing = GUEST_REGION_HUGETLB;
 	p.huge_page_size = 1ull << 40; /* no such pool anywhere */
 	p.size = 1ull << 40;
-	guest_memory_set_log(test_log, &calls);
+	p.log = test_log;
+	p.log_opaque = &calls;
 	ck_assert_int_eq(guest_region_create(&p, &r), -ENOTSUP);
 	ck_assert_int_eq(calls, 1);
 	ck_assert_ptr_nonnull(strstr(log_buf, "huge pages"));
-	guest_memory_set_log(NULL, NULL); /* silenced */
+	p.log = NULL; /* silenced */
 	ck_assert_int_eq(guest_region_create(&p, &r), -ENOTSUP);
 	ck_assert_int_eq(calls, 1);
+	ck_assert_ptr_null(r);
+}
+END_TEST
+
+/* The callback belongs to the region being created: two callers with their
+ * own callbacks each hear about their own region only. */
+START_TEST(test_log_per_object)
+{
+	struct guest_region_params a, b;
+	struct guest_region *r = NULL;
+	int calls_a = 0, calls_b = 0;
+
+	memset(&a, 0, sizeof(a));
+	a.backing = GUEST_REGION_HUGETLB;
+	a.huge_page_size = 1ull << 40;
+	a.size = 1ull << 40;
+	b = a;
+	a.log = test_log;
+	a.log_opaque = &calls_a;
+	b.log = test_log;
+	b.log_opaque = &calls_b;
+	ck_assert_int_eq(guest_region_create(&a, &r), -ENOTSUP);
+	ck_assert_int_eq(calls_a, 1);
+	ck_assert_int_eq(calls_b, 0);
+	ck_assert_int_eq(guest_region_create(&b, &r), -ENOTSUP);
+	ck_assert_int_eq(calls_a, 1);
+	ck_assert_int_eq(calls_b, 1);
+	/* A region that maps fine says nothing. */
+	a.backing = GUEST_REGION_ANON_PRIVATE;
+	a.huge_page_size = 0;
+	a.size = PG;
+	ck_assert_int_eq(guest_region_create(&a, &r), 0);
+	ck_assert_int_eq(calls_a, 1);
+	guest_region_unref(r);
 }
 END_TEST
 
@@ -2146,6 +2304,8 @@ static Suite *vm_memory_suite(void)
 	tcase_add_test(tc, test_memory_sorted_and_find);
 	tcase_add_test(tc, test_memory_create_overlap);
 	tcase_add_test(tc, test_memory_create_bad_params);
+	tcase_add_test(tc, test_memory_create_ranges);
+	tcase_add_test(tc, test_memory_create_ranges_errors);
 	tcase_add_test(tc, test_memory_ref_keeps_regions);
 	tcase_add_test(tc, test_memory_add_region);
 	tcase_add_test(tc, test_memory_remove_region);
@@ -2200,6 +2360,7 @@ static Suite *vm_memory_suite(void)
 	tcase_add_test(tc, test_log_callback);
 	tcase_add_test(tc, test_dirty_bitmap_words);
 	tcase_add_test(tc, test_log_default_silent);
+	tcase_add_test(tc, test_log_per_object);
 	suite_add_tcase(s, tc);
 	return s;
 }

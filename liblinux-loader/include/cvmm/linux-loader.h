@@ -5,14 +5,16 @@
  * command line, initrd placement).
  *
  * NOT IMPLEMENTED YET.  This header reserves the names and prefixes
- * (linux_loader_, boot_) and declares nothing callable.
+ * (linux_loader_, boot_) and declares nothing callable
+ * but the version query of <cvmm/linux-loader-version.h>.
  */
 #ifndef CVMM_LINUX_LOADER_H
 #define CVMM_LINUX_LOADER_H
 
 #include <cvmm/vm-memory.h>
 
-/** Version of this header's API; 0 means "nothing implemented yet". */
-#define CVMM_LINUX_LOADER_API_VERSION 0
+/* Version macros (CVMM_LINUX_LOADER_VERSION...) and the version query, the
+ * only functions the library has so far. */
+#include <cvmm/linux-loader-version.h>
 
 #endif /* CVMM_LINUX_LOADER_H */

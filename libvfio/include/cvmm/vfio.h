@@ -4,7 +4,8 @@
  * regions, interrupts, DMA mappings).
  *
  * NOT IMPLEMENTED YET.  This header reserves the name and the prefix
- * (vfio_) and declares nothing callable.  Planned objects:
+ * (vfio_) and declares nothing callable
+ * but the version query of <cvmm/vfio-version.h>.  Planned objects:
  *   struct vfio_container  - /dev/vfio/vfio, IOMMU type, DMA map/unmap
  *   struct vfio_group      - /dev/vfio/N, viability, attach to a container
  *   struct vfio_dev        - device fd, region info/mmap, irq set (eventfds)
@@ -13,7 +14,8 @@
 #ifndef CVMM_VFIO_H
 #define CVMM_VFIO_H
 
-/** Version of this header's API; 0 means "nothing implemented yet". */
-#define CVMM_VFIO_API_VERSION 0
+/* Version macros (CVMM_VFIO_VERSION...) and the version query, the
+ * only functions the library has so far. */
+#include <cvmm/vfio-version.h>
 
 #endif /* CVMM_VFIO_H */

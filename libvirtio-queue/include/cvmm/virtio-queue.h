@@ -60,9 +60,7 @@
 
 #include <cvmm/vm-memory.h>
 
-#ifndef CVMM_EXPORT
-#define CVMM_EXPORT __attribute__((visibility("default")))
-#endif
+#include <cvmm/virtio-queue-version.h> /* CVMM_EXPORT, version */
 
 #ifdef __cplusplus
 extern "C" {

@@ -55,9 +55,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef CVMM_EXPORT
-#define CVMM_EXPORT __attribute__((visibility("default")))
-#endif
+#include <cvmm/vm-allocator-version.h> /* CVMM_EXPORT, version */
 
 #ifdef __cplusplus
 extern "C" {

@@ -68,9 +68,7 @@ static_assert(sizeof(std::memory_order) == sizeof(int) &&
 typedef memory_order guest_memory_order_t;
 #endif
 
-#ifndef CVMM_EXPORT
-#define CVMM_EXPORT __attribute__((visibility("default")))
-#endif
+#include <cvmm/vm-memory-version.h> /* CVMM_EXPORT, version */
 
 #ifdef __cplusplus
 extern "C" {
@@ -121,6 +119,27 @@ enum {
 	GUEST_REGION_NORESERVE = 1u << 3,
 };
 
+/** Log levels for the optional log callbacks. */
+enum guest_memory_log_level {
+	GUEST_MEMORY_LOG_ERROR,
+	GUEST_MEMORY_LOG_WARN,
+	GUEST_MEMORY_LOG_DEBUG
+};
+
+/**
+ * typedef guest_memory_log_fn - a log callback, set per object (there is no
+ * process-wide one): guest_region_params.log for the region being created
+ * (and, through the same params, for guest_memory_create_ranges()).  Only
+ * region creation has anything to say; snapshots and accessors report
+ * through their return values alone.
+ * @msg is at most 255 bytes and valid during the call only; @opaque is the
+ * pointer given with the callback.  It is called on the thread that made
+ * the call that has something to say, never after that call returns.  The
+ * library never prints on its own: without a callback it is silent.
+ */
+typedef void (*guest_memory_log_fn)(enum guest_memory_log_level level,
+				    const char *msg, void *opaque);
+
 /** Parameters for guest_region_create(). Zero-initialise, then fill. */
 struct guest_region_params {
 	guest_addr_t gpa; /**< guest physical start, page aligned */
@@ -136,6 +155,11 @@ struct guest_region_params {
 	void *host_addr;      /**< GUEST_REGION_USER: the caller's mapping */
 	uint64_t huge_page_size; /**< GUEST_REGION_HUGETLB: 0 = 2 MiB */
 	const char *name; /**< GUEST_REGION_MEMFD: memfd name (may be NULL) */
+	/** Told why creating this region failed when the error code alone
+	 *  does not say (e.g. which huge page pool is missing); NULL: silent.
+	 *  Called only during guest_region_create(); not kept. */
+	guest_memory_log_fn log;
+	void *log_opaque; /**< passed to @log */
 };
 
 /* ------------------------------------------------------------------ regions */
@@ -150,7 +174,7 @@ struct guest_region_params {
  * with USER, fd not open, unaligned file_offset, a regular file too short,
  * huge page size not a power of two or not dividing size), -ENOMEM (mapping
  * failed), -ENOTSUP (HUGETLB requested but no huge pages of that size are
- * available; the message says so through the log callback), or the errno of
+ * available; @params->log, if set, is told why), or the errno of
  * mmap/memfd (e.g. -EACCES: FILE opened read-only without READONLY).
  */
 CVMM_EXPORT int guest_region_create(const struct guest_region_params *params,
@@ -198,6 +222,42 @@ CVMM_EXPORT unsigned int guest_region_flags(const struct guest_region *r);
  */
 CVMM_EXPORT int guest_memory_create(struct guest_region *const *regions,
 				    size_t n, struct guest_memory **out);
+
+/** One range of guest RAM for guest_memory_create_ranges(). */
+struct guest_memory_range {
+	guest_addr_t gpa; /**< guest physical start, page aligned */
+	uint64_t size;	  /**< bytes, non-zero, page aligned */
+};
+
+/**
+ * guest_memory_create_ranges() - map one region per range and make the
+ * snapshot of them, in one call: what guest_region_create() for each
+ * range, guest_memory_create() and guest_region_unref() for each region
+ * would do.
+ * @ranges: @n ranges, in any order (may be NULL when @n is 0).
+ * @params: backing, flags, huge_page_size, name and log callback for every
+ *   region; NULL means all defaults (GUEST_REGION_ANON_PRIVATE, no flags,
+ *   silent).  Its gpa and size must be 0 (each range gives its own), and
+ *   FILE and USER backings are refused: one fd or host mapping cannot back
+ *   several ranges (create those regions with guest_region_create()).
+ * @out: receives the snapshot with one reference owned by the caller; the
+ *   snapshot holds the only references to the regions, so they are
+ *   unmapped when the last snapshot holding them goes
+ *   (guest_memory_region_at() reaches them).
+ *
+ * Errors: -EINVAL (NULL @out, NULL @ranges with @n > 0, gpa or size set in
+ * @params, FILE or USER backing, a range guest_region_create() refuses:
+ * zero, unaligned or wrapping), -EEXIST (two ranges overlap), -ENOMEM (also
+ * for an @n too large for any array), or any error of guest_region_create()
+ * (e.g. -ENOTSUP for missing huge pages, told to @params->log).  On error
+ * every region made so far is unmapped again and *@out is not written.
+ * Threads: like guest_region_create(); @params->log is called on the
+ * calling thread only.
+ */
+CVMM_EXPORT int
+guest_memory_create_ranges(const struct guest_memory_range *ranges, size_t n,
+			   const struct guest_region_params *params,
+			   struct guest_memory **out);
 
 /**
  * guest_memory_add_region() - a new snapshot: @m plus @r.
@@ -421,25 +481,6 @@ CVMM_EXPORT size_t guest_region_dirty_bitmap_words(const struct guest_region *r)
 CVMM_EXPORT int guest_region_dirty_get_and_clear(struct guest_region *r,
 						 uint64_t *bitmap,
 						 size_t words);
-
-/* ------------------------------------------------------------------ logging */
-
-/** Log levels for the optional log callback. */
-enum guest_memory_log_level {
-	GUEST_MEMORY_LOG_ERROR,
-	GUEST_MEMORY_LOG_WARN,
-	GUEST_MEMORY_LOG_DEBUG
-};
-
-/**
- * guest_memory_set_log() - install a process-wide log callback (NULL to
- * silence, the default).  The library never prints on its own.  Messages are
- * at most 255 bytes.  The callback may be called from any thread that calls
- * into the library; install it before sharing the library between threads.
- */
-CVMM_EXPORT void guest_memory_set_log(void (*fn)(enum guest_memory_log_level,
-						 const char *msg, void *opaque),
-				      void *opaque);
 
 #ifdef __cplusplus
 }

@@ -15,22 +15,17 @@
 #include <sys/uio.h>
 
 #include "cvmm/vm-memory.h"
+#include "test-memory.h"
 
 #define PG 4096ull
 
-struct layout {
-	guest_addr_t gpa;
-	uint64_t size;
-	unsigned int flags;
-};
-
-static const struct layout lay[] = {
-	{0x0, 4 * PG, 0},
-	{4 * PG, 4 * PG, 0},
-	{8 * PG, 2 * PG, GUEST_REGION_READONLY},
-	{0x100000, 2 * PG, GUEST_REGION_DIRTY_LOG},
-	{0x102000, 1 * PG, GUEST_REGION_GUARD_PAGES},
-	{0ull - 2 * PG, PG, 0},
+static const struct cvmm_test_range lay[] = {
+	{0x0, 4 * PG, 0, GUEST_REGION_ANON_PRIVATE},
+	{4 * PG, 4 * PG, 0, GUEST_REGION_MEMFD},
+	{8 * PG, 2 * PG, GUEST_REGION_READONLY, GUEST_REGION_ANON_PRIVATE},
+	{0x100000, 2 * PG, GUEST_REGION_DIRTY_LOG, GUEST_REGION_ANON_PRIVATE},
+	{0x102000, 1 * PG, GUEST_REGION_GUARD_PAGES, GUEST_REGION_ANON_PRIVATE},
+	{0ull - 2 * PG, PG, 0, GUEST_REGION_ANON_PRIVATE},
 };
 #define NREG	  (sizeof(lay) / sizeof(lay[0]))
 #define DIRTY_REG 3
@@ -48,26 +43,14 @@ static uint64_t dirty_model; /* bit per page of DIRTY_REG (2 pages) */
 
 static void setup(void)
 {
-	struct guest_region *r[NREG];
 	size_t i;
 
+	mem = cvmm_test_memory(lay, NREG);
 	for (i = 0; i < NREG; i++) {
-		struct guest_region_params p;
-
-		memset(&p, 0, sizeof(p));
-		p.gpa = lay[i].gpa;
-		p.size = lay[i].size;
-		p.backing = i == 1 ? GUEST_REGION_MEMFD
-				   : GUEST_REGION_ANON_PRIVATE;
-		p.flags = lay[i].flags;
-		CHECK(guest_region_create(&p, &r[i]) == 0);
-		host[i] = guest_region_host_addr(r[i]);
+		host[i] = cvmm_test_host(mem, lay[i].gpa);
 		shadow[i] = calloc(1, lay[i].size);
 		CHECK(shadow[i]);
 	}
-	CHECK(guest_memory_create(r, NREG, &mem) == 0);
-	for (i = 0; i < NREG; i++)
-		guest_region_unref(r[i]);
 }
 
 /* ------------------------------------------------------------ the model */
@@ -119,7 +102,7 @@ static uint8_t *shadow_byte(guest_addr_t a)
 
 static void model_dirty(guest_addr_t a, uint64_t len)
 {
-	const struct layout *d = &lay[DIRTY_REG];
+	const struct cvmm_test_range *d = &lay[DIRTY_REG];
 	uint64_t k;
 
 	for (k = 0; k < d->size / PG; k++) {

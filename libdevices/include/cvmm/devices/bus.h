@@ -76,9 +76,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef CVMM_EXPORT
-#define CVMM_EXPORT __attribute__((visibility("default")))
-#endif
+#include <cvmm/devices/version.h> /* CVMM_EXPORT, version */
 
 #ifdef __cplusplus
 extern "C" {

@@ -52,9 +52,7 @@
 #include <cvmm/devices/bus.h>
 #include <cvmm/devices/irq.h>
 
-#ifndef CVMM_EXPORT
-#define CVMM_EXPORT __attribute__((visibility("default")))
-#endif
+#include <cvmm/devices/version.h> /* CVMM_EXPORT, version */
 
 #ifdef __cplusplus
 extern "C" {

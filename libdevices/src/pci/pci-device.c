@@ -777,6 +777,18 @@ int pci_device_config_read(struct pci_device *dev, uint32_t offset,
 	return 0;
 }
 
+/* The command register changed: interrupt side (config lock held). */
+static void command_changed(struct pci_device *dev, uint16_t cmd)
+{
+	pthread_mutex_lock(&dev->irq_lock);
+	pci_irq_command_locked(dev, cmd);
+	if (dev->msix)
+		pci_msix_deliver_locked(dev);
+	if (dev->msicap)
+		pci_msi_deliver_locked(dev);
+	pthread_mutex_unlock(&dev->irq_lock);
+}
+
 static void config_write_locked(struct pci_device *dev, uint32_t offset,
 				unsigned len, uint32_t value)
 {
@@ -796,7 +808,7 @@ static void config_write_locked(struct pci_device *dev, uint32_t offset,
 	}
 	new_cmd = cfg16(dev, PCI_COMMAND);
 	if (new_cmd != old_cmd)
-		pci_irq_command_changed(dev, new_cmd);
+		command_changed(dev, new_cmd);
 	if (dev->msix &&
 	    overlaps(offset, len, dev->msix->cap + PCI_MSIX_FLAGS, 2))
 		pci_msix_control_changed(dev);
@@ -878,7 +890,7 @@ int pci_device_reset(struct pci_device *dev)
 	put_le(&dev->cfg[PCI_COMMAND], 2, 0);
 	put_le(&dev->cfg[PCI_STATUS], 2,
 	       cfg16(dev, PCI_STATUS) & (uint16_t)~PCI_STATUS_W1C);
-	pci_irq_command_changed(dev, 0);
+	command_changed(dev, 0);
 	for (unsigned i = 0; i < PCI_STD_NUM_BARS; i++) {
 		if (dev->bars[i].kind)
 			pci_bar_store(dev, i, dev->bars[i].assigned);

@@ -185,10 +185,16 @@ uint64_t pci_msix_pba_size(const struct pci_msix_state *m);
 void pci_msix_control_changed(struct pci_device *dev);
 /* Reset all MSI-X state (config lock held). */
 void pci_msix_reset(struct pci_device *dev);
-/* Command register changed: INTx disable and bus master (config lock). */
-void pci_irq_command_changed(struct pci_device *dev, uint16_t cmd);
+/* Send pending unmasked messages if allowed now (irq lock held). */
+void pci_msix_deliver_locked(struct pci_device *dev);
+
+/* pci-irq.c (calls no MSI / MSI-X code) */
+/* Command register changed: INTx disable and bus master (irq lock). */
+void pci_irq_command_locked(struct pci_device *dev, uint16_t cmd);
 /* Recompute the INTx line (irq lock held). */
 void pci_intx_update_locked(struct pci_device *dev);
+/* Send one message through the function's MSI sink (irq lock held). */
+int pci_irq_send_msi(struct pci_device *dev, uint64_t addr, uint32_t data);
 
 /* pci-msi.c */
 uint32_t pci_msi_cap_len(const struct pci_msi_state *s);

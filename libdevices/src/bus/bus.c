@@ -11,9 +11,10 @@
  *  - a writer publishes the new table first, then retires the old one:
  *    reclaim_retire() frees it only after every section that could have
  *    loaded it has ended;
- *  - io_bus_unregister() publishes the table without the range, then
- *    reclaim_wait(): every dispatch of another thread that could have
- *    found the range has returned (or the caller is told it could not be
+ *  - a dispatch's section names the bus; io_bus_unregister() publishes the
+ *    table without the range, then reclaim_wait(bus): every dispatch of
+ *    another thread on this bus that could have found the range has
+ *    returned (or the caller is told it could not be
  *    guaranteed: -EINPROGRESS, only in a cycle of waits from callbacks);
  *    the caller's own thread is not inside this bus (-EDEADLK otherwise),
  *    so no callback of the device runs any more.
@@ -67,16 +68,12 @@ struct io_bus {
 	struct reclaim_node node;
 };
 
-/* The buses the calling thread is dispatching on, innermost last. */
+/* Bus dispatches the calling thread is nested in. */
 static TLS unsigned tls_depth;
-static TLS struct io_bus *tls_stack[IO_BUS_MAX_NESTING];
 
 static bool inside_dispatch_of(const struct io_bus *bus)
 {
-	for (unsigned i = 0; i < tls_depth && i < IO_BUS_MAX_NESTING; i++)
-		if (tls_stack[i] == bus)
-			return true;
-	return false;
+	return reclaim_holds(bus);
 }
 
 static struct bus_table *table_alloc(struct io_bus *bus, size_t n)
@@ -170,10 +167,11 @@ static bool room_to_retire(struct io_bus *bus)
 	return atomic_load(&bus->nretired) < BUS_RETIRED_MAX;
 }
 
-/* reclaim_wait() as an io_bus result. */
-static int wait_dispatches(void)
+/* Wait for the dispatches of other threads on @bus (reclaim_wait()), as
+ * an io_bus result. */
+static int wait_dispatches(struct io_bus *bus)
 {
-	int ret = reclaim_wait();
+	int ret = reclaim_wait(bus);
 
 	reclaim_poll();
 	return ret > 0 ? -EINPROGRESS : 0;
@@ -185,7 +183,7 @@ int io_bus_synchronize(struct io_bus *bus)
 		return -EINVAL;
 	if (inside_dispatch_of(bus))
 		return -EDEADLK;
-	return wait_dispatches();
+	return wait_dispatches(bus);
 }
 
 /* ------------------------------------------------------------- tables */
@@ -360,7 +358,7 @@ int io_bus_unregister(struct io_bus *bus, uint64_t base)
 	ret = remove_range(bus, base);
 	if (ret)
 		return ret;
-	return wait_dispatches();
+	return wait_dispatches(bus);
 }
 
 int io_bus_unregister_nowait(struct io_bus *bus, uint64_t base)
@@ -506,8 +504,12 @@ static inline int dispatch(struct io_bus *bus, uint64_t addr, void *rdata,
 					  memory_order_relaxed);
 		return -ELOOP;
 	}
-	reclaim_read_enter();
-	tls_stack[tls_depth++] = bus;
+	if (unlikely(!reclaim_read_enter(bus))) {
+		atomic_fetch_add_explicit(&bus->unhandled, 1,
+					  memory_order_relaxed);
+		return -ELOOP;
+	}
+	tls_depth++;
 	t = atomic_load_explicit(&bus->table, memory_order_acquire);
 	e = lookup(t, addr);
 	if (likely(e && addr + (size - 1) <= e->last)) {

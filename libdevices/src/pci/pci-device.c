@@ -377,7 +377,7 @@ bool pci_device_sync_take(struct pci_device *dev)
 	return pending;
 }
 
-int pci_dispatch_wait(bool pending)
+int pci_dispatch_wait(struct pci_device *dev, bool pending)
 {
 	int ret = 0;
 
@@ -386,7 +386,7 @@ int pci_dispatch_wait(bool pending)
 	 * (a config write made by a callback) this waits for the other
 	 * threads only, without waiting for a thread that is itself waiting
 	 * inside a callback (see reclaim.c): never a deadlock. */
-	if (pending && reclaim_wait() > 0)
+	if (pending && reclaim_wait(dev) > 0)
 		ret = -EINPROGRESS;
 	reclaim_poll();
 	return ret;
@@ -774,7 +774,7 @@ int pci_device_config_write(struct pci_device *dev, uint32_t offset,
 	config_write_locked(dev, offset, len, value);
 	pending = pci_device_sync_take(dev);
 	pci_device_unlock_cfg(dev);
-	return pci_dispatch_wait(pending);
+	return pci_dispatch_wait(dev, pending);
 }
 
 int pci_device_config_set(struct pci_device *dev, uint32_t offset, unsigned len,
@@ -839,7 +839,7 @@ int pci_device_reset(struct pci_device *dev)
 	pthread_mutex_unlock(&dev->irq_lock);
 	pending = pci_device_sync_take(dev);
 	pci_device_unlock_cfg(dev);
-	return pci_dispatch_wait(pending);
+	return pci_dispatch_wait(dev, pending);
 }
 
 /* ------------------------------------------------------------------ */
@@ -870,11 +870,12 @@ static int bar_access(struct pci_device *dev, unsigned bar, uint64_t offset,
 	/* BAR callbacks calling pci_device_bar_*() again: bounded. */
 	if (pci_nest >= PCI_DISPATCH_NEST)
 		return -ELOOP;
+	if (!reclaim_read_enter(dev))
+		return -ELOOP;
 	pci_nest++;
-	reclaim_read_enter();
-	/* seq_cst: the config side clears the flag before its grace period
-	 * starts, so either its wait covers this section or the section
-	 * sees the flag clear (reclaim.c). */
+	/* The config side clears the flag before its wait starts, so either
+	 * its wait covers this section or the section sees the flag clear
+	 * (reclaim.c). */
 	if (!atomic_load(&b->decoding)) {
 		ret = -ENODEV;
 		goto out;

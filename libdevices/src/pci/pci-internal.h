@@ -77,10 +77,10 @@ struct pci_msi_state {
 
 /*
  * BAR accesses run in read sections of libdevices' reclamation domain
- * (src/reclaim/reclaim.h; a bus dispatch is one already).  A dispatch
- * enters the section, checks the BAR's decoding flag, calls the device and
- * leaves.  A config write that clears the flag (config lock held) waits
- * with reclaim_wait() once the lock is dropped, so every dispatch that
+ * (src/reclaim/reclaim.h) naming the function.  A dispatch enters the
+ * section, checks the BAR's decoding flag, calls the device and leaves.
+ * A config write that clears the flag (config lock held) waits with
+ * reclaim_wait(dev) once the lock is dropped, so every dispatch that
  * could have seen the flag set has returned; dispatches that start later
  * see it clear.  A function leaves a root through reclaim_retire(): it is
  * freed only after every section that could reach it has ended.
@@ -158,10 +158,10 @@ void pci_device_config_write_locked(struct pci_device *dev, uint32_t offset,
  * (Clears the flag.)  Pass the result to pci_dispatch_wait() after
  * dropping the config lock. */
 bool pci_device_sync_take(struct pci_device *dev);
-/* @pending: wait for the BAR dispatches of other threads already running
- * (reclaim_wait()).  -EINPROGRESS when it could not wait for a thread that
+/* @pending: wait for the BAR dispatches of @dev other threads are running
+ * (reclaim_wait(dev)); @dev is not dereferenced.  -EINPROGRESS when it could not wait for a thread that
  * is itself waiting inside a callback (a cycle of waits), else 0. */
-int pci_dispatch_wait(bool pending);
+int pci_dispatch_wait(struct pci_device *dev, bool pending);
 /* Free @dev once no read section can reach it (out of the root, no BAR on
  * a bus). */
 void pci_device_retire(struct pci_device *dev);

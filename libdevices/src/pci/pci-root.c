@@ -412,7 +412,7 @@ int pci_root_remove_device(struct pci_root *root, unsigned slot, unsigned fn)
 	 * buses the two threads are dispatching on (reclaim.c).  Freeing
 	 * goes through the grace period of reclaim_retire(), which also
 	 * covers the caller's own section. */
-	ret = reclaim_wait();
+	ret = reclaim_wait(dev);
 	reclaim_poll();
 	return ret > 0 ? -EINPROGRESS : 0;
 }
@@ -457,17 +457,19 @@ static uint32_t cfg_read_locked(struct pci_root *root, uint8_t bus,
 	return pci_device_config_read_locked(dev, offset, len);
 }
 
-/* Returns whether a BAR stopped decoding: pass it to pci_dispatch_wait()
- * once the lock is dropped. */
-static bool cfg_write_locked(struct pci_root *root, uint8_t bus, uint8_t devfn,
-			     uint32_t offset, unsigned len, uint32_t value)
+/* Returns the function a BAR of which stopped decoding, or NULL: pass it
+ * to pci_dispatch_wait() once the lock is dropped (it is only compared,
+ * never dereferenced: the function may be removed meanwhile). */
+static struct pci_device *cfg_write_locked(struct pci_root *root, uint8_t bus,
+					   uint8_t devfn, uint32_t offset,
+					   unsigned len, uint32_t value)
 {
 	struct pci_device *dev = bus == 0 ? root->fn[devfn] : NULL;
 
 	if (!dev)
-		return false;
+		return NULL;
 	pci_device_config_write_locked(dev, offset, len, value);
-	return pci_device_sync_take(dev);
+	return pci_device_sync_take(dev) ? dev : NULL;
 }
 
 int pci_root_config_read(struct pci_root *root, uint8_t bus, uint8_t devfn,
@@ -484,14 +486,14 @@ int pci_root_config_read(struct pci_root *root, uint8_t bus, uint8_t devfn,
 int pci_root_config_write(struct pci_root *root, uint8_t bus, uint8_t devfn,
 			  uint32_t offset, unsigned len, uint32_t value)
 {
-	bool pending;
+	struct pci_device *sd;
 
 	if (!root || !cfg_access_ok(offset, len))
 		return -EINVAL;
 	pthread_mutex_lock(&root->lock);
-	pending = cfg_write_locked(root, bus, devfn, offset, len, value);
+	sd = cfg_write_locked(root, bus, devfn, offset, len, value);
 	pthread_mutex_unlock(&root->lock);
-	return pci_dispatch_wait(pending);
+	return pci_dispatch_wait(sd, sd != NULL);
 }
 
 static void put_bytes(void *data, unsigned len, uint32_t v)
@@ -550,7 +552,7 @@ int pci_root_pio_read(struct pci_root *root, uint16_t port, void *data,
 int pci_root_pio_write(struct pci_root *root, uint16_t port, const void *data,
 		       unsigned len)
 {
-	bool pending = false;
+	struct pci_device *sd = NULL;
 	uint32_t v;
 	unsigned boff;
 
@@ -572,12 +574,11 @@ int pci_root_pio_write(struct pci_root *root, uint16_t port, const void *data,
 	pthread_mutex_lock(&root->lock);
 	v = root->cf8;
 	if (v & CF8_ENABLE)
-		pending = cfg_write_locked(root, (uint8_t)(v >> 16),
-					   (uint8_t)(v >> 8),
-					   (v & 0xfcu) + boff, len,
-					   get_bytes(data, len));
+		sd = cfg_write_locked(root, (uint8_t)(v >> 16),
+				      (uint8_t)(v >> 8), (v & 0xfcu) + boff,
+				      len, get_bytes(data, len));
 	pthread_mutex_unlock(&root->lock);
-	pci_dispatch_wait(pending);
+	pci_dispatch_wait(sd, sd != NULL);
 	return 0;
 }
 
@@ -622,7 +623,7 @@ int pci_root_ecam_read(struct pci_root *root, uint64_t offset, void *data,
 int pci_root_ecam_write(struct pci_root *root, uint64_t offset,
 			const void *data, unsigned len)
 {
-	bool pending;
+	struct pci_device *sd;
 	uint8_t bus, devfn;
 	uint32_t reg;
 
@@ -638,10 +639,9 @@ int pci_root_ecam_write(struct pci_root *root, uint64_t offset,
 	if (!ecam_decode(offset, len, &bus, &devfn, &reg))
 		return 0;
 	pthread_mutex_lock(&root->lock);
-	pending = cfg_write_locked(root, bus, devfn, reg, len,
-				   get_bytes(data, len));
+	sd = cfg_write_locked(root, bus, devfn, reg, len, get_bytes(data, len));
 	pthread_mutex_unlock(&root->lock);
-	pci_dispatch_wait(pending);
+	pci_dispatch_wait(sd, sd != NULL);
 	return 0;
 }
 

@@ -7,7 +7,8 @@
  * reclaim_wait() and reclaim_synchronize().  It never wraps in practice.
  * Each thread that enters a section owns a reader record: ctr = 0 outside
  * sections, else the value of G it read when it entered its outermost
- * section.  Nested sections only count in a thread-local depth.
+ * section, and obj[], the object of each open section (NULL above the
+ * innermost).  The depth is thread-local.
  *
  * Writers first make the object unreachable for new readers (store a new
  * table pointer, clear a BAR's decoding flag), then call one of the
@@ -18,9 +19,10 @@
  * liburcu's "memb" flavour; when membarrier is unavailable readers execute
  * a seq_cst fence after their ctr store and the barrier is a seq_cst fence
  * on the writer side - the store-buffering pattern with fences on both
- * sides).  Reader: R1 g = G (acquire); R2 ctr = g; R3 loads of the shared
- * state; ...; R4 ctr = 0 (release).  Writer: W1 unpublish; W2 e = ++G;
- * W3 barrier; W4 read every ctr.
+ * sides).  Reader: R1 g = G (acquire); R2 ctr = g; R2' obj[d] = o;
+ * R3 loads of the shared state; ...; R4' obj[d] = NULL (release);
+ * R4 ctr = 0 (release).  Writer: W1 unpublish; W2 e = ++G; W3 barrier;
+ * W4 read every ctr (and obj[]).
  *   (1) If W4 reads ctr == 0 for a thread, then either that thread's
  *       section had ended (R4 was before the barrier) or its R2 had not
  *       happened at the barrier, so its R3 comes after the barrier and
@@ -35,6 +37,19 @@
  * Hence "every record reads 0 or >= e after the barrier" means every
  * section that could hold an object unpublished before W2 has ended: a
  * grace period.
+ *
+ * Waiting for one object (reclaim_wait(o): the callbacks of a bus or of a
+ * PCI function, not memory).  A record whose obj[] does not contain o
+ * when read after W3 cannot be running a section for o that missed W1:
+ * by the argument of (1), its R2' for a later section for o comes after
+ * the barrier and R3 sees W1 (the flag cleared, the table replaced); and
+ * an R4' it did before is a release store, so the callbacks of that
+ * section happened before the read.  So the waiter stops waiting for a
+ * record once it reads (1), (2), or o absent from obj[].  This keeps a
+ * decode-off or a removal from waiting for dispatches of unrelated
+ * devices (a vCPU blocked in a serial callback does not hold up a BAR
+ * update of another function), while memory is always reclaimed through
+ * full grace periods.
  *
  * Concurrent writers.  Every waiter takes its own e from one atomic
  * increment and waits for its own condition; nothing is flipped or
@@ -57,11 +72,15 @@
  * caller cannot wait for its own section, and two threads that each wait
  * for the other's section would wait forever (the deadlock of a function
  * ejecting itself from a BAR callback while another vCPU's config write
- * turns the function's decoding off).  Rule: an in-section waiter
+ * turns the function's decoding off, or of two functions ejected from an
+ * I/O BAR and a memory BAR at once: with per-bus waits, each waited for
+ * the bus the other was dispatching on).  Rule: an in-section waiter
  * publishes its e in its record's `waiting` field; it skips its own
  * record, and it does not wait for a record whose `waiting` is LATER
- * (greater) than its own e; it does wait for every other record,
- * including in-section waiters that started earlier.
+ * (greater) than its own e; it does wait for every other record that
+ * holds the object, including in-section waiters that started earlier.
+ * Waits outside any section follow the same rule with no skipping (the
+ * caller holds no section, so no waiter waits for it).
  *   Deadlock freedom: a waiter waits for (a) threads not waiting, which
  *   leave their sections without waiting on anyone (library code holds no
  *   lock while it waits; callbacks that block on a lock held by a waiter
@@ -70,15 +89,16 @@
  *   waits for (a) and returns, then leaves its section, and so on: the
  *   wait-for relation is acyclic.  A thread that starts a new in-section
  *   wait later gets a larger e and is skipped by earlier waiters.
- *   Guarantee: when it returns, every other thread's section that started
- *   before the call has ended, except the sections of threads that were
- *   seen blocked in a later in-section wait; those threads are suspended
- *   inside a library call and will continue their callback when it
- *   returns.  reclaim_wait() returns 1 when it skipped such a thread (so
- *   the caller can report that it did not achieve the full guarantee), 0
- *   otherwise.  Only a cycle of waits (two callbacks each stopping the
- *   other's device at the same moment) can make it skip; the later waiter
- *   of the pair gets the full guarantee.
+ *   Guarantee: when it returns, every other thread's section for the
+ *   object that started before the call has ended, except the sections of
+ *   threads that were seen blocked in a later in-section wait while
+ *   holding the object; those threads are suspended inside a library call
+ *   and will continue their callback when it returns.  reclaim_wait()
+ *   returns 1 when it skipped such a thread (so the caller can report
+ *   that it did not achieve the full guarantee), 0 otherwise.  Only a
+ *   cycle of waits (two callbacks each stopping the other's device at the
+ *   same moment) can make it skip; the later waiter of the pair gets the
+ *   full guarantee.
  * Memory is never freed on the strength of an in-section wait: freeing
  * always goes through reclaim_retire(), i.e. a grace period in which every
  * section, the waiting ones and the caller's own included, has ended.
@@ -87,9 +107,9 @@
  * thread's first section and returned at thread exit (pthread key
  * destructor).  Threads beyond that (more live threads than records) use
  * one atomic overflow counter: a waiter treats them as holding everything
- * (a full grace period waits until the counter is 0; an in-section wait
- * cannot tell them apart from in-section waiters, so it does not wait for
- * them and reports the skip).
+ * (a wait outside any section waits until the counter is 0; an
+ * in-section wait cannot tell them apart from in-section waiters, so it
+ * does not wait for them and reports the skip).
  *
  * fork().  membarrier registration belongs to the address space, so a
  * forked child registers again, or switches readers to fences while it is
@@ -157,6 +177,8 @@ static void reader_release(void *arg)
 	struct reclaim_reader *r = arg;
 
 	/* The thread is gone: whatever it held it no longer uses. */
+	for (unsigned i = 0; i < RECLAIM_NEST; i++)
+		atomic_store(&r->obj[i], NULL);
 	atomic_store(&r->waiting, 0);
 	atomic_store_explicit(&r->ctr, 0, memory_order_release);
 	pthread_mutex_lock(&reg_lock);
@@ -192,6 +214,8 @@ static void atfork_child(void)
 		if (&readers[i] == me)
 			continue;
 		readers[i].used = false;
+		for (unsigned k = 0; k < RECLAIM_NEST; k++)
+			atomic_store(&readers[i].obj[k], NULL);
 		atomic_store(&readers[i].ctr, 0);
 		atomic_store(&readers[i].waiting, 0);
 	}
@@ -358,9 +382,26 @@ void reclaim_poll(void)
 	pthread_mutex_unlock(&cb_lock);
 }
 
-/* Wait until @r is outside every section that started before @e.  @mine:
- * the caller's own in-section wait number, 0 for a full wait. */
-static bool wait_record(struct reclaim_reader *r, uint64_t e, uint64_t mine)
+static bool record_holds(struct reclaim_reader *r, const void *obj)
+{
+	for (unsigned i = 0; i < RECLAIM_NEST; i++)
+		if (atomic_load(&r->obj[i]) == obj)
+			return true;
+	return false;
+}
+
+bool reclaim_holds(const void *obj)
+{
+	struct reclaim_reader *r = reclaim_tls_.r;
+
+	return r && reclaim_tls_.depth && record_holds(r, obj);
+}
+
+/* Wait until @r is outside every section (for @obj; NULL: any) that
+ * started before @e.  @mine: the caller's own in-section wait number, 0
+ * for a wait from outside any section.  True when skipped. */
+static bool wait_record(struct reclaim_reader *r, uint64_t e, uint64_t mine,
+			const void *obj)
 {
 	unsigned spins = 0;
 
@@ -368,6 +409,8 @@ static bool wait_record(struct reclaim_reader *r, uint64_t e, uint64_t mine)
 		uint64_t c = atomic_load(&r->ctr);
 
 		if (c == 0 || c >= e)
+			return false;
+		if (obj && !record_holds(r, obj))
 			return false;
 		if (mine) {
 			uint64_t w = atomic_load(&r->waiting);
@@ -379,56 +422,57 @@ static bool wait_record(struct reclaim_reader *r, uint64_t e, uint64_t mine)
 	}
 }
 
-int reclaim_synchronize(void)
+/* Overflow threads: wait for them outside a section; inside, report. */
+static bool wait_overflow(bool inside)
 {
 	unsigned spins = 0;
-	uint64_t e;
-	unsigned n;
 
-	if (reclaim_tls_.depth)
-		return -EDEADLK;
-	init_once_();
-	e = atomic_fetch_add(&reclaim_gp_, 1) + 1;
-	barrier();
-	n = atomic_load(&nreaders);
-	for (unsigned i = 0; i < n; i++)
-		wait_record(&readers[i], e, 0);
+	if (inside)
+		return atomic_load(&overflow) > (reclaim_tls_.r ? 0ul : 1ul);
 	while (atomic_load(&overflow))
 		backoff(&spins);
-	reclaim_poll();
-	return 0;
+	return false;
 }
 
-static int wait_others(void)
+static int wait_for(const void *obj)
 {
 	struct reclaim_reader *me = reclaim_tls_.r;
+	bool inside = reclaim_tls_.depth != 0;
 	bool skipped = false;
 	uint64_t e;
 	unsigned n;
 
 	init_once_();
 	e = atomic_fetch_add(&reclaim_gp_, 1) + 1;
-	if (me)
+	if (inside && me)
 		atomic_store(&me->waiting, e);
 	barrier();
 	n = atomic_load(&nreaders);
 	for (unsigned i = 0; i < n; i++) {
-		if (&readers[i] != me && wait_record(&readers[i], e, e))
+		if (inside && &readers[i] == me)
+			continue;
+		if (wait_record(&readers[i], e, inside ? e : 0, obj))
 			skipped = true;
 	}
-	/* Overflow threads cannot be told apart from later waiters. */
-	if (atomic_load(&overflow) > (me ? 0ul : 1ul))
+	if (wait_overflow(inside))
 		skipped = true;
-	if (me)
+	if (inside && me)
 		atomic_store_explicit(&me->waiting, 0, memory_order_release);
 	return skipped ? 1 : 0;
 }
 
-int reclaim_wait(void)
+int reclaim_synchronize(void)
 {
 	if (reclaim_tls_.depth)
-		return wait_others();
-	return reclaim_synchronize();
+		return -EDEADLK;
+	wait_for(NULL);
+	reclaim_poll();
+	return 0;
+}
+
+int reclaim_wait(const void *obj)
+{
+	return wait_for(obj);
 }
 
 int reclaim_drain(void)

@@ -282,6 +282,18 @@ static struct bus_table *rebuild(const struct bus_table *t, long skip,
 	return nt;
 }
 
+/* Under lock: publish the rebuilt @t (see rebuild()); -ENOMEM. */
+static int replace(struct io_bus *bus, const struct bus_table *t, long skip,
+		   const struct bus_entry *ins)
+{
+	struct bus_table *nt = rebuild(t, skip, ins);
+
+	if (!nt)
+		return -ENOMEM;
+	publish(bus, nt);
+	return 0;
+}
+
 static int check_range(uint64_t base, uint64_t len, uint64_t *last)
 {
 	if (len == 0)
@@ -295,7 +307,7 @@ int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len,
 		    const struct io_bus_ops *ops, void *opaque)
 {
 	struct bus_entry ent;
-	struct bus_table *t, *nt;
+	struct bus_table *t;
 	uint64_t last;
 	int ret;
 
@@ -307,17 +319,12 @@ int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len,
 	ent = (struct bus_entry){base, last, ops->read, ops->write, opaque};
 	pthread_mutex_lock(&bus->lock);
 	t = atomic_load(&bus->table);
-	if (overlaps(t, base, last, -1)) {
+	if (overlaps(t, base, last, -1))
 		ret = -EEXIST;
-	} else if (!room_to_retire(bus)) {
+	else if (!room_to_retire(bus))
 		ret = -EAGAIN;
-	} else {
-		nt = rebuild(t, -1, &ent);
-		if (!nt)
-			ret = -ENOMEM;
-		else
-			publish(bus, nt);
-	}
+	else
+		ret = replace(bus, t, -1, &ent);
 	pthread_mutex_unlock(&bus->lock);
 	reclaim_poll();
 	return ret;
@@ -326,22 +333,14 @@ int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len,
 /* Remove without waiting.  No retirement bound: see the top of the file. */
 static int remove_range(struct io_bus *bus, uint64_t base)
 {
-	struct bus_table *t, *nt;
+	struct bus_table *t;
 	long idx;
 	int ret = 0;
 
 	pthread_mutex_lock(&bus->lock);
 	t = atomic_load(&bus->table);
 	idx = find_exact(t, base);
-	if (idx < 0) {
-		ret = -ENOENT;
-	} else {
-		nt = rebuild(t, idx, NULL);
-		if (!nt)
-			ret = -ENOMEM;
-		else
-			publish(bus, nt);
-	}
+	ret = idx < 0 ? -ENOENT : replace(bus, t, idx, NULL);
 	pthread_mutex_unlock(&bus->lock);
 	reclaim_poll();
 	return ret;
@@ -370,7 +369,7 @@ int io_bus_unregister_nowait(struct io_bus *bus, uint64_t base)
 
 int io_bus_move(struct io_bus *bus, uint64_t old_base, uint64_t new_base)
 {
-	struct bus_table *t, *nt;
+	struct bus_table *t;
 	struct bus_entry ent;
 	uint64_t last;
 	long idx;
@@ -401,12 +400,7 @@ int io_bus_move(struct io_bus *bus, uint64_t old_base, uint64_t new_base)
 	}
 	ent.base = new_base;
 	ent.last = last;
-	nt = rebuild(t, idx, &ent);
-	if (!nt) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	publish(bus, nt);
+	ret = replace(bus, t, idx, &ent);
 out:
 	pthread_mutex_unlock(&bus->lock);
 	reclaim_poll();

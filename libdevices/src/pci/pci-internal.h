@@ -111,6 +111,9 @@ struct pci_device {
 	struct pci_root *root;
 	uint8_t devfn;
 	bool added;
+	/* Taken out of its root: BARs never claim a bus range again (config
+	 * lock). */
+	bool detached;
 
 	uint32_t cfg_size;
 	uint8_t cfg[PCI_CFG_SPACE_EXP_SIZE];

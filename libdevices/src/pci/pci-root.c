@@ -95,26 +95,33 @@ static bool bar_conflicts(const struct pci_bar_state *self, uint64_t addr)
 	return false;
 }
 
-int pci_root_bar_claim(struct pci_bar_state *bar, uint64_t addr)
+/* Register the BAR at @addr, or move it there when @move. */
+static int bar_place(struct pci_bar_state *bar, uint64_t addr, bool move)
 {
 	struct io_bus *bus = bar_bus(bar);
 
+	/* Out of the root: a callback still running in the function (or the
+	 * caller holding a stale pointer) may write its config space, but it
+	 * never decodes on a bus again (it is about to be freed). */
+	if (bar->dev->detached)
+		return -ENODEV;
 	if (bar_conflicts(bar, addr))
 		return -EEXIST;
 	if (!bus)
 		return 0;
+	if (move)
+		return io_bus_move(bus, bar->bus_addr, addr);
 	return io_bus_register(bus, addr, bar->size, &bar_bus_ops, bar);
+}
+
+int pci_root_bar_claim(struct pci_bar_state *bar, uint64_t addr)
+{
+	return bar_place(bar, addr, false);
 }
 
 int pci_root_bar_move(struct pci_bar_state *bar, uint64_t addr)
 {
-	struct io_bus *bus = bar_bus(bar);
-
-	if (bar_conflicts(bar, addr))
-		return -EEXIST;
-	if (!bus)
-		return 0;
-	return io_bus_move(bus, bar->bus_addr, addr);
+	return bar_place(bar, addr, true);
 }
 
 int pci_root_bar_release(struct pci_bar_state *bar)
@@ -203,7 +210,10 @@ static void release_allocations(struct pci_device *dev)
 static bool detach_locked(struct pci_root *root, unsigned devfn, bool drop_intx)
 {
 	struct pci_device *dev = root->fn[devfn];
-	bool released = pci_device_unmap_bars(dev);
+	bool released;
+
+	dev->detached = true;
+	released = pci_device_unmap_bars(dev);
 
 	release_allocations(dev);
 	/* A removed function no longer drives its (maybe shared) INTx

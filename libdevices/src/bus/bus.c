@@ -90,9 +90,7 @@ static struct bus_table *table_alloc(struct io_bus *bus, size_t n)
 
 static void table_free(struct reclaim_node *node)
 {
-	struct bus_table *t =
-		(struct bus_table *)((char *)node -
-				     offsetof(struct bus_table, node));
+	struct bus_table *t = reclaim_container(node, struct bus_table, node);
 
 	atomic_fetch_sub(&t->bus->nretired, 1);
 	free(t);
@@ -100,7 +98,7 @@ static void table_free(struct reclaim_node *node)
 
 static void bus_free(struct reclaim_node *node)
 {
-	free((char *)node - offsetof(struct io_bus, node));
+	free(reclaim_container(node, struct io_bus, node));
 }
 
 int io_bus_create(struct io_bus **out)

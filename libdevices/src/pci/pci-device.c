@@ -394,9 +394,7 @@ int pci_dispatch_wait(struct pci_device *dev, bool pending)
 
 static void device_reclaim(struct reclaim_node *node)
 {
-	pci_device_free(
-		(struct pci_device *)((char *)node -
-				      offsetof(struct pci_device, reclaim)));
+	pci_device_free(reclaim_container(node, struct pci_device, reclaim));
 }
 
 void pci_device_retire(struct pci_device *dev)

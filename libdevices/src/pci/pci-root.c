@@ -255,8 +255,7 @@ static void retry_stuck_locked(struct pci_root *root)
 static void root_reclaim(struct reclaim_node *node)
 {
 	struct pci_root *root =
-		(struct pci_root *)((char *)node -
-				    offsetof(struct pci_root, reclaim));
+		reclaim_container(node, struct pci_root, reclaim);
 
 	pthread_mutex_destroy(&root->lock);
 	free(root);

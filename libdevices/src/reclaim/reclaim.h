@@ -53,6 +53,10 @@ struct reclaim_reader {
 	bool used;
 };
 
+/* The object a reclaim_node is embedded in. */
+#define reclaim_container(node, type, member) \
+	((type *)(void *)((char *)(node)-offsetof(type, member)))
+
 /* Embedded in an object that is retired. */
 struct reclaim_node {
 	struct reclaim_node *next;

@@ -155,10 +155,11 @@ static uint8_t devfn_of(unsigned slot)
 	return (uint8_t)PCI_ROOT_DEVFN(slot, 0);
 }
 
-/* A function at 00:@slot.0 with BARs of @kinds (0: none) at @addrs, decode
- * enabled for what it has. */
+/* A function at 00:@slot.0 with BARs of @kinds at @addrs, decode enabled
+ * for what it has, @hook called on BAR writes (set before any vCPU can
+ * reach the function). */
 static struct fn *fn_add(unsigned slot, const enum pci_bar_kind *kinds,
-			 const uint64_t *addrs, unsigned nbars)
+			 const uint64_t *addrs, unsigned nbars, bar_hook hook)
 {
 	struct pci_device_info info = {.vendor_id = 0x1af4,
 				       .device_id = 0x1000};
@@ -167,6 +168,7 @@ static struct fn *fn_add(unsigned slot, const enum pci_bar_kind *kinds,
 
 	ck_assert_ptr_nonnull(f);
 	f->slot = slot;
+	f->on_write = hook;
 	ck_assert_int_eq(pci_device_create(&info, &fn_ops, f, &f->dev), 0);
 	for (unsigned i = 0; i < nbars; i++) {
 		uint64_t size = kinds[i] == PCI_BAR_KIND_IO ? 32 : 0x1000;
@@ -263,8 +265,7 @@ START_TEST(test_eject_self_io_bar_while_other_disables_decode)
 	uint8_t b = 0;
 
 	atomic_store(&peer_started, 0);
-	f = fn_add(1, &k, &a, 1);
-	f->on_write = eject_after_peer;
+	f = fn_add(1, &k, &a, 1, eject_after_peer);
 	atomic_store(&f->eject_ret, 1);
 	va = (struct vcpu){.f = f, .addr = a, .bus = pio};
 	vb = (struct vcpu){.f = f};
@@ -309,10 +310,8 @@ START_TEST(test_eject_two_functions_io_and_mem_bar_concurrently)
 
 	for (int round = 0; round < 5; round++) {
 		atomic_store(&both_in, 0);
-		f1 = fn_add(1, &kio, &aio_, 1);
-		f2 = fn_add(2, &kmem, &amem, 1);
-		f1->on_write = eject_when_both_in;
-		f2->on_write = eject_when_both_in;
+		f1 = fn_add(1, &kio, &aio_, 1, eject_when_both_in);
+		f2 = fn_add(2, &kmem, &amem, 1, eject_when_both_in);
 		atomic_store(&f1->eject_ret, 1);
 		atomic_store(&f2->eject_ret, 1);
 		va = (struct vcpu){.f = f1, .addr = aio_, .bus = pio};
@@ -417,9 +416,8 @@ START_TEST(test_concurrent_sync_waits_for_old_callbacks)
 	uint64_t a[NWRITERS] = {0xc0100000, 0xc0200000, 0xc0300000};
 	struct sync_reader rd[NREADERS];
 	struct sync_writer wr[NWRITERS];
-	struct fn *f = fn_add(3, k, a, NWRITERS);
+	struct fn *f = fn_add(3, k, a, NWRITERS, slow_cb);
 
-	f->on_write = slow_cb;
 	atomic_store(&stop, 0);
 	atomic_store(&violations, 0);
 	for (int i = 0; i < NREADERS; i++) {
@@ -494,7 +492,7 @@ START_TEST(test_stuck_reader_retired_limit_no_uaf)
 	atomic_store(&stuck_release, 0);
 	ck_assert_int_eq(io_bus_register(pio, STUCK_PORT, 8, &stuck_ops, NULL),
 			 0);
-	f = fn_add(1, &k, &a, 1);
+	f = fn_add(1, &k, &a, 1, NULL);
 	ck_assert_int_eq(pthread_create(&s, NULL, stuck_vcpu, NULL), 0);
 	ck_assert(wait_flag(&stuck_in, 5));
 	/* Another vCPU toggles the I/O decode through 0xcf8/0xcfc more
@@ -660,9 +658,8 @@ START_TEST(test_threaded_model_random)
 	atomic_store(&model_ops, 0);
 	for (unsigned s = 0; s < MODEL_SLOTS; s++) {
 		uint64_t a[2] = {model_addr(s + 1, 0), model_addr(s + 1, 1)};
-		struct fn *f = fn_add(s + 1, k, a, 2);
+		struct fn *f = fn_add(s + 1, k, a, 2, model_cb);
 
-		f->on_write = model_cb;
 		atomic_store(&model_fn[s], f);
 	}
 	for (uintptr_t i = 0; i < MODEL_VCPUS; i++)
@@ -679,8 +676,7 @@ START_TEST(test_threaded_model_random)
 			if (!atomic_load(&f->gone))
 				continue;
 			gone[ngone++] = f;
-			f = fn_add(s + 1, k, a, 2);
-			f->on_write = model_cb;
+			f = fn_add(s + 1, k, a, 2, model_cb);
 			atomic_store(&model_fn[s], f);
 		}
 		sleep_us(2000);

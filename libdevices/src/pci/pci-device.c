@@ -367,7 +367,7 @@ static void bar_notify(struct pci_device *dev, struct pci_bar_state *b)
 /* ------------------------------------------------------------------ */
 
 /* BAR dispatches the calling thread is nested in. */
-static _Thread_local unsigned pci_nest;
+static RECLAIM_TLS unsigned pci_nest;
 
 bool pci_device_sync_take(struct pci_device *dev)
 {

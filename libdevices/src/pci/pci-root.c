@@ -263,6 +263,9 @@ static void root_reclaim(struct reclaim_node *node)
 
 void pci_root_destroy(struct pci_root *root)
 {
+	struct pci_device *gone[PCI_ROOT_NFUNCS];
+	unsigned n = 0;
+
 	if (!root)
 		return;
 	pthread_mutex_lock(&root->lock);
@@ -270,7 +273,7 @@ void pci_root_destroy(struct pci_root *root)
 		struct pci_device *dev = root->fn[f];
 
 		if (dev && detach_locked(root, f, false))
-			pci_device_retire(dev);
+			gone[n++] = dev;
 	}
 	retry_stuck_locked(root);
 	/* Still stuck: a bus holds their BARs (not decoding).  They are
@@ -279,6 +282,13 @@ void pci_root_destroy(struct pci_root *root)
 	 * dispatch of a BAR that does not decode. */
 	root->stuck = NULL;
 	pthread_mutex_unlock(&root->lock);
+	/* As for a removal: once this returns, no BAR callback of these
+	 * functions runs on another thread (the VMM frees their state
+	 * next).  Memory goes through the grace period of retire. */
+	for (unsigned i = 0; i < n; i++) {
+		reclaim_wait(gone[i]);
+		pci_device_retire(gone[i]);
+	}
 	/* BAR callbacks still running may take the root lock (config
 	 * accesses): the root is freed after them, and after the functions
 	 * (the queue is FIFO). */

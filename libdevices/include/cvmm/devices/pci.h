@@ -599,7 +599,12 @@ CVMM_EXPORT int pci_root_create(const struct pci_root_config *cfg,
 
 /**
  * pci_root_destroy() - remove and free every function (BARs leave the
- * buses, allocations are returned) and the root.  NULL is accepted.
+ * buses, allocations are returned) and the root.  Like
+ * pci_root_remove_device(), it waits until no BAR callback of the
+ * functions runs on another thread; their memory and the root's are freed
+ * once no dispatch can reach them.  Not from a bus callback.  The
+ * mechanism #1 / ECAM registrations (pci_root_register_*) must be gone
+ * first.  NULL is accepted.
  */
 CVMM_EXPORT void pci_root_destroy(struct pci_root *root);
 

@@ -28,7 +28,7 @@
  *    (the range is never seen at both addresses, nor at neither).
  *  - A dispatch runs in a read section of libdevices' one reclamation
  *    domain (shared by every bus and every PCI function of the process).
- *    Each thread owns a reader record (one cache line; up to 512 live
+ *    Each thread owns a reader record (its own cache lines; up to 512 live
  *    threads, further threads share one atomic counter), so entering and
  *    leaving a section are plain loads and stores: no locked instruction
  *    and no cache line shared between vCPUs.  The store-before-load
@@ -37,7 +37,10 @@
  *    records (liburcu's "memb" flavour); without membarrier readers use a
  *    fence instead.  A replaced table is retired and freed once every
  *    section that could have loaded it has ended; writers never wait for
- *    that (io_bus_synchronize() and io_bus_unregister() do).
+ *    that.  A section names the bus it dispatches on, so
+ *    io_bus_synchronize() and io_bus_unregister() wait only for the
+ *    dispatches of that bus, not for a vCPU blocked in a callback of
+ *    another bus.
  *  - Device lifetime: io_bus_unregister() removes the range, then waits for
  *    every dispatch that may have seen it to return.  When it returns 0,
  *    the device's ops will never be called again, and the caller may free

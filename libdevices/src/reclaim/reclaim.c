@@ -394,7 +394,11 @@ bool reclaim_holds(const void *obj)
 {
 	struct reclaim_reader *r = reclaim_tls_.r;
 
-	return r && reclaim_tls_.depth && record_holds(r, obj);
+	if (!reclaim_tls_.depth)
+		return false;
+	/* A thread without a record (overflow) cannot tell: say yes, so a
+	 * caller refuses to wait rather than wait for itself. */
+	return !r || record_holds(r, obj);
 }
 
 /* Wait until @r is outside every section (for @obj; NULL: any) that

@@ -137,7 +137,9 @@ static inline bool reclaim_in_section(void)
 	return reclaim_tls_.depth != 0;
 }
 
-/* Is the calling thread inside a section for @obj? */
+/* Is the calling thread inside a section for @obj?  Also true for a thread
+ * in a section without a record of its own (beyond RECLAIM_READERS live
+ * threads), which cannot tell. */
 bool reclaim_holds(const void *obj);
 
 /* Run fn(node) once no section that started before this call is open on

@@ -136,7 +136,8 @@ atomic_uint_fast64_t reclaim_gp_ = 1;
 bool reclaim_fence_readers_;
 
 static struct reclaim_reader readers[RECLAIM_READERS];
-static atomic_uint nreaders;  /* high-water mark of used records */
+static atomic_uint nreaders; /* high-water mark of used records */
+static unsigned max_readers = RECLAIM_READERS; /* test knob; reg_lock */
 static atomic_ulong overflow; /* sections of threads without a record */
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -251,7 +252,7 @@ struct reclaim_reader *reclaim_reader_register_(void)
 			break;
 		}
 	}
-	if (!r && n < RECLAIM_READERS) {
+	if (!r && n < max_readers) {
 		r = &readers[n];
 		atomic_store(&nreaders, n + 1);
 	}
@@ -501,6 +502,13 @@ void reclaim_test_force_fence(bool on)
 {
 	init_once_();
 	set_membarrier(!on);
+}
+
+void reclaim_test_limit_readers(unsigned n)
+{
+	pthread_mutex_lock(&reg_lock);
+	max_readers = n < RECLAIM_READERS ? n : RECLAIM_READERS;
+	pthread_mutex_unlock(&reg_lock);
 }
 
 unsigned long reclaim_pending(void)

@@ -165,6 +165,8 @@ bool reclaim_uses_membarrier(void);
 /* Force the readers' fence path (true) or try membarrier again (false).
  * Only while no other thread is inside a section. */
 void reclaim_test_force_fence(bool on);
+/* Hand out at most @n records (threads beyond use the overflow counter). */
+void reclaim_test_limit_readers(unsigned n);
 /* Number of retired objects not yet freed. */
 unsigned long reclaim_pending(void);
 

@@ -471,6 +471,67 @@ START_TEST(test_fork_child_reclaims)
 }
 END_TEST
 
+/* Threads beyond the records: the shared overflow counter.  Retire and
+ * full waits treat them as holding everything; an in-section wait by or
+ * for them does not wait and says so; reclaim_holds() says yes. */
+struct ovf_inside {
+	pthread_t t;
+	int wait_ret;
+	bool holds_y;
+};
+
+static void *ovf_inside_main(void *arg)
+{
+	struct ovf_inside *o = arg;
+
+	ck_assert(reclaim_read_enter(&X));
+	o->holds_y = reclaim_holds(&Y);
+	o->wait_ret = reclaim_wait(&Y);
+	reclaim_read_exit();
+	return NULL;
+}
+
+START_TEST(test_overflow_threads)
+{
+	struct holder h;
+	struct waiter w = {.obj = &Y};
+	struct freed f = {.done = 0};
+	struct ovf_inside o = {0};
+
+	/* The main thread takes the only record. */
+	reclaim_test_limit_readers(1);
+	ck_assert(reclaim_read_enter(&X));
+	reclaim_read_exit();
+	holder_start(&h, &X); /* an overflow thread in a section */
+	reclaim_retire(&f.node, mark_freed);
+	for (int i = 0; i < 20; i++) {
+		reclaim_poll();
+		sleep_ms(1);
+	}
+	ck_assert_int_eq(atomic_load(&f.done), 0);
+	/* A wait for any object, from outside, waits for it. */
+	w.h = &h;
+	ck_assert_int_eq(pthread_create(&w.t, NULL, waiter_main, &w), 0);
+	ck_assert(wait_flag(&w.started));
+	sleep_ms(50);
+	ck_assert_int_eq(atomic_load(&h.left), 0);
+	holder_stop(&h);
+	pthread_join(w.t, NULL);
+	ck_assert_int_eq(w.ret, 0);
+	ck_assert(w.holder_had_left);
+	ck_assert_int_eq(reclaim_drain(), 0);
+	ck_assert_int_eq(atomic_load(&f.done), 1);
+	/* An overflow thread inside a section: cannot tell what it holds,
+	 * and its wait does not claim a guarantee it cannot give. */
+	holder_start(&h, &Y);
+	ck_assert_int_eq(pthread_create(&o.t, NULL, ovf_inside_main, &o), 0);
+	pthread_join(o.t, NULL);
+	ck_assert(o.holds_y);
+	ck_assert_int_eq(o.wait_ret, 1);
+	holder_stop(&h);
+}
+END_TEST
+
 static Suite *reclaim_suite(void)
 {
 	Suite *s = suite_create("reclaim");
@@ -488,6 +549,7 @@ static Suite *reclaim_suite(void)
 	tcase_add_test(tc, test_retire_stress_membarrier_or_fence);
 	tcase_add_test(tc, test_retire_stress_fence_path);
 	tcase_add_test(tc, test_fork_child_reclaims);
+	tcase_add_test(tc, test_overflow_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }

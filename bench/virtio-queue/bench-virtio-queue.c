@@ -5,7 +5,8 @@
  *   - one 128-descriptor chain (direct, and as one indirect table)
  *   - 128 one-descriptor chains (direct, and each through an indirect table)
  *   - 128 add_used
- * measured as pop + complete (virtq_pop + virtq_add_used) throughput, each
+ * measured as pop + complete (virtq_pop + virtq_complete, and the batch
+ * calls) throughput into caller-owned chain storage, each
  * beside an unchecked raw ring walk written here, over the same rings in
  * the same run: it reads avail.idx, walks each chain through host pointers
  * copying (addr, len, flags) as the library does, and publishes used
@@ -232,19 +233,20 @@ static struct virtq *make_queue(void)
 /* The batch API: virtq_pop_batch() + virtq_add_used_batch(). */
 static unsigned int ours_round_batch(struct virtq *q)
 {
+	/* Each chain its own storage, room for the longest chain here. */
+	static struct virtq_buf b[128][128];
 	static struct virtq_chain c[128];
-	static struct vring_used_elem e[128];
 	unsigned int total = 0;
 	int n, i;
 
+	if (!c[0].bufs)
+		for (i = 0; i < 128; i++)
+			virtq_chain_init(&c[i], b[i], 128);
 	while ((n = virtq_pop_batch(q, c, 128)) > 0) {
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < n; i++)
 			total += c[i].nbufs;
-			e[i].id = c[i].head;
-			e[i].len = c[i].write_len;
-		}
 		sink += c[n - 1].bufs[c[n - 1].nbufs - 1].addr;
-		if (virtq_add_used_batch(q, e, (unsigned int)n))
+		if (virtq_complete_batch(q, c, (unsigned int)n))
 			abort();
 	}
 	if (n < 0) {
@@ -257,14 +259,15 @@ static unsigned int ours_round_batch(struct virtq *q)
 
 static unsigned int ours_round(struct virtq *q)
 {
-	struct virtq_chain c;
+	static struct virtq_buf b[128];
+	struct virtq_chain c = VIRTQ_CHAIN_INIT(b);
 	unsigned int total = 0;
 	int r;
 
 	while ((r = virtq_pop(q, &c)) == 1) {
 		total += c.nbufs;
 		sink += c.bufs[c.nbufs - 1].addr;
-		if (virtq_add_used(q, c.head, c.write_len))
+		if (virtq_complete(&c))
 			abort();
 	}
 	if (r < 0) {
@@ -338,8 +341,9 @@ static void measure(enum shape s, bool batch, double *ours, double *raw)
 /* 128 add_used per round, timed alone (pops are not timed). */
 static double measure_add_used(bool raw)
 {
+	static struct virtq_buf b[1];
+	struct virtq_chain c = VIRTQ_CHAIN_INIT(b);
 	struct virtq *q;
-	struct virtq_chain c;
 	struct vring_used *u = used();
 	uint64_t total_ns = 0;
 	double best = 1e30;
@@ -407,8 +411,8 @@ int main(void)
 	       "ours Md/s", "raw ns/d", "raw Md/s", "ratio");
 	for (int batch = 0; batch < 2; batch++) {
 		printf("%s\n", batch ? "-- virtq_pop_batch + "
-				       "virtq_add_used_batch"
-				     : "-- virtq_pop + virtq_add_used, one "
+				       "virtq_complete_batch"
+				     : "-- virtq_pop + virtq_complete, one "
 				       "call "
 				       "per chain");
 		for (s = ONE_CHAIN_128; s <= INDIRECT_128x1; s++) {

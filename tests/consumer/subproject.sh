@@ -17,7 +17,8 @@ subproject('c-vmm', default_options: ['tests=disabled', 'benchmarks=false',
   'examples=false', 'fuzz=disabled', 'lab=disabled', 'default_library=static'])
 executable('consumer', 'consumer.c', dependencies: [dependency('cvmm-vm-memory'),
   dependency('cvmm-vm-allocator'), dependency('cvmm-kvm-ioctls'),
-  dependency('cvmm-virtio-queue'), dependency('cvmm-devices')])
+  dependency('cvmm-virtio-queue'), dependency('cvmm-virtio-queue-driver'),
+  dependency('cvmm-devices')])
 MESON
 meson setup "$work/build" "$work" >"$work/setup.log" 2>&1 || { cat "$work/setup.log"; exit 1; }
 meson compile -C "$work/build" >"$work/compile.log" 2>&1 || { cat "$work/compile.log"; exit 1; }

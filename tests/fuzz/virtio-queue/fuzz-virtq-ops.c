@@ -62,7 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct virtq *q = NULL;
 	struct virtq_state *st = NULL;
 	struct model md;
-	struct virtq_chain c, last;
+	static struct virtq_buf cbufs[MAXQ], bbufs[8][MAXQ];
+	struct virtq_chain c, last, cs[8];
 	bool have_last = false;
 	uint64_t features;
 	guest_addr_t da, aa, ua;
@@ -87,6 +88,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(virtq_driver_configure(d, q) == 0);
 	st = malloc(sizeof(*st));
 	check(st);
+	virtq_chain_init(&c, cbufs, MAXQ);
+	for (i = 0; i < 8; i++)
+		virtq_chain_init(&cs[i], bbufs[i], MAXQ);
 
 	for (i = 2; i < size; i++) {
 		uint8_t op = data[i] % 11, arg = data[i] / 11;
@@ -268,7 +272,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 10: /* device: undo the last pop, or pop a batch */
 			if (arg & 1) {
-				struct virtq_chain cs[8];
 				int got = virtq_pop_batch(q, cs, 1 + arg % 8);
 
 				check(got >= 0);

@@ -736,6 +736,8 @@ START_TEST(test_pop_batch_error_after_good_chains)
 	ck_assert_int_eq(virtq_pop_batch(q, c, 4), 1);
 	ck_assert(virtq_is_broken(q));
 	ck_assert_int_eq(virtq_pop_batch(q, c, 4), -EIO);
+	/* The single pop sees the broken queue too (no ring is read). */
+	ck_assert_int_eq(virtq_pop(q, &c[1]), -EIO);
 	ck_assert_int_eq(virtq_error_get(q), VIRTQ_ERR_HEAD_OUT_OF_RANGE);
 }
 END_TEST

@@ -233,8 +233,10 @@ static struct virtq *make_queue(void)
 /* The batch API: virtq_pop_batch() + virtq_add_used_batch(). */
 static unsigned int ours_round_batch(struct virtq *q)
 {
-	/* Each chain its own storage, room for the longest chain here. */
-	static struct virtq_buf b[128][128];
+	/* Each chain its own storage, room for the longest chain here;
+	 * the stride is not a power of two (2 KiB strides would put every
+	 * chain's first buffer in the same two L1 sets). */
+	static struct virtq_buf b[128][128 + 4];
 	static struct virtq_chain c[128];
 	unsigned int total = 0;
 	int n, i;
@@ -267,7 +269,7 @@ static unsigned int ours_round(struct virtq *q)
 	while ((r = virtq_pop(q, &c)) == 1) {
 		total += c.nbufs;
 		sink += c.bufs[c.nbufs - 1].addr;
-		if (virtq_complete(&c))
+		if (virtq_complete(q, &c))
 			abort();
 	}
 	if (r < 0) {

@@ -296,11 +296,11 @@ struct virtq_chain {
 	uint16_t nread;		/**< number of readable buffers */
 	uint16_t ndesc;		/**< ring descriptors consumed (an indirect
 				     table counts as one) */
+	uint32_t rd_off;	/**< offset in bufs[rd_buf] */
+	uint32_t rd_done;	/**< readable bytes consumed */
 	uint32_t read_len;	/**< total readable bytes */
 	uint32_t write_len;	/**< total writable bytes */
-	uint32_t rd_off;	/**< offset in bufs[rd_buf] */
 	uint32_t wr_off;	/**< offset in bufs[nread + wr_buf] */
-	uint32_t rd_done;	/**< readable bytes consumed */
 	uint32_t wr_done;	/**< writable bytes filled, <= write_len */
 	uint16_t rd_buf;	/**< next readable buffer */
 	uint16_t wr_buf;	/**< next writable buffer, counted from nread */
@@ -493,22 +493,24 @@ CVMM_EXPORT int virtq_chain_writable_iov(struct virtq_chain *c, size_t len,
  */
 
 /**
- * virtq_complete() - return @c to the driver with the bytes written through
- * its write cursor (virtq_chain_written()) as the used length, and publish
- * used.idx (release).  The chain is then no longer in flight; its storage
- * may be reused.  Errors: -EINVAL if @c was never popped or is not in
- * flight (completed twice, undone, or popped before a reset; the queue does
- * not break), -ENODEV (not ready), -EIO (broken: nothing is written to a
+ * virtq_complete() - return @c, popped from @q, to the driver with the
+ * bytes written through its write cursor (virtq_chain_written()) as the
+ * used length, and publish used.idx (release).  The chain is then no longer
+ * in flight; its storage may be reused.  Errors: -EINVAL if @c was not
+ * popped from @q (never popped: c->q is NULL) or is not in flight
+ * (completed twice, undone, or popped before a reset; the queue does not
+ * break), -ENODEV (not ready), -EIO (broken: nothing is written to a
  * broken queue).
  */
-CVMM_EXPORT int virtq_complete(struct virtq_chain *c);
+CVMM_EXPORT int virtq_complete(struct virtq *q, struct virtq_chain *c);
 
 /**
  * virtq_complete_len() - virtq_complete() with the used length @len given
  * by the device (e.g. the bytes a preadv() into the exported writable
  * iovecs really read), clamped to @c->write_len.
  */
-CVMM_EXPORT int virtq_complete_len(struct virtq_chain *c, uint32_t len);
+CVMM_EXPORT int virtq_complete_len(struct virtq *q, struct virtq_chain *c,
+				   uint32_t len);
 
 /**
  * virtq_complete_batch() - complete chains[0..n) (all popped from @q; each

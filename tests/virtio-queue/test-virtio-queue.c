@@ -2,7 +2,8 @@
 /*
  * libvirtio-queue unit tests.  The device queue is driven by the mock
  * driver (cvmm/virtio-queue-driver.h) in real guest memory.  Tests named
- * test_hostile_* each cover one line of HOSTILE-GUEST.md "Virtqueues".
+ * test_hostile_* each cover one line of the "Virtqueues" section of the
+ * project's hostile-guest checklist (docs/security.md).
  *
  * Guest memory used by every test:
  *   A [0, 1 MiB)            RAM

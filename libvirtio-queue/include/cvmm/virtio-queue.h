@@ -278,6 +278,11 @@ struct virtq_buf {
  * can never need more than virtq_size()).  @cap == 0 therefore asks how
  * many buffers the next chain needs without consuming it.
  *
+ * Threads.  The accessors and completions of a chain are calls on its
+ * queue (they read its state, and a bad buffer breaks it): serialise them
+ * with the queue's other calls, as for everything on one queue.  Host
+ * iovecs exported from a chain may be used from any thread.
+ *
  * Layout independence.  Nothing here is split-ring specific: a packed ring
  * produces the same chains, and the accessors and completions below work
  * on either.
@@ -599,8 +604,11 @@ CVMM_EXPORT void virtq_save(const struct virtq *q, struct virtq_state *st);
  * virtq_restore() - load @st into @q (whose memory must be set if @st is
  * ready).  The state is validated like the configuration calls: bad
  * version, max_size different from @q's, bad size, in-flight bits beyond
- * the size or a count that disagrees give -EINVAL; ring checks as
- * virtq_set_ready().  On error @q is reset.
+ * the size, or an in-flight count that disagrees with the bits or with
+ * next_avail - next_used give -EINVAL; ring checks as virtq_set_ready().
+ * The used-length bound of each head in flight (see virtq_add_used()) is
+ * recomputed from its descriptors (unbounded if @st is not ready).  On
+ * error @q is reset.
  */
 CVMM_EXPORT int virtq_restore(struct virtq *q, const struct virtq_state *st);
 

@@ -316,7 +316,8 @@ struct virtq_chain {
 /**
  * VIRTQ_CHAIN_INIT() - initialiser of a chain whose storage is the array
  * @arr (not a pointer): `struct virtq_buf b[8];
- * struct virtq_chain c = VIRTQ_CHAIN_INIT(b);`
+ * struct virtq_chain c = VIRTQ_CHAIN_INIT(b);` (a C designated
+ * initialiser; from C++ call virtq_chain_init()).
  */
 #define VIRTQ_CHAIN_INIT(arr)                                     \
 	{                                                         \

@@ -2,6 +2,11 @@
 /*
  * libvirtio-queue driver side: a mock virtio driver for tests.
  *
+ * Test support, not part of the production library: it lives in its own
+ * library, libcvmm-virtio-queue-driver (pkg-config and meson dependency
+ * name `cvmm-virtio-queue-driver`), which device authors link into their
+ * tests beside libcvmm-virtio-queue.
+ *
  * It lays out a split virtqueue in a guest memory object and plays the
  * guest: adds chains (direct or indirect), or writes arbitrary raw
  * descriptors and ring entries (for hostile-driver tests), reads used

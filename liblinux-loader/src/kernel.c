@@ -37,7 +37,7 @@ int linux_loader_parse_bzimage(const void *image, size_t size,
 {
 	const uint8_t *p = image;
 	struct setup_header h;
-	uint64_t setup_size, payload, need, addr, pref, end, hdr_end, copy;
+	uint64_t setup_size, payload, need, addr, pref, end, hdr_end;
 	unsigned int sects;
 
 	if (!image || !out)
@@ -45,6 +45,12 @@ int linux_loader_parse_bzimage(const void *image, size_t size,
 	if (size < BZ_HDR_OFF + sizeof(h))
 		return -ENOEXEC;
 	memcpy(&h, p + BZ_HDR_OFF, sizeof(h));
+	/* The header ends where the jump at 0x200 lands; fields past its
+	 * end do not exist in this kernel and read as zero. */
+	hdr_end = 0x202u + p[0x201];
+	if (hdr_end - BZ_HDR_OFF < sizeof(h))
+		memset((uint8_t *)&h + (hdr_end - BZ_HDR_OFF), 0,
+		       sizeof(h) - (hdr_end - BZ_HDR_OFF));
 	if (h.boot_flag != BZ_BOOT_FLAG || h.header != BZ_MAGIC)
 		return -ENOEXEC;
 	if (h.version < 0x0206)
@@ -60,8 +66,6 @@ int linux_loader_parse_bzimage(const void *image, size_t size,
 	setup_size = ((uint64_t)sects + 1) * 512;
 	if (setup_size >= size)
 		return -EINVAL;
-	/* The header ends where the jump at 0x200 lands. */
-	hdr_end = 0x202u + p[0x201];
 	if (hdr_end > setup_size)
 		return -EINVAL;
 	if (h.syssize == 0)
@@ -97,10 +101,7 @@ int linux_loader_parse_bzimage(const void *image, size_t size,
 	out->initrd_addr_max = h.initrd_addr_max ? h.initrd_addr_max
 						 : BZ_DEFAULT_INITRD;
 	out->cmdline_max = h.cmdline_size ? h.cmdline_size : BZ_DEFAULT_CMDLINE;
-	copy = hdr_end - BZ_HDR_OFF;
-	if (copy > sizeof(out->hdr))
-		copy = sizeof(out->hdr);
-	memcpy(&out->hdr, p + BZ_HDR_OFF, copy);
+	out->hdr = h;
 	return 0;
 }
 

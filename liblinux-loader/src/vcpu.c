@@ -216,12 +216,15 @@ static bool has_leaf(const struct kvm_cpuid_entry2 *e, size_t n, uint32_t fn)
 int boot_cpuid_normalize(struct kvm_cpuid_entry2 *e, size_t n, size_t cap,
 			 const struct boot_cpuid_config *cfg, size_t *n_out)
 {
+	static const struct boot_cpuid_config none;
 	unsigned int ncpu, shift;
 	uint32_t id;
 	size_t add = 0;
 
-	if (!e || !cfg || !n_out || n > cap)
+	if (!e || !n_out || n > cap)
 		return -EINVAL;
+	if (!cfg)
+		cfg = &none;
 	ncpu = cfg->num_cpus ? cfg->num_cpus : 1;
 	id = cfg->apic_id;
 	if (ncpu > 254 || id >= 255)

@@ -706,9 +706,10 @@ START_TEST(test_mptable_parsed_back)
 			q += 8;
 			break;
 		case 3:
-			if (q[4] == 1) { /* ISA */
-				ck_assert_uint_eq(q[5], isa);
-				ck_assert_uint_eq(q[7], isa == 0 ? 2 : isa);
+			if (q[4] == 1) { /* ISA: 0 on pin 2, no 2 */
+				ck_assert_uint_eq(q[5],
+						  isa < 2 ? isa : isa + 1);
+				ck_assert_uint_eq(q[7], isa == 0 ? 2 : q[5]);
 				isa++;
 			} else {
 				ck_assert_uint_eq(q[4], 0);
@@ -734,9 +735,22 @@ START_TEST(test_mptable_parsed_back)
 	ck_assert_uint_eq(procs, 4);
 	ck_assert_uint_eq(buses, 2);
 	ck_assert_uint_eq(ioapics, 1);
-	ck_assert_uint_eq(isa, 16);
+	ck_assert_uint_eq(isa, 15);
 	ck_assert_uint_eq(pcis, 3);
 	ck_assert_uint_eq(lints, 2);
+
+	/* irq0_to_pin0: all 16 ISA IRQs, IRQ n on input n */
+	cfg.irq0_to_pin0 = true;
+	ck_assert_int_eq(boot_mptable_setup(m, &cfg, &size), 0);
+	ck_assert_int_eq(guest_memory_read(m, BOOT_MPTABLE_ADDR, buf, size), 0);
+	ck_assert_uint_eq(sum8(buf + 16, size - 16), 0);
+	q = buf + 16 + 44 + 20 * 4 + 8 * 3;
+	for (unsigned int irq = 0; irq < 16; irq++, q += 8) {
+		ck_assert_uint_eq(q[0], 3);
+		ck_assert_uint_eq(q[5], irq);
+		ck_assert_uint_eq(q[7], irq);
+	}
+	cfg.irq0_to_pin0 = false;
 
 	pci[0].slot = 32;
 	ck_assert_int_eq(boot_mptable_setup(m, &cfg, NULL), -EINVAL);

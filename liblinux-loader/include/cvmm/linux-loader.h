@@ -395,15 +395,17 @@ struct boot_mptable_config {
 	unsigned int ioapic_pins; /**< 0 = 24; at most 240 */
 	const struct boot_pci_irq *pci_irqs; /**< at most 128 */
 	size_t n_pci_irqs;
-	/** ISA IRQ 0 goes to IOAPIC input 2 (as the ACPI override says)
-	 *  unless this is set, then to input 0. */
+	/** ISA IRQ 0 goes to IOAPIC input 2 (as the ACPI override says,
+	 *  and the cascade IRQ 2 gets no entry) unless this is set, then
+	 *  ISA IRQ n goes to input n for all 16. */
 	bool irq0_to_pin0;
 };
 
 /**
  * boot_mptable_setup() - write an MP floating pointer and configuration
  * table (Intel MP spec 1.4): one processor entry per CPU (CPU 0 is the
- * BSP), buses PCI (id 0) and ISA (id 1), the IOAPIC, ISA IRQs 0-15, one
+ * BSP), buses PCI (id 0) and ISA (id 1), the IOAPIC, ISA IRQs 0-15 (see
+ * irq0_to_pin0), one
  * interrupt entry per @pci_irqs element, LINT0 ExtINT and LINT1 NMI.
  * @size_out: receives the bytes written (may be NULL).
  *
@@ -470,7 +472,8 @@ CVMM_EXPORT int boot_vcpu_setup_pvh(const struct guest_memory *m,
 
 /**
  * struct boot_cpuid_config - topology of one vCPU.  Topology: one
- * package, @num_cpus cores of one thread each.
+ * package, @num_cpus cores of one thread each.  NULL or zero: APIC id 0
+ * of a 1-vCPU VM.
  */
 struct boot_cpuid_config {
 	uint32_t apic_id;      /**< this vCPU's (x2)APIC id, < 255 */
@@ -490,8 +493,9 @@ struct boot_cpuid_config {
  *  - 0x40000000: "KVMKVMKVM\0\0\0", EAX >= 0x40000001; 0x40000001: EAX
  *    gains BOOT_KVM_CLOCK_FEATURES.  Both are appended when missing.
  * @e, @n, @cap: the table, its entries, its capacity (>= @n).
+ * @cfg: this vCPU (may be NULL).
  * @n_out: receives the new count.
- * Errors: -EINVAL (NULL argument, @n > @cap, bad topology), -ENOSPC (no
+ * Errors: -EINVAL (NULL @e or @n_out, @n > @cap, bad topology), -ENOSPC (no
  * room for the appended leaves; the table is then unchanged).
  */
 CVMM_EXPORT int boot_cpuid_normalize(struct kvm_cpuid_entry2 *e, size_t n,

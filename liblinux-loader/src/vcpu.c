@@ -285,6 +285,11 @@ int boot_cpuid_normalize(struct kvm_cpuid_entry2 *e, size_t n, size_t cap,
 		case 0x80000008:
 			c->ecx = (c->ecx & ~0xf0ffu) | shift << 12 | (ncpu - 1);
 			break;
+		case 0x8000001e: /* AMD topology extensions */
+			c->eax = id;
+			c->ebx = (c->ebx & ~0xffffu) | (id & 0xff);
+			c->ecx &= ~0x7ffu; /* one node, id 0 */
+			break;
 		case CPUID_KVM_SIG:
 			if (c->eax < CPUID_KVM_FEAT)
 				c->eax = CPUID_KVM_FEAT;

@@ -872,7 +872,7 @@ END_TEST
 
 START_TEST(test_cpuid_normalize)
 {
-	struct kvm_cpuid_entry2 e[12];
+	struct kvm_cpuid_entry2 e[13];
 	struct boot_cpuid_config cfg = {.apic_id = 3, .num_cpus = 6};
 	size_t n = 0, nout;
 	char sig[13] = {0};
@@ -889,10 +889,12 @@ START_TEST(test_cpuid_normalize)
 		e[n++] = (struct kvm_cpuid_entry2){.function = 0xb, .index = i};
 	e[n++] = (struct kvm_cpuid_entry2){.function = 0x80000008,
 					   .ecx = 0xffff};
+	e[n++] = (struct kvm_cpuid_entry2){
+		.function = 0x8000001e, .ebx = 0xffffffff, .ecx = 0xffffffff};
 	ck_assert_int_eq(boot_cpuid_normalize(e, n, n + 1, &cfg, &nout),
 			 -ENOSPC);
 	ck_assert_uint_eq(e[0].ebx, 0xff00ffff); /* unchanged */
-	ck_assert_int_eq(boot_cpuid_normalize(e, n, 12, &cfg, &nout), 0);
+	ck_assert_int_eq(boot_cpuid_normalize(e, n, 13, &cfg, &nout), 0);
 	ck_assert_uint_eq(nout, n + 2);
 	ck_assert_uint_eq(e[0].ebx, 0x0306ffffu);
 	ck_assert_uint_eq(e[0].ecx, 1u | 1u << 31);
@@ -909,23 +911,29 @@ START_TEST(test_cpuid_normalize)
 	ck_assert_uint_eq(e[6].ecx, 2);
 	ck_assert_uint_eq(e[6].ebx, 0);
 	ck_assert_uint_eq(e[7].ecx, 0x0f00u | 3u << 12 | 5u);
-	ck_assert_uint_eq(e[8].function, 0x40000000);
-	ck_assert_uint_eq(e[8].eax, 0x40000001);
-	memcpy(sig, &e[8].ebx, 4);
-	memcpy(sig + 4, &e[8].ecx, 4);
-	memcpy(sig + 8, &e[8].edx, 4);
+	ck_assert_uint_eq(e[8].eax, 3);
+	ck_assert_uint_eq(e[8].ebx, 0xffff0003u);
+	ck_assert_uint_eq(e[8].ecx, 0xfffff800u);
+	ck_assert_uint_eq(e[9].function, 0x40000000);
+	ck_assert_uint_eq(e[9].eax, 0x40000001);
+	memcpy(sig, &e[9].ebx, 4);
+	memcpy(sig + 4, &e[9].ecx, 4);
+	memcpy(sig + 8, &e[9].edx, 4);
 	ck_assert_mem_eq(sig, "KVMKVMKVM\0\0\0", 12);
-	ck_assert_uint_eq(e[9].function, 0x40000001);
-	ck_assert_uint_eq(e[9].eax, BOOT_KVM_CLOCK_FEATURES);
+	ck_assert_uint_eq(e[10].function, 0x40000001);
+	ck_assert_uint_eq(e[10].eax, BOOT_KVM_CLOCK_FEATURES);
 	/* idempotent: nothing appended a second time, KVM's bits kept */
-	e[9].eax |= 1u << 7;
-	ck_assert_int_eq(boot_cpuid_normalize(e, nout, 12, &cfg, &nout), 0);
+	e[10].eax |= 1u << 7;
+	ck_assert_int_eq(boot_cpuid_normalize(e, nout, 13, &cfg, &nout), 0);
 	ck_assert_uint_eq(nout, n + 2);
-	ck_assert_uint_eq(e[9].eax, BOOT_KVM_CLOCK_FEATURES | 1u << 7);
+	ck_assert_uint_eq(e[10].eax, BOOT_KVM_CLOCK_FEATURES | 1u << 7);
 	cfg.apic_id = 255;
-	ck_assert_int_eq(boot_cpuid_normalize(e, nout, 12, &cfg, &nout),
+	ck_assert_int_eq(boot_cpuid_normalize(e, nout, 13, &cfg, &nout),
 			 -EINVAL);
-	ck_assert_int_eq(boot_cpuid_normalize(e, 13, 12, &cfg, &nout), -EINVAL);
+	ck_assert_int_eq(boot_cpuid_normalize(e, 14, 13, &cfg, &nout), -EINVAL);
+	/* NULL configuration: vCPU 0 of 1 */
+	ck_assert_int_eq(boot_cpuid_normalize(e, nout, 13, NULL, &nout), 0);
+	ck_assert_uint_eq(e[0].ebx >> 16, 0x0001);
 }
 END_TEST
 

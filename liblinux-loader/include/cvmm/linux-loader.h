@@ -489,7 +489,8 @@ struct boot_cpuid_config {
  *    L1/L2, all cores for L3);
  *  - leaves 0xB and 0x1F: x2APIC id in EDX, SMT level (1 thread) and core
  *    level (num_cpus), invalid level beyond;
- *  - leaf 0x80000008: ECX core count and APIC id size;
+ *  - leaf 0x80000008: ECX core count and APIC id size; 0x8000001E:
+ *    extended APIC id, core id = APIC id, one thread per core, node 0;
  *  - 0x40000000: "KVMKVMKVM\0\0\0", EAX >= 0x40000001; 0x40000001: EAX
  *    gains BOOT_KVM_CLOCK_FEATURES.  Both are appended when missing.
  * @e, @n, @cap: the table, its entries, its capacity (>= @n).

@@ -827,6 +827,16 @@ START_TEST(test_vcpu_long_mode)
 	ck_assert_int_eq(boot_vcpu_setup_long_mode(m, &k, 0, &cfg, &regs,
 						   &sregs),
 			 -EINVAL);
+	cfg.pml4_addr = k.start + 0x1000; /* over the kernel */
+	ck_assert_int_eq(boot_vcpu_setup_long_mode(m, &k, 0, &cfg, &regs,
+						   &sregs),
+			 -EINVAL);
+	cfg.pml4_addr = 0;
+	cfg.gdt_addr = k.end - 8;
+	ck_assert_int_eq(boot_vcpu_setup_long_mode(m, &k, 0, &cfg, &regs,
+						   &sregs),
+			 -EINVAL);
+	cfg.gdt_addr = 0;
 	cfg.pml4_addr = 64 * MiB - 4096;
 	ck_assert_int_eq(boot_vcpu_setup_long_mode(m, &k, 0, &cfg, &regs,
 						   &sregs),
@@ -863,6 +873,11 @@ START_TEST(test_vcpu_pvh)
 	ck_assert_uint_eq(sregs.cs.limit, 0xffffffffu);
 	ck_assert_uint_eq(sregs.tr.limit, 0x67);
 	ck_assert_uint_eq(sregs.tr.present, 1);
+	ck_assert_int_eq(boot_vcpu_setup_pvh(m, &k, 0,
+					     &(struct boot_vcpu_config){
+						     .gdt_addr = k.start},
+					     &regs, &sregs),
+			 -EINVAL);
 	k.kind = LINUX_LOADER_BZIMAGE;
 	ck_assert_int_eq(boot_vcpu_setup_pvh(m, &k, 0, NULL, &regs, &sregs),
 			 -EINVAL);

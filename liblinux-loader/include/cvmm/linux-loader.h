@@ -440,8 +440,9 @@ struct boot_vcpu_config {
  * other @sregs fields (apic_base, interrupt bitmap ...) are kept, so pass
  * what KVM_GET_SREGS returned.  @regs is cleared, then RFLAGS = 2, RIP =
  * @k->entry, RSI = @zero_page, RSP = RBP = stack.
- * Errors: -EINVAL (NULL argument, @k not a bzImage, unaligned tables),
- * -ERANGE (tables outside RAM), write errors.
+ * Errors: -EINVAL (NULL argument, @k not a bzImage, unaligned tables,
+ * GDT or tables over the kernel), -ERANGE (tables outside RAM), write
+ * errors.
  */
 CVMM_EXPORT int boot_vcpu_setup_long_mode(const struct guest_memory *m,
 					  const struct linux_loader_kernel *k,
@@ -456,7 +457,8 @@ CVMM_EXPORT int boot_vcpu_setup_long_mode(const struct guest_memory *m,
  * (CR0 = PE|ET, CR4 = 0, EFER = 0), RIP = @k->entry, RBX = @start_info,
  * RFLAGS = 2.  @sregs as for boot_vcpu_setup_long_mode(); page-table
  * fields of @cfg are not used.
- * Errors: -EINVAL (NULL argument, @k not PVH), -ERANGE, write errors.
+ * Errors: -EINVAL (NULL argument, @k not PVH, GDT over the kernel),
+ * -ERANGE, write errors.
  */
 CVMM_EXPORT int boot_vcpu_setup_pvh(const struct guest_memory *m,
 				    const struct linux_loader_kernel *k,

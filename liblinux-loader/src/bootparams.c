@@ -4,13 +4,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <asm/e820.h>
+
 #include "internal.h"
+
+_Static_assert(BOOT_E820_RAM == E820_RAM &&
+		       BOOT_E820_RESERVED == E820_RESERVED &&
+		       BOOT_E820_ACPI == E820_ACPI && BOOT_E820_NVS == E820_NVS,
+	       "e820 types differ from <asm/e820.h>");
+_Static_assert(sizeof(struct boot_pvh_start_info) == 56 &&
+		       sizeof(struct boot_pvh_module) == 32 &&
+		       sizeof(struct boot_pvh_memmap_entry) == 24,
+	       "PVH structures differ from the Xen ABI");
 
 #define MAX_RESERVED	  64u
 #define PARAMS_BLOCK_SIZE 4096u
 #define CMDLINE_CAP_MAX	  (1u << 20)
 #define PVH_MODLIST_OFF	  64u
 #define PVH_MEMMAP_OFF	  128u
+
+_Static_assert(PVH_MEMMAP_OFF + BOOT_E820_MAX *
+					sizeof(struct boot_pvh_memmap_entry) <=
+		       PARAMS_BLOCK_SIZE,
+	       "PVH memmap does not fit the start info block");
 
 /* ------------------------------------------------------------------ e820 */
 

@@ -208,7 +208,9 @@ CVMM_EXPORT int linux_loader_load_initrd(const struct guest_memory *m,
 
 /* ------------------------------------------------------------------- e820 */
 
-/** E820 entry types (the values of <asm/e820.h>'s E820_RAM ...). */
+/** E820 entry types: the values of <asm/e820.h>'s E820_RAM ... (checked
+ *  at build time), named here because that header is not in every uapi
+ *  set. */
 enum {
 	BOOT_E820_RAM = 1,
 	BOOT_E820_RESERVED = 2,
@@ -217,7 +219,7 @@ enum {
 };
 
 /** Most entries an e820 map holds in the zero page. */
-#define BOOT_E820_MAX 128
+#define BOOT_E820_MAX E820_MAX_ENTRIES_ZEROPAGE
 
 /**
  * boot_e820_build() - the e820 map of @m: every RAM region as RAM (adjacent
@@ -240,6 +242,10 @@ CVMM_EXPORT int boot_e820_build(const struct guest_memory *m,
 
 /* ----------------------------------------------------------- command line */
 
+/**
+ * struct boot_cmdline - a kernel command line being built, owned by its
+ * creator.  Not thread-safe: one thread at a time per object.
+ */
 struct boot_cmdline;
 
 /**

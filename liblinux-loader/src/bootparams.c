@@ -304,6 +304,12 @@ int boot_params_setup(const struct guest_memory *m,
 	bp->hdr.loadflags |= CAN_USE_HEAP;
 	bp->hdr.loadflags &= (uint8_t)~KEEP_SEGMENTS;
 	bp->hdr.heap_end_ptr = 0xfe00;
+	/* Fields the loader owns: whatever the image carried is dropped. */
+	bp->hdr.ramdisk_image = 0;
+	bp->hdr.ramdisk_size = 0;
+	bp->hdr.setup_data = 0;
+	bp->hdr.hardware_subarch = 0; /* X86_SUBARCH_PC */
+	bp->hdr.hardware_subarch_data = 0;
 	bp->hdr.cmd_line_ptr = (uint32_t)l.cmdline;
 	bp->ext_cmd_line_ptr = (uint32_t)(l.cmdline >> 32);
 	bp->hdr.code32_start = (uint32_t)k->start;

@@ -514,13 +514,22 @@ START_TEST(test_boot_params)
 	ck_assert_uint_eq(bp.e820_table[2].addr, MiB);
 	ck_assert_int_eq(guest_memory_read(m, BOOT_CMDLINE_ADDR, line, 14), 0);
 	ck_assert_str_eq(line, "console=ttyS0");
-	/* defaults: empty line, e820 = RAM */
+	/* defaults: empty line, e820 = RAM; loader-owned fields the image
+	 * carried are not passed on */
+	k.hdr.ramdisk_image = 0x1234000;
+	k.hdr.ramdisk_size = 0x1000;
+	k.hdr.setup_data = 0x5000;
+	k.hdr.hardware_subarch = 1;
 	ck_assert_int_eq(boot_params_setup(m, &k, NULL), 0);
 	ck_assert_int_eq(
 		guest_memory_read(m, BOOT_ZERO_PAGE_ADDR, &bp, sizeof(bp)), 0);
 	ck_assert_uint_eq(bp.e820_entries, 1);
 	ck_assert_uint_eq(bp.e820_table[0].size, 64 * MiB);
 	ck_assert_uint_eq(bp.hdr.ramdisk_size, 0);
+	ck_assert_uint_eq(bp.hdr.ramdisk_image, 0);
+	ck_assert_uint_eq(bp.hdr.setup_data, 0);
+	ck_assert_uint_eq(bp.hdr.hardware_subarch, 0);
+	ck_assert_uint_eq(bp.acpi_rsdp_addr, 0);
 	guest_memory_unref(m);
 }
 END_TEST

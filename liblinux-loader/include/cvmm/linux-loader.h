@@ -317,7 +317,8 @@ struct boot_config {
  * boot_params_setup() - write the zero page (struct boot_params) and the
  * command line for a bzImage: setup header copied from the image,
  * type_of_loader 0xff, CAN_USE_HEAP, cmd_line_ptr, ramdisk, e820 table,
- * acpi_rsdp_addr (protocol >= 2.14).
+ * acpi_rsdp_addr (protocol >= 2.14); the image's own values of ramdisk,
+ * setup_data and hardware_subarch fields are not passed on (zero).
  * @m: guest memory; @k: a bzImage from linux_loader_load(); @cfg may be NULL.
  *
  * Checked: zero page (4 KiB), command line and initrd lie in RAM below

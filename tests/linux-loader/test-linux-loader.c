@@ -378,6 +378,27 @@ START_TEST(test_initrd_placement)
 }
 END_TEST
 
+START_TEST(test_initrd_below_pci_hole)
+{
+	static const uint64_t r[][2] = {{0, 3 * GiB}, {4 * GiB, GiB}};
+	static uint8_t img[TI_BZ_SIZE];
+	static uint8_t rd[5000];
+	struct guest_memory *m = ti_mem(r, 2);
+	struct linux_loader_kernel k;
+	guest_addr_t a;
+
+	ck_assert_ptr_nonnull(m);
+	ti_make_bzimage(img);
+	ck_assert_int_eq(linux_loader_load(m, img, sizeof(img), NULL, &k), 0);
+	k.initrd_addr_max = UINT32_MAX; /* the hole and 4 GiB bound it */
+	ck_assert_int_eq(linux_loader_load_initrd(m, &k, NULL, 0, rd,
+						  sizeof(rd), &a),
+			 0);
+	ck_assert_uint_eq(a, (3 * GiB - sizeof(rd)) & ~0xfffull);
+	guest_memory_unref(m);
+}
+END_TEST
+
 /* ------------------------------------------------------------------- e820 */
 
 START_TEST(test_e820_pci_hole_and_reserved)
@@ -1010,6 +1031,7 @@ static Suite *linux_loader_suite(void)
 	tcase_add_test(tc, test_elf_without_pvh_note);
 	tcase_add_test(tc, test_hostile_elf_phdrs_vs_file_size);
 	tcase_add_test(tc, test_initrd_placement);
+	tcase_add_test(tc, test_initrd_below_pci_hole);
 	tcase_add_test(tc, test_e820_pci_hole_and_reserved);
 	tcase_add_test(tc, test_cmdline_builder);
 	tcase_add_test(tc, test_boot_params);

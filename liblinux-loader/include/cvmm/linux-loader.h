@@ -167,8 +167,9 @@ CVMM_EXPORT int linux_loader_parse_elf(const void *image, size_t size,
  * @cfg: may be NULL (defaults).
  * @out: receives the description of the loaded kernel.
  *
- * A bzImage's protected-mode part goes to its load address, and the whole
- * [start, end) range including init_size must be RAM.  ELF PT_LOAD
+ * A bzImage's protected-mode part (syssize * 16 bytes) goes to its load
+ * address, and the whole [start, end) range including init_size must be
+ * RAM (the kernel clears what it needs beyond its payload).  ELF PT_LOAD
  * segments go to p_paddr, their p_memsz - p_filesz tail zeroed.
  * Errors: those of the parse functions, and -ERANGE when the kernel
  * does not fit in guest RAM (checked for every segment before anything is

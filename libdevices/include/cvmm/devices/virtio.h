@@ -178,8 +178,10 @@ struct virtio_poll_fd {
  *                virtio_device_features().  A negative return puts the
  *                device into NEEDS_RESET (config interrupt raised).
  * @queue_ready:  queue @queue was enabled (@ready true) after the core had
- *                validated and activated its rings, or disabled by a reset
- *                (@ready false, before the queue is reset).
+ *                validated and activated its rings, or the driver disabled
+ *                it (@ready false: virtio-mmio QueueReady 0; drop its
+ *                chains, the queue is reset after the op returns).  A device
+ *                reset calls @reset instead.
  * @queue_notify: the driver notified queue @queue: process it (see "Queue
  *                processing contract").
  * @reset:        device reset: cancel or wait for in-flight requests (no

@@ -1562,6 +1562,76 @@ START_TEST(test_core_one_transport)
 }
 END_TEST
 
+/* A device type's features_ok op may refuse a combination; its activate
+ * op failing puts the device into NEEDS_RESET. */
+static int picky_features_ok(void *opaque, uint64_t f)
+{
+	(void)opaque;
+	return (f & (1ull << 1)) && !(f & (1ull << 0)) ? -EINVAL : 0;
+}
+
+static int picky_activate(void *opaque)
+{
+	return *(int *)opaque;
+}
+
+static const struct virtio_device_ops picky_ops = {
+	.features_ok = picky_features_ok,
+	.activate = picky_activate,
+};
+
+START_TEST(test_core_features_ok_and_activate_ops)
+{
+	struct virtio_device_info info = {
+		.device_id = 9, .num_queues = 1, .features = 3};
+	int activate_ret = 0;
+
+	ck_assert_int_eq(virtio_device_create(&info, &picky_ops, &activate_ret,
+					      &vdev),
+			 0);
+	mmio_attach();
+	ck_assert(!mmio_negotiate(F_VERSION_1 | 2));
+	ck_assert(mmio_negotiate(F_VERSION_1 | 3));
+	ck_assert_uint_eq(virtio_device_features(vdev), F_VERSION_1 | 3);
+	/* activate fails: NEEDS_RESET and a config interrupt. */
+	activate_ret = -EIO;
+	ck_assert(mmio_negotiate(F_VERSION_1));
+	ck_assert_uint_eq(mmio_setup_queue(0, QSIZE, F_VERSION_1), 1);
+	wr(MMIO(VIRTIO_MMIO_STATUS), 4,
+	   rd(MMIO(VIRTIO_MMIO_STATUS), 4) | VIRTIO_CONFIG_S_DRIVER_OK);
+	ck_assert(rd(MMIO(VIRTIO_MMIO_STATUS), 4) &
+		  VIRTIO_CONFIG_S_NEEDS_RESET);
+	ck_assert_uint_eq(mmio_irq_ack(), VIRTIO_MMIO_INT_CONFIG);
+}
+END_TEST
+
+/* New guest memory without the rings' region: the queue breaks, the
+ * device asks for a reset. */
+START_TEST(test_core_memory_change_breaks_queue)
+{
+	struct guest_region_params p = {0};
+	struct guest_region *hi = NULL;
+	struct guest_memory *m2 = NULL;
+
+	rng_create(NULL);
+	pci_attach();
+	pci_probe(F_VERSION_1, 1);
+	/* NULL memory with a queue enabled is refused. */
+	ck_assert_int_eq(virtio_device_set_memory(vdev, NULL), -EINVAL);
+	p.gpa = 1ull << 32;
+	p.size = 1 << 20;
+	p.backing = GUEST_REGION_ANON_PRIVATE;
+	ck_assert_int_eq(guest_region_create(&p, &hi), 0);
+	ck_assert_int_eq(guest_memory_create(&hi, 1, &m2), 0);
+	ck_assert_int_eq(virtio_device_set_memory(vdev, m2), 0);
+	ck_assert(virtio_device_needs_reset(vdev));
+	ck_assert_uint_eq(msi.count, 1);
+	ck_assert_int_eq(virtio_device_set_memory(vdev, mem), 0);
+	guest_memory_unref(m2);
+	guest_region_unref(hi);
+}
+END_TEST
+
 /* ==================================================== threaded test */
 
 /*
@@ -1773,6 +1843,8 @@ static Suite *virtio_suite(void)
 	tcase_add_test(tc, test_core_poll_list_changes);
 	tcase_add_test(tc, test_core_destroy_calls_destroy_op);
 	tcase_add_test(tc, test_core_one_transport);
+	tcase_add_test(tc, test_core_features_ok_and_activate_ops);
+	tcase_add_test(tc, test_core_memory_change_breaks_queue);
 	suite_add_tcase(s, tc);
 
 	th = tcase_create("threads");

@@ -1188,6 +1188,76 @@ START_TEST(test_pci_failed_status_stops_processing)
 }
 END_TEST
 
+struct remap_log {
+	unsigned calls;
+	bool mapped;
+	uint64_t base;
+};
+
+static void on_remap(void *opaque, bool mapped, uint64_t base)
+{
+	struct remap_log *l = opaque;
+
+	l->calls++;
+	l->mapped = mapped;
+	l->base = base;
+}
+
+/* The VMM learns where the notify area decodes (to move ioeventfds), and
+ * the notify address follows the BAR. */
+START_TEST(test_pci_notify_remap_follows_bar)
+{
+	struct pci_root_config rc = {0};
+	struct virtio_pci_config pc = {0};
+	struct remap_log log = {0};
+	struct virtio_pci *other = NULL;
+	uint64_t a;
+
+	rng_create(NULL);
+	ck_assert_int_eq(virtio_device_set_memory(vdev, mem), 0);
+	pc.notify_remap = on_remap;
+	pc.remap_opaque = &log;
+	ck_assert_int_eq(virtio_pci_create(vdev, &pc, &vp), 0);
+	ck_assert_int_eq(pci_device_set_bar_address(virtio_pci_pci_device(vp),
+						    VIRTIO_PCI_BAR, BAR_ADDR),
+			 0);
+	rc.mmio_bus = mmio_bus;
+	ck_assert_int_eq(pci_root_create(&rc, &root), 0);
+	ck_assert_int_eq(virtio_pci_add_to_root(vp, root, SLOT, 0), 0);
+	ck_assert_int_eq(virtio_pci_add_to_root(vp, root, SLOT, 0), -EEXIST);
+	ck_assert_int_eq(virtio_pci_queue_notify_addr(vp, 0, &a), -ENODEV);
+	ck_assert_int_eq(virtio_pci_queue_notify_addr(vp, 1, &a), -EINVAL);
+	cfg_wr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	ck_assert_uint_ge(log.calls, 1);
+	ck_assert(log.mapped);
+	ck_assert_uint_eq(log.base, BAR_ADDR + VIRTIO_PCI_NOTIFY_OFFSET);
+	ck_assert_int_eq(virtio_pci_queue_notify_addr(vp, 0, &a), 0);
+	ck_assert_uint_eq(a, BAR_ADDR + VIRTIO_PCI_NOTIFY_OFFSET);
+	/* Move the BAR (64-bit: low and high dwords). */
+	cfg_wr(PCI_COMMAND, 2, 0);
+	ck_assert(!log.mapped);
+	cfg_wr(PCI_BASE_ADDRESS_0, 4,
+	       0xd0000000u | PCI_BASE_ADDRESS_MEM_TYPE_64);
+	cfg_wr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	ck_assert(log.mapped);
+	ck_assert_uint_eq(log.base, 0xd0000000ull + VIRTIO_PCI_NOTIFY_OFFSET);
+	ck_assert_int_eq(virtio_pci_queue_notify_addr(vp, 0, &a), 0);
+	ck_assert_uint_eq(a, 0xd0000000ull + VIRTIO_PCI_NOTIFY_OFFSET);
+	/* A second device cannot take the occupied slot; its transport still
+	 * owns (and frees) its function. */
+	{
+		struct virtio_device *d2 = NULL;
+
+		ck_assert_int_eq(virtio_rng_create(NULL, &d2), 0);
+		ck_assert_int_eq(virtio_pci_create(d2, NULL, &other), 0);
+		ck_assert_int_eq(virtio_pci_add_to_root(other, root, SLOT, 0),
+				 -EBUSY);
+		virtio_pci_destroy(other);
+		virtio_device_destroy(d2);
+	}
+}
+END_TEST
+
 /* ========================================================= MMIO tests */
 
 START_TEST(test_mmio_rng_probe_kick_irq)
@@ -1818,6 +1888,7 @@ static Suite *virtio_suite(void)
 	tcase_add_test(tc, test_pci_echo_indirect);
 	tcase_add_test(tc, test_hostile_pci_buffer_on_own_bar);
 	tcase_add_test(tc, test_pci_failed_status_stops_processing);
+	tcase_add_test(tc, test_pci_notify_remap_follows_bar);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("mmio");

@@ -451,7 +451,7 @@ static void echo_q0(struct echo *e)
 			    virtq_chain_write(&c, tmp, (size_t)got) < got)
 				break;
 		}
-		virtq_complete(&c);
+		virtq_complete(vq, &c);
 	}
 	virtio_device_queue_used(e->dev, 0);
 }
@@ -497,7 +497,8 @@ static void echo_complete_ready(void *opaque, uint32_t revents)
 		uint8_t x = 0xab;
 
 		virtq_chain_write(&e->flight[i], &x, 1);
-		e->late_complete_ret = virtq_complete(&e->flight[i]);
+		e->late_complete_ret = virtq_complete(
+			virtio_device_queue(e->dev, 1), &e->flight[i]);
 	}
 	if (e->nflight)
 		virtio_device_queue_used(e->dev, 1);
@@ -1083,7 +1084,9 @@ START_TEST(test_reset_drains_before_status_zero)
 		ck_assert_uint_eq(virtq_driver_used_idx(drv[1]), 0);
 		/* Even the stale chain cannot complete. */
 		virtio_device_lock(vdev);
-		ck_assert_int_lt(virtq_complete(&stale), 0);
+		ck_assert_int_lt(virtq_complete(virtio_device_queue(vdev, 1),
+						&stale),
+				 0);
 		virtio_device_unlock(vdev);
 		ck_assert_uint_eq(virtq_driver_used_idx(drv[1]), 0);
 	}

@@ -1212,10 +1212,12 @@ START_TEST(test_pci_notify_remap_follows_bar)
 {
 	struct pci_root_config rc = {0};
 	struct virtio_pci_config pc = {0};
-	struct remap_log log = {0};
+	static struct remap_log log; /* teardown removes the function later */
 	struct virtio_pci *other = NULL;
 	uint64_t a;
 
+	memset(&log, 0, sizeof(log));
+	memset(&log, 0, sizeof(log));
 	rng_create(NULL);
 	ck_assert_int_eq(virtio_device_set_memory(vdev, mem), 0);
 	pc.notify_remap = on_remap;

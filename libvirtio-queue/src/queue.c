@@ -803,8 +803,11 @@ pop_head(struct virtq *q, struct virtq_chain *c, const struct ring_view *r,
 
 	/* Ordered after the acquire load of avail.idx in refresh_avail(). */
 	head = LOAD16(&r->avail[na & r->mask]);
-	if (unlikely(head >= r->size || virtq_head_in_flight(q, head)))
+	if (unlikely(head >= r->size || virtq_head_in_flight(q, head))) {
+		if (batch)
+			q->next_avail = na; /* the error callback sees it */
 		return pop_bad_head(q, head);
+	}
 	/* Snapshot: each field is loaded exactly once (next only by the
 	 * walker, which is the only one to use it). */
 	d = &r->desc[head];
@@ -812,8 +815,11 @@ pop_head(struct virtq *q, struct virtq_chain *c, const struct ring_view *r,
 	len = LOAD32(&d->len);
 	flags = LOAD16(&d->flags);
 	if (unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
-		     len == 0 || addr + len < addr || c->cap == 0))
+		     len == 0 || addr + len < addr || c->cap == 0)) {
+		if (batch)
+			q->next_avail = na; /* the walker moves it on */
 		return pop_other(q, c, head, addr, len, flags);
+	}
 	w = flags & VRING_DESC_F_WRITE;
 	fill_plain(q, c, head, addr, len, w);
 	mark_popped(q, head, write_total(len, w), batch);
@@ -876,15 +882,12 @@ int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 		if (unlikely(ret != 1))
 			break;
 	}
-	/* The walker moved next_avail for its chains; the fast path did
-	 * not: set it once for all. */
+	/* The fast path left next_avail to this one store (the slow paths
+	 * set it before they ran, so the walker and the error callback saw
+	 * the right value). */
 	q->next_avail = (uint16_t)(na + i);
 	if (i)
 		q->last_popped = chains[i - 1].head;
-	/* A chain after these broke the queue: keep the invariant of
-	 * internal.h (virtq_break() saw the old next_avail). */
-	if (unlikely(!q->active))
-		q->shadow_avail = q->next_avail;
 	return i ? (int)i : ret;
 }
 

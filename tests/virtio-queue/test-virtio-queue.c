@@ -49,6 +49,7 @@ static struct virtq *q;
 static struct virtq_driver *drv;
 static int cb_count;
 static enum virtq_error cb_err;
+static uint32_t cb_in_flight; /* virtq_in_flight() seen by the callback */
 
 static struct guest_region *mk_region(guest_addr_t gpa, uint64_t size,
 				      unsigned int flags)
@@ -71,6 +72,7 @@ static void on_error(struct virtq *vq, enum virtq_error err, void *opaque)
 	ck_assert_ptr_eq(opaque, &cb_count);
 	cb_count++;
 	cb_err = err;
+	cb_in_flight = virtq_in_flight(vq);
 }
 
 static void setup(void)
@@ -736,6 +738,9 @@ START_TEST(test_pop_batch_error_after_good_chains)
 	ck_assert_int_eq(virtq_driver_push_head(drv, QSIZE + 3), 0);
 	ck_assert_int_eq(virtq_pop_batch(q, c, 4), 1);
 	ck_assert(virtq_is_broken(q));
+	/* The callback, run inside the batch, saw the chain popped before. */
+	ck_assert_int_eq(cb_count, 1);
+	ck_assert_uint_eq(cb_in_flight, 1);
 	ck_assert_int_eq(virtq_pop_batch(q, c, 4), -EIO);
 	/* The single pop sees the broken queue too (no ring is read). */
 	ck_assert_int_eq(virtq_pop(q, &c[1]), -EIO);

@@ -1263,6 +1263,31 @@ START_TEST(test_pci_notify_remap_follows_bar)
 }
 END_TEST
 
+/* Once a queue is enabled its size and addresses are read-only. */
+START_TEST(test_hostile_pci_queue_fields_readonly_when_enabled)
+{
+	struct vring_used_elem e;
+	uint32_t desc;
+
+	rng_create(NULL);
+	pci_attach();
+	pci_probe(F_VERSION_1, 1);
+	wr(COMMON(VIRTIO_PCI_COMMON_Q_SELECT), 2, 0);
+	desc = (uint32_t)rd(COMMON(VIRTIO_PCI_COMMON_Q_DESCLO), 4);
+	wr(COMMON(VIRTIO_PCI_COMMON_Q_SIZE), 2, 16);
+	wr(COMMON(VIRTIO_PCI_COMMON_Q_DESCLO), 4, 0x200000);
+	wr(COMMON(VIRTIO_PCI_COMMON_Q_USEDHI), 4, 1);
+	wr(COMMON(VIRTIO_PCI_COMMON_Q_ENABLE), 2, 0); /* drivers never do */
+	ck_assert_uint_eq(rd(COMMON(VIRTIO_PCI_COMMON_Q_SIZE), 2), QSIZE);
+	ck_assert_uint_eq(rd(COMMON(VIRTIO_PCI_COMMON_Q_DESCLO), 4), desc);
+	ck_assert_uint_eq(rd(COMMON(VIRTIO_PCI_COMMON_Q_USEDHI), 4), 0);
+	ck_assert_uint_eq(rd(COMMON(VIRTIO_PCI_COMMON_Q_ENABLE), 2), 1);
+	add_write_buf(0, BUF_BASE, 8);
+	wr(pci_notify_addr(0), 2, 0);
+	ck_assert_int_eq(get_used(0, &e), 1);
+}
+END_TEST
+
 /* ========================================================= MMIO tests */
 
 START_TEST(test_mmio_rng_probe_kick_irq)
@@ -1894,6 +1919,7 @@ static Suite *virtio_suite(void)
 	tcase_add_test(tc, test_hostile_pci_buffer_on_own_bar);
 	tcase_add_test(tc, test_pci_failed_status_stops_processing);
 	tcase_add_test(tc, test_pci_notify_remap_follows_bar);
+	tcase_add_test(tc, test_hostile_pci_queue_fields_readonly_when_enabled);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("mmio");

@@ -109,12 +109,12 @@ static bool queue_live(struct rng *r, struct virtq *vq)
 static void rng_process(struct rng *r)
 {
 	struct virtq *vq = virtio_device_queue(r->dev, 0);
-	uint32_t budget = virtq_size(vq), n;
+	uint32_t budget = virtq_size(vq), n = 0;
 	bool used = false;
 
 	if (!queue_live(r, vq) || r->timer_armed)
 		return;
-	for (n = 0; n < budget; n++) {
+	while (n < budget) {
 		uint32_t want;
 		int ret;
 
@@ -127,8 +127,16 @@ static void rng_process(struct rng *r)
 			}
 		}
 		ret = virtq_pop(vq, r->chain);
-		if (ret <= 0)
-			break; /* none, or broken (the core set NEEDS_RESET) */
+		if (ret == 0) {
+			/* Drained: ask for kicks again (avail_event with
+			 * EVENT_IDX) and go on if a chain raced in. */
+			if (!virtq_enable_notification(vq))
+				break;
+			continue;
+		}
+		if (ret < 0)
+			break; /* broken: the core has set NEEDS_RESET */
+		n++;
 		want = virtq_chain_writable(r->chain);
 		if (want > r->max_request)
 			want = r->max_request;
@@ -144,7 +152,7 @@ static void rng_process(struct rng *r)
 	}
 	if (used)
 		virtio_device_queue_used(r->dev, 0);
-	if (n == budget && budget)
+	if (n == budget)
 		virtio_device_queue_kick(r->dev, 0); /* more next round */
 }
 

@@ -327,6 +327,8 @@ static void port_tx(struct vc_port *p)
 				break;
 			}
 			r = virtq_pop(q, ch);
+			if (r == 0 && virtq_enable_notification(q))
+				r = virtq_pop(q, ch);
 			if (r <= 0)
 				break;
 			if (p->hold)
@@ -706,6 +708,8 @@ static void ctrl_tx(struct virtio_console *c)
 		struct virtio_console_control m;
 		int r = virtq_pop(q, ch);
 
+		if (r == 0 && virtq_enable_notification(q))
+			r = virtq_pop(q, ch);
 		if (r <= 0)
 			break;
 		r = VIRTQ_CHAIN_READ_OBJ(ch, &m);

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -57,6 +58,7 @@ struct vc_port {
 	int conn_fd;
 	int in_fd, out_fd; /* port 0 only (not owned) */
 	bool in_eof, out_broken;
+	bool peer_gone; /* the socket peer hung up; unread input remains */
 	struct vc_pollent pe[2]; /* [0]: input fd (or both), [1]: output fd */
 
 	/* output buffer: bytes [ostart, ostart + olen) of obuf */
@@ -176,6 +178,8 @@ static void port_update_poll(struct vc_port *p)
 
 	if (in >= 0 && port_rx_allowed(p) && !p->rx_stalled)
 		ev_in = POLLIN;
+	else if (port_is_socket(p) && p->conn_fd >= 0 && !p->peer_gone)
+		ev_in = POLLRDHUP; /* notice a hang-up without reading */
 	if (out >= 0 && (p->olen > 0 || p->holding))
 		ev_out = POLLOUT;
 	if (in >= 0 && in == out) {
@@ -216,6 +220,7 @@ static void port_disconnect(struct vc_port *p)
 static void port_connected(struct vc_port *p, int fd)
 {
 	p->conn_fd = fd;
+	p->peer_gone = false;
 	p->st.connects++;
 	if (p->ready)
 		port_pending(p, PEND_OPEN);
@@ -410,8 +415,12 @@ static void port_rx(struct vc_port *p)
 			p->rx_stalled = true;
 			break;
 		}
-		if (r < 0)
+		if (r < 0) {
+			/* queue not enabled or broken: stop polling until
+			 * queue_ready or a notify */
+			p->rx_stalled = true;
 			break;
+		}
 		want = virtq_chain_writable(ch);
 		if (want == 0) {
 			virtq_complete(ch);
@@ -461,12 +470,16 @@ static void port_ready(void *opaque, uint32_t revents)
 	if (port_rx_allowed(p) && !p->rx_stalled)
 		port_rx(p);
 	else if (port_is_socket(p) && p->conn_fd >= 0 &&
-		 (revents & (POLLHUP | POLLERR))) {
-		char b;
-		ssize_t n = recv(p->conn_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		 (revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+		int unread = 0;
 
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		/* the peer hung up while the guest is not reading: gone
+		 * now, unless it left input the guest may still read (then
+		 * at its end of file) */
+		if (ioctl(p->conn_fd, FIONREAD, &unread) < 0 || unread <= 0)
 			port_disconnect(p);
+		else
+			p->peer_gone = true;
 	}
 	port_service(p);
 }
@@ -759,6 +772,20 @@ static void op_queue_notify(void *opaque, uint16_t queue)
 	port_service(p);
 }
 
+static void op_queue_ready(void *opaque, uint16_t queue, bool ready)
+{
+	struct virtio_console *c = opaque;
+	uint32_t id = queue < 2 ? 0 : (queue - 2) / 2;
+
+	/* a receiveq enabled: host input may flow again */
+	if (!ready || queue == 2 || queue == 3 || id >= c->max_nr_ports ||
+	    queue != port_rxq(id))
+		return;
+	c->ports[id].rx_stalled = false;
+	if (c->ports[id].configured)
+		port_update_poll(&c->ports[id]);
+}
+
 static void console_emerg_write(struct virtio_console *c, uint8_t ch)
 {
 	struct vc_port *p = &c->ports[0];
@@ -872,6 +899,7 @@ static void op_destroy(void *opaque)
 static const struct virtio_device_ops console_ops = {
 	.config_write = op_config_write,
 	.activate = op_activate,
+	.queue_ready = op_queue_ready,
 	.queue_notify = op_queue_notify,
 	.reset = op_reset,
 	.destroy = op_destroy,

@@ -284,10 +284,13 @@ static void g_send_ctrl(uint32_t id, uint16_t event, uint16_t value)
 	ck_assert_int_eq(g_used(3, NULL, 0, NULL), 1);
 }
 
-/* Run the VMM's poll loop until nothing is ready (bounded). */
-static void g_pump(void)
+/* Run the VMM's poll loop until nothing is ready (bounded); returns the
+ * number of rounds that found something ready (200: a busy loop). */
+static int g_pump(void)
 {
-	for (int round = 0; round < 200; round++) {
+	int round;
+
+	for (round = 0; round < 200; round++) {
 		struct virtio_poll_fd fds[64];
 		struct pollfd pfd[64];
 		int n = virtio_device_poll_fds(G.vdev, fds, 64), any = 0;
@@ -299,7 +302,7 @@ static void g_pump(void)
 				(struct pollfd){.fd = fds[i].fd,
 						.events = (short)fds[i].events};
 		if (poll(pfd, (nfds_t)n, 0) <= 0)
-			return;
+			break;
 		for (int i = 0; i < n; i++) {
 			if (pfd[i].revents) {
 				fds[i].ready(fds[i].opaque,
@@ -308,8 +311,9 @@ static void g_pump(void)
 			}
 		}
 		if (!any)
-			return;
+			break;
 	}
+	return round;
 }
 
 /* Is @fd in the poll list with any of @events? */
@@ -1015,6 +1019,95 @@ START_TEST(server_port_disconnect_reconnect)
 }
 END_TEST
 
+/* The peer of a port the guest has not opened hangs up: noticed without
+ * reading (PORT_OPEN 0 at once); one that leaves unread input first stays
+ * until the guest has read it, with no busy loop meanwhile. */
+START_TEST(idle_port_peer_hangup)
+{
+	char p1[128];
+	const char *paths[] = {p1};
+	struct virtio_console_port_config pc = {.name = "idle", .server = true};
+	struct virtio_console_params p = {.ports = &pc, .nr_ports = 1};
+	struct ctrl m[32];
+	char buf[64];
+	uint32_t len;
+	int n, peer;
+
+	mk_tmpdir();
+	pc.path = tpath(p1, sizeof(p1), "idle");
+	g_start(_i, -1, -1, &p, ALL_FEATURES);
+	g_linux_probe(2, m, &n);
+	peer = unix_connect(p1);
+	g_pump();
+	g_expect_ctrl(1, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	close(peer);
+	ck_assert_int_lt(g_pump(), 5);
+	g_expect_ctrl(1, VIRTIO_CONSOLE_PORT_OPEN, 0);
+	ck_assert_uint_eq(pstats(1).disconnects, 1);
+
+	/* input left behind by a peer that hung up */
+	peer = unix_connect(p1);
+	g_pump();
+	g_expect_ctrl(1, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	ck_assert_int_eq(write(peer, "last words", 10), 10);
+	close(peer);
+	ck_assert_int_lt(g_pump(), 5);
+	ck_assert(pstats(1).host_connected);
+	g_expect_no_ctrl();
+	/* the guest opens the port: it gets the input, then PORT_OPEN 0 */
+	g_send_ctrl(1, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	ck_assert_int_lt(g_pump(), 5);
+	ck_assert_int_eq(g_used(rxq(1), buf, sizeof(buf), &len), 1);
+	ck_assert_uint_eq(len, 10);
+	ck_assert_int_eq(memcmp(buf, "last words", 10), 0);
+	g_expect_ctrl(1, VIRTIO_CONSOLE_PORT_OPEN, 0);
+	ck_assert(!pstats(1).host_connected);
+	g_stop();
+	rm_tmpdir(paths, 1);
+}
+END_TEST
+
+/* A receiveq the driver never enabled: host input is not polled (no busy
+ * loop); enabling the queue later resumes it. */
+START_TEST(rx_queue_not_enabled)
+{
+	int sv[2];
+	char buf[8];
+	uint32_t len;
+
+	pair(sv);
+	g_start(_i, sv[0], sv[0], NULL,
+		ALL_FEATURES & ~(1ull << VIRTIO_CONSOLE_F_MULTIPORT));
+	/* bring the device up again with only transmitq 1 enabled */
+	g_status(0);
+	for (unsigned q = 0; q < MAX_Q; q++) {
+		virtq_driver_destroy(G.drv[q]);
+		G.drv[q] = NULL;
+	}
+	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	g_driver_features(G.features);
+	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+		 VIRTIO_CONFIG_S_FEATURES_OK);
+	g_setup_queue(1);
+	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+		 VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	ck_assert_int_eq(write(sv[1], "abc", 3), 3);
+	ck_assert_int_lt(g_pump(), 5);
+	ck_assert(!g_polled(sv[0], POLLIN));
+	ck_assert_uint_eq(pstats(0).rx_bytes, 0);
+	/* the driver enables it after DRIVER_OK: queue_ready resumes input */
+	ck_assert(!g_needs_reset());
+	g_setup_queue(0);
+	g_add(0, NULL, 8, true);
+	g_pump();
+	ck_assert_int_eq(g_used(0, buf, sizeof(buf), &len), 1);
+	ck_assert_uint_eq(len, 3);
+	close(sv[1]);
+	g_stop();
+	close(sv[0]);
+}
+END_TEST
+
 /* One peer at a time: a second connection is accepted and closed. */
 START_TEST(server_port_second_peer_refused)
 {
@@ -1232,10 +1325,17 @@ START_TEST(rx_backpressure)
 	{
 		struct virtio_poll_fd fds[64];
 		int k = virtio_device_poll_fds(G.vdev, fds, 64);
-		uint32_t nq = 2 * 2 + 2;
+		int nq = 2 * 2 + 2, in = 0, hup = 0;
 
-		/* only the queue notifiers and the listening socket */
-		ck_assert_int_eq(k, (int)nq + 1);
+		/* the queue notifiers, the listening socket (POLLIN) and the
+		 * connection watched for a hang-up only */
+		ck_assert_int_eq(k, nq + 2);
+		for (int i = nq; i < k; i++) {
+			in += !!(fds[i].events & POLLIN);
+			hup += fds[i].events == POLLRDHUP;
+		}
+		ck_assert_int_eq(in, 1);
+		ck_assert_int_eq(hup, 1);
 	}
 	ck_assert_uint_eq(pstats(1).rx_bytes, 25);
 	/* buffers arrive: reading resumes */
@@ -1411,6 +1511,8 @@ static Suite *console_suite(void)
 			    TP_PCI + 1);
 	tcase_add_loop_test(tc, peer_disconnect_mid_write, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, rx_backpressure, TP_MMIO, TP_PCI + 1);
+	tcase_add_loop_test(tc, idle_port_peer_hangup, TP_MMIO, TP_PCI + 1);
+	tcase_add_loop_test(tc, rx_queue_not_enabled, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, hostile_control_messages, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, control_buffer_too_small, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, reset_and_reinit, TP_MMIO, TP_PCI + 1);

@@ -45,9 +45,12 @@
  * receiveq, and only while the guest has the port open (multiport) or the
  * device is live (port 0 without multiport): when the guest has posted no
  * buffer the device removes POLLIN interest and resumes when buffers
- * arrive.  Nothing of the host input is buffered in the VMM.  While a
- * socket is not polled, a peer disconnect is noticed when the guest next
- * posts buffers or writes.
+ * arrive.  Nothing of the host input is buffered in the VMM.  While the
+ * guest is not reading, a connected socket is polled for POLLRDHUP only: a
+ * peer that hangs up is disconnected at once (PORT_OPEN 0), unless it left
+ * input unread, which the guest still gets before the disconnect.  A
+ * receiveq the driver has not enabled stops input polling until
+ * queue_ready.
  *
  * Polling.  The sockets (listening and connected) and the terminal fds are
  * added to the device's poll list (virtio_device_add_poll_fd()); the VMM

@@ -180,7 +180,9 @@ static void port_update_poll(struct vc_port *p)
 		ev_in = POLLIN;
 	else if (port_is_socket(p) && p->conn_fd >= 0 && !p->peer_gone)
 		ev_in = POLLRDHUP; /* notice a hang-up without reading */
-	if (out >= 0 && (p->olen > 0 || p->holding))
+	/* a held chain waits for POLLOUT only while the device is live (a
+	 * broken queue keeps it until the reset) */
+	if (out >= 0 && (p->olen > 0 || (p->holding && console_live(p->c))))
 		ev_out = POLLOUT;
 	if (in >= 0 && in == out) {
 		pollent_set(p, &p->pe[0], in, ev_in | ev_out);
@@ -1072,6 +1074,7 @@ int virtio_console_create(int in_fd, int out_fd,
 		} else {
 			virtio_device_lock(c->vdev);
 			port_client_connect(p);
+			port_update_poll(p); /* watch for a hang-up */
 			virtio_device_unlock(c->vdev);
 		}
 	}

@@ -1436,6 +1436,50 @@ START_TEST(control_buffer_too_small)
 }
 END_TEST
 
+/* Another queue breaks (NEEDS_RESET) while a port holds a chain for a
+ * full socket: once the peer drains, the device stops waiting for POLLOUT
+ * (no busy loop on a writable socket) until the driver resets it. */
+START_TEST(needs_reset_while_holding)
+{
+	char p1[128];
+	const char *paths[] = {p1};
+	struct virtio_console_port_config pc = {.name = "h", .server = true};
+	struct virtio_console_params p = {
+		.ports = &pc, .nr_ports = 1, .out_buffer_size = 4096};
+	static char big[1 << 20];
+	struct ctrl m[32];
+	char buf[65536];
+	int n, peer, sz = 4096;
+
+	mk_tmpdir();
+	pc.path = tpath(p1, sizeof(p1), "h");
+	g_start(_i, -1, -1, &p, ALL_FEATURES);
+	peer = unix_connect(p1);
+	ck_assert_int_eq(
+		setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)), 0);
+	g_pump();
+	g_linux_probe(2, m, &n);
+	g_send_ctrl(1, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	g_add(txq(1), big, sizeof(big), true);
+	g_pump();
+	ck_assert(g_polled_dev(POLLOUT));
+	/* the control transmitq gets a head out of range */
+	ck_assert_int_eq(virtq_driver_push_head(G.drv[3], QSIZE + 3), 0);
+	g_notify(3);
+	ck_assert(g_needs_reset());
+	nonblock(peer);
+	for (int i = 0; i < 50; i++) {
+		while (read(peer, buf, sizeof(buf)) > 0)
+			;
+		ck_assert_int_lt(g_pump(), 5);
+	}
+	ck_assert(!g_polled_dev(POLLOUT));
+	close(peer);
+	g_stop();
+	rm_tmpdir(paths, 1);
+}
+END_TEST
+
 /* A driver reset forgets the guest side (held chains included) and a new
  * bring-up works; host connections stay. */
 START_TEST(reset_and_reinit)
@@ -1627,6 +1671,7 @@ static Suite *console_suite(void)
 	tcase_add_loop_test(tc, hostile_control_messages, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, control_buffer_too_small, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, reset_and_reinit, TP_MMIO, TP_PCI + 1);
+	tcase_add_loop_test(tc, needs_reset_while_holding, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, io_thread_vs_vcpu_config, TP_MMIO, TP_PCI + 1);
 	suite_add_tcase(s, tc);
 	return s;

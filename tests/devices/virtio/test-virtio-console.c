@@ -1352,69 +1352,190 @@ START_TEST(rx_backpressure)
 }
 END_TEST
 
-/* Hostile control messages: ignored and counted, never a crash, and the
- * device stays usable. */
-START_TEST(hostile_control_messages)
+/*
+ * Hostile control messages (HOSTILE-GUEST "Devices"): each is ignored and
+ * counted, never a crash, never NEEDS_RESET, and the device stays usable.
+ * The device: port 0, named port 1, max_nr_ports 4 (ids 2 and 3 exist in
+ * config space but were never added).
+ */
+static void hostile_start(int tp, bool probe)
 {
-	struct virtio_console_port_config pc = {.name = "p1"};
+	static const struct virtio_console_port_config pc = {.name = "p1"};
 	struct virtio_console_params p = {
 		.ports = &pc, .nr_ports = 1, .max_nr_ports = 4};
-	struct virtio_console_stats st;
 	struct ctrl m[32];
 	int n;
 
-	g_start(_i, -1, -1, &p, ALL_FEATURES);
-	/* PORT_READY before anything was added */
-	g_send_ctrl(0, VIRTIO_CONSOLE_PORT_READY, 1);
-	ck_assert_uint_eq(cstats().ctrl_bad_port, 1);
-	g_linux_probe(2, m, &n);
-	/* an id past max_nr_ports, BAD_ID, a port never added (< max) */
-	g_send_ctrl(4, VIRTIO_CONSOLE_PORT_OPEN, 1);
-	g_send_ctrl(0xffffffffu, VIRTIO_CONSOLE_PORT_READY, 1);
-	g_send_ctrl(2, VIRTIO_CONSOLE_PORT_READY, 1);
-	g_send_ctrl(3, VIRTIO_CONSOLE_PORT_OPEN, 1);
-	st = cstats();
-	ck_assert_uint_eq(st.ctrl_bad_port, 5);
-	/* unknown event, device-only events, DEVICE_READY 0, PORT_READY 0 */
-	g_send_ctrl(1, 99, 1);
-	g_send_ctrl(1, VIRTIO_CONSOLE_PORT_ADD, 1);
-	g_send_ctrl(1, VIRTIO_CONSOLE_PORT_NAME, 1);
-	g_send_ctrl(1, VIRTIO_CONSOLE_RESIZE, 1);
-	g_send_ctrl(0, VIRTIO_CONSOLE_DEVICE_READY, 0);
-	st = cstats();
-	ck_assert_uint_eq(st.ctrl_unknown, 5);
-	/* truncated: 4 and 7 bytes */
-	g_add(3, "abcd", 4, true);
-	ck_assert_int_eq(g_used(3, NULL, 0, NULL), 1);
-	g_add(3, "abcdefg", 7, true);
-	ck_assert_int_eq(g_used(3, NULL, 0, NULL), 1);
-	ck_assert_uint_eq(cstats().ctrl_truncated, 2);
-	/* a huge PORT_NAME chain: 64 descriptors of 4 KiB */
-	{
-		struct virtq_driver_buf b[64];
-		struct virtio_console_control hm = {
-			.id = 1, .event = VIRTIO_CONSOLE_PORT_NAME, .value = 1};
-		uint16_t head;
+	g_start(tp, -1, -1, &p, ALL_FEATURES);
+	if (probe)
+		g_linux_probe(2, m, &n);
+}
 
-		for (int i = 0; i < 64; i++) {
-			b[i] = (struct virtq_driver_buf){.addr = g_alloc(4096),
-							 .len = 4096};
-			ck_assert_int_eq(guest_memory_write(
-						 G.mem, b[i].addr,
-						 i ? "AAAA" : (const char *)&hm,
-						 i ? 4 : sizeof(hm)),
-					 0);
-		}
-		ck_assert_int_eq(virtq_driver_add(G.drv[3], b, 64, &head), 0);
-		g_kick(3);
-		ck_assert_int_eq(g_used(3, NULL, 0, NULL), 1);
-		ck_assert_uint_eq(cstats().ctrl_unknown, 6);
-	}
-	/* still working: PORT_READY is answered */
-	g_send_ctrl(1, VIRTIO_CONSOLE_PORT_READY, 1);
-	ck_assert_int_ge(g_ctrl_recv(m, 32), 1);
-	ck_assert_uint_eq(m[0].event, VIRTIO_CONSOLE_PORT_NAME);
+/* After the hostile part: not broken, and PORT_READY is still answered. */
+static void hostile_still_works(void)
+{
+	struct ctrl m[32];
+
 	ck_assert(!g_needs_reset());
+	g_send_ctrl(1, VIRTIO_CONSOLE_PORT_READY, 1);
+	ck_assert_int_eq(g_ctrl_recv(m, 32), 1);
+	ck_assert_uint_eq(m[0].event, VIRTIO_CONSOLE_PORT_NAME);
+	ck_assert_str_eq(m[0].extra, "p1");
+	ck_assert(!g_needs_reset());
+}
+
+START_TEST(hostile_ctrl_port_ready_never_added)
+{
+	hostile_start(_i, false);
+	/* before DEVICE_READY nothing was added */
+	g_send_ctrl(0, VIRTIO_CONSOLE_PORT_READY, 1);
+	g_send_ctrl(1, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	ck_assert_uint_eq(cstats().ctrl_bad_port, 2);
+	ck_assert(!pstats(0).guest_ready);
+	{
+		struct ctrl m[32];
+		int n;
+
+		g_linux_probe(2, m, &n);
+		ck_assert_int_eq(n, 2); /* CONSOLE_PORT 0, PORT_NAME 1 */
+	}
+	/* id 2 < max_nr_ports but never added */
+	g_send_ctrl(2, VIRTIO_CONSOLE_PORT_READY, 1);
+	ck_assert_uint_eq(cstats().ctrl_bad_port, 3);
+	g_expect_no_ctrl();
+	hostile_still_works();
+	g_stop();
+}
+END_TEST
+
+START_TEST(hostile_ctrl_port_id_beyond_max)
+{
+	hostile_start(_i, true);
+	g_send_ctrl(4, VIRTIO_CONSOLE_PORT_READY, 1);
+	g_send_ctrl(4, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	g_send_ctrl(0x10000u, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	g_send_ctrl(0xffffffffu, VIRTIO_CONSOLE_PORT_READY, 1);
+	ck_assert_uint_eq(cstats().ctrl_bad_port, 4);
+	g_expect_no_ctrl();
+	hostile_still_works();
+	g_stop();
+}
+END_TEST
+
+START_TEST(hostile_ctrl_unknown_port_id)
+{
+	hostile_start(_i, true);
+	/* id 3: in config space, never configured */
+	g_send_ctrl(3, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	g_send_ctrl(3, VIRTIO_CONSOLE_PORT_OPEN, 0);
+	ck_assert_uint_eq(cstats().ctrl_bad_port, 2);
+	g_expect_no_ctrl();
+	hostile_still_works();
+	g_stop();
+}
+END_TEST
+
+START_TEST(hostile_ctrl_unknown_event)
+{
+	static const uint16_t ev[] = {8,
+				      99,
+				      0xffff,
+				      VIRTIO_CONSOLE_PORT_ADD,
+				      VIRTIO_CONSOLE_PORT_REMOVE,
+				      VIRTIO_CONSOLE_CONSOLE_PORT,
+				      VIRTIO_CONSOLE_RESIZE,
+				      VIRTIO_CONSOLE_PORT_NAME};
+
+	hostile_start(_i, true);
+	for (unsigned i = 0; i < sizeof(ev) / sizeof(ev[0]); i++)
+		g_send_ctrl(1, ev[i], 1);
+	/* the driver reporting failures */
+	g_send_ctrl(0xffffffffu, VIRTIO_CONSOLE_DEVICE_READY, 0);
+	g_send_ctrl(1, VIRTIO_CONSOLE_PORT_READY, 0);
+	ck_assert_uint_eq(cstats().ctrl_unknown, 10);
+	ck_assert(!pstats(1).guest_ready);
+	g_expect_no_ctrl();
+	hostile_still_works();
+	g_stop();
+}
+END_TEST
+
+START_TEST(hostile_ctrl_truncated)
+{
+	static const char bytes[8] = {1, 0, 0, 0, 6, 0, 1, 0};
+	struct virtq_driver_buf b[2];
+
+	hostile_start(_i, true);
+	for (uint32_t len = 1; len < 8; len++) {
+		g_add(3, bytes, len, true);
+		ck_assert_int_eq(g_used(3, NULL, 0, NULL), 1);
+	}
+	ck_assert_uint_eq(cstats().ctrl_truncated, 7);
+	ck_assert(!pstats(1).guest_open);
+	/* a whole header split over two descriptors is a valid message */
+	b[0] = (struct virtq_driver_buf){.addr = g_alloc(3), .len = 3};
+	b[1] = (struct virtq_driver_buf){.addr = g_alloc(5), .len = 5};
+	ck_assert_int_eq(guest_memory_write(G.mem, b[0].addr, bytes, 3), 0);
+	ck_assert_int_eq(guest_memory_write(G.mem, b[1].addr, bytes + 3, 5), 0);
+	ck_assert_int_eq(virtq_driver_add(G.drv[3], b, 2, NULL), 0);
+	g_notify(3);
+	ck_assert_int_eq(g_used(3, NULL, 0, NULL), 1);
+	ck_assert(pstats(1).guest_open);
+	ck_assert_uint_eq(cstats().ctrl_truncated, 7);
+	hostile_still_works();
+	g_stop();
+}
+END_TEST
+
+/* A PORT_NAME from the driver with a huge chain (64 x 4 KiB): only the
+ * header is read. */
+START_TEST(hostile_ctrl_huge_port_name)
+{
+	struct virtq_driver_buf b[64];
+	struct virtio_console_control hm = {
+		.id = 1, .event = VIRTIO_CONSOLE_PORT_NAME, .value = 1};
+	uint32_t len;
+
+	hostile_start(_i, true);
+	for (int i = 0; i < 64; i++) {
+		b[i] = (struct virtq_driver_buf){.addr = g_alloc(4096),
+						 .len = 4096};
+		ck_assert_int_eq(guest_memory_write(G.mem, b[i].addr,
+						    i ? "AAAA"
+						      : (const char *)&hm,
+						    i ? 4 : sizeof(hm)),
+				 0);
+	}
+	ck_assert_int_eq(virtq_driver_add(G.drv[3], b, 64, NULL), 0);
+	g_notify(3);
+	ck_assert_int_eq(g_used(3, NULL, 0, &len), 1);
+	ck_assert_uint_eq(len, 0);
+	ck_assert_uint_eq(cstats().ctrl_unknown, 1);
+	hostile_still_works();
+	g_stop();
+}
+END_TEST
+
+/* A flood of DEVICE_READY / PORT_READY with no control buffer posted: the
+ * device keeps one pending message of each kind per port, not one per
+ * request (bounded), and sends them once buffers arrive. */
+START_TEST(hostile_ctrl_flood_bounded)
+{
+	struct ctrl m[64];
+	int n;
+
+	hostile_start(_i, false);
+	for (int i = 0; i < 500; i++)
+		g_send_ctrl(0xffffffffu, VIRTIO_CONSOLE_DEVICE_READY, 1);
+	for (int i = 0; i < 8; i++)
+		g_add(2, NULL, 512, false);
+	g_notify(2);
+	n = g_ctrl_recv(m, 64);
+	ck_assert_int_eq(n, 2);
+	ck_assert_uint_eq(m[0].event, VIRTIO_CONSOLE_PORT_ADD);
+	ck_assert_uint_eq(m[1].event, VIRTIO_CONSOLE_PORT_ADD);
+	ck_assert_uint_eq(cstats().ctrl_rx, 500);
+	hostile_still_works();
 	g_stop();
 }
 END_TEST
@@ -1668,7 +1789,19 @@ static Suite *console_suite(void)
 	tcase_add_loop_test(tc, rx_backpressure, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, idle_port_peer_hangup, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, rx_queue_not_enabled, TP_MMIO, TP_PCI + 1);
-	tcase_add_loop_test(tc, hostile_control_messages, TP_MMIO, TP_PCI + 1);
+	tcase_add_loop_test(tc, hostile_ctrl_port_ready_never_added, TP_MMIO,
+			    TP_PCI + 1);
+	tcase_add_loop_test(tc, hostile_ctrl_port_id_beyond_max, TP_MMIO,
+			    TP_PCI + 1);
+	tcase_add_loop_test(tc, hostile_ctrl_unknown_port_id, TP_MMIO,
+			    TP_PCI + 1);
+	tcase_add_loop_test(tc, hostile_ctrl_unknown_event, TP_MMIO,
+			    TP_PCI + 1);
+	tcase_add_loop_test(tc, hostile_ctrl_truncated, TP_MMIO, TP_PCI + 1);
+	tcase_add_loop_test(tc, hostile_ctrl_huge_port_name, TP_MMIO,
+			    TP_PCI + 1);
+	tcase_add_loop_test(tc, hostile_ctrl_flood_bounded, TP_MMIO,
+			    TP_PCI + 1);
 	tcase_add_loop_test(tc, control_buffer_too_small, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, reset_and_reinit, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, needs_reset_while_holding, TP_MMIO, TP_PCI + 1);

@@ -1110,6 +1110,66 @@ START_TEST(rx_queue_not_enabled)
 }
 END_TEST
 
+/* The terminal's socket goes away: console output is dropped and counted
+ * (no SIGPIPE), the guest gets PORT_OPEN 0 for port 0, and the fd is no
+ * longer polled. */
+START_TEST(console_output_peer_gone)
+{
+	struct ctrl m[32];
+	int n, sv[2];
+
+	pair(sv);
+	g_start(_i, sv[0], sv[0], NULL, ALL_FEATURES);
+	g_linux_probe(1, m, &n);
+	ck_assert_uint_eq(m[find_msg(m, n, 0, VIRTIO_CONSOLE_PORT_OPEN)].value,
+			  1);
+	g_send_ctrl(0, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	close(sv[1]);
+	g_add(txq(0), "to nobody", 9, true);
+	ck_assert_int_eq(g_used(txq(0), NULL, 0, NULL), 1);
+	ck_assert_uint_eq(pstats(0).tx_dropped, 9);
+	ck_assert(!pstats(0).host_connected);
+	g_expect_ctrl(0, VIRTIO_CONSOLE_PORT_OPEN, 0);
+	ck_assert_int_lt(g_pump(), 5);
+	ck_assert(!g_polled(sv[0], POLLIN | POLLOUT));
+	g_add(txq(0), "again", 5, true);
+	ck_assert_int_eq(g_used(txq(0), NULL, 0, NULL), 1);
+	ck_assert_uint_eq(pstats(0).tx_dropped, 14);
+	g_stop();
+	close(sv[0]);
+}
+END_TEST
+
+/* A stale socket file at a server path is replaced; a regular file there
+ * is not touched (creation fails). */
+START_TEST(server_port_stale_socket_replaced)
+{
+	char p1[128];
+	const char *paths[] = {p1};
+	struct virtio_console_port_config pc = {.name = "s", .server = true};
+	struct virtio_console_params p = {.ports = &pc, .nr_ports = 1};
+	struct virtio_console *c = NULL;
+	int fd, peer;
+
+	mk_tmpdir();
+	pc.path = tpath(p1, sizeof(p1), "stale");
+	fd = unix_listen(p1);
+	close(fd); /* the socket file stays behind */
+	g_start(_i, -1, -1, &p, ALL_FEATURES);
+	peer = unix_connect(p1);
+	g_pump();
+	ck_assert(pstats(1).host_connected);
+	close(peer);
+	g_stop();
+	fd = open(p1, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(virtio_console_create(-1, -1, &p, &c), -EADDRINUSE);
+	ck_assert_int_eq(access(p1, F_OK), 0);
+	rm_tmpdir(paths, 1);
+}
+END_TEST
+
 /* One peer at a time: a second connection is accepted and closed. */
 START_TEST(server_port_second_peer_refused)
 {
@@ -1783,6 +1843,9 @@ static Suite *console_suite(void)
 	tcase_add_loop_test(tc, server_port_second_peer_refused, TP_MMIO,
 			    TP_PCI + 1);
 	tcase_add_loop_test(tc, client_port_reconnect, TP_MMIO, TP_PCI + 1);
+	tcase_add_loop_test(tc, console_output_peer_gone, TP_MMIO, TP_PCI + 1);
+	tcase_add_loop_test(tc, server_port_stale_socket_replaced, TP_MMIO,
+			    TP_PCI + 1);
 	tcase_add_loop_test(tc, output_without_peer_dropped, TP_MMIO,
 			    TP_PCI + 1);
 	tcase_add_loop_test(tc, peer_disconnect_mid_write, TP_MMIO, TP_PCI + 1);

@@ -619,6 +619,11 @@ static void flush_ctrl(struct virtio_console *c)
 		default: { /* PEND_RESIZE: struct virtio_console_resize */
 			uint16_t sz[2] = {htole16(c->cols), htole16(c->rows)};
 
+			if (c->flags & VIRTIO_CONSOLE_RESIZE_ROWS_FIRST) {
+				sz[0] = htole16(c->rows);
+				sz[1] = htole16(c->cols);
+			}
+
 			ctrl_msg(&m, i, VIRTIO_CONSOLE_RESIZE, 0);
 			memcpy(msg + sizeof(m), sz, sizeof(sz));
 			len += sizeof(sz);
@@ -925,7 +930,8 @@ static int check_config(const struct virtio_console_params *cfg)
 
 	if (cfg->flags &
 	    ~(uint32_t)(VIRTIO_CONSOLE_NO_MULTIPORT |
-			VIRTIO_CONSOLE_NO_EMERG_WRITE | VIRTIO_CONSOLE_NO_SIZE))
+			VIRTIO_CONSOLE_NO_EMERG_WRITE | VIRTIO_CONSOLE_NO_SIZE |
+			VIRTIO_CONSOLE_RESIZE_ROWS_FIRST))
 		return -EINVAL;
 	if (cfg->nr_ports >= VIRTIO_CONSOLE_MAX_PORTS ||
 	    (cfg->nr_ports && !cfg->ports))

@@ -964,6 +964,30 @@ START_TEST(console_resize)
 }
 END_TEST
 
+/* VIRTIO_CONSOLE_RESIZE_ROWS_FIRST: the payload order of Linux 6.1. */
+START_TEST(console_resize_rows_first)
+{
+	struct virtio_console_params p = {
+		.flags = VIRTIO_CONSOLE_RESIZE_ROWS_FIRST};
+	struct ctrl m[32];
+	uint16_t sz[2];
+	int n;
+
+	g_start(_i, -1, -1, &p, ALL_FEATURES);
+	g_linux_probe(1, m, &n);
+	ck_assert_int_eq(virtio_console_set_size(G.con, 100, 40), 0);
+	g_config_read(0, sz, 4);
+	ck_assert_uint_eq(sz[0], 100); /* config space: cols, rows */
+	ck_assert_uint_eq(sz[1], 40);
+	ck_assert_int_eq(g_ctrl_recv(m, 4), 1);
+	ck_assert_uint_eq(m[0].event, VIRTIO_CONSOLE_RESIZE);
+	memcpy(sz, m[0].extra, 4);
+	ck_assert_uint_eq(sz[0], 40);
+	ck_assert_uint_eq(sz[1], 100);
+	g_stop();
+}
+END_TEST
+
 /* Server port: a host peer connects (PORT_OPEN 1), disconnects
  * (PORT_OPEN 0; guest output dropped and counted), and reconnects. */
 START_TEST(server_port_disconnect_reconnect)
@@ -1838,6 +1862,7 @@ static Suite *console_suite(void)
 			    TP_PCI + 1);
 	tcase_add_loop_test(tc, emergency_write, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, console_resize, TP_MMIO, TP_PCI + 1);
+	tcase_add_loop_test(tc, console_resize_rows_first, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, server_port_disconnect_reconnect, TP_MMIO,
 			    TP_PCI + 1);
 	tcase_add_loop_test(tc, server_port_second_peer_refused, TP_MMIO,

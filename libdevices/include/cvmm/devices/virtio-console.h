@@ -116,6 +116,14 @@ enum {
 	VIRTIO_CONSOLE_NO_EMERG_WRITE = 1u << 1,
 	/** Do not offer VIRTIO_CONSOLE_F_SIZE. */
 	VIRTIO_CONSOLE_NO_SIZE = 1u << 2,
+	/**
+	 * Send the RESIZE control message's payload as (rows, cols), the
+	 * order Linux read it in until its commit 5326ab737a47 (Linux 6.1,
+	 * Debian 12's kernel, reads rows first), instead of the spec's
+	 * struct virtio_console_resize (cols, rows).  The config-space
+	 * fields are not affected.
+	 */
+	VIRTIO_CONSOLE_RESIZE_ROWS_FIRST = 1u << 3,
 };
 
 /**

@@ -58,6 +58,7 @@ struct vc_port {
 	int conn_fd;
 	int in_fd, out_fd; /* port 0 only (not owned) */
 	bool in_eof, out_broken;
+	bool in_sock, out_sock; /* port 0's fds are sockets (send/recv) */
 	bool peer_gone; /* the socket peer hung up; unread input remains */
 	struct vc_pollent pe[2]; /* [0]: input fd (or both), [1]: output fd */
 
@@ -245,22 +246,26 @@ static void port_out_failed(struct vc_port *p)
 	flush_ctrl(p->c);
 }
 
-static ssize_t fd_write(int fd, const void *buf, size_t len)
+/* Sockets get MSG_NOSIGNAL (no SIGPIPE); other fds plain write/read. */
+static ssize_t fd_write(int fd, bool sock, const void *buf, size_t len)
 {
-	ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-	if (n < 0 && errno == ENOTSOCK)
-		n = write(fd, buf, len);
-	return n;
+	if (sock)
+		return send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return write(fd, buf, len);
 }
 
-static ssize_t fd_read(int fd, void *buf, size_t len)
+static ssize_t fd_read(int fd, bool sock, void *buf, size_t len)
 {
-	ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+	if (sock)
+		return recv(fd, buf, len, MSG_DONTWAIT);
+	return read(fd, buf, len);
+}
 
-	if (n < 0 && errno == ENOTSOCK)
-		n = read(fd, buf, len);
-	return n;
+static bool fd_is_socket(int fd)
+{
+	struct stat sb;
+
+	return fd >= 0 && fstat(fd, &sb) == 0 && S_ISSOCK(sb.st_mode);
 }
 
 /* Write out what the output buffer holds; true when it is empty. */
@@ -277,7 +282,8 @@ static bool port_flush(struct vc_port *p)
 			p->olen = 0;
 			break;
 		}
-		n = fd_write(fd, p->obuf + p->ostart, p->olen);
+		n = fd_write(fd, p->id != 0 || p->out_sock, p->obuf + p->ostart,
+			     p->olen);
 		if (n > 0) {
 			p->ostart += (uint32_t)n;
 			p->olen -= (uint32_t)n;
@@ -431,7 +437,7 @@ static void port_rx(struct vc_port *p)
 		}
 		if (want > sizeof(buf))
 			want = sizeof(buf);
-		got = fd_read(fd, buf, want);
+		got = fd_read(fd, p->id != 0 || p->in_sock, buf, want);
 		if (got > 0) {
 			if (virtq_chain_write(ch, buf, (size_t)got) < 0)
 				break; /* the queue broke */
@@ -1048,6 +1054,8 @@ int virtio_console_create(int in_fd, int out_fd,
 	}
 	c->ports[0].in_fd = in_fd;
 	c->ports[0].out_fd = out_fd;
+	c->ports[0].in_sock = fd_is_socket(in_fd);
+	c->ports[0].out_sock = fd_is_socket(out_fd);
 
 	if (!(c->flags & VIRTIO_CONSOLE_NO_SIZE))
 		features |= 1ull << VIRTIO_CONSOLE_F_SIZE;

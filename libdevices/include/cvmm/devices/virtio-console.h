@@ -21,7 +21,8 @@
  * DEVICE_READY; the device answers PORT_ADD for each configured port; after
  * the driver's PORT_READY 1 for a port it sends CONSOLE_PORT (port 0),
  * PORT_NAME (named ports, the name with its NUL), PORT_OPEN 1 when the host
- * side is connected, and RESIZE (port 0, after virtio_console_set_size()).
+ * side is connected, and RESIZE (port 0, after virtio_console_set_size();
+ * payload order: see VIRTIO_CONSOLE_RESIZE_ROWS_FIRST).
  * A host peer connecting or disconnecting sends PORT_OPEN 1/0; the driver's
  * PORT_OPEN 1/0 (a guest process opened/closed the port) is remembered.
  * Device messages waiting for control buffers are kept as per-port flags
@@ -36,9 +37,11 @@
  * bounded output buffer (out_buffer_size).  Port 0 never holds a chain (the
  * Linux console busy-waits for its output buffers): what the terminal
  * cannot take beyond the buffer is dropped and counted.  A socket port
- * holds the chain when its buffer is full and the socket would block, and
- * resumes when the socket is writable (POLLOUT) - backpressure on the
- * guest, never on the vCPU.  Output to a port with no host peer (or after
+ * holds the chain (one per port) when its buffer is full and the socket
+ * would block, and resumes when the socket is writable (POLLOUT) -
+ * backpressure on the guest, never on the vCPU.  A write of emerg_wr
+ * (honoured whenever F_EMERG_WRITE is offered, negotiated or not) goes to
+ * port 0's output the same way, one byte.  Output to a port with no host peer (or after
  * the peer disconnected mid-write) is dropped and counted; the device
  * completes the chains so the guest never waits.
  * Host input is read only into buffers the guest posted on the port's
@@ -50,7 +53,9 @@
  * peer that hangs up is disconnected at once (PORT_OPEN 0), unless it left
  * input unread, which the guest still gets before the disconnect.  A
  * receiveq the driver has not enabled stops input polling until
- * queue_ready.
+ * queue_ready.  End of file on port 0's input fd stops reading it; an
+ * error writing its output fd drops console output from then on (counted,
+ * PORT_OPEN 0 to the guest).
  *
  * Polling.  The sockets (listening and connected) and the terminal fds are
  * added to the device's poll list (virtio_device_add_poll_fd()); the VMM

@@ -384,7 +384,7 @@ static void port_tx(struct vc_port *p)
 			port_flush(p);
 		}
 		p->holding = false;
-		if (virtq_complete(ch) < 0)
+		if (virtq_complete(q, ch) < 0)
 			goto out;
 		done++;
 		virtio_device_queue_used(c->vdev, qi);
@@ -431,7 +431,7 @@ static void port_rx(struct vc_port *p)
 		}
 		want = virtq_chain_writable(ch);
 		if (want == 0) {
-			virtq_complete(ch);
+			virtq_complete(q, ch);
 			virtio_device_queue_used(c->vdev, qi);
 			continue;
 		}
@@ -442,7 +442,7 @@ static void port_rx(struct vc_port *p)
 			if (virtq_chain_write(ch, buf, (size_t)got) < 0)
 				break; /* the queue broke */
 			p->st.rx_bytes += (uint64_t)got;
-			virtq_complete(ch);
+			virtq_complete(q, ch);
 			virtio_device_queue_used(c->vdev, qi);
 			continue;
 		}
@@ -654,7 +654,7 @@ static void flush_ctrl(struct virtio_console *c)
 				p->console_sent = true;
 		}
 		p->pending &= ~bit;
-		if (virtq_complete(ch) < 0)
+		if (virtq_complete(q, ch) < 0)
 			break;
 		used = true;
 	}
@@ -743,7 +743,7 @@ static void ctrl_tx(struct virtio_console *c)
 			c->st.ctrl_truncated++;
 		else if (r < 0)
 			break; /* the queue broke */
-		if (virtq_complete(ch) < 0)
+		if (virtq_complete(q, ch) < 0)
 			break;
 		virtio_device_queue_used(c->vdev, 3);
 		if (r == 0)

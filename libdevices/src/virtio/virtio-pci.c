@@ -638,6 +638,11 @@ int virtio_pci_add_to_root(struct virtio_pci *vp, struct pci_root *root,
 		return -EINVAL;
 	if (vp->added)
 		return -EEXIST;
+	/* Refuse an occupied slot here, so the common failure never depends
+	 * on what pci_root_add_device() does with a function it refuses. */
+	if (slot < PCI_ROOT_SLOTS && fn < PCI_ROOT_FUNCTIONS &&
+	    pci_root_get_device(root, slot, fn))
+		return -EBUSY;
 	ret = pci_root_add_device(root, vp->pci, slot, fn);
 	if (!ret)
 		vp->added = true;

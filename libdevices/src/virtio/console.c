@@ -82,6 +82,7 @@ struct virtio_console {
 	uint32_t flags;
 	uint32_t qsize;
 	uint16_t cols, rows;
+	bool size_known;       /* given at creation or by set_size */
 	bool live;	       /* DRIVER_OK seen, no reset since */
 	bool multiport;	       /* negotiated */
 	struct vc_port *ports; /* max_nr_ports entries */
@@ -701,6 +702,8 @@ static void handle_ctrl(struct virtio_console *c, uint32_t id, uint16_t event,
 		p->ready = true;
 		port_pending(p,
 			     (id == 0 ? PEND_CONSOLE : 0) |
+				     (id == 0 && c->size_known ? PEND_RESIZE
+							       : 0) |
 				     (p->name ? PEND_NAME : 0) |
 				     (port_host_connected(p) ? PEND_OPEN : 0));
 		break;
@@ -1030,6 +1033,7 @@ int virtio_console_create(int in_fd, int out_fd,
 					    : cfg->nr_ports + 1;
 	c->flags = cfg->flags;
 	c->qsize = cfg->queue_max_size ? cfg->queue_max_size : 256;
+	c->size_known = cfg->cols && cfg->rows;
 	c->cols = cfg->cols ? cfg->cols : VIRTIO_CONSOLE_DEFAULT_COLS;
 	c->rows = cfg->rows ? cfg->rows : VIRTIO_CONSOLE_DEFAULT_ROWS;
 	c->ports = calloc(c->max_nr_ports, sizeof(*c->ports));
@@ -1122,6 +1126,7 @@ int virtio_console_set_size(struct virtio_console *c, uint16_t cols,
 		return -EINVAL;
 	virtio_device_lock(c->vdev);
 	c->cols = cols;
+	c->size_known = true;
 	c->rows = rows;
 	if (!(c->flags & VIRTIO_CONSOLE_NO_SIZE))
 		virtio_device_config_set(c->vdev, 0, sz, sizeof(sz), true);

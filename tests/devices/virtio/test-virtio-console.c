@@ -964,6 +964,28 @@ START_TEST(console_resize)
 }
 END_TEST
 
+/* A size given at creation reaches the guest's console after CONSOLE_PORT
+ * (a multiport driver reads no size from config space). */
+START_TEST(console_initial_size)
+{
+	struct virtio_console_params p = {.cols = 120, .rows = 50};
+	struct ctrl m[32];
+	uint16_t sz[2];
+	int n, ic, ir;
+
+	g_start(_i, -1, -1, &p, ALL_FEATURES);
+	g_linux_probe(1, m, &n);
+	ic = find_msg(m, n, 0, VIRTIO_CONSOLE_CONSOLE_PORT);
+	ir = find_msg(m, n, 0, VIRTIO_CONSOLE_RESIZE);
+	ck_assert_int_ge(ic, 0);
+	ck_assert_int_gt(ir, ic);
+	memcpy(sz, m[ir].extra, 4);
+	ck_assert_uint_eq(sz[0], 120);
+	ck_assert_uint_eq(sz[1], 50);
+	g_stop();
+}
+END_TEST
+
 /* VIRTIO_CONSOLE_RESIZE_ROWS_FIRST: the payload order of Linux 6.1. */
 START_TEST(console_resize_rows_first)
 {
@@ -1863,6 +1885,7 @@ static Suite *console_suite(void)
 	tcase_add_loop_test(tc, emergency_write, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, console_resize, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, console_resize_rows_first, TP_MMIO, TP_PCI + 1);
+	tcase_add_loop_test(tc, console_initial_size, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, server_port_disconnect_reconnect, TP_MMIO,
 			    TP_PCI + 1);
 	tcase_add_loop_test(tc, server_port_second_peer_refused, TP_MMIO,

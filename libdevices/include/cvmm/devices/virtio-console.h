@@ -21,8 +21,10 @@
  * DEVICE_READY; the device answers PORT_ADD for each configured port; after
  * the driver's PORT_READY 1 for a port it sends CONSOLE_PORT (port 0),
  * PORT_NAME (named ports, the name with its NUL), PORT_OPEN 1 when the host
- * side is connected, and RESIZE (port 0, after virtio_console_set_size();
- * payload order: see VIRTIO_CONSOLE_RESIZE_ROWS_FIRST).
+ * side is connected, and RESIZE (port 0, when the size is known: given in
+ * struct virtio_console_params or by virtio_console_set_size(); again on
+ * each later virtio_console_set_size(); payload order: see
+ * VIRTIO_CONSOLE_RESIZE_ROWS_FIRST).
  * A host peer connecting or disconnecting sends PORT_OPEN 1/0; the driver's
  * PORT_OPEN 1/0 (a guest process opened/closed the port) is remembered.
  * Device messages waiting for control buffers are kept as per-port flags

@@ -432,21 +432,19 @@ static int count(const char *mode, unsigned long rounds)
 
 int main(int argc, char **argv)
 {
-	struct guest_region_params p = {.gpa = 0, .size = MEM_SIZE};
-	struct guest_region *r;
+	const struct guest_memory_range ram = {.gpa = 0, .size = MEM_SIZE};
 	static const double rust_vmm[] = {13.0, 25.0, 0, 0};
 	double worst[2] = {1e9, 1e9};
 	int s;
 
-	if (guest_region_create(&p, &r) || guest_memory_create(&r, 1, &mem)) {
+	if (guest_memory_create_ranges(&ram, 1, NULL, &mem)) {
 		fprintf(stderr, "guest memory setup failed\n");
 		return 1;
 	}
-	host = guest_region_host_addr(r);
+	host = guest_region_host_addr(guest_memory_region_at(mem, 0));
 	if (argc == 4 && strcmp(argv[1], "--count") == 0) {
 		s = count(argv[2], strtoul(argv[3], NULL, 0));
 		guest_memory_unref(mem);
-		guest_region_unref(r);
 		return s;
 	}
 	printf("libvirtio-queue pop+complete, queue size %u, %s "
@@ -488,6 +486,5 @@ int main(int argc, char **argv)
 	printf("worst pop+complete ratio: per-call %.2f, batch %.2f\n",
 	       worst[0], worst[1]);
 	guest_memory_unref(mem);
-	guest_region_unref(r);
 	return 0;
 }

@@ -26,6 +26,7 @@
 #define suite_free(s) ((void)(s))
 #endif
 #include "cvmm-check.h"
+#include "test-memory.h"
 
 #define A_SIZE	  0x100000ull
 #define B_GPA	  0x100000ull
@@ -43,7 +44,6 @@
 #define F_INDIRECT  (1ull << VIRTIO_RING_F_INDIRECT_DESC)
 #define F_VERSION_1 (1ull << 32)
 
-static struct guest_region *ra, *rb, *rc;
 static struct guest_memory *mem;
 static struct virtq *q;
 static struct virtq_driver *drv;
@@ -51,19 +51,12 @@ static int cb_count;
 static enum virtq_error cb_err;
 static uint32_t cb_in_flight; /* virtq_in_flight() seen by the callback */
 
-static struct guest_region *mk_region(guest_addr_t gpa, uint64_t size,
-				      unsigned int flags)
+/* The layout of the comment above, in a new snapshot of new regions. */
+static struct guest_memory *mk_memory(void)
 {
-	struct guest_region_params p;
-	struct guest_region *r = NULL;
-
-	memset(&p, 0, sizeof(p));
-	p.gpa = gpa;
-	p.size = size;
-	p.backing = GUEST_REGION_ANON_PRIVATE;
-	p.flags = flags;
-	ck_assert_int_eq(guest_region_create(&p, &r), 0);
-	return r;
+	return CVMM_TEST_MEMORY(
+		{.gpa = 0, .size = A_SIZE}, {.gpa = B_GPA, .size = B_SIZE},
+		{.gpa = C_GPA, .size = C_SIZE, .flags = GUEST_REGION_READONLY});
 }
 
 static void on_error(struct virtq *vq, enum virtq_error err, void *opaque)
@@ -77,15 +70,7 @@ static void on_error(struct virtq *vq, enum virtq_error err, void *opaque)
 
 static void setup(void)
 {
-	struct guest_region *rs[3];
-
-	ra = mk_region(0, A_SIZE, 0);
-	rb = mk_region(B_GPA, B_SIZE, 0);
-	rc = mk_region(C_GPA, C_SIZE, GUEST_REGION_READONLY);
-	rs[0] = ra;
-	rs[1] = rb;
-	rs[2] = rc;
-	ck_assert_int_eq(guest_memory_create(rs, 3, &mem), 0);
+	mem = mk_memory();
 	ck_assert_int_eq(virtq_create(256, &q), 0);
 	ck_assert_int_eq(virtq_set_memory(q, mem), 0);
 	virtq_set_error_cb(q, on_error, &cb_count);
@@ -99,9 +84,6 @@ static void teardown(void)
 	virtq_driver_destroy(drv);
 	virtq_destroy(q);
 	guest_memory_unref(mem);
-	guest_region_unref(ra);
-	guest_region_unref(rb);
-	guest_region_unref(rc);
 	drv = NULL;
 	q = NULL;
 }
@@ -1594,7 +1576,6 @@ END_TEST
  */
 START_TEST(test_memory_swapped_while_not_ready_drops_cached_region)
 {
-	struct guest_region *ra2, *rs[3];
 	struct guest_memory *m2;
 	CHAIN(c);
 	struct iovec iov[2];
@@ -1605,20 +1586,15 @@ START_TEST(test_memory_swapped_while_not_ready_drops_cached_region)
 	add1(DATA, 8, 0);
 	ck_assert_int_eq(virtq_pop(q, &c), 1);
 	ck_assert_int_eq(virtq_set_ready(q, false), 0);
-	/* New RAM at the same addresses; the old region A goes away. */
-	ra2 = mk_region(0, A_SIZE, 0);
-	rs[0] = ra2;
-	rs[1] = rb;
-	rs[2] = rc;
-	ck_assert_int_eq(guest_memory_create(rs, 3, &m2), 0);
+	/* New RAM at the same addresses; the old regions (region A with
+	 * the rings among them) go away with the old snapshot. */
+	m2 = mk_memory();
 	ck_assert_int_eq(guest_memory_fill(m2, DATA, 'z', 8), 0);
 	ck_assert_int_eq(virtq_set_memory(q, m2), 0);
 	virtq_driver_destroy(drv);
 	drv = NULL;
 	guest_memory_unref(mem);
-	guest_region_unref(ra);
 	mem = m2;
-	ra = ra2;
 	/* Not ready: the chain touches nothing. */
 	ck_assert_int_eq(virtq_chain_read(&c, buf, 4), -ENODEV);
 	ck_assert_int_eq(virtq_set_ready(q, true), 0);
@@ -2046,8 +2022,11 @@ START_TEST(test_used_ring_writes_are_dirty_logged)
 	uint64_t bits[4];
 	struct virtq_driver_buf b = {0x8000, 8, 0};
 
-	rd = mk_region(0x10000000, 0x10000, GUEST_REGION_DIRTY_LOG);
-	ck_assert_int_eq(guest_memory_create(&rd, 1, &m2), 0);
+	m2 = CVMM_TEST_MEMORY({.gpa = 0x10000000,
+			       .size = 0x10000,
+			       .flags = GUEST_REGION_DIRTY_LOG});
+	rd = guest_memory_find_region(m2, 0x10000000);
+	ck_assert_ptr_nonnull(rd);
 	virtq_driver_layout(QSIZE, 0x10000000, &d, &a, &u);
 	/* Used ring on its own page (the third). */
 	u = 0x10002000;
@@ -2076,7 +2055,6 @@ START_TEST(test_used_ring_writes_are_dirty_logged)
 	virtq_destroy(q2);
 	virtq_driver_destroy(d2);
 	guest_memory_unref(m2);
-	guest_region_unref(rd);
 }
 END_TEST
 

@@ -23,6 +23,8 @@
 #include <cvmm/virtio-queue.h>
 #include <cvmm/vm-memory.h>
 
+#include "test-memory.h"
+
 #define MEM_SIZE 0x40000ull
 #define DATA	 0x10000ull
 #define TABLES	 0x30000ull
@@ -56,9 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct guest_region_params p;
-	struct guest_region *r = NULL;
-	struct guest_memory *m = NULL;
+	struct guest_memory *m;
 	struct virtq_driver *d = NULL;
 	struct virtq *q = NULL;
 	struct virtq_state *st = NULL;
@@ -74,11 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return 0;
 	memset(&md, 0, sizeof(md));
-	memset(&p, 0, sizeof(p));
-	p.size = MEM_SIZE;
-	p.backing = GUEST_REGION_ANON_PRIVATE;
-	check(guest_region_create(&p, &r) == 0);
-	check(guest_memory_create(&r, 1, &m) == 0);
+	m = CVMM_TEST_MEMORY({.gpa = 0, .size = MEM_SIZE});
 	qsize = 1u << (data[0] % 7); /* 1..64 */
 	features = (data[1] & 1 ? 1ull << VIRTIO_RING_F_EVENT_IDX : 0) |
 		   (1ull << VIRTIO_RING_F_INDIRECT_DESC);
@@ -330,7 +326,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	virtq_destroy(q);
 	virtq_driver_destroy(d);
 	guest_memory_unref(m);
-	guest_region_unref(r);
 	free(st);
 	return 0;
 }

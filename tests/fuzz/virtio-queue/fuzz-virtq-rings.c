@@ -27,25 +27,11 @@
 #include <cvmm/virtio-queue.h>
 #include <cvmm/vm-memory.h>
 
+#include "test-memory.h"
+
 #define A_SIZE 0x10000ull
 #define C_GPA  0x100000ull
 #define C_SIZE 0x1000ull
-
-static struct guest_region *region(guest_addr_t gpa, uint64_t size,
-				   unsigned int flags)
-{
-	struct guest_region_params p;
-	struct guest_region *r = NULL;
-
-	memset(&p, 0, sizeof(p));
-	p.gpa = gpa;
-	p.size = size;
-	p.flags = flags;
-	p.backing = GUEST_REGION_ANON_PRIVATE;
-	if (guest_region_create(&p, &r))
-		abort();
-	return r;
-}
 
 static uint32_t get32(const uint8_t *d)
 {
@@ -58,7 +44,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint64_t align[3] = {16, 2, 4};
-	struct guest_region *rs[3];
 	struct guest_memory *m;
 	struct virtq *q;
 	static struct virtq_buf store[9][1024];
@@ -74,11 +59,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 16)
 		return 0;
-	rs[0] = region(0, A_SIZE, 0);
-	rs[1] = region(A_SIZE, A_SIZE, 0);
-	rs[2] = region(C_GPA, C_SIZE, GUEST_REGION_READONLY);
-	if (guest_memory_create(rs, 3, &m))
-		abort();
+	m = CVMM_TEST_MEMORY(
+		{.gpa = 0, .size = A_SIZE}, {.gpa = A_SIZE, .size = A_SIZE},
+		{.gpa = C_GPA, .size = C_SIZE, .flags = GUEST_REGION_READONLY});
 	if (virtq_create(1024, &q) || virtq_set_memory(q, m))
 		abort();
 
@@ -192,7 +175,5 @@ done:
 out:
 	virtq_destroy(q);
 	guest_memory_unref(m);
-	for (i = 0; i < 3; i++)
-		guest_region_unref(rs[i]);
 	return 0;
 }

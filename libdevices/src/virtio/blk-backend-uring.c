@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -31,9 +32,8 @@ struct blk_uring {
 	uint32_t cq_entries;
 };
 
-static void uring_commit(void *backend)
+static void uring_submit_queued(struct blk_uring *u)
 {
-	struct blk_uring *u = backend;
 	int rc;
 
 	if (!u->queued)
@@ -48,6 +48,52 @@ static void uring_commit(void *backend)
 	/* -EAGAIN / -EBUSY: they stay queued; the next commit retries. */
 }
 
+static void uring_handle(struct blk_uring *u, struct io_uring_cqe *cqe);
+
+/* Reap what is in the CQ without a system call; true if the budget ran
+ * out with CQEs left. */
+static bool uring_reap(struct blk_uring *u)
+{
+	struct io_uring_cqe *cqe;
+	uint32_t budget = u->cq_entries;
+
+	while (budget > 0 && io_uring_peek_cqe(&u->ring, &cqe) == 0) {
+		uring_handle(u, cqe);
+		budget--;
+	}
+	return budget == 0 && io_uring_cq_ready(&u->ring);
+}
+
+static void uring_kick_self(struct blk_uring *u)
+{
+	uint64_t v = 1;
+
+	(void)!write(u->efd, &v, sizeof(v));
+}
+
+/*
+ * One io_uring_submit for everything queued, then reap the completions
+ * that are already there (page-cache hits complete inside the submit), so
+ * a request served from the cache completes within the notification.
+ * Follow-up steps queued by those completions are submitted the same way,
+ * a bounded number of rounds; anything left over is announced on the
+ * eventfd so the VMM calls poll.
+ */
+static void uring_commit(void *backend)
+{
+	struct blk_uring *u = backend;
+
+	for (int round = 0; round < 4; round++) {
+		if (!u->queued && !io_uring_cq_ready(&u->ring))
+			return;
+		uring_submit_queued(u);
+		if (uring_reap(u))
+			break;
+	}
+	if (u->queued || io_uring_cq_ready(&u->ring))
+		uring_kick_self(u);
+}
+
 static int uring_submit(void *backend, struct virtio_blk_io *io)
 {
 	struct blk_uring *u = backend;
@@ -57,7 +103,7 @@ static int uring_submit(void *backend, struct virtio_blk_io *io)
 		return -EINVAL;
 	sqe = io_uring_get_sqe(&u->ring);
 	if (!sqe) {
-		uring_commit(u);
+		uring_submit_queued(u);
 		sqe = io_uring_get_sqe(&u->ring);
 		if (!sqe)
 			return -EBUSY;
@@ -110,20 +156,14 @@ static void uring_handle(struct blk_uring *u, struct io_uring_cqe *cqe)
 static void uring_poll(void *backend)
 {
 	struct blk_uring *u = backend;
-	struct io_uring_cqe *cqe;
 	uint64_t v;
-	/* Bounded: completions may submit follow-up steps. */
-	uint32_t budget = u->cq_entries;
 
 	while (read(u->efd, &v, sizeof(v)) < 0 && errno == EINTR)
 		;
-	while (budget-- > 0 && io_uring_peek_cqe(&u->ring, &cqe) == 0)
-		uring_handle(u, cqe);
-	if (io_uring_cq_ready(&u->ring)) {
-		/* More left: have the VMM call again. */
-		v = 1;
-		(void)!write(u->efd, &v, sizeof(v));
-	}
+	/* Bounded: completions may submit follow-up steps (commit, which
+	 * the device calls next, submits them). */
+	if (uring_reap(u))
+		uring_kick_self(u); /* more left: have the VMM call again */
 }
 
 static void uring_cancel_all(void *backend)
@@ -132,12 +172,12 @@ static void uring_cancel_all(void *backend)
 	struct io_uring_cqe *cqe;
 	struct io_uring_sqe *sqe;
 
-	uring_commit(u);
+	uring_submit_queued(u);
 	if (!u->in_flight)
 		return;
 	sqe = io_uring_get_sqe(&u->ring);
 	if (!sqe) {
-		uring_commit(u);
+		uring_submit_queued(u);
 		sqe = io_uring_get_sqe(&u->ring);
 	}
 	if (sqe) {
@@ -150,7 +190,7 @@ static void uring_cancel_all(void *backend)
 	while (u->in_flight) {
 		int rc;
 
-		uring_commit(u);
+		uring_submit_queued(u);
 		rc = io_uring_wait_cqe(&u->ring, &cqe);
 		if (rc == -EINTR || rc == -EAGAIN)
 			continue;

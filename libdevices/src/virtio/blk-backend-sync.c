@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -39,11 +40,18 @@ static int64_t sync_rw(int fd, struct virtio_blk_io *io)
 
 	while (total < io->len && cnt > 0) {
 		int n = cnt > IOV_MAX ? IOV_MAX : cnt;
-		ssize_t r = io->op == VIRTIO_BLK_IO_READ
-				    ? preadv(fd, iov, n,
-					     (off_t)(io->offset + total))
-				    : pwritev(fd, iov, n,
-					      (off_t)(io->offset + total));
+		off_t off = (off_t)(io->offset + total);
+		bool rd = io->op == VIRTIO_BLK_IO_READ;
+		ssize_t r;
+
+		/* One buffer (the common case): the plain call skips the
+		 * kernel's iovec import. */
+		if (n == 1)
+			r = rd ? pread(fd, iov->iov_base, iov->iov_len, off)
+			       : pwrite(fd, iov->iov_base, iov->iov_len, off);
+		else
+			r = rd ? preadv(fd, iov, n, off)
+			       : pwritev(fd, iov, n, off);
 
 		if (r < 0) {
 			if (errno == EINTR)

@@ -110,12 +110,23 @@ static int uring_submit(void *backend, struct virtio_blk_io *io)
 	}
 	switch (io->op) {
 	case VIRTIO_BLK_IO_READ:
-		io_uring_prep_readv(sqe, 0, io->iov, (unsigned)io->iovcnt,
-				    io->offset);
+		/* One buffer: the non-vectored op skips the iovec import. */
+		if (io->iovcnt == 1)
+			io_uring_prep_read(sqe, 0, io->iov[0].iov_base,
+					   (unsigned)io->iov[0].iov_len,
+					   io->offset);
+		else
+			io_uring_prep_readv(sqe, 0, io->iov,
+					    (unsigned)io->iovcnt, io->offset);
 		break;
 	case VIRTIO_BLK_IO_WRITE:
-		io_uring_prep_writev(sqe, 0, io->iov, (unsigned)io->iovcnt,
-				     io->offset);
+		if (io->iovcnt == 1)
+			io_uring_prep_write(sqe, 0, io->iov[0].iov_base,
+					    (unsigned)io->iov[0].iov_len,
+					    io->offset);
+		else
+			io_uring_prep_writev(sqe, 0, io->iov,
+					     (unsigned)io->iovcnt, io->offset);
 		break;
 	case VIRTIO_BLK_IO_FLUSH:
 		io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);

@@ -33,6 +33,7 @@ struct blk_req {
 	struct virtio_blk *blk;
 	struct virtio_blk_discard_write_zeroes *segs; /* max segs entries */
 	struct iovec *iov;			      /* seg_max + extra */
+	uint8_t *status_ptr; /* host address of the status byte, or NULL */
 	struct blk_req *next_free;
 	uint16_t queue;
 	uint8_t status;
@@ -96,7 +97,11 @@ static void req_finish(struct blk_req *r)
 	struct virtq_chain *c = &r->chain;
 	uint32_t len = 0;
 
-	if (c->write_len > 0) {
+	if (r->status_ptr) {
+		/* Exported with the data (IN). */
+		*r->status_ptr = r->status;
+		len = r->used_len + 1;
+	} else if (c->write_len > 0) {
 		uint32_t before = c->write_len - 1;
 		uint8_t st = r->status;
 
@@ -279,6 +284,7 @@ static void req_start(struct blk_req *r)
 	r->io_done = false;
 	r->submitting = false;
 	r->wz_punch = false;
+	r->status_ptr = NULL;
 	memset(&r->io, 0, sizeof(r->io));
 	r->io.device_data = r;
 
@@ -309,16 +315,34 @@ static void req_start(struct blk_req *r)
 			r->status = VIRTIO_BLK_S_IOERR;
 			break;
 		}
+		if (in) {
+			/* Export data and status byte at once: the status
+			 * is then one store through a host pointer. */
+			struct iovec *last;
+
+			n = virtq_chain_writable_iov(c, c->write_len, r->iov,
+						     (int)blk->chain_cap);
+			if (n <= 0) {
+				r->status = VIRTIO_BLK_S_IOERR;
+				break;
+			}
+			last = &r->iov[n - 1];
+			r->status_ptr =
+				(uint8_t *)last->iov_base + last->iov_len - 1;
+			if (--last->iov_len == 0)
+				n--;
+		} else {
+			if (len == 0)
+				break;
+			n = virtq_chain_readable_iov(c, len, r->iov,
+						     (int)blk->chain_cap);
+			if (n <= 0) {
+				r->status = VIRTIO_BLK_S_IOERR;
+				break;
+			}
+		}
 		if (len == 0)
 			break;
-		n = in ? virtq_chain_writable_iov(c, len, r->iov,
-						  (int)blk->chain_cap)
-		       : virtq_chain_readable_iov(c, len, r->iov,
-						  (int)blk->chain_cap);
-		if (n <= 0) {
-			r->status = VIRTIO_BLK_S_IOERR;
-			break;
-		}
 		if (in)
 			r->used_len = len;
 		r->io.op = in ? VIRTIO_BLK_IO_READ : VIRTIO_BLK_IO_WRITE;

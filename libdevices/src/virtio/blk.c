@@ -53,6 +53,7 @@ struct blk_queue {
 	struct virtq_buf *bufs;
 	uint32_t in_flight;
 	bool used_pending;
+	bool starved; /* stopped popping: every slot was in flight */
 };
 
 struct virtio_blk {
@@ -402,9 +403,15 @@ static void req_start(struct blk_req *r)
 static void blk_flush_used(struct virtio_blk *blk)
 {
 	for (uint32_t i = 0; i < blk->nq; i++) {
-		if (blk->queues[i].used_pending) {
-			blk->queues[i].used_pending = false;
+		struct blk_queue *bq = &blk->queues[i];
+
+		if (bq->used_pending) {
+			bq->used_pending = false;
 			virtio_device_queue_used(blk->vdev, i);
+		}
+		if (bq->starved && bq->free) {
+			bq->starved = false;
+			(void)virtio_device_queue_kick(blk->vdev, i);
 		}
 	}
 }
@@ -465,8 +472,12 @@ static void blk_queue_notify(void *opaque, uint16_t qi)
 			req_start(r);
 		}
 		if (budget == 0 || !bq->free) {
-			/* Yield; come back on the next round if more. */
-			if (virtq_avail_count(q) > 0 && bq->free)
+			/* Yield; come back on the next round if more.  With
+			 * every slot in flight, the completion that frees one
+			 * kicks the queue (blk_flush_used). */
+			if (!bq->free)
+				bq->starved = true;
+			else if (virtq_avail_count(q) > 0)
 				(void)virtio_device_queue_kick(blk->vdev, qi);
 			virtq_enable_notification(q);
 			break;
@@ -510,6 +521,7 @@ static void blk_drain(struct virtio_blk *blk)
 		}
 		bq->in_flight = 0;
 		bq->used_pending = false;
+		bq->starved = false;
 	}
 	blk->draining = false;
 }

@@ -255,6 +255,27 @@ END_TEST
 
 /* ------------------------------------------------------------ flush */
 
+/* do_req() without Check (for a forked child): the status, or -1. */
+static int child_req(uint32_t type, uint64_t sector, guest_addr_t data,
+		     uint32_t len)
+{
+	struct vring_used_elem e;
+
+	if (bh_add(&h, 0, type, sector, HDR_GPA, data, len, NULL))
+		return -1;
+	bh_notify(&h, 0);
+	if (bh_wait_used(&h, 0, &e, 1, 5000) != 1 || e.len != 1)
+		return -1;
+	return h.host[HDR_GPA + 16];
+}
+
+/*
+ * The child plays the VMM: it writes, flushes, tells the parent the flush
+ * completed, and is SIGKILLed; the parent then reads the file.  (A kill
+ * of the process keeps the page cache, so this checks that an
+ * acknowledged flush comes after the data reached the file; power-loss
+ * durability is fdatasync's, which the flush calls.)
+ */
 START_TEST(test_flush_survives_sigkill)
 {
 	int pfd[2];
@@ -272,19 +293,16 @@ START_TEST(test_flush_survives_sigkill)
 		struct virtio_blk_options o = {
 			.backend = (uint32_t)backend_of(_i), .queue_size = 128};
 		struct virtio_blk *blk;
-		uint32_t used;
 
 		close(pfd[0]);
 		if (virtio_blk_create(path, &o, &blk) ||
 		    bh_init(&h, (_i & 2) ? BH_MMIO : BH_PCI, blk, 128, 0))
 			_exit(2);
 		memset(h.host + DATA_GPA, 0xa5, 4096);
-		if (do_req(VIRTIO_BLK_T_OUT, 64, DATA_GPA, 4096, &used) !=
+		if (child_req(VIRTIO_BLK_T_OUT, 64, DATA_GPA, 4096) !=
 		    VIRTIO_BLK_S_OK)
 			_exit(3);
-		if (do_req(VIRTIO_BLK_T_FLUSH, 0, 0, 0, &used) !=
-			    VIRTIO_BLK_S_OK ||
-		    used != 1)
+		if (child_req(VIRTIO_BLK_T_FLUSH, 0, 0, 0) != VIRTIO_BLK_S_OK)
 			_exit(4);
 		(void)!write(pfd[1], "k", 1);
 		for (;;)
@@ -595,6 +613,62 @@ START_TEST(test_hostile_unsupported_type)
 	ck_assert_int_eq(do_req(VIRTIO_BLK_T_SECURE_ERASE, 0, DATA_GPA, 16,
 				NULL),
 			 VIRTIO_BLK_S_UNSUPP);
+	stop();
+}
+END_TEST
+
+/* More buffers than seg_max + 8: IOERR, and the device goes on. */
+START_TEST(test_hostile_chain_beyond_seg_max)
+{
+	struct virtio_blk_options o = {.seg_max = 2};
+	struct virtq_driver_buf b[12];
+	struct vring_used_elem e;
+
+	start(_i, &o, 0);
+	ck_assert_uint_eq(
+		bh_config_rd(&h, offsetof(struct virtio_blk_config, seg_max),
+			     4),
+		2);
+	bh_hdr(&h, HDR_GPA, VIRTIO_BLK_T_IN, 0);
+	h.host[HDR_GPA + 16] = 0xff;
+	b[0] = (struct virtq_driver_buf){HDR_GPA, 16, 0};
+	for (unsigned k = 0; k < 10; k++)
+		b[1 + k] = (struct virtq_driver_buf){DATA_GPA + k * 512, 512,
+						     VRING_DESC_F_WRITE};
+	b[11] = (struct virtq_driver_buf){HDR_GPA + 16, 1, VRING_DESC_F_WRITE};
+	ck_assert_int_eq(virtq_driver_add(h.drv[0], b, 12, NULL), 0);
+	bh_notify(&h, 0);
+	ck_assert_int_eq(bh_wait_used(&h, 0, &e, 1, 5000), 1);
+	ck_assert_uint_eq(e.len, 1);
+	ck_assert_uint_eq(h.host[HDR_GPA + 16], VIRTIO_BLK_S_IOERR);
+	ck_assert(!(bh_status(&h) & VIRTIO_CONFIG_S_NEEDS_RESET));
+	ck_assert_int_eq(do_req(VIRTIO_BLK_T_IN, 0, DATA_GPA, 1024, NULL),
+			 VIRTIO_BLK_S_OK);
+	stop();
+}
+END_TEST
+
+/* A request in an indirect descriptor table. */
+START_TEST(test_indirect_request)
+{
+	struct virtq_driver_buf b[3];
+	struct vring_used_elem e;
+
+	start(_i, NULL, 0);
+	ck_assert(h.features & (1ull << VIRTIO_RING_F_INDIRECT_DESC));
+	bh_hdr(&h, HDR_GPA, VIRTIO_BLK_T_IN, 5);
+	h.host[HDR_GPA + 16] = 0xff;
+	b[0] = (struct virtq_driver_buf){HDR_GPA, 16, 0};
+	b[1] = (struct virtq_driver_buf){DATA_GPA, 1024, VRING_DESC_F_WRITE};
+	b[2] = (struct virtq_driver_buf){HDR_GPA + 16, 1, VRING_DESC_F_WRITE};
+	ck_assert_int_eq(virtq_driver_add_indirect(h.drv[0], b, 3,
+						   HDR_GPA + 0x1000, NULL),
+			 0);
+	bh_notify(&h, 0);
+	ck_assert_int_eq(bh_wait_used(&h, 0, &e, 1, 5000), 1);
+	ck_assert_uint_eq(e.len, 1025);
+	ck_assert_uint_eq(h.host[HDR_GPA + 16], VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(h.host[DATA_GPA + 1023], orig_byte(5 * 512 + 1023));
 	stop();
 }
 END_TEST
@@ -1031,6 +1105,7 @@ static Suite *blk_suite(void)
 	tcase_add_loop_test(tc, test_multiqueue, 0, 4);
 	tcase_add_loop_test(tc, test_reset_with_requests_in_flight, 0, 4);
 	tcase_add_loop_test(tc, test_direct_io, 0, 4);
+	tcase_add_loop_test(tc, test_indirect_request, 0, 4);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 
@@ -1045,6 +1120,7 @@ static Suite *blk_suite(void)
 	tcase_add_loop_test(hc, test_hostile_get_id_small_buffer, 0, 4);
 	tcase_add_loop_test(hc, test_hostile_unsupported_type, 0, 4);
 	tcase_add_loop_test(hc, test_hostile_discard_not_negotiated, 0, 4);
+	tcase_add_loop_test(hc, test_hostile_chain_beyond_seg_max, 0, 4);
 	tcase_set_timeout(hc, 60);
 	suite_add_tcase(s, hc);
 

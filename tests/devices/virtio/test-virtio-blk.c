@@ -41,11 +41,13 @@ static bool is_uring(int i)
 	return backend_of(i) == VIRTIO_BLK_BACKEND_IO_URING;
 }
 
+static const char *file_dir = "/tmp";
+
 static void mk_file(void)
 {
 	static uint8_t buf[65536];
 
-	snprintf(path, sizeof(path), "/tmp/test-virtio-blk-XXXXXX");
+	snprintf(path, sizeof(path), "%s/test-virtio-blk-XXXXXX", file_dir);
 	file_fd = mkstemp(path);
 	ck_assert_int_ge(file_fd, 0);
 	for (uint32_t off = 0; off < FILE_SIZE; off += sizeof(buf)) {
@@ -424,6 +426,33 @@ START_TEST(test_write_zeroes)
 	for (unsigned k = 0; k < 4096; k++)
 		ck_assert_uint_eq(h.host[DATA_GPA + 0x1000 + k], 0);
 	stop();
+}
+END_TEST
+
+/* tmpfs refuses FALLOC_FL_ZERO_RANGE: write-zeroes falls back to a hole. */
+START_TEST(test_write_zeroes_on_tmpfs)
+{
+	uint8_t back[4096];
+	int zfd;
+
+	file_dir = "/dev/shm";
+	start(_i, NULL, 0);
+	zfd = fallocate(file_fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0,
+			512);
+	ck_assert_msg(zfd < 0 && errno == EOPNOTSUPP, "tmpfs accepted "
+						      "ZERO_RANGE: the "
+						      "fallback goes untested");
+	put_seg(DATA_GPA, 16, 8, 0);
+	ck_assert_int_eq(do_req(VIRTIO_BLK_T_WRITE_ZEROES, 0, DATA_GPA, 16,
+				NULL),
+			 VIRTIO_BLK_S_OK);
+	ck_assert_int_eq(pread(file_fd, back, 4096, 16 * 512), 4096);
+	for (unsigned k = 0; k < 4096; k++)
+		ck_assert_uint_eq(back[k], 0);
+	ck_assert_int_eq(pread(file_fd, back, 512, 24 * 512), 512);
+	ck_assert_uint_eq(back[0], orig_byte(24 * 512));
+	stop();
+	file_dir = "/tmp";
 }
 END_TEST
 
@@ -1101,6 +1130,7 @@ static Suite *blk_suite(void)
 	tcase_add_loop_test(tc, test_read_only_refuses_writes, 0, 4);
 	tcase_add_loop_test(tc, test_discard_punches_hole, 0, 4);
 	tcase_add_loop_test(tc, test_write_zeroes, 0, 4);
+	tcase_add_loop_test(tc, test_write_zeroes_on_tmpfs, 0, 4);
 	tcase_add_loop_test(tc, test_many_in_flight, 0, 4);
 	tcase_add_loop_test(tc, test_multiqueue, 0, 4);
 	tcase_add_loop_test(tc, test_reset_with_requests_in_flight, 0, 4);

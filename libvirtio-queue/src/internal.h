@@ -17,9 +17,14 @@ struct virtq {
 	const uint16_t *used_event; /* &avail->ring[size], EVENT_IDX only */
 	uint32_t size;
 	uint16_t mask;
-	uint16_t next_avail;   /* next avail ring slot to pop */
-	uint16_t shadow_avail; /* last avail.idx read and validated */
-	uint16_t next_used;    /* next used ring slot / used.idx value */
+	uint16_t next_avail; /* next avail ring slot to pop */
+	/* Last avail.idx read and validated.  Invariant: whenever the queue
+	 * is not active, shadow_avail == next_avail, so virtq_pop()'s one
+	 * test "nothing left from the last avail.idx" also catches an
+	 * inactive queue (every place that clears active, or moves
+	 * next_avail while inactive, keeps it). */
+	uint16_t shadow_avail;
+	uint16_t next_used; /* next used ring slot / used.idx value */
 	uint16_t signalled_used;
 	uint16_t used_flags;
 	bool ready;
@@ -28,9 +33,8 @@ struct virtq {
 	bool indirect;
 	bool allow_zero_len;
 	bool signalled_valid;
-	bool used_dirty_log;	/* used area is in a dirty-logged region */
-	enum virtq_error error; /* sticky; NONE = healthy */
-	uint32_t in_flight_count;
+	bool used_dirty_log;	 /* used area is in a dirty-logged region */
+	enum virtq_error error;	 /* sticky; NONE = healthy */
 	int32_t last_popped;	 /* head of the last pop, -1 after undo/use */
 	struct vring_desc *itab; /* scratch: an indirect table during a pop */
 	/* The region holding the descriptor table, for lookup-free access

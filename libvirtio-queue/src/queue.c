@@ -78,6 +78,7 @@ static bool is_pow2(uint32_t n)
 int virtq_break(struct virtq *q, enum virtq_error err)
 {
 	q->active = false;
+	q->shadow_avail = q->next_avail; /* see internal.h */
 	if (q->error == VIRTQ_ERR_NONE) {
 		q->error = err;
 		if (q->err_fn)
@@ -141,7 +142,6 @@ void virtq_reset(struct virtq *q)
 	q->error = VIRTQ_ERR_NONE;
 	q->cfg_error = VIRTQ_ERR_NONE;
 	memset(q->heads, 0, q->max_size * sizeof(q->heads[0]));
-	q->in_flight_count = 0;
 	q->last_popped = -1;
 	q->addr[0] = q->addr[1] = q->addr[2] = 0;
 	q->features = 0;
@@ -251,7 +251,9 @@ bool virtq_ready(const struct virtq *q)
 
 uint32_t virtq_in_flight(const struct virtq *q)
 {
-	return q->in_flight_count;
+	/* Every pop advances next_avail, every completion next_used, and
+	 * at most size (<= 2^15) chains are in flight: exact mod 2^16. */
+	return (uint16_t)(q->next_avail - q->next_used);
 }
 
 static uint64_t area_bytes(uint32_t size, bool event_idx, enum virtq_area area)
@@ -399,6 +401,7 @@ int virtq_set_ready(struct virtq *q, bool ready)
 	if (!ready) {
 		q->ready = false;
 		q->active = false;
+		q->shadow_avail = q->next_avail; /* see internal.h */
 		return 0;
 	}
 	if (q->ready)
@@ -436,7 +439,8 @@ static inline int refresh_avail(struct virtq *q)
 	return 0;
 }
 
-int virtq_avail_count(struct virtq *q)
+/* Read avail.idx: the chains available and not popped, or -EIO/-ENODEV. */
+static inline int avail_count(struct virtq *q)
 {
 	int ret;
 
@@ -446,6 +450,11 @@ int virtq_avail_count(struct virtq *q)
 	if (ret)
 		return ret;
 	return (uint16_t)(q->shadow_avail - q->next_avail);
+}
+
+int virtq_avail_count(struct virtq *q)
+{
+	return avail_count(q);
 }
 
 /* Walk state, carried from the ring into an indirect table. */
@@ -559,7 +568,7 @@ walk_indirect(struct virtq *q, struct walk *w, uint64_t addr, uint32_t len,
  * @next: never read twice).  Each further descriptor is loaded once into
  * locals, checked, then stored.  Returns VIRTQ_ERR_NONE with @w filled.
  */
-static __attribute__((noinline)) enum virtq_error
+static inline __attribute__((always_inline)) enum virtq_error
 walk_chain(struct virtq *q, struct walk *w, uint64_t addr, uint32_t len,
 	   uint16_t flags, uint16_t next)
 {
@@ -588,32 +597,101 @@ walk_chain(struct virtq *q, struct walk *w, uint64_t addr, uint32_t len,
 	}
 }
 
-/* The one place a chain becomes in flight (and leaves the avail ring). */
+/*
+ * The one place a chain becomes in flight: its head is marked, with its
+ * writable total (the bound of its used length), and next_avail moves
+ * past it.
+ */
 static inline void mark_popped(struct virtq *q, uint16_t head,
 			       uint32_t write_len)
 {
 	q->heads[head] = VIRTQ_HEAD_IN_FLIGHT | write_len;
-	q->in_flight_count++;
 	q->last_popped = head;
 	q->next_avail++;
 }
 
 /*
- * A chain that is not one plain descriptor (or does not fit an empty
- * storage): walk it, then fill @c or report the room it needs.
- * @flags_next packs the head's snapshotted flags | next << 16.
+ * Fill @c for a chain of one plain descriptor already checked: the fields
+ * in as few stores as the layout allows (adjacent 16-bit counts and 32-bit
+ * lengths each go as one 64-bit word).
+ */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+_Static_assert(offsetof(struct virtq_chain, head) % 8 == 0 &&
+		       offsetof(struct virtq_chain, nbufs) ==
+			       offsetof(struct virtq_chain, head) + 2 &&
+		       offsetof(struct virtq_chain, nread) ==
+			       offsetof(struct virtq_chain, head) + 4 &&
+		       offsetof(struct virtq_chain, ndesc) ==
+			       offsetof(struct virtq_chain, head) + 6 &&
+		       offsetof(struct virtq_chain, write_len) ==
+			       offsetof(struct virtq_chain, read_len) + 4 &&
+		       offsetof(struct virtq_chain, read_len) % 8 == 0 &&
+		       offsetof(struct virtq_buf, flags) ==
+			       offsetof(struct virtq_buf, len) + 4,
+	       "virtq_chain / virtq_buf layout");
+#endif
+_Static_assert(VRING_DESC_F_WRITE == 2, "write flag");
+static inline __attribute__((always_inline)) void
+fill_plain(struct virtq *q, struct virtq_chain *c, uint16_t head, uint64_t addr,
+	   uint32_t len, uint32_t w)
+{
+	struct virtq_buf *out = c->bufs;
+
+	out->addr = addr;
+	c->q = q;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	{
+		/* head, nbufs = 1, nread = !w, ndesc = 1 (w is 0 or 2, so
+		 * (w ^ 2) << 31 is !w << 32) */
+		uint64_t counts = head | 1ull << 16 | (uint64_t)(w ^ 2) << 31 |
+				  1ull << 48;
+		/* read_len, write_len: len goes to one of them */
+		uint64_t lens = w ? (uint64_t)len << 32 : len;
+		uint64_t lf = len | (uint64_t)w << 32;
+
+		memcpy((char *)out + offsetof(struct virtq_buf, len), &lf, 8);
+		memcpy((char *)c + offsetof(struct virtq_chain, head), &counts,
+		       8);
+		memcpy((char *)c + offsetof(struct virtq_chain, read_len),
+		       &lens, 8);
+	}
+#else
+	out->len = len;
+	out->flags = w;
+	c->head = head;
+	c->nbufs = 1;
+	c->nread = !w;
+	c->ndesc = 1;
+	c->read_len = w ? 0 : len;
+	c->write_len = w ? len : 0;
+#endif
+	c->rd_off = c->wr_off = 0;
+	c->rd_done = c->wr_done = 0;
+	c->rd_buf = c->wr_buf = 0;
+}
+
+/* The writable total of one buffer of @len whose write flag is @w. */
+static inline uint32_t write_total(uint32_t len, uint32_t w)
+{
+	return w ? len : 0;
+}
+
+/*
+ * The general walk of a chain that is not one plain descriptor (or does
+ * not fit an empty storage), then fill @c or report the room it needs.
+ * The head's addr, len and flags were snapshotted by the caller; its next
+ * field is loaded here, the one time it is read.
  */
 static __attribute__((noinline)) int pop_walk(struct virtq *q,
 					      struct virtq_chain *c,
 					      uint16_t head, uint64_t addr,
-					      uint32_t len, uint32_t flags_next)
+					      uint32_t len, uint16_t flags)
 {
 	struct walk w = {c->bufs, c->cap, 0, 0, 0, 0, 0};
 	enum virtq_error err;
 	uint32_t wlen;
 
-	err = walk_chain(q, &w, addr, len, (uint16_t)flags_next,
-			 (uint16_t)(flags_next >> 16));
+	err = walk_chain(q, &w, addr, len, flags, LOAD16(&q->desc[head].next));
 	if (unlikely(err))
 		return virtq_break(q, err);
 	if (unlikely(w.n > w.cap)) {
@@ -637,71 +715,40 @@ static __attribute__((noinline)) int pop_walk(struct virtq *q,
 }
 
 /*
- * Fill @c for a chain of one plain descriptor already checked: the fields
- * in as few stores as the layout allows (adjacent 16-bit counts and 32-bit
- * lengths each go as one 64-bit word).
+ * The walker's entry, for every chain the fast path does not take.  Its
+ * shortcut: an indirect table of one plain descriptor in the region
+ * holding the rings (how Linux sends many small requests) fills @c like a
+ * direct one, without the general walk's frame.  Anything else, including
+ * every malformed case, goes to pop_walk(), which reads the table again
+ * (nothing read here was used) and reports the error.
  */
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-_Static_assert(offsetof(struct virtq_chain, head) ==
-			       offsetof(struct virtq_chain, cap) + 2 &&
-		       offsetof(struct virtq_chain, nbufs) ==
-			       offsetof(struct virtq_chain, cap) + 4 &&
-		       offsetof(struct virtq_chain, nread) ==
-			       offsetof(struct virtq_chain, cap) + 6 &&
-		       offsetof(struct virtq_chain, cap) % 8 == 0 &&
-		       offsetof(struct virtq_chain, rd_buf) ==
-			       offsetof(struct virtq_chain, ndesc) + 2 &&
-		       offsetof(struct virtq_chain, wr_buf) ==
-			       offsetof(struct virtq_chain, ndesc) + 4 &&
-		       offsetof(struct virtq_chain, reserved) ==
-			       offsetof(struct virtq_chain, ndesc) + 6 &&
-		       offsetof(struct virtq_chain, write_len) ==
-			       offsetof(struct virtq_chain, read_len) + 4 &&
-		       offsetof(struct virtq_buf, flags) ==
-			       offsetof(struct virtq_buf, len) + 4,
-	       "virtq_chain / virtq_buf layout");
-#endif
-static inline __attribute__((always_inline)) void
-fill_plain(struct virtq *q, struct virtq_chain *c, uint16_t cap, uint16_t head,
-	   uint64_t addr, uint32_t len, uint32_t w)
+static __attribute__((noinline)) int pop_other(struct virtq *q,
+					       struct virtq_chain *c,
+					       uint16_t head, uint64_t addr,
+					       uint32_t len, uint16_t flags)
 {
-	struct virtq_buf *out = c->bufs;
+	const struct vring_desc *t;
+	uint64_t a;
+	uint32_t l, w;
+	uint16_t f;
 
-	out->addr = addr;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	{
-		/* cap (unchanged), head, nbufs = 1, nread = !w */
-		uint64_t counts = cap | (uint64_t)head << 16 | 1ull << 32 |
-				  (uint64_t)!w << 48;
-		/* ndesc = 1, rd_buf, wr_buf, reserved = 0 */
-		uint64_t ndesc = 1;
-		/* read_len, write_len: len goes to one of them */
-		uint64_t lens = (uint64_t)len << (w ? 32 : 0);
-		uint64_t lf = len | (uint64_t)w << 32;
-
-		memcpy((char *)out + offsetof(struct virtq_buf, len), &lf, 8);
-		memcpy((char *)c + offsetof(struct virtq_chain, cap), &counts,
-		       8);
-		memcpy((char *)c + offsetof(struct virtq_chain, ndesc), &ndesc,
-		       8);
-		memcpy((char *)c + offsetof(struct virtq_chain, read_len),
-		       &lens, 8);
-	}
-#else
-	(void)cap;
-	out->len = len;
-	out->flags = w;
-	c->head = head;
-	c->nbufs = 1;
-	c->nread = !w;
-	c->ndesc = 1;
-	c->rd_buf = c->wr_buf = c->reserved = 0;
-	c->read_len = w ? 0 : len;
-	c->write_len = w ? len : 0;
-#endif
-	c->rd_off = c->wr_off = 0;
-	c->rd_done = c->wr_done = 0;
-	c->q = q;
+	if ((flags & (VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT)) !=
+		    VRING_DESC_F_INDIRECT ||
+	    len != sizeof(*t) || !q->indirect || !c->cap || (addr & 7))
+		return pop_walk(q, c, head, addr, len, flags);
+	t = virtq_hot_ptr(q, addr, sizeof(*t));
+	if (!t)
+		return pop_walk(q, c, head, addr, len, flags);
+	a = LOAD64(&t->addr);
+	l = LOAD32(&t->len);
+	f = LOAD16(&t->flags);
+	if ((f & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || l == 0 ||
+	    a + l < a)
+		return pop_walk(q, c, head, addr, len, flags);
+	w = f & VRING_DESC_F_WRITE;
+	fill_plain(q, c, head, a, l, w);
+	mark_popped(q, head, write_total(l, w));
+	return 1;
 }
 
 /* The head read from the avail ring is out of range or in flight. */
@@ -714,40 +761,55 @@ static __attribute__((noinline, cold)) int pop_bad_head(struct virtq *q,
 					      : VIRTQ_ERR_HEAD_IN_FLIGHT);
 }
 
+/* The ring fields the fast path uses, loaded once by its callers. */
+struct ring_view {
+	const uint16_t *avail; /* avail->ring */
+	const struct vring_desc *desc;
+	uint32_t size;
+	uint16_t mask;
+};
+
+static inline void ring_view_load(const struct virtq *q, struct ring_view *r)
+{
+	r->avail = q->avail->ring;
+	r->desc = q->desc;
+	r->size = q->size;
+	r->mask = q->mask;
+}
+
 /*
- * THE fast path: pop the chain at avail slot next_avail (the caller checked
- * that the queue is active and the slot was announced by a validated
- * avail.idx).  A chain of one plain descriptor (the common small request)
- * runs straight through without a call; everything else goes to
- * pop_walk(), handed the head descriptor already read, so no guest field
- * is read twice.  Returns 1, -ENOBUFS or -EIO.
+ * THE fast path: pop the chain at avail slot @na into @c (the caller
+ * checked that the queue is active and that a validated avail.idx
+ * announced the slot).  A chain of one plain descriptor (the common small
+ * request) runs straight through without a call; everything else goes to
+ * the walker (pop_other()), handed the head descriptor already read, so no
+ * guest field is read twice.  Returns 1, -ENOBUFS or -EIO.
  */
-static inline __attribute__((always_inline)) int pop_head(struct virtq *q,
-							  struct virtq_chain *c)
+static inline __attribute__((always_inline)) int
+pop_head(struct virtq *q, struct virtq_chain *c, const struct ring_view *r,
+	 uint16_t na)
 {
 	const struct vring_desc *d;
-	uint16_t head, flags, next, cap;
+	uint16_t head, flags;
 	uint64_t addr;
 	uint32_t len, w;
 
 	/* Ordered after the acquire load of avail.idx in refresh_avail(). */
-	head = LOAD16(&q->avail->ring[q->next_avail & q->mask]);
-	if (unlikely(head >= q->size || virtq_head_in_flight(q, head)))
+	head = LOAD16(&r->avail[na & r->mask]);
+	if (unlikely(head >= r->size || virtq_head_in_flight(q, head)))
 		return pop_bad_head(q, head);
-	/* Snapshot: each field is loaded exactly once. */
-	d = &q->desc[head];
+	/* Snapshot: each field is loaded exactly once (next only by the
+	 * walker, which is the only one to use it). */
+	d = &r->desc[head];
 	addr = LOAD64(&d->addr);
 	len = LOAD32(&d->len);
 	flags = LOAD16(&d->flags);
-	next = LOAD16(&d->next);
-	cap = c->cap;
 	if (unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
-		     len == 0 || addr + len < addr || cap == 0))
-		return pop_walk(q, c, head, addr, len,
-				flags | (uint32_t)next << 16);
+		     len == 0 || addr + len < addr || c->cap == 0))
+		return pop_other(q, c, head, addr, len, flags);
 	w = flags & VRING_DESC_F_WRITE;
-	fill_plain(q, c, cap, head, addr, len, w);
-	mark_popped(q, head, w ? len : 0);
+	fill_plain(q, c, head, addr, len, w);
+	mark_popped(q, head, write_total(len, w));
 	return 1;
 }
 
@@ -755,30 +817,35 @@ static inline __attribute__((always_inline)) int pop_head(struct virtq *q,
 static __attribute__((noinline)) int pop_slow(struct virtq *q,
 					      struct virtq_chain *c)
 {
-	int ret;
+	struct ring_view r;
+	int ret = avail_count(q);
 
-	if (unlikely(!q->active))
-		return virtq_inactive_error(q);
-	ret = refresh_avail(q);
-	if (ret)
+	if (ret <= 0)
 		return ret;
-	if (q->next_avail == q->shadow_avail)
-		return 0;
-	return pop_head(q, c);
+	ring_view_load(q, &r);
+	return pop_head(q, c, &r, q->next_avail);
 }
 
 int virtq_pop(struct virtq *q, struct virtq_chain *c)
 {
-	/* Chains left from the last validated avail.idx: no re-read. */
-	if (unlikely(!q->active || q->next_avail == q->shadow_avail))
+	uint16_t na = q->next_avail;
+	struct ring_view r;
+
+	/* Chains left from the last validated avail.idx: no re-read.  An
+	 * inactive queue always has shadow_avail == next_avail (see
+	 * internal.h), so this one test sends it to pop_slow() too. */
+	if (unlikely(na == q->shadow_avail))
 		return pop_slow(q, c);
-	return pop_head(q, c);
+	ring_view_load(q, &r);
+	return pop_head(q, c, &r, na);
 }
 
 int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 		    unsigned int max)
 {
+	struct ring_view r;
 	unsigned int i, lim;
+	uint16_t na;
 	int ret = 0;
 
 	/* Before any ring field is touched: a queue never made ready (or
@@ -791,12 +858,14 @@ int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 		if (ret)
 			return ret;
 	}
+	na = q->next_avail;
 	/* The chains the validated avail.idx announced: <= size. */
-	lim = (uint16_t)(q->shadow_avail - q->next_avail);
+	lim = (uint16_t)(q->shadow_avail - na);
 	if (lim > max)
 		lim = max;
+	ring_view_load(q, &r);
 	for (i = 0; i < lim; i++) {
-		ret = pop_head(q, &chains[i]);
+		ret = pop_head(q, &chains[i], &r, (uint16_t)(na + i));
 		if (unlikely(ret != 1))
 			break;
 	}
@@ -809,9 +878,10 @@ int virtq_undo_pop(struct virtq *q, const struct virtq_chain *chain)
 	    !virtq_head_in_flight(q, chain->head))
 		return -EINVAL;
 	q->heads[chain->head] = 0;
-	q->in_flight_count--;
 	q->last_popped = -1;
 	q->next_avail--;
+	if (!q->active)
+		q->shadow_avail = q->next_avail; /* see internal.h */
 	return 0;
 }
 
@@ -866,12 +936,11 @@ used_mark_dirty(struct virtq *q, uint16_t first, uint32_t n)
  * (virtqueue_get_buf); makes the used elements and all data the device
  * wrote into the buffers visible first.
  */
-static inline void publish_used(struct virtq *q, uint16_t first, uint16_t n)
+static inline void publish_used(struct virtq *q, struct vring_used *used,
+				uint16_t first, uint16_t n)
 {
-	__atomic_store_n(&q->used->idx, (uint16_t)(first + n),
-			 __ATOMIC_RELEASE);
+	__atomic_store_n(&used->idx, (uint16_t)(first + n), __ATOMIC_RELEASE);
 	q->next_used = (uint16_t)(first + n);
-	q->in_flight_count -= n;
 	/* used.idx went past (or onto) the index last signalled, modulo
 	 * 2^16: the next virtq_needs_interrupt() must not take "nothing
 	 * new" for it. */
@@ -887,9 +956,10 @@ static inline void publish_used(struct virtq *q, uint16_t first, uint16_t n)
  * changed) if @head is not in flight.
  */
 static inline __attribute__((always_inline)) bool
-put_used(struct virtq *q, uint16_t slot, uint32_t head, uint32_t len)
+put_used(struct virtq *q, struct vring_used *used, uint16_t slot, uint32_t head,
+	 uint32_t len)
 {
-	vring_used_elem_t *e = &q->used->ring[slot & q->mask];
+	vring_used_elem_t *e = &used->ring[slot & q->mask];
 	uint64_t h;
 
 	if (unlikely(head >= q->size))
@@ -909,11 +979,14 @@ put_used(struct virtq *q, uint16_t slot, uint32_t head, uint32_t len)
 
 static inline int add_used(struct virtq *q, uint16_t head, uint32_t len)
 {
+	struct vring_used *used = q->used;
+	uint16_t slot = q->next_used;
+
 	if (unlikely(!q->active))
 		return virtq_inactive_error(q);
-	if (unlikely(!put_used(q, q->next_used, head, len)))
+	if (unlikely(!put_used(q, used, slot, head, len)))
 		return -EINVAL;
-	publish_used(q, q->next_used, 1);
+	publish_used(q, used, slot, 1);
 	return 0;
 }
 
@@ -933,9 +1006,9 @@ int virtq_complete_len(struct virtq_chain *c, uint32_t len)
 {
 	if (unlikely(!c->q))
 		return -EINVAL;
-	/* add_used() bounds @len by the total recorded at pop, which is
-	 * c->write_len for an intact chain. */
-	return add_used(c->q, c->head, len < c->write_len ? len : c->write_len);
+	/* add_used() bounds @len by the writable total recorded at pop
+	 * (c->write_len for an intact chain). */
+	return add_used(c->q, c->head, len);
 }
 
 /*
@@ -949,6 +1022,7 @@ static inline __attribute__((always_inline)) int
 used_batch(struct virtq *q, const struct vring_used_elem *elems,
 	   const struct virtq_chain *chains, unsigned int n)
 {
+	struct vring_used *used = q->used;
 	uint16_t first = q->next_used;
 	unsigned int i;
 
@@ -962,12 +1036,12 @@ used_batch(struct virtq *q, const struct vring_used_elem *elems,
 		bool ok;
 
 		if (elems)
-			ok = put_used(q, (uint16_t)(first + i), elems[i].id,
-				      elems[i].len);
+			ok = put_used(q, used, (uint16_t)(first + i),
+				      elems[i].id, elems[i].len);
 		else
 			ok = chains[i].q == q &&
-			     put_used(q, (uint16_t)(first + i), chains[i].head,
-				      chains[i].wr_done);
+			     put_used(q, used, (uint16_t)(first + i),
+				      chains[i].head, chains[i].wr_done);
 		if (unlikely(!ok)) {
 			while (i--)
 				q->heads[elems ? elems[i].id : chains[i].head] |=
@@ -975,7 +1049,7 @@ used_batch(struct virtq *q, const struct vring_used_elem *elems,
 			return -EINVAL;
 		}
 	}
-	publish_used(q, first, (uint16_t)n);
+	publish_used(q, used, first, (uint16_t)n);
 	return 0;
 }
 
@@ -1081,7 +1155,7 @@ void virtq_save(const struct virtq *q, struct virtq_state *st)
 	st->used_flags = q->used_flags;
 	st->error = q->error;
 	st->allow_zero_len = q->allow_zero_len;
-	st->in_flight = q->in_flight_count;
+	st->in_flight = virtq_in_flight(q);
 	for (i = 0; i < q->max_size; i++) {
 		if (virtq_head_in_flight(q, (uint16_t)i))
 			st->in_flight_heads[i / 64] |= 1ull << (i % 64);
@@ -1126,7 +1200,9 @@ int virtq_restore(struct virtq *q, const struct virtq_state *st)
 			goto inval;
 		count++;
 	}
-	if (count != st->in_flight)
+	/* In flight = popped - completed, which the indexes say too. */
+	if (count != st->in_flight ||
+	    count != (uint16_t)(st->next_avail - st->next_used))
 		goto inval;
 	q->addr[0] = st->desc_addr;
 	q->addr[1] = st->avail_addr;
@@ -1150,7 +1226,6 @@ int virtq_restore(struct virtq *q, const struct virtq_state *st)
 			q->heads[i] = VIRTQ_HEAD_IN_FLIGHT |
 				      restored_bound(q, (uint16_t)i);
 	}
-	q->in_flight_count = count;
 	q->error = (enum virtq_error)st->error;
 	q->active = q->ready && q->error == VIRTQ_ERR_NONE;
 	return 0;

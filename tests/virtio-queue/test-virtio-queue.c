@@ -736,6 +736,8 @@ START_TEST(test_pop_batch_error_after_good_chains)
 	ck_assert_int_eq(virtq_pop_batch(q, c, 4), 1);
 	ck_assert(virtq_is_broken(q));
 	ck_assert_int_eq(virtq_pop_batch(q, c, 4), -EIO);
+	/* The single pop sees the broken queue too (no ring is read). */
+	ck_assert_int_eq(virtq_pop(q, &c[1]), -EIO);
 	ck_assert_int_eq(virtq_error_get(q), VIRTQ_ERR_HEAD_OUT_OF_RANGE);
 }
 END_TEST
@@ -2111,6 +2113,450 @@ START_TEST(test_driver_runs_out_of_descriptors)
 }
 END_TEST
 
+/* ========================================================== chain ownership */
+
+START_TEST(test_chains_held_in_flight_complete_in_any_order)
+{
+	struct vring_used_elem e;
+	struct virtq_driver_buf b[3];
+	uint16_t h[5];
+	CHAINS(c, 5);
+	int i;
+
+	start(QSIZE, 0);
+	for (i = 0; i < 5; i++) {
+		b[0] = (struct virtq_driver_buf){DATA + 0x1000ull * i, 8, 0};
+		b[1] = (struct virtq_driver_buf){DATA + 0x1000ull * i + 0x100,
+						 16, VRING_DESC_F_WRITE};
+		b[2] = (struct virtq_driver_buf){DATA + 0x1000ull * i + 0x200,
+						 1 + (uint32_t)i,
+						 VRING_DESC_F_WRITE};
+		ck_assert_int_eq(virtq_driver_add(drv, b, 3, &h[i]), 0);
+	}
+	/* Five pops, each into its own storage: every earlier chain keeps
+	 * its buffers (they used to live in the queue until the next pop). */
+	for (i = 0; i < 5; i++)
+		ck_assert_int_eq(virtq_pop(q, &c[i]), 1);
+	ck_assert_int_eq(virtq_in_flight(q), 5);
+	for (i = 0; i < 5; i++) {
+		ck_assert_int_eq(c[i].head, h[i]);
+		ck_assert_int_eq(c[i].nbufs, 3);
+		ck_assert_uint_eq(c[i].bufs[0].addr, DATA + 0x1000ull * i);
+		ck_assert_uint_eq(c[i].bufs[2].len, 1 + (uint32_t)i);
+		ck_assert_uint_eq(c[i].write_len, 17 + (uint32_t)i);
+	}
+	/* Served and completed backwards, each writing its index. */
+	for (i = 4; i >= 0; i--) {
+		uint8_t v = (uint8_t)i;
+
+		ck_assert_int_eq(VIRTQ_CHAIN_WRITE_OBJ(&c[i], &v), 0);
+		ck_assert_int_eq(virtq_complete(&c[i]), 0);
+		ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+		ck_assert_uint_eq(e.id, h[i]);
+		ck_assert_uint_eq(e.len, 1);
+	}
+	ck_assert_int_eq(virtq_in_flight(q), 0);
+	/* Completed: a second completion is refused, nothing published. */
+	ck_assert_int_eq(virtq_complete(&c[3]), -EINVAL);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 0);
+	ck_assert(!virtq_is_broken(q));
+}
+END_TEST
+
+START_TEST(test_chain_too_long_for_storage_enobufs)
+{
+	struct virtq_driver_buf b[5];
+	struct virtq_buf small[2], big[5];
+	struct virtq_chain c;
+	uint16_t h;
+	int i;
+
+	start(QSIZE, F_INDIRECT);
+	for (i = 0; i < 5; i++)
+		b[i] = (struct virtq_driver_buf){DATA + 0x100ull * i, 32,
+						 i >= 3 ? VRING_DESC_F_WRITE
+							: 0};
+	ck_assert_int_eq(virtq_driver_add(drv, b, 5, &h), 0);
+	/* Too small: refused, nothing consumed, the need reported. */
+	virtq_chain_init(&c, small, 2);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENOBUFS);
+	ck_assert_int_eq(c.nbufs, 5);
+	ck_assert_ptr_eq(c.bufs, small);
+	ck_assert_int_eq(c.cap, 2);
+	ck_assert_int_eq(virtq_in_flight(q), 0);
+	ck_assert_int_eq(virtq_avail_count(q), 1);
+	/* No storage at all: the same question, asked for free. */
+	virtq_chain_init(&c, NULL, 0);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENOBUFS);
+	ck_assert_int_eq(c.nbufs, 5);
+	/* Exactly enough. */
+	virtq_chain_init(&c, big, 5);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(c.head, h);
+	ck_assert_int_eq(c.nbufs, 5);
+	ck_assert_int_eq(c.nread, 3);
+	ck_assert_uint_eq(c.bufs[4].addr, DATA + 0x400);
+	ck_assert_int_eq(virtq_complete(&c), 0);
+	/* The same through an indirect table, and a one-buffer chain into
+	 * empty storage. */
+	ck_assert_int_eq(virtq_driver_add_indirect(drv, b, 5, TABLE, &h), 0);
+	virtq_chain_init(&c, small, 2);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENOBUFS);
+	ck_assert_int_eq(c.nbufs, 5);
+	virtq_chain_init(&c, big, 5);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_complete(&c), 0);
+	add1(DATA, 8, 0);
+	virtq_chain_init(&c, NULL, 0);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENOBUFS);
+	ck_assert_int_eq(c.nbufs, 1);
+	ck_assert_int_eq(virtq_pop_batch(q, &c, 1), -ENOBUFS);
+	virtq_chain_init(&c, small, 1);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_in_flight(q), 1);
+	ck_assert(!virtq_is_broken(q));
+}
+END_TEST
+
+/* A malformed chain breaks the queue even when it would not fit: the
+ * whole chain is checked before the storage is looked at. */
+START_TEST(test_hostile_malformed_chain_in_small_storage_breaks)
+{
+	struct virtq_buf small[1];
+	struct virtq_chain c;
+
+	start(QSIZE, 0);
+	write_desc(0, DATA, 8, VRING_DESC_F_NEXT, 1);
+	write_desc(1, DATA + 8, 8, VRING_DESC_F_NEXT, 0); /* loop */
+	ck_assert_int_eq(virtq_driver_push_head(drv, 0), 0);
+	virtq_chain_init(&c, small, 1);
+	ck_assert_int_eq(virtq_pop(q, &c), -EIO);
+	ck_assert_int_eq(virtq_error_get(q), VIRTQ_ERR_CHAIN_TOO_LONG);
+	ck_assert_int_eq(cb_count, 1);
+}
+END_TEST
+
+START_TEST(test_chain_alloc_free)
+{
+	struct virtq_driver_buf b[2] = {{DATA, 8, 0},
+					{DATA + 8, 8, VRING_DESC_F_WRITE}};
+	struct virtq_chain *c = virtq_chain_alloc(2);
+	uint64_t x = 0x0123456789abcdefull;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->cap, 2);
+	ck_assert_ptr_null(c->q);
+	errno = 0;
+	ck_assert_ptr_null(virtq_chain_alloc(65536));
+	ck_assert_int_eq(errno, EINVAL);
+	start(QSIZE, 0);
+	ck_assert_int_eq(virtq_driver_add(drv, b, 2, NULL), 0);
+	ck_assert_int_eq(virtq_pop(q, c), 1);
+	ck_assert_int_eq(VIRTQ_CHAIN_WRITE_OBJ(c, &x), 0);
+	ck_assert_int_eq(virtq_complete(c), 0);
+	virtq_chain_free(c);
+	virtq_chain_free(NULL);
+}
+END_TEST
+
+START_TEST(test_complete_batch_checks_every_chain_first)
+{
+	struct vring_used_elem e;
+	struct virtq *q2;
+	CHAINS(c, 3);
+	int i;
+
+	start(QSIZE, 0);
+	for (i = 0; i < 3; i++)
+		add1(DATA + 0x100ull * i, 16, VRING_DESC_F_WRITE);
+	ck_assert_int_eq(virtq_pop_batch(q, c, 3), 3);
+	ck_assert_int_eq(virtq_chain_skip_write(&c[1], 5), 5);
+	/* A chain that claims another queue: nothing completed. */
+	ck_assert_int_eq(virtq_create(16, &q2), 0);
+	c[2].q = q2;
+	ck_assert_int_eq(virtq_complete_batch(q, c, 3), -EINVAL);
+	c[2].q = q;
+	ck_assert_int_eq(virtq_in_flight(q), 3);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 0);
+	virtq_destroy(q2);
+	/* The same chain twice: nothing completed. */
+	c[2] = c[0];
+	ck_assert_int_eq(virtq_complete_batch(q, c, 3), -EINVAL);
+	ck_assert_int_eq(virtq_in_flight(q), 3);
+	ck_assert_int_eq(virtq_complete_batch(q, c, 2), 0);
+	ck_assert_int_eq(virtq_in_flight(q), 1);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 0);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 5);
+	ck_assert_int_eq(virtq_complete_batch(q, c, 0), 0);
+	ck_assert_int_eq(virtq_complete_batch(q, NULL, 1), -EINVAL);
+}
+END_TEST
+
+/* ============================================================ used length */
+
+/* The used length published is never more than the chain's writable
+ * total, whichever completion call a (buggy) device uses. */
+START_TEST(test_used_len_bounded_by_writable_total)
+{
+	struct virtq_driver_buf b[3] = {{DATA, 64, 0},
+					{DATA + 0x100, 16, VRING_DESC_F_WRITE},
+					{DATA + 0x200, 8, VRING_DESC_F_WRITE}};
+	struct vring_used_elem e, el[2];
+	uint16_t h[2];
+	CHAIN(c);
+
+	start(QSIZE, 0);
+	/* virtq_complete_len(): clamped to write_len (24). */
+	ck_assert_int_eq(virtq_driver_add(drv, b, 3, &h[0]), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_complete_len(&c, 1000), 0);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 24);
+	/* A length within bounds is kept. */
+	ck_assert_int_eq(virtq_driver_add(drv, b, 3, NULL), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_complete_len(&c, 17), 0);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 17);
+	/* virtq_complete() with a write cursor the device corrupted. */
+	ck_assert_int_eq(virtq_driver_add(drv, b, 3, NULL), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	c.wr_done = 0xffffffffu;
+	ck_assert_int_eq(virtq_complete(&c), 0);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 24);
+	/* The bare-head call: the queue kept the total from the pop. */
+	ck_assert_int_eq(virtq_driver_add(drv, b, 3, &h[0]), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_add_used(q, h[0], UINT32_MAX), 0);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 24);
+	/* A readable-only chain can report nothing written. */
+	h[0] = add1(DATA, 32, 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_add_used(q, h[0], 4096), 0);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 0);
+	/* The bare-head batch. */
+	h[0] = add1(DATA, 32, VRING_DESC_F_WRITE);
+	h[1] = add1(DATA + 0x100, 4, VRING_DESC_F_WRITE);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	el[0] = (struct vring_used_elem){h[0], 33};
+	el[1] = (struct vring_used_elem){h[1], 3};
+	ck_assert_int_eq(virtq_add_used_batch(q, el, 2), 0);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 32);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 3);
+	ck_assert(!virtq_is_broken(q));
+}
+END_TEST
+
+/* After a restore the bound of each chain in flight is recomputed from its
+ * descriptors (the state does not carry it). */
+START_TEST(test_used_len_bound_survives_restore)
+{
+	struct virtq_driver_buf b[2] = {{DATA, 8, 0},
+					{DATA + 0x100, 40, VRING_DESC_F_WRITE}};
+	struct virtq_state *st = calloc(1, sizeof(*st));
+	struct vring_used_elem e;
+	uint16_t h[2];
+	CHAIN(c);
+
+	ck_assert_ptr_nonnull(st);
+	start(QSIZE, F_INDIRECT);
+	ck_assert_int_eq(virtq_driver_add(drv, b, 2, &h[0]), 0);
+	ck_assert_int_eq(virtq_driver_add_indirect(drv, b, 2, TABLE, &h[1]), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	virtq_save(q, st);
+	ck_assert_int_eq(virtq_restore(q, st), 0);
+	ck_assert_int_eq(virtq_in_flight(q), 2);
+	ck_assert_int_eq(virtq_add_used(q, h[1], 1000), 0);
+	ck_assert_int_eq(virtq_add_used(q, h[0], 39), 0);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 40);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 39);
+	/* A state whose in-flight count disagrees with its indexes. */
+	virtq_save(q, st);
+	st->next_used = (uint16_t)(st->next_used - 1);
+	ck_assert_int_eq(virtq_restore(q, st), -EINVAL);
+	free(st);
+}
+END_TEST
+
+/* ====================================================== unready and reset */
+
+/*
+ * Every public entry point of the device API on a queue that is not ready:
+ * the documented value, no ring touched (the sanitizer build checks that
+ * no NULL ring pointer is dereferenced).  @old is a chain popped before a
+ * reset (or NULL).
+ */
+static void every_entry_point_unready(struct virtq_chain *old)
+{
+	struct virtq_buf bufs[4];
+	struct virtq_chain c = VIRTQ_CHAIN_INIT(bufs), never;
+	struct vring_used_elem el = {0, 0};
+	struct virtq_state *st = calloc(1, sizeof(*st));
+	struct iovec iov[2];
+	char buf[8];
+
+	ck_assert_ptr_nonnull(st);
+	virtq_chain_init(&never, bufs, 4);
+	ck_assert(!virtq_ready(q));
+	ck_assert(!virtq_is_broken(q));
+	ck_assert_int_eq(virtq_error_get(q), VIRTQ_ERR_NONE);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENODEV);
+	ck_assert_int_eq(virtq_pop_batch(q, &c, 1), -ENODEV);
+	ck_assert_int_eq(virtq_pop_batch(q, &c, 0), -ENODEV);
+	ck_assert_int_eq(virtq_avail_count(q), -ENODEV);
+	ck_assert_int_eq(virtq_in_flight(q), 0);
+	ck_assert_int_eq(virtq_undo_pop(q, &never), -EINVAL);
+	ck_assert_int_eq(virtq_add_used(q, 0, 0), -ENODEV);
+	ck_assert_int_eq(virtq_add_used_batch(q, &el, 1), -ENODEV);
+	ck_assert_int_eq(virtq_complete_batch(q, &never, 1), -ENODEV);
+	ck_assert(!virtq_needs_interrupt(q));
+	virtq_disable_notification(q);
+	ck_assert(!virtq_enable_notification(q));
+	/* A chain never popped: nothing to touch. */
+	ck_assert_int_eq(virtq_complete(&never), -EINVAL);
+	ck_assert_int_eq(virtq_complete_len(&never, 1), -EINVAL);
+	ck_assert_int_eq(virtq_chain_read(&never, buf, 1), -EINVAL);
+	ck_assert_int_eq(virtq_chain_read_exact(&never, buf, 1), -EINVAL);
+	ck_assert_int_eq(virtq_chain_write(&never, buf, 1), -EINVAL);
+	ck_assert_int_eq(virtq_chain_write_exact(&never, buf, 1), -EINVAL);
+	ck_assert_int_eq(virtq_chain_readable_iov(&never, 1, iov, 2), -EINVAL);
+	ck_assert_int_eq(virtq_chain_writable_iov(&never, 1, iov, 2), -EINVAL);
+	ck_assert_uint_eq(virtq_chain_skip_read(&never, 1), 0);
+	ck_assert_uint_eq(virtq_chain_skip_write(&never, 1), 0);
+	ck_assert_uint_eq(virtq_chain_readable(&never), 0);
+	ck_assert_uint_eq(virtq_chain_writable(&never), 0);
+	ck_assert_uint_eq(virtq_chain_written(&never), 0);
+	/* A chain popped before the reset: dead. */
+	if (old) {
+		ck_assert_int_eq(virtq_chain_read(old, buf, 1), -ENODEV);
+		ck_assert_int_eq(virtq_chain_write(old, buf, 1), -ENODEV);
+		ck_assert_int_eq(virtq_chain_read_exact(old, buf, 1), -ENODEV);
+		ck_assert_int_eq(virtq_chain_write_exact(old, buf, 1), -ENODEV);
+		ck_assert_int_eq(virtq_chain_readable_iov(old, 1, iov, 2),
+				 -ENODEV);
+		ck_assert_int_eq(virtq_chain_writable_iov(old, 1, iov, 2),
+				 -ENODEV);
+		ck_assert_int_eq(virtq_complete(old), -ENODEV);
+		ck_assert_int_eq(virtq_complete_len(old, 1), -ENODEV);
+		ck_assert_int_eq(virtq_complete_batch(q, old, 1), -ENODEV);
+		ck_assert_int_eq(virtq_undo_pop(q, old), -EINVAL);
+	}
+	/* Configuration getters and state. */
+	ck_assert_uint_eq(virtq_size(q), virtq_max_size(q));
+	ck_assert_uint_eq(virtq_features(q), 0);
+	ck_assert_uint_eq(virtq_addr(q, VIRTQ_AREA_DESC), 0);
+	ck_assert_uint_eq(virtq_addr(q, VIRTQ_AREA_USED), 0);
+	ck_assert_uint_eq(virtq_addr(q, (enum virtq_area)7), 0);
+	ck_assert_int_eq(virtq_config_error(q), VIRTQ_ERR_NONE);
+	virtq_save(q, st);
+	ck_assert_uint_eq(st->ready, 0);
+	ck_assert_uint_eq(st->in_flight, 0);
+	ck_assert_int_eq(virtq_restore(q, st), 0);
+	ck_assert(!virtq_ready(q));
+	ck_assert_int_eq(virtq_pop(q, &c), -ENODEV);
+	/* Activation without rings: refused, still nothing touched. */
+	ck_assert_int_lt(virtq_set_ready(q, true), 0);
+	ck_assert_int_ne(virtq_config_error(q), VIRTQ_ERR_NONE);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENODEV);
+	ck_assert_int_eq(virtq_set_ready(q, false), 0);
+	virtq_allow_zero_length(q, false);
+	ck_assert_int_eq(virtq_set_memory(q, mem), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENODEV);
+	ck_assert_int_eq(cb_count, 0);
+	free(st);
+}
+
+START_TEST(test_unready_never_configured_every_entry_point)
+{
+	/* setup() created q and gave it memory; nothing else. */
+	every_entry_point_unready(NULL);
+	/* And a queue without even memory. */
+	virtq_destroy(q);
+	ck_assert_int_eq(virtq_create(64, &q), 0);
+	virtq_set_error_cb(q, on_error, &cb_count);
+	every_entry_point_unready(NULL);
+}
+END_TEST
+
+START_TEST(test_unready_just_reset_every_entry_point)
+{
+	CHAIN(c);
+	uint16_t h;
+
+	start(QSIZE, F_EVENT_IDX | F_INDIRECT);
+	fill(DATA, 'r', 16);
+	h = add1(DATA, 16, 0);
+	add1(DATA + 0x100, 16, VRING_DESC_F_WRITE);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(c.head, h);
+	virtq_reset(q);
+	/* The avail ring still announces a chain: a kick now must not
+	 * read it. */
+	every_entry_point_unready(&c);
+	/* Ready again (as a driver re-initialises): the stale chain is not
+	 * in flight any more. */
+	virtq_driver_destroy(drv);
+	drv = NULL;
+	start(QSIZE, 0);
+	ck_assert_int_eq(virtq_complete(&c), -EINVAL);
+	ck_assert_int_eq(virtq_in_flight(q), 0);
+	ck_assert(!virtq_is_broken(q));
+}
+END_TEST
+
+/* The same on a queue deactivated (not reset) with a chain in flight, and
+ * on a broken one: -ENODEV / -EIO before any ring is read. */
+START_TEST(test_unready_deactivated_and_broken)
+{
+	struct vring_used_elem el;
+	CHAIN(c);
+	uint16_t h;
+
+	start(QSIZE, 0);
+	h = add1(DATA, 16, VRING_DESC_F_WRITE);
+	add1(DATA, 16, VRING_DESC_F_WRITE);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_set_ready(q, false), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENODEV);
+	ck_assert_int_eq(virtq_pop_batch(q, &c, 4), -ENODEV);
+	ck_assert_int_eq(virtq_complete(&c), -ENODEV);
+	/* Undo while inactive, then a pop: still -ENODEV (the one index
+	 * test of virtq_pop() must not take the fast path). */
+	ck_assert_int_eq(virtq_undo_pop(q, &c), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENODEV);
+	ck_assert_int_eq(virtq_set_ready(q, true), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(c.head, h);
+	ck_assert_int_eq(virtq_driver_push_head(drv, QSIZE + 1), 0);
+	ck_assert_int_eq(virtq_avail_count(q), 2);
+	CHAIN(c2);
+	ck_assert_int_eq(virtq_pop(q, &c2), 1);
+	ck_assert_int_eq(virtq_pop(q, &c2), -EIO);
+	ck_assert_int_eq(virtq_pop(q, &c2), -EIO);
+	ck_assert_int_eq(virtq_pop_batch(q, &c2, 2), -EIO);
+	ck_assert_int_eq(virtq_avail_count(q), -EIO);
+	ck_assert_int_eq(virtq_complete(&c), -EIO);
+	ck_assert_int_eq(virtq_chain_write(&c, "x", 1), -EIO);
+	el = (struct vring_used_elem){h, 0};
+	ck_assert_int_eq(virtq_add_used_batch(q, &el, 1), -EIO);
+	ck_assert_int_eq(virtq_complete_batch(q, &c, 1), -EIO);
+	ck_assert(!virtq_needs_interrupt(q));
+	ck_assert(!virtq_enable_notification(q));
+	ck_assert_int_eq(virtq_in_flight(q), 2);
+}
+END_TEST
+
 static Suite *vq_suite(void)
 {
 	Suite *s = suite_create("virtio-queue");
@@ -2238,6 +2684,21 @@ static Suite *vq_suite(void)
 	tcase_add_test(tc, test_notify_enable_rechecks_for_raced_buffers);
 	tcase_add_test(tc, test_notify_event_idx_kick_suppressed_until_event);
 	tcase_add_test(tc, test_notify_event_idx_disable_leaves_flags);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("chains");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_chains_held_in_flight_complete_in_any_order);
+	tcase_add_test(tc, test_chain_too_long_for_storage_enobufs);
+	tcase_add_test(tc,
+		       test_hostile_malformed_chain_in_small_storage_breaks);
+	tcase_add_test(tc, test_chain_alloc_free);
+	tcase_add_test(tc, test_complete_batch_checks_every_chain_first);
+	tcase_add_test(tc, test_used_len_bounded_by_writable_total);
+	tcase_add_test(tc, test_used_len_bound_survives_restore);
+	tcase_add_test(tc, test_unready_never_configured_every_entry_point);
+	tcase_add_test(tc, test_unready_just_reset_every_entry_point);
+	tcase_add_test(tc, test_unready_deactivated_and_broken);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("state");

@@ -52,13 +52,12 @@ static void refill(struct rng *r)
 	r->tokens = r->tokens + add > r->burst ? r->burst : r->tokens + add;
 }
 
-static void arm_timer(struct rng *r)
+static void arm_timer(struct rng *r, uint64_t missing)
 {
-	/* Wake up when at least one request's worth (or the bucket, if
-	 * smaller) is back; at least 1 ms. */
-	uint64_t want = r->max_request < r->burst ? r->max_request : r->burst;
-	uint64_t ns =
-		(uint64_t)((unsigned __int128)want * 1000000000ull / r->rate);
+	/* Wake up when the missing tokens are back; at least 1 ms. */
+	uint64_t ns = (uint64_t)((unsigned __int128)missing * 1000000000ull /
+				 r->rate) +
+		      1;
 	struct itimerspec its = {0};
 
 	if (ns < 1000000)
@@ -109,31 +108,42 @@ static bool queue_live(struct rng *r, struct virtq *vq)
 static void rng_process(struct rng *r)
 {
 	struct virtq *vq = virtio_device_queue(r->dev, 0);
-	uint32_t budget = virtq_size(vq), n;
+	uint32_t budget = virtq_size(vq), n = 0;
 	bool used = false;
 
 	if (!queue_live(r, vq) || r->timer_armed)
 		return;
-	for (n = 0; n < budget; n++) {
+	while (n < budget) {
 		uint32_t want;
 		int ret;
 
-		if (r->rate) {
-			refill(r);
-			if (!r->tokens) {
-				if (virtq_avail_count(vq) > 0)
-					arm_timer(r);
-				break;
-			}
-		}
 		ret = virtq_pop(vq, r->chain);
-		if (ret <= 0)
-			break; /* none, or broken (the core set NEEDS_RESET) */
+		if (ret == 0) {
+			/* Drained: ask for kicks again (avail_event with
+			 * EVENT_IDX) and go on if a chain raced in. */
+			if (!virtq_enable_notification(vq))
+				break;
+			continue;
+		}
+		if (ret < 0)
+			break; /* broken: the core has set NEEDS_RESET */
+		n++;
 		want = virtq_chain_writable(r->chain);
 		if (want > r->max_request)
 			want = r->max_request;
-		if (r->rate && want > r->tokens)
-			want = (uint32_t)r->tokens;
+		if (r->rate) {
+			/* Served whole (up to the bucket size) once the bucket
+			 * holds enough; until then the chain goes back and a
+			 * timer resumes the queue. */
+			if (want > r->burst)
+				want = (uint32_t)r->burst;
+			refill(r);
+			if (r->tokens < want) {
+				virtq_undo_pop(vq, r->chain);
+				arm_timer(r, want - r->tokens);
+				break;
+			}
+		}
 		want = fill(r, r->chain, want);
 		if (virtq_complete_len(r->chain, want))
 			break;
@@ -144,7 +154,7 @@ static void rng_process(struct rng *r)
 	}
 	if (used)
 		virtio_device_queue_used(r->dev, 0);
-	if (n == budget && budget)
+	if (n == budget)
 		virtio_device_queue_kick(r->dev, 0); /* more next round */
 }
 

@@ -33,10 +33,7 @@
 #include <cvmm/virtio-queue.h>
 #include <cvmm/vm-memory.h>
 
-#ifndef CVMM_EXPORT
-#define CVMM_EXPORT __attribute__((visibility("default")))
-#endif
-
+/* CVMM_EXPORT comes from <cvmm/virtio-queue.h>. */
 #ifdef __cplusplus
 extern "C" {
 #endif

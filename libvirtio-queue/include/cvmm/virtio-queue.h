@@ -290,22 +290,22 @@ struct virtq_buf {
  */
 struct virtq_chain {
 	struct virtq_buf *bufs; /**< caller's storage, @cap entries */
-	uint16_t cap;		/**< entries in @bufs (0..65535) */
+	struct virtq *q;	/**< the queue it was popped from, or NULL */
 	uint16_t head;		/**< id to give back in the used ring */
 	uint16_t nbufs;		/**< buffers, 1..size (on -ENOBUFS: needed) */
 	uint16_t nread;		/**< number of readable buffers */
 	uint16_t ndesc;		/**< ring descriptors consumed (an indirect
 				     table counts as one) */
-	uint16_t rd_buf;	/**< next readable buffer */
-	uint16_t wr_buf;	/**< next writable buffer, counted from nread */
-	uint16_t reserved;	/**< zero */
 	uint32_t read_len;	/**< total readable bytes */
 	uint32_t write_len;	/**< total writable bytes */
 	uint32_t rd_off;	/**< offset in bufs[rd_buf] */
 	uint32_t wr_off;	/**< offset in bufs[nread + wr_buf] */
 	uint32_t rd_done;	/**< readable bytes consumed */
 	uint32_t wr_done;	/**< writable bytes filled, <= write_len */
-	struct virtq *q;	/**< the queue it was popped from, or NULL */
+	uint16_t rd_buf;	/**< next readable buffer */
+	uint16_t wr_buf;	/**< next writable buffer, counted from nread */
+	uint16_t cap;		/**< entries in @bufs (0..65535) */
+	uint16_t reserved;	/**< zero */
 };
 
 /**

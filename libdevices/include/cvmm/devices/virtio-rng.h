@@ -7,11 +7,11 @@
  * with random bytes, at most max_request_bytes per chain (64 KiB by
  * default, like Firecracker), and completed with the number written;
  * readable buffers are ignored.  With a rate limit (a token bucket of
- * rate_bytes_per_sec, holding up to burst_bytes) a request is served only
- * while tokens remain, partly if the bucket holds less than it asks for;
- * when the bucket is empty the device stops popping and arms a timerfd
- * (in its poll list, see virtio.h) that resumes the queue once tokens are
- * back.  Work per notify is bounded by the queue size; the rest is resumed
+ * rate_bytes_per_sec, holding up to burst_bytes) a request is served once
+ * the bucket holds what it asks for (a request larger than the bucket is
+ * served burst_bytes); until then the chain stays in the ring and the
+ * device arms a timerfd (in its poll list, see virtio.h) that resumes the
+ * queue when the missing tokens are back.  Work per notify is bounded by the queue size; the rest is resumed
  * through the queue's notifier.
  *
  * Use it like any device built on the core:

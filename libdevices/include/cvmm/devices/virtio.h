@@ -67,6 +67,10 @@
  *   - a chain may stay in flight after the op returns (asynchronous
  *     backends); it is completed later from a ready function (lock held),
  *     never from an unlocked thread;
+ *   - when virtq_pop() returns 0 the op calls virtq_enable_notification()
+ *     and pops again if it returns true: that re-arms the driver's kicks
+ *     (with EVENT_IDX it publishes avail_event; without it, a driver never
+ *     kicks again);
  *   - the work done per call must be bounded (at most the queue size
  *     chains is natural; a device may stop earlier and signal its notifier
  *     with virtio_device_queue_kick() to continue on the next round);

@@ -54,10 +54,11 @@
  * backend (preadv/pwritev straight into the chain's guest buffers, no
  * copy), the built-in io_uring backend (liburing: the file registered as a
  * fixed file, one io_uring_submit per queue notification for every chain
- * popped, completions reaped when the eventfd registered with
- * io_uring_register_eventfd, which the device adds to its poll list with
- * virtio_device_add_poll_fd(), is ready; up to queue-size requests in
- * flight per queue), or one a library user writes
+ * popped; completions already in the completion ring after that submit
+ * (page-cache hits) are reaped at once, the others when the eventfd
+ * registered with io_uring_register_eventfd, which the device adds to its
+ * poll list with virtio_device_add_poll_fd(), is ready; up to queue-size
+ * requests in flight per queue), or one a library user writes
  * (virtio_blk_create_with_backend()).  When libdevices was built without
  * liburing, VIRTIO_BLK_BACKEND_IO_URING fails with -EOPNOTSUPP.
  *
@@ -126,7 +127,10 @@ enum {
  * @num_queues:  request queues, 1..256 (default 1); MQ is offered when > 1.
  * @queue_size:  maximum queue size, a power of two 1..32768 (default 256).
  * @seg_max:     data segments per request offered (SEG_MAX), 1..4096
- *               (default queue_size - 2, at least 1).
+ *               (default queue_size - 2, at least 1).  The device keeps
+ *               num_queues * queue_size request slots of about
+ *               32 * (min(seg_max, queue_size) + 8) bytes each, allocated
+ *               at creation.
  * @size_max:    maximum segment size offered (SIZE_MAX is offered only
  *               when non-zero; advisory, not enforced).
  * @blk_size:    logical block size offered (BLK_SIZE), a power of two
@@ -202,7 +206,7 @@ struct virtio_blk_io {
  * the bytes transferred for READ/WRITE (fewer than @io->len is an IOERR),
  * 0 for the others, or a negative errno.  Call it exactly once per
  * submitted @io, with the device lock held: from inside ops.submit
- * (synchronous completion), ops.poll or ops.cancel_all.  The device may
+ * (synchronous completion), ops.commit, ops.poll or ops.cancel_all.  The device may
  * submit a follow-up operation from inside this call.
  */
 CVMM_EXPORT void virtio_blk_io_complete(struct virtio_blk_io *io,
@@ -217,7 +221,8 @@ CVMM_EXPORT void virtio_blk_io_complete(struct virtio_blk_io *io,
  *              virtio_blk_io_complete() must not be called for it).
  * @commit:     optional: the device has submitted a batch (after each
  *              queue notification and each poll); push queued work to the
- *              kernel now.
+ *              kernel now.  May complete operations (as the io_uring
+ *              backend does with completions already available).
  * @poll_fd:    optional: an fd the VMM must poll (POLLIN) for completions,
  *              or -1.  Asked once, at virtio_blk_create*().
  * @poll:       optional (required with a @poll_fd): the fd was ready (or

@@ -2,8 +2,10 @@
 /*
  * virtio-blk io_uring backend (liburing): the image is registered as fixed
  * file 0; submit only queues SQEs, commit issues one io_uring_submit for
- * the whole batch; completions are announced on an eventfd registered with
- * io_uring_register_eventfd() (the device's poll fd) and reaped by poll.
+ * the whole batch and reaps the completions already there (with the
+ * eventfd muted meanwhile, so they do not wake the VMM); the others are
+ * announced on an eventfd registered with io_uring_register_eventfd()
+ * (the device's poll fd) and reaped by poll.
  * cancel_all cancels everything in flight and waits for every CQE.
  *
  * Built only when meson found liburing; otherwise the create function
@@ -82,13 +84,25 @@ static void uring_kick_self(struct blk_uring *u)
 static void uring_commit(void *backend)
 {
 	struct blk_uring *u = backend;
+	bool quiet;
 
+	if (!u->queued && !io_uring_cq_ready(&u->ring))
+		return;
+	/* Completions posted while we reap them ourselves need not wake the
+	 * VMM: mute the eventfd meanwhile (IORING_CQ_EVENTFD_DISABLED). */
+	quiet = io_uring_cq_eventfd_toggle(&u->ring, false) == 0;
 	for (int round = 0; round < 4; round++) {
 		if (!u->queued && !io_uring_cq_ready(&u->ring))
-			return;
+			break;
 		uring_submit_queued(u);
 		if (uring_reap(u))
 			break;
+	}
+	if (quiet) {
+		(void)io_uring_cq_eventfd_toggle(&u->ring, true);
+		/* Order the flag store before the tail load below: a CQE
+		 * posted while muted is seen here, a later one signals. */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	}
 	if (u->queued || io_uring_cq_ready(&u->ring))
 		uring_kick_self(u);

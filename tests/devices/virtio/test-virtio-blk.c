@@ -145,6 +145,11 @@ START_TEST(test_config_and_features)
 		bh_config_rd(&h, offsetof(struct virtio_blk_config, wce), 1),
 		1);
 	ck_assert_uint_eq(virtio_blk_capacity(h.blk), CAP_SECTORS);
+	/* io_uring: the completion eventfd follows the two queue notifiers. */
+	struct virtio_poll_fd pfds[8];
+
+	ck_assert_int_eq(virtio_device_poll_fds(h.dev, pfds, 8),
+			 is_uring(_i) ? 3 : 2);
 	stop();
 }
 END_TEST

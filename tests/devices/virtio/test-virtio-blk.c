@@ -9,7 +9,9 @@
  */
 #include <check.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -789,6 +791,72 @@ START_TEST(test_multiqueue)
 }
 END_TEST
 
+/* An I/O thread polls the device's fds (io_uring completions) while the
+ * test thread, as a vCPU, adds requests and notifies. */
+static atomic_bool io_stop;
+
+static void *io_thread(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&io_stop))
+		bh_poll(&h, 5);
+	return NULL;
+}
+
+START_TEST(test_io_thread_completions)
+{
+	enum {
+		ROUNDS = 50,
+		BATCH = 16
+	};
+	/* O_DIRECT: io_uring completions arrive later, on the I/O thread. */
+	struct virtio_blk_options o = {.flags = VIRTIO_BLK_OPT_DIRECT};
+	pthread_t t;
+	unsigned done = 0;
+
+	start(_i, &o, 0);
+	ck_assert_int_eq(fdatasync(file_fd), 0);
+	atomic_store(&io_stop, false);
+	ck_assert_int_eq(pthread_create(&t, NULL, io_thread, NULL), 0);
+	for (unsigned round = 0; round < ROUNDS; round++) {
+		struct vring_used_elem e;
+		unsigned got = 0;
+
+		for (unsigned r = 0; r < BATCH; r++) {
+			uint64_t sector = (round * BATCH + r) % 1000 * 8;
+
+			ck_assert_int_eq(bh_add(&h, 0, VIRTIO_BLK_T_IN, sector,
+						HDR_GPA + r * 32,
+						DATA_GPA + r * 0x1000, 4096,
+						NULL),
+					 0);
+		}
+		bh_notify(&h, 0);
+		/* The I/O thread reaps; this thread only reads the ring. */
+		for (unsigned spin = 0; got < BATCH && spin < 20000; spin++) {
+			if (virtq_driver_get_used(h.drv[0], &e) == 1)
+				got++;
+			else
+				usleep(100);
+		}
+		ck_assert_uint_eq(got, BATCH);
+		for (unsigned r = 0; r < BATCH; r++) {
+			uint64_t sector = (round * BATCH + r) % 1000 * 8;
+
+			ck_assert_uint_eq(h.host[HDR_GPA + r * 32 + 16],
+					  VIRTIO_BLK_S_OK);
+			ck_assert_uint_eq(h.host[DATA_GPA + r * 0x1000 + 100],
+					  orig_byte(sector * 512 + 100));
+		}
+		done += got;
+	}
+	atomic_store(&io_stop, true);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_uint_eq(done, ROUNDS * BATCH);
+	stop();
+}
+END_TEST
+
 static uint16_t used_idx_raw(uint32_t q)
 {
 	uint16_t v;
@@ -1138,6 +1206,7 @@ static Suite *blk_suite(void)
 	tcase_add_loop_test(tc, test_write_zeroes_on_tmpfs, 0, 4);
 	tcase_add_loop_test(tc, test_many_in_flight, 0, 4);
 	tcase_add_loop_test(tc, test_multiqueue, 0, 4);
+	tcase_add_loop_test(tc, test_io_thread_completions, 0, 4);
 	tcase_add_loop_test(tc, test_reset_with_requests_in_flight, 0, 4);
 	tcase_add_loop_test(tc, test_direct_io, 0, 4);
 	tcase_add_loop_test(tc, test_indirect_request, 0, 4);

@@ -599,15 +599,18 @@ walk_chain(struct virtq *q, struct walk *w, uint64_t addr, uint32_t len,
 
 /*
  * The one place a chain becomes in flight: its head is marked, with its
- * writable total (the bound of its used length), and next_avail moves
+ * writable total (the bound of its used length), and unless @batch (whose
+ * loop keeps the index in a register and stores it once) next_avail moves
  * past it.
  */
-static inline void mark_popped(struct virtq *q, uint16_t head,
-			       uint32_t write_len)
+static inline __attribute__((always_inline)) void
+mark_popped(struct virtq *q, uint16_t head, uint32_t write_len, bool batch)
 {
 	q->heads[head] = VIRTQ_HEAD_IN_FLIGHT | write_len;
-	q->last_popped = head;
-	q->next_avail++;
+	if (!batch) {
+		q->last_popped = head;
+		q->next_avail++;
+	}
 }
 
 /*
@@ -665,8 +668,12 @@ fill_plain(struct virtq *q, struct virtq_chain *c, uint16_t head, uint64_t addr,
 	c->read_len = w ? 0 : len;
 	c->write_len = w ? len : 0;
 #endif
-	c->rd_off = c->wr_off = 0;
-	c->rd_done = c->wr_done = 0;
+	/* The zeroed cursors are laid out apart (rd_off/rd_done,
+	 * wr_off/wr_done) so each pair is one scalar store: a 16-byte
+	 * vector store here would not forward to the 4-byte loads of
+	 * wr_done that follow at completion. */
+	c->rd_off = c->rd_done = 0;
+	c->wr_off = c->wr_done = 0;
 	c->rd_buf = c->wr_buf = 0;
 }
 
@@ -710,7 +717,7 @@ static __attribute__((noinline)) int pop_walk(struct virtq *q,
 	c->write_len = wlen;
 	c->rd_off = c->wr_off = 0;
 	c->rd_done = c->wr_done = 0;
-	mark_popped(q, head, wlen);
+	mark_popped(q, head, wlen, false);
 	return 1;
 }
 
@@ -747,7 +754,7 @@ static __attribute__((noinline)) int pop_other(struct virtq *q,
 		return pop_walk(q, c, head, addr, len, flags);
 	w = f & VRING_DESC_F_WRITE;
 	fill_plain(q, c, head, a, l, w);
-	mark_popped(q, head, write_total(l, w));
+	mark_popped(q, head, write_total(l, w), false);
 	return 1;
 }
 
@@ -787,7 +794,7 @@ static inline void ring_view_load(const struct virtq *q, struct ring_view *r)
  */
 static inline __attribute__((always_inline)) int
 pop_head(struct virtq *q, struct virtq_chain *c, const struct ring_view *r,
-	 uint16_t na)
+	 uint16_t na, bool batch)
 {
 	const struct vring_desc *d;
 	uint16_t head, flags;
@@ -796,8 +803,11 @@ pop_head(struct virtq *q, struct virtq_chain *c, const struct ring_view *r,
 
 	/* Ordered after the acquire load of avail.idx in refresh_avail(). */
 	head = LOAD16(&r->avail[na & r->mask]);
-	if (unlikely(head >= r->size || virtq_head_in_flight(q, head)))
+	if (unlikely(head >= r->size || virtq_head_in_flight(q, head))) {
+		if (batch)
+			q->next_avail = na; /* the error callback sees it */
 		return pop_bad_head(q, head);
+	}
 	/* Snapshot: each field is loaded exactly once (next only by the
 	 * walker, which is the only one to use it). */
 	d = &r->desc[head];
@@ -805,11 +815,14 @@ pop_head(struct virtq *q, struct virtq_chain *c, const struct ring_view *r,
 	len = LOAD32(&d->len);
 	flags = LOAD16(&d->flags);
 	if (unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
-		     len == 0 || addr + len < addr || c->cap == 0))
+		     len == 0 || addr + len < addr || c->cap == 0)) {
+		if (batch)
+			q->next_avail = na; /* the walker moves it on */
 		return pop_other(q, c, head, addr, len, flags);
+	}
 	w = flags & VRING_DESC_F_WRITE;
 	fill_plain(q, c, head, addr, len, w);
-	mark_popped(q, head, write_total(len, w));
+	mark_popped(q, head, write_total(len, w), batch);
 	return 1;
 }
 
@@ -823,7 +836,7 @@ static __attribute__((noinline)) int pop_slow(struct virtq *q,
 	if (ret <= 0)
 		return ret;
 	ring_view_load(q, &r);
-	return pop_head(q, c, &r, q->next_avail);
+	return pop_head(q, c, &r, q->next_avail, false);
 }
 
 int virtq_pop(struct virtq *q, struct virtq_chain *c)
@@ -837,7 +850,7 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	if (unlikely(na == q->shadow_avail))
 		return pop_slow(q, c);
 	ring_view_load(q, &r);
-	return pop_head(q, c, &r, na);
+	return pop_head(q, c, &r, na, false);
 }
 
 int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
@@ -865,10 +878,16 @@ int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 		lim = max;
 	ring_view_load(q, &r);
 	for (i = 0; i < lim; i++) {
-		ret = pop_head(q, &chains[i], &r, (uint16_t)(na + i));
+		ret = pop_head(q, &chains[i], &r, (uint16_t)(na + i), true);
 		if (unlikely(ret != 1))
 			break;
 	}
+	/* The fast path left next_avail to this one store (the slow paths
+	 * set it before they ran, so the walker and the error callback saw
+	 * the right value). */
+	q->next_avail = (uint16_t)(na + i);
+	if (i)
+		q->last_popped = chains[i - 1].head;
 	return i ? (int)i : ret;
 }
 
@@ -995,20 +1014,26 @@ int virtq_add_used(struct virtq *q, uint16_t head, uint32_t len)
 	return add_used(q, head, len);
 }
 
-int virtq_complete(struct virtq_chain *c)
+/*
+ * The chain-based completions take @q from the caller rather than from
+ * @c->q: the chain was just written by the pop, and a load of c->q put in
+ * front of every queue access would wait on that store.  c->q is only
+ * compared, off the critical path.
+ */
+int virtq_complete(struct virtq *q, struct virtq_chain *c)
 {
-	if (unlikely(!c->q))
+	if (unlikely(c->q != q))
 		return -EINVAL;
-	return add_used(c->q, c->head, c->wr_done);
+	return add_used(q, c->head, c->wr_done);
 }
 
-int virtq_complete_len(struct virtq_chain *c, uint32_t len)
+int virtq_complete_len(struct virtq *q, struct virtq_chain *c, uint32_t len)
 {
-	if (unlikely(!c->q))
+	if (unlikely(c->q != q))
 		return -EINVAL;
 	/* add_used() bounds @len by the writable total recorded at pop
 	 * (c->write_len for an intact chain). */
-	return add_used(c->q, c->head, len);
+	return add_used(q, c->head, len);
 }
 
 /*

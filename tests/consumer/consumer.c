@@ -87,7 +87,7 @@ static int virtq_round_trip(void)
 	if (!err)
 		err = virtq_chain_write(c, "c-vmm", 5) == 5 ? 0 : 1;
 	if (!err)
-		err = virtq_complete(c);
+		err = virtq_complete(q, c);
 	if (!err)
 		err = virtq_driver_get_used(d, &e) == 1 && e.len == 5 ? 0 : 1;
 	virtq_driver_destroy(d);

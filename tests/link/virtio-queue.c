@@ -28,7 +28,7 @@ int main(void)
 	    virtq_driver_configure(d, q) || virtq_driver_add(d, &b, 1, NULL))
 		goto out;
 	if (virtq_pop(q, &c) != 1 || c.write_len != 16 ||
-	    virtq_chain_write(&c, "hello", 5) != 5 || virtq_complete(&c))
+	    virtq_chain_write(&c, "hello", 5) != 5 || virtq_complete(q, &c))
 		goto out;
 	ok = virtq_driver_used_idx(d) == 1 && !virtq_is_broken(q);
 out:

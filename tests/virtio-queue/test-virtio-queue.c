@@ -2,7 +2,8 @@
 /*
  * libvirtio-queue unit tests.  The device queue is driven by the mock
  * driver (cvmm/virtio-queue-driver.h) in real guest memory.  Tests named
- * test_hostile_* each cover one line of HOSTILE-GUEST.md "Virtqueues".
+ * test_hostile_* each cover one line of the "Virtqueues" section of the
+ * project's hostile-guest checklist (docs/security.md).
  *
  * Guest memory used by every test:
  *   A [0, 1 MiB)            RAM
@@ -48,6 +49,7 @@ static struct virtq *q;
 static struct virtq_driver *drv;
 static int cb_count;
 static enum virtq_error cb_err;
+static uint32_t cb_in_flight; /* virtq_in_flight() seen by the callback */
 
 static struct guest_region *mk_region(guest_addr_t gpa, uint64_t size,
 				      unsigned int flags)
@@ -70,6 +72,7 @@ static void on_error(struct virtq *vq, enum virtq_error err, void *opaque)
 	ck_assert_ptr_eq(opaque, &cb_count);
 	cb_count++;
 	cb_err = err;
+	cb_in_flight = virtq_in_flight(vq);
 }
 
 static void setup(void)
@@ -481,7 +484,7 @@ START_TEST(test_read_write_roundtrip)
 	ck_assert_int_eq(virtq_chain_writable(&c), 12);
 	ck_assert_int_eq(guest_memory_read(mem, DATA + 0x200, back, 20), 0);
 	ck_assert_mem_eq(back, out, 20);
-	ck_assert_int_eq(virtq_complete(&c), 0);
+	ck_assert_int_eq(virtq_complete(q, &c), 0);
 	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
 	ck_assert_uint_eq(e.id, head);
 	ck_assert_uint_eq(e.len, 20);
@@ -718,9 +721,9 @@ START_TEST(test_pop_batch_each_chain_own_storage)
 	/* All three stay valid together, completed in any order. */
 	ck_assert_uint_eq(c[0].bufs[5].addr, DATA + 0x500);
 	ck_assert_uint_eq(c[3].bufs[4].addr, DATA + 0x400);
-	ck_assert_int_eq(virtq_complete(&c[3]), 0);
-	ck_assert_int_eq(virtq_complete(&c[0]), 0);
-	ck_assert_int_eq(virtq_complete(&c[1]), 0);
+	ck_assert_int_eq(virtq_complete(q, &c[3]), 0);
+	ck_assert_int_eq(virtq_complete(q, &c[0]), 0);
+	ck_assert_int_eq(virtq_complete(q, &c[1]), 0);
 	ck_assert_int_eq(virtq_in_flight(q), 0);
 	ck_assert(!virtq_is_broken(q));
 }
@@ -735,6 +738,9 @@ START_TEST(test_pop_batch_error_after_good_chains)
 	ck_assert_int_eq(virtq_driver_push_head(drv, QSIZE + 3), 0);
 	ck_assert_int_eq(virtq_pop_batch(q, c, 4), 1);
 	ck_assert(virtq_is_broken(q));
+	/* The callback, run inside the batch, saw the chain popped before. */
+	ck_assert_int_eq(cb_count, 1);
+	ck_assert_uint_eq(cb_in_flight, 1);
 	ck_assert_int_eq(virtq_pop_batch(q, c, 4), -EIO);
 	/* The single pop sees the broken queue too (no ring is read). */
 	ck_assert_int_eq(virtq_pop(q, &c[1]), -EIO);
@@ -891,7 +897,7 @@ START_TEST(test_many_rounds_reuse_descriptors)
 			ck_assert_int_eq(virtq_pop(q, &c), 1);
 			ck_assert_int_eq(c.nbufs, 3);
 			ck_assert_int_eq(virtq_chain_skip_write(&c, 8), 8);
-			ck_assert_int_eq(virtq_complete(&c), 0);
+			ck_assert_int_eq(virtq_complete(q, &c), 0);
 		}
 		for (j = 0; j < 5; j++) {
 			ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
@@ -1212,8 +1218,8 @@ START_TEST(test_pop_indirect_one_entry_table)
 		ck_assert_uint_eq(c[1].write_len, 8);
 		ck_assert_uint_eq(c[1].bufs[0].flags, VRING_DESC_F_WRITE);
 		ck_assert_int_eq(virtq_chain_write(&c[1], "abcdefgh", 8), 8);
-		ck_assert_int_eq(virtq_complete(&c[0]), 0);
-		ck_assert_int_eq(virtq_complete(&c[1]), 0);
+		ck_assert_int_eq(virtq_complete(q, &c[0]), 0);
+		ck_assert_int_eq(virtq_complete(q, &c[1]), 0);
 		ck_assert_int_eq(virtq_in_flight(q), 0);
 	}
 	ck_assert(!virtq_is_broken(q));
@@ -1959,7 +1965,8 @@ START_TEST(test_state_roundtrip)
 	ck_assert_int_eq(virtq_add_used(q2, h[1], 2), 0);
 	ck_assert_int_eq(virtq_pop(q2, &c), 1);
 	ck_assert_int_eq(c.head, h[2]);
-	ck_assert_int_eq(virtq_complete(&c), 0);
+	ck_assert_int_eq(virtq_complete(q, &c), -EINVAL); /* not q's */
+	ck_assert_int_eq(virtq_complete(q2, &c), 0);
 	for (i = 0; i < 3; i++)
 		ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
 	virtq_destroy(q2);
@@ -2150,14 +2157,14 @@ START_TEST(test_chains_held_in_flight_complete_in_any_order)
 		uint8_t v = (uint8_t)i;
 
 		ck_assert_int_eq(VIRTQ_CHAIN_WRITE_OBJ(&c[i], &v), 0);
-		ck_assert_int_eq(virtq_complete(&c[i]), 0);
+		ck_assert_int_eq(virtq_complete(q, &c[i]), 0);
 		ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
 		ck_assert_uint_eq(e.id, h[i]);
 		ck_assert_uint_eq(e.len, 1);
 	}
 	ck_assert_int_eq(virtq_in_flight(q), 0);
 	/* Completed: a second completion is refused, nothing published. */
-	ck_assert_int_eq(virtq_complete(&c[3]), -EINVAL);
+	ck_assert_int_eq(virtq_complete(q, &c[3]), -EINVAL);
 	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 0);
 	ck_assert(!virtq_is_broken(q));
 }
@@ -2196,7 +2203,7 @@ START_TEST(test_chain_too_long_for_storage_enobufs)
 	ck_assert_int_eq(c.nbufs, 5);
 	ck_assert_int_eq(c.nread, 3);
 	ck_assert_uint_eq(c.bufs[4].addr, DATA + 0x400);
-	ck_assert_int_eq(virtq_complete(&c), 0);
+	ck_assert_int_eq(virtq_complete(q, &c), 0);
 	/* The same through an indirect table, and a one-buffer chain into
 	 * empty storage. */
 	ck_assert_int_eq(virtq_driver_add_indirect(drv, b, 5, TABLE, &h), 0);
@@ -2205,7 +2212,7 @@ START_TEST(test_chain_too_long_for_storage_enobufs)
 	ck_assert_int_eq(c.nbufs, 5);
 	virtq_chain_init(&c, big, 5);
 	ck_assert_int_eq(virtq_pop(q, &c), 1);
-	ck_assert_int_eq(virtq_complete(&c), 0);
+	ck_assert_int_eq(virtq_complete(q, &c), 0);
 	add1(DATA, 8, 0);
 	virtq_chain_init(&c, NULL, 0);
 	ck_assert_int_eq(virtq_pop(q, &c), -ENOBUFS);
@@ -2253,7 +2260,7 @@ START_TEST(test_chain_alloc_free)
 	ck_assert_int_eq(virtq_driver_add(drv, b, 2, NULL), 0);
 	ck_assert_int_eq(virtq_pop(q, c), 1);
 	ck_assert_int_eq(VIRTQ_CHAIN_WRITE_OBJ(c, &x), 0);
-	ck_assert_int_eq(virtq_complete(c), 0);
+	ck_assert_int_eq(virtq_complete(q, c), 0);
 	virtq_chain_free(c);
 	virtq_chain_free(NULL);
 }
@@ -2278,6 +2285,10 @@ START_TEST(test_complete_batch_checks_every_chain_first)
 	c[2].q = q;
 	ck_assert_int_eq(virtq_in_flight(q), 3);
 	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 0);
+	/* A chain completed on a queue it was not popped from. */
+	ck_assert_int_eq(virtq_complete(q2, &c[2]), -EINVAL);
+	ck_assert_int_eq(virtq_complete_len(q2, &c[2], 1), -EINVAL);
+	ck_assert_int_eq(virtq_in_flight(q), 3);
 	virtq_destroy(q2);
 	/* The same chain twice: nothing completed. */
 	c[2] = c[0];
@@ -2311,20 +2322,20 @@ START_TEST(test_used_len_bounded_by_writable_total)
 	/* virtq_complete_len(): clamped to write_len (24). */
 	ck_assert_int_eq(virtq_driver_add(drv, b, 3, &h[0]), 0);
 	ck_assert_int_eq(virtq_pop(q, &c), 1);
-	ck_assert_int_eq(virtq_complete_len(&c, 1000), 0);
+	ck_assert_int_eq(virtq_complete_len(q, &c, 1000), 0);
 	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
 	ck_assert_uint_eq(e.len, 24);
 	/* A length within bounds is kept. */
 	ck_assert_int_eq(virtq_driver_add(drv, b, 3, NULL), 0);
 	ck_assert_int_eq(virtq_pop(q, &c), 1);
-	ck_assert_int_eq(virtq_complete_len(&c, 17), 0);
+	ck_assert_int_eq(virtq_complete_len(q, &c, 17), 0);
 	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
 	ck_assert_uint_eq(e.len, 17);
 	/* virtq_complete() with a write cursor the device corrupted. */
 	ck_assert_int_eq(virtq_driver_add(drv, b, 3, NULL), 0);
 	ck_assert_int_eq(virtq_pop(q, &c), 1);
 	c.wr_done = 0xffffffffu;
-	ck_assert_int_eq(virtq_complete(&c), 0);
+	ck_assert_int_eq(virtq_complete(q, &c), 0);
 	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
 	ck_assert_uint_eq(e.len, 24);
 	/* The bare-head call: the queue kept the total from the pop. */
@@ -2424,8 +2435,8 @@ static void every_entry_point_unready(struct virtq_chain *old)
 	virtq_disable_notification(q);
 	ck_assert(!virtq_enable_notification(q));
 	/* A chain never popped: nothing to touch. */
-	ck_assert_int_eq(virtq_complete(&never), -EINVAL);
-	ck_assert_int_eq(virtq_complete_len(&never, 1), -EINVAL);
+	ck_assert_int_eq(virtq_complete(q, &never), -EINVAL);
+	ck_assert_int_eq(virtq_complete_len(q, &never, 1), -EINVAL);
 	ck_assert_int_eq(virtq_chain_read(&never, buf, 1), -EINVAL);
 	ck_assert_int_eq(virtq_chain_read_exact(&never, buf, 1), -EINVAL);
 	ck_assert_int_eq(virtq_chain_write(&never, buf, 1), -EINVAL);
@@ -2447,8 +2458,8 @@ static void every_entry_point_unready(struct virtq_chain *old)
 				 -ENODEV);
 		ck_assert_int_eq(virtq_chain_writable_iov(old, 1, iov, 2),
 				 -ENODEV);
-		ck_assert_int_eq(virtq_complete(old), -ENODEV);
-		ck_assert_int_eq(virtq_complete_len(old, 1), -ENODEV);
+		ck_assert_int_eq(virtq_complete(q, old), -ENODEV);
+		ck_assert_int_eq(virtq_complete_len(q, old, 1), -ENODEV);
 		ck_assert_int_eq(virtq_complete_batch(q, old, 1), -ENODEV);
 		ck_assert_int_eq(virtq_undo_pop(q, old), -EINVAL);
 	}
@@ -2509,7 +2520,7 @@ START_TEST(test_unready_just_reset_every_entry_point)
 	virtq_driver_destroy(drv);
 	drv = NULL;
 	start(QSIZE, 0);
-	ck_assert_int_eq(virtq_complete(&c), -EINVAL);
+	ck_assert_int_eq(virtq_complete(q, &c), -EINVAL);
 	ck_assert_int_eq(virtq_in_flight(q), 0);
 	ck_assert(!virtq_is_broken(q));
 }
@@ -2530,7 +2541,7 @@ START_TEST(test_unready_deactivated_and_broken)
 	ck_assert_int_eq(virtq_set_ready(q, false), 0);
 	ck_assert_int_eq(virtq_pop(q, &c), -ENODEV);
 	ck_assert_int_eq(virtq_pop_batch(q, &c, 4), -ENODEV);
-	ck_assert_int_eq(virtq_complete(&c), -ENODEV);
+	ck_assert_int_eq(virtq_complete(q, &c), -ENODEV);
 	/* Undo while inactive, then a pop: still -ENODEV (the one index
 	 * test of virtq_pop() must not take the fast path). */
 	ck_assert_int_eq(virtq_undo_pop(q, &c), 0);
@@ -2546,7 +2557,7 @@ START_TEST(test_unready_deactivated_and_broken)
 	ck_assert_int_eq(virtq_pop(q, &c2), -EIO);
 	ck_assert_int_eq(virtq_pop_batch(q, &c2, 2), -EIO);
 	ck_assert_int_eq(virtq_avail_count(q), -EIO);
-	ck_assert_int_eq(virtq_complete(&c), -EIO);
+	ck_assert_int_eq(virtq_complete(q, &c), -EIO);
 	ck_assert_int_eq(virtq_chain_write(&c, "x", 1), -EIO);
 	el = (struct vring_used_elem){h, 0};
 	ck_assert_int_eq(virtq_add_used_batch(q, &el, 1), -EIO);

@@ -91,7 +91,7 @@ static void null_notify(void *opaque, uint16_t q)
 			continue;
 		if (r != 1)
 			break;
-		virtq_complete(&n->chain);
+		virtq_complete(vq, &n->chain);
 		i++;
 	}
 	virtio_device_queue_used(n->dev, q);
@@ -221,7 +221,7 @@ struct raw {
 static __attribute__((noinline)) void raw_process(struct raw *r)
 {
 	while (virtq_pop(r->vq, &r->chain) == 1)
-		virtq_complete(&r->chain);
+		virtq_complete(r->vq, &r->chain);
 	if (virtq_needs_interrupt(r->vq))
 		r->sink.send(r->sink.opaque, 0xfee00000u, 0x31);
 }

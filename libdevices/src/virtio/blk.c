@@ -48,6 +48,7 @@ struct blk_req {
 };
 
 struct blk_queue {
+	struct virtq *vq; /* the core's queue (valid for the device's life) */
 	struct blk_req *reqs;
 	struct blk_req *free;
 	struct virtq_buf *bufs;
@@ -115,7 +116,7 @@ static void req_finish(struct blk_req *r)
 			len = r->used_len + 1;
 	}
 	/* Errors here mean a broken or reset queue: nothing to do. */
-	(void)virtq_complete_len(c, len);
+	(void)virtq_complete_len(r->blk->queues[r->queue].vq, c, len);
 	r->blk->queues[r->queue].used_pending = true;
 	req_free(r);
 }
@@ -455,7 +456,7 @@ static void blk_queue_notify(void *opaque, uint16_t qi)
 								      1) == 1)
 							len = 1;
 					}
-					(void)virtq_complete_len(big, len);
+					(void)virtq_complete_len(q, big, len);
 					bq->used_pending = true;
 				}
 				virtq_chain_free(big);
@@ -810,6 +811,8 @@ int virtio_blk_create_with_backend(const struct virtio_blk_backend_ops *ops,
 	rc = virtio_device_create(&info, &blk_ops, blk, &blk->vdev);
 	if (rc)
 		goto err;
+	for (uint32_t i = 0; i < blk->nq; i++)
+		blk->queues[i].vq = virtio_device_queue(blk->vdev, i);
 	blk_fill_config(blk, &cfg);
 	virtio_device_lock(blk->vdev);
 	rc = virtio_device_config_set(blk->vdev, 0, &cfg, sizeof(cfg), false);

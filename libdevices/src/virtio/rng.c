@@ -145,7 +145,7 @@ static void rng_process(struct rng *r)
 			}
 		}
 		want = fill(r, r->chain, want);
-		if (virtq_complete_len(r->chain, want))
+		if (virtq_complete_len(vq, r->chain, want))
 			break;
 		r->served += want;
 		if (r->rate)

@@ -79,11 +79,14 @@ static void set_isr(struct virtio_pci *vp, uint8_t bit)
 
 static void send_vector(struct virtio_pci *vp, uint16_t vector, uint8_t isr)
 {
-	if (pci_device_msix_enabled(vp->pci) == 1) {
-		if (vector != VIRTIO_MSI_NO_VECTOR && vector < vp->nvec)
-			pci_device_msix_notify(vp->pci, vector);
+	/* Try the vector first: the common case costs one call.  -EAGAIN
+	 * means MSI-X is off (or bus mastering is): only then may INTx be
+	 * used. */
+	if (vector != VIRTIO_MSI_NO_VECTOR && vector < vp->nvec &&
+	    pci_device_msix_notify(vp->pci, vector) != -EAGAIN)
 		return;
-	}
+	if (pci_device_msix_enabled(vp->pci) == 1)
+		return; /* NO_VECTOR, or bus mastering off: nothing is sent */
 	set_isr(vp, isr);
 }
 
@@ -638,6 +641,11 @@ int virtio_pci_add_to_root(struct virtio_pci *vp, struct pci_root *root,
 		return -EINVAL;
 	if (vp->added)
 		return -EEXIST;
+	/* Refuse an occupied slot here, so the common failure never depends
+	 * on what pci_root_add_device() does with a function it refuses. */
+	if (slot < PCI_ROOT_SLOTS && fn < PCI_ROOT_FUNCTIONS &&
+	    pci_root_get_device(root, slot, fn))
+		return -EBUSY;
 	ret = pci_root_add_device(root, vp->pci, slot, fn);
 	if (!ret)
 		vp->added = true;

@@ -278,6 +278,11 @@ struct virtq_buf {
  * can never need more than virtq_size()).  @cap == 0 therefore asks how
  * many buffers the next chain needs without consuming it.
  *
+ * Threads.  The accessors and completions of a chain are calls on its
+ * queue (they read its state, and a bad buffer breaks it): serialise them
+ * with the queue's other calls, as for everything on one queue.  Host
+ * iovecs exported from a chain may be used from any thread.
+ *
  * Layout independence.  Nothing here is split-ring specific: a packed ring
  * produces the same chains, and the accessors and completions below work
  * on either.
@@ -296,11 +301,11 @@ struct virtq_chain {
 	uint16_t nread;		/**< number of readable buffers */
 	uint16_t ndesc;		/**< ring descriptors consumed (an indirect
 				     table counts as one) */
+	uint32_t rd_off;	/**< offset in bufs[rd_buf] */
+	uint32_t rd_done;	/**< readable bytes consumed */
 	uint32_t read_len;	/**< total readable bytes */
 	uint32_t write_len;	/**< total writable bytes */
-	uint32_t rd_off;	/**< offset in bufs[rd_buf] */
 	uint32_t wr_off;	/**< offset in bufs[nread + wr_buf] */
-	uint32_t rd_done;	/**< readable bytes consumed */
 	uint32_t wr_done;	/**< writable bytes filled, <= write_len */
 	uint16_t rd_buf;	/**< next readable buffer */
 	uint16_t wr_buf;	/**< next writable buffer, counted from nread */
@@ -311,7 +316,8 @@ struct virtq_chain {
 /**
  * VIRTQ_CHAIN_INIT() - initialiser of a chain whose storage is the array
  * @arr (not a pointer): `struct virtq_buf b[8];
- * struct virtq_chain c = VIRTQ_CHAIN_INIT(b);`
+ * struct virtq_chain c = VIRTQ_CHAIN_INIT(b);` (a C designated
+ * initialiser; from C++ call virtq_chain_init()).
  */
 #define VIRTQ_CHAIN_INIT(arr)                                     \
 	{                                                         \
@@ -493,22 +499,24 @@ CVMM_EXPORT int virtq_chain_writable_iov(struct virtq_chain *c, size_t len,
  */
 
 /**
- * virtq_complete() - return @c to the driver with the bytes written through
- * its write cursor (virtq_chain_written()) as the used length, and publish
- * used.idx (release).  The chain is then no longer in flight; its storage
- * may be reused.  Errors: -EINVAL if @c was never popped or is not in
- * flight (completed twice, undone, or popped before a reset; the queue does
- * not break), -ENODEV (not ready), -EIO (broken: nothing is written to a
+ * virtq_complete() - return @c, popped from @q, to the driver with the
+ * bytes written through its write cursor (virtq_chain_written()) as the
+ * used length, and publish used.idx (release).  The chain is then no longer
+ * in flight; its storage may be reused.  Errors: -EINVAL if @c was not
+ * popped from @q (never popped: c->q is NULL) or is not in flight
+ * (completed twice, undone, or popped before a reset; the queue does not
+ * break), -ENODEV (not ready), -EIO (broken: nothing is written to a
  * broken queue).
  */
-CVMM_EXPORT int virtq_complete(struct virtq_chain *c);
+CVMM_EXPORT int virtq_complete(struct virtq *q, struct virtq_chain *c);
 
 /**
  * virtq_complete_len() - virtq_complete() with the used length @len given
  * by the device (e.g. the bytes a preadv() into the exported writable
  * iovecs really read), clamped to @c->write_len.
  */
-CVMM_EXPORT int virtq_complete_len(struct virtq_chain *c, uint32_t len);
+CVMM_EXPORT int virtq_complete_len(struct virtq *q, struct virtq_chain *c,
+				   uint32_t len);
 
 /**
  * virtq_complete_batch() - complete chains[0..n) (all popped from @q; each
@@ -597,8 +605,11 @@ CVMM_EXPORT void virtq_save(const struct virtq *q, struct virtq_state *st);
  * virtq_restore() - load @st into @q (whose memory must be set if @st is
  * ready).  The state is validated like the configuration calls: bad
  * version, max_size different from @q's, bad size, in-flight bits beyond
- * the size or a count that disagrees give -EINVAL; ring checks as
- * virtq_set_ready().  On error @q is reset.
+ * the size, or an in-flight count that disagrees with the bits or with
+ * next_avail - next_used give -EINVAL; ring checks as virtq_set_ready().
+ * The used-length bound of each head in flight (see virtq_add_used()) is
+ * recomputed from its descriptors (unbounded if @st is not ready).  On
+ * error @q is reset.
  */
 CVMM_EXPORT int virtq_restore(struct virtq *q, const struct virtq_state *st);
 

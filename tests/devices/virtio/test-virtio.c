@@ -451,7 +451,7 @@ static void echo_q0(struct echo *e)
 			    virtq_chain_write(&c, tmp, (size_t)got) < got)
 				break;
 		}
-		virtq_complete(&c);
+		virtq_complete(vq, &c);
 	}
 	virtio_device_queue_used(e->dev, 0);
 }
@@ -497,7 +497,8 @@ static void echo_complete_ready(void *opaque, uint32_t revents)
 		uint8_t x = 0xab;
 
 		virtq_chain_write(&e->flight[i], &x, 1);
-		e->late_complete_ret = virtq_complete(&e->flight[i]);
+		e->late_complete_ret = virtq_complete(
+			virtio_device_queue(e->dev, 1), &e->flight[i]);
 	}
 	if (e->nflight)
 		virtio_device_queue_used(e->dev, 1);
@@ -1083,7 +1084,9 @@ START_TEST(test_reset_drains_before_status_zero)
 		ck_assert_uint_eq(virtq_driver_used_idx(drv[1]), 0);
 		/* Even the stale chain cannot complete. */
 		virtio_device_lock(vdev);
-		ck_assert_int_lt(virtq_complete(&stale), 0);
+		ck_assert_int_lt(virtq_complete(virtio_device_queue(vdev, 1),
+						&stale),
+				 0);
 		virtio_device_unlock(vdev);
 		ck_assert_uint_eq(virtq_driver_used_idx(drv[1]), 0);
 	}
@@ -1185,6 +1188,78 @@ START_TEST(test_pci_failed_status_stops_processing)
 	wr(pci_notify_addr(0), 2, 0);
 	ck_assert_int_eq(get_used(0, &e), 0);
 	ck_assert_uint_eq(msi.count, 0);
+}
+END_TEST
+
+struct remap_log {
+	unsigned calls;
+	bool mapped;
+	uint64_t base;
+};
+
+static void on_remap(void *opaque, bool mapped, uint64_t base)
+{
+	struct remap_log *l = opaque;
+
+	l->calls++;
+	l->mapped = mapped;
+	l->base = base;
+}
+
+/* The VMM learns where the notify area decodes (to move ioeventfds), and
+ * the notify address follows the BAR. */
+START_TEST(test_pci_notify_remap_follows_bar)
+{
+	struct pci_root_config rc = {0};
+	struct virtio_pci_config pc = {0};
+	static struct remap_log log; /* teardown removes the function later */
+	struct virtio_pci *other = NULL;
+	uint64_t a;
+
+	memset(&log, 0, sizeof(log));
+	memset(&log, 0, sizeof(log));
+	rng_create(NULL);
+	ck_assert_int_eq(virtio_device_set_memory(vdev, mem), 0);
+	pc.notify_remap = on_remap;
+	pc.remap_opaque = &log;
+	ck_assert_int_eq(virtio_pci_create(vdev, &pc, &vp), 0);
+	ck_assert_int_eq(pci_device_set_bar_address(virtio_pci_pci_device(vp),
+						    VIRTIO_PCI_BAR, BAR_ADDR),
+			 0);
+	rc.mmio_bus = mmio_bus;
+	ck_assert_int_eq(pci_root_create(&rc, &root), 0);
+	ck_assert_int_eq(virtio_pci_add_to_root(vp, root, SLOT, 0), 0);
+	ck_assert_int_eq(virtio_pci_add_to_root(vp, root, SLOT, 0), -EEXIST);
+	ck_assert_int_eq(virtio_pci_queue_notify_addr(vp, 0, &a), -ENODEV);
+	ck_assert_int_eq(virtio_pci_queue_notify_addr(vp, 1, &a), -EINVAL);
+	cfg_wr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	ck_assert_uint_ge(log.calls, 1);
+	ck_assert(log.mapped);
+	ck_assert_uint_eq(log.base, BAR_ADDR + VIRTIO_PCI_NOTIFY_OFFSET);
+	ck_assert_int_eq(virtio_pci_queue_notify_addr(vp, 0, &a), 0);
+	ck_assert_uint_eq(a, BAR_ADDR + VIRTIO_PCI_NOTIFY_OFFSET);
+	/* Move the BAR (64-bit: low and high dwords). */
+	cfg_wr(PCI_COMMAND, 2, 0);
+	ck_assert(!log.mapped);
+	cfg_wr(PCI_BASE_ADDRESS_0, 4,
+	       0xd0000000u | PCI_BASE_ADDRESS_MEM_TYPE_64);
+	cfg_wr(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	ck_assert(log.mapped);
+	ck_assert_uint_eq(log.base, 0xd0000000ull + VIRTIO_PCI_NOTIFY_OFFSET);
+	ck_assert_int_eq(virtio_pci_queue_notify_addr(vp, 0, &a), 0);
+	ck_assert_uint_eq(a, 0xd0000000ull + VIRTIO_PCI_NOTIFY_OFFSET);
+	/* A second device cannot take the occupied slot; its transport still
+	 * owns (and frees) its function. */
+	{
+		struct virtio_device *d2 = NULL;
+
+		ck_assert_int_eq(virtio_rng_create(NULL, &d2), 0);
+		ck_assert_int_eq(virtio_pci_create(d2, NULL, &other), 0);
+		ck_assert_int_eq(virtio_pci_add_to_root(other, root, SLOT, 0),
+				 -EBUSY);
+		virtio_pci_destroy(other);
+		virtio_device_destroy(d2);
+	}
 }
 END_TEST
 
@@ -1562,6 +1637,76 @@ START_TEST(test_core_one_transport)
 }
 END_TEST
 
+/* A device type's features_ok op may refuse a combination; its activate
+ * op failing puts the device into NEEDS_RESET. */
+static int picky_features_ok(void *opaque, uint64_t f)
+{
+	(void)opaque;
+	return (f & (1ull << 1)) && !(f & (1ull << 0)) ? -EINVAL : 0;
+}
+
+static int picky_activate(void *opaque)
+{
+	return *(int *)opaque;
+}
+
+static const struct virtio_device_ops picky_ops = {
+	.features_ok = picky_features_ok,
+	.activate = picky_activate,
+};
+
+START_TEST(test_core_features_ok_and_activate_ops)
+{
+	struct virtio_device_info info = {
+		.device_id = 9, .num_queues = 1, .features = 3};
+	int activate_ret = 0;
+
+	ck_assert_int_eq(virtio_device_create(&info, &picky_ops, &activate_ret,
+					      &vdev),
+			 0);
+	mmio_attach();
+	ck_assert(!mmio_negotiate(F_VERSION_1 | 2));
+	ck_assert(mmio_negotiate(F_VERSION_1 | 3));
+	ck_assert_uint_eq(virtio_device_features(vdev), F_VERSION_1 | 3);
+	/* activate fails: NEEDS_RESET and a config interrupt. */
+	activate_ret = -EIO;
+	ck_assert(mmio_negotiate(F_VERSION_1));
+	ck_assert_uint_eq(mmio_setup_queue(0, QSIZE, F_VERSION_1), 1);
+	wr(MMIO(VIRTIO_MMIO_STATUS), 4,
+	   rd(MMIO(VIRTIO_MMIO_STATUS), 4) | VIRTIO_CONFIG_S_DRIVER_OK);
+	ck_assert(rd(MMIO(VIRTIO_MMIO_STATUS), 4) &
+		  VIRTIO_CONFIG_S_NEEDS_RESET);
+	ck_assert_uint_eq(mmio_irq_ack(), VIRTIO_MMIO_INT_CONFIG);
+}
+END_TEST
+
+/* New guest memory without the rings' region: the queue breaks, the
+ * device asks for a reset. */
+START_TEST(test_core_memory_change_breaks_queue)
+{
+	struct guest_region_params p = {0};
+	struct guest_region *hi = NULL;
+	struct guest_memory *m2 = NULL;
+
+	rng_create(NULL);
+	pci_attach();
+	pci_probe(F_VERSION_1, 1);
+	/* NULL memory with a queue enabled is refused. */
+	ck_assert_int_eq(virtio_device_set_memory(vdev, NULL), -EINVAL);
+	p.gpa = 1ull << 32;
+	p.size = 1 << 20;
+	p.backing = GUEST_REGION_ANON_PRIVATE;
+	ck_assert_int_eq(guest_region_create(&p, &hi), 0);
+	ck_assert_int_eq(guest_memory_create(&hi, 1, &m2), 0);
+	ck_assert_int_eq(virtio_device_set_memory(vdev, m2), 0);
+	ck_assert(virtio_device_needs_reset(vdev));
+	ck_assert_uint_eq(msi.count, 1);
+	ck_assert_int_eq(virtio_device_set_memory(vdev, mem), 0);
+	guest_memory_unref(m2);
+	guest_region_unref(hi);
+}
+END_TEST
+
 /* ==================================================== threaded test */
 
 /*
@@ -1748,6 +1893,7 @@ static Suite *virtio_suite(void)
 	tcase_add_test(tc, test_pci_echo_indirect);
 	tcase_add_test(tc, test_hostile_pci_buffer_on_own_bar);
 	tcase_add_test(tc, test_pci_failed_status_stops_processing);
+	tcase_add_test(tc, test_pci_notify_remap_follows_bar);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("mmio");
@@ -1773,6 +1919,8 @@ static Suite *virtio_suite(void)
 	tcase_add_test(tc, test_core_poll_list_changes);
 	tcase_add_test(tc, test_core_destroy_calls_destroy_op);
 	tcase_add_test(tc, test_core_one_transport);
+	tcase_add_test(tc, test_core_features_ok_and_activate_ops);
+	tcase_add_test(tc, test_core_memory_change_breaks_queue);
 	suite_add_tcase(s, tc);
 
 	th = tcase_create("threads");

@@ -46,8 +46,9 @@ struct model {
 	uint8_t in_flight[MAXQ]; /* popped by the device */
 	uint8_t completed[MAXQ]; /* add_used done, driver not yet seen */
 	uint32_t used_len[MAXQ];
-	bool device_waiting;   /* enable_notification() said "empty" */
-	bool driver_wants_irq; /* interrupts re-enabled, none raised */
+	uint8_t restored[MAXQ]; /* in flight across a save/restore */
+	bool device_waiting;	/* enable_notification() said "empty" */
+	bool driver_wants_irq;	/* interrupts re-enabled, none raised */
 	unsigned int table_rot;
 };
 
@@ -192,8 +193,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				      -EINVAL);
 				break;
 			}
-			check(virtq_add_used(q, head, md.used_len[head]) == 0);
+			/* Sometimes a length beyond the chain: it must come
+			 * back bounded by the chain's writable total (for a
+			 * head restored in flight the bound is recomputed
+			 * from descriptors a reused table may have changed,
+			 * so only the exact length is modelled there). */
+			if (!md.restored[head] && (arg & 1)) {
+				uint32_t len =
+					md.used_len[head] + 1 + arg * 50u;
+
+				check(virtq_add_used(q, head, len) == 0);
+				md.used_len[head] = len < md.exp[head].wlen
+							    ? len
+							    : md.exp[head].wlen;
+			} else {
+				check(virtq_add_used(q, head,
+						     md.used_len[head]) == 0);
+			}
 			md.in_flight[head] = 0;
+			md.restored[head] = 0;
 			md.completed[head] = 1;
 			if (virtq_needs_interrupt(q))
 				md.driver_wants_irq = false;
@@ -211,6 +229,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				e[n].len = md.used_len[k];
 				n++;
 				md.in_flight[k] = 0;
+				md.restored[k] = 0;
 				md.completed[k] = 1;
 			}
 			check(virtq_add_used_batch(q, e, n) == 0);
@@ -268,6 +287,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			virtq_save(q, st);
 			check(st->in_flight == virtq_in_flight(q));
 			check(virtq_restore(q, st) == 0);
+			for (k = 0; k < MAXQ; k++)
+				if (md.in_flight[k])
+					md.restored[k] = 1;
 			have_last = false;
 			break;
 		case 10: /* device: undo the last pop, or pop a batch */

@@ -126,7 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			got = virtq_pop(q, &c);
 			if (got != 1 || c.nbufs != cs[0].nbufs)
 				abort();
-			if (virtq_complete(&c) || ++pops > bound)
+			if (virtq_complete(q, &c) || ++pops > bound)
 				abort();
 			continue;
 		}
@@ -175,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (cp->wr_done > cp->write_len ||
 			    cp->rd_done > cp->read_len)
 				abort();
-			if (virtq_complete(cp))
+			if (virtq_complete(q, cp))
 				abort();
 			if (pops % 3 == 0)
 				virtq_needs_interrupt(q);

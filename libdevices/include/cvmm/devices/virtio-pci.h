@@ -88,8 +88,11 @@ struct virtio_pci;
  *                with the guest address of the notify area (queue i at
  *                @notify_base + i * VIRTIO_PCI_NOTIFY_MULT), so a VMM can
  *                move its ioeventfds.  Runs under the PCI config lock: it
- *                must not call pci_* config functions.  Optional.
- * @remap_opaque: its argument.
+ *                must not call pci_* config functions.  Also called
+ *                (unmapped) when the root removes or destroys the
+ *                function.  Optional.
+ * @remap_opaque: its argument; must stay valid as long as the function
+ *                is in a root.
  */
 struct virtio_pci_config {
 	uint16_t msix_vectors;

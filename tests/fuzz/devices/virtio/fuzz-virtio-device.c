@@ -5,7 +5,9 @@
  * way Linux does (EVENT_IDX and INDIRECT_DESC negotiated or not, from the
  * input), then the input writes raw descriptors, avail ring entries,
  * avail.idx, used_event and arbitrary guest bytes, kicks through the
- * notify address, reads the ISR, resets and probes again.
+ * notify address, calls the poll list's ready functions (the queue
+ * notifier, and the rate limiter's timer when the input chose a rate
+ * limit), reads the ISR, resets and probes again.
  *
  * The harness keeps buffers and its own random writes off the used ring
  * (which it checks).
@@ -67,6 +69,26 @@ static void probe(struct io_bus *bus, uint64_t features)
 	fuzz_wr(bus, BAR + VIRTIO_PCI_COMMON_STATUS, 1, 0xf);
 }
 
+/* New used elements since *@seen: at most a ring's worth, ids and lengths
+ * in range. */
+static void check_used(struct guest_memory *mem, uint16_t *seen)
+{
+	uint16_t idx = 0;
+
+	guest_memory_read_u16(mem, USED + 2, &idx);
+	if ((uint16_t)(idx - *seen) > QSZ)
+		abort();
+	while (*seen != idx) {
+		struct vring_used_elem e;
+
+		guest_memory_read(mem, USED + 4 + 8ull * (*seen % QSZ), &e,
+				  sizeof(e));
+		if (e.id >= QSZ || e.len > CAP)
+			abort();
+		(*seen)++;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct in in = {data, size};
@@ -85,6 +107,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned ops = 0;
 	int cap;
 
+	/* Half the inputs run the rng rate-limited (its timerfd is then in
+	 * the poll list, called by op 7). */
+	if (take(&in, 1) & 1) {
+		rcfg.rate_bytes_per_sec = 1u << 20;
+		rcfg.burst_bytes = 2048;
+	}
 	if (io_bus_create(&bus) || virtio_rng_create(&rcfg, &vdev) ||
 	    virtio_device_set_memory(vdev, mem))
 		abort();
@@ -164,27 +192,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 5:
-		case 6: { /* kick, then check the used ring */
-			uint16_t idx = 0;
-
+		case 6: /* kick, then check the used ring */
 			fuzz_wr(bus, BAR + VIRTIO_PCI_NOTIFY_OFFSET, 2, 0);
-			guest_memory_read_u16(mem, USED + 2, &idx);
-			if ((uint16_t)(idx - seen) > QSZ)
-				abort();
-			while (seen != idx) {
-				struct vring_used_elem e;
-
-				guest_memory_read(
-					mem, USED + 4 + 8ull * (seen % QSZ), &e,
-					sizeof(e));
-				if (e.id >= QSZ || e.len > CAP)
-					abort();
-				seen++;
-			}
+			check_used(mem, &seen);
 			break;
-		}
-		case 7: /* ISR read, or reset and probe again */
-			if (op & 0x80) {
+		case 7: /* ISR read, poll-list calls, or reset and probe */
+			if ((op & 0xc0) == 0x40) {
+				struct virtio_poll_fd fds[4];
+				int n = virtio_device_poll_fds(vdev, fds, 4);
+
+				for (int i = 0; i < n && i < 4; i++) {
+					fds[i].ready(fds[i].opaque, 1);
+					check_used(mem, &seen);
+				}
+			} else if (op & 0x80) {
 				probe(bus, (take(&in, 1) & 3) << 28);
 				guest_memory_fill(mem, DESC, 0, 0x3000);
 				seen = 0;

@@ -14,14 +14,17 @@
  * Requests.  Every chain is a 16-byte header (struct virtio_blk_outhdr)
  * in its readable part, data, and the status byte as the LAST writable
  * byte of the chain.  The header may be split over any number of
- * descriptors.  Handling of malformed chains (no queue breakage, each is a
- * per-request error and the other requests go on):
+ * descriptors.  Handling of malformed chains: each is a per-request error
+ * the device recovers from, so it neither breaks the queue nor sets
+ * DEVICE_NEEDS_RESET (virtio_device_error() is for unrecoverable device
+ * errors, virtio 1.2 2.1.2); the other requests go on:
  *   - no writable byte: nothing can carry a status, the chain is returned
  *     with used length 0 and nothing is written;
  *   - fewer than 16 readable bytes (header missing): status IOERR;
  *   - IN/OUT whose data length is not a multiple of 512, or whose sector
  *     range overflows 64 bits or ends past the capacity: IOERR;
- *   - OUT, DISCARD, WRITE_ZEROES on a read-only device: IOERR;
+ *   - OUT on a read-only device: IOERR (DISCARD and WRITE_ZEROES are not
+ *     offered then, so they get UNSUPP);
  *   - DISCARD/WRITE_ZEROES payload not a whole number (>= 1) of 16-byte
  *     segments: IOERR; more segments than max_*_seg, the unmap flag on a
  *     discard, unknown flag bits, or the command when its feature was not

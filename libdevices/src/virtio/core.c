@@ -91,7 +91,9 @@ static void call_watcher(struct virtio_device *dev)
 	void (*fn)(void *, struct virtio_device *);
 	void *opaque;
 
-	if (!atomic_exchange(&dev->poll_changed, false))
+	/* A plain load first: every unlock comes here. */
+	if (!atomic_load_explicit(&dev->poll_changed, memory_order_relaxed) ||
+	    !atomic_exchange(&dev->poll_changed, false))
 		return;
 	pthread_mutex_lock(&dev->poll_lock);
 	fn = dev->watcher;

@@ -1263,6 +1263,31 @@ START_TEST(test_pci_notify_remap_follows_bar)
 }
 END_TEST
 
+/* Once a queue is enabled its size and addresses are read-only. */
+START_TEST(test_hostile_pci_queue_fields_readonly_when_enabled)
+{
+	struct vring_used_elem e;
+	uint32_t desc;
+
+	rng_create(NULL);
+	pci_attach();
+	pci_probe(F_VERSION_1, 1);
+	wr(COMMON(VIRTIO_PCI_COMMON_Q_SELECT), 2, 0);
+	desc = (uint32_t)rd(COMMON(VIRTIO_PCI_COMMON_Q_DESCLO), 4);
+	wr(COMMON(VIRTIO_PCI_COMMON_Q_SIZE), 2, 16);
+	wr(COMMON(VIRTIO_PCI_COMMON_Q_DESCLO), 4, 0x200000);
+	wr(COMMON(VIRTIO_PCI_COMMON_Q_USEDHI), 4, 1);
+	wr(COMMON(VIRTIO_PCI_COMMON_Q_ENABLE), 2, 0); /* drivers never do */
+	ck_assert_uint_eq(rd(COMMON(VIRTIO_PCI_COMMON_Q_SIZE), 2), QSIZE);
+	ck_assert_uint_eq(rd(COMMON(VIRTIO_PCI_COMMON_Q_DESCLO), 4), desc);
+	ck_assert_uint_eq(rd(COMMON(VIRTIO_PCI_COMMON_Q_USEDHI), 4), 0);
+	ck_assert_uint_eq(rd(COMMON(VIRTIO_PCI_COMMON_Q_ENABLE), 2), 1);
+	add_write_buf(0, BUF_BASE, 8);
+	wr(pci_notify_addr(0), 2, 0);
+	ck_assert_int_eq(get_used(0, &e), 1);
+}
+END_TEST
+
 /* ========================================================= MMIO tests */
 
 START_TEST(test_mmio_rng_probe_kick_irq)
@@ -1816,6 +1841,83 @@ START_TEST(test_threaded_notifier_vs_config_writes)
 }
 END_TEST
 
+static void *vcpu_thread_mmio(void *arg)
+{
+	unsigned long iters = 0;
+
+	(void)arg;
+	while (!atomic_load(&stop_threads)) {
+		uint32_t v = (uint32_t)iters;
+
+		wr(MMIO(VIRTIO_MMIO_CONFIG + 4), 4, v);
+		(void)rd(MMIO(VIRTIO_MMIO_CONFIG), 4);
+		(void)rd(MMIO(VIRTIO_MMIO_STATUS), 4);
+		(void)rd(MMIO(VIRTIO_MMIO_CONFIG_GENERATION), 4);
+		wr(MMIO(VIRTIO_MMIO_INTERRUPT_ACK), 4,
+		   (uint32_t)rd(MMIO(VIRTIO_MMIO_INTERRUPT_STATUS), 4));
+		virtio_device_lock(vdev);
+		virtio_device_config_set(vdev, 0, &v, 4, true);
+		virtio_device_unlock(vdev);
+		iters++;
+	}
+	return (void *)iters;
+}
+
+/* The same over virtio-mmio, with config interrupts raised and acked by
+ * the vCPU thread while the I/O thread raises queue interrupts. */
+START_TEST(test_threaded_mmio_notifier_vs_config_writes)
+{
+	pthread_t io, vcpu;
+	struct vring_used_elem e;
+	unsigned done = 0, sent = 0;
+	struct timespec t0, t1;
+	void *iters;
+
+	echo_create();
+	mmio_attach();
+	mmio_probe(F_VERSION_1 | F_EVENT_IDX, 2);
+	atomic_store(&stop_threads, false);
+	ck_assert_int_eq(pthread_create(&io, NULL, io_thread, NULL), 0);
+	ck_assert_int_eq(pthread_create(&vcpu, NULL, vcpu_thread_mmio, NULL),
+			 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (done < THREAD_CHAINS) {
+		struct virtq_driver_buf b[2] = {
+			{.addr = BUF_BASE + (sent % QSIZE) * 64, .len = 8},
+			{.addr = BUF_BASE + 0x10000 + (sent % QSIZE) * 64,
+			 .len = 8,
+			 .flags = VRING_DESC_F_WRITE},
+		};
+		int r;
+
+		if (sent < THREAD_CHAINS &&
+		    virtq_driver_num_free(drv[0]) >= 2) {
+			ck_assert_int_eq(virtq_driver_add(drv[0], b, 2, NULL),
+					 0);
+			sent++;
+			if (virtq_driver_needs_kick(drv[0]))
+				wr(MMIO(VIRTIO_MMIO_QUEUE_NOTIFY), 4, 0);
+		}
+		while ((r = get_used(0, &e)) == 1) {
+			ck_assert_uint_eq(e.len, 8);
+			done++;
+		}
+		ck_assert_int_eq(r, 0);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 60);
+		if (sent == THREAD_CHAINS || virtq_driver_num_free(drv[0]) < 2)
+			event_notifier_signal(
+				virtio_device_queue_notifier(vdev, 0));
+	}
+	atomic_store(&stop_threads, true);
+	pthread_join(io, NULL);
+	pthread_join(vcpu, &iters);
+	ck_assert_uint_eq(done, THREAD_CHAINS);
+	ck_assert(!virtio_device_needs_reset(vdev));
+	ck_assert_uint_gt((unsigned long)iters, 0);
+}
+END_TEST
+
 /* Reset racing an I/O thread that completes in-flight chains: once the
  * driver has read status 0, used.idx never moves again. */
 static void *completer_thread(void *arg)
@@ -1894,6 +1996,7 @@ static Suite *virtio_suite(void)
 	tcase_add_test(tc, test_hostile_pci_buffer_on_own_bar);
 	tcase_add_test(tc, test_pci_failed_status_stops_processing);
 	tcase_add_test(tc, test_pci_notify_remap_follows_bar);
+	tcase_add_test(tc, test_hostile_pci_queue_fields_readonly_when_enabled);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("mmio");
@@ -1927,6 +2030,7 @@ static Suite *virtio_suite(void)
 	tcase_add_checked_fixture(th, mem_setup, teardown);
 	tcase_set_timeout(th, 120);
 	tcase_add_test(th, test_threaded_notifier_vs_config_writes);
+	tcase_add_test(th, test_threaded_mmio_notifier_vs_config_writes);
 	tcase_add_test(th, test_threaded_reset_vs_completions);
 	suite_add_tcase(s, th);
 	return s;

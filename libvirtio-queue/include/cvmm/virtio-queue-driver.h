@@ -28,7 +28,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+/* See <cvmm/virtio-queue.h>: the uapi ring header is C only. */
+struct vring_desc;
+struct vring_used_elem;
+#else
 #include <linux/virtio_ring.h>
+#endif
 
 #include <cvmm/virtio-queue.h>
 #include <cvmm/vm-memory.h>

@@ -58,7 +58,14 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#ifdef __cplusplus
+/* <linux/virtio_ring.h> does not compile as C++ (its vring_init() converts
+ * void *): C++ code includes what it needs of the ring layout itself; this
+ * header only passes struct vring_used_elem by pointer. */
+struct vring_used_elem;
+#else
 #include <linux/virtio_ring.h>
+#endif
 
 #include <cvmm/vm-memory.h>
 
@@ -129,8 +136,8 @@ enum virtq_area {
 
 /** Feature bits (bit numbers as in the spec) the queue honours. */
 #define VIRTQ_RING_FEATURES                      \
-	((1ull << VIRTIO_RING_F_INDIRECT_DESC) | \
-	 (1ull << VIRTIO_RING_F_EVENT_IDX) | (1ull << 32 /* VERSION_1 */))
+	((1ull << 28 /* VIRTIO_RING_F_INDIRECT_DESC */) | \
+	 (1ull << 29 /* VIRTIO_RING_F_EVENT_IDX */) | (1ull << 32 /* VERSION_1 */))
 
 /** Called once when the queue breaks; see the file comment. */
 typedef void (*virtq_error_fn)(struct virtq *q, enum virtq_error err,

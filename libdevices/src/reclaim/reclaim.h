@@ -67,6 +67,7 @@ struct reclaim_node {
 struct reclaim_tls {
 	struct reclaim_reader *r; /* NULL: not registered, or overflow */
 	unsigned depth;		  /* nesting of read sections */
+	unsigned ovf;		  /* overflow: the counter the section took */
 };
 
 extern RECLAIM_TLS struct reclaim_tls reclaim_tls_;

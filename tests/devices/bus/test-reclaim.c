@@ -532,6 +532,97 @@ START_TEST(test_overflow_threads)
 }
 END_TEST
 
+/* Two overflow threads in a relay: each leaves its section only after the
+ * other has entered a new one, so the overflow threads are never all
+ * outside a section at once (vCPUs beyond the records exiting back to
+ * back).  Waits from outside and retirement must still complete: only the
+ * sections that started before them count. */
+struct relay {
+	atomic_int stop;
+	atomic_uint gen;
+	atomic_int running;
+	atomic_ulong laps;
+};
+
+static void *relay_main(void *arg)
+{
+	struct relay *r = arg;
+
+	atomic_fetch_add(&r->running, 1);
+	while (!atomic_load(&r->stop)) {
+		unsigned g;
+
+		ck_assert(reclaim_read_enter(&X));
+		g = atomic_fetch_add(&r->gen, 1) + 1;
+		/* Leave only once the other thread entered after us. */
+		while (atomic_load(&r->gen) == g && !atomic_load(&r->stop))
+			sched_yield();
+		reclaim_read_exit();
+		atomic_fetch_add(&r->laps, 1);
+	}
+	return NULL;
+}
+
+struct timed_wait {
+	pthread_t t;
+	atomic_int done;
+	int ret;
+};
+
+static void *timed_wait_main(void *arg)
+{
+	struct timed_wait *w = arg;
+
+	w->ret = reclaim_wait(&X);
+	atomic_store(&w->done, 1);
+	return NULL;
+}
+
+START_TEST(test_overflow_readers_do_not_starve)
+{
+	struct relay r = {.stop = 0};
+	struct freed f = {.done = 0};
+	struct timed_wait w = {.done = 0};
+	pthread_t t[2];
+	bool wait_in_time, freed_in_time;
+	double end;
+
+	reclaim_test_limit_readers(1);
+	ck_assert(reclaim_read_enter(&Y)); /* the main thread's record */
+	reclaim_read_exit();
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, relay_main, &r),
+				 0);
+	end = now_s() + 5;
+	while (atomic_load(&r.laps) < 100 && now_s() < end)
+		sleep_ms(1);
+	ck_assert_uint_ge(atomic_load(&r.laps), 100);
+	/* A wait from outside any section ends although overflow sections
+	 * never stop. */
+	ck_assert_int_eq(pthread_create(&w.t, NULL, timed_wait_main, &w), 0);
+	end = now_s() + 3;
+	while (!atomic_load(&w.done) && now_s() < end)
+		sleep_ms(1);
+	/* Retirement makes progress too (memory stays bounded). */
+	wait_in_time = atomic_load(&w.done);
+	reclaim_retire(&f.node, mark_freed);
+	end = now_s() + 3;
+	while (!atomic_load(&f.done) && now_s() < end) {
+		reclaim_poll();
+		sleep_ms(1);
+	}
+	freed_in_time = atomic_load(&f.done);
+	atomic_store(&r.stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	pthread_join(w.t, NULL);
+	ck_assert_msg(wait_in_time, "wait starved by overflow readers");
+	ck_assert_int_eq(w.ret, 0);
+	ck_assert_msg(freed_in_time, "retired node starved by overflow "
+				     "readers");
+}
+END_TEST
+
 static Suite *reclaim_suite(void)
 {
 	Suite *s = suite_create("reclaim");
@@ -550,6 +641,7 @@ static Suite *reclaim_suite(void)
 	tcase_add_test(tc, test_retire_stress_fence_path);
 	tcase_add_test(tc, test_fork_child_reclaims);
 	tcase_add_test(tc, test_overflow_threads);
+	tcase_add_test(tc, test_overflow_readers_do_not_starve);
 	suite_add_tcase(s, tc);
 	return s;
 }

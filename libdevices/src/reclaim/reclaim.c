@@ -150,7 +150,7 @@
 
 RECLAIM_TLS struct reclaim_tls reclaim_tls_;
 atomic_uint_fast64_t reclaim_gp_ = 1;
-bool reclaim_fence_readers_;
+atomic_bool reclaim_fence_readers_;
 
 static struct reclaim_reader readers[RECLAIM_READERS];
 static atomic_uint nreaders; /* high-water mark of used records */
@@ -171,7 +171,7 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t reg_key;
 static bool reg_key_ok;
-static bool use_membarrier;
+static atomic_bool use_membarrier;
 
 /* Retired objects, FIFO, tags increasing; under q_lock. */
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -196,8 +196,10 @@ static bool register_membarrier(void)
 
 static void set_membarrier(bool on)
 {
-	use_membarrier = on && register_membarrier();
-	reclaim_fence_readers_ = !use_membarrier;
+	bool mb = on && register_membarrier();
+
+	atomic_store(&use_membarrier, mb);
+	atomic_store(&reclaim_fence_readers_, !mb);
 }
 
 static void reader_release(void *arg)
@@ -316,12 +318,23 @@ void reclaim_overflow_exit_(void)
 
 static void barrier(void)
 {
-	if (use_membarrier &&
-	    syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) ==
-		    0)
-		return;
-	/* Readers fence in this mode (registration failing at runtime
-	 * cannot happen once registered). */
+	if (atomic_load(&use_membarrier)) {
+		if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED,
+			    0, 0) == 0)
+			return;
+		/* Refused after registration: a seccomp filter installed
+		 * later (sandboxing) that returns an errno.  A writer-side
+		 * fence alone does not order the readers' stores before
+		 * their loads, so from now on readers fence.  Sections that
+		 * entered before the switch did not fence; nothing on the
+		 * writer side can order them after the fact, so this grace
+		 * period relies on their stores having drained, as every
+		 * CPU does within nanoseconds (not a guarantee of the memory
+		 * model): allow membarrier in the filter, or set
+		 * CVMM_IO_BUS_NO_MEMBARRIER=1 before the first dispatch. */
+		atomic_store(&reclaim_fence_readers_, true);
+		atomic_store(&use_membarrier, false);
+	}
 	atomic_thread_fence(memory_order_seq_cst);
 }
 

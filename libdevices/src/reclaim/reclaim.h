@@ -72,8 +72,9 @@ struct reclaim_tls {
 
 extern RECLAIM_TLS struct reclaim_tls reclaim_tls_;
 extern atomic_uint_fast64_t reclaim_gp_;
-/* Readers fence (no membarrier); set once at start and in a forked child. */
-extern bool reclaim_fence_readers_;
+/* Readers fence (no membarrier): set at start, in a forked child, and for
+ * good when membarrier fails at run time (reclaim.c). */
+extern atomic_bool reclaim_fence_readers_;
 
 /* Slow paths (reclaim.c). */
 struct reclaim_reader *reclaim_reader_register_(void);
@@ -110,7 +111,9 @@ static inline bool reclaim_read_enter(const void *obj)
 	atomic_store_explicit(&r->obj[d], obj, memory_order_relaxed);
 	/* The stores above must be visible before the section's loads:
 	 * membarrier on the writer side, else a fence. */
-	if (__builtin_expect(reclaim_fence_readers_, 0))
+	if (__builtin_expect(atomic_load_explicit(&reclaim_fence_readers_,
+						  memory_order_relaxed),
+			     0))
 		atomic_thread_fence(memory_order_seq_cst);
 	else
 		atomic_signal_fence(memory_order_seq_cst);

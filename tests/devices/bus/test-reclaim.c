@@ -9,9 +9,15 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/membarrier.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -471,6 +477,63 @@ START_TEST(test_fork_child_reclaims)
 }
 END_TEST
 
+/* membarrier refused at run time (a VMM that installs a seccomp filter
+ * returning an errno after the domain registered, as sandboxes do once
+ * their devices are set up): the writers' barrier is then a plain fence,
+ * which is only sound if readers fence too.  The domain must notice the
+ * failure and switch readers to fences for good. */
+static int refuse_membarrier(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+
+START_TEST(test_membarrier_refused_later_switches_to_fences)
+{
+	pid_t pid;
+	int status = 0;
+
+	/* Register (or not) before the filter, as a VMM would. */
+	ck_assert(reclaim_read_enter(&X));
+	reclaim_read_exit();
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct freed f = {.done = 0};
+
+		alarm(10);
+		if (refuse_membarrier() != 0)
+			_exit(5);
+		if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED,
+			    0, 0) == 0)
+			_exit(6); /* the filter does not work */
+		if (reclaim_synchronize() != 0)
+			_exit(3);
+		/* The writers' barrier failed: readers must fence now. */
+		if (reclaim_uses_membarrier())
+			_exit(2);
+		reclaim_retire(&f.node, mark_freed);
+		if (reclaim_drain() != 0 || !atomic_load(&f.done))
+			_exit(4);
+		retire_stress(0.3);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
 /* Threads beyond the records: the shared overflow counter.  Retire and
  * full waits treat them as holding everything; an in-section wait by or
  * for them does not wait and says so; reclaim_holds() says yes. */
@@ -640,6 +703,7 @@ static Suite *reclaim_suite(void)
 	tcase_add_test(tc, test_retire_stress_membarrier_or_fence);
 	tcase_add_test(tc, test_retire_stress_fence_path);
 	tcase_add_test(tc, test_fork_child_reclaims);
+	tcase_add_test(tc, test_membarrier_refused_later_switches_to_fences);
 	tcase_add_test(tc, test_overflow_threads);
 	tcase_add_test(tc, test_overflow_readers_do_not_starve);
 	suite_add_tcase(s, tc);

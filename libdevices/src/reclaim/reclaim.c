@@ -360,11 +360,15 @@ static unsigned long ovf_total(void)
 static void ovf_advance(void)
 {
 	if (!ovf_phase_gp) {
-		uint64_t e1 = atomic_fetch_add(&reclaim_gp_, 1) + 1;
-		unsigned cur;
+		unsigned cur = atomic_load(&ovf_idx) & 1u;
+		uint64_t e1;
 
+		/* Cheap check first: each barrier interrupts every running
+		 * thread. */
+		if (atomic_load(&ovf_cnt[cur ^ 1u]))
+			return;
+		e1 = atomic_fetch_add(&reclaim_gp_, 1) + 1;
 		barrier();
-		cur = atomic_load(&ovf_idx) & 1u;
 		if (atomic_load(&ovf_cnt[cur ^ 1u]))
 			return;
 		atomic_store(&ovf_idx, cur ^ 1u);

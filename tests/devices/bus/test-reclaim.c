@@ -412,6 +412,18 @@ START_TEST(test_retire_stress_fence_path)
 }
 END_TEST
 
+START_TEST(test_retire_stress_overflow_threads)
+{
+	/* The same stress with both readers beyond the records: the
+	 * overflow grace period must never free what they still read
+	 * (ASan sees a use after free, the magic check a reuse). */
+	reclaim_test_limit_readers(1);
+	ck_assert(reclaim_read_enter(&Y)); /* the main thread's record */
+	reclaim_read_exit();
+	retire_stress(1.0);
+}
+END_TEST
+
 START_TEST(test_waiters_not_starved)
 {
 	/* Readers entering sections for X back to back never leave the
@@ -702,6 +714,7 @@ static Suite *reclaim_suite(void)
 	tcase_add_test(tc, test_waiters_not_starved);
 	tcase_add_test(tc, test_retire_stress_membarrier_or_fence);
 	tcase_add_test(tc, test_retire_stress_fence_path);
+	tcase_add_test(tc, test_retire_stress_overflow_threads);
 	tcase_add_test(tc, test_fork_child_reclaims);
 	tcase_add_test(tc, test_membarrier_refused_later_switches_to_fences);
 	tcase_add_test(tc, test_overflow_threads);

@@ -87,13 +87,12 @@ void reclaim_overflow_exit_(void);
  */
 static inline bool reclaim_read_enter(const void *obj)
 {
-	struct reclaim_tls *t = &reclaim_tls_;
-	unsigned d = t->depth;
-	struct reclaim_reader *r = t->r;
+	unsigned d = reclaim_tls_.depth;
+	struct reclaim_reader *r = reclaim_tls_.r;
 
 	if (__builtin_expect(d >= RECLAIM_NEST, 0))
 		return false;
-	t->depth = d + 1;
+	reclaim_tls_.depth = d + 1;
 	if (d == 0) {
 		if (__builtin_expect(r == NULL, 0)) {
 			r = reclaim_reader_register_();
@@ -122,9 +121,8 @@ static inline bool reclaim_read_enter(const void *obj)
 
 static inline void reclaim_read_exit(void)
 {
-	struct reclaim_tls *t = &reclaim_tls_;
-	unsigned d = --t->depth;
-	struct reclaim_reader *r = t->r;
+	unsigned d = --reclaim_tls_.depth;
+	struct reclaim_reader *r = reclaim_tls_.r;
 
 	if (__builtin_expect(r == NULL, 0)) {
 		if (d == 0)

@@ -264,6 +264,7 @@ static void root_reclaim(struct reclaim_node *node)
 void pci_root_destroy(struct pci_root *root)
 {
 	struct pci_device *gone[PCI_ROOT_NFUNCS];
+	bool released[PCI_ROOT_NFUNCS];
 	unsigned n = 0;
 
 	if (!root)
@@ -272,8 +273,12 @@ void pci_root_destroy(struct pci_root *root)
 	for (unsigned f = 0; f < PCI_ROOT_NFUNCS; f++) {
 		struct pci_device *dev = root->fn[f];
 
-		if (dev && detach_locked(root, f, false))
-			gone[n++] = dev;
+		if (!dev)
+			continue;
+		/* Waited for below even when a bus keeps its BAR (it is
+		 * then left allocated, not retired). */
+		released[n] = detach_locked(root, f, false);
+		gone[n++] = dev;
 	}
 	retry_stuck_locked(root);
 	/* Still stuck: a bus holds their BARs (not decoding).  They are
@@ -284,10 +289,13 @@ void pci_root_destroy(struct pci_root *root)
 	pthread_mutex_unlock(&root->lock);
 	/* As for a removal: once this returns, no BAR callback of these
 	 * functions runs on another thread (the VMM frees their state
-	 * next).  Memory goes through the grace period of retire. */
+	 * next), stuck ones included: their memory stays, but a callback
+	 * that was already running must still finish first.  Memory goes
+	 * through the grace period of retire. */
 	for (unsigned i = 0; i < n; i++) {
 		reclaim_wait(gone[i]);
-		pci_device_retire(gone[i]);
+		if (released[i])
+			pci_device_retire(gone[i]);
 	}
 	/* BAR callbacks still running may take the root lock (config
 	 * accesses): the root is freed after them, and after the functions

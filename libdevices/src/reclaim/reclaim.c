@@ -105,11 +105,28 @@
  *
  * Records.  RECLAIM_READERS records in a static array, registered on a
  * thread's first section and returned at thread exit (pthread key
- * destructor).  Threads beyond that (more live threads than records) use
- * one atomic overflow counter: a waiter treats them as holding everything
- * (a wait outside any section waits until the counter is 0; an
- * in-section wait cannot tell them apart from in-section waiters, so it
- * does not wait for them and reports the skip).
+ * destructor).  Threads beyond that (more live threads than records)
+ * count their outermost sections in one of two atomic overflow counters,
+ * the one ovf_idx names when the section starts (seq_cst increment: a
+ * full barrier before the section's loads).  A waiter treats them as
+ * holding everything; an in-section wait cannot tell them apart from
+ * in-section waiters, so it does not wait for them and reports the skip.
+ * Waiting for them must not depend on the counters ever reading 0 (a
+ * steady stream of overflow sections would starve waiters and keep every
+ * retired object queued), so the overflow threads have grace periods of
+ * their own, in the style of SRCU, advanced under ovf_lock by waits from
+ * outside a section and (without blocking) by reclaim_poll():
+ *   A: e1 = ++G; barrier; the inactive counter reads 0 (only sections
+ *      that read ovf_idx before the previous flip use it: few, and they
+ *      end); flip ovf_idx so new sections use the other counter;
+ *   B: the formerly active counter reads 0 (later, retried).
+ * Every overflow section that started before A's barrier counted itself
+ * in one of the two counters before it and stays counted until it ends,
+ * so after A and B none is left; sections counted after the barrier see
+ * whatever was unpublished before e1 (as in (1)).  Then ovf_safe = e1:
+ * objects tagged <= e1 and waits with e <= e1 need nothing more from
+ * overflow threads.  A read of both counters as 0 after a waiter's own
+ * barrier is also enough for that waiter.
  *
  * fork().  membarrier registration belongs to the address space, so a
  * forked child registers again, or switches readers to fences while it is
@@ -133,18 +150,28 @@
 
 RECLAIM_TLS struct reclaim_tls reclaim_tls_;
 atomic_uint_fast64_t reclaim_gp_ = 1;
-bool reclaim_fence_readers_;
+atomic_bool reclaim_fence_readers_;
 
 static struct reclaim_reader readers[RECLAIM_READERS];
 static atomic_uint nreaders; /* high-water mark of used records */
 static unsigned max_readers = RECLAIM_READERS; /* test knob; reg_lock */
-static atomic_ulong overflow; /* sections of threads without a record */
+/* Outermost sections of threads without a record (see "Records"). */
+static atomic_ulong ovf_cnt[2];
+static atomic_uint ovf_idx;
+/* Overflow sections that started before the G increment that returned
+ * ovf_safe have ended. */
+static atomic_uint_fast64_t ovf_safe;
+/* Phase in progress (ovf_lock): e1 of A once A passed, else 0, and the
+ * counter that was active before A's flip. */
+static pthread_mutex_t ovf_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t ovf_phase_gp;
+static unsigned ovf_phase_old;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t reg_key;
 static bool reg_key_ok;
-static bool use_membarrier;
+static atomic_bool use_membarrier;
 
 /* Retired objects, FIFO, tags increasing; under q_lock. */
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -169,8 +196,10 @@ static bool register_membarrier(void)
 
 static void set_membarrier(bool on)
 {
-	use_membarrier = on && register_membarrier();
-	reclaim_fence_readers_ = !use_membarrier;
+	bool mb = on && register_membarrier();
+
+	atomic_store(&use_membarrier, mb);
+	atomic_store(&reclaim_fence_readers_, !mb);
 }
 
 static void reader_release(void *arg)
@@ -194,6 +223,7 @@ static void reader_release(void *arg)
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&cb_lock);
+	pthread_mutex_lock(&ovf_lock);
 	pthread_mutex_lock(&q_lock);
 	pthread_mutex_lock(&reg_lock);
 }
@@ -202,6 +232,7 @@ static void atfork_parent(void)
 {
 	pthread_mutex_unlock(&reg_lock);
 	pthread_mutex_unlock(&q_lock);
+	pthread_mutex_unlock(&ovf_lock);
 	pthread_mutex_unlock(&cb_lock);
 }
 
@@ -220,7 +251,10 @@ static void atfork_child(void)
 		atomic_store(&readers[i].ctr, 0);
 		atomic_store(&readers[i].waiting, 0);
 	}
-	atomic_store(&overflow, (!me && reclaim_tls_.depth) ? 1ul : 0ul);
+	atomic_store(&ovf_cnt[0], 0ul);
+	atomic_store(&ovf_cnt[1], 0ul);
+	if (!me && reclaim_tls_.depth)
+		atomic_store(&ovf_cnt[reclaim_tls_.ovf], 1ul);
 	if (use_membarrier)
 		set_membarrier(true);
 	atfork_parent();
@@ -264,9 +298,12 @@ struct reclaim_reader *reclaim_reader_register_(void)
 	if (r && reg_key_ok)
 		(void)pthread_setspecific(reg_key, r);
 	if (!r) {
+		unsigned i = atomic_load(&ovf_idx) & 1u;
+
 		/* seq_cst read-modify-write: a full barrier before the
 		 * section's loads. */
-		atomic_fetch_add(&overflow, 1);
+		reclaim_tls_.ovf = i;
+		atomic_fetch_add(&ovf_cnt[i], 1);
 		return NULL;
 	}
 	reclaim_tls_.r = r;
@@ -275,17 +312,29 @@ struct reclaim_reader *reclaim_reader_register_(void)
 
 void reclaim_overflow_exit_(void)
 {
-	atomic_fetch_sub_explicit(&overflow, 1, memory_order_release);
+	atomic_fetch_sub_explicit(&ovf_cnt[reclaim_tls_.ovf], 1,
+				  memory_order_release);
 }
 
 static void barrier(void)
 {
-	if (use_membarrier &&
-	    syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) ==
-		    0)
-		return;
-	/* Readers fence in this mode (registration failing at runtime
-	 * cannot happen once registered). */
+	if (atomic_load(&use_membarrier)) {
+		if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED,
+			    0, 0) == 0)
+			return;
+		/* Refused after registration: a seccomp filter installed
+		 * later (sandboxing) that returns an errno.  A writer-side
+		 * fence alone does not order the readers' stores before
+		 * their loads, so from now on readers fence.  Sections that
+		 * entered before the switch did not fence; nothing on the
+		 * writer side can order them after the fact, so this grace
+		 * period relies on their stores having drained, as every
+		 * CPU does within nanoseconds (not a guarantee of the memory
+		 * model): allow membarrier in the filter, or set
+		 * CVMM_IO_BUS_NO_MEMBARRIER=1 before the first dispatch. */
+		atomic_store(&reclaim_fence_readers_, true);
+		atomic_store(&use_membarrier, false);
+	}
 	atomic_thread_fence(memory_order_seq_cst);
 }
 
@@ -301,14 +350,50 @@ static void backoff(unsigned *spins)
 	}
 }
 
-/* Smallest active ctr (UINT64_MAX when no thread is in a section). */
+static unsigned long ovf_total(void)
+{
+	return atomic_load(&ovf_cnt[0]) + atomic_load(&ovf_cnt[1]);
+}
+
+/* One non-blocking step of the overflow grace period (ovf_lock held); see
+ * "Records" at the top. */
+static void ovf_advance(void)
+{
+	if (!ovf_phase_gp) {
+		unsigned cur = atomic_load(&ovf_idx) & 1u;
+		uint64_t e1;
+
+		/* Cheap check first: each barrier interrupts every running
+		 * thread. */
+		if (atomic_load(&ovf_cnt[cur ^ 1u]))
+			return;
+		e1 = atomic_fetch_add(&reclaim_gp_, 1) + 1;
+		barrier();
+		if (atomic_load(&ovf_cnt[cur ^ 1u]))
+			return;
+		atomic_store(&ovf_idx, cur ^ 1u);
+		ovf_phase_old = cur;
+		ovf_phase_gp = e1;
+	}
+	if (atomic_load(&ovf_cnt[ovf_phase_old]))
+		return;
+	atomic_store(&ovf_safe, ovf_phase_gp);
+	ovf_phase_gp = 0;
+}
+
+/* Smallest active ctr (UINT64_MAX when no thread is in a section); with
+ * overflow sections open, at most ovf_safe (objects tagged later may be
+ * held by them). */
 static uint64_t min_active(void)
 {
 	unsigned n = atomic_load(&nreaders);
 	uint64_t m = UINT64_MAX;
 
-	if (atomic_load(&overflow))
-		return 0; /* overflow readers may hold anything */
+	if (ovf_total()) {
+		uint64_t s = atomic_load(&ovf_safe);
+
+		m = s ? s : 1; /* tags start at 2 */
+	}
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t c = atomic_load(&readers[i].ctr);
 
@@ -342,6 +427,12 @@ static void poll_locked(void)
 	pthread_mutex_unlock(&q_lock);
 	if (!oldest)
 		return;
+	/* Overflow threads in sections: push their grace period on. */
+	if (ovf_total() && atomic_load(&ovf_safe) < oldest &&
+	    pthread_mutex_trylock(&ovf_lock) == 0) {
+		ovf_advance();
+		pthread_mutex_unlock(&ovf_lock);
+	}
 	/* A cheap scan first: each barrier interrupts every running thread
 	 * of the process (vCPUs in guest mode included). */
 	if (min_active() < oldest)
@@ -427,16 +518,27 @@ static bool wait_record(struct reclaim_reader *r, uint64_t e, uint64_t mine,
 	}
 }
 
-/* Overflow threads: wait for them outside a section; inside, report. */
-static bool wait_overflow(bool inside)
+/* Overflow threads (called after the waiter's barrier): wait for their
+ * sections that started before @e outside a section; inside, report. */
+static bool wait_overflow(bool inside, uint64_t e)
 {
 	unsigned spins = 0;
 
 	if (inside)
-		return atomic_load(&overflow) > (reclaim_tls_.r ? 0ul : 1ul);
-	while (atomic_load(&overflow))
+		return ovf_total() > (reclaim_tls_.r ? 0ul : 1ul);
+	for (;;) {
+		bool done;
+
+		if (!ovf_total() || atomic_load(&ovf_safe) >= e)
+			return false;
+		pthread_mutex_lock(&ovf_lock);
+		ovf_advance();
+		done = atomic_load(&ovf_safe) >= e;
+		pthread_mutex_unlock(&ovf_lock);
+		if (done)
+			return false;
 		backoff(&spins);
-	return false;
+	}
 }
 
 static int wait_for(const void *obj)
@@ -459,7 +561,7 @@ static int wait_for(const void *obj)
 		if (wait_record(&readers[i], e, inside ? e : 0, obj))
 			skipped = true;
 	}
-	if (wait_overflow(inside))
+	if (wait_overflow(inside, e))
 		skipped = true;
 	if (inside && me)
 		atomic_store_explicit(&me->waiting, 0, memory_order_release);

@@ -67,12 +67,14 @@ struct reclaim_node {
 struct reclaim_tls {
 	struct reclaim_reader *r; /* NULL: not registered, or overflow */
 	unsigned depth;		  /* nesting of read sections */
+	unsigned ovf;		  /* overflow: the counter the section took */
 };
 
 extern RECLAIM_TLS struct reclaim_tls reclaim_tls_;
 extern atomic_uint_fast64_t reclaim_gp_;
-/* Readers fence (no membarrier); set once at start and in a forked child. */
-extern bool reclaim_fence_readers_;
+/* Readers fence (no membarrier): set at start, in a forked child, and for
+ * good when membarrier fails at run time (reclaim.c). */
+extern atomic_bool reclaim_fence_readers_;
 
 /* Slow paths (reclaim.c). */
 struct reclaim_reader *reclaim_reader_register_(void);
@@ -85,13 +87,12 @@ void reclaim_overflow_exit_(void);
  */
 static inline bool reclaim_read_enter(const void *obj)
 {
-	struct reclaim_tls *t = &reclaim_tls_;
-	unsigned d = t->depth;
-	struct reclaim_reader *r = t->r;
+	unsigned d = reclaim_tls_.depth;
+	struct reclaim_reader *r = reclaim_tls_.r;
 
 	if (__builtin_expect(d >= RECLAIM_NEST, 0))
 		return false;
-	t->depth = d + 1;
+	reclaim_tls_.depth = d + 1;
 	if (d == 0) {
 		if (__builtin_expect(r == NULL, 0)) {
 			r = reclaim_reader_register_();
@@ -109,7 +110,9 @@ static inline bool reclaim_read_enter(const void *obj)
 	atomic_store_explicit(&r->obj[d], obj, memory_order_relaxed);
 	/* The stores above must be visible before the section's loads:
 	 * membarrier on the writer side, else a fence. */
-	if (__builtin_expect(reclaim_fence_readers_, 0))
+	if (__builtin_expect(atomic_load_explicit(&reclaim_fence_readers_,
+						  memory_order_relaxed),
+			     0))
 		atomic_thread_fence(memory_order_seq_cst);
 	else
 		atomic_signal_fence(memory_order_seq_cst);
@@ -118,9 +121,8 @@ static inline bool reclaim_read_enter(const void *obj)
 
 static inline void reclaim_read_exit(void)
 {
-	struct reclaim_tls *t = &reclaim_tls_;
-	unsigned d = --t->depth;
-	struct reclaim_reader *r = t->r;
+	unsigned d = --reclaim_tls_.depth;
+	struct reclaim_reader *r = reclaim_tls_.r;
 
 	if (__builtin_expect(r == NULL, 0)) {
 		if (d == 0)

@@ -9,9 +9,15 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/membarrier.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -406,6 +412,18 @@ START_TEST(test_retire_stress_fence_path)
 }
 END_TEST
 
+START_TEST(test_retire_stress_overflow_threads)
+{
+	/* The same stress with both readers beyond the records: the
+	 * overflow grace period must never free what they still read
+	 * (ASan sees a use after free, the magic check a reuse). */
+	reclaim_test_limit_readers(1);
+	ck_assert(reclaim_read_enter(&Y)); /* the main thread's record */
+	reclaim_read_exit();
+	retire_stress(1.0);
+}
+END_TEST
+
 START_TEST(test_waiters_not_starved)
 {
 	/* Readers entering sections for X back to back never leave the
@@ -466,6 +484,63 @@ START_TEST(test_fork_child_reclaims)
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	holder_stop(&h);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
+/* membarrier refused at run time (a VMM that installs a seccomp filter
+ * returning an errno after the domain registered, as sandboxes do once
+ * their devices are set up): the writers' barrier is then a plain fence,
+ * which is only sound if readers fence too.  The domain must notice the
+ * failure and switch readers to fences for good. */
+static int refuse_membarrier(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+
+START_TEST(test_membarrier_refused_later_switches_to_fences)
+{
+	pid_t pid;
+	int status = 0;
+
+	/* Register (or not) before the filter, as a VMM would. */
+	ck_assert(reclaim_read_enter(&X));
+	reclaim_read_exit();
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct freed f = {.done = 0};
+
+		alarm(10);
+		if (refuse_membarrier() != 0)
+			_exit(5);
+		if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED,
+			    0, 0) == 0)
+			_exit(6); /* the filter does not work */
+		if (reclaim_synchronize() != 0)
+			_exit(3);
+		/* The writers' barrier failed: readers must fence now. */
+		if (reclaim_uses_membarrier())
+			_exit(2);
+		reclaim_retire(&f.node, mark_freed);
+		if (reclaim_drain() != 0 || !atomic_load(&f.done))
+			_exit(4);
+		retire_stress(0.3);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status));
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
 }
@@ -532,6 +607,97 @@ START_TEST(test_overflow_threads)
 }
 END_TEST
 
+/* Two overflow threads in a relay: each leaves its section only after the
+ * other has entered a new one, so the overflow threads are never all
+ * outside a section at once (vCPUs beyond the records exiting back to
+ * back).  Waits from outside and retirement must still complete: only the
+ * sections that started before them count. */
+struct relay {
+	atomic_int stop;
+	atomic_uint gen;
+	atomic_int running;
+	atomic_ulong laps;
+};
+
+static void *relay_main(void *arg)
+{
+	struct relay *r = arg;
+
+	atomic_fetch_add(&r->running, 1);
+	while (!atomic_load(&r->stop)) {
+		unsigned g;
+
+		ck_assert(reclaim_read_enter(&X));
+		g = atomic_fetch_add(&r->gen, 1) + 1;
+		/* Leave only once the other thread entered after us. */
+		while (atomic_load(&r->gen) == g && !atomic_load(&r->stop))
+			sched_yield();
+		reclaim_read_exit();
+		atomic_fetch_add(&r->laps, 1);
+	}
+	return NULL;
+}
+
+struct timed_wait {
+	pthread_t t;
+	atomic_int done;
+	int ret;
+};
+
+static void *timed_wait_main(void *arg)
+{
+	struct timed_wait *w = arg;
+
+	w->ret = reclaim_wait(&X);
+	atomic_store(&w->done, 1);
+	return NULL;
+}
+
+START_TEST(test_overflow_readers_do_not_starve)
+{
+	struct relay r = {.stop = 0};
+	struct freed f = {.done = 0};
+	struct timed_wait w = {.done = 0};
+	pthread_t t[2];
+	bool wait_in_time, freed_in_time;
+	double end;
+
+	reclaim_test_limit_readers(1);
+	ck_assert(reclaim_read_enter(&Y)); /* the main thread's record */
+	reclaim_read_exit();
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, relay_main, &r),
+				 0);
+	end = now_s() + 5;
+	while (atomic_load(&r.laps) < 100 && now_s() < end)
+		sleep_ms(1);
+	ck_assert_uint_ge(atomic_load(&r.laps), 100);
+	/* A wait from outside any section ends although overflow sections
+	 * never stop. */
+	ck_assert_int_eq(pthread_create(&w.t, NULL, timed_wait_main, &w), 0);
+	end = now_s() + 3;
+	while (!atomic_load(&w.done) && now_s() < end)
+		sleep_ms(1);
+	/* Retirement makes progress too (memory stays bounded). */
+	wait_in_time = atomic_load(&w.done);
+	reclaim_retire(&f.node, mark_freed);
+	end = now_s() + 3;
+	while (!atomic_load(&f.done) && now_s() < end) {
+		reclaim_poll();
+		sleep_ms(1);
+	}
+	freed_in_time = atomic_load(&f.done);
+	atomic_store(&r.stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	pthread_join(w.t, NULL);
+	ck_assert_msg(wait_in_time, "wait starved by overflow readers");
+	ck_assert_int_eq(w.ret, 0);
+	ck_assert_msg(freed_in_time, "retired node starved by overflow "
+				     "readers");
+}
+END_TEST
+
 static Suite *reclaim_suite(void)
 {
 	Suite *s = suite_create("reclaim");
@@ -548,8 +714,11 @@ static Suite *reclaim_suite(void)
 	tcase_add_test(tc, test_waiters_not_starved);
 	tcase_add_test(tc, test_retire_stress_membarrier_or_fence);
 	tcase_add_test(tc, test_retire_stress_fence_path);
+	tcase_add_test(tc, test_retire_stress_overflow_threads);
 	tcase_add_test(tc, test_fork_child_reclaims);
+	tcase_add_test(tc, test_membarrier_refused_later_switches_to_fences);
 	tcase_add_test(tc, test_overflow_threads);
+	tcase_add_test(tc, test_overflow_readers_do_not_starve);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-/*
+/**
+ * @file virtio-blk.h
  * libdevices: virtio-blk (virtio 1.2, section 5.2), a device type on the
  * virtio device core (cvmm/devices/virtio.h).
  *

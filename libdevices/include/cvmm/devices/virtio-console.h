@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-/*
+/**
+ * @file virtio-console.h
  * libdevices: virtio-console (virtio 1.2, section 5.3), device type on the
  * virtio device core (cvmm/devices/virtio.h).
  *

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-/*
+/**
+ * @file virtio-mmio.h
  * libdevices: the virtio-mmio transport, version 2 (virtio 1.2, 4.2), for
  * a struct virtio_device, on an io_bus.
  *

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-/*
+/**
+ * @file virtio-pci.h
  * libdevices: the virtio-pci modern transport (virtio 1.2, 4.1) for a
  * struct virtio_device, built on libdevices' PCI framework (pci.h).
  *

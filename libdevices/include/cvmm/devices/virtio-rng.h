@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-/*
+/**
+ * @file virtio-rng.h
  * libdevices: virtio-rng (virtio 1.2, 5.4), an entropy source backed by
  * getrandom(2) (no file descriptor needed).
  *

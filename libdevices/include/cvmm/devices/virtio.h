@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-/*
+/**
+ * @file virtio.h
  * libdevices: the virtio device core (virtio 1.2, sections 2 and 3),
  * transport independent.
  *

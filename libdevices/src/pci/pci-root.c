@@ -501,7 +501,14 @@ static int cfg_write_locked(struct pci_root *root, uint8_t bus, uint8_t devfn,
  * that stopped decoding.  A BAR the bus refused for now (-EAGAIN): from
  * outside any read section, wait for a grace period with no lock held
  * and retry once; from inside (a guest access dispatched on a bus) never
- * wait: the function's next config write retries. */
+ * wait: the function's next config write retries.
+ * Not done: a retry run by reclaim_poll() once the tables are freed (a
+ * node retired after them).  Callbacks of the domain run on whatever
+ * thread polls, which may hold an io_bus writer lock (room_to_retire()),
+ * another root's lock or a VMM lock: claiming a range and calling the
+ * device's bar_remap there could self-deadlock or surprise the VMM, and
+ * the node would have to outlive the root.  Level-triggered retries at
+ * config writes keep every lock order as it is. */
 static int cfg_write_unlock(struct pci_root *root, uint8_t bus, uint8_t devfn,
 			    uint32_t offset, unsigned len, uint32_t value)
 {

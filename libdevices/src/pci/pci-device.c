@@ -402,70 +402,113 @@ void pci_device_retire(struct pci_device *dev)
 	reclaim_retire(&dev->reclaim, device_reclaim);
 }
 
-/* The bus entry of @b is removed; it stops decoding.  False when the bus
- * could not release it (it then stays on_bus, not decoding, and is
- * retried). */
-static bool bar_off(struct pci_device *dev, struct pci_bar_state *b)
+/* The bus entry of @b is removed; it stops decoding.  An error (-ENOMEM)
+ * when the bus could not release it: it then stays on_bus, not decoding,
+ * and the release is retried by the next update. */
+static int bar_off(struct pci_device *dev, struct pci_bar_state *b)
 {
+	int ret;
+
 	if (atomic_load(&b->decoding)) {
 		atomic_store(&b->decoding, false);
 		/* Waiting for the callbacks already running is done by the
 		 * caller once the config lock is dropped. */
 		dev->sync_pending = true;
 	}
-	if (pci_root_bar_release(b) != 0)
-		return false;
+	ret = pci_root_bar_release(b);
+	if (ret) {
+		dev->bars_pending = true;
+		return ret;
+	}
 	b->on_bus = false;
 	b->bus_addr = 0;
-	return true;
+	return 0;
 }
 
-/* Bring BAR @idx's bus registration in line with its registers. */
-static void bar_update(struct pci_device *dev, unsigned idx)
+/* A refusal of the bus that a later attempt may not get: the update is
+ * left pending (level-triggered retry). */
+static bool transient(int err)
+{
+	return err == -EAGAIN || err == -ENOMEM;
+}
+
+/*
+ * Bring BAR @idx's bus registration in line with its registers.
+ * 0 when it decodes where its registers say (or does not decode, as they
+ * say, or cannot for a reason only the guest can change: an overlap, a
+ * function out of its root).  -EAGAIN / -ENOMEM when it should decode but
+ * the bus refused the range for now (the retired-table bound, memory):
+ * it does not decode and dev->bars_pending asks the next config write of
+ * the function to try again.
+ */
+static int bar_update(struct pci_device *dev, unsigned idx)
 {
 	struct pci_bar_state *b = &dev->bars[idx];
 	uint64_t addr = 0;
 	bool want = bar_wanted(dev, idx, &addr);
+	int ret;
 
 	if (b->on_bus && !atomic_load(&b->decoding)) {
-		/* An earlier release failed: retry it first. */
-		if (!bar_off(dev, b))
-			return;
+		/* An earlier release failed: retry it first.  Not decoding
+		 * is what the guest sees in any case. */
+		ret = bar_off(dev, b);
+		if (ret)
+			return want ? ret : 0;
 	}
 	if (b->on_bus && want && addr == b->bus_addr)
-		return;
+		return 0;
 	if (!b->on_bus && !want)
-		return;
+		return 0;
 	if (b->on_bus && want) {
 		/* Atomic move: an access racing it sees the old or the new
 		 * range, and the device state behind both is the same. */
 		if (pci_root_bar_move(b, addr) == 0) {
 			b->bus_addr = addr;
 			bar_notify(dev, b);
-			return;
+			return 0;
 		}
-		/* Refused (overlap, retired-table bound): stop decoding. */
-		want = false;
+		/* Refused (overlap, retired-table bound): stop decoding at
+		 * the old place, then try to claim the new one below. */
 	}
 	if (b->on_bus) {
-		bool off = bar_off(dev, b);
-
+		ret = bar_off(dev, b);
 		bar_notify(dev, b);
-		if (!off)
-			return;
+		if (ret)
+			return want ? ret : 0;
 	}
-	if (want && pci_root_bar_claim(b, addr) == 0) {
+	if (!want)
+		return 0;
+	ret = pci_root_bar_claim(b, addr);
+	if (ret == 0) {
 		b->on_bus = true;
 		b->bus_addr = addr;
 		atomic_store(&b->decoding, true);
 		bar_notify(dev, b);
+		return 0;
 	}
+	if (!transient(ret))
+		return 0; /* -EEXIST, -ENODEV: not decoding, as hardware */
+	dev->bars_pending = true;
+	return ret;
 }
 
-void pci_device_update_bars(struct pci_device *dev)
+int pci_device_update_bars(struct pci_device *dev)
 {
-	for (unsigned i = 0; i < PCI_STD_NUM_BARS; i++)
-		bar_update(dev, i);
+	int ret = 0;
+
+	dev->bars_pending = false;
+	for (unsigned i = 0; i < PCI_STD_NUM_BARS; i++) {
+		int r = bar_update(dev, i);
+
+		if (r && !ret)
+			ret = r;
+	}
+	return ret;
+}
+
+int pci_device_retry_bars(struct pci_device *dev)
+{
+	return dev->bars_pending ? pci_device_update_bars(dev) : 0;
 }
 
 bool pci_device_unmap_bars(struct pci_device *dev)
@@ -477,7 +520,7 @@ bool pci_device_unmap_bars(struct pci_device *dev)
 
 		if (!b->on_bus)
 			continue;
-		if (!bar_off(dev, b))
+		if (bar_off(dev, b))
 			all = false;
 		bar_notify(dev, b);
 	}
@@ -721,14 +764,17 @@ static void command_changed(struct pci_device *dev, uint16_t cmd)
 	pthread_mutex_unlock(&dev->irq_lock);
 }
 
-static void config_write_locked(struct pci_device *dev, uint32_t offset,
-				unsigned len, uint32_t value)
+/* 0, or -EAGAIN / -ENOMEM: a BAR that should decode is not on its bus
+ * yet (see bar_update()); config space holds the written value. */
+static int config_write_locked(struct pci_device *dev, uint32_t offset,
+			       unsigned len, uint32_t value)
 {
 	uint16_t old_cmd = cfg16(dev, PCI_COMMAND);
 	uint16_t new_cmd;
+	int ret = 0;
 
 	if (offset >= dev->cfg_size)
-		return;
+		return pci_device_retry_bars(dev);
 	for (unsigned i = 0; i < len; i++) {
 		uint32_t o = offset + i;
 		uint8_t v = (uint8_t)(value >> (8 * i));
@@ -747,32 +793,62 @@ static void config_write_locked(struct pci_device *dev, uint32_t offset,
 	if (dev->msicap && overlaps(offset, len, dev->msicap->cap,
 				    pci_msi_cap_len(dev->msicap)))
 		pci_msi_changed(dev);
-	if ((new_cmd ^ old_cmd) & (PCI_COMMAND_IO | PCI_COMMAND_MEMORY)) {
-		pci_device_update_bars(dev);
+	/* Level-triggered: an update the bus refused earlier is retried by
+	 * every config write of the function until it succeeds. */
+	if (((new_cmd ^ old_cmd) & (PCI_COMMAND_IO | PCI_COMMAND_MEMORY)) ||
+	    dev->bars_pending) {
+		ret = pci_device_update_bars(dev);
 	} else if (overlaps(offset, len, PCI_BASE_ADDRESS_0,
 			    PCI_BARS_END - PCI_BASE_ADDRESS_0)) {
 		unsigned idx = (offset - PCI_BASE_ADDRESS_0) / 4u;
 
 		if (dev->bars[idx].upper)
 			idx--;
-		bar_update(dev, idx);
+		ret = bar_update(dev, idx);
 	}
 	if (dev->ops && dev->ops->config_write)
 		dev->ops->config_write(dev->opaque, offset, len, value);
+	return ret;
+}
+
+bool pci_bars_retry_wait(int ret)
+{
+	/* Only outside every read section (a VMM thread, not a callback or a
+	 * guest access dispatched on a bus: a grace period would wait for
+	 * the caller's own section), and with no PCI lock held (a callback
+	 * still running may need the config lock before it returns).  The
+	 * drain frees every table retired before it, so the retry finds
+	 * room unless other threads refilled the bound meanwhile. */
+	if (ret != -EAGAIN || reclaim_in_section())
+		return false;
+	return reclaim_drain() == 0;
 }
 
 int pci_device_config_write(struct pci_device *dev, uint32_t offset,
 			    unsigned len, uint32_t value)
 {
 	bool pending;
+	int ret, wret;
 
 	if (!dev || !valid_access(offset, len))
 		return -EINVAL;
 	pci_device_lock_cfg(dev);
-	config_write_locked(dev, offset, len, value);
+	ret = config_write_locked(dev, offset, len, value);
 	pending = pci_device_sync_take(dev);
 	pci_device_unlock_cfg(dev);
-	return pci_dispatch_wait(dev, pending);
+	wret = pci_dispatch_wait(dev, pending);
+	if (pci_bars_retry_wait(ret)) {
+		int w;
+
+		pci_device_lock_cfg(dev);
+		ret = pci_device_retry_bars(dev);
+		pending = pci_device_sync_take(dev);
+		pci_device_unlock_cfg(dev);
+		w = pci_dispatch_wait(dev, pending);
+		if (!wret)
+			wret = w;
+	}
+	return ret ? ret : wret;
 }
 
 int pci_device_config_set(struct pci_device *dev, uint32_t offset, unsigned len,
@@ -805,10 +881,10 @@ uint32_t pci_device_config_read_locked(struct pci_device *dev, uint32_t offset,
 	return config_read_locked(dev, offset, len);
 }
 
-void pci_device_config_write_locked(struct pci_device *dev, uint32_t offset,
-				    unsigned len, uint32_t value)
+int pci_device_config_write_locked(struct pci_device *dev, uint32_t offset,
+				   unsigned len, uint32_t value)
 {
-	config_write_locked(dev, offset, len, value);
+	return config_write_locked(dev, offset, len, value);
 }
 
 int pci_device_reset(struct pci_device *dev)
@@ -826,7 +902,9 @@ int pci_device_reset(struct pci_device *dev)
 		if (dev->bars[i].kind)
 			pci_bar_store(dev, i, dev->bars[i].assigned);
 	}
-	pci_device_update_bars(dev);
+	/* Command 0: every BAR leaves its bus (a release the bus could not
+	 * do stays pending and is retried by the next config write). */
+	(void)pci_device_update_bars(dev);
 	if (dev->msix)
 		pci_msix_reset(dev);
 	if (dev->msicap)

@@ -102,6 +102,10 @@ struct pci_device {
 	/* A BAR stopped decoding under the config lock: the dispatch sections
 	 * must be waited for once the lock is dropped (config lock). */
 	bool sync_pending;
+	/* A BAR that should decode is not on its bus (the bus refused the
+	 * range for now: retired-table bound, memory), or a release failed:
+	 * every config write of the function retries (config lock). */
+	bool bars_pending;
 	/* Freed through the reclamation domain once out of the root. */
 	struct reclaim_node reclaim;
 	/* Out of the root with a BAR the bus failed to release (root lock). */
@@ -142,8 +146,18 @@ struct pci_device {
 /* pci-device.c */
 void pci_device_lock_cfg(struct pci_device *dev);
 void pci_device_unlock_cfg(struct pci_device *dev);
-/* Recompute where every BAR decodes (config lock held). */
-void pci_device_update_bars(struct pci_device *dev);
+/* Recompute where every BAR decodes (config lock held).  0, or -EAGAIN /
+ * -ENOMEM when a BAR that should decode could not be put on its bus yet
+ * (dev->bars_pending is then set: retried at the next config write). */
+int pci_device_update_bars(struct pci_device *dev);
+/* pci_device_update_bars() when an earlier update is pending, else 0. */
+int pci_device_retry_bars(struct pci_device *dev);
+/* After a config write returned @ret, with no PCI lock held: true when
+ * the caller should retry the pending BAR update once (pci_device_retry_bars()
+ * under the config lock) because a grace period has just freed the retired
+ * tables; false when @ret is not -EAGAIN or the caller is inside a read
+ * section (it must not wait: the next config write retries). */
+bool pci_bars_retry_wait(int ret);
 /* Stop every BAR decoding and take it off the bus (config lock held).
  * False when a bus failed to release a range (retry later). */
 bool pci_device_unmap_bars(struct pci_device *dev);
@@ -154,8 +168,9 @@ int pci_cap_add_locked(struct pci_device *dev, const uint8_t *data, size_t len,
 		       const uint8_t *wmask, uint8_t *offset);
 uint32_t pci_device_config_read_locked(struct pci_device *dev, uint32_t offset,
 				       unsigned len);
-void pci_device_config_write_locked(struct pci_device *dev, uint32_t offset,
-				    unsigned len, uint32_t value);
+/* 0, or -EAGAIN / -ENOMEM as pci_device_update_bars(). */
+int pci_device_config_write_locked(struct pci_device *dev, uint32_t offset,
+				   unsigned len, uint32_t value);
 
 /* Config lock held, at the end of an operation: did a BAR stop decoding?
  * (Clears the flag.)  Pass the result to pci_dispatch_wait() after

@@ -390,8 +390,9 @@ static int add_locked(struct pci_root *root, struct pci_device *dev,
 	root->fn[devfn] = dev;
 	pthread_mutex_unlock(&dev->own_lock);
 	/* Decode could already be on if the caller wrote the command
-	 * register before adding. */
-	pci_device_update_bars(dev);
+	 * register before adding.  A BAR the bus refuses for now stays
+	 * pending and is retried by the function's next config write. */
+	(void)pci_device_update_bars(dev);
 	return 0;
 }
 
@@ -484,19 +485,67 @@ static uint32_t cfg_read_locked(struct pci_root *root, uint8_t bus,
 	return pci_device_config_read_locked(dev, offset, len);
 }
 
-/* Returns the function a BAR of which stopped decoding, or NULL: pass it
- * to pci_dispatch_wait() once the lock is dropped (it is only compared,
- * never dereferenced: the function may be removed meanwhile). */
-static struct pci_device *cfg_write_locked(struct pci_root *root, uint8_t bus,
-					   uint8_t devfn, uint32_t offset,
-					   unsigned len, uint32_t value)
+/* *@sd: the function a BAR of which stopped decoding, or NULL: pass it to
+ * pci_dispatch_wait() once the lock is dropped (it is only compared,
+ * never dereferenced: the function may be removed meanwhile).  Returns 0,
+ * or -EAGAIN / -ENOMEM when a BAR could not be put on its bus yet. */
+static int cfg_write_locked(struct pci_root *root, uint8_t bus, uint8_t devfn,
+			    uint32_t offset, unsigned len, uint32_t value,
+			    struct pci_device **sd)
 {
 	struct pci_device *dev = bus == 0 ? root->fn[devfn] : NULL;
+	int ret;
 
+	*sd = NULL;
 	if (!dev)
-		return NULL;
-	pci_device_config_write_locked(dev, offset, len, value);
-	return pci_device_sync_take(dev) ? dev : NULL;
+		return 0;
+	ret = pci_device_config_write_locked(dev, offset, len, value);
+	if (pci_device_sync_take(dev))
+		*sd = dev;
+	return ret;
+}
+
+/* Root lock held: write, drop the lock, wait for the callbacks of a BAR
+ * that stopped decoding.  A BAR the bus refused for now (-EAGAIN): from
+ * outside any read section, wait for a grace period with no lock held
+ * and retry once; from inside (a guest access dispatched on a bus) never
+ * wait: the function's next config write retries.
+ * Not done: a retry run by reclaim_poll() once the tables are freed (a
+ * node retired after them).  Callbacks of the domain run on whatever
+ * thread polls, which may hold an io_bus writer lock (room_to_retire()),
+ * another root's lock or a VMM lock: claiming a range and calling the
+ * device's bar_remap there could self-deadlock or surprise the VMM, and
+ * the node would have to outlive the root.  Level-triggered retries at
+ * config writes keep every lock order as it is. */
+static int cfg_write_unlock(struct pci_root *root, uint8_t bus, uint8_t devfn,
+			    uint32_t offset, unsigned len, uint32_t value)
+{
+	struct pci_device *sd, *dev;
+	int ret, wret;
+
+	ret = cfg_write_locked(root, bus, devfn, offset, len, value, &sd);
+	pthread_mutex_unlock(&root->lock);
+	wret = pci_dispatch_wait(sd, sd != NULL);
+	if (pci_bars_retry_wait(ret)) {
+		int w;
+
+		pthread_mutex_lock(&root->lock);
+		/* The function may have been removed (or replaced) while the
+		 * lock was dropped: retry whatever is in the slot now. */
+		dev = root->fn[devfn];
+		sd = NULL;
+		ret = 0;
+		if (dev) {
+			ret = pci_device_retry_bars(dev);
+			if (pci_device_sync_take(dev))
+				sd = dev;
+		}
+		pthread_mutex_unlock(&root->lock);
+		w = pci_dispatch_wait(sd, sd != NULL);
+		if (!wret)
+			wret = w;
+	}
+	return ret ? ret : wret;
 }
 
 int pci_root_config_read(struct pci_root *root, uint8_t bus, uint8_t devfn,
@@ -513,14 +562,10 @@ int pci_root_config_read(struct pci_root *root, uint8_t bus, uint8_t devfn,
 int pci_root_config_write(struct pci_root *root, uint8_t bus, uint8_t devfn,
 			  uint32_t offset, unsigned len, uint32_t value)
 {
-	struct pci_device *sd;
-
 	if (!root || !cfg_access_ok(offset, len))
 		return -EINVAL;
 	pthread_mutex_lock(&root->lock);
-	sd = cfg_write_locked(root, bus, devfn, offset, len, value);
-	pthread_mutex_unlock(&root->lock);
-	return pci_dispatch_wait(sd, sd != NULL);
+	return cfg_write_unlock(root, bus, devfn, offset, len, value);
 }
 
 static void put_bytes(void *data, unsigned len, uint32_t v)
@@ -579,7 +624,7 @@ int pci_root_pio_read(struct pci_root *root, uint16_t port, void *data,
 int pci_root_pio_write(struct pci_root *root, uint16_t port, const void *data,
 		       unsigned len)
 {
-	struct pci_device *sd = NULL;
+	int ret;
 	uint32_t v;
 	unsigned boff;
 
@@ -600,13 +645,13 @@ int pci_root_pio_write(struct pci_root *root, uint16_t port, const void *data,
 		return 0;
 	pthread_mutex_lock(&root->lock);
 	v = root->cf8;
-	if (v & CF8_ENABLE)
-		sd = cfg_write_locked(root, (uint8_t)(v >> 16),
-				      (uint8_t)(v >> 8), (v & 0xfcu) + boff,
-				      len, get_bytes(data, len));
-	pthread_mutex_unlock(&root->lock);
-	pci_dispatch_wait(sd, sd != NULL);
-	return 0;
+	if (!(v & CF8_ENABLE)) {
+		pthread_mutex_unlock(&root->lock);
+		return 0;
+	}
+	ret = cfg_write_unlock(root, (uint8_t)(v >> 16), (uint8_t)(v >> 8),
+			       (v & 0xfcu) + boff, len, get_bytes(data, len));
+	return ret == -EAGAIN || ret == -ENOMEM ? ret : 0;
 }
 
 /* ECAM: offset bits 27:20 bus, 19:12 devfn, 11:0 register. */
@@ -650,26 +695,26 @@ int pci_root_ecam_read(struct pci_root *root, uint64_t offset, void *data,
 int pci_root_ecam_write(struct pci_root *root, uint64_t offset,
 			const void *data, unsigned len)
 {
-	struct pci_device *sd;
 	uint8_t bus, devfn;
 	uint32_t reg;
+	int ret, ret2;
 
 	if (!root || !data || (len != 1 && len != 2 && len != 4 && len != 8))
 		return -EINVAL;
 	if (len == 8) {
 		if (offset & 7u)
 			return 0;
-		pci_root_ecam_write(root, offset, data, 4);
-		return pci_root_ecam_write(root, offset + 4,
+		ret = pci_root_ecam_write(root, offset, data, 4);
+		ret2 = pci_root_ecam_write(root, offset + 4,
 					   (const uint8_t *)data + 4, 4);
+		return ret ? ret : ret2;
 	}
 	if (!ecam_decode(offset, len, &bus, &devfn, &reg))
 		return 0;
 	pthread_mutex_lock(&root->lock);
-	sd = cfg_write_locked(root, bus, devfn, reg, len, get_bytes(data, len));
-	pthread_mutex_unlock(&root->lock);
-	pci_dispatch_wait(sd, sd != NULL);
-	return 0;
+	ret = cfg_write_unlock(root, bus, devfn, reg, len,
+			       get_bytes(data, len));
+	return ret == -EAGAIN || ret == -ENOMEM ? ret : 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -2101,6 +2101,10 @@ struct reent {
 	atomic_int ret;
 	atomic_uint depth;
 	atomic_uint max_depth;
+	/* REENT_CFG_WRITE: results other than 0 (-EAGAIN: a BAR update of
+	 * the function the bus refused for now, see below). */
+	atomic_uint eagain;
+	atomic_uint other_err;
 };
 
 static void reent_read(void *opaque, unsigned bar, uint64_t off, void *data,
@@ -2130,11 +2134,17 @@ static void reent_write(void *opaque, unsigned bar, uint64_t off,
 		atomic_store(&r->ret, pci_device_config_write(
 					      r->dev, PCI_COMMAND, 2, 0));
 		break;
-	case REENT_CFG_WRITE:
-		atomic_store(&r->ret, pci_device_config_write(
-					      r->dev, PCI_INTERRUPT_LINE, 1,
-					      *(const uint8_t *)data));
+	case REENT_CFG_WRITE: {
+		int ret = pci_device_config_write(r->dev, PCI_INTERRUPT_LINE, 1,
+						  *(const uint8_t *)data);
+
+		atomic_store(&r->ret, ret);
+		if (ret == -EAGAIN)
+			atomic_fetch_add(&r->eagain, 1);
+		else if (ret)
+			atomic_fetch_add(&r->other_err, 1);
 		break;
+	}
 	case REENT_EJECT:
 		atomic_store(&r->ret, pci_root_remove_device(root, r->slot, 0));
 		break;
@@ -2209,6 +2219,9 @@ END_TEST
 struct toggler {
 	atomic_bool stop;
 	unsigned rounds;
+	unsigned done;
+	unsigned failed; /* config writes that did not return 0 */
+	int first_err;
 };
 
 static void *reent_hammer(void *arg)
@@ -2233,8 +2246,17 @@ static void *cmd_toggler(void *arg)
 	/* For about two seconds (the race needs many rounds to show). */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (unsigned i = 0; i < tg->rounds; i++) {
-		pci_root_config_write(root, 0, devfn, PCI_COMMAND, 2,
-				      (i & 1) ? PCI_COMMAND_MEMORY : 0);
+		int ret =
+			pci_root_config_write(root, 0, devfn, PCI_COMMAND, 2,
+					      (i & 1) ? PCI_COMMAND_MEMORY : 0);
+
+		/* A host thread (outside any dispatch): a decode-on the bus
+		 * refuses (retired-table bound: the hammer was descheduled
+		 * inside a dispatch) waits for a grace period and retries,
+		 * so it succeeds; the hammer is never stuck for good. */
+		if (ret && tg->failed++ == 0)
+			tg->first_err = ret;
+		tg->done = i + 1;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((i & 1) && t.tv_sec - t0.tv_sec >= 2)
 			break;
@@ -2248,6 +2270,7 @@ START_TEST(test_bar_handler_config_write_vs_decode_toggle)
 	struct reent r;
 	pthread_t a, b;
 	bool ok_b, ok_a;
+	unsigned calls;
 
 	/* Thread A's BAR callback writes config space (root lock) while
 	 * thread B turns decode off (root lock, then a wait for A's
@@ -2262,10 +2285,225 @@ START_TEST(test_bar_handler_config_write_vs_decode_toggle)
 	ok_a = join_within(a, 10);
 	ck_assert_msg(ok_b && ok_a, "decode toggle vs BAR callback config "
 				    "write deadlocked");
-	ck_assert_int_eq(atomic_load(&r.ret), 0);
+	/* Every toggle took effect and said so. */
+	ck_assert_msg(tg.failed == 0, "%u of %u config writes failed, first %d",
+		      tg.failed, tg.done, tg.first_err);
+	ck_assert_uint_eq(tg.done % 2, 0);
+	/* The callback's config writes: 0, or -EAGAIN when it came while a
+	 * decode-on of the toggler waited for its retry (the callback's
+	 * write retried it and was refused too: honest, not lost). */
+	ck_assert_uint_eq(atomic_load(&r.other_err), 0);
 	ck_assert_uint_gt(atomic_load(&r.calls), 10);
-	/* The last write turned decoding back on. */
+	/* The last write turned decoding back on, and it decodes. */
 	ck_assert(bar_mapped(r.dev, 0));
+	ck_assert(on_bus(mmio, REENT_BAR));
+	calls = atomic_load(&r.calls);
+	mmio_wr32(REENT_BAR, 1);
+	ck_assert_uint_eq(atomic_load(&r.calls), calls + 1);
+}
+END_TEST
+
+/*
+ * The retired-table bound, deterministically: a vCPU blocked in a callback
+ * (a gate the test opens) keeps every replaced table of every bus from
+ * being freed.  Decode toggles through a config-write port on the PIO bus
+ * (a guest access: inside a dispatch) fill the MMIO bus's bound until a
+ * decode-on is refused.
+ */
+#define GATE_PORT 0x510
+#define POKE_PORT 0x520
+
+struct gate {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool in;
+	bool open;
+};
+
+static struct gate gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+			   false, false};
+
+static void gate_write(void *opaque, uint64_t off, const void *data,
+		       unsigned size)
+{
+	(void)opaque;
+	(void)off;
+	(void)data;
+	(void)size;
+	pthread_mutex_lock(&gate.lock);
+	gate.in = true;
+	pthread_cond_broadcast(&gate.cond);
+	while (!gate.open)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+static const struct io_bus_ops gate_ops = {.write = gate_write};
+
+static void *gate_vcpu(void *arg)
+{
+	uint8_t b = 1;
+
+	(void)arg;
+	io_bus_write(pio, GATE_PORT, &b, 1);
+	return NULL;
+}
+
+static void gate_open(void)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.open = true;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+/* A guest config write: the PIO bus dispatches it, the callback writes
+ * the config space of 00:05.0 and keeps the result. */
+static struct {
+	uint32_t reg;
+	unsigned len;
+	int ret;
+} poke_req;
+
+static void poke_write(void *opaque, uint64_t off, const void *data,
+		       unsigned size)
+{
+	(void)opaque;
+	(void)off;
+	(void)size;
+	poke_req.ret = pci_root_config_write(root, 0,
+					     PCI_ROOT_DEVFN(REENT_SLOT, 0),
+					     poke_req.reg, poke_req.len,
+					     *(const uint32_t *)data);
+}
+
+static const struct io_bus_ops poke_ops = {.write = poke_write};
+
+static int guest_cfg_write(uint32_t reg, unsigned len, uint32_t v)
+{
+	poke_req.reg = reg;
+	poke_req.len = len;
+	poke_req.ret = 1;
+	ck_assert_int_eq(io_bus_write(pio, POKE_PORT, &v, 4), 0);
+	return poke_req.ret;
+}
+
+/* 00:05.0 decoding; a vCPU blocked in the gate; guest decode toggles
+ * until the bus refuses a decode-on (-EAGAIN).  Returns the gate thread. */
+static pthread_t fill_bound(struct reent *r)
+{
+	struct timespec ts;
+	pthread_t g;
+	int ret = 0;
+	unsigned i;
+
+	pthread_mutex_lock(&gate.lock);
+	gate.in = false;
+	gate.open = false;
+	pthread_mutex_unlock(&gate.lock);
+	reent_add(r, REENT_CFG_WRITE);
+	ck_assert_int_eq(io_bus_register(pio, GATE_PORT, 1, &gate_ops, NULL),
+			 0);
+	ck_assert_int_eq(io_bus_register(pio, POKE_PORT, 4, &poke_ops, NULL),
+			 0);
+	ck_assert_int_eq(pthread_create(&g, NULL, gate_vcpu, NULL), 0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	pthread_mutex_lock(&gate.lock);
+	while (!gate.in)
+		ck_assert_int_eq(
+			pthread_cond_timedwait(&gate.cond, &gate.lock, &ts), 0);
+	pthread_mutex_unlock(&gate.lock);
+	/* 2 tables retired per round: the bound (4096) within 2048. */
+	for (i = 0; i < 3000; i++) {
+		ck_assert_int_eq(guest_cfg_write(PCI_COMMAND, 2, 0), 0);
+		ck_assert(!bar_mapped(r->dev, 0));
+		ret = guest_cfg_write(PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+		if (ret)
+			break;
+		ck_assert(bar_mapped(r->dev, 0));
+	}
+	ck_assert_int_eq(ret, -EAGAIN);
+	ck_assert_uint_ge(i, 1000);
+	/* Recorded in config space, not decoding: what the guest reads
+	 * back says decode on, the BAR is simply not there yet. */
+	ck_assert_uint_eq(m1_rd(PCI_ROOT_DEVFN(REENT_SLOT, 0), PCI_COMMAND, 2),
+			  PCI_COMMAND_MEMORY);
+	ck_assert(!bar_mapped(r->dev, 0));
+	ck_assert(!on_bus(mmio, REENT_BAR));
+	ck_assert_uint_eq(mmio_rd32(REENT_BAR), 0xffffffffu);
+	/* Level-triggered: any config write of the function retries, and
+	 * says again that it could not. */
+	ck_assert_int_eq(guest_cfg_write(PCI_INTERRUPT_LINE, 1, 9), -EAGAIN);
+	ck_assert(!bar_mapped(r->dev, 0));
+	return g;
+}
+
+static void gate_cleanup(void)
+{
+	ck_assert_int_eq(io_bus_unregister(pio, GATE_PORT), 0);
+	ck_assert_int_eq(io_bus_unregister(pio, POKE_PORT), 0);
+}
+
+START_TEST(test_bar_claim_refused_retried_by_next_write)
+{
+	struct reent r;
+	pthread_t g = fill_bound(&r);
+
+	gate_open();
+	ck_assert_msg(join_within(g, 10), "gate vCPU did not return");
+	/* The reader is gone: the next guest config write of the function
+	 * (any register) retries the claim, from inside its dispatch,
+	 * without waiting. */
+	ck_assert_int_eq(guest_cfg_write(PCI_INTERRUPT_LINE, 1, 10), 0);
+	ck_assert(bar_mapped(r.dev, 0));
+	ck_assert(on_bus(mmio, REENT_BAR));
+	mmio_wr32(REENT_BAR, 4);
+	ck_assert_uint_eq(atomic_load(&r.calls), 1);
+	gate_cleanup();
+}
+END_TEST
+
+struct host_write {
+	atomic_bool done;
+	int ret;
+};
+
+static void *host_cfg_writer(void *arg)
+{
+	struct host_write *h = arg;
+
+	/* A VMM thread, outside any dispatch. */
+	h->ret = pci_root_config_write(root, 0, PCI_ROOT_DEVFN(REENT_SLOT, 0),
+				       PCI_INTERRUPT_LINE, 1, 11);
+	atomic_store(&h->done, true);
+	return NULL;
+}
+
+START_TEST(test_bar_claim_refused_host_write_waits_and_maps)
+{
+	struct host_write h = {.ret = 1};
+	struct reent r;
+	pthread_t g = fill_bound(&r), w;
+
+	/* A host-side config write retries the refused claim after a grace
+	 * period: it cannot finish while the vCPU is stuck in the gate. */
+	ck_assert_int_eq(pthread_create(&w, NULL, host_cfg_writer, &h), 0);
+	nap_us(200 * 1000);
+	ck_assert(!atomic_load(&h.done));
+	ck_assert(!bar_mapped(r.dev, 0));
+	gate_open();
+	ck_assert_msg(join_within(g, 10), "gate vCPU did not return");
+	ck_assert_msg(join_within(w, 10), "host config write did not return");
+	ck_assert_int_eq(h.ret, 0);
+	ck_assert(bar_mapped(r.dev, 0));
+	ck_assert(on_bus(mmio, REENT_BAR));
+	ck_assert_uint_eq(m1_rd(PCI_ROOT_DEVFN(REENT_SLOT, 0),
+				PCI_INTERRUPT_LINE, 1),
+			  11);
+	mmio_wr32(REENT_BAR, 4);
+	ck_assert_uint_eq(atomic_load(&r.calls), 1);
+	gate_cleanup();
 }
 END_TEST
 
@@ -2589,6 +2827,8 @@ static Suite *pci_suite(void)
 	tcase_add_test(tc, test_linux_like_probe);
 	tcase_add_test(tc, test_bar_handler_disables_own_decode);
 	tcase_add_test(tc, test_bar_handler_config_write_vs_decode_toggle);
+	tcase_add_test(tc, test_bar_claim_refused_retried_by_next_write);
+	tcase_add_test(tc, test_bar_claim_refused_host_write_waits_and_maps);
 	tcase_add_test(tc, test_bar_handler_ejects_own_function);
 	tcase_add_test(tc, test_eject_from_pio_dispatch_races_bar);
 	tcase_add_test(tc, test_bar_handler_recursion_bounded);

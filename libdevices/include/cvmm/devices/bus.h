@@ -145,8 +145,11 @@ CVMM_EXPORT void io_bus_destroy(struct io_bus *bus);
  * Errors: -EINVAL (bus or ops NULL, len 0), -EOVERFLOW (base + len - 1 wraps
  * past 2^64 - 1; a range ending exactly at 2^64 is fine), -EEXIST (overlaps
  * a registered range), -ENOMEM, -EAGAIN (4096 replaced tables of this bus
- * are still waiting for a dispatch that has been stuck in a callback;
- * nothing changed: memory stays bounded).
+ * are still waiting for a dispatch that has been stuck in a callback - or
+ * merely descheduled inside one on a loaded host; nothing changed: memory
+ * stays bounded.  A caller outside any dispatch, holding no lock a
+ * callback may take, can io_bus_synchronize() and retry: that frees the
+ * tables unless a dispatch is really stuck, and then waits for it).
  * Never waits; callable from a callback.
  */
 CVMM_EXPORT int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len,

@@ -124,6 +124,24 @@
  * Calls that may stop a BAR decoding (config writes, pci_device_reset(),
  * removal) wait for that function's running BAR callbacks: do not make
  * them while holding a lock those callbacks take.
+ * BAR not on the bus yet (-EAGAIN).  A BAR that starts decoding, or
+ * moves, replaces a table of its io_bus; the bus refuses that while 4096
+ * replaced tables of it wait for a dispatch stuck in a callback (bounded
+ * memory, see bus.h).  The config write is then recorded in config space
+ * (the guest reads back what it wrote) but the BAR could not be put on
+ * the bus yet: it does not decode, the write returns -EAGAIN, and the
+ * update is level-triggered: it is retried at the next config write of
+ * the function (any register), until it succeeds.  A config write made
+ * outside every bus dispatch (a VMM thread, not a callback or a guest
+ * access arriving through the 0xCF8/ECAM bus glue) first waits, with no
+ * PCI lock held, for the dispatches running on other threads (a grace
+ * period, so the replaced tables are freed) and retries once: it returns
+ * -EAGAIN only if other threads refilled the bound meanwhile.  Such a
+ * config write therefore waits for every running callback of every bus,
+ * like io_bus_unregister(): do not make it while holding a lock a
+ * callback of any bus may take.  Inside a dispatch nothing waits (the
+ * caller's own dispatch would never end): -EAGAIN, and the guest's next
+ * config write of the function retries.
  * All functions are safe to call from several threads.
  *
  * Wiring it up (errors unchecked for brevity):
@@ -412,7 +430,12 @@ CVMM_EXPORT int pci_device_config_read(struct pci_device *dev, uint32_t offset,
  * (see "Decode off").
  * Return: 0, -EINVAL (bad length, dword crossing, NULL), -EINPROGRESS (the
  * write is done, but a callback on a thread itself waiting inside a
- * callback may still be running: see "Decode off").
+ * callback may still be running: see "Decode off"), -EAGAIN (the change
+ * was recorded in config space but a BAR that should now decode could not
+ * be put on its bus yet: it does not decode; retried at the next config
+ * write of the function - see "BAR not on the bus yet" for when this
+ * call waits and retries first), -ENOMEM (the same, for lack of memory
+ * for the bus table; retried likewise).
  */
 CVMM_EXPORT int pci_device_config_write(struct pci_device *dev, uint32_t offset,
 					unsigned len, uint32_t value);
@@ -654,7 +677,8 @@ CVMM_EXPORT struct pci_device *pci_root_get_device(struct pci_root *root,
  * @bus:@devfn at @offset (0..4095), @len 1, 2 or 4 within a dword.
  * Functions that do not exist, and buses other than 0, read all-ones and
  * ignore writes.  Return: 0, -EINVAL (bad length, alignment, NULL);
- * pci_root_config_write() also -EINPROGRESS as pci_device_config_write().
+ * pci_root_config_write() also -EINPROGRESS, -EAGAIN and -ENOMEM as
+ * pci_device_config_write() (same waits and retry).
  */
 CVMM_EXPORT int pci_root_config_read(struct pci_root *root, uint8_t bus,
 				     uint8_t devfn, uint32_t offset,
@@ -675,7 +699,11 @@ CVMM_EXPORT int pci_root_config_write(struct pci_root *root, uint8_t bus,
  *          reads all-ones and is ignored).  With the enable bit clear,
  *          reads are all-ones and writes ignored.
  * Return: 0 (every access is handled), -EINVAL for NULL / bad @len / a
- * port outside 0xCF8..0xCFF.
+ * port outside 0xCF8..0xCFF; a data write also -EAGAIN / -ENOMEM as
+ * pci_root_config_write() (the write was applied to config space; a BAR
+ * is not on its bus yet).  The bus glue (pci_root_pio_ops()) has no way
+ * to report it: the guest sees the BAR not decoding until its next config
+ * write of the function succeeds in mapping it.
  */
 CVMM_EXPORT int pci_root_pio_read(struct pci_root *root, uint16_t port,
 				  void *data, unsigned len);
@@ -687,7 +715,8 @@ CVMM_EXPORT int pci_root_pio_write(struct pci_root *root, uint16_t port,
  * inside the ECAM window: bus = offset bits 27:20, device 19:15, function
  * 14:12, register 11:0.  @len 1, 2 or 4 within a dword, or 8 when 8-byte
  * aligned (two dword accesses).  Other accesses read all-ones and are
- * ignored.  Return: 0, -EINVAL for NULL or bad @len.
+ * ignored.  Return: 0, -EINVAL for NULL or bad @len; a write also -EAGAIN
+ * / -ENOMEM as pci_root_pio_write().
  */
 CVMM_EXPORT int pci_root_ecam_read(struct pci_root *root, uint64_t offset,
 				   void *data, unsigned len);

@@ -181,6 +181,13 @@ int io_bus_synchronize(struct io_bus *bus)
 		return -EINVAL;
 	if (inside_dispatch_of(bus))
 		return -EDEADLK;
+	/* Outside any dispatch: a full grace period of every thread, then
+	 * every retired table whose wait is over is freed (so a register or
+	 * move refused with -EAGAIN can be retried).  From a callback of
+	 * another bus the caller's own section forbids that: wait for this
+	 * bus's dispatches only. */
+	if (!reclaim_tls_.depth)
+		return reclaim_drain();
 	return wait_dispatches(bus);
 }
 

@@ -29,7 +29,8 @@
  *  - A dispatch runs in a read section of libdevices' one reclamation
  *    domain (shared by every bus and every PCI function of the process).
  *    Each thread owns a reader record (its own cache lines; up to 512 live
- *    threads, further threads share one atomic counter), so entering and
+ *    threads, further threads share two counters with a grace period of
+ *    their own), so entering and
  *    leaving a section are plain loads and stores: no locked instruction
  *    and no cache line shared between vCPUs.  The store-before-load
  *    ordering a reader needs is supplied by the writer, which calls
@@ -201,11 +202,16 @@ CVMM_EXPORT int io_bus_move(struct io_bus *bus, uint64_t old_base,
 			    uint64_t new_base);
 
 /**
- * Wait until every dispatch (of any bus) that started before this call on
- * another thread has returned, and free retired tables that no dispatch
- * can hold any more.  Errors: -EINVAL, -EDEADLK (called from inside a
- * dispatch of this bus), -EINPROGRESS (called from inside a callback, and
- * a thread that was itself waiting inside a callback was not waited for).
+ * Called outside any dispatch: wait until every dispatch (of any bus) that
+ * started before this call on another thread has returned, then free every
+ * retired table (so a register or move refused with -EAGAIN can be
+ * retried).  Called from a callback of another bus: wait only for the
+ * dispatches of @bus that started before the call on other threads (the
+ * caller's own dispatch keeps older tables alive).  Not async-signal-safe,
+ * and neither is a dispatch.  Errors: -EINVAL, -EDEADLK (called from
+ * inside a dispatch of this bus), -EINPROGRESS (called from inside a
+ * callback, and a thread that was itself waiting inside a callback was not
+ * waited for).
  */
 CVMM_EXPORT int io_bus_synchronize(struct io_bus *bus);
 

@@ -59,7 +59,7 @@ void aml_free(struct aml *a)
 
 void aml_bytes(struct aml *a, const void *p, size_t n)
 {
-	if (!reserve(a, n))
+	if (!n || !reserve(a, n))
 		return;
 	memcpy(a->buf + a->len, p, n);
 	a->len += n;

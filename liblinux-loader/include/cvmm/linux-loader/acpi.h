@@ -20,8 +20,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <cvmm/vm-memory.h>
 #include <cvmm/linux-loader-version.h>
+#include <cvmm/vm-memory.h>
 
 #ifdef __cplusplus
 extern "C" {

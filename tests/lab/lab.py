@@ -38,13 +38,14 @@ GUEST_MODULES = [
     "virtio_pci", "virtio_blk", "failover", "net_failover", "virtio_net",
     "virtio_console", "virtio_rng", "vsock",
     "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
+    "pvpanic_pci",
 ]
 LIB_OPTIONS = ["kvm-ioctls", "vm-memory", "virtio-queue", "vm-allocator",
                "vfio", "devices", "linux-loader"]
-# The libraries lab-launch links (libdevices needs virtio-queue and
-# vm-allocator): the static build enables them whatever the parent build says.
+# The libraries cvmm links (libdevices needs virtio-queue and vm-allocator):
+# the static build enables them whatever the parent build says.
 LAUNCHER_LIBS = ["kvm-ioctls", "vm-memory", "virtio-queue", "vm-allocator",
-                 "devices"]
+                 "devices", "linux-loader"]
 
 # no_timer_check: under a loaded TCG host the kernel's check that the timer
 # interrupt works through the (remapped) IO-APIC can time out and panic.
@@ -312,12 +313,12 @@ def static_build(args, cache):
         raise LabError("meson not found for the static build")
     opts = ["-Ddefault_library=static", "-Dprefer_static=true",
             "-Dc_link_args=-static", "-Dfuzz=disabled", "-Dbenchmarks=false",
-            "-Dexamples=false", "-Dtests=enabled", "-Dlab=enabled",
+            "-Dexamples=true", "-Dtests=enabled", "-Dlab=enabled",
             "-Db_sanitize=none", "--buildtype=debugoptimized"]
     for o in (args.lib_options or parent_lib_options(args, meson)):
         if o and o.split("=")[0] not in LAUNCHER_LIBS:
             opts.append("-D" + o)
-    # lab-launch is built on these: they are always on in the lab's build.
+    # cvmm is built on these: they are always on in the lab's build.
     opts += ["-D%s=enabled" % o for o in LAUNCHER_LIBS]
     optfile = os.path.join(cache, "static-options")
     old = open(optfile).read() if os.path.exists(optfile) else None
@@ -509,9 +510,9 @@ def build_images_locked(args, cache):
     lmods, lmissing = add_modules(c, cache, idx, LAB_MODULES, omit)
     c.add_file("lab/guest/vmlinuz", vmlinuz, 0o644)
     c.add_bytes("lab/guest/initrd.cpio", guest_cpio)
-    launcher = os.path.join(sdir, "tests", "lab", "lab-launch")
+    launcher = os.path.join(sdir, "examples", "vmm", "cvmm")
     if up_to_date(sdir, launcher, static_ok):
-        c.add_file("lab/bin/lab-launch", launcher, 0o755)
+        c.add_file("lab/bin/cvmm", launcher, 0o755)
     c.mkdir("lab/kvm-tests")
     done = set()
     ktests = [t["name"] for t in tests if kvm_test_script(
@@ -674,7 +675,10 @@ MARK = re.compile(r"^@@LAB-(BEGIN|END|SUBBEGIN|SUB|DONE|EXIT)\b ?(.*)$")
 # The checks of one lab boot, in the order they run (lab-init.sh has a
 # check_<name> function for each, '-' spelled '_').
 CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
-          "guest-serial-irq", "guest-pci", "guest-rtc", "guest-i8042"]
+          "guest-serial-irq", "guest-pci", "guest-rtc", "guest-i8042",
+          "guest-cpus-4", "guest-memory", "guest-acpi", "guest-reboot",
+          "guest-poweroff", "guest-cpus-1", "guest-serial-input",
+          "guest-panic", "transport-mmio", "cvmm-bench"]
 
 # Host-side budget of one check (wall clock, seconds; scaled by
 # $LAB_CHECK_TIMEOUT_SCALE).  A check that overruns it has frozen the lab:
@@ -682,7 +686,8 @@ CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
 # kvm-suite the budget applies to each program (SUB_BUDGET) and to the time
 # between them; inside the lab each program also runs under `timeout`
 # ($LAB_KVM_TEST_TIMEOUT, default 120 s, or its meson timeout if smaller).
-CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300}
+CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300, "guest-poweroff": 300,
+                "guest-panic": 300, "cvmm-bench": 900}
 CHECK_BUDGET_DEFAULT = 90
 SUB_BUDGET = 150
 
@@ -694,10 +699,19 @@ def check_budget(name, sub=None):
     return CHECK_BUDGET.get(name, CHECK_BUDGET_DEFAULT) * scale
 
 
+# Checks that make a nested boot (cvmm) that others read.
+BOOT_CHECKS = {"guest-up", "guest-poweroff", "guest-panic"}
+# Checks that read the boot of guest-poweroff (the others read guest-up's).
+POWEROFF_READERS = {"guest-cpus-1", "guest-serial-input"}
+
+
 def check_needs(name):
-    """Checks that must run before `name` in the same boot: every guest-*
-    check reads the nested guest's run, which guest-up makes."""
-    if name.startswith("guest-") and name != "guest-up":
+    """Checks that must run before `name` in the same boot: the guest-*
+    checks read the run of a nested guest, which guest-up (or
+    guest-poweroff) makes."""
+    if name in POWEROFF_READERS:
+        return ["guest-poweroff"]
+    if name.startswith("guest-") and name not in BOOT_CHECKS:
         return ["guest-up"]
     return []
 
@@ -823,6 +837,8 @@ def read_line(run, con, line, now):
     elif kind == "END" and len(rest) >= 3:
         ok = rest[1] == "PASS" and all(s.status == "PASS" for s in c.subs)
         c.status = "PASS" if ok else "FAIL"
+        if rest[1] == "SKIP" and not c.subs:
+            c.status = "SKIP"
         c.lab_ms += to_int(rest[2])
         c.host_s = round(c.host_s + now - con.t_begin, 2)
         con.cur = con.sub = None
@@ -964,9 +980,15 @@ def tap_lines(run):
             notes = []
         if c.status in ("PASS", "FAIL"):
             note = "%.1f s, lab clock %.2f s" % (c.host_s, c.lab_ms / 1000.0)
+        elif c.status == "SKIP":
+            # TAP: "ok N - name # SKIP reason"; the reason is the check's
+            # last output line.
+            note = "SKIP " + (c.output[-1] if c.output else "skipped")
+            notes = notes[:-1] if c.output else notes
         else:
             note = c.status.lower()
-        results.append((notes, c.status == "PASS", c.name, note))
+        results.append((notes, c.status in ("PASS", "SKIP"), c.name,
+                        note))
     out = ["1..%d" % len(results)]
     if run.error:
         out += ["# LAB ERROR: " + line for line in run.error.split("\n")]

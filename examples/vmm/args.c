@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * cvmm's command line.  Every value is checked here, before /dev/kvm is
+ * opened: a bad one gives one line on stderr naming the flag and exit
+ * status 2, with nothing started and no file created.  The kernel is
+ * parsed with liblinux-loader here too, so "not a kernel" is a usage error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cvmm/linux-loader.h>
+
+#include "cvmm.h"
+
+#ifndef CVMM_VERSION
+#define CVMM_VERSION "unknown"
+#endif
+
+#define DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
+
+static const char usage_text[] =
+	"usage: cvmm --kernel PATH [options]\n"
+	"Boots a Linux kernel (bzImage or ELF vmlinux with a PVH note) in a "
+	"KVM virtual machine.\n"
+	"\n"
+	"  --kernel PATH       kernel image (required)\n"
+	"  --initrd PATH       initramfs\n"
+	"  --cmdline STR       kernel command line (default: \"" DEFAULT_CMDLINE
+	"\")\n"
+	"  --memory SIZE       guest RAM: MiB, or with a K, M or G suffix "
+	"(default 512M)\n"
+	"  --cpus N            vCPUs, 1..254 (default 1)\n"
+	"  --console KIND      serial (16550 on the terminal, default) or "
+	"none\n"
+	"  --timeout SECONDS   stop the guest after this long (exit status "
+	"4)\n"
+	"  --verbose           startup figures and the reason of every exit "
+	"on stderr\n"
+	"  --help              this text\n"
+	"  --version           cvmm's version\n"
+	"\n"
+	"On the serial console, Ctrl-A x quits and Ctrl-A Ctrl-A sends "
+	"Ctrl-A.\n"
+	"Exit status: 0 guest powered off or reset (or Ctrl-A x), 1 error, "
+	"2 bad\n"
+	"command line, 3 guest panic (pvpanic), 4 timeout.  See cvmm(1).\n";
+
+/* One line naming the flag, exit status 2. */
+static int bad(const char *flag, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "cvmm: %s: ", flag);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CVMM_EXIT_USAGE;
+}
+
+/* Maps a whole file read-only; 0 or a usage error. */
+static int map_file(const char *flag, const char *path, const void **data,
+		    size_t *size)
+{
+	struct stat st;
+	void *p;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return bad(flag, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+
+		close(fd);
+		return bad(flag, "%s: %s", path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return bad(flag, "%s: not a regular file", path);
+	}
+	if (st.st_size == 0) {
+		close(fd);
+		return bad(flag, "%s: empty file", path);
+	}
+	if ((uint64_t)st.st_size > (4ull << 30)) {
+		close(fd);
+		return bad(flag, "%s: larger than 4 GiB", path);
+	}
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return bad(flag, "%s: mmap: %s", path, strerror(errno));
+	*data = p;
+	*size = (size_t)st.st_size;
+	return 0;
+}
+
+/* "512", "512M", "2G", "65536K" (no suffix: MiB). */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 20;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	if (*end) {
+		switch (*end) {
+		case 'k':
+		case 'K':
+			shift = 10;
+			break;
+		case 'm':
+		case 'M':
+			shift = 20;
+			break;
+		case 'g':
+		case 'G':
+			shift = 30;
+			break;
+		default:
+			return -1;
+		}
+		end++;
+		if (*end == 'i' && end[1] == 'B')
+			end += 2;
+		else if (*end == 'B')
+			end++;
+		if (*end)
+			return -1;
+	}
+	if (v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if ((*s < '0' || *s > '9') && *s != '.')
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !(v > 0) || v > 1e7)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* The characters boot_cmdline_add_raw() accepts: printable ASCII, balanced
+ * double quotes. */
+static int check_cmdline(const char *s)
+{
+	unsigned quotes = 0;
+
+	for (; *s; s++) {
+		if (*s < 0x20 || *s > 0x7e)
+			return -1;
+		if (*s == '"')
+			quotes++;
+	}
+	return quotes % 2 ? -2 : 0;
+}
+
+enum {
+	OPT_KERNEL = 256,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_MEMORY,
+	OPT_CPUS,
+	OPT_CONSOLE,
+	OPT_TIMEOUT,
+	OPT_VERBOSE,
+	OPT_HELP,
+	OPT_VERSION,
+	OPT_END
+};
+
+static const struct option long_opts[] = {
+	{"kernel", required_argument, NULL, OPT_KERNEL},
+	{"initrd", required_argument, NULL, OPT_INITRD},
+	{"cmdline", required_argument, NULL, OPT_CMDLINE},
+	{"memory", required_argument, NULL, OPT_MEMORY},
+	{"cpus", required_argument, NULL, OPT_CPUS},
+	{"console", required_argument, NULL, OPT_CONSOLE},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"verbose", no_argument, NULL, OPT_VERBOSE},
+	{"help", no_argument, NULL, OPT_HELP},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{NULL, 0, NULL, 0},
+};
+
+void cvmm_opts_release(struct cvmm_opts *o)
+{
+	if (o->kernel)
+		munmap((void *)o->kernel, o->kernel_size);
+	if (o->initrd)
+		munmap((void *)o->initrd, o->initrd_size);
+	o->kernel = o->initrd = NULL;
+}
+
+static int parse(int argc, char **argv, struct cvmm_opts *o)
+{
+	bool seen[OPT_END - OPT_KERNEL] = {false};
+	struct linux_loader_kernel k;
+	unsigned long v;
+	int c, r;
+
+	memset(o, 0, sizeof(*o));
+	o->mem_size = 512ull << 20;
+	o->cpus = 1;
+	o->cmdline = DEFAULT_CMDLINE;
+	opterr = 0;
+	/* "+": stop at the first non-option; "-" style short options none. */
+	while ((c = getopt_long(argc, argv, "+:", long_opts, NULL)) != -1) {
+		char flag[32];
+
+		if (c == '?') {
+			if (optopt)
+				return bad("command line", "unknown option -%c",
+					   optopt);
+			return bad(argv[optind - 1], "unknown option "
+						     "(see cvmm --help)");
+		}
+		if (c == ':')
+			return bad(argv[optind - 1], "needs a value");
+		snprintf(flag, sizeof(flag), "--%s",
+			 long_opts[c - OPT_KERNEL].name);
+		if (c != OPT_VERBOSE && seen[c - OPT_KERNEL])
+			return bad(flag, "given twice");
+		seen[c - OPT_KERNEL] = true;
+		switch (c) {
+		case OPT_KERNEL:
+			if (!*optarg)
+				return bad("--kernel", "empty path");
+			o->kernel_path = optarg;
+			break;
+		case OPT_INITRD:
+			if (!*optarg)
+				return bad("--initrd", "empty path");
+			o->initrd_path = optarg;
+			break;
+		case OPT_CMDLINE:
+			r = check_cmdline(optarg);
+			if (r == -1)
+				return bad("--cmdline", "only printable ASCII "
+							"characters are "
+							"allowed");
+			if (r == -2)
+				return bad("--cmdline", "unbalanced double "
+							"quote");
+			o->cmdline = optarg;
+			break;
+		case OPT_MEMORY:
+			if (parse_size(optarg, &o->mem_size) < 0)
+				return bad("--memory",
+					   "'%s' is not a size (MiB, or a "
+					   "number with K, M or G)",
+					   optarg);
+			if (o->mem_size < CVMM_MEM_MIN ||
+			    o->mem_size > CVMM_MEM_MAX)
+				return bad("--memory",
+					   "'%s' is outside 64M..1024G",
+					   optarg);
+			if (o->mem_size & 0xfffff)
+				return bad("--memory",
+					   "'%s' is not a multiple of 1 MiB",
+					   optarg);
+			break;
+		case OPT_CPUS:
+			if (parse_uint(optarg, CVMM_CPUS_MAX, &v) < 0 || !v)
+				return bad("--cpus",
+					   "'%s' is not a number of vCPUs "
+					   "(1..%u)",
+					   optarg, CVMM_CPUS_MAX);
+			o->cpus = (unsigned)v;
+			break;
+		case OPT_CONSOLE:
+			if (!strcmp(optarg, "serial"))
+				o->console = CVMM_CONSOLE_SERIAL;
+			else if (!strcmp(optarg, "none"))
+				o->console = CVMM_CONSOLE_NONE;
+			else
+				return bad("--console",
+					   "'%s' is not serial or none",
+					   optarg);
+			break;
+		case OPT_TIMEOUT:
+			if (parse_seconds(optarg, &o->timeout) < 0)
+				return bad("--timeout",
+					   "'%s' is not a positive number of "
+					   "seconds",
+					   optarg);
+			break;
+		case OPT_VERBOSE:
+			o->verbose = true;
+			break;
+		case OPT_HELP:
+			fputs(usage_text, stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("cvmm %s\n", CVMM_VERSION);
+			return 0;
+		}
+	}
+	if (optind < argc)
+		return bad(argv[optind], "unexpected argument (options are "
+					 "--name value; see cvmm --help)");
+	if (!o->kernel_path)
+		return bad("--kernel", "is required (see cvmm --help)");
+
+	r = map_file("--kernel", o->kernel_path, &o->kernel, &o->kernel_size);
+	if (r)
+		return r;
+	r = linux_loader_parse_bzimage(o->kernel, o->kernel_size, NULL, &k);
+	if (r == -ENOEXEC)
+		r = linux_loader_parse_elf(o->kernel, o->kernel_size, &k);
+	if (r == -ENOEXEC)
+		return bad("--kernel",
+			   "%s: neither a bzImage nor an ELF "
+			   "vmlinux",
+			   o->kernel_path);
+	if (r < 0)
+		return bad("--kernel", "%s: unusable kernel image: %s",
+			   o->kernel_path,
+			   r == -ENOTSUP ? "no 64-bit entry (bzImage) or no "
+					   "PVH note (ELF)"
+					 : strerror(-r));
+	if (strlen(o->cmdline) > k.cmdline_max)
+		return bad("--cmdline",
+			   "longer than the kernel's limit of %u "
+			   "bytes",
+			   k.cmdline_max);
+	if (k.end > o->mem_size)
+		return bad("--memory",
+			   "too small for this kernel (needs more "
+			   "than %llu MiB)",
+			   (unsigned long long)(k.end >> 20));
+	if (o->initrd_path) {
+		r = map_file("--initrd", o->initrd_path, &o->initrd,
+			     &o->initrd_size);
+		if (r)
+			return r;
+		if (o->initrd_size + k.end > o->mem_size)
+			return bad("--memory", "too small for the kernel and "
+					       "the initrd");
+	}
+	return -1;
+}
+
+int cvmm_parse_args(int argc, char **argv, struct cvmm_opts *o)
+{
+	int r = parse(argc, argv, o);
+
+	if (r >= 0)
+		cvmm_opts_release(o);
+	return r;
+}

@@ -221,10 +221,10 @@ need_boot() {
 	[ -f /tmp/$1.log ] || { echo "the nested boot '$1' did not run"; return 1; }
 }
 
-# init reached: Debian's bzImage boots under cvmm (4 vCPUs, 512 MiB, ACPI)
+# init reached: Debian's bzImage boots under cvmm (1 vCPU, 512 MiB, ACPI)
 # and its /init prints LAB-GUEST-UP, runs the guest checks and reboots.
 check_guest_up() {
-	run_cvmm guest checks --cpus 4 --memory 512M </dev/null
+	run_cvmm guest checks --cpus 1 --memory 512M </dev/null
 	grep -q "^guest| LAB-GUEST-UP" /tmp/guest.log ||
 		{ echo "the nested guest never printed LAB-GUEST-UP"; return 1; }
 	[ "$(cat /tmp/guest.rc)" = 0 ] || { echo "cvmm exit status $(cat /tmp/guest.rc)"; return 1; }
@@ -289,7 +289,7 @@ cvmm_cpus() {
 	[ "$2" -gt 1 ] && want="$2 online 0-$(($2 - 1))"
 	[ "$v" = "$want" ] || { echo "expected '$want'"; return 1; }
 }
-check_guest_cpus_4() { cvmm_cpus guest 4; }
+check_guest_cpus_1() { cvmm_cpus guest 1; }
 
 # Memory: --memory 512M; the kernel's own total (dmesg "Memory: a/tK") is
 # the e820 RAM it saw: 512 MiB less cvmm's low reserved range (EBDA, VGA
@@ -321,13 +321,13 @@ check_guest_reboot() {
 	grep -q "^cvmm: guest reset" /tmp/guest.log
 }
 
-# Second boot, one vCPU: the guest's shell reads what the lab types into
+# Second boot, four vCPUs: the guest's shell reads what the lab types into
 # cvmm's stdin (a pipe), then `poweroff -f` ends cvmm with status 0 through
 # the ACPI sleep control register.
 check_guest_poweroff() {
 	rm -f /tmp/stdin.fifo
 	mkfifo /tmp/stdin.fifo || return 1
-	run_cvmm poweroff stdin --cpus 1 --memory 256M </tmp/stdin.fifo &
+	run_cvmm poweroff stdin --cpus 4 --memory 256M </tmp/stdin.fifo &
 	pid=$!
 	exec 3>/tmp/stdin.fifo
 	i=0
@@ -346,7 +346,7 @@ check_guest_poweroff() {
 	grep -q "^cvmm: guest powered off (ACPI S5)" /tmp/poweroff.log ||
 		{ echo "cvmm did not report an ACPI S5 poweroff"; return 1; }
 }
-check_guest_cpus_1() { cvmm_cpus poweroff 1; }
+check_guest_cpus_4() { cvmm_cpus poweroff 4; }
 check_guest_serial_input() {
 	need_boot poweroff || return 1
 	grep -q "^guest| LAB-STDIN-ECHO-42" /tmp/poweroff.log ||
@@ -376,7 +376,7 @@ check_transport_mmio() {
 # only when a run does not end cleanly.
 bench_cvmm() {
 	s=$(now_ms)
-	/lab/bin/cvmm --verbose --timeout 120 --cpus 1 --memory 512M \
+	/lab/bin/cvmm --verbose --timeout 120 --cpus 1 --memory 256M \
 		--kernel /lab/guest/vmlinuz --initrd /lab/guest/initrd.cpio \
 		--cmdline "$GUEST_CMDLINE labmode=bench" </dev/null >/dev/null 2>/tmp/bench.err
 	rc=$?
@@ -389,7 +389,7 @@ bench_qemu() {
 	m=$1
 	s=$(now_ms)
 	/lab/qemu/qemu-system-x86_64 -L /lab/qemu/firmware -M "$m" -enable-kvm -cpu host \
-		-smp 1 -m 512 -nodefaults -no-reboot -display none -serial null \
+		-smp 1 -m 256 -nodefaults -no-reboot -display none -serial null \
 		-kernel /lab/guest/vmlinuz -initrd /lab/guest/initrd.cpio \
 		-append "$GUEST_CMDLINE labmode=bench" </dev/null >/dev/null 2>/tmp/bench.err
 	rc=$?

@@ -342,6 +342,12 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 	r = map_file("--kernel", o->kernel_path, &o->kernel, &o->kernel_size);
 	if (r)
 		return r;
+	if (o->initrd_path) {
+		r = map_file("--initrd", o->initrd_path, &o->initrd,
+			     &o->initrd_size);
+		if (r)
+			return r;
+	}
 	r = linux_loader_parse_bzimage(o->kernel, o->kernel_size, NULL, &k);
 	if (r == -ENOEXEC)
 		r = linux_loader_parse_elf(o->kernel, o->kernel_size, &k);
@@ -367,10 +373,6 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 			   "than %llu MiB)",
 			   (unsigned long long)(k.end >> 20));
 	if (o->initrd_path) {
-		r = map_file("--initrd", o->initrd_path, &o->initrd,
-			     &o->initrd_size);
-		if (r)
-			return r;
 		if (o->initrd_size + k.end > o->mem_size)
 			return bad("--memory", "too small for the kernel and "
 					       "the initrd");

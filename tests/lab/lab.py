@@ -521,9 +521,14 @@ def build_images_locked(args, cache):
     os.makedirs(img, exist_ok=True)
     lab_cpio = os.path.join(img, "lab.cpio")
     write_if_changed(lab_cpio, c.data())
+    # The nested guests' initramfs on its own too: tools/boot-guest boots
+    # it with cvmm directly on a host with vmx/svm.
+    guest_initrd = os.path.join(img, "guest.cpio")
+    write_if_changed(guest_initrd, guest_cpio)
     manifest = {
         "kernel_package": kpkg, "kernel_version": kver, "release": release,
         "busybox_version": bbver, "vmlinuz": vmlinuz, "initrd": lab_cpio,
+        "guest_initrd": guest_initrd,
         "lab_modules": lmods, "lab_modules_missing": lmissing,
         "guest_modules": gmods, "guest_modules_missing": gmissing,
         "kvm_tests": ktests, "static_build_ok": static_ok,
@@ -591,11 +596,15 @@ def qemu_cmd(accel, kernel, initrd, interactive=False):
     return cmd
 
 
-def make_initrd(manifest, plan, cmd_script=None):
+def make_initrd(manifest, plan, cmd_script=None, bring=()):
+    """The lab initramfs plus the run's plan, its command and the host
+    files to bring in (at the same absolute path)."""
     p = Cpio()
     p.add_bytes("lab/plan", plan.encode())
     if cmd_script is not None:
         p.add_bytes("lab/cmd", cmd_script.encode(), 0o755)
+    for f in bring:
+        p.add_file(os.path.abspath(f), f)
     fd, path = tempfile.mkstemp(prefix="lab-initrd-", suffix=".cpio")
     with os.fdopen(fd, "wb") as out, open(manifest["initrd"], "rb") as base:
         shutil.copyfileobj(base, out)
@@ -1078,8 +1087,12 @@ def cmd_run(args):
     except LabError as e:
         log("LAB ERROR: " + str(e))
         return 1
+    for f in args.bring:
+        if not os.path.isfile(f):
+            log("--bring %s: not a file" % f)
+            return 2
     if args.shell:
-        initrd = make_initrd(manifest, "LAB_MODE=shell\n")
+        initrd = make_initrd(manifest, "LAB_MODE=shell\n", bring=args.bring)
         try:
             return subprocess.call(qemu_cmd(accel, manifest["vmlinuz"],
                                             initrd, interactive=True))
@@ -1092,7 +1105,15 @@ def cmd_run(args):
         shlex.quote(a) for a in args.command) + "\n"
     if len(args.command) == 1:
         script = "#!/bin/sh\n" + args.command[0] + "\n"
-    initrd = make_initrd(manifest, "LAB_MODE=cmd\n", script)
+    initrd = make_initrd(manifest, "LAB_MODE=cmd\n", script, args.bring)
+    if args.interactive:
+        # The command gets the terminal (QEMU's serial console muxed with
+        # its monitor: Ctrl-A x quits QEMU, Ctrl-A a sends Ctrl-A).
+        try:
+            return subprocess.call(qemu_cmd(accel, manifest["vmlinuz"],
+                                            initrd, interactive=True))
+        finally:
+            os.unlink(initrd)
     exit_rc = {}
 
     def on_line(line, now):
@@ -1100,7 +1121,7 @@ def cmd_run(args):
         if m and m.group(1) == "EXIT":
             exit_rc["rc"] = to_int(m.group(2).split()[0]) \
                 if m.group(2).split() else 1
-        elif not m:
+        elif not m and "TCG doesn't support requested feature" not in line:
             print(line, flush=True)
 
     logdir = os.path.join(args.builddir, "tests", "lab", "logs")
@@ -1155,6 +1176,12 @@ def main():
                    " kvm-suite/<program>), or $LAB_ONLY")
     r = sub.add_parser("run")
     r.add_argument("--shell", action="store_true")
+    r.add_argument("--bring", action="append", default=[],
+                   help="a host file to copy into the lab at the same"
+                   " absolute path (repeatable)")
+    r.add_argument("--interactive", action="store_true",
+                   help="the command runs on the terminal (no output"
+                   " capture, no exit status)")
     r.add_argument("command", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     if not args.builddir:

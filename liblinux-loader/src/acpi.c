@@ -13,6 +13,7 @@
 #define RSDP_LEN      36u
 #define FADT_LEN      276u
 #define MADT_MAX_CPUS 254u
+#define MAX_PCI_IRQS  128u
 
 #define FADT_F_PWR_BUTTON    (1u << 4)
 #define FADT_F_SLP_BUTTON    (1u << 5)
@@ -105,6 +106,26 @@ static int build_dsdt(const struct acpi_tables_config *c, struct aml *a)
 		aml_integer(a, c->pci_bus_start);
 		aml_name(a, "_CRS");
 		aml_buffer(a, r.buf, r.len);
+		if (c->n_pci_irqs) {
+			size_t prt;
+
+			aml_name(a, "_PRT");
+			prt = aml_package_open(a, (uint8_t)c->n_pci_irqs);
+			for (size_t i = 0; i < c->n_pci_irqs; i++) {
+				const struct boot_pci_irq *q = &c->pci_irqs[i];
+				size_t e = aml_package_open(a, 4);
+
+				/* Address (device, any function), pin,
+				 * source 0: the index is a GSI. */
+				aml_integer(a,
+					    (uint64_t)q->slot << 16 | 0xffff);
+				aml_integer(a, q->pin);
+				aml_integer(a, 0);
+				aml_integer(a, q->gsi);
+				aml_close(a, e);
+			}
+			aml_close(a, prt);
+		}
 		aml_close(a, dev);
 		a->oom |= r.oom;
 		aml_free(&r);
@@ -164,10 +185,15 @@ static int check_config(const struct acpi_tables_config *c)
 {
 	uint64_t e;
 
-	if (!c->num_cpus || c->num_cpus > MADT_MAX_CPUS)
+	if (c->num_cpus > MADT_MAX_CPUS)
 		return -EINVAL;
 	if (!c->pci)
 		return 0;
+	if (c->n_pci_irqs > MAX_PCI_IRQS || (c->n_pci_irqs && !c->pci_irqs))
+		return -EINVAL;
+	for (size_t i = 0; i < c->n_pci_irqs; i++)
+		if (c->pci_irqs[i].slot > 31 || c->pci_irqs[i].pin > 3)
+			return -EINVAL;
 	if (c->pci_bus_end && c->pci_bus_end < c->pci_bus_start)
 		return -EINVAL;
 	if (c->io_size && (!ll_add(c->io_base, c->io_size, &e) || e > 0x10000))
@@ -192,11 +218,17 @@ int acpi_tables_setup(const struct guest_memory *m,
 	uint8_t *buf, *t;
 	int err;
 
-	if (!m || !c)
+	static const struct acpi_tables_config none;
+	unsigned int ncpu;
+
+	if (!m)
 		return -EINVAL;
+	if (!c)
+		c = &none;
 	err = check_config(c);
 	if (err)
 		return err;
+	ncpu = c->num_cpus ? c->num_cpus : 1;
 	base = c->addr ? c->addr : DEFAULT_ADDR;
 	max = c->max_size ? c->max_size : DEFAULT_MAX;
 	if (base % 16 || base >= LL_4G)
@@ -209,7 +241,7 @@ int acpi_tables_setup(const struct guest_memory *m,
 	}
 	nx = c->pci ? 3 : 2;
 	xsdt_len = HDR_LEN + 8 * nx;
-	madt_len = HDR_LEN + 8 + 8 * c->num_cpus + 12 + 6 +
+	madt_len = HDR_LEN + 8 + 8 * ncpu + 12 + 6 +
 		   (c->no_irq0_override ? 0 : 10) + (c->sci_irq ? 10 : 0);
 	if (c->pci)
 		mcfg_len = HDR_LEN + 8 + 16;
@@ -264,7 +296,7 @@ int acpi_tables_setup(const struct guest_memory *m,
 	{
 		uint8_t *q = t + 44;
 
-		for (unsigned int i = 0; i < c->num_cpus; i++) {
+		for (unsigned int i = 0; i < ncpu; i++) {
 			q[0] = 0;
 			q[1] = 8;
 			q[2] = (uint8_t)i;
@@ -274,7 +306,7 @@ int acpi_tables_setup(const struct guest_memory *m,
 		}
 		q[0] = 1;
 		q[1] = 12;
-		q[2] = (uint8_t)c->num_cpus;
+		q[2] = (uint8_t)ncpu;
 		ll_put32(q + 4,
 			 c->ioapic_addr ? c->ioapic_addr : BOOT_IOAPIC_ADDR);
 		ll_put32(q + 8, 0);

@@ -4,13 +4,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <asm/e820.h>
+
 #include "internal.h"
+
+_Static_assert(BOOT_E820_RAM == E820_RAM &&
+		       BOOT_E820_RESERVED == E820_RESERVED &&
+		       BOOT_E820_ACPI == E820_ACPI && BOOT_E820_NVS == E820_NVS,
+	       "e820 types differ from <asm/e820.h>");
+_Static_assert(sizeof(struct boot_pvh_start_info) == 56 &&
+		       sizeof(struct boot_pvh_module) == 32 &&
+		       sizeof(struct boot_pvh_memmap_entry) == 24,
+	       "PVH structures differ from the Xen ABI");
 
 #define MAX_RESERVED	  64u
 #define PARAMS_BLOCK_SIZE 4096u
 #define CMDLINE_CAP_MAX	  (1u << 20)
 #define PVH_MODLIST_OFF	  64u
 #define PVH_MEMMAP_OFF	  128u
+
+_Static_assert(PVH_MEMMAP_OFF + BOOT_E820_MAX *
+					sizeof(struct boot_pvh_memmap_entry) <=
+		       PARAMS_BLOCK_SIZE,
+	       "PVH memmap does not fit the start info block");
 
 /* ------------------------------------------------------------------ e820 */
 
@@ -288,6 +304,12 @@ int boot_params_setup(const struct guest_memory *m,
 	bp->hdr.loadflags |= CAN_USE_HEAP;
 	bp->hdr.loadflags &= (uint8_t)~KEEP_SEGMENTS;
 	bp->hdr.heap_end_ptr = 0xfe00;
+	/* Fields the loader owns: whatever the image carried is dropped. */
+	bp->hdr.ramdisk_image = 0;
+	bp->hdr.ramdisk_size = 0;
+	bp->hdr.setup_data = 0;
+	bp->hdr.hardware_subarch = 0; /* X86_SUBARCH_PC */
+	bp->hdr.hardware_subarch_data = 0;
 	bp->hdr.cmd_line_ptr = (uint32_t)l.cmdline;
 	bp->ext_cmd_line_ptr = (uint32_t)(l.cmdline >> 32);
 	bp->hdr.code32_start = (uint32_t)k->start;

@@ -76,8 +76,9 @@ int boot_mptable_setup(const struct guest_memory *m,
 	}
 	ioapic_id = (uint8_t)ncpu;
 
-	size = MP_FPS_LEN + MP_HDR_LEN + 20ull * ncpu + 8 * 2 + 8 + 8 * 16 +
-	       8ull * cfg->n_pci_irqs + 8 * 2;
+	size = MP_FPS_LEN + MP_HDR_LEN + 20ull * ncpu + 8 * 2 + 8 +
+	       8ull * (cfg->irq0_to_pin0 ? 16 : 15) + 8ull * cfg->n_pci_irqs +
+	       8 * 2;
 	if (ll_in_ram(m, addr, size))
 		return -ERANGE;
 	buf = calloc(1, size);
@@ -127,6 +128,9 @@ int boot_mptable_setup(const struct guest_memory *m,
 	for (unsigned int irq = 0; irq < 16; irq++) {
 		uint8_t pin = (uint8_t)irq;
 
+		/* With IRQ 0 on input 2, the cascade IRQ 2 has no input. */
+		if (irq == 2 && !cfg->irq0_to_pin0)
+			continue;
 		if (irq == 0 && !cfg->irq0_to_pin0)
 			pin = 2;
 		q = put_intsrc(q, MP_INTSRC, MP_INT, 0, MP_BUS_ISA,

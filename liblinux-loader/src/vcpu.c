@@ -127,6 +127,16 @@ static int write_page_tables(const struct guest_memory *m, guest_addr_t pml4,
 	return err;
 }
 
+/* [at, at + len) overlaps the loaded kernel (or wraps). */
+static bool clobbers_kernel(const struct linux_loader_kernel *k, uint64_t at,
+			    uint64_t len)
+{
+	uint64_t end;
+
+	return !ll_add(at, len, &end) ||
+	       ll_overlap(at, len, k->start, k->end - k->start);
+}
+
 int boot_vcpu_setup_long_mode(const struct guest_memory *m,
 			      const struct linux_loader_kernel *k,
 			      guest_addr_t zero_page,
@@ -144,6 +154,9 @@ int boot_vcpu_setup_long_mode(const struct guest_memory *m,
 	gdt = cfg->gdt_addr ? cfg->gdt_addr : BOOT_GDT_ADDR;
 	pml4 = cfg->pml4_addr ? cfg->pml4_addr : BOOT_PML4_ADDR;
 	stack = cfg->stack ? cfg->stack : BOOT_STACK_ADDR;
+	if (clobbers_kernel(k, gdt, GDT_ENTRIES * 8) ||
+	    clobbers_kernel(k, pml4, (cfg->gib_pages ? 2 : 6) * PAGE))
+		return -EINVAL;
 	err = write_page_tables(m, pml4, cfg->gib_pages);
 	if (!err)
 		err = write_gdt(m, gdt, GDT_CODE64, sregs);
@@ -177,6 +190,8 @@ int boot_vcpu_setup_pvh(const struct guest_memory *m,
 	if (!cfg)
 		cfg = &none;
 	gdt = cfg->gdt_addr ? cfg->gdt_addr : BOOT_GDT_ADDR;
+	if (clobbers_kernel(k, gdt, GDT_ENTRIES * 8))
+		return -EINVAL;
 	err = write_gdt(m, gdt, GDT_CODE32, sregs);
 	if (err)
 		return err;
@@ -216,12 +231,15 @@ static bool has_leaf(const struct kvm_cpuid_entry2 *e, size_t n, uint32_t fn)
 int boot_cpuid_normalize(struct kvm_cpuid_entry2 *e, size_t n, size_t cap,
 			 const struct boot_cpuid_config *cfg, size_t *n_out)
 {
+	static const struct boot_cpuid_config none;
 	unsigned int ncpu, shift;
 	uint32_t id;
 	size_t add = 0;
 
-	if (!e || !cfg || !n_out || n > cap)
+	if (!e || !n_out || n > cap)
 		return -EINVAL;
+	if (!cfg)
+		cfg = &none;
 	ncpu = cfg->num_cpus ? cfg->num_cpus : 1;
 	id = cfg->apic_id;
 	if (ncpu > 254 || id >= 255)
@@ -281,6 +299,11 @@ int boot_cpuid_normalize(struct kvm_cpuid_entry2 *e, size_t n, size_t cap,
 			break;
 		case 0x80000008:
 			c->ecx = (c->ecx & ~0xf0ffu) | shift << 12 | (ncpu - 1);
+			break;
+		case 0x8000001e: /* AMD topology extensions */
+			c->eax = id;
+			c->ebx = (c->ebx & ~0xffffu) | (id & 0xff);
+			c->ecx &= ~0x7ffu; /* one node, id 0 */
 			break;
 		case CPUID_KVM_SIG:
 			if (c->eax < CPUID_KVM_FEAT)

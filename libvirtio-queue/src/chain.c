@@ -17,6 +17,17 @@ static int access_error(struct virtq *q, int err)
 					    : VIRTQ_ERR_BUFFER_OUTSIDE_RAM);
 }
 
+/* 0 if @c's queue may be touched: the chain was popped (q set) and the
+ * queue is active; else -EINVAL, -ENODEV or -EIO. */
+static inline int chain_check(const struct virtq_chain *c)
+{
+	if (unlikely(!c->q))
+		return -EINVAL;
+	if (unlikely(!c->q->active))
+		return virtq_inactive_error(c->q);
+	return 0;
+}
+
 static inline size_t min_sz(size_t a, size_t b)
 {
 	return a < b ? a : b;
@@ -26,9 +37,10 @@ ssize_t virtq_chain_read(struct virtq_chain *c, void *dst, size_t len)
 {
 	struct virtq *q = c->q;
 	size_t done = 0;
+	int ret = chain_check(c);
 
-	if (unlikely(q->error))
-		return -EIO;
+	if (unlikely(ret))
+		return ret;
 	while (done < len && c->rd_buf < c->nread) {
 		const struct virtq_buf *b = &c->bufs[c->rd_buf];
 		size_t n = min_sz(b->len - c->rd_off, len - done);
@@ -36,7 +48,6 @@ ssize_t virtq_chain_read(struct virtq_chain *c, void *dst, size_t len)
 		if (n) {
 			guest_addr_t gpa = b->addr + c->rd_off;
 			void *h = virtq_hot_ptr(q, gpa, n);
-			int ret;
 
 			if (h) {
 				memcpy((char *)dst + done, h, n);
@@ -61,9 +72,10 @@ ssize_t virtq_chain_read(struct virtq_chain *c, void *dst, size_t len)
 int virtq_chain_read_exact(struct virtq_chain *c, void *dst, size_t len)
 {
 	ssize_t n;
+	int ret = chain_check(c);
 
-	if (unlikely(c->q->error))
-		return -EIO;
+	if (unlikely(ret))
+		return ret;
 	if (len > virtq_chain_readable(c))
 		return -EMSGSIZE;
 	n = virtq_chain_read(c, dst, len);
@@ -74,17 +86,17 @@ ssize_t virtq_chain_write(struct virtq_chain *c, const void *src, size_t len)
 {
 	struct virtq *q = c->q;
 	size_t done = 0;
+	int ret = chain_check(c);
 
-	if (unlikely(q->error))
-		return -EIO;
+	if (unlikely(ret))
+		return ret;
 	while (done < len && c->nread + c->wr_buf < c->nbufs) {
 		const struct virtq_buf *b = &c->bufs[c->nread + c->wr_buf];
 		size_t n = min_sz(b->len - c->wr_off, len - done);
 
 		if (n) {
-			int ret =
-				guest_memory_write(q->mem, b->addr + c->wr_off,
-						   (const char *)src + done, n);
+			ret = guest_memory_write(q->mem, b->addr + c->wr_off,
+						 (const char *)src + done, n);
 			if (ret)
 				return access_error(q, ret);
 		}
@@ -102,9 +114,10 @@ ssize_t virtq_chain_write(struct virtq_chain *c, const void *src, size_t len)
 int virtq_chain_write_exact(struct virtq_chain *c, const void *src, size_t len)
 {
 	ssize_t n;
+	int ret = chain_check(c);
 
-	if (unlikely(c->q->error))
-		return -EIO;
+	if (unlikely(ret))
+		return ret;
 	if (len > virtq_chain_writable(c))
 		return -EMSGSIZE;
 	n = virtq_chain_write(c, src, len);
@@ -186,10 +199,10 @@ static int chain_iov(struct virtq_chain *c, size_t len, struct iovec *iov,
 	size_t left = min_sz(len, write ? virtq_chain_writable(c)
 					: virtq_chain_readable(c));
 	uint32_t taken = (uint32_t)left;
-	int cnt = 0;
+	int cnt = 0, ret = chain_check(c);
 
-	if (unlikely(q->error))
-		return -EIO;
+	if (unlikely(ret))
+		return ret;
 	if (max < 0 || (!iov && max))
 		return -EINVAL;
 	while (left && bi < end) {

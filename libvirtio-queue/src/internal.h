@@ -17,9 +17,14 @@ struct virtq {
 	const uint16_t *used_event; /* &avail->ring[size], EVENT_IDX only */
 	uint32_t size;
 	uint16_t mask;
-	uint16_t next_avail;   /* next avail ring slot to pop */
-	uint16_t shadow_avail; /* last avail.idx read and validated */
-	uint16_t next_used;    /* next used ring slot / used.idx value */
+	uint16_t next_avail; /* next avail ring slot to pop */
+	/* Last avail.idx read and validated.  Invariant: whenever the queue
+	 * is not active, shadow_avail == next_avail, so virtq_pop()'s one
+	 * test "nothing left from the last avail.idx" also catches an
+	 * inactive queue (every place that clears active, or moves
+	 * next_avail while inactive, keeps it). */
+	uint16_t shadow_avail;
+	uint16_t next_used; /* next used ring slot / used.idx value */
 	uint16_t signalled_used;
 	uint16_t used_flags;
 	bool ready;
@@ -28,12 +33,10 @@ struct virtq {
 	bool indirect;
 	bool allow_zero_len;
 	bool signalled_valid;
-	bool used_dirty_log;	/* used area is in a dirty-logged region */
-	enum virtq_error error; /* sticky; NONE = healthy */
-	uint32_t in_flight_count;
+	bool used_dirty_log;	 /* used area is in a dirty-logged region */
+	enum virtq_error error;	 /* sticky; NONE = healthy */
 	int32_t last_popped;	 /* head of the last pop, -1 after undo/use */
-	struct virtq_buf *bufs;	 /* snapshot of the last popped chain */
-	struct vring_desc *itab; /* snapshot of an indirect table */
+	struct vring_desc *itab; /* scratch: an indirect table during a pop */
 	/* The region holding the descriptor table, for lookup-free access
 	 * (empty when hot_gpa > hot_end). */
 	guest_addr_t hot_gpa, hot_end;
@@ -49,10 +52,19 @@ struct virtq {
 	virtq_error_fn err_fn;
 	void *err_opaque;
 
-	/* Per head (max_size bytes): 1 while popped and not yet used.  In
-	 * the same allocation, so the hot paths index it off q directly. */
-	uint8_t in_flight[];
+	/* Per head (max_size entries): VIRTQ_HEAD_IN_FLIGHT while popped and
+	 * not yet used, and in the low 32 bits the chain's writable total
+	 * (the bound of its used length).  In the same allocation, so the hot
+	 * paths index it off q directly. */
+	uint64_t heads[];
 };
+
+#define VIRTQ_HEAD_IN_FLIGHT (1ull << 32)
+
+static inline bool virtq_head_in_flight(const struct virtq *q, uint16_t head)
+{
+	return q->heads[head] & VIRTQ_HEAD_IN_FLIGHT;
+}
 
 /* Host pointer for [gpa, gpa+n) when it lies in the hot region. */
 static inline void *virtq_hot_ptr(const struct virtq *q, guest_addr_t gpa,
@@ -61,6 +73,13 @@ static inline void *virtq_hot_ptr(const struct virtq *q, guest_addr_t gpa,
 	if (gpa >= q->hot_gpa && gpa < q->hot_end && n <= q->hot_end - gpa)
 		return q->hot_host + (gpa - q->hot_gpa);
 	return NULL;
+}
+
+/* What a call on a queue that is not active returns: -EIO if broken,
+ * else -ENODEV (not ready). */
+static inline int virtq_inactive_error(const struct virtq *q)
+{
+	return q->error ? -EIO : -ENODEV;
 }
 
 /* Break @q with @err (first reason sticks); returns -EIO. */

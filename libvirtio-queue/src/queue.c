@@ -78,6 +78,7 @@ static bool is_pow2(uint32_t n)
 int virtq_break(struct virtq *q, enum virtq_error err)
 {
 	q->active = false;
+	q->shadow_avail = q->next_avail; /* see internal.h */
 	if (q->error == VIRTQ_ERR_NONE) {
 		q->error = err;
 		if (q->err_fn)
@@ -94,13 +95,12 @@ int virtq_create(uint32_t max_size, struct virtq **out)
 
 	if (!out || !is_pow2(max_size) || max_size > VIRTQ_MAX_SIZE)
 		return -EINVAL;
-	q = calloc(1, sizeof(*q) + max_size);
+	q = calloc(1, sizeof(*q) + max_size * sizeof(q->heads[0]));
 	if (!q)
 		return -ENOMEM;
 	q->max_size = max_size;
-	q->bufs = calloc(max_size, sizeof(*q->bufs));
 	q->itab = calloc(max_size, sizeof(*q->itab));
-	if (!q->bufs || !q->itab) {
+	if (!q->itab) {
 		virtq_destroy(q);
 		return -ENOMEM;
 	}
@@ -114,7 +114,6 @@ void virtq_destroy(struct virtq *q)
 	if (!q)
 		return;
 	guest_memory_unref(q->mem);
-	free(q->bufs);
 	free(q->itab);
 	free(q);
 }
@@ -142,8 +141,7 @@ void virtq_reset(struct virtq *q)
 	q->hot_write_ok = false;
 	q->error = VIRTQ_ERR_NONE;
 	q->cfg_error = VIRTQ_ERR_NONE;
-	memset(q->in_flight, 0, q->max_size);
-	q->in_flight_count = 0;
+	memset(q->heads, 0, q->max_size * sizeof(q->heads[0]));
 	q->last_popped = -1;
 	q->addr[0] = q->addr[1] = q->addr[2] = 0;
 	q->features = 0;
@@ -253,7 +251,9 @@ bool virtq_ready(const struct virtq *q)
 
 uint32_t virtq_in_flight(const struct virtq *q)
 {
-	return q->in_flight_count;
+	/* Every pop advances next_avail, every completion next_used, and
+	 * at most size (<= 2^15) chains are in flight: exact mod 2^16. */
+	return (uint16_t)(q->next_avail - q->next_used);
 }
 
 static uint64_t area_bytes(uint32_t size, bool event_idx, enum virtq_area area)
@@ -401,6 +401,7 @@ int virtq_set_ready(struct virtq *q, bool ready)
 	if (!ready) {
 		q->ready = false;
 		q->active = false;
+		q->shadow_avail = q->next_avail; /* see internal.h */
 		return 0;
 	}
 	if (q->ready)
@@ -438,41 +439,47 @@ static inline int refresh_avail(struct virtq *q)
 	return 0;
 }
 
-int virtq_avail_count(struct virtq *q)
+/* Read avail.idx: the chains available and not popped, or -EIO/-ENODEV. */
+static inline int avail_count(struct virtq *q)
 {
 	int ret;
 
 	if (unlikely(!q->active))
-		return q->error ? -EIO : -ENODEV;
+		return virtq_inactive_error(q);
 	ret = refresh_avail(q);
 	if (ret)
 		return ret;
 	return (uint16_t)(q->shadow_avail - q->next_avail);
 }
 
+int virtq_avail_count(struct virtq *q)
+{
+	return avail_count(q);
+}
+
 /* Walk state, carried from the ring into an indirect table. */
 struct walk {
-	uint32_t n;	/* buffers stored */
+	struct virtq_buf *out; /* the caller's storage */
+	uint32_t cap;	       /* its entries: buffers past it are counted */
+	uint32_t n;	       /* buffers seen (stored while n < cap) */
 	uint32_t nread; /* readable buffers among them (they come first) */
 	uint64_t total; /* bytes, all buffers */
 	uint64_t rlen;	/* bytes, readable buffers */
 	uint16_t ndesc; /* ring descriptors visited */
 };
 
-/* Internal: a batch ran out of snapshot room (not a guest error). */
-#define WALK_NO_ROOM VIRTQ_ERR__COUNT
-
 /*
- * Validate one snapshotted descriptor and store it at out[w->n].  @room is
- * how many buffers @out can take; it is the queue size except in a batch.
+ * Check one snapshotted descriptor and store it at out[w->n] if the
+ * caller's storage has room; past it the walk goes on checking and
+ * counting, so the caller learns the size it needs.
  */
-static inline enum virtq_error take_buf(const struct virtq *q,
-					struct virtq_buf *out, uint32_t room,
-					struct walk *w, uint64_t addr,
-					uint32_t len, uint16_t flags)
+static inline enum virtq_error take_buf(const struct virtq *q, struct walk *w,
+					uint64_t addr, uint32_t len,
+					uint16_t flags)
 {
-	if (unlikely(w->n >= room))
-		return room < q->size ? WALK_NO_ROOM : VIRTQ_ERR_CHAIN_TOO_LONG;
+	/* A chain has at most size buffers; more means a loop. */
+	if (unlikely(w->n >= q->size))
+		return VIRTQ_ERR_CHAIN_TOO_LONG;
 	if (unlikely(len == 0) && !q->allow_zero_len)
 		return VIRTQ_ERR_ZERO_LENGTH;
 	if (unlikely(addr + len < addr))
@@ -488,21 +495,23 @@ static inline enum virtq_error take_buf(const struct virtq *q,
 	w->total += len;
 	if (unlikely(w->total > UINT32_MAX))
 		return VIRTQ_ERR_CHAIN_LEN_OVERFLOW;
-	out[w->n].addr = addr;
-	out[w->n].len = len;
-	out[w->n].flags = flags & VRING_DESC_F_WRITE;
+	if (likely(w->n < w->cap)) {
+		w->out[w->n].addr = addr;
+		w->out[w->n].len = len;
+		w->out[w->n].flags = flags & VRING_DESC_F_WRITE;
+	}
 	w->n++;
 	return VIRTQ_ERR_NONE;
 }
 
 /*
  * The descriptor (@addr, @len, @flags) refers to an indirect table: check
- * it, snapshot the whole table into q->itab, and walk it.  The table ends
- * the chain (INDIRECT with NEXT is refused).
+ * it and walk it, each entry loaded once.  The table ends the chain
+ * (INDIRECT with NEXT is refused).
  */
 static inline __attribute__((always_inline)) enum virtq_error
-walk_indirect(struct virtq *q, struct virtq_buf *out, uint32_t room,
-	      struct walk *w, uint64_t addr, uint32_t len, uint16_t flags)
+walk_indirect(struct virtq *q, struct walk *w, uint64_t addr, uint32_t len,
+	      uint16_t flags)
 {
 	const struct vring_desc *t = q->itab;
 	uint32_t tsize = len / sizeof(struct vring_desc);
@@ -533,7 +542,7 @@ walk_indirect(struct virtq *q, struct virtq_buf *out, uint32_t room,
 	} else if (guest_memory_read(q->mem, addr, q->itab, len)) {
 		return VIRTQ_ERR_INDIRECT_OUTSIDE_RAM;
 	}
-	/* Bounded: take_buf() fails once w->n reaches room (<= size). */
+	/* Bounded: take_buf() fails once w->n reaches the size. */
 	for (;;) {
 		const struct vring_desc *d = &t[idx];
 		uint64_t a = LOAD64(&d->addr);
@@ -542,7 +551,7 @@ walk_indirect(struct virtq *q, struct virtq_buf *out, uint32_t room,
 
 		if (f & VRING_DESC_F_INDIRECT)
 			return VIRTQ_ERR_INDIRECT_NESTED;
-		err = take_buf(q, out, room, w, a, l, f);
+		err = take_buf(q, w, a, l, f);
 		if (err)
 			return err;
 		if (!(f & VRING_DESC_F_NEXT))
@@ -553,140 +562,65 @@ walk_indirect(struct virtq *q, struct virtq_buf *out, uint32_t room,
 	}
 }
 
-static inline void fill_chain(struct virtq *q, struct virtq_chain *c,
-			      struct virtq_buf *out, uint16_t head,
-			      const struct walk *w)
-{
-	c->q = q;
-	c->bufs = out;
-	c->head = head;
-	c->nbufs = (uint16_t)w->n; /* n <= size <= 32768 */
-	c->nread = (uint16_t)w->nread;
-	c->ndesc = w->ndesc;
-	c->read_len = (uint32_t)w->rlen;
-	c->write_len = (uint32_t)(w->total - w->rlen);
-	c->rd_buf = 0;
-	c->wr_buf = 0;
-	c->rd_off = c->wr_off = 0;
-	c->rd_done = c->wr_done = 0;
-}
-
 /*
- * The general walk, from the head descriptor already snapshotted by
- * walk_chain() (@addr, @len, @flags, @next): never read twice.
+ * THE walker: every chain that is not one plain descriptor, from its head
+ * descriptor already snapshotted by the caller (@addr, @len, @flags,
+ * @next: never read twice).  Each further descriptor is loaded once into
+ * locals, checked, then stored.  Returns VIRTQ_ERR_NONE with @w filled.
  */
-static __attribute__((noinline)) enum virtq_error
-walk_chain_slow(struct virtq *q, uint16_t head, struct virtq_buf *out,
-		uint32_t room, struct virtq_chain *c, uint64_t addr,
-		uint32_t len, uint16_t flags, uint16_t next)
+static inline __attribute__((always_inline)) enum virtq_error
+walk_chain(struct virtq *q, struct walk *w, uint64_t addr, uint32_t len,
+	   uint16_t flags, uint16_t next)
 {
-	struct walk w = {0, 0, 0, 0, 0};
 	enum virtq_error err;
 
-	/* Bounded: every pass stores a buffer (take_buf() fails once
-	 * w.n reaches room <= size) or ends in the indirect table. */
+	/* Bounded: every pass stores a buffer (take_buf() fails once w->n
+	 * reaches the size) or ends in the indirect table. */
 	for (;;) {
 		const struct vring_desc *d;
 
-		w.ndesc++;
-		if (unlikely(flags & VRING_DESC_F_INDIRECT)) {
-			err = walk_indirect(q, out, room, &w, addr, len, flags);
-			if (err)
-				return err;
-			break;
-		}
-		err = take_buf(q, out, room, &w, addr, len, flags);
+		w->ndesc++;
+		if (flags & VRING_DESC_F_INDIRECT)
+			return walk_indirect(q, w, addr, len, flags);
+		err = take_buf(q, w, addr, len, flags);
 		if (unlikely(err))
 			return err;
 		if (!(flags & VRING_DESC_F_NEXT))
-			break;
+			return VIRTQ_ERR_NONE;
 		if (unlikely(next >= q->size))
 			return VIRTQ_ERR_NEXT_OUT_OF_RANGE;
-		/* Snapshot: each field is loaded exactly once; only these
-		 * local copies are checked and used. */
 		d = &q->desc[next];
 		addr = LOAD64(&d->addr);
 		len = LOAD32(&d->len);
 		flags = LOAD16(&d->flags);
 		next = LOAD16(&d->next);
 	}
-	fill_chain(q, c, out, head, &w);
-	return VIRTQ_ERR_NONE;
 }
 
 /*
- * A chain that is not one plain descriptor.  The common case of a head
- * that is an indirect table (how Linux sends multi-buffer requests) is
- * walked inline; anything else by walk_chain_slow().
+ * The one place a chain becomes in flight: its head is marked, with its
+ * writable total (the bound of its used length), and unless @batch (whose
+ * loop keeps the index in a register and stores it once) next_avail moves
+ * past it.
  */
-static inline __attribute__((always_inline)) enum virtq_error
-walk_chain_other(struct virtq *q, uint16_t head, struct virtq_buf *out,
-		 uint32_t room, struct virtq_chain *c, uint64_t addr,
-		 uint32_t len, uint16_t flags, uint16_t next)
+static inline __attribute__((always_inline)) void
+mark_popped(struct virtq *q, uint16_t head, uint32_t write_len, bool batch)
 {
-	if ((flags & (VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT)) ==
-	    VRING_DESC_F_INDIRECT) {
-		struct walk w = {0, 0, 0, 0, 1};
-		enum virtq_error err;
-
-		err = walk_indirect(q, out, room, &w, addr, len, flags);
-		if (err)
-			return err;
-		fill_chain(q, c, out, head, &w);
-		return VIRTQ_ERR_NONE;
+	q->heads[head] = VIRTQ_HEAD_IN_FLIGHT | write_len;
+	if (!batch) {
+		q->last_popped = head;
+		q->next_avail++;
 	}
-	return walk_chain_slow(q, head, out, room, c, addr, len, flags, next);
 }
 
 /*
- * Walk the chain starting at @head into @out (room for @room buffers),
- * snapshotting each descriptor before checking it.  Returns 0 with @c
- * filled, or a virtq_error / WALK_NO_ROOM with nothing consumed.  A chain
- * of one plain descriptor (the common small request) takes a straight
- * path; everything else the general walk.
- */
-static inline __attribute__((always_inline)) enum virtq_error
-walk_chain(struct virtq *q, uint16_t head, struct virtq_buf *out, uint32_t room,
-	   struct virtq_chain *c)
-{
-	const struct vring_desc *d = &q->desc[head];
-	/* Snapshot: each field is loaded exactly once. */
-	uint64_t addr = LOAD64(&d->addr);
-	uint32_t len = LOAD32(&d->len);
-	uint16_t flags = LOAD16(&d->flags);
-	uint16_t next = LOAD16(&d->next);
-	uint32_t w;
-
-	if (unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
-		     len == 0 || addr + len < addr || room == 0))
-		return walk_chain_other(q, head, out, room, c, addr, len, flags,
-					next);
-	w = flags & VRING_DESC_F_WRITE;
-	out[0].addr = addr;
-	out[0].len = len;
-	out[0].flags = w;
-	c->q = q;
-	c->bufs = out;
-	c->head = head;
-	c->nbufs = 1;
-	c->nread = !w;
-	c->ndesc = 1;
-	c->read_len = w ? 0 : len;
-	c->write_len = w ? len : 0;
-	c->rd_buf = 0;
-	c->wr_buf = 0;
-	c->rd_off = c->wr_off = 0;
-	c->rd_done = c->wr_done = 0;
-	return VIRTQ_ERR_NONE;
-}
-
-/*
- * Fill @c (and its one buffer @out) for a chain of one plain descriptor
- * already checked: the fields in as few stores as the layout allows (the
- * adjacent 16-bit counts and 32-bit lengths each go as one 64-bit word).
+ * Fill @c for a chain of one plain descriptor already checked: the fields
+ * in as few stores as the layout allows (adjacent 16-bit counts and 32-bit
+ * lengths each go as one 64-bit word).
  */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-_Static_assert(offsetof(struct virtq_chain, nbufs) ==
+_Static_assert(offsetof(struct virtq_chain, head) % 8 == 0 &&
+		       offsetof(struct virtq_chain, nbufs) ==
 			       offsetof(struct virtq_chain, head) + 2 &&
 		       offsetof(struct virtq_chain, nread) ==
 			       offsetof(struct virtq_chain, head) + 4 &&
@@ -694,26 +628,28 @@ _Static_assert(offsetof(struct virtq_chain, nbufs) ==
 			       offsetof(struct virtq_chain, head) + 6 &&
 		       offsetof(struct virtq_chain, write_len) ==
 			       offsetof(struct virtq_chain, read_len) + 4 &&
+		       offsetof(struct virtq_chain, read_len) % 8 == 0 &&
 		       offsetof(struct virtq_buf, flags) ==
 			       offsetof(struct virtq_buf, len) + 4,
 	       "virtq_chain / virtq_buf layout");
 #endif
+_Static_assert(VRING_DESC_F_WRITE == 2, "write flag");
 static inline __attribute__((always_inline)) void
-fill_plain(struct virtq *q, struct virtq_chain *c, struct virtq_buf *out,
-	   uint16_t head, uint64_t addr, uint32_t len, uint16_t flags)
+fill_plain(struct virtq *q, struct virtq_chain *c, uint16_t head, uint64_t addr,
+	   uint32_t len, uint32_t w)
 {
-	uint32_t w = flags & VRING_DESC_F_WRITE;
+	struct virtq_buf *out = c->bufs;
 
 	out->addr = addr;
 	c->q = q;
-	c->bufs = out;
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	{
-		/* head, nbufs = 1, nread = !w, ndesc = 1 */
-		uint64_t counts = head | 1ull << 16 | (uint64_t)!w << 32 |
+		/* head, nbufs = 1, nread = !w, ndesc = 1 (w is 0 or 2, so
+		 * (w ^ 2) << 31 is !w << 32) */
+		uint64_t counts = head | 1ull << 16 | (uint64_t)(w ^ 2) << 31 |
 				  1ull << 48;
 		/* read_len, write_len: len goes to one of them */
-		uint64_t lens = (uint64_t)len << (w ? 32 : 0);
+		uint64_t lens = w ? (uint64_t)len << 32 : len;
 		uint64_t lf = len | (uint64_t)w << 32;
 
 		memcpy((char *)out + offsetof(struct virtq_buf, len), &lf, 8);
@@ -732,300 +668,269 @@ fill_plain(struct virtq *q, struct virtq_chain *c, struct virtq_buf *out,
 	c->read_len = w ? 0 : len;
 	c->write_len = w ? len : 0;
 #endif
-	c->rd_buf = 0;
-	c->wr_buf = 0;
-	c->rd_off = c->wr_off = 0;
-	c->rd_done = c->wr_done = 0;
+	/* The zeroed cursors are laid out apart (rd_off/rd_done,
+	 * wr_off/wr_done) so each pair is one scalar store: a 16-byte
+	 * vector store here would not forward to the 4-byte loads of
+	 * wr_done that follow at completion. */
+	c->rd_off = c->rd_done = 0;
+	c->wr_off = c->wr_done = 0;
+	c->rd_buf = c->wr_buf = 0;
 }
 
-/* Pop one chain into @out; 1, 0 (nothing, or no room in a batch), -EIO. */
-static inline __attribute__((always_inline)) int pop_one(struct virtq *q,
-							 struct virtq_chain *c,
-							 struct virtq_buf *out,
-							 uint32_t room)
+/* The writable total of one buffer of @len whose write flag is @w. */
+static inline uint32_t write_total(uint32_t len, uint32_t w)
 {
-	enum virtq_error err;
-	uint16_t head;
-	int ret;
+	return w ? len : 0;
+}
 
-	if (q->next_avail == q->shadow_avail) {
-		ret = refresh_avail(q);
-		if (ret)
-			return ret;
-		if (q->next_avail == q->shadow_avail)
-			return 0;
-	}
-	/* Ordered after the acquire load of avail.idx in refresh_avail(). */
-	head = LOAD16(&q->avail->ring[q->next_avail & q->mask]);
-	if (unlikely(head >= q->size))
-		return virtq_break(q, VIRTQ_ERR_HEAD_OUT_OF_RANGE);
-	/* A head already in flight would put a second copy of the chain in
-	 * flight; this also bounds the chains in flight by the size. */
-	if (unlikely(q->in_flight[head]))
-		return virtq_break(q, VIRTQ_ERR_HEAD_IN_FLIGHT);
-	err = walk_chain(q, head, out, room, c);
-	if (unlikely(err)) {
-		if (err == WALK_NO_ROOM)
-			return 0;
+/*
+ * The general walk of a chain that is not one plain descriptor (or does
+ * not fit an empty storage), then fill @c or report the room it needs.
+ * The head's addr, len and flags were snapshotted by the caller; its next
+ * field is loaded here, the one time it is read.
+ */
+static __attribute__((noinline)) int pop_walk(struct virtq *q,
+					      struct virtq_chain *c,
+					      uint16_t head, uint64_t addr,
+					      uint32_t len, uint16_t flags)
+{
+	struct walk w = {c->bufs, c->cap, 0, 0, 0, 0, 0};
+	enum virtq_error err;
+	uint32_t wlen;
+
+	err = walk_chain(q, &w, addr, len, flags, LOAD16(&q->desc[head].next));
+	if (unlikely(err))
 		return virtq_break(q, err);
+	if (unlikely(w.n > w.cap)) {
+		/* Not consumed: the device may retry with more room. */
+		c->nbufs = (uint16_t)w.n; /* n <= size <= 32768 */
+		return -ENOBUFS;
 	}
-	q->in_flight_count++;
-	q->last_popped = head;
-	q->next_avail++;
-	q->in_flight[head] = 1; /* last: a byte store may alias anything */
+	wlen = (uint32_t)(w.total - w.rlen);
+	c->q = q;
+	c->head = head;
+	c->nbufs = (uint16_t)w.n;
+	c->nread = (uint16_t)w.nread;
+	c->ndesc = w.ndesc;
+	c->rd_buf = c->wr_buf = c->reserved = 0;
+	c->read_len = (uint32_t)w.rlen;
+	c->write_len = wlen;
+	c->rd_off = c->wr_off = 0;
+	c->rd_done = c->wr_done = 0;
+	mark_popped(q, head, wlen, false);
 	return 1;
 }
 
 /*
- * A head that is an indirect table of exactly one plain descriptor in the
- * region holding the rings: the shape of many small requests, taken
- * without the general walk.  The head was snapshotted by the caller; the
- * table descriptor is loaded once here.  Returns false, having used
- * nothing it read, for anything else (including every malformed case):
- * the general walk then takes its own snapshot and reports the error.
+ * The walker's entry, for every chain the fast path does not take.  Its
+ * shortcut: an indirect table of one plain descriptor in the region
+ * holding the rings (how Linux sends many small requests) fills @c like a
+ * direct one, without the general walk's frame.  Anything else, including
+ * every malformed case, goes to pop_walk(), which reads the table again
+ * (nothing read here was used) and reports the error.
  */
-static inline __attribute__((always_inline)) bool
-pop_indirect1(struct virtq *q, struct virtq_chain *c, struct virtq_buf *out,
-	      uint32_t room, uint16_t head, uint64_t addr, uint32_t len,
-	      uint16_t flags)
+static __attribute__((noinline)) int pop_other(struct virtq *q,
+					       struct virtq_chain *c,
+					       uint16_t head, uint64_t addr,
+					       uint32_t len, uint16_t flags)
 {
 	const struct vring_desc *t;
 	uint64_t a;
-	uint32_t l;
+	uint32_t l, w;
 	uint16_t f;
 
 	if ((flags & (VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT)) !=
 		    VRING_DESC_F_INDIRECT ||
-	    len != sizeof(*t) || !q->indirect || room == 0 || (addr & 7))
-		return false;
+	    len != sizeof(*t) || !q->indirect || !c->cap || (addr & 7))
+		return pop_walk(q, c, head, addr, len, flags);
 	t = virtq_hot_ptr(q, addr, sizeof(*t));
 	if (!t)
-		return false;
+		return pop_walk(q, c, head, addr, len, flags);
 	a = LOAD64(&t->addr);
 	l = LOAD32(&t->len);
 	f = LOAD16(&t->flags);
 	if ((f & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || l == 0 ||
 	    a + l < a)
-		return false;
-	fill_plain(q, c, out, head, a, l, f); /* ndesc 1: the table */
-	return true;
+		return pop_walk(q, c, head, addr, len, flags);
+	w = f & VRING_DESC_F_WRITE;
+	fill_plain(q, c, head, a, l, w);
+	mark_popped(q, head, write_total(l, w), false);
+	return 1;
 }
 
-/*
- * The out-of-line parts of virtq_pop().  Each is entered before the guest
- * field it concerns was read, or is handed the value already read, so no
- * guest field is read twice.
- */
-
-/* Not active, or every announced chain popped: the general path. */
-static __attribute__((noinline)) int pop_slow(struct virtq *q,
-					      struct virtq_chain *c)
-{
-	if (unlikely(!q->active))
-		return q->error ? -EIO : -ENODEV;
-	return pop_one(q, c, q->bufs, q->size);
-}
-
-/* @head (read once from the avail ring) is out of range or in flight. */
+/* The head read from the avail ring is out of range or in flight. */
 static __attribute__((noinline, cold)) int pop_bad_head(struct virtq *q,
 							uint16_t head)
 {
+	/* A head already in flight would put a second copy of the chain in
+	 * flight; this also bounds the chains in flight by the size. */
 	return virtq_break(q, head >= q->size ? VIRTQ_ERR_HEAD_OUT_OF_RANGE
 					      : VIRTQ_ERR_HEAD_IN_FLIGHT);
 }
 
-/* pop_other()'s general walk, out of line to keep pop_other() lean. */
-static __attribute__((noinline)) int
-pop_other_walk(struct virtq *q, struct virtq_chain *c, uint16_t head,
-	       uint64_t addr, uint32_t len, uint32_t flags_next)
-{
-	enum virtq_error err;
+/* The ring fields the fast path uses, loaded once by its callers. */
+struct ring_view {
+	const uint16_t *avail; /* avail->ring */
+	const struct vring_desc *desc;
+	uint32_t size;
+	uint16_t mask;
+};
 
-	err = walk_chain_other(q, head, q->bufs, q->size, c, addr, len,
-			       (uint16_t)flags_next,
-			       (uint16_t)(flags_next >> 16));
-	/* room == size: WALK_NO_ROOM cannot come back. */
-	if (unlikely(err))
-		return virtq_break(q, err);
-	q->in_flight_count++;
-	q->last_popped = head;
-	q->next_avail++;
-	q->in_flight[head] = 1;
-	return 1;
-}
-
-/* A head that is not one plain descriptor, already snapshotted. */
-static __attribute__((noinline)) int
-pop_other(struct virtq *q, struct virtq_chain *c, uint16_t head, uint64_t addr,
-	  uint32_t len, uint32_t flags_next)
+static inline void ring_view_load(const struct virtq *q, struct ring_view *r)
 {
-	if (!pop_indirect1(q, c, q->bufs, q->size, head, addr, len,
-			   (uint16_t)flags_next))
-		return pop_other_walk(q, c, head, addr, len, flags_next);
-	q->in_flight_count++;
-	q->last_popped = head;
-	q->next_avail++;
-	q->in_flight[head] = 1;
-	return 1;
+	r->avail = q->avail->ring;
+	r->desc = q->desc;
+	r->size = q->size;
+	r->mask = q->mask;
 }
 
 /*
- * One chain: the same checks as pop_one(), laid out so that a chain of
- * one plain descriptor (the common small request) runs straight through
- * without a call or a stack frame; everything else tail-calls out.
+ * THE fast path: pop the chain at avail slot @na into @c (the caller
+ * checked that the queue is active and that a validated avail.idx
+ * announced the slot).  A chain of one plain descriptor (the common small
+ * request) runs straight through without a call; everything else goes to
+ * the walker (pop_other()), handed the head descriptor already read, so no
+ * guest field is read twice.  Returns 1, -ENOBUFS or -EIO.
  */
-int virtq_pop(struct virtq *q, struct virtq_chain *c)
+static inline __attribute__((always_inline)) int
+pop_head(struct virtq *q, struct virtq_chain *c, const struct ring_view *r,
+	 uint16_t na, bool batch)
 {
-	uint16_t na = q->next_avail, head, flags, next;
 	const struct vring_desc *d;
+	uint16_t head, flags;
 	uint64_t addr;
-	uint32_t len;
+	uint32_t len, w;
 
-	/* Chains left from the last validated avail.idx: no re-read. */
-	if (unlikely(!q->active || na == q->shadow_avail))
-		return pop_slow(q, c);
 	/* Ordered after the acquire load of avail.idx in refresh_avail(). */
-	head = LOAD16(&q->avail->ring[na & q->mask]);
-	/* A head already in flight would put a second copy of the chain in
-	 * flight; this also bounds the chains in flight by the size. */
-	if (unlikely(head >= q->size || q->in_flight[head]))
+	head = LOAD16(&r->avail[na & r->mask]);
+	if (unlikely(head >= r->size || virtq_head_in_flight(q, head))) {
+		if (batch)
+			q->next_avail = na; /* the error callback sees it */
 		return pop_bad_head(q, head);
-	/* Snapshot: each field is loaded exactly once. */
-	d = &q->desc[head];
+	}
+	/* Snapshot: each field is loaded exactly once (next only by the
+	 * walker, which is the only one to use it). */
+	d = &r->desc[head];
 	addr = LOAD64(&d->addr);
 	len = LOAD32(&d->len);
 	flags = LOAD16(&d->flags);
-	next = LOAD16(&d->next);
 	if (unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
-		     len == 0 || addr + len < addr))
-		return pop_other(q, c, head, addr, len,
-				 flags | (uint32_t)next << 16);
-	fill_plain(q, c, q->bufs, head, addr, len, flags);
-	q->in_flight_count++;
-	q->last_popped = head;
-	q->next_avail = (uint16_t)(na + 1);
-	q->in_flight[head] = 1; /* last: a byte store may alias anything */
+		     len == 0 || addr + len < addr || c->cap == 0)) {
+		if (batch)
+			q->next_avail = na; /* the walker moves it on */
+		return pop_other(q, c, head, addr, len, flags);
+	}
+	w = flags & VRING_DESC_F_WRITE;
+	fill_plain(q, c, head, addr, len, w);
+	mark_popped(q, head, write_total(len, w), batch);
 	return 1;
 }
 
-/*
- * virtq_pop_batch()'s path for a head that is not one plain descriptor,
- * out of line so the plain loop keeps its state in registers.  @fnh packs
- * the snapshotted flags and next, and the head: flags | next << 16 |
- * head << 32.  Walks into the snapshot room left after @used buffers.
- */
-static __attribute__((noinline)) enum virtq_error
-batch_other_walk(struct virtq *q, struct virtq_chain *c, uint32_t used,
-		 uint64_t addr, uint32_t len, uint64_t fnh)
+/* virtq_pop() when not active or avail.idx must be read again. */
+static __attribute__((noinline)) int pop_slow(struct virtq *q,
+					      struct virtq_chain *c)
 {
-	return walk_chain_other(q, (uint16_t)(fnh >> 32), q->bufs + used,
-				q->size - used, c, addr, len, (uint16_t)fnh,
-				(uint16_t)(fnh >> 16));
+	struct ring_view r;
+	int ret = avail_count(q);
+
+	if (ret <= 0)
+		return ret;
+	ring_view_load(q, &r);
+	return pop_head(q, c, &r, q->next_avail, false);
 }
 
-static __attribute__((noinline)) enum virtq_error
-batch_other(struct virtq *q, struct virtq_chain *c, uint32_t used,
-	    uint64_t addr, uint32_t len, uint64_t fnh)
+int virtq_pop(struct virtq *q, struct virtq_chain *c)
 {
-	if (pop_indirect1(q, c, q->bufs + used, q->size - used,
-			  (uint16_t)(fnh >> 32), addr, len, (uint16_t)fnh))
-		return VIRTQ_ERR_NONE;
-	return batch_other_walk(q, c, used, addr, len, fnh);
+	uint16_t na = q->next_avail;
+	struct ring_view r;
+
+	/* Chains left from the last validated avail.idx: no re-read.  An
+	 * inactive queue always has shadow_avail == next_avail (see
+	 * internal.h), so this one test sends it to pop_slow() too. */
+	if (unlikely(na == q->shadow_avail))
+		return pop_slow(q, c);
+	ring_view_load(q, &r);
+	return pop_head(q, c, &r, na, false);
 }
 
 int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 		    unsigned int max)
 {
-	const struct vring_desc *desc = q->desc;
-	const uint16_t *ring = q->avail->ring;
-	uint8_t *in_flight = q->in_flight;
-	struct virtq_buf *out = q->bufs;
-	enum virtq_error err = VIRTQ_ERR_NONE;
-	uint32_t size = q->size, used = 0;
-	uint16_t mask = q->mask, next;
+	struct ring_view r;
 	unsigned int i, lim;
-	int ret;
+	uint16_t na;
+	int ret = 0;
 
+	/* Before any ring field is touched: a queue never made ready (or
+	 * just reset) has no rings. */
 	if (unlikely(!q->active))
-		return q->error ? -EIO : -ENODEV;
+		return virtq_inactive_error(q);
 	/* One avail.idx read per batch (acquire, in refresh_avail()). */
 	if (q->next_avail == q->shadow_avail) {
 		ret = refresh_avail(q);
 		if (ret)
 			return ret;
 	}
-	next = q->next_avail;
+	na = q->next_avail;
 	/* The chains the validated avail.idx announced: <= size. */
-	lim = (uint16_t)(q->shadow_avail - next);
+	lim = (uint16_t)(q->shadow_avail - na);
 	if (lim > max)
 		lim = max;
-	/* Bounded by @max, by the announced chains and by the snapshot
-	 * room (size buffers). */
-	for (i = 0; i < lim && used < size; i++) {
-		struct virtq_chain *c = &chains[i];
-		const struct vring_desc *d;
-		uint64_t addr;
-		uint32_t len;
-		uint16_t head, flags, dnext;
-
-		/* Ordered after the acquire load of avail.idx. */
-		head = LOAD16(&ring[next & mask]);
-		if (unlikely(head >= size)) {
-			err = VIRTQ_ERR_HEAD_OUT_OF_RANGE;
+	ring_view_load(q, &r);
+	for (i = 0; i < lim; i++) {
+		ret = pop_head(q, &chains[i], &r, (uint16_t)(na + i), true);
+		if (unlikely(ret != 1))
 			break;
-		}
-		if (unlikely(in_flight[head])) {
-			err = VIRTQ_ERR_HEAD_IN_FLIGHT;
-			break;
-		}
-		/* Snapshot the head descriptor: each field loaded once. */
-		d = &desc[head];
-		addr = LOAD64(&d->addr);
-		len = LOAD32(&d->len);
-		flags = LOAD16(&d->flags);
-		dnext = LOAD16(&d->next);
-		if (unlikely((flags &
-			      (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
-			     len == 0 || addr + len < addr)) {
-			err = batch_other(q, c, used, addr, len,
-					  flags | (uint32_t)dnext << 16 |
-						  (uint64_t)head << 32);
-			if (err == WALK_NO_ROOM) {
-				err = VIRTQ_ERR_NONE;
-				break;
-			}
-			if (err)
-				break;
-			used += c->nbufs;
-		} else {
-			/* One plain descriptor, as in virtq_pop(). */
-			fill_plain(q, c, out + used, head, addr, len, flags);
-			used++;
-		}
-		in_flight[head] = 1;
-		next++;
 	}
-	q->next_avail = next;
-	q->in_flight_count += i;
+	/* The fast path left next_avail to this one store (the slow paths
+	 * set it before they ran, so the walker and the error callback saw
+	 * the right value). */
+	q->next_avail = (uint16_t)(na + i);
 	if (i)
 		q->last_popped = chains[i - 1].head;
-	if (unlikely(err)) {
-		ret = virtq_break(q, err);
-		return i ? (int)i : ret;
-	}
-	return (int)i;
+	return i ? (int)i : ret;
 }
 
 int virtq_undo_pop(struct virtq *q, const struct virtq_chain *chain)
 {
 	if (!chain || chain->q != q || q->last_popped != (int32_t)chain->head ||
-	    !q->in_flight[chain->head])
+	    !virtq_head_in_flight(q, chain->head))
 		return -EINVAL;
-	q->in_flight[chain->head] = 0;
-	q->in_flight_count--;
+	q->heads[chain->head] = 0;
 	q->last_popped = -1;
 	q->next_avail--;
+	if (!q->active)
+		q->shadow_avail = q->next_avail; /* see internal.h */
 	return 0;
+}
+
+/* ------------------------------------------------------- chain storage */
+
+void virtq_chain_init(struct virtq_chain *c, struct virtq_buf *bufs, size_t cap)
+{
+	memset(c, 0, sizeof(*c));
+	c->bufs = bufs;
+	c->cap = (uint16_t)(cap > UINT16_MAX ? UINT16_MAX : cap);
+}
+
+struct virtq_chain *virtq_chain_alloc(size_t cap)
+{
+	struct virtq_chain *c;
+
+	if (cap > UINT16_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	c = malloc(sizeof(*c) + cap * sizeof(struct virtq_buf));
+	if (!c)
+		return NULL;
+	virtq_chain_init(c, (struct virtq_buf *)(void *)(c + 1), cap);
+	return c;
+}
+
+void virtq_chain_free(struct virtq_chain *c)
+{
+	free(c);
 }
 
 /* ------------------------------------------------------------- used ring */
@@ -1044,98 +949,145 @@ used_mark_dirty(struct virtq *q, uint16_t first, uint32_t n)
 		guest_memory_mark_dirty(q->mem, base + 4, 8ull * q->size);
 }
 
-static inline void publish_used(struct virtq *q, uint16_t first, uint16_t n)
+/*
+ * Publish used.idx after @n elements from @first were written.  Release:
+ * pairs with the driver's read barrier after it loads used.idx
+ * (virtqueue_get_buf); makes the used elements and all data the device
+ * wrote into the buffers visible first.
+ */
+static inline void publish_used(struct virtq *q, struct vring_used *used,
+				uint16_t first, uint16_t n)
 {
-	/* Release: pairs with the driver's read barrier after it loads
-	 * used.idx (virtqueue_get_buf); makes the used elements and all
-	 * data the device wrote into the buffers visible first. */
-	__atomic_store_n(&q->used->idx, q->next_used, __ATOMIC_RELEASE);
+	__atomic_store_n(&used->idx, (uint16_t)(first + n), __ATOMIC_RELEASE);
+	q->next_used = (uint16_t)(first + n);
+	/* used.idx went past (or onto) the index last signalled, modulo
+	 * 2^16: the next virtq_needs_interrupt() must not take "nothing
+	 * new" for it. */
+	if (unlikely((uint16_t)(q->next_used - q->signalled_used) < n))
+		q->signalled_valid = false;
 	if (unlikely(q->used_dirty_log))
 		used_mark_dirty(q, first, n);
 }
 
-int virtq_add_used(struct virtq *q, uint16_t head, uint32_t len)
+/*
+ * Take @head out of flight and write its used element at slot @slot, the
+ * length bounded by the chain's writable total.  Returns false (nothing
+ * changed) if @head is not in flight.
+ */
+static inline __attribute__((always_inline)) bool
+put_used(struct virtq *q, struct vring_used *used, uint16_t slot, uint32_t head,
+	 uint32_t len)
 {
-	struct vring_used *used = q->used;
-	uint8_t *in_flight = q->in_flight;
-	uint16_t slot = q->next_used;
-	vring_used_elem_t *e;
+	vring_used_elem_t *e = &used->ring[slot & q->mask];
+	uint64_t h;
 
-	if (unlikely(!q->active))
-		return q->error ? -EIO : -ENODEV;
-	if (unlikely(head >= q->size || !in_flight[head]))
-		return -EINVAL;
-	e = &used->ring[slot & q->mask];
-	q->next_used = (uint16_t)(slot + 1);
-	q->in_flight_count--;
-	/* (virtq_undo_pop() checks in_flight, so last_popped may stay.) */
-	in_flight[head] = 0;
-	/* Plain (relaxed) stores, published by the release store below. */
+	if (unlikely(head >= q->size))
+		return false;
+	h = q->heads[head];
+	if (unlikely(!(h & VIRTQ_HEAD_IN_FLIGHT)))
+		return false;
+	/* Out of flight; the low half (the bound) stays for a rollback. */
+	q->heads[head] = (uint32_t)h;
+	if (unlikely(len > (uint32_t)h))
+		len = (uint32_t)h;
+	/* Plain (relaxed) stores, published by publish_used()'s release. */
 	STORE32(&e->id, head);
 	STORE32(&e->len, len);
-	/* Release: pairs with the driver's read barrier after it loads
-	 * used.idx (virtqueue_get_buf); makes the element and all data the
-	 * device wrote into the buffers visible first. */
-	__atomic_store_n(&used->idx, (uint16_t)(slot + 1), __ATOMIC_RELEASE);
-	/* used.idx came round (u16) to the value last signalled: the next
-	 * virtq_needs_interrupt() must not take "nothing new" for it. */
-	if (unlikely((uint16_t)(slot + 1) == q->signalled_used))
-		q->signalled_valid = false;
-	if (unlikely(q->used_dirty_log))
-		used_mark_dirty(q, slot, 1);
+	return true;
+}
+
+static inline int add_used(struct virtq *q, uint16_t head, uint32_t len)
+{
+	struct vring_used *used = q->used;
+	uint16_t slot = q->next_used;
+
+	if (unlikely(!q->active))
+		return virtq_inactive_error(q);
+	if (unlikely(!put_used(q, used, slot, head, len)))
+		return -EINVAL;
+	publish_used(q, used, slot, 1);
+	return 0;
+}
+
+int virtq_add_used(struct virtq *q, uint16_t head, uint32_t len)
+{
+	return add_used(q, head, len);
+}
+
+/*
+ * The chain-based completions take @q from the caller rather than from
+ * @c->q: the chain was just written by the pop, and a load of c->q put in
+ * front of every queue access would wait on that store.  c->q is only
+ * compared, off the critical path.
+ */
+int virtq_complete(struct virtq *q, struct virtq_chain *c)
+{
+	if (unlikely(c->q != q))
+		return -EINVAL;
+	return add_used(q, c->head, c->wr_done);
+}
+
+int virtq_complete_len(struct virtq *q, struct virtq_chain *c, uint32_t len)
+{
+	if (unlikely(c->q != q))
+		return -EINVAL;
+	/* add_used() bounds @len by the writable total recorded at pop
+	 * (c->write_len for an intact chain). */
+	return add_used(q, c->head, len);
+}
+
+/*
+ * The batch completions: one pass checks each id, takes it out of flight
+ * and writes its element.  Slots past used.idx are free (at most size
+ * chains are outstanding), and nothing is published until all ids passed;
+ * a bad id (not in flight, or twice in the batch) puts the ids already
+ * taken back in flight.  @elems or @chains gives the ids and lengths.
+ */
+static inline __attribute__((always_inline)) int
+used_batch(struct virtq *q, const struct vring_used_elem *elems,
+	   const struct virtq_chain *chains, unsigned int n)
+{
+	struct vring_used *used = q->used;
+	uint16_t first = q->next_used;
+	unsigned int i;
+
+	if (unlikely(!q->active))
+		return virtq_inactive_error(q);
+	if (n == 0)
+		return 0;
+	if (!(elems || chains) || n > q->size)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		bool ok;
+
+		if (elems)
+			ok = put_used(q, used, (uint16_t)(first + i),
+				      elems[i].id, elems[i].len);
+		else
+			ok = chains[i].q == q &&
+			     put_used(q, used, (uint16_t)(first + i),
+				      chains[i].head, chains[i].wr_done);
+		if (unlikely(!ok)) {
+			while (i--)
+				q->heads[elems ? elems[i].id : chains[i].head] |=
+					VIRTQ_HEAD_IN_FLIGHT;
+			return -EINVAL;
+		}
+	}
+	publish_used(q, used, first, (uint16_t)n);
 	return 0;
 }
 
 int virtq_add_used_batch(struct virtq *q, const struct vring_used_elem *elems,
 			 unsigned int n)
 {
-	vring_used_elem_t *ring;
-	uint8_t *in_flight = q->in_flight;
-	uint32_t size = q->size;
-	uint16_t first, mask = q->mask;
-	unsigned int i;
-
-	if (unlikely(!q->active))
-		return q->error ? -EIO : -ENODEV;
-	if (n == 0)
-		return 0;
-	if (!elems || n > size)
-		return -EINVAL;
-	ring = q->used->ring;
-	first = q->next_used;
-	/*
-	 * One pass: check each id, clear it, write its element.  Slots past
-	 * used.idx are free (at most size chains are outstanding), and
-	 * nothing is published until all ids passed; a bad id (not in
-	 * flight, or twice in the batch) rolls the in-flight marks back.
-	 */
-	for (i = 0; i < n; i++) {
-		uint32_t id = elems[i].id;
-		vring_used_elem_t *e = &ring[(uint16_t)(first + i) & mask];
-
-		if (unlikely(id >= size || !in_flight[id])) {
-			while (i--)
-				in_flight[elems[i].id] = 1;
-			return -EINVAL;
-		}
-		in_flight[id] = 0;
-		/* Plain stores, published by publish_used()'s release. */
-		STORE32(&e->id, id);
-		STORE32(&e->len, elems[i].len);
-	}
-	q->next_used = (uint16_t)(first + n);
-	q->in_flight_count -= n;
-	/* The batch went past (or onto) the index last signalled, modulo
-	 * 2^16: see virtq_add_used(). */
-	if (unlikely((uint16_t)(q->next_used - q->signalled_used) < n))
-		q->signalled_valid = false;
-	publish_used(q, first, (uint16_t)n);
-	return 0;
+	return used_batch(q, elems, NULL, n);
 }
 
-int virtq_complete(struct virtq_chain *c)
+int virtq_complete_batch(struct virtq *q, const struct virtq_chain *chains,
+			 unsigned int n)
 {
-	return virtq_add_used(c->q, c->head, c->wr_done);
+	return used_batch(q, NULL, chains, n);
 }
 
 /* ---------------------------------------------------------- notifications */
@@ -1228,11 +1180,31 @@ void virtq_save(const struct virtq *q, struct virtq_state *st)
 	st->used_flags = q->used_flags;
 	st->error = q->error;
 	st->allow_zero_len = q->allow_zero_len;
-	st->in_flight = q->in_flight_count;
+	st->in_flight = virtq_in_flight(q);
 	for (i = 0; i < q->max_size; i++) {
-		if (q->in_flight[i])
+		if (virtq_head_in_flight(q, (uint16_t)i))
 			st->in_flight_heads[i / 64] |= 1ull << (i % 64);
 	}
+}
+
+/*
+ * The writable total of the chain at @head as its descriptors say now, the
+ * used-length bound of a head restored in flight (the state does not carry
+ * it): UINT32_MAX (unknown) without rings, 0 for a chain that does not
+ * walk (nothing the device could have written is known).
+ */
+static uint32_t restored_bound(struct virtq *q, uint16_t head)
+{
+	struct walk w = {NULL, 0, 0, 0, 0, 0, 0};
+	const struct vring_desc *d;
+
+	if (!q->ready)
+		return UINT32_MAX;
+	d = &q->desc[head];
+	if (walk_chain(q, &w, LOAD64(&d->addr), LOAD32(&d->len),
+		       LOAD16(&d->flags), LOAD16(&d->next)))
+		return 0;
+	return (uint32_t)(w.total - w.rlen);
 }
 
 int virtq_restore(struct virtq *q, const struct virtq_state *st)
@@ -1253,7 +1225,9 @@ int virtq_restore(struct virtq *q, const struct virtq_state *st)
 			goto inval;
 		count++;
 	}
-	if (count != st->in_flight)
+	/* In flight = popped - completed, which the indexes say too. */
+	if (count != st->in_flight ||
+	    count != (uint16_t)(st->next_avail - st->next_used))
 		goto inval;
 	q->addr[0] = st->desc_addr;
 	q->addr[1] = st->avail_addr;
@@ -1272,10 +1246,11 @@ int virtq_restore(struct virtq *q, const struct virtq_state *st)
 	q->signalled_valid = st->signalled_valid;
 	q->used_flags = st->used_flags;
 	q->allow_zero_len = st->allow_zero_len;
-	for (i = 0; i < st->size; i++)
-		q->in_flight[i] =
-			!!(st->in_flight_heads[i / 64] & (1ull << (i % 64)));
-	q->in_flight_count = count;
+	for (i = 0; i < st->size; i++) {
+		if (st->in_flight_heads[i / 64] & (1ull << (i % 64)))
+			q->heads[i] = VIRTQ_HEAD_IN_FLIGHT |
+				      restored_bound(q, (uint16_t)i);
+	}
 	q->error = (enum virtq_error)st->error;
 	q->active = q->ready && q->error == VIRTQ_ERR_NONE;
 	return 0;

@@ -7,6 +7,7 @@
 #include <cvmm/kvm-ioctls.h>
 #include <cvmm/linux-loader.h>
 #include <cvmm/vfio.h>
+#include <cvmm/virtio-queue-driver.h>
 #include <cvmm/virtio-queue.h>
 #include <cvmm/vm-allocator.h>
 #include <cvmm/vm-memory.h>
@@ -51,16 +52,62 @@ static int allocate_once(void)
 	return err ? err : addr != 0xff00;
 }
 
+/* The device API pops and completes a chain the mock driver (the
+ * test-support library cvmm-virtio-queue-driver) made available. */
+static int virtq_round_trip(void)
+{
+	struct guest_region_params p = {
+		.size = 0x10000,
+		.backing = GUEST_REGION_ANON_PRIVATE,
+	};
+	struct virtq_driver_buf b = {0x8000, 16, VRING_DESC_F_WRITE};
+	struct guest_region *r = NULL;
+	struct guest_memory *m = NULL;
+	struct virtq_driver *d = NULL;
+	struct virtq *q = NULL;
+	struct virtq_chain *c = virtq_chain_alloc(4);
+	struct vring_used_elem e = {0, 0};
+	guest_addr_t da, aa, ua;
+	int err;
+
+	virtq_driver_layout(64, 0x1000, &da, &aa, &ua);
+	err = c ? guest_region_create(&p, &r) : -1;
+	if (!err)
+		err = guest_memory_create(&r, 1, &m);
+	if (!err)
+		err = virtq_create(64, &q);
+	if (!err)
+		err = virtq_set_memory(q, m);
+	if (!err)
+		err = virtq_driver_create(m, 64, 0, da, aa, ua, &d);
+	if (!err)
+		err = virtq_driver_configure(d, q);
+	if (!err)
+		err = virtq_driver_add(d, &b, 1, NULL);
+	if (!err)
+		err = virtq_pop(q, c) == 1 ? 0 : 1;
+	if (!err)
+		err = virtq_chain_write(c, "c-vmm", 5) == 5 ? 0 : 1;
+	if (!err)
+		err = virtq_complete(q, c);
+	if (!err)
+		err = virtq_driver_get_used(d, &e) == 1 && e.len == 5 ? 0 : 1;
+	virtq_driver_destroy(d);
+	virtq_destroy(q);
+	virtq_chain_free(c);
+	guest_memory_unref(m);
+	guest_region_unref(r);
+	return err;
+}
+
 static int other_libraries(void)
 {
-	struct virtq *q = NULL;
 	struct io_bus *bus = NULL;
 	int err;
 
 	if (strcmp(kvm_exit_reason_name(KVM_EXIT_HLT), "HLT") != 0)
 		return 1;
-	err = virtq_create(256, &q);
-	virtq_destroy(q);
+	err = virtq_round_trip();
 	if (!err)
 		err = io_bus_create(&bus);
 	io_bus_destroy(bus);

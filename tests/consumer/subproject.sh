@@ -17,7 +17,8 @@ subproject('c-vmm', default_options: ['tests=disabled', 'benchmarks=false',
   'examples=false', 'fuzz=disabled', 'lab=disabled', 'default_library=static'])
 executable('consumer', 'consumer.c', dependencies: [dependency('cvmm-vm-memory'),
   dependency('cvmm-vm-allocator'), dependency('cvmm-kvm-ioctls'),
-  dependency('cvmm-virtio-queue'), dependency('cvmm-devices'),
+  dependency('cvmm-virtio-queue'), dependency('cvmm-virtio-queue-driver'),
+  dependency('cvmm-devices'),
   dependency('cvmm-vfio'), dependency('cvmm-linux-loader')])
 MESON
 meson setup "$work/build" "$work" >"$work/setup.log" 2>&1 || { cat "$work/setup.log"; exit 1; }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
-/* Link test: libvirtio-queue alone (with libvm-memory) pops a chain. */
+/* Link test: libvirtio-queue (with libvm-memory) pops a chain that the
+ * mock driver from libvirtio-queue-driver made available. */
 #include <stddef.h>
 
 #include <cvmm/virtio-queue-driver.h>
@@ -14,7 +15,8 @@ int main(void)
 	struct guest_memory *m = NULL;
 	struct virtq_driver *d = NULL;
 	struct virtq *q = NULL;
-	struct virtq_chain c;
+	struct virtq_buf bufs[4];
+	struct virtq_chain c = VIRTQ_CHAIN_INIT(bufs);
 	guest_addr_t da, aa, ua;
 	int ok = 0;
 
@@ -26,7 +28,7 @@ int main(void)
 	    virtq_driver_configure(d, q) || virtq_driver_add(d, &b, 1, NULL))
 		goto out;
 	if (virtq_pop(q, &c) != 1 || c.write_len != 16 ||
-	    virtq_chain_write(&c, "hello", 5) != 5 || virtq_complete(&c))
+	    virtq_chain_write(&c, "hello", 5) != 5 || virtq_complete(q, &c))
 		goto out;
 	ok = virtq_driver_used_idx(d) == 1 && !virtq_is_broken(q);
 out:

@@ -72,6 +72,9 @@ struct aml_obj {
 	size_t blen;
 	unsigned int count;
 	uint64_t elems[8];
+	/* a package of packages of integers (_PRT): up to 16 x 4 */
+	unsigned int nsub;
+	uint64_t sub[16][4];
 };
 
 struct aml_walk {
@@ -198,11 +201,18 @@ static const uint8_t *dataobj(const uint8_t *p, const uint8_t *end,
 			ck_assert(p < body_end);
 			o->count = *p++;
 			for (unsigned int i = 0; i < o->count; i++) {
-				uint64_t v;
+				struct aml_obj e;
 
-				p = integer(p, body_end, &v);
-				if (i < 8)
-					o->elems[i] = v;
+				memset(&e, 0, sizeof(e));
+				p = dataobj(p, body_end, &e);
+				if (e.kind == 'i' && i < 8)
+					o->elems[i] = e.ival;
+				if (e.kind == 'p') {
+					ck_assert_uint_lt(o->nsub, 16);
+					ck_assert_uint_eq(e.count, 4);
+					memcpy(o->sub[o->nsub++], e.elems,
+					       sizeof(o->sub[0]));
+				}
 			}
 		} else {
 			uint64_t size;
@@ -412,6 +422,10 @@ START_TEST(test_acpi_tables_parsed_back)
 		.mmio64_base = 0x8000000000ull,
 		.mmio64_size = 0x4000000000ull,
 		.com1 = true,
+		.pci_irqs = (const struct boot_pci_irq[]){{1, 0, 16, 0},
+							  {2, 1, 17, 0},
+							  {31, 3, 23, 0}},
+		.n_pci_irqs = 3,
 	};
 	uint8_t rsdp[36], *xsdt, *fadt, *dsdt, *madt, *mcfg;
 	uint32_t xl, fl, dl, ml, cl;
@@ -496,6 +510,21 @@ START_TEST(test_acpi_tables_parsed_back)
 	ck_assert_uint_eq(r.m64_min, 0x8000000000ull);
 	ck_assert_uint_eq(r.m64_max, 0xbfffffffffull);
 	ck_assert_uint_eq(r.q_flags & 1, 0); /* producer */
+	o = find(&w, "\\_SB_.PCI0._PRT");
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(o->kind, 'p');
+	ck_assert_uint_eq(o->count, 3);
+	ck_assert_uint_eq(o->nsub, 3);
+	ck_assert_uint_eq(o->sub[0][0], 0x1ffff);
+	ck_assert_uint_eq(o->sub[0][1], 0);
+	ck_assert_uint_eq(o->sub[0][2], 0);
+	ck_assert_uint_eq(o->sub[0][3], 16);
+	ck_assert_uint_eq(o->sub[1][0], 0x2ffff);
+	ck_assert_uint_eq(o->sub[1][1], 1);
+	ck_assert_uint_eq(o->sub[1][3], 17);
+	ck_assert_uint_eq(o->sub[2][0], 0x1fffff);
+	ck_assert_uint_eq(o->sub[2][1], 3);
+	ck_assert_uint_eq(o->sub[2][3], 23);
 	o = find(&w, "\\_SB_.MBRD._CRS");
 	ck_assert_ptr_nonnull(o);
 	resources(o, &r);
@@ -673,9 +702,7 @@ START_TEST(test_acpi_errors)
 	struct guest_memory *m = mem();
 	struct acpi_tables_config c = {.num_cpus = 1};
 
-	ck_assert_int_eq(acpi_tables_setup(m, NULL, NULL, NULL), -EINVAL);
-	c.num_cpus = 0;
-	ck_assert_int_eq(acpi_tables_setup(m, &c, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(acpi_tables_setup(NULL, &c, NULL, NULL), -EINVAL);
 	c.num_cpus = 255;
 	ck_assert_int_eq(acpi_tables_setup(m, &c, NULL, NULL), -EINVAL);
 	c.num_cpus = 2;
@@ -706,6 +733,39 @@ START_TEST(test_acpi_errors)
 	c.mmio64_size = 0;
 	c.ecam_base = 0xe0001000;
 	ck_assert_int_eq(acpi_tables_setup(m, &c, NULL, NULL), -EINVAL);
+	c.ecam_base = 0;
+	c.n_pci_irqs = 1;
+	ck_assert_int_eq(acpi_tables_setup(m, &c, NULL, NULL), -EINVAL);
+	c.pci_irqs = (const struct boot_pci_irq[]){{32, 0, 16, 0}};
+	ck_assert_int_eq(acpi_tables_setup(m, &c, NULL, NULL), -EINVAL);
+	c.pci_irqs = (const struct boot_pci_irq[]){{1, 4, 16, 0}};
+	ck_assert_int_eq(acpi_tables_setup(m, &c, NULL, NULL), -EINVAL);
+	c.n_pci_irqs = 129;
+	ck_assert_int_eq(acpi_tables_setup(m, &c, NULL, NULL), -EINVAL);
+	guest_memory_unref(m);
+}
+END_TEST
+
+START_TEST(test_acpi_defaults)
+{
+	struct guest_memory *m = mem();
+	uint8_t rsdp[36], *xsdt, *madt;
+	uint32_t xl, ml;
+	uint64_t addr;
+
+	/* NULL and zero configurations: one CPU, no PCI */
+	ck_assert_int_eq(acpi_tables_setup(m, NULL, &addr, NULL), 0);
+	ck_assert_uint_eq(addr, 0xe0000);
+	ck_assert_int_eq(acpi_tables_setup(m, &(struct acpi_tables_config){0},
+					   &addr, NULL),
+			 0);
+	ck_assert_int_eq(guest_memory_read(m, addr, rsdp, 36), 0);
+	xsdt = table(m, g64(rsdp + 24), "XSDT", 1, &xl);
+	ck_assert_uint_eq(xl, 36 + 2 * 8);
+	madt = table(m, g64(xsdt + 44), "APIC", 5, &ml);
+	ck_assert_uint_eq(ml, 44 + 8 + 12 + 10 + 6);
+	free(xsdt);
+	free(madt);
 	guest_memory_unref(m);
 }
 END_TEST
@@ -719,6 +779,7 @@ static Suite *acpi_suite(void)
 	tcase_add_test(tc, test_acpi_minimal_and_sci);
 	tcase_add_test(tc, test_acpi_large_dsdt_pkglength);
 	tcase_add_test(tc, test_acpi_errors);
+	tcase_add_test(tc, test_acpi_defaults);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -378,6 +378,27 @@ START_TEST(test_initrd_placement)
 }
 END_TEST
 
+START_TEST(test_initrd_below_pci_hole)
+{
+	static const uint64_t r[][2] = {{0, 3 * GiB}, {4 * GiB, GiB}};
+	static uint8_t img[TI_BZ_SIZE];
+	static uint8_t rd[5000];
+	struct guest_memory *m = ti_mem(r, 2);
+	struct linux_loader_kernel k;
+	guest_addr_t a;
+
+	ck_assert_ptr_nonnull(m);
+	ti_make_bzimage(img);
+	ck_assert_int_eq(linux_loader_load(m, img, sizeof(img), NULL, &k), 0);
+	k.initrd_addr_max = UINT32_MAX; /* the hole and 4 GiB bound it */
+	ck_assert_int_eq(linux_loader_load_initrd(m, &k, NULL, 0, rd,
+						  sizeof(rd), &a),
+			 0);
+	ck_assert_uint_eq(a, (3 * GiB - sizeof(rd)) & ~0xfffull);
+	guest_memory_unref(m);
+}
+END_TEST
+
 /* ------------------------------------------------------------------- e820 */
 
 START_TEST(test_e820_pci_hole_and_reserved)
@@ -514,13 +535,22 @@ START_TEST(test_boot_params)
 	ck_assert_uint_eq(bp.e820_table[2].addr, MiB);
 	ck_assert_int_eq(guest_memory_read(m, BOOT_CMDLINE_ADDR, line, 14), 0);
 	ck_assert_str_eq(line, "console=ttyS0");
-	/* defaults: empty line, e820 = RAM */
+	/* defaults: empty line, e820 = RAM; loader-owned fields the image
+	 * carried are not passed on */
+	k.hdr.ramdisk_image = 0x1234000;
+	k.hdr.ramdisk_size = 0x1000;
+	k.hdr.setup_data = 0x5000;
+	k.hdr.hardware_subarch = 1;
 	ck_assert_int_eq(boot_params_setup(m, &k, NULL), 0);
 	ck_assert_int_eq(
 		guest_memory_read(m, BOOT_ZERO_PAGE_ADDR, &bp, sizeof(bp)), 0);
 	ck_assert_uint_eq(bp.e820_entries, 1);
 	ck_assert_uint_eq(bp.e820_table[0].size, 64 * MiB);
 	ck_assert_uint_eq(bp.hdr.ramdisk_size, 0);
+	ck_assert_uint_eq(bp.hdr.ramdisk_image, 0);
+	ck_assert_uint_eq(bp.hdr.setup_data, 0);
+	ck_assert_uint_eq(bp.hdr.hardware_subarch, 0);
+	ck_assert_uint_eq(bp.acpi_rsdp_addr, 0);
 	guest_memory_unref(m);
 }
 END_TEST
@@ -706,9 +736,10 @@ START_TEST(test_mptable_parsed_back)
 			q += 8;
 			break;
 		case 3:
-			if (q[4] == 1) { /* ISA */
-				ck_assert_uint_eq(q[5], isa);
-				ck_assert_uint_eq(q[7], isa == 0 ? 2 : isa);
+			if (q[4] == 1) { /* ISA: 0 on pin 2, no 2 */
+				ck_assert_uint_eq(q[5],
+						  isa < 2 ? isa : isa + 1);
+				ck_assert_uint_eq(q[7], isa == 0 ? 2 : q[5]);
 				isa++;
 			} else {
 				ck_assert_uint_eq(q[4], 0);
@@ -734,9 +765,22 @@ START_TEST(test_mptable_parsed_back)
 	ck_assert_uint_eq(procs, 4);
 	ck_assert_uint_eq(buses, 2);
 	ck_assert_uint_eq(ioapics, 1);
-	ck_assert_uint_eq(isa, 16);
+	ck_assert_uint_eq(isa, 15);
 	ck_assert_uint_eq(pcis, 3);
 	ck_assert_uint_eq(lints, 2);
+
+	/* irq0_to_pin0: all 16 ISA IRQs, IRQ n on input n */
+	cfg.irq0_to_pin0 = true;
+	ck_assert_int_eq(boot_mptable_setup(m, &cfg, &size), 0);
+	ck_assert_int_eq(guest_memory_read(m, BOOT_MPTABLE_ADDR, buf, size), 0);
+	ck_assert_uint_eq(sum8(buf + 16, size - 16), 0);
+	q = buf + 16 + 44 + 20 * 4 + 8 * 3;
+	for (unsigned int irq = 0; irq < 16; irq++, q += 8) {
+		ck_assert_uint_eq(q[0], 3);
+		ck_assert_uint_eq(q[5], irq);
+		ck_assert_uint_eq(q[7], irq);
+	}
+	cfg.irq0_to_pin0 = false;
 
 	pci[0].slot = 32;
 	ck_assert_int_eq(boot_mptable_setup(m, &cfg, NULL), -EINVAL);
@@ -813,6 +857,16 @@ START_TEST(test_vcpu_long_mode)
 	ck_assert_int_eq(boot_vcpu_setup_long_mode(m, &k, 0, &cfg, &regs,
 						   &sregs),
 			 -EINVAL);
+	cfg.pml4_addr = k.start + 0x1000; /* over the kernel */
+	ck_assert_int_eq(boot_vcpu_setup_long_mode(m, &k, 0, &cfg, &regs,
+						   &sregs),
+			 -EINVAL);
+	cfg.pml4_addr = 0;
+	cfg.gdt_addr = k.end - 8;
+	ck_assert_int_eq(boot_vcpu_setup_long_mode(m, &k, 0, &cfg, &regs,
+						   &sregs),
+			 -EINVAL);
+	cfg.gdt_addr = 0;
 	cfg.pml4_addr = 64 * MiB - 4096;
 	ck_assert_int_eq(boot_vcpu_setup_long_mode(m, &k, 0, &cfg, &regs,
 						   &sregs),
@@ -849,6 +903,11 @@ START_TEST(test_vcpu_pvh)
 	ck_assert_uint_eq(sregs.cs.limit, 0xffffffffu);
 	ck_assert_uint_eq(sregs.tr.limit, 0x67);
 	ck_assert_uint_eq(sregs.tr.present, 1);
+	ck_assert_int_eq(boot_vcpu_setup_pvh(m, &k, 0,
+					     &(struct boot_vcpu_config){
+						     .gdt_addr = k.start},
+					     &regs, &sregs),
+			 -EINVAL);
 	k.kind = LINUX_LOADER_BZIMAGE;
 	ck_assert_int_eq(boot_vcpu_setup_pvh(m, &k, 0, NULL, &regs, &sregs),
 			 -EINVAL);
@@ -858,7 +917,7 @@ END_TEST
 
 START_TEST(test_cpuid_normalize)
 {
-	struct kvm_cpuid_entry2 e[12];
+	struct kvm_cpuid_entry2 e[13];
 	struct boot_cpuid_config cfg = {.apic_id = 3, .num_cpus = 6};
 	size_t n = 0, nout;
 	char sig[13] = {0};
@@ -875,10 +934,12 @@ START_TEST(test_cpuid_normalize)
 		e[n++] = (struct kvm_cpuid_entry2){.function = 0xb, .index = i};
 	e[n++] = (struct kvm_cpuid_entry2){.function = 0x80000008,
 					   .ecx = 0xffff};
+	e[n++] = (struct kvm_cpuid_entry2){
+		.function = 0x8000001e, .ebx = 0xffffffff, .ecx = 0xffffffff};
 	ck_assert_int_eq(boot_cpuid_normalize(e, n, n + 1, &cfg, &nout),
 			 -ENOSPC);
 	ck_assert_uint_eq(e[0].ebx, 0xff00ffff); /* unchanged */
-	ck_assert_int_eq(boot_cpuid_normalize(e, n, 12, &cfg, &nout), 0);
+	ck_assert_int_eq(boot_cpuid_normalize(e, n, 13, &cfg, &nout), 0);
 	ck_assert_uint_eq(nout, n + 2);
 	ck_assert_uint_eq(e[0].ebx, 0x0306ffffu);
 	ck_assert_uint_eq(e[0].ecx, 1u | 1u << 31);
@@ -895,23 +956,29 @@ START_TEST(test_cpuid_normalize)
 	ck_assert_uint_eq(e[6].ecx, 2);
 	ck_assert_uint_eq(e[6].ebx, 0);
 	ck_assert_uint_eq(e[7].ecx, 0x0f00u | 3u << 12 | 5u);
-	ck_assert_uint_eq(e[8].function, 0x40000000);
-	ck_assert_uint_eq(e[8].eax, 0x40000001);
-	memcpy(sig, &e[8].ebx, 4);
-	memcpy(sig + 4, &e[8].ecx, 4);
-	memcpy(sig + 8, &e[8].edx, 4);
+	ck_assert_uint_eq(e[8].eax, 3);
+	ck_assert_uint_eq(e[8].ebx, 0xffff0003u);
+	ck_assert_uint_eq(e[8].ecx, 0xfffff800u);
+	ck_assert_uint_eq(e[9].function, 0x40000000);
+	ck_assert_uint_eq(e[9].eax, 0x40000001);
+	memcpy(sig, &e[9].ebx, 4);
+	memcpy(sig + 4, &e[9].ecx, 4);
+	memcpy(sig + 8, &e[9].edx, 4);
 	ck_assert_mem_eq(sig, "KVMKVMKVM\0\0\0", 12);
-	ck_assert_uint_eq(e[9].function, 0x40000001);
-	ck_assert_uint_eq(e[9].eax, BOOT_KVM_CLOCK_FEATURES);
+	ck_assert_uint_eq(e[10].function, 0x40000001);
+	ck_assert_uint_eq(e[10].eax, BOOT_KVM_CLOCK_FEATURES);
 	/* idempotent: nothing appended a second time, KVM's bits kept */
-	e[9].eax |= 1u << 7;
-	ck_assert_int_eq(boot_cpuid_normalize(e, nout, 12, &cfg, &nout), 0);
+	e[10].eax |= 1u << 7;
+	ck_assert_int_eq(boot_cpuid_normalize(e, nout, 13, &cfg, &nout), 0);
 	ck_assert_uint_eq(nout, n + 2);
-	ck_assert_uint_eq(e[9].eax, BOOT_KVM_CLOCK_FEATURES | 1u << 7);
+	ck_assert_uint_eq(e[10].eax, BOOT_KVM_CLOCK_FEATURES | 1u << 7);
 	cfg.apic_id = 255;
-	ck_assert_int_eq(boot_cpuid_normalize(e, nout, 12, &cfg, &nout),
+	ck_assert_int_eq(boot_cpuid_normalize(e, nout, 13, &cfg, &nout),
 			 -EINVAL);
-	ck_assert_int_eq(boot_cpuid_normalize(e, 13, 12, &cfg, &nout), -EINVAL);
+	ck_assert_int_eq(boot_cpuid_normalize(e, 14, 13, &cfg, &nout), -EINVAL);
+	/* NULL configuration: vCPU 0 of 1 */
+	ck_assert_int_eq(boot_cpuid_normalize(e, nout, 13, NULL, &nout), 0);
+	ck_assert_uint_eq(e[0].ebx >> 16, 0x0001);
 }
 END_TEST
 
@@ -964,6 +1031,7 @@ static Suite *linux_loader_suite(void)
 	tcase_add_test(tc, test_elf_without_pvh_note);
 	tcase_add_test(tc, test_hostile_elf_phdrs_vs_file_size);
 	tcase_add_test(tc, test_initrd_placement);
+	tcase_add_test(tc, test_initrd_below_pci_hole);
 	tcase_add_test(tc, test_e820_pci_hole_and_reserved);
 	tcase_add_test(tc, test_cmdline_builder);
 	tcase_add_test(tc, test_boot_params);

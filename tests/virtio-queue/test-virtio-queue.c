@@ -2,7 +2,8 @@
 /*
  * libvirtio-queue unit tests.  The device queue is driven by the mock
  * driver (cvmm/virtio-queue-driver.h) in real guest memory.  Tests named
- * test_hostile_* each cover one line of HOSTILE-GUEST.md "Virtqueues".
+ * test_hostile_* each cover one line of the "Virtqueues" section of the
+ * project's hostile-guest checklist (docs/security.md).
  *
  * Guest memory used by every test:
  *   A [0, 1 MiB)            RAM
@@ -25,6 +26,7 @@
 #define suite_free(s) ((void)(s))
 #endif
 #include "cvmm-check.h"
+#include "test-memory.h"
 
 #define A_SIZE	  0x100000ull
 #define B_GPA	  0x100000ull
@@ -42,26 +44,19 @@
 #define F_INDIRECT  (1ull << VIRTIO_RING_F_INDIRECT_DESC)
 #define F_VERSION_1 (1ull << 32)
 
-static struct guest_region *ra, *rb, *rc;
 static struct guest_memory *mem;
 static struct virtq *q;
 static struct virtq_driver *drv;
 static int cb_count;
 static enum virtq_error cb_err;
+static uint32_t cb_in_flight; /* virtq_in_flight() seen by the callback */
 
-static struct guest_region *mk_region(guest_addr_t gpa, uint64_t size,
-				      unsigned int flags)
+/* The layout of the comment above, in a new snapshot of new regions. */
+static struct guest_memory *mk_memory(void)
 {
-	struct guest_region_params p;
-	struct guest_region *r = NULL;
-
-	memset(&p, 0, sizeof(p));
-	p.gpa = gpa;
-	p.size = size;
-	p.backing = GUEST_REGION_ANON_PRIVATE;
-	p.flags = flags;
-	ck_assert_int_eq(guest_region_create(&p, &r), 0);
-	return r;
+	return CVMM_TEST_MEMORY(
+		{.gpa = 0, .size = A_SIZE}, {.gpa = B_GPA, .size = B_SIZE},
+		{.gpa = C_GPA, .size = C_SIZE, .flags = GUEST_REGION_READONLY});
 }
 
 static void on_error(struct virtq *vq, enum virtq_error err, void *opaque)
@@ -70,19 +65,12 @@ static void on_error(struct virtq *vq, enum virtq_error err, void *opaque)
 	ck_assert_ptr_eq(opaque, &cb_count);
 	cb_count++;
 	cb_err = err;
+	cb_in_flight = virtq_in_flight(vq);
 }
 
 static void setup(void)
 {
-	struct guest_region *rs[3];
-
-	ra = mk_region(0, A_SIZE, 0);
-	rb = mk_region(B_GPA, B_SIZE, 0);
-	rc = mk_region(C_GPA, C_SIZE, GUEST_REGION_READONLY);
-	rs[0] = ra;
-	rs[1] = rb;
-	rs[2] = rc;
-	ck_assert_int_eq(guest_memory_create(rs, 3, &mem), 0);
+	mem = mk_memory();
 	ck_assert_int_eq(virtq_create(256, &q), 0);
 	ck_assert_int_eq(virtq_set_memory(q, mem), 0);
 	virtq_set_error_cb(q, on_error, &cb_count);
@@ -96,9 +84,6 @@ static void teardown(void)
 	virtq_driver_destroy(drv);
 	virtq_destroy(q);
 	guest_memory_unref(mem);
-	guest_region_unref(ra);
-	guest_region_unref(rb);
-	guest_region_unref(rc);
 	drv = NULL;
 	q = NULL;
 }
@@ -114,6 +99,17 @@ static void start(uint32_t size, uint64_t features)
 	ck_assert_int_eq(virtq_driver_configure(drv, q), 0);
 	ck_assert(virtq_ready(q));
 }
+
+/* A chain with storage for the largest queue the tests use (256). */
+#define CHAIN(name)                        \
+	struct virtq_buf name##_bufs[256]; \
+	struct virtq_chain name = VIRTQ_CHAIN_INIT(name##_bufs)
+/* An array of chains, each with its own storage of 256 buffers. */
+#define CHAINS(name, n)                                             \
+	static struct virtq_buf name##_bufs[n][256];                \
+	struct virtq_chain name[n];                                 \
+	for (unsigned int name##_i = 0; name##_i < (n); name##_i++) \
+	virtq_chain_init(&name[name##_i], name##_bufs[name##_i], 256)
 
 static void write_desc(uint16_t idx, uint64_t addr, uint32_t len,
 		       uint16_t flags, uint16_t next)
@@ -144,7 +140,7 @@ static uint16_t add1(guest_addr_t addr, uint32_t len, uint16_t flags)
 
 static void expect_broken(enum virtq_error e)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 
 	ck_assert_int_eq(virtq_pop(q, &c), -EIO);
 	ck_assert_str_eq(virtq_error_name(virtq_error_get(q)),
@@ -355,7 +351,7 @@ END_TEST
 
 START_TEST(test_pop_empty_returns_zero)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 
 	start(QSIZE, 0);
 	ck_assert_int_eq(virtq_pop(q, &c), 0);
@@ -366,7 +362,7 @@ END_TEST
 
 START_TEST(test_pop_not_ready_enodev)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 
 	ck_assert_int_eq(virtq_pop(q, &c), -ENODEV);
 	ck_assert_int_eq(virtq_add_used(q, 0, 0), -ENODEV);
@@ -380,7 +376,7 @@ START_TEST(test_pop_direct_chain)
 					{DATA + 0x1000, 50, 0},
 					{DATA + 0x2000, 200,
 					 VRING_DESC_F_WRITE}};
-	struct virtq_chain c;
+	CHAIN(c);
 	uint16_t head;
 
 	start(QSIZE, 0);
@@ -406,7 +402,7 @@ START_TEST(test_pop_indirect_chain)
 					{DATA + 0x100, 32, 0},
 					{DATA + 0x200, 64, VRING_DESC_F_WRITE},
 					{DATA + 0x300, 1, VRING_DESC_F_WRITE}};
-	struct virtq_chain c;
+	CHAIN(c);
 	uint16_t head;
 
 	start(QSIZE, F_INDIRECT);
@@ -424,7 +420,7 @@ END_TEST
 
 START_TEST(test_pop_direct_descriptors_then_indirect)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 
 	start(QSIZE, F_INDIRECT);
 	write_desc(3, DATA, 8, VRING_DESC_F_NEXT, 5);
@@ -446,7 +442,7 @@ START_TEST(test_read_write_roundtrip)
 					{DATA + 0x100, 6, 0},
 					{DATA + 0x200, 32, VRING_DESC_F_WRITE}};
 	struct vring_used_elem e;
-	struct virtq_chain c;
+	CHAIN(c);
 	char in[16], out[20], back[20];
 	uint16_t head;
 	int i;
@@ -470,7 +466,7 @@ START_TEST(test_read_write_roundtrip)
 	ck_assert_int_eq(virtq_chain_writable(&c), 12);
 	ck_assert_int_eq(guest_memory_read(mem, DATA + 0x200, back, 20), 0);
 	ck_assert_mem_eq(back, out, 20);
-	ck_assert_int_eq(virtq_complete(&c), 0);
+	ck_assert_int_eq(virtq_complete(q, &c), 0);
 	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
 	ck_assert_uint_eq(e.id, head);
 	ck_assert_uint_eq(e.len, 20);
@@ -480,7 +476,7 @@ END_TEST
 
 START_TEST(test_read_exact_short_is_emsgsize)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	char buf[64];
 
 	start(QSIZE, 0);
@@ -504,7 +500,7 @@ START_TEST(test_typed_header_and_status)
 	struct virtq_driver_buf b[3] = {{DATA, 4, 0},
 					{DATA + 4, 12, 0},
 					{DATA + 0x100, 1, VRING_DESC_F_WRITE}};
-	struct virtq_chain c;
+	CHAIN(c);
 	uint8_t status = 0x5a, gs = 0;
 
 	start(QSIZE, 0);
@@ -525,7 +521,7 @@ START_TEST(test_skip_read_and_write)
 {
 	struct virtq_driver_buf b[2] = {{DATA, 10, 0},
 					{DATA + 0x100, 10, VRING_DESC_F_WRITE}};
-	struct virtq_chain c;
+	CHAIN(c);
 	char x;
 
 	start(QSIZE, 0);
@@ -547,7 +543,7 @@ START_TEST(test_iov_export_readable)
 					{A_SIZE - 50, 100, 0}, /* A|B */
 					{DATA + 0x1000, 8, VRING_DESC_F_WRITE}};
 	struct iovec iov[8];
-	struct virtq_chain c;
+	CHAIN(c);
 	void *h;
 	int n;
 
@@ -577,7 +573,7 @@ START_TEST(test_iov_export_writable)
 	struct virtq_driver_buf b[2] = {
 		{DATA, 4, 0}, {DATA + 0x1000, 64, VRING_DESC_F_WRITE}};
 	struct iovec iov[2];
-	struct virtq_chain c;
+	CHAIN(c);
 	uint8_t v = 0;
 
 	start(QSIZE, 0);
@@ -596,7 +592,7 @@ END_TEST
 START_TEST(test_add_used_publishes_idx)
 {
 	struct vring_used_elem e;
-	struct virtq_chain c;
+	CHAIN(c);
 	uint16_t h1, h2;
 
 	start(QSIZE, 0);
@@ -622,7 +618,7 @@ END_TEST
 
 START_TEST(test_add_used_not_in_flight_einval)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	uint16_t h;
 
 	start(QSIZE, 0);
@@ -640,7 +636,7 @@ END_TEST
 START_TEST(test_add_used_batch)
 {
 	struct vring_used_elem el[3], e;
-	struct virtq_chain c;
+	CHAIN(c);
 	int i;
 
 	start(QSIZE, 0);
@@ -666,10 +662,11 @@ START_TEST(test_add_used_batch)
 }
 END_TEST
 
-START_TEST(test_pop_batch_stops_at_snapshot_room)
+START_TEST(test_pop_batch_each_chain_own_storage)
 {
 	struct virtq_driver_buf b[6];
-	struct virtq_chain c[8];
+	struct virtq_buf small[4];
+	CHAINS(c, 8);
 	uint16_t h[3];
 	int i;
 
@@ -683,32 +680,52 @@ START_TEST(test_pop_batch_stops_at_snapshot_room)
 	ck_assert_int_eq(virtq_driver_add(drv, b, 6, &h[0]), 0);
 	ck_assert_int_eq(virtq_driver_add(drv, b, 6, &h[1]), 0);
 	ck_assert_int_eq(virtq_driver_add_indirect(drv, b, 5, TABLE, &h[2]), 0);
-	/* 6 + 6 buffers fit the 16-buffer snapshot room, 5 more do not. */
+	/* The third chain (5 buffers) does not fit 4: the batch stops
+	 * before it, nothing of it consumed. */
+	virtq_chain_init(&c[2], small, 4);
 	ck_assert_int_eq(virtq_pop_batch(q, c, 8), 2);
 	ck_assert_int_eq(c[0].head, h[0]);
 	ck_assert_int_eq(c[1].head, h[1]);
-	ck_assert_ptr_ne(c[0].bufs, c[1].bufs);
+	ck_assert_ptr_eq(c[0].bufs, c_bufs[0]);
+	ck_assert_ptr_eq(c[1].bufs, c_bufs[1]);
 	ck_assert_uint_eq(c[1].bufs[0].addr, DATA);
 	ck_assert_uint_eq(c[0].write_len, 32);
-	ck_assert_int_eq(virtq_pop_batch(q, c, 8), 1);
-	ck_assert_int_eq(c[0].head, h[2]);
-	ck_assert_int_eq(c[0].nbufs, 5);
+	ck_assert_int_eq(c[2].nbufs, 5);
+	/* Alone in the batch it is refused with -ENOBUFS... */
+	ck_assert_int_eq(virtq_pop_batch(q, &c[2], 1), -ENOBUFS);
+	ck_assert_int_eq(virtq_in_flight(q), 2);
+	/* ...and taken with room enough. */
+	ck_assert_int_eq(virtq_pop_batch(q, &c[3], 5), 1);
+	ck_assert_int_eq(c[3].head, h[2]);
+	ck_assert_int_eq(c[3].nbufs, 5);
 	ck_assert_int_eq(virtq_in_flight(q), 3);
 	ck_assert_int_eq(virtq_pop_batch(q, c, 0), 0);
+	/* All three stay valid together, completed in any order. */
+	ck_assert_uint_eq(c[0].bufs[5].addr, DATA + 0x500);
+	ck_assert_uint_eq(c[3].bufs[4].addr, DATA + 0x400);
+	ck_assert_int_eq(virtq_complete(q, &c[3]), 0);
+	ck_assert_int_eq(virtq_complete(q, &c[0]), 0);
+	ck_assert_int_eq(virtq_complete(q, &c[1]), 0);
+	ck_assert_int_eq(virtq_in_flight(q), 0);
 	ck_assert(!virtq_is_broken(q));
 }
 END_TEST
 
 START_TEST(test_pop_batch_error_after_good_chains)
 {
-	struct virtq_chain c[4];
+	CHAINS(c, 4);
 
 	start(QSIZE, 0);
 	add1(DATA, 8, 0);
 	ck_assert_int_eq(virtq_driver_push_head(drv, QSIZE + 3), 0);
 	ck_assert_int_eq(virtq_pop_batch(q, c, 4), 1);
 	ck_assert(virtq_is_broken(q));
+	/* The callback, run inside the batch, saw the chain popped before. */
+	ck_assert_int_eq(cb_count, 1);
+	ck_assert_uint_eq(cb_in_flight, 1);
 	ck_assert_int_eq(virtq_pop_batch(q, c, 4), -EIO);
+	/* The single pop sees the broken queue too (no ring is read). */
+	ck_assert_int_eq(virtq_pop(q, &c[1]), -EIO);
 	ck_assert_int_eq(virtq_error_get(q), VIRTQ_ERR_HEAD_OUT_OF_RANGE);
 }
 END_TEST
@@ -717,7 +734,7 @@ START_TEST(test_read_write_outside_hot_region)
 {
 	struct virtq_driver_buf b[2] = {{B_GPA + 0x100, 8, 0},
 					{B_GPA + 0x200, 8, VRING_DESC_F_WRITE}};
-	struct virtq_chain c;
+	CHAIN(c);
 	uint64_t v = 0x0102030405060708ull, got = 0;
 
 	start(QSIZE, 0);
@@ -735,7 +752,7 @@ END_TEST
 
 START_TEST(test_deactivate_keeps_indexes)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	uint16_t h1, h2;
 
 	start(QSIZE, 0);
@@ -759,7 +776,7 @@ START_TEST(test_indirect_table_unaligned_or_across_regions)
 	struct virtq_driver_buf b[3] = {{DATA, 8, 0},
 					{DATA + 8, 8, 0},
 					{DATA + 16, 8, VRING_DESC_F_WRITE}};
-	struct virtq_chain c;
+	CHAIN(c);
 
 	start(QSIZE, F_INDIRECT);
 	/* Not 8-aligned: copied through libvm-memory, not walked in place. */
@@ -780,7 +797,7 @@ END_TEST
 
 START_TEST(test_indirect_descriptor_write_flag_ignored)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 
 	/* virtio 1.2, 2.7.5.3.2: the device ignores WRITE on the
 	 * descriptor that refers to an indirect table. */
@@ -798,7 +815,7 @@ END_TEST
 
 START_TEST(test_iov_no_room_is_enobufs)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	struct iovec iov[1];
 
 	start(QSIZE, 0);
@@ -814,7 +831,8 @@ END_TEST
 
 START_TEST(test_undo_pop)
 {
-	struct virtq_chain c, c2;
+	CHAIN(c);
+	CHAIN(c2);
 	uint16_t h1, h2;
 
 	start(QSIZE, 0);
@@ -841,7 +859,7 @@ START_TEST(test_many_rounds_reuse_descriptors)
 					{DATA + 8, 8, 0},
 					{DATA + 16, 8, VRING_DESC_F_WRITE}};
 	struct vring_used_elem e;
-	struct virtq_chain c;
+	CHAIN(c);
 	int i, j;
 
 	start(QSIZE, F_INDIRECT | F_EVENT_IDX);
@@ -861,7 +879,7 @@ START_TEST(test_many_rounds_reuse_descriptors)
 			ck_assert_int_eq(virtq_pop(q, &c), 1);
 			ck_assert_int_eq(c.nbufs, 3);
 			ck_assert_int_eq(virtq_chain_skip_write(&c, 8), 8);
-			ck_assert_int_eq(virtq_complete(&c), 0);
+			ck_assert_int_eq(virtq_complete(q, &c), 0);
 		}
 		for (j = 0; j < 5; j++) {
 			ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
@@ -877,7 +895,7 @@ START_TEST(test_queue_size_32768)
 {
 	struct virtq *big;
 	struct virtq_driver *bd;
-	struct virtq_chain c;
+	CHAIN(c);
 	guest_addr_t d, a, u;
 	uint64_t bytes;
 
@@ -932,7 +950,7 @@ END_TEST
 
 START_TEST(test_hostile_avail_idx_exactly_size_accepted)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	int i;
 
 	start(QSIZE, 0);
@@ -953,7 +971,7 @@ END_TEST
 
 START_TEST(test_hostile_avail_idx_goes_backwards)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 
 	start(QSIZE, 0);
 	add1(DATA, 8, 0);
@@ -1002,7 +1020,7 @@ END_TEST
 
 START_TEST(test_hostile_chain_of_exactly_size_accepted)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	int i;
 
 	start(QSIZE, 0);
@@ -1099,7 +1117,7 @@ START_TEST(test_hostile_indirect_one_entry_table_malformed)
 	};
 	int k = _i % 8;
 	bool batch = _i >= 8;
-	struct virtq_chain c[2];
+	CHAINS(c, 2);
 	uint16_t hflags = VRING_DESC_F_INDIRECT;
 
 	start(QSIZE, k == 5 ? 0 : F_INDIRECT);
@@ -1145,7 +1163,7 @@ END_TEST
 /* The shortcut's result is the general walk's, through both pop calls. */
 START_TEST(test_pop_indirect_one_entry_table)
 {
-	struct virtq_chain c[2];
+	CHAINS(c, 2);
 	char buf[8];
 	int batch;
 
@@ -1182,8 +1200,8 @@ START_TEST(test_pop_indirect_one_entry_table)
 		ck_assert_uint_eq(c[1].write_len, 8);
 		ck_assert_uint_eq(c[1].bufs[0].flags, VRING_DESC_F_WRITE);
 		ck_assert_int_eq(virtq_chain_write(&c[1], "abcdefgh", 8), 8);
-		ck_assert_int_eq(virtq_complete(&c[0]), 0);
-		ck_assert_int_eq(virtq_complete(&c[1]), 0);
+		ck_assert_int_eq(virtq_complete(q, &c[0]), 0);
+		ck_assert_int_eq(virtq_complete(q, &c[1]), 0);
 		ck_assert_int_eq(virtq_in_flight(q), 0);
 	}
 	ck_assert(!virtq_is_broken(q));
@@ -1275,7 +1293,7 @@ START_TEST(test_hostile_zero_length_allowed_when_opted_in)
 {
 	struct virtq_driver_buf b[3] = {
 		{DATA, 0, 0}, {DATA, 4, 0}, {DATA, 0, VRING_DESC_F_WRITE}};
-	struct virtq_chain c;
+	CHAIN(c);
 	char buf[8];
 
 	start(QSIZE, 0);
@@ -1292,7 +1310,7 @@ END_TEST
 
 START_TEST(test_hostile_huge_length_outside_ram)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	struct iovec iov[4];
 	char buf[16];
 
@@ -1313,7 +1331,7 @@ START_TEST(test_hostile_total_chain_length_overflows_32bit)
 	struct virtq_driver_buf b[3] = {{DATA, 0x80000000u, 0},
 					{DATA, 0x7fffffffu, 0},
 					{DATA, 1, VRING_DESC_F_WRITE}};
-	struct virtq_chain c;
+	CHAIN(c);
 
 	start(QSIZE, 0);
 	/* Exactly 2^32 - 1: accepted. */
@@ -1335,7 +1353,7 @@ END_TEST
 
 START_TEST(test_hostile_buffer_crosses_end_of_ram)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	char buf[64];
 
 	start(QSIZE, 0);
@@ -1351,7 +1369,7 @@ END_TEST
 
 START_TEST(test_hostile_writable_buffer_in_hole)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	struct iovec iov[2];
 
 	start(QSIZE, 0);
@@ -1364,7 +1382,7 @@ END_TEST
 
 START_TEST(test_hostile_writable_buffer_in_rom)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	struct iovec iov[2];
 	char x = 1;
 
@@ -1385,7 +1403,7 @@ END_TEST
 
 START_TEST(test_hostile_more_chains_in_flight_than_size)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	int i;
 
 	start(QSIZE, 0);
@@ -1405,7 +1423,7 @@ END_TEST
 
 START_TEST(test_hostile_same_head_twice_in_avail)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 
 	start(QSIZE, 0);
 	write_desc(2, DATA, 8, 0, 0);
@@ -1419,7 +1437,7 @@ END_TEST
 /* The same two lines through virtq_pop_batch(), which has its own loop. */
 START_TEST(test_hostile_more_chains_in_flight_than_size_batch)
 {
-	struct virtq_chain c[QSIZE + 1];
+	CHAINS(c, QSIZE + 1);
 	int i;
 
 	start(QSIZE, 0);
@@ -1439,7 +1457,7 @@ END_TEST
 
 START_TEST(test_hostile_same_head_twice_in_avail_batch)
 {
-	struct virtq_chain c[4];
+	CHAINS(c, 4);
 
 	start(QSIZE, 0);
 	write_desc(2, DATA, 8, 0, 0);
@@ -1456,7 +1474,7 @@ END_TEST
 
 START_TEST(test_hostile_descriptor_snapshot_before_use)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	char buf[64];
 
 	start(QSIZE, 0);
@@ -1477,7 +1495,7 @@ END_TEST
 START_TEST(test_hostile_indirect_table_snapshot_before_use)
 {
 	struct virtq_driver_buf b[1] = {{DATA, 8, 0}};
-	struct virtq_chain c;
+	CHAIN(c);
 	char buf[64];
 
 	start(QSIZE, F_INDIRECT);
@@ -1491,7 +1509,7 @@ END_TEST
 
 START_TEST(test_hostile_broken_queue_never_spins)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	int i;
 
 	start(QSIZE, 0);
@@ -1512,7 +1530,7 @@ END_TEST
 
 START_TEST(test_hostile_reset_clears_broken)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 
 	start(QSIZE, 0);
 	ck_assert_int_eq(virtq_driver_push_head(drv, 99), 0);
@@ -1535,7 +1553,7 @@ END_TEST
 START_TEST(test_hostile_memory_removed_under_ready_queue)
 {
 	struct guest_memory *m2;
-	struct virtq_chain c;
+	CHAIN(c);
 
 	start(QSIZE, 0);
 	/* A snapshot without region A (where the rings are). */
@@ -1558,9 +1576,8 @@ END_TEST
  */
 START_TEST(test_memory_swapped_while_not_ready_drops_cached_region)
 {
-	struct guest_region *ra2, *rs[3];
 	struct guest_memory *m2;
-	struct virtq_chain c;
+	CHAIN(c);
 	struct iovec iov[2];
 	char buf[8];
 
@@ -1569,20 +1586,18 @@ START_TEST(test_memory_swapped_while_not_ready_drops_cached_region)
 	add1(DATA, 8, 0);
 	ck_assert_int_eq(virtq_pop(q, &c), 1);
 	ck_assert_int_eq(virtq_set_ready(q, false), 0);
-	/* New RAM at the same addresses; the old region A goes away. */
-	ra2 = mk_region(0, A_SIZE, 0);
-	rs[0] = ra2;
-	rs[1] = rb;
-	rs[2] = rc;
-	ck_assert_int_eq(guest_memory_create(rs, 3, &m2), 0);
+	/* New RAM at the same addresses; the old regions (region A with
+	 * the rings among them) go away with the old snapshot. */
+	m2 = mk_memory();
 	ck_assert_int_eq(guest_memory_fill(m2, DATA, 'z', 8), 0);
 	ck_assert_int_eq(virtq_set_memory(q, m2), 0);
 	virtq_driver_destroy(drv);
 	drv = NULL;
 	guest_memory_unref(mem);
-	guest_region_unref(ra);
 	mem = m2;
-	ra = ra2;
+	/* Not ready: the chain touches nothing. */
+	ck_assert_int_eq(virtq_chain_read(&c, buf, 4), -ENODEV);
+	ck_assert_int_eq(virtq_set_ready(q, true), 0);
 	/* The chain now reads the new memory, not the unmapped region. */
 	ck_assert_int_eq(virtq_chain_read(&c, buf, 4), 4);
 	ck_assert_int_eq(buf[0], 'z');
@@ -1613,13 +1628,13 @@ static void restore_at(uint16_t idx, uint64_t features)
 START_TEST(test_wrap_avail_and_used_idx)
 {
 	struct vring_used_elem e;
-	struct virtq_chain c;
+	CHAIN(c);
 	int i;
 
 	start(QSIZE, 0);
 	restore_at(65530, 0);
 	for (i = 0; i < 40; i++) {
-		uint16_t h = add1(DATA, 8, VRING_DESC_F_WRITE);
+		uint16_t h = add1(DATA, 64, VRING_DESC_F_WRITE);
 
 		ck_assert_int_eq(virtq_avail_count(q), 1);
 		ck_assert_int_eq(virtq_pop(q, &c), 1);
@@ -1635,7 +1650,7 @@ END_TEST
 
 START_TEST(test_wrap_full_ring_across_wrap)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	int i;
 
 	start(QSIZE, 0);
@@ -1663,7 +1678,7 @@ END_TEST
 
 START_TEST(test_wrap_used_event)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	uint16_t h;
 
 	start(QSIZE, F_EVENT_IDX);
@@ -1684,7 +1699,7 @@ END_TEST
 
 START_TEST(test_wrap_avail_event)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 
 	start(QSIZE, F_EVENT_IDX);
 	restore_at(65535, F_EVENT_IDX);
@@ -1707,7 +1722,7 @@ END_TEST
 
 START_TEST(test_notify_no_interrupt_flag_honoured)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	uint16_t h;
 
 	start(QSIZE, 0);
@@ -1726,7 +1741,7 @@ END_TEST
 
 START_TEST(test_notify_nothing_new_no_interrupt)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	uint16_t h;
 
 	start(QSIZE, 0);
@@ -1750,7 +1765,7 @@ END_TEST
 START_TEST(test_wrap_used_idx_full_cycle_between_interrupt_checks)
 {
 	struct vring_used_elem e[QSIZE];
-	struct virtq_chain c[QSIZE];
+	CHAINS(c, QSIZE);
 	uint32_t i, round;
 
 	start(QSIZE, _i % 2 ? F_EVENT_IDX : 0);
@@ -1790,7 +1805,7 @@ END_TEST
 
 START_TEST(test_notify_event_idx_used_event)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 	int i;
 
 	start(QSIZE, F_EVENT_IDX);
@@ -1818,7 +1833,7 @@ END_TEST
 
 START_TEST(test_notify_event_idx_ignores_no_interrupt_flag)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 
 	start(QSIZE, F_EVENT_IDX);
 	ck_assert_int_eq(
@@ -1850,7 +1865,7 @@ END_TEST
 
 START_TEST(test_notify_enable_rechecks_for_raced_buffers)
 {
-	struct virtq_chain c;
+	CHAIN(c);
 
 	start(QSIZE, F_EVENT_IDX);
 	ck_assert(!virtq_enable_notification(q));
@@ -1896,7 +1911,7 @@ START_TEST(test_state_roundtrip)
 	struct virtq_state *st = calloc(1, sizeof(*st));
 	struct vring_used_elem e;
 	struct virtq *q2;
-	struct virtq_chain c;
+	CHAIN(c);
 	uint16_t h[3];
 	int i;
 
@@ -1926,7 +1941,8 @@ START_TEST(test_state_roundtrip)
 	ck_assert_int_eq(virtq_add_used(q2, h[1], 2), 0);
 	ck_assert_int_eq(virtq_pop(q2, &c), 1);
 	ck_assert_int_eq(c.head, h[2]);
-	ck_assert_int_eq(virtq_complete(&c), 0);
+	ck_assert_int_eq(virtq_complete(q, &c), -EINVAL); /* not q's */
+	ck_assert_int_eq(virtq_complete(q2, &c), 0);
 	for (i = 0; i < 3; i++)
 		ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
 	virtq_destroy(q2);
@@ -1978,7 +1994,7 @@ END_TEST
 START_TEST(test_state_keeps_broken)
 {
 	struct virtq_state *st = calloc(1, sizeof(*st));
-	struct virtq_chain c;
+	CHAIN(c);
 
 	ck_assert_ptr_nonnull(st);
 	start(QSIZE, 0);
@@ -2001,13 +2017,16 @@ START_TEST(test_used_ring_writes_are_dirty_logged)
 	struct guest_memory *m2;
 	struct virtq_driver *d2;
 	struct virtq *q2;
-	struct virtq_chain c;
+	CHAIN(c);
 	guest_addr_t d, a, u;
 	uint64_t bits[4];
 	struct virtq_driver_buf b = {0x8000, 8, 0};
 
-	rd = mk_region(0x10000000, 0x10000, GUEST_REGION_DIRTY_LOG);
-	ck_assert_int_eq(guest_memory_create(&rd, 1, &m2), 0);
+	m2 = CVMM_TEST_MEMORY({.gpa = 0x10000000,
+			       .size = 0x10000,
+			       .flags = GUEST_REGION_DIRTY_LOG});
+	rd = guest_memory_find_region(m2, 0x10000000);
+	ck_assert_ptr_nonnull(rd);
 	virtq_driver_layout(QSIZE, 0x10000000, &d, &a, &u);
 	/* Used ring on its own page (the third). */
 	u = 0x10002000;
@@ -2036,7 +2055,6 @@ START_TEST(test_used_ring_writes_are_dirty_logged)
 	virtq_destroy(q2);
 	virtq_driver_destroy(d2);
 	guest_memory_unref(m2);
-	guest_region_unref(rd);
 }
 END_TEST
 
@@ -2077,6 +2095,454 @@ START_TEST(test_driver_runs_out_of_descriptors)
 	ck_assert_int_eq(virtq_driver_add(drv, b, QSIZE - 1, NULL), 0);
 	ck_assert_int_eq(virtq_driver_add(drv, b, 2, NULL), -ENOSPC);
 	ck_assert_int_eq(virtq_driver_num_free(drv), 1);
+}
+END_TEST
+
+/* ========================================================== chain ownership */
+
+START_TEST(test_chains_held_in_flight_complete_in_any_order)
+{
+	struct vring_used_elem e;
+	struct virtq_driver_buf b[3];
+	uint16_t h[5];
+	CHAINS(c, 5);
+	int i;
+
+	start(QSIZE, 0);
+	for (i = 0; i < 5; i++) {
+		b[0] = (struct virtq_driver_buf){DATA + 0x1000ull * i, 8, 0};
+		b[1] = (struct virtq_driver_buf){DATA + 0x1000ull * i + 0x100,
+						 16, VRING_DESC_F_WRITE};
+		b[2] = (struct virtq_driver_buf){DATA + 0x1000ull * i + 0x200,
+						 1 + (uint32_t)i,
+						 VRING_DESC_F_WRITE};
+		ck_assert_int_eq(virtq_driver_add(drv, b, 3, &h[i]), 0);
+	}
+	/* Five pops, each into its own storage: every earlier chain keeps
+	 * its buffers (they used to live in the queue until the next pop). */
+	for (i = 0; i < 5; i++)
+		ck_assert_int_eq(virtq_pop(q, &c[i]), 1);
+	ck_assert_int_eq(virtq_in_flight(q), 5);
+	for (i = 0; i < 5; i++) {
+		ck_assert_int_eq(c[i].head, h[i]);
+		ck_assert_int_eq(c[i].nbufs, 3);
+		ck_assert_uint_eq(c[i].bufs[0].addr, DATA + 0x1000ull * i);
+		ck_assert_uint_eq(c[i].bufs[2].len, 1 + (uint32_t)i);
+		ck_assert_uint_eq(c[i].write_len, 17 + (uint32_t)i);
+	}
+	/* Served and completed backwards, each writing its index. */
+	for (i = 4; i >= 0; i--) {
+		uint8_t v = (uint8_t)i;
+
+		ck_assert_int_eq(VIRTQ_CHAIN_WRITE_OBJ(&c[i], &v), 0);
+		ck_assert_int_eq(virtq_complete(q, &c[i]), 0);
+		ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+		ck_assert_uint_eq(e.id, h[i]);
+		ck_assert_uint_eq(e.len, 1);
+	}
+	ck_assert_int_eq(virtq_in_flight(q), 0);
+	/* Completed: a second completion is refused, nothing published. */
+	ck_assert_int_eq(virtq_complete(q, &c[3]), -EINVAL);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 0);
+	ck_assert(!virtq_is_broken(q));
+}
+END_TEST
+
+START_TEST(test_chain_too_long_for_storage_enobufs)
+{
+	struct virtq_driver_buf b[5];
+	struct virtq_buf small[2], big[5];
+	struct virtq_chain c;
+	uint16_t h;
+	int i;
+
+	start(QSIZE, F_INDIRECT);
+	for (i = 0; i < 5; i++)
+		b[i] = (struct virtq_driver_buf){DATA + 0x100ull * i, 32,
+						 i >= 3 ? VRING_DESC_F_WRITE
+							: 0};
+	ck_assert_int_eq(virtq_driver_add(drv, b, 5, &h), 0);
+	/* Too small: refused, nothing consumed, the need reported. */
+	virtq_chain_init(&c, small, 2);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENOBUFS);
+	ck_assert_int_eq(c.nbufs, 5);
+	ck_assert_ptr_eq(c.bufs, small);
+	ck_assert_int_eq(c.cap, 2);
+	ck_assert_int_eq(virtq_in_flight(q), 0);
+	ck_assert_int_eq(virtq_avail_count(q), 1);
+	/* No storage at all: the same question, asked for free. */
+	virtq_chain_init(&c, NULL, 0);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENOBUFS);
+	ck_assert_int_eq(c.nbufs, 5);
+	/* Exactly enough. */
+	virtq_chain_init(&c, big, 5);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(c.head, h);
+	ck_assert_int_eq(c.nbufs, 5);
+	ck_assert_int_eq(c.nread, 3);
+	ck_assert_uint_eq(c.bufs[4].addr, DATA + 0x400);
+	ck_assert_int_eq(virtq_complete(q, &c), 0);
+	/* The same through an indirect table, and a one-buffer chain into
+	 * empty storage. */
+	ck_assert_int_eq(virtq_driver_add_indirect(drv, b, 5, TABLE, &h), 0);
+	virtq_chain_init(&c, small, 2);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENOBUFS);
+	ck_assert_int_eq(c.nbufs, 5);
+	virtq_chain_init(&c, big, 5);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_complete(q, &c), 0);
+	add1(DATA, 8, 0);
+	virtq_chain_init(&c, NULL, 0);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENOBUFS);
+	ck_assert_int_eq(c.nbufs, 1);
+	ck_assert_int_eq(virtq_pop_batch(q, &c, 1), -ENOBUFS);
+	virtq_chain_init(&c, small, 1);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_in_flight(q), 1);
+	ck_assert(!virtq_is_broken(q));
+}
+END_TEST
+
+/* A malformed chain breaks the queue even when it would not fit: the
+ * whole chain is checked before the storage is looked at. */
+START_TEST(test_hostile_malformed_chain_in_small_storage_breaks)
+{
+	struct virtq_buf small[1];
+	struct virtq_chain c;
+
+	start(QSIZE, 0);
+	write_desc(0, DATA, 8, VRING_DESC_F_NEXT, 1);
+	write_desc(1, DATA + 8, 8, VRING_DESC_F_NEXT, 0); /* loop */
+	ck_assert_int_eq(virtq_driver_push_head(drv, 0), 0);
+	virtq_chain_init(&c, small, 1);
+	ck_assert_int_eq(virtq_pop(q, &c), -EIO);
+	ck_assert_int_eq(virtq_error_get(q), VIRTQ_ERR_CHAIN_TOO_LONG);
+	ck_assert_int_eq(cb_count, 1);
+}
+END_TEST
+
+START_TEST(test_chain_alloc_free)
+{
+	struct virtq_driver_buf b[2] = {{DATA, 8, 0},
+					{DATA + 8, 8, VRING_DESC_F_WRITE}};
+	struct virtq_chain *c = virtq_chain_alloc(2);
+	uint64_t x = 0x0123456789abcdefull;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->cap, 2);
+	ck_assert_ptr_null(c->q);
+	errno = 0;
+	ck_assert_ptr_null(virtq_chain_alloc(65536));
+	ck_assert_int_eq(errno, EINVAL);
+	start(QSIZE, 0);
+	ck_assert_int_eq(virtq_driver_add(drv, b, 2, NULL), 0);
+	ck_assert_int_eq(virtq_pop(q, c), 1);
+	ck_assert_int_eq(VIRTQ_CHAIN_WRITE_OBJ(c, &x), 0);
+	ck_assert_int_eq(virtq_complete(q, c), 0);
+	virtq_chain_free(c);
+	virtq_chain_free(NULL);
+}
+END_TEST
+
+START_TEST(test_complete_batch_checks_every_chain_first)
+{
+	struct vring_used_elem e;
+	struct virtq *q2;
+	CHAINS(c, 3);
+	int i;
+
+	start(QSIZE, 0);
+	for (i = 0; i < 3; i++)
+		add1(DATA + 0x100ull * i, 16, VRING_DESC_F_WRITE);
+	ck_assert_int_eq(virtq_pop_batch(q, c, 3), 3);
+	ck_assert_int_eq(virtq_chain_skip_write(&c[1], 5), 5);
+	/* A chain that claims another queue: nothing completed. */
+	ck_assert_int_eq(virtq_create(16, &q2), 0);
+	c[2].q = q2;
+	ck_assert_int_eq(virtq_complete_batch(q, c, 3), -EINVAL);
+	c[2].q = q;
+	ck_assert_int_eq(virtq_in_flight(q), 3);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 0);
+	/* A chain completed on a queue it was not popped from. */
+	ck_assert_int_eq(virtq_complete(q2, &c[2]), -EINVAL);
+	ck_assert_int_eq(virtq_complete_len(q2, &c[2], 1), -EINVAL);
+	ck_assert_int_eq(virtq_in_flight(q), 3);
+	virtq_destroy(q2);
+	/* The same chain twice: nothing completed. */
+	c[2] = c[0];
+	ck_assert_int_eq(virtq_complete_batch(q, c, 3), -EINVAL);
+	ck_assert_int_eq(virtq_in_flight(q), 3);
+	ck_assert_int_eq(virtq_complete_batch(q, c, 2), 0);
+	ck_assert_int_eq(virtq_in_flight(q), 1);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 0);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 5);
+	ck_assert_int_eq(virtq_complete_batch(q, c, 0), 0);
+	ck_assert_int_eq(virtq_complete_batch(q, NULL, 1), -EINVAL);
+}
+END_TEST
+
+/* ============================================================ used length */
+
+/* The used length published is never more than the chain's writable
+ * total, whichever completion call a (buggy) device uses. */
+START_TEST(test_used_len_bounded_by_writable_total)
+{
+	struct virtq_driver_buf b[3] = {{DATA, 64, 0},
+					{DATA + 0x100, 16, VRING_DESC_F_WRITE},
+					{DATA + 0x200, 8, VRING_DESC_F_WRITE}};
+	struct vring_used_elem e, el[2];
+	uint16_t h[2];
+	CHAIN(c);
+
+	start(QSIZE, 0);
+	/* virtq_complete_len(): clamped to write_len (24). */
+	ck_assert_int_eq(virtq_driver_add(drv, b, 3, &h[0]), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_complete_len(q, &c, 1000), 0);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 24);
+	/* A length within bounds is kept. */
+	ck_assert_int_eq(virtq_driver_add(drv, b, 3, NULL), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_complete_len(q, &c, 17), 0);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 17);
+	/* virtq_complete() with a write cursor the device corrupted. */
+	ck_assert_int_eq(virtq_driver_add(drv, b, 3, NULL), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	c.wr_done = 0xffffffffu;
+	ck_assert_int_eq(virtq_complete(q, &c), 0);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 24);
+	/* The bare-head call: the queue kept the total from the pop. */
+	ck_assert_int_eq(virtq_driver_add(drv, b, 3, &h[0]), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_add_used(q, h[0], UINT32_MAX), 0);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 24);
+	/* A readable-only chain can report nothing written. */
+	h[0] = add1(DATA, 32, 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_add_used(q, h[0], 4096), 0);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 0);
+	/* The bare-head batch. */
+	h[0] = add1(DATA, 32, VRING_DESC_F_WRITE);
+	h[1] = add1(DATA + 0x100, 4, VRING_DESC_F_WRITE);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	el[0] = (struct vring_used_elem){h[0], 33};
+	el[1] = (struct vring_used_elem){h[1], 3};
+	ck_assert_int_eq(virtq_add_used_batch(q, el, 2), 0);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 32);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 3);
+	ck_assert(!virtq_is_broken(q));
+}
+END_TEST
+
+/* After a restore the bound of each chain in flight is recomputed from its
+ * descriptors (the state does not carry it). */
+START_TEST(test_used_len_bound_survives_restore)
+{
+	struct virtq_driver_buf b[2] = {{DATA, 8, 0},
+					{DATA + 0x100, 40, VRING_DESC_F_WRITE}};
+	struct virtq_state *st = calloc(1, sizeof(*st));
+	struct vring_used_elem e;
+	uint16_t h[2];
+	CHAIN(c);
+
+	ck_assert_ptr_nonnull(st);
+	start(QSIZE, F_INDIRECT);
+	ck_assert_int_eq(virtq_driver_add(drv, b, 2, &h[0]), 0);
+	ck_assert_int_eq(virtq_driver_add_indirect(drv, b, 2, TABLE, &h[1]), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	virtq_save(q, st);
+	ck_assert_int_eq(virtq_restore(q, st), 0);
+	ck_assert_int_eq(virtq_in_flight(q), 2);
+	ck_assert_int_eq(virtq_add_used(q, h[1], 1000), 0);
+	ck_assert_int_eq(virtq_add_used(q, h[0], 39), 0);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 40);
+	ck_assert_int_eq(virtq_driver_get_used(drv, &e), 1);
+	ck_assert_uint_eq(e.len, 39);
+	/* A state whose in-flight count disagrees with its indexes. */
+	virtq_save(q, st);
+	st->next_used = (uint16_t)(st->next_used - 1);
+	ck_assert_int_eq(virtq_restore(q, st), -EINVAL);
+	free(st);
+}
+END_TEST
+
+/* ====================================================== unready and reset */
+
+/*
+ * Every public entry point of the device API on a queue that is not ready:
+ * the documented value, no ring touched (the sanitizer build checks that
+ * no NULL ring pointer is dereferenced).  @old is a chain popped before a
+ * reset (or NULL).
+ */
+static void every_entry_point_unready(struct virtq_chain *old)
+{
+	struct virtq_buf bufs[4];
+	struct virtq_chain c = VIRTQ_CHAIN_INIT(bufs), never;
+	struct vring_used_elem el = {0, 0};
+	struct virtq_state *st = calloc(1, sizeof(*st));
+	struct iovec iov[2];
+	char buf[8];
+
+	ck_assert_ptr_nonnull(st);
+	virtq_chain_init(&never, bufs, 4);
+	ck_assert(!virtq_ready(q));
+	ck_assert(!virtq_is_broken(q));
+	ck_assert_int_eq(virtq_error_get(q), VIRTQ_ERR_NONE);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENODEV);
+	ck_assert_int_eq(virtq_pop_batch(q, &c, 1), -ENODEV);
+	ck_assert_int_eq(virtq_pop_batch(q, &c, 0), -ENODEV);
+	ck_assert_int_eq(virtq_avail_count(q), -ENODEV);
+	ck_assert_int_eq(virtq_in_flight(q), 0);
+	ck_assert_int_eq(virtq_undo_pop(q, &never), -EINVAL);
+	ck_assert_int_eq(virtq_add_used(q, 0, 0), -ENODEV);
+	ck_assert_int_eq(virtq_add_used_batch(q, &el, 1), -ENODEV);
+	ck_assert_int_eq(virtq_complete_batch(q, &never, 1), -ENODEV);
+	ck_assert(!virtq_needs_interrupt(q));
+	virtq_disable_notification(q);
+	ck_assert(!virtq_enable_notification(q));
+	/* A chain never popped: nothing to touch. */
+	ck_assert_int_eq(virtq_complete(q, &never), -EINVAL);
+	ck_assert_int_eq(virtq_complete_len(q, &never, 1), -EINVAL);
+	ck_assert_int_eq(virtq_chain_read(&never, buf, 1), -EINVAL);
+	ck_assert_int_eq(virtq_chain_read_exact(&never, buf, 1), -EINVAL);
+	ck_assert_int_eq(virtq_chain_write(&never, buf, 1), -EINVAL);
+	ck_assert_int_eq(virtq_chain_write_exact(&never, buf, 1), -EINVAL);
+	ck_assert_int_eq(virtq_chain_readable_iov(&never, 1, iov, 2), -EINVAL);
+	ck_assert_int_eq(virtq_chain_writable_iov(&never, 1, iov, 2), -EINVAL);
+	ck_assert_uint_eq(virtq_chain_skip_read(&never, 1), 0);
+	ck_assert_uint_eq(virtq_chain_skip_write(&never, 1), 0);
+	ck_assert_uint_eq(virtq_chain_readable(&never), 0);
+	ck_assert_uint_eq(virtq_chain_writable(&never), 0);
+	ck_assert_uint_eq(virtq_chain_written(&never), 0);
+	/* A chain popped before the reset: dead. */
+	if (old) {
+		ck_assert_int_eq(virtq_chain_read(old, buf, 1), -ENODEV);
+		ck_assert_int_eq(virtq_chain_write(old, buf, 1), -ENODEV);
+		ck_assert_int_eq(virtq_chain_read_exact(old, buf, 1), -ENODEV);
+		ck_assert_int_eq(virtq_chain_write_exact(old, buf, 1), -ENODEV);
+		ck_assert_int_eq(virtq_chain_readable_iov(old, 1, iov, 2),
+				 -ENODEV);
+		ck_assert_int_eq(virtq_chain_writable_iov(old, 1, iov, 2),
+				 -ENODEV);
+		ck_assert_int_eq(virtq_complete(q, old), -ENODEV);
+		ck_assert_int_eq(virtq_complete_len(q, old, 1), -ENODEV);
+		ck_assert_int_eq(virtq_complete_batch(q, old, 1), -ENODEV);
+		ck_assert_int_eq(virtq_undo_pop(q, old), -EINVAL);
+	}
+	/* Configuration getters and state. */
+	ck_assert_uint_eq(virtq_size(q), virtq_max_size(q));
+	ck_assert_uint_eq(virtq_features(q), 0);
+	ck_assert_uint_eq(virtq_addr(q, VIRTQ_AREA_DESC), 0);
+	ck_assert_uint_eq(virtq_addr(q, VIRTQ_AREA_USED), 0);
+	ck_assert_uint_eq(virtq_addr(q, (enum virtq_area)7), 0);
+	ck_assert_int_eq(virtq_config_error(q), VIRTQ_ERR_NONE);
+	virtq_save(q, st);
+	ck_assert_uint_eq(st->ready, 0);
+	ck_assert_uint_eq(st->in_flight, 0);
+	ck_assert_int_eq(virtq_restore(q, st), 0);
+	ck_assert(!virtq_ready(q));
+	ck_assert_int_eq(virtq_pop(q, &c), -ENODEV);
+	/* Activation without rings: refused, still nothing touched. */
+	ck_assert_int_lt(virtq_set_ready(q, true), 0);
+	ck_assert_int_ne(virtq_config_error(q), VIRTQ_ERR_NONE);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENODEV);
+	ck_assert_int_eq(virtq_set_ready(q, false), 0);
+	virtq_allow_zero_length(q, false);
+	ck_assert_int_eq(virtq_set_memory(q, mem), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENODEV);
+	ck_assert_int_eq(cb_count, 0);
+	free(st);
+}
+
+START_TEST(test_unready_never_configured_every_entry_point)
+{
+	/* setup() created q and gave it memory; nothing else. */
+	every_entry_point_unready(NULL);
+	/* And a queue without even memory. */
+	virtq_destroy(q);
+	ck_assert_int_eq(virtq_create(64, &q), 0);
+	virtq_set_error_cb(q, on_error, &cb_count);
+	every_entry_point_unready(NULL);
+}
+END_TEST
+
+START_TEST(test_unready_just_reset_every_entry_point)
+{
+	CHAIN(c);
+	uint16_t h;
+
+	start(QSIZE, F_EVENT_IDX | F_INDIRECT);
+	fill(DATA, 'r', 16);
+	h = add1(DATA, 16, 0);
+	add1(DATA + 0x100, 16, VRING_DESC_F_WRITE);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(c.head, h);
+	virtq_reset(q);
+	/* The avail ring still announces a chain: a kick now must not
+	 * read it. */
+	every_entry_point_unready(&c);
+	/* Ready again (as a driver re-initialises): the stale chain is not
+	 * in flight any more. */
+	virtq_driver_destroy(drv);
+	drv = NULL;
+	start(QSIZE, 0);
+	ck_assert_int_eq(virtq_complete(q, &c), -EINVAL);
+	ck_assert_int_eq(virtq_in_flight(q), 0);
+	ck_assert(!virtq_is_broken(q));
+}
+END_TEST
+
+/* The same on a queue deactivated (not reset) with a chain in flight, and
+ * on a broken one: -ENODEV / -EIO before any ring is read. */
+START_TEST(test_unready_deactivated_and_broken)
+{
+	struct vring_used_elem el;
+	CHAIN(c);
+	uint16_t h;
+
+	start(QSIZE, 0);
+	h = add1(DATA, 16, VRING_DESC_F_WRITE);
+	add1(DATA, 16, VRING_DESC_F_WRITE);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(virtq_set_ready(q, false), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENODEV);
+	ck_assert_int_eq(virtq_pop_batch(q, &c, 4), -ENODEV);
+	ck_assert_int_eq(virtq_complete(q, &c), -ENODEV);
+	/* Undo while inactive, then a pop: still -ENODEV (the one index
+	 * test of virtq_pop() must not take the fast path). */
+	ck_assert_int_eq(virtq_undo_pop(q, &c), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), -ENODEV);
+	ck_assert_int_eq(virtq_set_ready(q, true), 0);
+	ck_assert_int_eq(virtq_pop(q, &c), 1);
+	ck_assert_int_eq(c.head, h);
+	ck_assert_int_eq(virtq_driver_push_head(drv, QSIZE + 1), 0);
+	ck_assert_int_eq(virtq_avail_count(q), 2);
+	CHAIN(c2);
+	ck_assert_int_eq(virtq_pop(q, &c2), 1);
+	ck_assert_int_eq(virtq_pop(q, &c2), -EIO);
+	ck_assert_int_eq(virtq_pop(q, &c2), -EIO);
+	ck_assert_int_eq(virtq_pop_batch(q, &c2, 2), -EIO);
+	ck_assert_int_eq(virtq_avail_count(q), -EIO);
+	ck_assert_int_eq(virtq_complete(q, &c), -EIO);
+	ck_assert_int_eq(virtq_chain_write(&c, "x", 1), -EIO);
+	el = (struct vring_used_elem){h, 0};
+	ck_assert_int_eq(virtq_add_used_batch(q, &el, 1), -EIO);
+	ck_assert_int_eq(virtq_complete_batch(q, &c, 1), -EIO);
+	ck_assert(!virtq_needs_interrupt(q));
+	ck_assert(!virtq_enable_notification(q));
+	ck_assert_int_eq(virtq_in_flight(q), 2);
 }
 END_TEST
 
@@ -2127,7 +2593,7 @@ static Suite *vq_suite(void)
 	tcase_add_test(tc, test_indirect_table_unaligned_or_across_regions);
 	tcase_add_test(tc, test_iov_no_room_is_enobufs);
 	tcase_add_test(tc, test_indirect_descriptor_write_flag_ignored);
-	tcase_add_test(tc, test_pop_batch_stops_at_snapshot_room);
+	tcase_add_test(tc, test_pop_batch_each_chain_own_storage);
 	tcase_add_test(tc, test_pop_batch_error_after_good_chains);
 	tcase_add_test(tc, test_read_write_outside_hot_region);
 	tcase_add_test(tc, test_many_rounds_reuse_descriptors);
@@ -2207,6 +2673,21 @@ static Suite *vq_suite(void)
 	tcase_add_test(tc, test_notify_enable_rechecks_for_raced_buffers);
 	tcase_add_test(tc, test_notify_event_idx_kick_suppressed_until_event);
 	tcase_add_test(tc, test_notify_event_idx_disable_leaves_flags);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("chains");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_chains_held_in_flight_complete_in_any_order);
+	tcase_add_test(tc, test_chain_too_long_for_storage_enobufs);
+	tcase_add_test(tc,
+		       test_hostile_malformed_chain_in_small_storage_breaks);
+	tcase_add_test(tc, test_chain_alloc_free);
+	tcase_add_test(tc, test_complete_batch_checks_every_chain_first);
+	tcase_add_test(tc, test_used_len_bounded_by_writable_total);
+	tcase_add_test(tc, test_used_len_bound_survives_restore);
+	tcase_add_test(tc, test_unready_never_configured_every_entry_point);
+	tcase_add_test(tc, test_unready_just_reset_every_entry_point);
+	tcase_add_test(tc, test_unready_deactivated_and_broken);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("state");

@@ -4,7 +4,7 @@
  * masks, BARs and their decoding, capability list, BAR dispatch.
  */
 #include <errno.h>
-#include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -321,7 +321,7 @@ int pci_device_bar_info(struct pci_device *dev, unsigned idx, uint64_t *addr,
 	if (size)
 		*size = b->kind ? b->size : 0;
 	if (mapped)
-		*mapped = b->on_bus;
+		*mapped = b->on_bus && atomic_load(&b->decoding);
 	pci_device_unlock_cfg(dev);
 	return 0;
 }
@@ -347,151 +347,77 @@ static bool bar_wanted(const struct pci_device *dev, unsigned idx,
 	return true;
 }
 
+/* Does the BAR decode on its bus now? */
+static bool bar_decodes(struct pci_bar_state *b)
+{
+	return b->on_bus && atomic_load(&b->decoding);
+}
+
 static void bar_notify(struct pci_device *dev, struct pci_bar_state *b)
 {
+	bool on = bar_decodes(b);
+
 	if (dev->ops && dev->ops->bar_remap)
-		dev->ops->bar_remap(dev->opaque, b->idx, b->on_bus,
-				    b->on_bus ? b->bus_addr : 0, b->size);
+		dev->ops->bar_remap(dev->opaque, b->idx, on,
+				    on ? b->bus_addr : 0, b->size);
 }
 
 /* ------------------------------------------------------------------ */
 /* Dispatch read sections                                              */
 /* ------------------------------------------------------------------ */
 
-static atomic_uint next_slot;
+/* BAR dispatches the calling thread is nested in. */
+static RECLAIM_TLS unsigned pci_nest;
 
-/* Per-thread dispatch state, one TLS lookup per dispatch.  sections[]:
- * the counters this thread's open dispatch sections hold, innermost last;
- * a sync on this thread does not wait for them (a BAR callback that
- * writes its function's config space would otherwise wait for itself). */
-struct pci_dispatch_tls {
-	unsigned slot_plus1;
-	unsigned depth;
-	atomic_ulong *sections[PCI_DISPATCH_NEST];
-};
-
-static _Thread_local struct pci_dispatch_tls dtls;
-
-static struct pci_dispatch_tls *my_tls(void)
+bool pci_device_sync_take(struct pci_device *dev)
 {
-	return &dtls;
-}
+	bool pending = dev->sync_pending;
 
-static atomic_ulong *dispatch_enter(struct pci_device *dev,
-				    struct pci_dispatch_tls *t)
-{
-	atomic_ulong *cnt;
-	unsigned p;
-
-	/* BAR callbacks calling pci_device_bar_*() again: bounded. */
-	if (t->depth >= PCI_DISPATCH_NEST)
-		return NULL;
-	if (!t->slot_plus1)
-		t->slot_plus1 = atomic_fetch_add_explicit(
-					&next_slot, 1, memory_order_relaxed) %
-					PCI_DISPATCH_SLOTS +
-				1;
-	p = atomic_load(&dev->dispatch_epoch) & 1u;
-	cnt = &dev->dispatch[t->slot_plus1 - 1].cnt[p];
-	/* seq_cst: ordered before the decoding check that follows, and the
-	 * config side clears the flag (seq_cst) before it reads the
-	 * counters, so either it sees this section or the section sees
-	 * the flag clear. */
-	atomic_fetch_add(cnt, 1);
-	t->sections[t->depth++] = cnt;
-	return cnt;
-}
-
-static void dispatch_leave(struct pci_dispatch_tls *t, atomic_ulong *cnt)
-{
-	t->depth--;
-	atomic_fetch_sub_explicit(cnt, 1, memory_order_release);
-}
-
-/* How many of @c's sections belong to the calling thread. */
-static unsigned long own_sections(const atomic_ulong *c)
-{
-	const struct pci_dispatch_tls *t = my_tls();
-	unsigned long n = 0;
-
-	for (unsigned k = 0; k < t->depth; k++)
-		n += t->sections[k] == c;
-	return n;
-}
-
-bool pci_dispatch_in_section(const struct pci_device *dev)
-{
-	const struct pci_dispatch_tls *t = my_tls();
-	const void *lo = &dev->dispatch[0];
-	const void *hi = &dev->dispatch[PCI_DISPATCH_SLOTS];
-
-	for (unsigned k = 0; k < t->depth; k++) {
-		const void *c = t->sections[k];
-
-		if (c >= lo && c < hi)
-			return true;
-	}
-	return false;
-}
-
-static void drain(struct pci_device *dev, unsigned parity)
-{
-	for (unsigned i = 0; i < PCI_DISPATCH_SLOTS; i++) {
-		atomic_ulong *c = &dev->dispatch[i].cnt[parity];
-		unsigned long own = own_sections(c);
-		unsigned spins = 0;
-
-		while (atomic_load(c) > own) {
-			if (++spins > 64)
-				sched_yield();
-		}
-	}
-}
-
-void pci_dispatch_sync(struct pci_device *dev)
-{
-	for (unsigned k = 0; k < 2; k++) {
-		unsigned e = atomic_load(&dev->dispatch_epoch);
-
-		/* New sections use the other parity; wait for this one. */
-		atomic_store(&dev->dispatch_epoch, e + 1);
-		drain(dev, e & 1u);
-	}
-}
-
-struct pci_device *pci_device_sync_get(struct pci_device *dev)
-{
-	if (!dev || !dev->sync_pending)
-		return NULL;
 	dev->sync_pending = false;
-	atomic_fetch_add(&dev->sync_refs, 1);
-	return dev;
+	return pending;
 }
 
-void pci_device_sync_put(struct pci_device *dev)
+int pci_dispatch_wait(struct pci_device *dev, bool pending)
 {
-	if (!dev)
-		return;
-	/* Outside the config lock: a BAR callback still running may take
-	 * it (to write config space) before it returns. */
-	pci_dispatch_sync(dev);
-	atomic_fetch_sub(&dev->sync_refs, 1);
+	int ret = 0;
+
+	/* Outside the config lock: a BAR callback still running may take it
+	 * (to write config space) before it returns.  From inside a section
+	 * (a config write made by a callback) this waits for the other
+	 * threads only, without waiting for a thread that is itself waiting
+	 * inside a callback (see reclaim.c): never a deadlock. */
+	if (pending && reclaim_wait(dev) > 0)
+		ret = -EINPROGRESS;
+	reclaim_poll();
+	return ret;
 }
 
-void pci_device_wait_sync_refs(struct pci_device *dev)
+static void device_reclaim(struct reclaim_node *node)
 {
-	while (atomic_load(&dev->sync_refs) != 0)
-		sched_yield();
+	pci_device_free(reclaim_container(node, struct pci_device, reclaim));
 }
 
-static void bar_set_decoding(struct pci_device *dev, struct pci_bar_state *b,
-			     bool on)
+void pci_device_retire(struct pci_device *dev)
 {
-	atomic_store(&b->decoding, on);
-	/* Waiting for the callbacks already running is done by the caller
-	 * once the config lock is dropped (pci_device_sync_get/put). */
-	if (!on)
+	reclaim_retire(&dev->reclaim, device_reclaim);
+}
+
+/* The bus entry of @b is removed; it stops decoding.  False when the bus
+ * could not release it (it then stays on_bus, not decoding, and is
+ * retried). */
+static bool bar_off(struct pci_device *dev, struct pci_bar_state *b)
+{
+	if (atomic_load(&b->decoding)) {
+		atomic_store(&b->decoding, false);
+		/* Waiting for the callbacks already running is done by the
+		 * caller once the config lock is dropped. */
 		dev->sync_pending = true;
+	}
+	if (pci_root_bar_release(b) != 0)
+		return false;
+	b->on_bus = false;
+	b->bus_addr = 0;
+	return true;
 }
 
 /* Bring BAR @idx's bus registration in line with its registers. */
@@ -501,6 +427,11 @@ static void bar_update(struct pci_device *dev, unsigned idx)
 	uint64_t addr = 0;
 	bool want = bar_wanted(dev, idx, &addr);
 
+	if (b->on_bus && !atomic_load(&b->decoding)) {
+		/* An earlier release failed: retry it first. */
+		if (!bar_off(dev, b))
+			return;
+	}
 	if (b->on_bus && want && addr == b->bus_addr)
 		return;
 	if (!b->on_bus && !want)
@@ -513,20 +444,20 @@ static void bar_update(struct pci_device *dev, unsigned idx)
 			bar_notify(dev, b);
 			return;
 		}
-		/* Refused (overlap): the BAR stops decoding. */
+		/* Refused (overlap, retired-table bound): stop decoding. */
 		want = false;
 	}
 	if (b->on_bus) {
-		bar_set_decoding(dev, b, false);
-		pci_root_bar_release(b);
-		b->on_bus = false;
-		b->bus_addr = 0;
+		bool off = bar_off(dev, b);
+
 		bar_notify(dev, b);
+		if (!off)
+			return;
 	}
 	if (want && pci_root_bar_claim(b, addr) == 0) {
 		b->on_bus = true;
 		b->bus_addr = addr;
-		bar_set_decoding(dev, b, true);
+		atomic_store(&b->decoding, true);
 		bar_notify(dev, b);
 	}
 }
@@ -537,19 +468,20 @@ void pci_device_update_bars(struct pci_device *dev)
 		bar_update(dev, i);
 }
 
-void pci_device_unmap_bars(struct pci_device *dev)
+bool pci_device_unmap_bars(struct pci_device *dev)
 {
+	bool all = true;
+
 	for (unsigned i = 0; i < PCI_STD_NUM_BARS; i++) {
 		struct pci_bar_state *b = &dev->bars[i];
 
 		if (!b->on_bus)
 			continue;
-		bar_set_decoding(dev, b, false);
-		pci_root_bar_release(b);
-		b->on_bus = false;
-		b->bus_addr = 0;
+		if (!bar_off(dev, b))
+			all = false;
 		bar_notify(dev, b);
 	}
+	return all;
 }
 
 /* ------------------------------------------------------------------ */
@@ -777,6 +709,18 @@ int pci_device_config_read(struct pci_device *dev, uint32_t offset,
 	return 0;
 }
 
+/* The command register changed: interrupt side (config lock held). */
+static void command_changed(struct pci_device *dev, uint16_t cmd)
+{
+	pthread_mutex_lock(&dev->irq_lock);
+	pci_irq_command_locked(dev, cmd);
+	if (dev->msix)
+		pci_msix_deliver_locked(dev);
+	if (dev->msicap)
+		pci_msi_deliver_locked(dev);
+	pthread_mutex_unlock(&dev->irq_lock);
+}
+
 static void config_write_locked(struct pci_device *dev, uint32_t offset,
 				unsigned len, uint32_t value)
 {
@@ -796,7 +740,7 @@ static void config_write_locked(struct pci_device *dev, uint32_t offset,
 	}
 	new_cmd = cfg16(dev, PCI_COMMAND);
 	if (new_cmd != old_cmd)
-		pci_irq_command_changed(dev, new_cmd);
+		command_changed(dev, new_cmd);
 	if (dev->msix &&
 	    overlaps(offset, len, dev->msix->cap + PCI_MSIX_FLAGS, 2))
 		pci_msix_control_changed(dev);
@@ -820,16 +764,15 @@ static void config_write_locked(struct pci_device *dev, uint32_t offset,
 int pci_device_config_write(struct pci_device *dev, uint32_t offset,
 			    unsigned len, uint32_t value)
 {
-	struct pci_device *sd;
+	bool pending;
 
 	if (!dev || !valid_access(offset, len))
 		return -EINVAL;
 	pci_device_lock_cfg(dev);
 	config_write_locked(dev, offset, len, value);
-	sd = pci_device_sync_get(dev);
+	pending = pci_device_sync_take(dev);
 	pci_device_unlock_cfg(dev);
-	pci_device_sync_put(sd);
-	return 0;
+	return pci_dispatch_wait(dev, pending);
 }
 
 int pci_device_config_set(struct pci_device *dev, uint32_t offset, unsigned len,
@@ -870,7 +813,7 @@ void pci_device_config_write_locked(struct pci_device *dev, uint32_t offset,
 
 int pci_device_reset(struct pci_device *dev)
 {
-	struct pci_device *sd;
+	bool pending;
 
 	if (!dev)
 		return -EINVAL;
@@ -878,7 +821,7 @@ int pci_device_reset(struct pci_device *dev)
 	put_le(&dev->cfg[PCI_COMMAND], 2, 0);
 	put_le(&dev->cfg[PCI_STATUS], 2,
 	       cfg16(dev, PCI_STATUS) & (uint16_t)~PCI_STATUS_W1C);
-	pci_irq_command_changed(dev, 0);
+	command_changed(dev, 0);
 	for (unsigned i = 0; i < PCI_STD_NUM_BARS; i++) {
 		if (dev->bars[i].kind)
 			pci_bar_store(dev, i, dev->bars[i].assigned);
@@ -892,10 +835,9 @@ int pci_device_reset(struct pci_device *dev)
 	dev->intx_level = false;
 	pci_intx_update_locked(dev);
 	pthread_mutex_unlock(&dev->irq_lock);
-	sd = pci_device_sync_get(dev);
+	pending = pci_device_sync_take(dev);
 	pci_device_unlock_cfg(dev);
-	pci_device_sync_put(sd);
-	return 0;
+	return pci_dispatch_wait(dev, pending);
 }
 
 /* ------------------------------------------------------------------ */
@@ -912,8 +854,6 @@ static int bar_access(struct pci_device *dev, unsigned bar, uint64_t offset,
 {
 	struct pci_bar_state *b;
 	struct pci_msix_state *m;
-	struct pci_dispatch_tls *t;
-	atomic_ulong *cnt;
 	int ret = 0;
 
 	if (rdata && (len == 1 || len == 2 || len == 4 || len == 8))
@@ -925,10 +865,15 @@ static int bar_access(struct pci_device *dev, unsigned bar, uint64_t offset,
 	/* kind and size never change once the function is in use. */
 	if (!b->kind || offset >= b->size || len > b->size - offset)
 		return -EINVAL;
-	t = my_tls();
-	cnt = dispatch_enter(dev, t);
-	if (!cnt)
+	/* BAR callbacks calling pci_device_bar_*() again: bounded. */
+	if (pci_nest >= PCI_DISPATCH_NEST)
 		return -ELOOP;
+	if (!reclaim_read_enter(dev))
+		return -ELOOP;
+	pci_nest++;
+	/* The config side clears the flag before its wait starts, so either
+	 * its wait covers this section or the section sees the flag clear
+	 * (reclaim.c). */
 	if (!atomic_load(&b->decoding)) {
 		ret = -ENODEV;
 		goto out;
@@ -970,7 +915,8 @@ static int bar_access(struct pci_device *dev, unsigned bar, uint64_t offset,
 		dev->ops->bar_write(dev->opaque, bar, offset, wdata, len);
 	}
 out:
-	dispatch_leave(t, cnt);
+	reclaim_read_exit();
+	pci_nest--;
 	return ret;
 }
 

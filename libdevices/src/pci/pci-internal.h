@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../reclaim/reclaim.h"
 #include "cvmm/devices/bus.h"
 #include "cvmm/devices/irq.h"
 #include "cvmm/devices/pci.h"
@@ -33,7 +34,9 @@ struct pci_bar_state {
 	/* The assigned range came from one of the root's allocators. */
 	struct address_allocator *alloc_from;
 
-	/* Bus state: changed under the config lock (and the root lock). */
+	/* Bus state: changed under the config lock (and the root lock).
+	 * on_bus && !decoding: the bus failed to release the range; the BAR
+	 * does not decode and the release is retried. */
 	bool on_bus;
 	uint64_t bus_addr;
 
@@ -73,24 +76,18 @@ struct pci_msi_state {
 };
 
 /*
- * Dispatch read sections (an SRCU-like scheme, so a config write that
- * turns decoding off can wait for the BAR callbacks already running, and
- * is never starved by vCPUs that keep hitting the BAR).  A dispatch adds
- * itself to the counter of the current epoch parity in one of a few
- * per-thread slots, checks the BAR's decoding flag, calls the device and
- * leaves.  pci_dispatch_sync() (config lock held, after clearing the flag)
- * flips the epoch and waits for the old parity to drain, twice, so every
- * dispatch that could have seen the flag set has returned.  Dispatches
- * that start later see it clear.
+ * BAR accesses run in read sections of libdevices' reclamation domain
+ * (src/reclaim/reclaim.h) naming the function.  A dispatch enters the
+ * section, checks the BAR's decoding flag, calls the device and leaves.
+ * A config write that clears the flag (config lock held) waits with
+ * reclaim_wait(dev) once the lock is dropped, so every dispatch that
+ * could have seen the flag set has returned; dispatches that start later
+ * see it clear.  A function leaves a root through reclaim_retire(): it is
+ * freed only after every section that could reach it has ended.
  */
-#define PCI_DISPATCH_SLOTS 16u
-/* Nested BAR dispatch sections per thread (device callbacks that access
- * BARs again); deeper accesses are refused with -ELOOP. */
-#define PCI_DISPATCH_NEST  16u
-
-struct pci_dispatch_slot {
-	_Alignas(64) atomic_ulong cnt[2];
-};
+/* Nested BAR dispatches per thread (device callbacks that access BARs
+ * again); deeper accesses are refused with -ELOOP. */
+#define PCI_DISPATCH_NEST 16u
 
 struct pci_device {
 	struct pci_device_info info;
@@ -102,22 +99,21 @@ struct pci_device {
 	 * after locking. */
 	pthread_mutex_t own_lock;
 	pthread_mutex_t *_Atomic cfg_lock;
-	atomic_uint dispatch_epoch;
 	/* A BAR stopped decoding under the config lock: the dispatch sections
 	 * must be waited for once the lock is dropped (config lock). */
 	bool sync_pending;
-	/* Threads waiting for dispatch sections outside the config lock; the
-	 * function is not freed until it drops to 0. */
-	atomic_uint sync_refs;
-	/* Removed from inside a bus dispatch: freed later (root lock). */
-	struct pci_device *zombie_next;
-	/* The function is allocated 64-byte aligned for these. */
-	struct pci_dispatch_slot dispatch[PCI_DISPATCH_SLOTS];
+	/* Freed through the reclamation domain once out of the root. */
+	struct reclaim_node reclaim;
+	/* Out of the root with a BAR the bus failed to release (root lock). */
+	struct pci_device *stuck_next;
 	pthread_mutex_t irq_lock;
 
 	struct pci_root *root;
 	uint8_t devfn;
 	bool added;
+	/* Taken out of its root: BARs never claim a bus range again (config
+	 * lock). */
+	bool detached;
 
 	uint32_t cfg_size;
 	uint8_t cfg[PCI_CFG_SPACE_EXP_SIZE];
@@ -148,8 +144,9 @@ void pci_device_lock_cfg(struct pci_device *dev);
 void pci_device_unlock_cfg(struct pci_device *dev);
 /* Recompute where every BAR decodes (config lock held). */
 void pci_device_update_bars(struct pci_device *dev);
-/* Stop every BAR decoding and take it off the bus (config lock held). */
-void pci_device_unmap_bars(struct pci_device *dev);
+/* Stop every BAR decoding and take it off the bus (config lock held).
+ * False when a bus failed to release a range (retry later). */
+bool pci_device_unmap_bars(struct pci_device *dev);
 void pci_device_free(struct pci_device *dev);
 /* Store @addr in BAR @idx's registers, keeping its flag bits (raw). */
 void pci_bar_store(struct pci_device *dev, unsigned idx, uint64_t addr);
@@ -160,18 +157,17 @@ uint32_t pci_device_config_read_locked(struct pci_device *dev, uint32_t offset,
 void pci_device_config_write_locked(struct pci_device *dev, uint32_t offset,
 				    unsigned len, uint32_t value);
 
-/* Wait for every dispatch section that started before the call, except
- * those of the calling thread (which cannot end while it waits). */
-void pci_dispatch_sync(struct pci_device *dev);
-/* Config lock held, at the end of an operation: NULL, or @dev with a
- * reference when dispatch sections must be waited for.  Pass the result
- * to pci_device_sync_put() after dropping the config lock. */
-struct pci_device *pci_device_sync_get(struct pci_device *dev);
-void pci_device_sync_put(struct pci_device *dev);
-/* Wait until no thread holds a sync reference (before freeing). */
-void pci_device_wait_sync_refs(struct pci_device *dev);
-/* Is the calling thread inside a BAR dispatch section of @dev? */
-bool pci_dispatch_in_section(const struct pci_device *dev);
+/* Config lock held, at the end of an operation: did a BAR stop decoding?
+ * (Clears the flag.)  Pass the result to pci_dispatch_wait() after
+ * dropping the config lock. */
+bool pci_device_sync_take(struct pci_device *dev);
+/* @pending: wait for the BAR dispatches of @dev other threads are running
+ * (reclaim_wait(dev)); @dev is not dereferenced.  -EINPROGRESS when it could not wait for a thread that
+ * is itself waiting inside a callback (a cycle of waits), else 0. */
+int pci_dispatch_wait(struct pci_device *dev, bool pending);
+/* Free @dev once no read section can reach it (out of the root, no BAR on
+ * a bus). */
+void pci_device_retire(struct pci_device *dev);
 
 /* pci-msix.c */
 int pci_msix_table_read(struct pci_device *dev, uint64_t rel, void *data,
@@ -185,10 +181,16 @@ uint64_t pci_msix_pba_size(const struct pci_msix_state *m);
 void pci_msix_control_changed(struct pci_device *dev);
 /* Reset all MSI-X state (config lock held). */
 void pci_msix_reset(struct pci_device *dev);
-/* Command register changed: INTx disable and bus master (config lock). */
-void pci_irq_command_changed(struct pci_device *dev, uint16_t cmd);
+/* Send pending unmasked messages if allowed now (irq lock held). */
+void pci_msix_deliver_locked(struct pci_device *dev);
+
+/* pci-irq.c (calls no MSI / MSI-X code) */
+/* Command register changed: INTx disable and bus master (irq lock). */
+void pci_irq_command_locked(struct pci_device *dev, uint16_t cmd);
 /* Recompute the INTx line (irq lock held). */
 void pci_intx_update_locked(struct pci_device *dev);
+/* Send one message through the function's MSI sink (irq lock held). */
+int pci_irq_send_msi(struct pci_device *dev, uint64_t addr, uint32_t data);
 
 /* pci-msi.c */
 uint32_t pci_msi_cap_len(const struct pci_msi_state *s);
@@ -204,6 +206,6 @@ void pci_msi_deliver_locked(struct pci_device *dev);
 /* pci-root.c: bus and overlap hooks, called with the config lock held. */
 int pci_root_bar_claim(struct pci_bar_state *bar, uint64_t addr);
 int pci_root_bar_move(struct pci_bar_state *bar, uint64_t addr);
-void pci_root_bar_release(struct pci_bar_state *bar);
+int pci_root_bar_release(struct pci_bar_state *bar);
 
 #endif

@@ -105,7 +105,7 @@ static void msi_send(struct pci_device *dev, unsigned vector)
 	uint32_t n = 1u << s->mme;
 	uint32_t data = ((uint32_t)s->data & ~(n - 1u)) | vector;
 
-	msi_sink_send(&dev->msi, s->addr, data);
+	pci_irq_send_msi(dev, s->addr, data);
 }
 
 /* Send pending, unmasked, allocated vectors (irq lock held). */

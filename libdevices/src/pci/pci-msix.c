@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
- * MSI-X (table, PBA, masks, pending bits) and INTx for PCI functions.
+ * MSI-X (table, PBA, masks, pending bits) for PCI functions.  Messages
+ * go out through pci-irq.c; the INTx line follows the enable bit.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -132,7 +133,7 @@ static int send_msi(struct pci_device *dev, unsigned v)
 	const uint32_t *e = &dev->msix->table[v * MSIX_DW_PER_ENTRY];
 	uint64_t addr = ((uint64_t)e[1] << 32) | e[0];
 
-	return msi_sink_send(&dev->msi, addr, e[2]);
+	return pci_irq_send_msi(dev, addr, e[2]);
 }
 
 static bool pending_test(const struct pci_msix_state *m, unsigned v)
@@ -160,7 +161,7 @@ static void deliver_pending(struct pci_device *dev, unsigned v)
 	send_msi(dev, v);
 }
 
-static void deliver_all_pending(struct pci_device *dev)
+void pci_msix_deliver_locked(struct pci_device *dev)
 {
 	struct pci_msix_state *m = dev->msix;
 
@@ -274,7 +275,7 @@ void pci_msix_control_changed(struct pci_device *dev)
 	}
 	/* While MSI-X is enabled the function must not use INTx. */
 	pci_intx_update_locked(dev);
-	deliver_all_pending(dev);
+	pci_msix_deliver_locked(dev);
 	pthread_mutex_unlock(&dev->irq_lock);
 }
 
@@ -366,88 +367,4 @@ int pci_device_msix_pending(struct pci_device *dev, uint16_t vector)
 	ret = pending_test(dev->msix, vector);
 	pthread_mutex_unlock(&dev->irq_lock);
 	return ret;
-}
-
-/* ------------------------------------------------------------------ */
-/* INTx                                                                */
-/* ------------------------------------------------------------------ */
-
-void pci_intx_update_locked(struct pci_device *dev)
-{
-	bool msix_on = (dev->msix && dev->msix->enabled) ||
-		       (dev->msicap && dev->msicap->enabled);
-	bool want = dev->info.interrupt_pin && dev->intx_level &&
-		    !dev->intx_disable && !msix_on;
-
-	if (want == dev->intx_asserted)
-		return;
-	dev->intx_asserted = want;
-	irq_line_set(&dev->intx_line, want);
-}
-
-void pci_irq_command_changed(struct pci_device *dev, uint16_t cmd)
-{
-	pthread_mutex_lock(&dev->irq_lock);
-	dev->intx_disable = cmd & PCI_COMMAND_INTX_DISABLE;
-	dev->bus_master = cmd & PCI_COMMAND_MASTER;
-	pci_intx_update_locked(dev);
-	if (dev->msix)
-		deliver_all_pending(dev);
-	if (dev->msicap)
-		pci_msi_deliver_locked(dev);
-	pthread_mutex_unlock(&dev->irq_lock);
-}
-
-int pci_device_set_intx(struct pci_device *dev, bool level)
-{
-	if (!dev || !dev->info.interrupt_pin)
-		return -EINVAL;
-	pthread_mutex_lock(&dev->irq_lock);
-	dev->intx_level = level;
-	pci_intx_update_locked(dev);
-	pthread_mutex_unlock(&dev->irq_lock);
-	return 0;
-}
-
-int pci_device_intx_asserted(struct pci_device *dev)
-{
-	int ret;
-
-	if (!dev)
-		return -EINVAL;
-	pthread_mutex_lock(&dev->irq_lock);
-	ret = dev->intx_asserted;
-	pthread_mutex_unlock(&dev->irq_lock);
-	return ret;
-}
-
-int pci_device_set_msi_sink(struct pci_device *dev, const struct msi_sink *sink)
-{
-	if (!dev)
-		return -EINVAL;
-	pthread_mutex_lock(&dev->irq_lock);
-	if (sink)
-		dev->msi = *sink;
-	else
-		memset(&dev->msi, 0, sizeof(dev->msi));
-	pthread_mutex_unlock(&dev->irq_lock);
-	return 0;
-}
-
-int pci_device_set_intx_line(struct pci_device *dev,
-			     const struct irq_line *line)
-{
-	if (!dev)
-		return -EINVAL;
-	pthread_mutex_lock(&dev->irq_lock);
-	if (dev->intx_asserted)
-		irq_line_set(&dev->intx_line, false);
-	if (line)
-		dev->intx_line = *line;
-	else
-		memset(&dev->intx_line, 0, sizeof(dev->intx_line));
-	if (dev->intx_asserted)
-		irq_line_set(&dev->intx_line, true);
-	pthread_mutex_unlock(&dev->irq_lock);
-	return 0;
 }

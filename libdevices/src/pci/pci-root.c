@@ -4,6 +4,7 @@
  * ECAM, BAR placement and bus registration.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,8 +21,10 @@ struct pci_root {
 	struct pci_root_config cfg;
 	uint32_t cf8;
 	struct pci_device *fn[PCI_ROOT_NFUNCS];
-	/* Functions removed from inside a dispatch, not freed yet. */
-	struct pci_device *zombies;
+	/* Functions out of the root whose BAR a bus failed to release
+	 * (-ENOMEM): never freed while a bus may still reach them. */
+	struct pci_device *stuck;
+	struct reclaim_node reclaim;
 };
 
 /* ------------------------------------------------------------------ */
@@ -92,37 +95,47 @@ static bool bar_conflicts(const struct pci_bar_state *self, uint64_t addr)
 	return false;
 }
 
-int pci_root_bar_claim(struct pci_bar_state *bar, uint64_t addr)
+/* Register the BAR at @addr, or move it there when @move. */
+static int bar_place(struct pci_bar_state *bar, uint64_t addr, bool move)
 {
 	struct io_bus *bus = bar_bus(bar);
 
+	/* Out of the root: a callback still running in the function (or the
+	 * caller holding a stale pointer) may write its config space, but it
+	 * never decodes on a bus again (it is about to be freed). */
+	if (bar->dev->detached)
+		return -ENODEV;
 	if (bar_conflicts(bar, addr))
 		return -EEXIST;
 	if (!bus)
 		return 0;
+	if (move)
+		return io_bus_move(bus, bar->bus_addr, addr);
 	return io_bus_register(bus, addr, bar->size, &bar_bus_ops, bar);
+}
+
+int pci_root_bar_claim(struct pci_bar_state *bar, uint64_t addr)
+{
+	return bar_place(bar, addr, false);
 }
 
 int pci_root_bar_move(struct pci_bar_state *bar, uint64_t addr)
 {
-	struct io_bus *bus = bar_bus(bar);
-
-	if (bar_conflicts(bar, addr))
-		return -EEXIST;
-	if (!bus)
-		return 0;
-	return io_bus_move(bus, bar->bus_addr, addr);
+	return bar_place(bar, addr, true);
 }
 
-void pci_root_bar_release(struct pci_bar_state *bar)
+int pci_root_bar_release(struct pci_bar_state *bar)
 {
 	struct io_bus *bus = bar_bus(bar);
 
 	/* No wait: we may be inside a dispatch (a config write on the PIO or
-	 * ECAM bus).  The BAR state lives as long as the function, and the
-	 * dispatch lock already stops callbacks. */
-	if (bus)
-		io_bus_unregister_nowait(bus, bar->bus_addr);
+	 * ECAM bus).  The BAR's decoding flag already stops callbacks; the
+	 * caller waits for the running ones once the config lock is
+	 * dropped.  An error (-ENOMEM: no memory for the smaller table) is
+	 * reported: the range is still registered. */
+	if (!bus)
+		return 0;
+	return io_bus_unregister_nowait(bus, bar->bus_addr);
 }
 
 /* ------------------------------------------------------------------ */
@@ -190,15 +203,18 @@ static void release_allocations(struct pci_device *dev)
 	}
 }
 
-/* Take @dev out of the root; root lock held.  Returns @dev's sync
- * reference (see pci_device_sync_get()).  @drop_intx: deassert its INTx
- * line (not when the whole root goes away with the VM). */
-static struct pci_device *detach_locked(struct pci_root *root, unsigned devfn,
-					bool drop_intx)
+/* Take @dev out of the root; root lock held.  @drop_intx: deassert its
+ * INTx line (not when the whole root goes away with the VM).  Returns
+ * true when every BAR left its bus; otherwise @dev is put on the stuck
+ * list (it must not be freed while a bus may reach it). */
+static bool detach_locked(struct pci_root *root, unsigned devfn, bool drop_intx)
 {
 	struct pci_device *dev = root->fn[devfn];
+	bool released;
 
-	pci_device_unmap_bars(dev);
+	dev->detached = true;
+	released = pci_device_unmap_bars(dev);
+
 	release_allocations(dev);
 	/* A removed function no longer drives its (maybe shared) INTx
 	 * line: a level left high would stay asserted for good. */
@@ -209,92 +225,75 @@ static struct pci_device *detach_locked(struct pci_root *root, unsigned devfn,
 		pthread_mutex_unlock(&dev->irq_lock);
 	}
 	root->fn[devfn] = NULL;
-	return pci_device_sync_get(dev);
-}
-
-static int sync_buses(struct pci_root *root)
-{
-	int r1 = 0, r2 = 0;
-
-	/* Wait for dispatches that may still hold a removed BAR.  Fails
-	 * with -EDEADLK when called from inside a dispatch of that bus. */
-	if (root->cfg.pio_bus)
-		r1 = io_bus_synchronize(root->cfg.pio_bus);
-	if (root->cfg.mmio_bus)
-		r2 = io_bus_synchronize(root->cfg.mmio_bus);
-	return r1 ? r1 : r2;
-}
-
-/* Put a list of detached functions on the root's list (freed later). */
-static void requeue(struct pci_root *root, struct pci_device *list)
-{
-	pthread_mutex_lock(&root->lock);
-	while (list) {
-		struct pci_device *next = list->zombie_next;
-
-		list->zombie_next = root->zombies;
-		root->zombies = list;
-		list = next;
+	dev->sync_pending = false; /* the caller waits in any case */
+	if (!released) {
+		dev->stuck_next = root->stuck;
+		root->stuck = dev;
 	}
-	pthread_mutex_unlock(&root->lock);
+	return released;
 }
 
-/* Free the detached functions of @list that no dispatch can reach any more
- * (the buses were synchronised after they were detached); those the calling
- * thread is still inside a BAR callback of go back to the root's list. */
-static void free_list(struct pci_root *root, struct pci_device *list)
+/* Root lock held: retry releasing the BARs of stuck functions; those that
+ * are off every bus now are retired. */
+static void retry_stuck_locked(struct pci_root *root)
 {
-	struct pci_device *keep = NULL;
+	struct pci_device **pp = &root->stuck;
 
-	while (list) {
-		struct pci_device *next = list->zombie_next;
+	while (*pp) {
+		struct pci_device *dev = *pp;
 
-		/* Callers of pci_device_bar_*() outside the buses. */
-		pci_dispatch_sync(list);
-		if (root && pci_dispatch_in_section(list)) {
-			list->zombie_next = keep;
-			keep = list;
+		if (pci_device_unmap_bars(dev)) {
+			*pp = dev->stuck_next;
+			dev->sync_pending = false;
+			pci_device_retire(dev);
 		} else {
-			/* Config writers that stopped a BAR decoding may
-			 * still wait for its callbacks, outside the lock. */
-			pci_device_wait_sync_refs(list);
-			pci_device_free(list);
+			pp = &dev->stuck_next;
 		}
-		list = next;
 	}
-	if (keep)
-		requeue(root, keep);
+}
+
+static void root_reclaim(struct reclaim_node *node)
+{
+	struct pci_root *root =
+		reclaim_container(node, struct pci_root, reclaim);
+
+	pthread_mutex_destroy(&root->lock);
+	free(root);
 }
 
 void pci_root_destroy(struct pci_root *root)
 {
 	struct pci_device *gone[PCI_ROOT_NFUNCS];
-	struct pci_device *sd[PCI_ROOT_NFUNCS];
-	struct pci_device *zombies;
 	unsigned n = 0;
 
 	if (!root)
 		return;
 	pthread_mutex_lock(&root->lock);
 	for (unsigned f = 0; f < PCI_ROOT_NFUNCS; f++) {
-		if (!root->fn[f])
-			continue;
-		gone[n] = root->fn[f];
-		sd[n++] = detach_locked(root, f, false);
+		struct pci_device *dev = root->fn[f];
+
+		if (dev && detach_locked(root, f, false))
+			gone[n++] = dev;
 	}
-	zombies = root->zombies;
-	root->zombies = NULL;
+	retry_stuck_locked(root);
+	/* Still stuck: a bus holds their BARs (not decoding).  They are
+	 * left allocated (a leak, not a use after free); their config lock
+	 * is the root's, which is retired below but never taken by a
+	 * dispatch of a BAR that does not decode. */
+	root->stuck = NULL;
 	pthread_mutex_unlock(&root->lock);
-	for (unsigned i = 0; i < n; i++)
-		pci_device_sync_put(sd[i]);
-	sync_buses(root);
+	/* As for a removal: once this returns, no BAR callback of these
+	 * functions runs on another thread (the VMM frees their state
+	 * next).  Memory goes through the grace period of retire. */
 	for (unsigned i = 0; i < n; i++) {
-		pci_device_wait_sync_refs(gone[i]);
-		pci_device_free(gone[i]);
+		reclaim_wait(gone[i]);
+		pci_device_retire(gone[i]);
 	}
-	free_list(NULL, zombies);
-	pthread_mutex_destroy(&root->lock);
-	free(root);
+	/* BAR callbacks still running may take the root lock (config
+	 * accesses): the root is freed after them, and after the functions
+	 * (the queue is FIFO). */
+	reclaim_retire(&root->reclaim, root_reclaim);
+	reclaim_poll();
 }
 
 static struct address_allocator *bar_allocator(struct pci_root *root,
@@ -350,7 +349,6 @@ static int add_locked(struct pci_root *root, struct pci_device *dev,
 	int ret;
 
 	pthread_mutex_lock(&dev->own_lock);
-	/* Checked first: the caller frees @dev on other errors. */
 	if (dev->added) {
 		pthread_mutex_unlock(&dev->own_lock);
 		return -EEXIST;
@@ -394,26 +392,22 @@ int pci_root_add_device(struct pci_root *root, struct pci_device *dev,
 {
 	int ret;
 
-	if (!dev)
+	/* Ownership moves to the root only on success: on any error @dev
+	 * is left as it was and still belongs to the caller. */
+	if (!dev || !root || slot >= PCI_ROOT_SLOTS ||
+	    fn >= PCI_ROOT_FUNCTIONS || (slot == 0 && fn == 0))
 		return -EINVAL;
-	if (!root || slot >= PCI_ROOT_SLOTS || fn >= PCI_ROOT_FUNCTIONS ||
-	    (slot == 0 && fn == 0)) {
-		pci_device_destroy(dev);
-		return -EINVAL;
-	}
 	pthread_mutex_lock(&root->lock);
 	ret = add_locked(root, dev, PCI_ROOT_DEVFN(slot, fn));
 	pthread_mutex_unlock(&root->lock);
-	/* -EEXIST: @dev belongs to another root; leave it alone. */
-	if (ret && ret != -EEXIST)
-		pci_device_free(dev);
 	return ret;
 }
 
 int pci_root_remove_device(struct pci_root *root, unsigned slot, unsigned fn)
 {
-	struct pci_device *dev, *sd, *older;
+	struct pci_device *dev;
 	unsigned devfn;
+	int ret;
 
 	if (!root || slot >= PCI_ROOT_SLOTS || fn >= PCI_ROOT_FUNCTIONS ||
 	    (slot == 0 && fn == 0))
@@ -425,28 +419,21 @@ int pci_root_remove_device(struct pci_root *root, unsigned slot, unsigned fn)
 		pthread_mutex_unlock(&root->lock);
 		return -ENOENT;
 	}
-	sd = detach_locked(root, devfn, true);
-	/* Functions removed earlier from inside a dispatch: the bus
-	 * synchronisation below covers them too. */
-	older = root->zombies;
-	root->zombies = NULL;
+	/* No BAR decodes from here on: a dispatch that starts now sees the
+	 * decoding flags clear (and, soon, no bus entry). */
+	if (detach_locked(root, devfn, true))
+		pci_device_retire(dev);
+	retry_stuck_locked(root);
 	pthread_mutex_unlock(&root->lock);
-	/* Wait for BAR callbacks of other threads (not the caller's own, if
-	 * it is inside one: a device ejecting itself). */
-	pci_device_sync_put(sd);
-	dev->zombie_next = older;
-	if (sync_buses(root) != 0) {
-		/* Called from inside a bus dispatch (a VMM's eject register,
-		 * a BAR callback of this function): a lookup on that bus may
-		 * still hold the function.  Free it at the next removal or
-		 * destroy made outside any dispatch. */
-		requeue(root, dev);
-		return 0;
-	}
-	/* No BAR decodes, no bus holds the function, and the dispatch
-	 * sections that saw a BAR decoding were waited for when it stopped. */
-	free_list(root, dev);
-	return 0;
+	/* Wait for the callbacks other threads are running.  Not for the
+	 * caller's own (a function ejecting itself), and never for a thread
+	 * that is itself waiting inside a callback: no deadlock, whichever
+	 * buses the two threads are dispatching on (reclaim.c).  Freeing
+	 * goes through the grace period of reclaim_retire(), which also
+	 * covers the caller's own section. */
+	ret = reclaim_wait(dev);
+	reclaim_poll();
+	return ret > 0 ? -EINPROGRESS : 0;
 }
 
 struct pci_device *pci_root_get_device(struct pci_root *root, unsigned slot,
@@ -489,8 +476,9 @@ static uint32_t cfg_read_locked(struct pci_root *root, uint8_t bus,
 	return pci_device_config_read_locked(dev, offset, len);
 }
 
-/* Returns the function to pci_device_sync_put() once the lock is dropped
- * (NULL when nothing stopped decoding). */
+/* Returns the function a BAR of which stopped decoding, or NULL: pass it
+ * to pci_dispatch_wait() once the lock is dropped (it is only compared,
+ * never dereferenced: the function may be removed meanwhile). */
 static struct pci_device *cfg_write_locked(struct pci_root *root, uint8_t bus,
 					   uint8_t devfn, uint32_t offset,
 					   unsigned len, uint32_t value)
@@ -500,7 +488,7 @@ static struct pci_device *cfg_write_locked(struct pci_root *root, uint8_t bus,
 	if (!dev)
 		return NULL;
 	pci_device_config_write_locked(dev, offset, len, value);
-	return pci_device_sync_get(dev);
+	return pci_device_sync_take(dev) ? dev : NULL;
 }
 
 int pci_root_config_read(struct pci_root *root, uint8_t bus, uint8_t devfn,
@@ -524,8 +512,7 @@ int pci_root_config_write(struct pci_root *root, uint8_t bus, uint8_t devfn,
 	pthread_mutex_lock(&root->lock);
 	sd = cfg_write_locked(root, bus, devfn, offset, len, value);
 	pthread_mutex_unlock(&root->lock);
-	pci_device_sync_put(sd);
-	return 0;
+	return pci_dispatch_wait(sd, sd != NULL);
 }
 
 static void put_bytes(void *data, unsigned len, uint32_t v)
@@ -610,7 +597,7 @@ int pci_root_pio_write(struct pci_root *root, uint16_t port, const void *data,
 				      (uint8_t)(v >> 8), (v & 0xfcu) + boff,
 				      len, get_bytes(data, len));
 	pthread_mutex_unlock(&root->lock);
-	pci_device_sync_put(sd);
+	pci_dispatch_wait(sd, sd != NULL);
 	return 0;
 }
 
@@ -673,7 +660,7 @@ int pci_root_ecam_write(struct pci_root *root, uint64_t offset,
 	pthread_mutex_lock(&root->lock);
 	sd = cfg_write_locked(root, bus, devfn, reg, len, get_bytes(data, len));
 	pthread_mutex_unlock(&root->lock);
-	pci_device_sync_put(sd);
+	pci_dispatch_wait(sd, sd != NULL);
 	return 0;
 }
 

@@ -166,8 +166,9 @@ CVMM_EXPORT int linux_loader_parse_elf(const void *image, size_t size,
  * @cfg: may be NULL (defaults).
  * @out: receives the description of the loaded kernel.
  *
- * A bzImage's protected-mode part goes to its load address, and the whole
- * [start, end) range including init_size must be RAM.  ELF PT_LOAD
+ * A bzImage's protected-mode part (syssize * 16 bytes) goes to its load
+ * address, and the whole [start, end) range including init_size must be
+ * RAM (the kernel clears what it needs beyond its payload).  ELF PT_LOAD
  * segments go to p_paddr, their p_memsz - p_filesz tail zeroed.
  * Errors: those of the parse functions, and -ERANGE when the kernel
  * does not fit in guest RAM (checked for every segment before anything is
@@ -207,7 +208,9 @@ CVMM_EXPORT int linux_loader_load_initrd(const struct guest_memory *m,
 
 /* ------------------------------------------------------------------- e820 */
 
-/** E820 entry types (the values of <asm/e820.h>'s E820_RAM ...). */
+/** E820 entry types: the values of <asm/e820.h>'s E820_RAM ... (checked
+ *  at build time), named here because that header is not in every uapi
+ *  set. */
 enum {
 	BOOT_E820_RAM = 1,
 	BOOT_E820_RESERVED = 2,
@@ -216,7 +219,7 @@ enum {
 };
 
 /** Most entries an e820 map holds in the zero page. */
-#define BOOT_E820_MAX 128
+#define BOOT_E820_MAX E820_MAX_ENTRIES_ZEROPAGE
 
 /**
  * boot_e820_build() - the e820 map of @m: every RAM region as RAM (adjacent
@@ -239,6 +242,10 @@ CVMM_EXPORT int boot_e820_build(const struct guest_memory *m,
 
 /* ----------------------------------------------------------- command line */
 
+/**
+ * struct boot_cmdline - a kernel command line being built, owned by its
+ * creator.  Not thread-safe: one thread at a time per object.
+ */
 struct boot_cmdline;
 
 /**
@@ -310,7 +317,8 @@ struct boot_config {
  * boot_params_setup() - write the zero page (struct boot_params) and the
  * command line for a bzImage: setup header copied from the image,
  * type_of_loader 0xff, CAN_USE_HEAP, cmd_line_ptr, ramdisk, e820 table,
- * acpi_rsdp_addr (protocol >= 2.14).
+ * acpi_rsdp_addr (protocol >= 2.14); the image's own values of ramdisk,
+ * setup_data and hardware_subarch fields are not passed on (zero).
  * @m: guest memory; @k: a bzImage from linux_loader_load(); @cfg may be NULL.
  *
  * Checked: zero page (4 KiB), command line and initrd lie in RAM below
@@ -394,15 +402,17 @@ struct boot_mptable_config {
 	unsigned int ioapic_pins; /**< 0 = 24; at most 240 */
 	const struct boot_pci_irq *pci_irqs; /**< at most 128 */
 	size_t n_pci_irqs;
-	/** ISA IRQ 0 goes to IOAPIC input 2 (as the ACPI override says)
-	 *  unless this is set, then to input 0. */
+	/** ISA IRQ 0 goes to IOAPIC input 2 (as the ACPI override says,
+	 *  and the cascade IRQ 2 gets no entry) unless this is set, then
+	 *  ISA IRQ n goes to input n for all 16. */
 	bool irq0_to_pin0;
 };
 
 /**
  * boot_mptable_setup() - write an MP floating pointer and configuration
  * table (Intel MP spec 1.4): one processor entry per CPU (CPU 0 is the
- * BSP), buses PCI (id 0) and ISA (id 1), the IOAPIC, ISA IRQs 0-15, one
+ * BSP), buses PCI (id 0) and ISA (id 1), the IOAPIC, ISA IRQs 0-15 (see
+ * irq0_to_pin0), one
  * interrupt entry per @pci_irqs element, LINT0 ExtINT and LINT1 NMI.
  * @size_out: receives the bytes written (may be NULL).
  *
@@ -437,8 +447,9 @@ struct boot_vcpu_config {
  * other @sregs fields (apic_base, interrupt bitmap ...) are kept, so pass
  * what KVM_GET_SREGS returned.  @regs is cleared, then RFLAGS = 2, RIP =
  * @k->entry, RSI = @zero_page, RSP = RBP = stack.
- * Errors: -EINVAL (NULL argument, @k not a bzImage, unaligned tables),
- * -ERANGE (tables outside RAM), write errors.
+ * Errors: -EINVAL (NULL argument, @k not a bzImage, unaligned tables,
+ * GDT or tables over the kernel), -ERANGE (tables outside RAM), write
+ * errors.
  */
 CVMM_EXPORT int boot_vcpu_setup_long_mode(const struct guest_memory *m,
 					  const struct linux_loader_kernel *k,
@@ -453,7 +464,8 @@ CVMM_EXPORT int boot_vcpu_setup_long_mode(const struct guest_memory *m,
  * (CR0 = PE|ET, CR4 = 0, EFER = 0), RIP = @k->entry, RBX = @start_info,
  * RFLAGS = 2.  @sregs as for boot_vcpu_setup_long_mode(); page-table
  * fields of @cfg are not used.
- * Errors: -EINVAL (NULL argument, @k not PVH), -ERANGE, write errors.
+ * Errors: -EINVAL (NULL argument, @k not PVH, GDT over the kernel),
+ * -ERANGE, write errors.
  */
 CVMM_EXPORT int boot_vcpu_setup_pvh(const struct guest_memory *m,
 				    const struct linux_loader_kernel *k,
@@ -469,7 +481,8 @@ CVMM_EXPORT int boot_vcpu_setup_pvh(const struct guest_memory *m,
 
 /**
  * struct boot_cpuid_config - topology of one vCPU.  Topology: one
- * package, @num_cpus cores of one thread each.
+ * package, @num_cpus cores of one thread each.  NULL or zero: APIC id 0
+ * of a 1-vCPU VM.
  */
 struct boot_cpuid_config {
 	uint32_t apic_id;      /**< this vCPU's (x2)APIC id, < 255 */
@@ -485,12 +498,14 @@ struct boot_cpuid_config {
  *    L1/L2, all cores for L3);
  *  - leaves 0xB and 0x1F: x2APIC id in EDX, SMT level (1 thread) and core
  *    level (num_cpus), invalid level beyond;
- *  - leaf 0x80000008: ECX core count and APIC id size;
+ *  - leaf 0x80000008: ECX core count and APIC id size; 0x8000001E:
+ *    extended APIC id, core id = APIC id, one thread per core, node 0;
  *  - 0x40000000: "KVMKVMKVM\0\0\0", EAX >= 0x40000001; 0x40000001: EAX
  *    gains BOOT_KVM_CLOCK_FEATURES.  Both are appended when missing.
  * @e, @n, @cap: the table, its entries, its capacity (>= @n).
+ * @cfg: this vCPU (may be NULL).
  * @n_out: receives the new count.
- * Errors: -EINVAL (NULL argument, @n > @cap, bad topology), -ENOSPC (no
+ * Errors: -EINVAL (NULL @e or @n_out, @n > @cap, bad topology), -ENOSPC (no
  * room for the appended leaves; the table is then unchanged).
  */
 CVMM_EXPORT int boot_cpuid_normalize(struct kvm_cpuid_entry2 *e, size_t n,

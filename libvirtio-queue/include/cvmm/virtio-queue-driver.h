@@ -2,6 +2,11 @@
 /*
  * libvirtio-queue driver side: a mock virtio driver for tests.
  *
+ * Test support, not part of the production library: it lives in its own
+ * library, libcvmm-virtio-queue-driver (pkg-config and meson dependency
+ * name `cvmm-virtio-queue-driver`), which device authors link into their
+ * tests beside libcvmm-virtio-queue.
+ *
  * It lays out a split virtqueue in a guest memory object and plays the
  * guest: adds chains (direct or indirect), or writes arbitrary raw
  * descriptors and ring entries (for hostile-driver tests), reads used
@@ -23,7 +28,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+/* See <cvmm/virtio-queue.h>: the uapi ring header is C only. */
+struct vring_desc;
+struct vring_used_elem;
+#else
 #include <linux/virtio_ring.h>
+#endif
 
 #include <cvmm/virtio-queue.h>
 #include <cvmm/vm-memory.h>

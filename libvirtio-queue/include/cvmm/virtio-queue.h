@@ -22,10 +22,10 @@
  * must not be in a read-only region, and the device-written used area must
  * not overlap the device-read areas.
  *
- * Descriptors.  virtq_pop() walks a whole chain at once, copying every
- * descriptor (direct, or out of an indirect table) into the queue before
- * checking it, so the guest cannot change a descriptor between the check
- * and its use.  The checks at pop are structural (indexes, loops, indirect
+ * Descriptors.  virtq_pop() walks a whole chain at once, loading every
+ * descriptor (direct, or out of an indirect table) once into a private
+ * snapshot, checking the snapshot and storing it into the caller's chain,
+ * so the guest cannot change a descriptor between the check and its use.  The checks at pop are structural (indexes, loops, indirect
  * tables, ordering, zero lengths, 64-bit address wrap, 32-bit total length);
  * whether a buffer lies in guest RAM is checked when the device touches it
  * through the virtq_chain_* accessors: a bounds comparison when it lies in
@@ -42,7 +42,9 @@
  * with it is a documented acquire/release or fence.
  *
  * Errors: negative errno.  -EIO means the queue is broken (see
- * virtq_error_get()); -ENODEV that the queue is not ready.
+ * virtq_error_get()); -ENODEV that the queue is not ready (never
+ * configured, deactivated or reset): every call on such a queue is safe and
+ * returns -ENODEV or the documented neutral value (0, false, nothing done).
  *
  * The chain abstraction (struct virtq_chain, struct virtq_buf) is not tied
  * to the split layout, so a packed ring can produce the same chains.
@@ -56,7 +58,14 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#ifdef __cplusplus
+/* <linux/virtio_ring.h> does not compile as C++ (its vring_init() converts
+ * void *): C++ code includes what it needs of the ring layout itself; this
+ * header only passes struct vring_used_elem by pointer. */
+struct vring_used_elem;
+#else
 #include <linux/virtio_ring.h>
+#endif
 
 #include <cvmm/vm-memory.h>
 
@@ -127,8 +136,8 @@ enum virtq_area {
 
 /** Feature bits (bit numbers as in the spec) the queue honours. */
 #define VIRTQ_RING_FEATURES                      \
-	((1ull << VIRTIO_RING_F_INDIRECT_DESC) | \
-	 (1ull << VIRTIO_RING_F_EVENT_IDX) | (1ull << 32 /* VERSION_1 */))
+	((1ull << 28 /* VIRTIO_RING_F_INDIRECT_DESC */) | \
+	 (1ull << 29 /* VIRTIO_RING_F_EVENT_IDX */) | (1ull << 32 /* VERSION_1 */))
 
 /** Called once when the queue breaks; see the file comment. */
 typedef void (*virtq_error_fn)(struct virtq *q, enum virtq_error err,
@@ -250,56 +259,120 @@ struct virtq_buf {
 };
 
 /**
- * struct virtq_chain - one popped descriptor chain, flattened.
+ * struct virtq_chain - one popped descriptor chain, flattened into storage
+ * the caller owns.
  *
- * Filled by virtq_pop(); treat the fields as read-only except through the
- * functions below.  bufs[0..nread) are device-readable and
- * bufs[nread..nbufs) device-writable.  The bufs array belongs to the queue
- * and stays valid until the next virtq_pop() or virtq_reset() on it: a
- * device that keeps a request in flight longer exports it first
- * (virtq_chain_readable_iov()/virtq_chain_writable_iov()) and keeps only
- * the head.
+ * Ownership.  The caller owns the chain and its buffer array: @bufs and
+ * @cap are set by the caller (virtq_chain_init(), VIRTQ_CHAIN_INIT() or
+ * virtq_chain_alloc()) and never changed by the library; a pop fills the
+ * other fields and bufs[0..nbufs).  Nothing in a chain points into the
+ * queue's own storage, so a device may hold any number of chains in
+ * flight (one storage each) and complete them in any order; a chain stays
+ * valid until the device completes it (virtq_complete*()), gives it back
+ * (virtq_undo_pop()) or resets the queue.  After that the storage may be
+ * reused for another pop.  Chains popped before virtq_reset() are dead:
+ * the device drops them (completing one returns -ENODEV or -EINVAL, and
+ * its accessors return -ENODEV while the queue is not ready).
  *
- * Each of the readable and the writable part has a cursor: reads consume
- * the readable part in order, writes fill the writable part in order.
+ * Capacity.  A chain has at most virtq_size() buffers (a longer one breaks
+ * the queue: CHAIN_TOO_LONG), so @cap >= virtq_size() never falls short.
+ * With a smaller @cap, a chain needing more buffers is refused with
+ * -ENOBUFS and NOT consumed: @nbufs then holds the number it needs and the
+ * device may pop again with bigger storage (the guest may change a chain
+ * it has not yet had consumed, so the second pop may again fall short; it
+ * can never need more than virtq_size()).  @cap == 0 therefore asks how
+ * many buffers the next chain needs without consuming it.
+ *
+ * Threads.  The accessors and completions of a chain are calls on its
+ * queue (they read its state, and a bad buffer breaks it): serialise them
+ * with the queue's other calls, as for everything on one queue.  Host
+ * iovecs exported from a chain may be used from any thread.
+ *
+ * Layout independence.  Nothing here is split-ring specific: a packed ring
+ * produces the same chains, and the accessors and completions below work
+ * on either.
+ *
+ * Fields other than @bufs and @cap are read-only for the device; change
+ * them only through the functions below.  bufs[0..nread) are
+ * device-readable and bufs[nread..nbufs) device-writable.  Each part has a
+ * cursor: reads consume the readable part in order, writes fill the
+ * writable part in order.
  */
 struct virtq_chain {
-	struct virtq *q;
-	const struct virtq_buf *bufs;
-	uint16_t head;	    /**< id to give back in the used ring */
-	uint16_t nbufs;	    /**< number of buffers, 1..size */
-	uint16_t nread;	    /**< number of readable buffers */
-	uint16_t ndesc;	    /**< ring descriptors consumed (an indirect
-				 table counts as one) */
-	uint32_t read_len;  /**< total readable bytes */
-	uint32_t write_len; /**< total writable bytes */
-	/* cursors, all zero after a pop */
-	uint16_t rd_buf;  /**< next readable buffer */
-	uint16_t wr_buf;  /**< next writable buffer, counted from nread */
-	uint32_t rd_off;  /**< offset in bufs[rd_buf] */
-	uint32_t wr_off;  /**< offset in bufs[nread + wr_buf] */
-	uint32_t rd_done; /**< readable bytes consumed */
-	uint32_t wr_done; /**< writable bytes filled */
+	struct virtq_buf *bufs; /**< caller's storage, @cap entries */
+	struct virtq *q;	/**< the queue it was popped from, or NULL */
+	uint16_t head;		/**< id to give back in the used ring */
+	uint16_t nbufs;		/**< buffers, 1..size (on -ENOBUFS: needed) */
+	uint16_t nread;		/**< number of readable buffers */
+	uint16_t ndesc;		/**< ring descriptors consumed (an indirect
+				     table counts as one) */
+	uint32_t rd_off;	/**< offset in bufs[rd_buf] */
+	uint32_t rd_done;	/**< readable bytes consumed */
+	uint32_t read_len;	/**< total readable bytes */
+	uint32_t write_len;	/**< total writable bytes */
+	uint32_t wr_off;	/**< offset in bufs[nread + wr_buf] */
+	uint32_t wr_done;	/**< writable bytes filled, <= write_len */
+	uint16_t rd_buf;	/**< next readable buffer */
+	uint16_t wr_buf;	/**< next writable buffer, counted from nread */
+	uint16_t cap;		/**< entries in @bufs (0..65535) */
+	uint16_t reserved;	/**< zero */
 };
 
 /**
- * virtq_pop() - take the next available chain.
- * Returns 1 with @chain filled, 0 when the driver has made nothing new
- * available, -ENODEV if not ready, -EIO if the queue is (or just became)
- * broken; on -EIO nothing was consumed and virtq_error_get() says why.
- * A chain stays "in flight" until virtq_add_used() (or virtq_undo_pop()).
+ * VIRTQ_CHAIN_INIT() - initialiser of a chain whose storage is the array
+ * @arr (not a pointer): `struct virtq_buf b[8];
+ * struct virtq_chain c = VIRTQ_CHAIN_INIT(b);` (a C designated
+ * initialiser; from C++ call virtq_chain_init()).
+ */
+#define VIRTQ_CHAIN_INIT(arr)                                     \
+	{                                                         \
+		.bufs = (arr),                                    \
+		.cap = (uint16_t)(sizeof(arr) / sizeof((arr)[0])) \
+	}
+
+/**
+ * virtq_chain_init() - give @c the storage @bufs of @cap entries (@cap may
+ * exceed 65535 in the call; it is limited to 65535) and clear the rest of
+ * it.  The library never frees @bufs.  Cheap; no allocation.
+ */
+CVMM_EXPORT void virtq_chain_init(struct virtq_chain *c, struct virtq_buf *bufs,
+				  size_t cap);
+
+/**
+ * virtq_chain_alloc() - a heap chain with room for @cap buffers in the
+ * same allocation (@cap 0..65535; use virtq_size() or the device's own
+ * bound).  Free with virtq_chain_free().  Returns NULL on -ENOMEM (errno
+ * set) or -EINVAL (@cap too large).
+ */
+CVMM_EXPORT struct virtq_chain *virtq_chain_alloc(size_t cap);
+
+/** virtq_chain_free() - free a chain from virtq_chain_alloc(); NULL is
+ *  fine.  A chain still in flight is NOT completed. */
+CVMM_EXPORT void virtq_chain_free(struct virtq_chain *c);
+
+/**
+ * virtq_pop() - take the next available chain into the caller's @chain.
+ * Returns 1 with @chain filled (it is then "in flight" until completed or
+ * undone), 0 when the driver has made nothing new available, -ENOBUFS if
+ * the chain needs more than @chain->cap buffers (nothing consumed,
+ * @chain->nbufs says how many; see struct virtq_chain), -ENODEV if the
+ * queue is not ready (never configured, reset, or deactivated), -EIO if
+ * the queue is (or just became) broken; on -EIO nothing was consumed and
+ * virtq_error_get() says why.  A malformed chain breaks the queue even
+ * when it would not fit @chain (the whole chain is checked).
  */
 CVMM_EXPORT int virtq_pop(struct virtq *q, struct virtq_chain *chain);
 
 /**
- * virtq_pop_batch() - pop up to @max chains into @chains[0..n).
- * Returns n (0 when nothing is available), or -ENODEV / -EIO as
- * virtq_pop() when no chain was popped (a chain that fails after others
- * were popped breaks the queue; the count is returned and the next call
- * returns -EIO).  All chains' bufs share the queue's snapshot storage of
- * size buffers, so a batch stops early when the next chain might not fit;
- * they stay valid until the next pop.  Amortises the call and the
- * avail.idx read over many chains.
+ * virtq_pop_batch() - pop up to @max chains, chain i into chains[i] and its
+ * own storage chains[i].bufs / .cap (set by the caller as for virtq_pop();
+ * the chains need not share anything and stay valid independently).
+ * Returns n (0 when nothing is available), or -ENODEV / -EIO / -ENOBUFS as
+ * virtq_pop() when no chain was popped.  A batch stops early, returning
+ * the count so far, before a chain that does not fit its chains[i] (the
+ * next call reports -ENOBUFS for it if chains[0] is too small too), and at
+ * a malformed chain (the queue breaks; the next call returns -EIO).
+ * Amortises the call and the avail.idx read over many chains.
  */
 CVMM_EXPORT int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 				unsigned int max);
@@ -307,7 +380,7 @@ CVMM_EXPORT int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 /**
  * virtq_undo_pop() - give the most recently popped chain back: the next
  * pop returns it again.  Errors: -EINVAL if @chain is not the last chain
- * popped or was already completed.
+ * popped from @q or was already completed (or a reset came between).
  */
 CVMM_EXPORT int virtq_undo_pop(struct virtq *q,
 			       const struct virtq_chain *chain);
@@ -328,6 +401,12 @@ CVMM_EXPORT uint32_t virtq_in_flight(const struct virtq *q);
 CVMM_EXPORT void virtq_allow_zero_length(struct virtq *q, bool allow);
 
 /* --------------------------------------------------- reading and writing */
+
+/*
+ * The accessors below take a chain popped from a queue that is still ready:
+ * on a chain never popped (q NULL) they return -EINVAL (the skips 0), on a
+ * queue not ready -ENODEV, on a broken queue -EIO, touching nothing.
+ */
 
 /** virtq_chain_readable() - readable bytes left after the read cursor. */
 static inline uint32_t virtq_chain_readable(const struct virtq_chain *c)
@@ -406,33 +485,74 @@ CVMM_EXPORT uint32_t virtq_chain_skip_write(struct virtq_chain *c,
 CVMM_EXPORT int virtq_chain_readable_iov(struct virtq_chain *c, size_t len,
 					 struct iovec *iov, int max);
 
-/** virtq_chain_writable_iov() - the same for the writable part (for
- *  readv/preadv); also -EIO (BUFFER_READONLY) for a read-only region. */
+/**
+ * virtq_chain_writable_iov() - the same for the writable part (for
+ * readv/preadv); also -EIO (BUFFER_READONLY) for a read-only region.  The
+ * exported bytes count as written (virtq_chain_written()); a device whose
+ * read came back short completes with virtq_complete_len().
+ */
 CVMM_EXPORT int virtq_chain_writable_iov(struct virtq_chain *c, size_t len,
 					 struct iovec *iov, int max);
 
 /* ------------------------------------------------------------- completion */
 
+/*
+ * Completion: the used length a device reports is never more than the
+ * chain's writable total, so a device bug cannot tell the driver it wrote
+ * memory the chain does not have.  Devices complete chains with
+ * virtq_complete() / virtq_complete_len() / virtq_complete_batch().
+ */
+
 /**
- * virtq_add_used() - return chain @head with @len bytes written to the used
- * ring and publish used.idx (release).  Errors: -EINVAL if @head is not in
+ * virtq_complete() - return @c, popped from @q, to the driver with the
+ * bytes written through its write cursor (virtq_chain_written()) as the
+ * used length, and publish used.idx (release).  The chain is then no longer
+ * in flight; its storage may be reused.  Errors: -EINVAL if @c was not
+ * popped from @q (never popped: c->q is NULL) or is not in flight
+ * (completed twice, undone, or popped before a reset; the queue does not
+ * break), -ENODEV (not ready), -EIO (broken: nothing is written to a
+ * broken queue).
+ */
+CVMM_EXPORT int virtq_complete(struct virtq *q, struct virtq_chain *c);
+
+/**
+ * virtq_complete_len() - virtq_complete() with the used length @len given
+ * by the device (e.g. the bytes a preadv() into the exported writable
+ * iovecs really read), clamped to @c->write_len.
+ */
+CVMM_EXPORT int virtq_complete_len(struct virtq *q, struct virtq_chain *c,
+				   uint32_t len);
+
+/**
+ * virtq_complete_batch() - complete chains[0..n) (all popped from @q; each
+ * with its virtq_chain_written() as the used length) and publish used.idx
+ * once.  All are checked first: on -EINVAL (a chain not from @q, not in
+ * flight, or twice in the batch) nothing is completed.  -ENODEV, -EIO as
+ * virtq_complete().
+ */
+CVMM_EXPORT int virtq_complete_batch(struct virtq *q,
+				     const struct virtq_chain *chains,
+				     unsigned int n);
+
+/**
+ * virtq_add_used() - the bare-head completion, for a device that kept only
+ * the head: return chain @head with @len bytes written and publish used.idx
+ * (release).  The queue remembers each in-flight chain's writable total
+ * from its pop, and clamps @len to it (after virtq_restore() the total is
+ * recomputed from the descriptors).  Errors: -EINVAL if @head is not in
  * flight (a device bug, the queue does not break), -ENODEV, -EIO (broken:
  * nothing is written to a broken queue).
  */
 CVMM_EXPORT int virtq_add_used(struct virtq *q, uint16_t head, uint32_t len);
 
 /**
- * virtq_add_used_batch() - add @n used elements and publish used.idx once.
- * All ids are checked first: on -EINVAL (an id not in flight, or twice in
- * the batch) nothing is added.
+ * virtq_add_used_batch() - add @n used elements (lengths clamped as in
+ * virtq_add_used()) and publish used.idx once.  All ids are checked first:
+ * on -EINVAL (an id not in flight, or twice in the batch) nothing is added.
  */
 CVMM_EXPORT int virtq_add_used_batch(struct virtq *q,
 				     const struct vring_used_elem *elems,
 				     unsigned int n);
-
-/** virtq_complete() - virtq_add_used(chain->q, chain->head, bytes written
- *  through the chain's write cursor). */
-CVMM_EXPORT int virtq_complete(struct virtq_chain *c);
 
 /* ---------------------------------------------------------- notifications */
 
@@ -490,8 +610,11 @@ CVMM_EXPORT void virtq_save(const struct virtq *q, struct virtq_state *st);
  * virtq_restore() - load @st into @q (whose memory must be set if @st is
  * ready).  The state is validated like the configuration calls: bad
  * version, max_size different from @q's, bad size, in-flight bits beyond
- * the size or a count that disagrees give -EINVAL; ring checks as
- * virtq_set_ready().  On error @q is reset.
+ * the size, or an in-flight count that disagrees with the bits or with
+ * next_avail - next_used give -EINVAL; ring checks as virtq_set_ready().
+ * The used-length bound of each head in flight (see virtq_add_used()) is
+ * recomputed from its descriptors (unbounded if @st is not ready).  On
+ * error @q is reset.
  */
 CVMM_EXPORT int virtq_restore(struct virtq *q, const struct virtq_state *st);
 

@@ -550,6 +550,42 @@ START_TEST(test_hostile_bus_retired_tables_bounded)
 }
 END_TEST
 
+/* At the retired-table bound, growth is refused but removal is not: an
+ * unregister that returned 0 really took the range off the bus (PCI relies
+ * on it when a BAR stops decoding). */
+static void bound_then_unregister(void *opaque, uint64_t offset, void *data,
+				  unsigned size)
+{
+	struct mover *m = opaque;
+
+	mover_read(opaque, offset, data, size);
+	/* m->err is -EAGAIN: the bound is reached.  Still: */
+	m->ok = io_bus_unregister_nowait(m->bus,
+					 (m->ok & 1) ? 0x2000 : 0x1000) == 0;
+}
+
+START_TEST(test_hostile_bus_unregister_at_retired_bound)
+{
+	struct io_bus *bus = new_bus();
+	struct mover m = {.bus = bus};
+	struct io_bus_ops mops = {bound_then_unregister, NULL};
+	struct fake_dev d = {0};
+	uint8_t b;
+
+	ck_assert_int_eq(io_bus_register(bus, 0x0, 1, &mops, &m), 0);
+	ck_assert_int_eq(io_bus_register(bus, 0x1000, 0x10, &fake_ops, &d), 0);
+	ck_assert_int_eq(io_bus_read(bus, 0x0, &b, 1), 0);
+	ck_assert_int_eq(m.err, -EAGAIN);
+	ck_assert_uint_eq(m.ok, 1);
+	ck_assert_int_eq(io_bus_find(bus, 0x1000, NULL, NULL), -ENOENT);
+	ck_assert_int_eq(io_bus_find(bus, 0x2000, NULL, NULL), -ENOENT);
+	ck_assert_int_eq(io_bus_read(bus, 0x1000, &b, 1), IO_BUS_UNHANDLED);
+	ck_assert_int_eq(io_bus_read(bus, 0x2000, &b, 1), IO_BUS_UNHANDLED);
+	ck_assert_uint_eq(io_bus_count(bus), 1);
+	io_bus_destroy(bus);
+}
+END_TEST
+
 /* ------------------------------------------------------------ threads */
 
 struct race {
@@ -796,6 +832,7 @@ static Suite *bus_suite(void)
 	tcase_add_test(tc, test_hostile_bus_reentrancy_bounded);
 	tcase_add_test(tc, test_bus_unregister_inside_dispatch);
 	tcase_add_test(tc, test_hostile_bus_retired_tables_bounded);
+	tcase_add_test(tc, test_hostile_bus_unregister_at_retired_bound);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(tt, 120);
 	tcase_add_test(tt, test_hostile_bus_move_race);

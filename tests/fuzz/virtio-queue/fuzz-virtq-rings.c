@@ -10,7 +10,10 @@
  * one constant byte, so avail.idx can take at most 4 distinct values and
  * each refresh yields at most size chains; more than 4 * size + 4 pops
  * means the queue spins, and abort() says so.  Bit 6 of the flags byte
- * pops with virtq_pop_batch() (up to 8 chains a call) instead.
+ * pops with virtq_pop_batch() (up to 8 chains a call) instead.  Bit 7
+ * gives each chain small storage (1..8 buffers): a chain that does not fit
+ * must come back -ENOBUFS with nothing consumed, and pop with enough room
+ * right after.
  *
  * Guest RAM: A [0, 64K) and B [64K, 128K) adjacent, a hole, C [1M, 1M+4K)
  * read-only.
@@ -24,25 +27,11 @@
 #include <cvmm/virtio-queue.h>
 #include <cvmm/vm-memory.h>
 
+#include "test-memory.h"
+
 #define A_SIZE 0x10000ull
 #define C_GPA  0x100000ull
 #define C_SIZE 0x1000ull
-
-static struct guest_region *region(guest_addr_t gpa, uint64_t size,
-				   unsigned int flags)
-{
-	struct guest_region_params p;
-	struct guest_region *r = NULL;
-
-	memset(&p, 0, sizeof(p));
-	p.gpa = gpa;
-	p.size = size;
-	p.flags = flags;
-	p.backing = GUEST_REGION_ANON_PRIVATE;
-	if (guest_region_create(&p, &r))
-		abort();
-	return r;
-}
 
 static uint32_t get32(const uint8_t *d)
 {
@@ -55,10 +44,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint64_t align[3] = {16, 2, 4};
-	struct guest_region *rs[3];
 	struct guest_memory *m;
 	struct virtq *q;
+	static struct virtq_buf store[9][1024];
 	struct virtq_chain cs[8], *cp, c;
+	uint32_t cap;
 	uint8_t buf[512], pattern;
 	bool batch;
 	int got, k;
@@ -69,11 +59,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 16)
 		return 0;
-	rs[0] = region(0, A_SIZE, 0);
-	rs[1] = region(A_SIZE, A_SIZE, 0);
-	rs[2] = region(C_GPA, C_SIZE, GUEST_REGION_READONLY);
-	if (guest_memory_create(rs, 3, &m))
-		abort();
+	m = CVMM_TEST_MEMORY(
+		{.gpa = 0, .size = A_SIZE}, {.gpa = A_SIZE, .size = A_SIZE},
+		{.gpa = C_GPA, .size = C_SIZE, .flags = GUEST_REGION_READONLY});
 	if (virtq_create(1024, &q) || virtq_set_memory(q, m))
 		abort();
 
@@ -94,6 +82,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		virtq_set_addr(q, (enum virtq_area)i, a);
 	}
 	batch = data[1] & 0x40;
+	cap = data[1] & 0x80 ? 1 + (data[0] >> 4) % 8 : 1024;
+	for (k = 0; k < 8; k++)
+		virtq_chain_init(&cs[k], store[k], cap);
+	virtq_chain_init(&c, store[8], 1024);
 	/* The rest of the input is guest RAM (A then B). */
 	data += 15;
 	size -= 15;
@@ -106,7 +98,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	bound = 4 * qsize + 4;
 	for (;;) {
+		uint32_t in_flight = virtq_in_flight(q);
+
 		got = batch ? virtq_pop_batch(q, cs, 8) : virtq_pop(q, cs);
+		if (got == -ENOBUFS) {
+			/* Nothing consumed; with room it pops. */
+			if (virtq_in_flight(q) != in_flight ||
+			    cs[0].nbufs <= cap || cs[0].nbufs > qsize)
+				abort();
+			got = virtq_pop(q, &c);
+			if (got != 1 || c.nbufs != cs[0].nbufs)
+				abort();
+			if (virtq_complete(q, &c) || ++pops > bound)
+				abort();
+			continue;
+		}
 		if (got <= 0)
 			break;
 		if (got > 8 || (!batch && got != 1))
@@ -152,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (cp->wr_done > cp->write_len ||
 			    cp->rd_done > cp->read_len)
 				abort();
-			if (virtq_complete(cp))
+			if (virtq_complete(q, cp))
 				abort();
 			if (pops % 3 == 0)
 				virtq_needs_interrupt(q);
@@ -169,7 +175,5 @@ done:
 out:
 	virtq_destroy(q);
 	guest_memory_unref(m);
-	for (i = 0; i < 3; i++)
-		guest_region_unref(rs[i]);
 	return 0;
 }

@@ -26,40 +26,53 @@
  *    bus's writer mutex and publishes it with one atomic store, so a reader
  *    sees either the whole old table or the whole new one: a move is atomic
  *    (the range is never seen at both addresses, nor at neither).
- *  - Readers announce themselves in a per-bus array of cache-line-padded
- *    counters, in one of two counters selected by the parity of a bus epoch
- *    (the scheme of Linux's SRCU).  Each thread owns one slot index (the
- *    same on every bus, returned to a pool at thread exit), so a dispatch
- *    updates its counter with plain stores: no locked instruction and no
- *    cache line shared between vCPUs.  The store-before-load ordering a
- *    reader needs is supplied by the writer, which calls
+ *  - A dispatch runs in a read section of libdevices' one reclamation
+ *    domain (shared by every bus and every PCI function of the process).
+ *    Each thread owns a reader record (its own cache lines; up to 512 live
+ *    threads, further threads share one atomic counter), so entering and
+ *    leaving a section are plain loads and stores: no locked instruction
+ *    and no cache line shared between vCPUs.  The store-before-load
+ *    ordering a reader needs is supplied by the writer, which calls
  *    membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) before reading the
- *    counters (liburcu's "memb" flavour); without membarrier readers use a
- *    fence instead (forced by setting CVMM_IO_BUS_NO_MEMBARRIER=1 in the
- *    environment before the first io_bus_create()).  Threads beyond the 127th concurrent one share one slot
- *    with atomic increments.
- *  - A replaced table is retired with the current epoch and freed once the
- *    epoch has advanced twice, which requires the readers of the older parity
- *    to have drained.  Writers try to advance the epoch without blocking
- *    (so memory use stays bounded even when the guest moves a BAR millions
- *    of times from inside a dispatch); io_bus_synchronize() and
- *    io_bus_unregister() wait for it.
+ *    records (liburcu's "memb" flavour); without membarrier readers use a
+ *    fence instead.  A replaced table is retired and freed once every
+ *    section that could have loaded it has ended; writers never wait for
+ *    that.  A section names the bus it dispatches on, so
+ *    io_bus_synchronize() and io_bus_unregister() wait only for the
+ *    dispatches of that bus, not for a vCPU blocked in a callback of
+ *    another bus.
  *  - Device lifetime: io_bus_unregister() removes the range, then waits for
- *    every dispatch that may have seen it to return.  When it returns, the
- *    device's ops will never be called again, and the caller may free the
- *    opaque state.  register, move and io_bus_unregister_nowait() never wait,
- *    so they may be called from inside a device callback (e.g. a PCI config
- *    write that moves a BAR on this or another bus).
+ *    every dispatch that may have seen it to return.  When it returns 0,
+ *    the device's ops will never be called again, and the caller may free
+ *    the opaque state.  register, move and io_bus_unregister_nowait()
+ *    never wait, so they may be called from inside a device callback (e.g.
+ *    a PCI config write that moves a BAR on this or another bus).
+ *  - Waiting from inside a callback (io_bus_unregister() or
+ *    io_bus_synchronize() of a bus the thread is not dispatching on) waits
+ *    for the other threads' dispatches only, and never for a thread that
+ *    is itself waiting inside a callback and started waiting later: two
+ *    vCPUs waiting for each other from callbacks, on the same or different
+ *    buses, cannot deadlock.  Only in that cycle can the earlier of the two
+ *    calls not guarantee that the later caller's callback has returned; it
+ *    then says so (-EINPROGRESS) instead of reporting success.
  *  - Why not a rwlock: a rwlock's reader count is one cache line written by
  *    every vCPU on every exit, and a writer called from inside a dispatch
- *    (BAR move from a config write) would deadlock on it.  bench/devices/bus
- *    prints the dispatch cost beside a direct call and a rwlock-protected
- *    lookup measured in the same run: with 64 ranges the bus costs about
- *    half of the rwlock scheme single-threaded and with two threads.  Moves
- *    are slower (a membarrier and a table copy each, tens of thousands per
- *    second), which suits BAR programming.  A membarrier interrupts every
- *    running thread of the process, so vCPUs in guest mode take one exit
- *    per bus change (none while the bus is only read).
+ *    (BAR move from a config write) would deadlock on it.  Figures from
+ *    bench/devices/bus are in libdevices/README.md.  A membarrier interrupts
+ *    every running thread of the process, so vCPUs in guest mode take one
+ *    exit per reclamation step (none while the bus is only read).
+ *
+ * Process-wide state (libdevices, not per bus):
+ *  - The reclamation domain and its reader records are global to the
+ *    process (the library is loaded once).
+ *  - Environment: CVMM_IO_BUS_NO_MEMBARRIER=1 (any value but "" and "0"),
+ *    read once by getenv() when a thread first dispatches or the first
+ *    object is retired, makes every reader of the process fence instead
+ *    of relying on membarrier (tests; diagnosing seccomp filters).
+ *  - fork(): libdevices registers a pthread_atfork() handler (once per
+ *    process): membarrier registration belongs to the address space, so a
+ *    forked child registers again or switches its readers to fences, and
+ *    forgets the reader records of the parent's other threads.
  *
  * Re-entrancy: a device callback may dispatch again (to the same or another
  * bus); nesting is bounded at IO_BUS_MAX_NESTING per thread, deeper accesses
@@ -117,9 +130,11 @@ struct io_bus_ops {
 CVMM_EXPORT int io_bus_create(struct io_bus **out);
 
 /**
- * Destroy a bus and every table it still holds.  Registered devices are not
- * called and their opaque state is not freed (the caller owns it).  No
- * dispatch may run on the bus during or after this call.  Accepts NULL.
+ * Destroy a bus and every table it still holds (the memory is freed once
+ * no dispatch of any bus that started earlier can hold it; this call never
+ * waits).  Registered devices are not called and their opaque state is
+ * not freed (the caller owns it).  No dispatch may start on the bus during
+ * or after this call.  Accepts NULL.
  */
 CVMM_EXPORT void io_bus_destroy(struct io_bus *bus);
 
@@ -129,8 +144,9 @@ CVMM_EXPORT void io_bus_destroy(struct io_bus *bus);
  *
  * Errors: -EINVAL (bus or ops NULL, len 0), -EOVERFLOW (base + len - 1 wraps
  * past 2^64 - 1; a range ending exactly at 2^64 is fine), -EEXIST (overlaps
- * a registered range), -ENOMEM, -EAGAIN (4096 replaced tables are still
- * waiting for a dispatch that has been stuck in a callback; nothing changed).
+ * a registered range), -ENOMEM, -EAGAIN (4096 replaced tables of this bus
+ * are still waiting for a dispatch that has been stuck in a callback;
+ * nothing changed: memory stays bounded).
  * Never waits; callable from a callback.
  */
 CVMM_EXPORT int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len,
@@ -138,17 +154,21 @@ CVMM_EXPORT int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len,
 
 /**
  * Remove the range registered at exactly @base, then wait until no dispatch
- * that could have found it is still running.  After it returns, the device's
- * callbacks are never called again.
+ * that could have found it is still running.  After it returns 0, the
+ * device's callbacks are never called again.
  *
  * Errors: -EINVAL (bus NULL), -ENOENT (nothing registered at base),
  * -EDEADLK (the calling thread is inside a dispatch of this bus: waiting
  * would never end; nothing is removed — use io_bus_unregister_nowait()),
- * -ENOMEM or -EAGAIN (as for io_bus_register(); nothing is removed).
+ * -ENOMEM (nothing is removed), -EINPROGRESS (called from inside a
+ * callback of another bus: the range IS removed, but a thread that was
+ * itself waiting inside a callback may still be in the device; call
+ * io_bus_synchronize() from outside any dispatch before freeing the
+ * opaque state).  Never -EAGAIN: removal is not limited by the bound on
+ * retired tables.
  *
- * Must not be called while the calling thread is inside a dispatch of
- * another bus whose callbacks may, on another thread, wait for this one
- * (the usual lock-order rule).
+ * Must not be called while holding a lock that a callback of any bus may
+ * take (the usual lock-order rule).
  */
 CVMM_EXPORT int io_bus_unregister(struct io_bus *bus, uint64_t base);
 
@@ -159,7 +179,7 @@ CVMM_EXPORT int io_bus_unregister(struct io_bus *bus, uint64_t base);
  * its callbacks: keep the opaque state alive until io_bus_synchronize() has
  * returned (or for the device's whole lifetime, as a PCI device disabling its
  * BAR decoding does).  Callable from a callback.
- * Errors: -EINVAL, -ENOENT, -ENOMEM, -EAGAIN (nothing removed).
+ * Errors: -EINVAL, -ENOENT, -ENOMEM (nothing removed).  Never -EAGAIN.
  */
 CVMM_EXPORT int io_bus_unregister_nowait(struct io_bus *bus, uint64_t base);
 
@@ -178,9 +198,11 @@ CVMM_EXPORT int io_bus_move(struct io_bus *bus, uint64_t old_base,
 			    uint64_t new_base);
 
 /**
- * Wait until every dispatch that started before this call has returned, and
- * free retired tables.  Errors: -EINVAL, -EDEADLK (called from inside a
- * dispatch of this bus).
+ * Wait until every dispatch (of any bus) that started before this call on
+ * another thread has returned, and free retired tables that no dispatch
+ * can hold any more.  Errors: -EINVAL, -EDEADLK (called from inside a
+ * dispatch of this bus), -EINPROGRESS (called from inside a callback, and
+ * a thread that was itself waiting inside a callback was not waited for).
  */
 CVMM_EXPORT int io_bus_synchronize(struct io_bus *bus);
 

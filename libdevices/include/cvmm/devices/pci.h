@@ -45,21 +45,29 @@
  * to the command register.
  *
  * Decode off.  A BAR whose decode is off is both removed from the bus and
- * checked in the dispatch path.  Every BAR access runs in a dispatch read
- * section of its function (an SRCU-like pair of per-thread counters, no
- * lock) and calls the device only if the BAR's decoding flag is set.  A
- * config write that stops decoding (command bit cleared, BAR moved to an
- * invalid or refused place, reset, removal) clears the flag under the
- * config lock, drops the lock, and then waits until every section that
- * started before has left - except the calling thread's own (a BAR
- * callback that writes its function's config space does not wait for
- * itself).  Hence once that config write has returned, no BAR callback of
- * the function is running on another thread or will run until decode is
- * on again, whatever the bus still had in flight, and vCPUs that keep
- * hitting the BAR cannot starve the writer.  Because the wait happens
- * without the config lock, a BAR callback may itself make config accesses
- * while another thread turns decoding off.  BAR callbacks that access a
- * BAR again (pci_device_bar_read/write from a callback) nest at most 16
+ * checked in the dispatch path.  Every BAR access runs in a read section
+ * of libdevices' reclamation domain (the one the io_bus uses: a couple of
+ * plain per-thread stores, no lock) and calls the device only if the
+ * BAR's decoding flag is set.  A config write that stops decoding (command
+ * bit cleared, BAR moved to an invalid or refused place, reset, removal)
+ * clears the flag under the config lock, drops the lock, and then waits
+ * until every section that started before has left - except the calling
+ * thread's own (a BAR callback that writes its function's config space
+ * does not wait for itself).  Hence once that config write has returned,
+ * no BAR callback of the function is running on another thread or will
+ * run until decode is on again, whatever the bus still had in flight, and
+ * vCPUs that keep hitting the BAR cannot starve the writer.  Concurrent
+ * writers each wait for a full grace period of their own.  Because the
+ * wait happens without the config lock, a BAR callback may itself make
+ * config accesses while another thread turns decoding off.  A wait made
+ * from inside a callback never waits for a thread that is itself waiting
+ * inside a callback and started waiting later, so callbacks stopping or
+ * ejecting functions on several vCPUs at once never deadlock, whichever
+ * buses they run on; only in such a cycle (two callbacks stopping each
+ * other's function at the same moment) can the earlier call return while
+ * the later caller's callback is still running, and it then reports
+ * -EINPROGRESS where it returns an error code.  BAR callbacks that access
+ * a BAR again (pci_device_bar_read/write from a callback) nest at most 16
  * deep on a thread; deeper accesses fail with -ELOOP.
  * The bus registration itself is changed with the non-waiting io_bus
  * calls (io_bus_move() for a move: an access racing it sees the BAR at the
@@ -100,20 +108,19 @@
  *     function: an eject register) and dispatch config accesses on a bus.
  *     They must not call pci_root_destroy().  A callback that stops
  *     another function's BAR decoding waits for that function's running
- *     callbacks, so two functions' callbacks must not do that to each
- *     other at the same time.
+ *     callbacks on other threads (see "Decode off" for what happens when
+ *     two callbacks do that to each other at the same time).
  *   - config_read/config_write/bar_remap run under the config lock: they
  *     may call the interrupt-side functions but no config-space or
  *     pci_root_* function.
  *   - msix_update, the MSI sink and the INTx line are called under the
  *     interrupt lock and must not call back into this function's PCI
  *     state.
- * pci_root_remove_device() waits for the buses' dispatches
- * (io_bus_synchronize()); called from inside a dispatch (where that wait
- * is impossible) it still removes the function at once but frees it at
- * the next pci_root_remove_device() made outside any dispatch, or in
- * pci_root_destroy().  pci_root_destroy() must not be called from a bus
- * callback.
+ * pci_root_remove_device() stops the function's BARs decoding, waits for
+ * the BAR callbacks other threads are running (as a config write does),
+ * and frees the function once no dispatch can reach it - never earlier,
+ * also when called from inside a callback of the function itself.
+ * pci_root_destroy() must not be called from a bus callback.
  * Calls that may stop a BAR decoding (config writes, pci_device_reset(),
  * removal) wait for that function's running BAR callbacks: do not make
  * them while holding a lock those callbacks take.
@@ -401,7 +408,11 @@ CVMM_EXPORT int pci_device_config_read(struct pci_device *dev, uint32_t offset,
  * pci_device_config_write() - write config space as the guest would (masks
  * applied, BARs remapped, MSI-X and INTx updated, device notified).
  * Past the end of the config space the write is ignored (not an error).
- * Return: 0, -EINVAL (bad length, dword crossing, NULL).
+ * When it stops a BAR decoding it waits for that BAR's running callbacks
+ * (see "Decode off").
+ * Return: 0, -EINVAL (bad length, dword crossing, NULL), -EINPROGRESS (the
+ * write is done, but a callback on a thread itself waiting inside a
+ * callback may still be running: see "Decode off").
  */
 CVMM_EXPORT int pci_device_config_write(struct pci_device *dev, uint32_t offset,
 					unsigned len, uint32_t value);
@@ -539,7 +550,8 @@ CVMM_EXPORT int pci_device_intx_asserted(struct pci_device *dev);
  * pci_device_reset() - function-level reset: command 0, status error bits
  * cleared, BARs back to the addresses assigned when the function was
  * added (not decoding), MSI-X disabled with all vectors masked and pending
- * bits cleared, INTx deasserted.  Return: 0, -EINVAL.
+ * bits cleared, INTx deasserted.  Waits like pci_device_config_write().
+ * Return: 0, -EINVAL, -EINPROGRESS (as for pci_device_config_write()).
  */
 CVMM_EXPORT int pci_device_reset(struct pci_device *dev);
 
@@ -585,19 +597,25 @@ CVMM_EXPORT int pci_root_create(const struct pci_root_config *cfg,
 
 /**
  * pci_root_destroy() - remove and free every function (BARs leave the
- * buses, allocations are returned) and the root.  NULL is accepted.
+ * buses, allocations are returned) and the root.  Like
+ * pci_root_remove_device(), it waits until no BAR callback of the
+ * functions runs on another thread; their memory and the root's are freed
+ * once no dispatch can reach them.  Not from a bus callback.  The
+ * mechanism #1 / ECAM registrations (pci_root_register_*) must be gone
+ * first.  NULL is accepted.
  */
 CVMM_EXPORT void pci_root_destroy(struct pci_root *root);
 
 /**
- * pci_root_add_device() - put @dev at 00:@slot.@fn.  The root takes
- * ownership (also on failure: @dev is destroyed).  BARs get their
- * addresses (see struct pci_root_config) but do not decode until the
- * guest enables decoding in the command register.
+ * pci_root_add_device() - put @dev at 00:@slot.@fn.  On success the root
+ * owns @dev (pci_root_remove_device() / pci_root_destroy() free it).  On
+ * error @dev still belongs to the caller, unchanged (destroy it with
+ * pci_device_destroy(), or add it elsewhere).  BARs get their addresses
+ * (see struct pci_root_config) but do not decode until the guest enables
+ * decoding in the command register.
  * Return: 0, -EINVAL (bad slot/function, NULL, 00:00.0), -EBUSY (occupied),
  * -ENOSPC (an allocator has no room), -ENXIO (a BAR has no address and no
- * allocator for its kind), -EEXIST (@dev is already in a root: checked
- * first, and @dev is then left as it is).
+ * allocator for its kind), -EEXIST (@dev is already in a root).
  */
 CVMM_EXPORT int pci_root_add_device(struct pci_root *root,
 				    struct pci_device *dev, unsigned slot,
@@ -605,17 +623,20 @@ CVMM_EXPORT int pci_root_add_device(struct pci_root *root,
 
 /**
  * pci_root_remove_device() - take 00:@slot.@fn out of the root and free
- * it.  Its BARs stop decoding first, and it is freed only once no bus
- * dispatch can reach it: when called from inside a bus dispatch (a VMM's
- * eject register, a BAR callback of the function itself), freeing is
- * deferred to the next removal made outside any dispatch or to
- * pci_root_destroy().  Either way the function is gone from the root on
- * return, its device callbacks are not called again by other threads,
- * and the caller may release the device's opaque state once its own
- * callback (if any) has returned.  The caller must first stop its own
- * users of the function (I/O threads calling pci_device_msix_notify(),
- * pci_device_set_intx() ...): the pointer is invalid after this call.
- * An asserted INTx line is deasserted.  Return: 0, -EINVAL, -ENOENT.
+ * it.  Its BARs stop decoding first; the call then waits until no BAR
+ * callback of the function runs on another thread, and the function is
+ * freed once no dispatch on any thread (the caller's own included, when
+ * it is a BAR callback ejecting its own function) can reach it.  On
+ * return the function is gone from the root, its device callbacks are not
+ * called again by other threads, and the caller may release the device's
+ * opaque state once its own callback (if any) has returned.  The caller
+ * must first stop its own users of the function (I/O threads calling
+ * pci_device_msix_notify(), pci_device_set_intx() ...): the pointer is
+ * invalid after this call.  An asserted INTx line is deasserted.
+ * Return: 0, -EINVAL, -ENOENT, -EINPROGRESS (removed, but a callback on a
+ * thread that was itself waiting inside a callback may still be running:
+ * see "Decode off"; release the opaque state only after that thread's
+ * call has returned).
  */
 CVMM_EXPORT int pci_root_remove_device(struct pci_root *root, unsigned slot,
 				       unsigned fn);
@@ -632,7 +653,8 @@ CVMM_EXPORT struct pci_device *pci_root_get_device(struct pci_root *root,
  * pci_root_config_read() / pci_root_config_write() - config access to
  * @bus:@devfn at @offset (0..4095), @len 1, 2 or 4 within a dword.
  * Functions that do not exist, and buses other than 0, read all-ones and
- * ignore writes.  Return: 0, -EINVAL (bad length, alignment, NULL).
+ * ignore writes.  Return: 0, -EINVAL (bad length, alignment, NULL);
+ * pci_root_config_write() also -EINPROGRESS as pci_device_config_write().
  */
 CVMM_EXPORT int pci_root_config_read(struct pci_root *root, uint8_t bus,
 				     uint8_t devfn, uint32_t offset,

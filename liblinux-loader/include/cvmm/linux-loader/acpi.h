@@ -5,7 +5,8 @@
  * written into guest memory in one call: RSDP (revision 2) -> XSDT ->
  * FADT (revision 6, HW_REDUCED_ACPI, sleep control/status registers) ->
  * DSDT (AML generated here: \_S5, the PCI host bridge with its _CRS
- * windows, an optional COM1), MADT (local APIC per CPU, IOAPIC, interrupt
+ * windows and _PRT, the ECAM as motherboard resources, an optional COM1),
+ * MADT (local APIC per CPU, IOAPIC, interrupt
  * source overrides, LINT1 NMI) and MCFG (ECAM).
  *
  * Poweroff: the guest writes (s5_type << 2) | (1 << 5) (SLP_TYPx for S5 and
@@ -20,7 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <cvmm/linux-loader-version.h>
+#include <cvmm/linux-loader.h>
 #include <cvmm/vm-memory.h>
 
 #ifdef __cplusplus
@@ -47,8 +48,8 @@ struct acpi_gas {
 #define ACPI_SLP_EN	      (1u << 5)
 
 /**
- * struct acpi_tables_config - NULL is refused (num_cpus is needed); zero
- * fields mean the documented default.
+ * struct acpi_tables_config - NULL or zero fields mean the documented
+ * defaults (NULL: one CPU, no PCI, no COM1, no sleep registers).
  */
 struct acpi_tables_config {
 	/** Where the tables go, RSDP first: 0 = 0xe0000 (the legacy RSDP
@@ -56,7 +57,7 @@ struct acpi_tables_config {
 	uint64_t addr;
 	/** Bytes available from @addr: 0 = 0x20000. */
 	uint64_t max_size;
-	/** CPUs: 1..254, APIC ids 0..n-1. */
+	/** CPUs: 1..254 (0 = 1), APIC ids 0..n-1. */
 	unsigned int num_cpus;
 	/** IOAPIC: address (0 = 0xfec00000); its id is num_cpus. */
 	uint32_t ioapic_addr;
@@ -88,6 +89,12 @@ struct acpi_tables_config {
 	uint64_t mmio32_base, mmio32_size;
 	uint64_t mmio64_base, mmio64_size;
 
+	/** PCI INTx routing for the host bridge's _PRT (with @pci): one
+	 *  entry per slot and pin in use, at most 128, slot <= 31, pin <=
+	 *  3; the GSI is taken as level, active low (flags are not used). */
+	const struct boot_pci_irq *pci_irqs;
+	size_t n_pci_irqs;
+
 	/** A COM1 device (PNP0501, I/O 0x3f8-0x3ff, IRQ 4). */
 	bool com1;
 };
@@ -99,12 +106,12 @@ struct acpi_tables_config {
  * BOOT_LOW_RESERVED_START..END) and pass @rsdp to boot_params_setup() or
  * boot_pvh_setup().
  * @m: guest memory.
- * @cfg: see struct acpi_tables_config.
+ * @cfg: see struct acpi_tables_config (may be NULL).
  * @rsdp: receives the RSDP address (may be NULL).
  * @size_out: receives the bytes used (may be NULL).
  *
- * Errors: -EINVAL (NULL @m or @cfg, bad CPU count, unaligned address,
- * inconsistent bus range or window), -ENOSPC (tables larger than
+ * Errors: -EINVAL (NULL @m, bad CPU count, unaligned address,
+ * inconsistent bus range or window, bad PCI interrupt entry), -ENOSPC (tables larger than
  * max_size), -ERANGE (not in RAM), -ENOMEM, write errors.
  */
 CVMM_EXPORT int acpi_tables_setup(const struct guest_memory *m,

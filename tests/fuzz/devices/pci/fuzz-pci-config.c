@@ -191,8 +191,10 @@ static int add_dev3(void)
 	pci_device_set_msi_sink(d, &sink);
 	pci_device_set_intx_line(d, &line);
 	S.line[3] = false;
-	if (pci_root_add_device(S.root, d, 2, 1))
+	if (pci_root_add_device(S.root, d, 2, 1)) {
+		pci_device_destroy(d); /* still ours on error */
 		return -1;
+	}
 	S.dev[3].d = d;
 	S.dev[3].level = false;
 	return 0;
@@ -276,8 +278,10 @@ static int setup(void)
 		}
 		pci_device_set_msi_sink(d, &sink);
 		pci_device_set_intx_line(d, &line);
-		if (pci_root_add_device(S.root, d, slots[i][0], slots[i][1]))
+		if (pci_root_add_device(S.root, d, slots[i][0], slots[i][1])) {
+			pci_device_destroy(d); /* still ours on error */
 			return -1;
+		}
 		S.dev[i].d = d;
 	}
 	if (add_dev3())

@@ -42,6 +42,7 @@ static const char usage_text[] =
 	"none\n"
 	"  --timeout SECONDS   stop the guest after this long (exit status "
 	"4)\n"
+	"  --rng               a virtio-rng device (virtio-pci with MSI-X)\n"
 	"  --verbose           startup figures and the reason of every exit "
 	"on stderr\n"
 	"  --help              this text\n"
@@ -200,6 +201,7 @@ enum {
 	OPT_CPUS,
 	OPT_CONSOLE,
 	OPT_TIMEOUT,
+	OPT_RNG,
 	OPT_VERBOSE,
 	OPT_HELP,
 	OPT_VERSION,
@@ -214,6 +216,7 @@ static const struct option long_opts[] = {
 	{"cpus", required_argument, NULL, OPT_CPUS},
 	{"console", required_argument, NULL, OPT_CONSOLE},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"rng", no_argument, NULL, OPT_RNG},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -246,6 +249,11 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 		char flag[32];
 
 		if (c == '?') {
+			if (optopt >= OPT_KERNEL && optopt < OPT_END) {
+				snprintf(flag, sizeof(flag), "--%s",
+					 long_opts[optopt - OPT_KERNEL].name);
+				return bad(flag, "takes no value");
+			}
 			if (optopt)
 				return bad("command line", "unknown option -%c",
 					   optopt);
@@ -321,6 +329,9 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 					   "'%s' is not a positive number of "
 					   "seconds",
 					   optarg);
+			break;
+		case OPT_RNG:
+			o->rng = true;
 			break;
 		case OPT_VERBOSE:
 			o->verbose = true;

@@ -45,6 +45,9 @@
 #include <cvmm/devices/pci.h>
 #include <cvmm/devices/rtc.h>
 #include <cvmm/devices/serial.h>
+#include <cvmm/devices/virtio-pci.h>
+#include <cvmm/devices/virtio-rng.h>
+#include <cvmm/devices/virtio.h>
 #include <cvmm/kvm-ioctls.h>
 #include <cvmm/linux-loader.h>
 #include <cvmm/linux-loader/acpi.h>
@@ -89,6 +92,22 @@ struct wired_irq {
 	uint32_t gsi;
 };
 
+/* A virtio device on virtio-pci.  Its queue notifiers are KVM ioeventfds
+ * at the transport's notify addresses (moved with the BAR); its poll fds
+ * (those notifiers, the device's own timers) are served by the I/O thread;
+ * MSI-X messages go to KVM_SIGNAL_MSI. */
+#define VDEV_POLL_MAX 16
+struct vdev {
+	struct vm *vm;
+	const char *name;
+	struct virtio_device *dev;
+	struct virtio_pci *pci;
+	uint64_t notify_base;
+	uint32_t ioeventfds; /* bit i: queue i's ioeventfd is assigned */
+	struct virtio_poll_fd polled[VDEV_POLL_MAX];
+	unsigned npolled;
+};
+
 struct vm {
 	const struct cvmm_opts *o;
 	struct kvm_sys *sys;
@@ -102,6 +121,8 @@ struct vm {
 	struct address_allocator *mmio32, *io;
 	struct wired_irq irq_com1, irq_kbd, irq_rtc;
 	struct vcpu *vcpus;
+	struct vdev rng;
+	int poll_fd; /* eventfd: a virtio device's poll list changed */
 	bool pio_pm, pio_com1, pio_kbd, pio_rtc, pio_pci, mmio_ecam;
 
 	/* Stopping: the first request wins. */
@@ -330,6 +351,103 @@ static void serial_input_room(void *opaque)
 	}
 }
 
+static int msi_send(void *opaque, uint64_t address, uint32_t data)
+{
+	struct vm *vm = opaque;
+	int r = kvm_vm_signal_msi(vm->kvm, address, data, 0, 0);
+
+	return r < 0 ? r : 0;
+}
+
+/* notify_remap: move the queues' ioeventfds with the BAR.  Runs on the
+ * vCPU thread that wrote the BAR or command register.  A queue without an
+ * ioeventfd still works: its notify is an MMIO exit processed inline. */
+static void vdev_notify_remap(void *opaque, bool mapped, uint64_t base)
+{
+	struct vdev *d = opaque;
+	uint32_t i, nq = virtio_device_num_queues(d->dev);
+
+	for (i = 0; i < nq && i < 32; i++) {
+		int fd;
+
+		if (!(d->ioeventfds & (1u << i)))
+			continue;
+		fd = event_notifier_fd(virtio_device_queue_notifier(d->dev, i));
+		kvm_vm_ioeventfd_deassign(
+			d->vm->kvm, fd,
+			d->notify_base + i * VIRTIO_PCI_NOTIFY_MULT, 0, 0, 0);
+		d->ioeventfds &= ~(1u << i);
+	}
+	d->notify_base = base;
+	if (!mapped)
+		return;
+	for (i = 0; i < nq && i < 32; i++) {
+		struct event_notifier *n =
+			virtio_device_queue_notifier(d->dev, i);
+
+		if (!n)
+			continue;
+		if (kvm_vm_ioeventfd_assign(d->vm->kvm, event_notifier_fd(n),
+					    base + i * VIRTIO_PCI_NOTIFY_MULT,
+					    0, 0, 0) == 0)
+			d->ioeventfds |= 1u << i;
+	}
+}
+
+/* The poll list changed (any thread): the I/O thread re-reads it. */
+static void vdev_poll_changed(void *opaque, struct virtio_device *dev)
+{
+	struct vm *vm = opaque;
+	uint64_t one = 1;
+
+	if (write(vm->poll_fd, &one, sizeof(one)) < 0) {
+		/* already signalled */
+	}
+}
+
+/* Puts @dev behind virtio-pci at 00:@slot.0; @d owns @dev from the start
+ * (teardown() destroys it), also on error. */
+static int vdev_add_pci(struct vm *vm, struct vdev *d, const char *name,
+			struct virtio_device *dev, unsigned slot)
+{
+	struct virtio_pci_config pc = {0};
+	int r;
+
+	d->vm = vm;
+	d->name = name;
+	d->dev = dev;
+	r = virtio_device_set_memory(dev, vm->mem);
+	if (r < 0)
+		return fail(name, r);
+	virtio_device_set_poll_watcher(dev, vdev_poll_changed, vm);
+	pc.msi = (struct msi_sink){.send = msi_send, .opaque = vm};
+	pc.notify_remap = vdev_notify_remap;
+	pc.remap_opaque = d;
+	r = virtio_pci_create(dev, &pc, &d->pci);
+	if (r < 0)
+		return fail(name, r);
+	r = virtio_pci_add_to_root(d->pci, vm->pci, slot, 0);
+	if (r < 0)
+		return fail(name, r);
+	return 0;
+}
+
+static int setup_virtio(struct vm *vm)
+{
+	struct virtio_device *dev;
+	int r;
+
+	if (vm->o->rng) {
+		r = virtio_rng_create(NULL, &dev);
+		if (r < 0)
+			return fail("virtio-rng", r);
+		r = vdev_add_pci(vm, &vm->rng, "virtio-rng", dev, 2);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int setup_devices(struct vm *vm)
 {
 	const struct cvmm_opts *o = vm->o;
@@ -407,7 +525,8 @@ static int setup_devices(struct vm *vm)
 									 "ECA"
 									 "M");
 	vm->mmio_ecam = true;
-	return add_pvpanic(vm);
+	TRY(add_pvpanic(vm), "pvpanic");
+	return setup_virtio(vm);
 }
 
 /* ------------------------------------------------------------- boot */
@@ -661,6 +780,8 @@ static void teardown(struct vm *vm)
 	if (vm->pio_com1)
 		io_bus_unregister(vm->pio, COM1_PORT);
 	pci_root_destroy(vm->pci);
+	virtio_pci_destroy(vm->rng.pci);
+	virtio_device_destroy(vm->rng.dev);
 	address_allocator_destroy(vm->mmio32);
 	address_allocator_destroy(vm->io);
 	cmos_rtc_destroy(vm->rtc);
@@ -788,7 +909,9 @@ enum {
 	EV_OUT,
 	EV_IN,
 	EV_RTC,
-	EV_TIMEOUT
+	EV_TIMEOUT,
+	EV_POLL,
+	EV_VDEV = 0x100
 };
 
 static int ep_add(int ep, int fd, uint32_t events, uint64_t tag)
@@ -877,6 +1000,27 @@ static void read_input(struct vm *vm, struct input_state *in, int ep)
 		serial_input(vm->uart, out, n);
 }
 
+/* Re-reads a virtio device's poll list into the epoll set (tags EV_VDEV +
+ * index; one device for now, the rng). */
+static void vdev_poll_update(struct vdev *d, int ep)
+{
+	struct virtio_poll_fd fds[VDEV_POLL_MAX];
+	unsigned i;
+	int n;
+
+	if (!d->dev)
+		return;
+	for (i = 0; i < d->npolled; i++)
+		epoll_ctl(ep, EPOLL_CTL_DEL, d->polled[i].fd, NULL);
+	n = virtio_device_poll_fds(d->dev, fds, VDEV_POLL_MAX);
+	d->npolled = n > 0 ? (unsigned)(n < VDEV_POLL_MAX ? n : VDEV_POLL_MAX)
+			   : 0;
+	for (i = 0; i < d->npolled; i++) {
+		d->polled[i] = fds[i];
+		ep_add(ep, fds[i].fd, fds[i].events, EV_VDEV + i);
+	}
+}
+
 static void print_rss(const struct vm *vm)
 {
 	char line[256];
@@ -918,6 +1062,8 @@ static int io_loop(struct vm *vm, int sig_fd)
 	ep_add(ep, vm->out_fd, EPOLLIN, EV_OUT);
 	ep_add(ep, vm->in_fd, EPOLLIN, EV_IN);
 	ep_add(ep, rtc_fd, EPOLLIN, EV_RTC);
+	ep_add(ep, vm->poll_fd, EPOLLIN, EV_POLL);
+	vdev_poll_update(&vm->rng, ep);
 	arm_timer(rtc_fd, 1000000ull);
 	if (o->console == CVMM_CONSOLE_SERIAL) {
 		fcntl(STDIN_FILENO, F_SETFL,
@@ -945,8 +1091,23 @@ static int io_loop(struct vm *vm, int sig_fd)
 			break;
 		}
 		for (i = 0; i < n; i++) {
-			switch (evs[i].data.u64) {
+			uint64_t tag = evs[i].data.u64;
+
+			if (tag >= EV_VDEV) {
+				struct virtio_poll_fd *p;
+
+				if (tag - EV_VDEV >= vm->rng.npolled)
+					continue;
+				p = &vm->rng.polled[tag - EV_VDEV];
+				p->ready(p->opaque, evs[i].events);
+				continue;
+			}
+			switch (tag) {
 			case EV_STOP:
+				break;
+			case EV_POLL:
+				drain(vm->poll_fd);
+				vdev_poll_update(&vm->rng, ep);
 				break;
 			case EV_SIGNAL: {
 				struct signalfd_siginfo si;
@@ -1035,6 +1196,7 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 	vm.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm.out_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm.in_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	vm.poll_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
 	/* Termination signals come through a signalfd to the I/O thread;
 	 * every thread created from here on has them blocked. */
@@ -1046,7 +1208,8 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 	pthread_sigmask(SIG_BLOCK, &mask, &old);
 	sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	signal(SIGPIPE, SIG_IGN);
-	if (vm.stop_fd < 0 || vm.out_fd < 0 || vm.in_fd < 0 || sig_fd < 0) {
+	if (vm.stop_fd < 0 || vm.out_fd < 0 || vm.in_fd < 0 || vm.poll_fd < 0 ||
+	    sig_fd < 0) {
 		fprintf(stderr, "cvmm: eventfd/signalfd: %s\n",
 			strerror(errno));
 		r = CVMM_EXIT_ERROR;
@@ -1116,6 +1279,8 @@ out:
 		close(vm.out_fd);
 	if (vm.in_fd >= 0)
 		close(vm.in_fd);
+	if (vm.poll_fd >= 0)
+		close(vm.poll_fd);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r;
 }

@@ -38,6 +38,7 @@ struct cvmm_opts {
 	unsigned int cpus;
 	enum cvmm_console console;
 	double timeout; /* seconds, 0 = none */
+	bool rng;	/* virtio-rng on virtio-pci */
 	bool verbose;
 };
 

@@ -59,6 +59,8 @@ def main():
             ("cpus not a number", k + ["--cpus", "two"], "--cpus"),
             ("cpus negative", k + ["--cpus", "-1"], "--cpus"),
             ("console unknown", k + ["--console", "vga"], "--console"),
+            ("rng given twice", k + ["--rng", "--rng"], "--rng"),
+            ("rng with a value", k + ["--rng=on"], "--rng"),
             ("timeout negative", k + ["--timeout", "-5"], "--timeout"),
             ("timeout zero", k + ["--timeout", "0"], "--timeout"),
             ("timeout not a number", k + ["--timeout", "soon"],
@@ -93,7 +95,7 @@ def main():
 
         r = run(["--help"], d)
         want = ["--kernel", "--initrd", "--cmdline", "--memory", "--cpus",
-                "--console", "--timeout", "--verbose", "--help",
+                "--console", "--timeout", "--rng", "--verbose", "--help",
                 "--version", "Ctrl-A x"]
         miss = [w for w in want if w not in r.stdout]
         results.append(("--help", r.returncode == 0 and not miss and

@@ -221,10 +221,11 @@ need_boot() {
 	[ -f /tmp/$1.log ] || { echo "the nested boot '$1' did not run"; return 1; }
 }
 
-# init reached: Debian's bzImage boots under cvmm (1 vCPU, 512 MiB, ACPI)
+# init reached: Debian's bzImage boots under cvmm (1 vCPU, 512 MiB, ACPI,
+# virtio-rng)
 # and its /init prints LAB-GUEST-UP, runs the guest checks and reboots.
 check_guest_up() {
-	run_cvmm guest checks --cpus 1 --memory 512M </dev/null
+	run_cvmm guest checks --cpus 1 --memory 512M --rng </dev/null
 	grep -q "^guest| LAB-GUEST-UP" /tmp/guest.log ||
 		{ echo "the nested guest never printed LAB-GUEST-UP"; return 1; }
 	[ "$(cat /tmp/guest.rc)" = 0 ] || { echo "cvmm exit status $(cat /tmp/guest.rc)"; return 1; }
@@ -310,6 +311,9 @@ check_guest_memory() {
 		{ echo "MemTotal ${m}K is not within 64 MiB below ${t}K"; return 1; }
 }
 
+# virtio-rng (cvmm --rng, virtio-pci): hw_random uses it, 1 MiB reads.
+check_guest_rng() { guest_dev_check dev-rng; }
+
 # ACPI: the kernel found cvmm's RSDP and its tables (guest check dev-acpi).
 check_guest_acpi() { guest_dev_check dev-acpi; }
 
@@ -365,7 +369,7 @@ check_guest_panic() {
 
 # virtio-mmio: a clear skip with the reason (exit 77 = SKIP).
 check_transport_mmio() {
-	echo "cvmm has no virtio device yet: libdevices' virtio core and transports are not in this build; Debian's virtio_mmio takes no device= parameter (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES unset) but binds ACPI LNRO0005 devices, which cvmm's DSDT would have to describe"
+	echo "cvmm puts its virtio devices on virtio-pci only (no --transport mmio yet); Debian's virtio_mmio takes no device= parameter (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES unset) but binds ACPI LNRO0005 devices, which cvmm's ACPI tables would have to describe"
 	return 77
 }
 

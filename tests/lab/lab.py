@@ -438,6 +438,38 @@ def kvm_test_script(cp, t, done_paths, fresh, sdir):
     return True
 
 
+# Firmware QEMU needs for -M pc and -M microvm with -kernel (looked up in
+# these folders of the host, copied into /lab/qemu/firmware for -L).
+QEMU_FIRMWARE = ["bios-256k.bin", "linuxboot_dma.bin", "kvmvapic.bin",
+                 "qboot.rom", "bios-microvm.bin", "pvh.bin"]
+QEMU_FIRMWARE_DIRS = ["/usr/share/qemu", "/usr/share/seabios"]
+
+
+def add_qemu(cp):
+    """QEMU as a peer in the lab, for the boot benchmark (LAB_BENCH_QEMU=1):
+    the host's qemu-system-x86_64 at /lab/qemu/, the shared libraries `ldd`
+    lists at their own paths, and its firmware in /lab/qemu/firmware."""
+    qemu = shutil.which(os.environ.get("LAB_QEMU", "qemu-system-x86_64"))
+    if not qemu:
+        raise LabError("LAB_BENCH_QEMU: no qemu-system-x86_64 on the host")
+    cp.add_file("lab/qemu/qemu-system-x86_64", qemu, 0o755)
+    out = subprocess.run(["ldd", qemu], capture_output=True, text=True,
+                         check=True)
+    for line in out.stdout.splitlines():
+        m = re.search(r"(/\S+)", line.split("=>")[-1])
+        if m and os.path.isfile(m.group(1)):
+            cp.add_file(m.group(1), os.path.realpath(m.group(1)), 0o755)
+    for fw in QEMU_FIRMWARE:
+        for d in QEMU_FIRMWARE_DIRS:
+            f = os.path.join(d, fw)
+            if os.path.isfile(f):
+                cp.add_file("lab/qemu/firmware/" + fw, os.path.realpath(f),
+                            0o644)
+                break
+        else:
+            log("WARNING: LAB_BENCH_QEMU: no %s on the host" % fw)
+
+
 # --------------------------------------------------------------- images
 def resolve_packages(cache):
     """(kernel package, its version, busybox-static version) from apt,
@@ -517,6 +549,8 @@ def build_images_locked(args, cache):
     done = set()
     ktests = [t["name"] for t in tests if kvm_test_script(
         c, t, done, up_to_date(sdir, t["cmd"][0], static_ok), sdir)]
+    if os.environ.get("LAB_BENCH_QEMU"):
+        add_qemu(c)
     img = os.path.join(cache, "images")
     os.makedirs(img, exist_ok=True)
     lab_cpio = os.path.join(img, "lab.cpio")
@@ -685,7 +719,8 @@ MARK = re.compile(r"^@@LAB-(BEGIN|END|SUBBEGIN|SUB|DONE|EXIT)\b ?(.*)$")
 # check_<name> function for each, '-' spelled '_').
 CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
           "guest-serial-irq", "guest-pci", "guest-rtc", "guest-i8042",
-          "guest-cpus-1", "guest-memory", "guest-acpi", "guest-reboot",
+          "guest-cpus-1", "guest-memory", "guest-acpi", "guest-rng",
+          "guest-reboot",
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
           "guest-panic", "transport-mmio", "cvmm-bench"]
 

@@ -135,9 +135,10 @@ enum virtq_area {
 };
 
 /** Feature bits (bit numbers as in the spec) the queue honours. */
-#define VIRTQ_RING_FEATURES                      \
+#define VIRTQ_RING_FEATURES                               \
 	((1ull << 28 /* VIRTIO_RING_F_INDIRECT_DESC */) | \
-	 (1ull << 29 /* VIRTIO_RING_F_EVENT_IDX */) | (1ull << 32 /* VERSION_1 */))
+	 (1ull << 29 /* VIRTIO_RING_F_EVENT_IDX */) |     \
+	 (1ull << 32 /* VERSION_1 */))
 
 /** Called once when the queue breaks; see the file comment. */
 typedef void (*virtq_error_fn)(struct virtq *q, enum virtq_error err,

@@ -43,6 +43,8 @@ static const char usage_text[] =
 	"  --timeout SECONDS   stop the guest after this long (exit status "
 	"4)\n"
 	"  --rng               a virtio-rng device (virtio-pci with MSI-X)\n"
+	"  --disk path=FILE[,readonly=on][,backend=sync|io_uring][,serial=ID]\n"
+	"                      a virtio-blk disk (repeatable, at most 8)\n"
 	"  --verbose           startup figures and the reason of every exit "
 	"on stderr\n"
 	"  --help              this text\n"
@@ -193,6 +195,75 @@ static int check_cmdline(const char *s)
 	return quotes % 2 ? -2 : 0;
 }
 
+/* path=FILE[,readonly=on|off][,backend=sync|io_uring][,serial=ID]; @s is
+ * argv's string, cut in place at the commas. */
+static int parse_disk(char *s, struct cvmm_disk *d)
+{
+	struct stat st;
+	char *item, *save = NULL;
+
+	memset(d, 0, sizeof(*d));
+	for (item = strtok_r(s, ",", &save); item;
+	     item = strtok_r(NULL, ",", &save)) {
+		char *v = strchr(item, '=');
+
+		if (!v)
+			return bad("--disk", "'%s' is not key=value", item);
+		*v++ = 0;
+		if (!strcmp(item, "path")) {
+			if (!*v)
+				return bad("--disk", "empty path");
+			d->path = v;
+		} else if (!strcmp(item, "readonly")) {
+			if (!strcmp(v, "on"))
+				d->readonly = true;
+			else if (!strcmp(v, "off"))
+				d->readonly = false;
+			else
+				return bad("--disk", "readonly=%s: on or off",
+					   v);
+		} else if (!strcmp(item, "backend")) {
+			if (!strcmp(v, "sync"))
+				d->io_uring = false;
+			else if (!strcmp(v, "io_uring"))
+				d->io_uring = true;
+			else
+				return bad("--disk",
+					   "backend=%s: sync or io_uring", v);
+		} else if (!strcmp(item, "serial")) {
+			size_t i, n = strlen(v);
+
+			if (n > CVMM_SERIAL_MAX)
+				return bad("--disk",
+					   "serial=%s: longer than %u bytes", v,
+					   CVMM_SERIAL_MAX);
+			for (i = 0; i < n; i++)
+				if (v[i] < 0x21 || v[i] > 0x7e)
+					return bad("--disk",
+						   "serial=%s: printable ASCII "
+						   "only",
+						   v);
+			memcpy(d->serial, v, n + 1);
+		} else {
+			return bad("--disk",
+				   "unknown key '%s' (path, "
+				   "readonly, backend, serial)",
+				   item);
+		}
+	}
+	if (!d->path)
+		return bad("--disk", "path=FILE is required");
+	if (stat(d->path, &st) < 0)
+		return bad("--disk", "%s: %s", d->path, strerror(errno));
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return bad("--disk", "%s: not a regular file or block device",
+			   d->path);
+	if (access(d->path, d->readonly ? R_OK : R_OK | W_OK) < 0)
+		return bad("--disk", "%s: %s%s", d->path, strerror(errno),
+			   d->readonly ? "" : " (readonly=on?)");
+	return 0;
+}
+
 enum {
 	OPT_KERNEL = 256,
 	OPT_INITRD,
@@ -202,6 +273,7 @@ enum {
 	OPT_CONSOLE,
 	OPT_TIMEOUT,
 	OPT_RNG,
+	OPT_DISK,
 	OPT_VERBOSE,
 	OPT_HELP,
 	OPT_VERSION,
@@ -217,6 +289,7 @@ static const struct option long_opts[] = {
 	{"console", required_argument, NULL, OPT_CONSOLE},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"rng", no_argument, NULL, OPT_RNG},
+	{"disk", required_argument, NULL, OPT_DISK},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -264,7 +337,7 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 			return bad(argv[optind - 1], "needs a value");
 		snprintf(flag, sizeof(flag), "--%s",
 			 long_opts[c - OPT_KERNEL].name);
-		if (c != OPT_VERBOSE && seen[c - OPT_KERNEL])
+		if (c != OPT_VERBOSE && c != OPT_DISK && seen[c - OPT_KERNEL])
 			return bad(flag, "given twice");
 		seen[c - OPT_KERNEL] = true;
 		switch (c) {
@@ -329,6 +402,15 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 					   "'%s' is not a positive number of "
 					   "seconds",
 					   optarg);
+			break;
+		case OPT_DISK:
+			if (o->ndisks == CVMM_DISKS_MAX)
+				return bad("--disk", "at most %u disks",
+					   CVMM_DISKS_MAX);
+			r = parse_disk(optarg, &o->disks[o->ndisks]);
+			if (r)
+				return r;
+			o->ndisks++;
 			break;
 		case OPT_RNG:
 			o->rng = true;

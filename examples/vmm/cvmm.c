@@ -45,6 +45,7 @@
 #include <cvmm/devices/pci.h>
 #include <cvmm/devices/rtc.h>
 #include <cvmm/devices/serial.h>
+#include <cvmm/devices/virtio-blk.h>
 #include <cvmm/devices/virtio-pci.h>
 #include <cvmm/devices/virtio-rng.h>
 #include <cvmm/devices/virtio.h>
@@ -102,6 +103,7 @@ struct vdev {
 	const char *name;
 	struct virtio_device *dev;
 	struct virtio_pci *pci;
+	struct virtio_blk *blk; /* set for a disk: destroyed through it */
 	uint64_t notify_base;
 	uint32_t ioeventfds; /* bit i: queue i's ioeventfd is assigned */
 	struct virtio_poll_fd polled[VDEV_POLL_MAX];
@@ -121,7 +123,9 @@ struct vm {
 	struct address_allocator *mmio32, *io;
 	struct wired_irq irq_com1, irq_kbd, irq_rtc;
 	struct vcpu *vcpus;
-	struct vdev rng;
+#define VDEVS_MAX (1 + CVMM_DISKS_MAX)
+	struct vdev vdevs[VDEVS_MAX];
+	unsigned nvdevs;
 	int poll_fd; /* eventfd: a virtio device's poll list changed */
 	bool pio_pm, pio_com1, pio_kbd, pio_rtc, pio_pci, mmio_ecam;
 
@@ -432,16 +436,42 @@ static int vdev_add_pci(struct vm *vm, struct vdev *d, const char *name,
 	return 0;
 }
 
+/* PCI slots: 1 pvpanic, 2 virtio-rng, 3.. the disks in command-line order. */
 static int setup_virtio(struct vm *vm)
 {
+	const struct cvmm_opts *o = vm->o;
 	struct virtio_device *dev;
+	unsigned i;
 	int r;
 
-	if (vm->o->rng) {
+	if (o->rng) {
 		r = virtio_rng_create(NULL, &dev);
 		if (r < 0)
 			return fail("virtio-rng", r);
-		r = vdev_add_pci(vm, &vm->rng, "virtio-rng", dev, 2);
+		r = vdev_add_pci(vm, &vm->vdevs[vm->nvdevs++], "virtio-rng",
+				 dev, 2);
+		if (r < 0)
+			return r;
+	}
+	for (i = 0; i < o->ndisks; i++) {
+		const struct cvmm_disk *d = &o->disks[i];
+		struct virtio_blk_options bo = {0};
+		struct vdev *v = &vm->vdevs[vm->nvdevs];
+
+		if (d->readonly)
+			bo.flags |= VIRTIO_BLK_OPT_READ_ONLY;
+		bo.backend = d->io_uring ? VIRTIO_BLK_BACKEND_IO_URING
+					 : VIRTIO_BLK_BACKEND_SYNC;
+		bo.serial = d->serial[0] ? d->serial : NULL;
+		r = virtio_blk_create(d->path, &bo, &v->blk);
+		if (r < 0) {
+			fprintf(stderr, "cvmm: --disk %s: %s\n", d->path,
+				strerror(-r));
+			return r;
+		}
+		vm->nvdevs++;
+		r = vdev_add_pci(vm, v, d->path, virtio_blk_device(v->blk),
+				 3 + i);
 		if (r < 0)
 			return r;
 	}
@@ -780,8 +810,13 @@ static void teardown(struct vm *vm)
 	if (vm->pio_com1)
 		io_bus_unregister(vm->pio, COM1_PORT);
 	pci_root_destroy(vm->pci);
-	virtio_pci_destroy(vm->rng.pci);
-	virtio_device_destroy(vm->rng.dev);
+	for (i = 0; i < vm->nvdevs; i++) {
+		virtio_pci_destroy(vm->vdevs[i].pci);
+		if (vm->vdevs[i].blk)
+			virtio_blk_destroy(vm->vdevs[i].blk);
+		else
+			virtio_device_destroy(vm->vdevs[i].dev);
+	}
 	address_allocator_destroy(vm->mmio32);
 	address_allocator_destroy(vm->io);
 	cmos_rtc_destroy(vm->rtc);
@@ -1000,9 +1035,9 @@ static void read_input(struct vm *vm, struct input_state *in, int ep)
 		serial_input(vm->uart, out, n);
 }
 
-/* Re-reads a virtio device's poll list into the epoll set (tags EV_VDEV +
- * index; one device for now, the rng). */
-static void vdev_poll_update(struct vdev *d, int ep)
+/* Re-reads virtio device @k's poll list into the epoll set (tags EV_VDEV
+ * + k * VDEV_POLL_MAX + index). */
+static void vdev_poll_update(struct vdev *d, unsigned k, int ep)
 {
 	struct virtio_poll_fd fds[VDEV_POLL_MAX];
 	unsigned i;
@@ -1017,7 +1052,8 @@ static void vdev_poll_update(struct vdev *d, int ep)
 			   : 0;
 	for (i = 0; i < d->npolled; i++) {
 		d->polled[i] = fds[i];
-		ep_add(ep, fds[i].fd, fds[i].events, EV_VDEV + i);
+		ep_add(ep, fds[i].fd, fds[i].events,
+		       EV_VDEV + k * VDEV_POLL_MAX + i);
 	}
 }
 
@@ -1047,6 +1083,7 @@ static int io_loop(struct vm *vm, int sig_fd)
 	struct input_state in = {0};
 	struct epoll_event evs[8];
 	int ep, rtc_fd, to_fd = -1;
+	unsigned k;
 	bool out_polling = false;
 	bool serial_out = o->console == CVMM_CONSOLE_SERIAL;
 
@@ -1063,7 +1100,8 @@ static int io_loop(struct vm *vm, int sig_fd)
 	ep_add(ep, vm->in_fd, EPOLLIN, EV_IN);
 	ep_add(ep, rtc_fd, EPOLLIN, EV_RTC);
 	ep_add(ep, vm->poll_fd, EPOLLIN, EV_POLL);
-	vdev_poll_update(&vm->rng, ep);
+	for (k = 0; k < vm->nvdevs; k++)
+		vdev_poll_update(&vm->vdevs[k], k, ep);
 	arm_timer(rtc_fd, 1000000ull);
 	if (o->console == CVMM_CONSOLE_SERIAL) {
 		fcntl(STDIN_FILENO, F_SETFL,
@@ -1094,11 +1132,14 @@ static int io_loop(struct vm *vm, int sig_fd)
 			uint64_t tag = evs[i].data.u64;
 
 			if (tag >= EV_VDEV) {
+				uint64_t dk = (tag - EV_VDEV) / VDEV_POLL_MAX;
+				uint64_t di = (tag - EV_VDEV) % VDEV_POLL_MAX;
 				struct virtio_poll_fd *p;
 
-				if (tag - EV_VDEV >= vm->rng.npolled)
+				if (dk >= vm->nvdevs ||
+				    di >= vm->vdevs[dk].npolled)
 					continue;
-				p = &vm->rng.polled[tag - EV_VDEV];
+				p = &vm->vdevs[dk].polled[di];
 				p->ready(p->opaque, evs[i].events);
 				continue;
 			}
@@ -1107,7 +1148,8 @@ static int io_loop(struct vm *vm, int sig_fd)
 				break;
 			case EV_POLL:
 				drain(vm->poll_fd);
-				vdev_poll_update(&vm->rng, ep);
+				for (k = 0; k < vm->nvdevs; k++)
+					vdev_poll_update(&vm->vdevs[k], k, ep);
 				break;
 			case EV_SIGNAL: {
 				struct signalfd_siginfo si;

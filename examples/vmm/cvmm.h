@@ -24,6 +24,16 @@ enum cvmm_console {
 	CVMM_CONSOLE_NONE,
 };
 
+#define CVMM_DISKS_MAX	8
+#define CVMM_SERIAL_MAX 20 /* virtio-blk device id bytes */
+
+struct cvmm_disk {
+	const char *path;
+	bool readonly;
+	bool io_uring;
+	char serial[CVMM_SERIAL_MAX + 1];
+};
+
 /* What the command line asked for; the files are already open and mapped
  * (the parser validates them, so a bad file is a usage error). */
 struct cvmm_opts {
@@ -39,6 +49,8 @@ struct cvmm_opts {
 	enum cvmm_console console;
 	double timeout; /* seconds, 0 = none */
 	bool rng;	/* virtio-rng on virtio-pci */
+	struct cvmm_disk disks[CVMM_DISKS_MAX];
+	unsigned int ndisks;
 	bool verbose;
 };
 

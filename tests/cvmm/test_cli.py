@@ -36,6 +36,9 @@ def main():
             hdr[0x1f1] = 60
             f.write(hdr)
         k = ["--kernel", text]
+        disk = os.path.join(d, "disk.img")
+        with open(disk, "wb") as f:
+            f.truncate(1 << 20)
         bad = [
             ("no --kernel", [], "--kernel"),
             ("missing kernel file", ["--kernel", os.path.join(d, "nope")],
@@ -60,6 +63,22 @@ def main():
             ("cpus negative", k + ["--cpus", "-1"], "--cpus"),
             ("console unknown", k + ["--console", "vga"], "--console"),
             ("rng given twice", k + ["--rng", "--rng"], "--rng"),
+            ("disk without path", k + ["--disk", "readonly=on"], "--disk"),
+            ("disk missing file", k + ["--disk", "path=" + d + "/no.img"],
+             "--disk"),
+            ("disk is a directory", k + ["--disk", "path=" + d], "--disk"),
+            ("disk unknown key", k + ["--disk", "path=%s,cache=none" % disk],
+             "--disk"),
+            ("disk bad readonly", k + ["--disk",
+                                       "path=%s,readonly=maybe" % disk],
+             "--disk"),
+            ("disk bad backend", k + ["--disk", "path=%s,backend=aio" % disk],
+             "--disk"),
+            ("disk serial too long",
+             k + ["--disk", "path=%s,serial=%s" % (disk, "x" * 21)],
+             "--disk"),
+            ("disk not key=value", k + ["--disk", disk], "--disk"),
+            ("nine disks", k + ["--disk", "path=" + disk] * 9, "--disk"),
             ("rng with a value", k + ["--rng=on"], "--rng"),
             ("timeout negative", k + ["--timeout", "-5"], "--timeout"),
             ("timeout zero", k + ["--timeout", "0"], "--timeout"),
@@ -95,7 +114,7 @@ def main():
 
         r = run(["--help"], d)
         want = ["--kernel", "--initrd", "--cmdline", "--memory", "--cpus",
-                "--console", "--timeout", "--rng", "--verbose", "--help",
+                "--console", "--timeout", "--rng", "--disk", "--verbose", "--help",
                 "--version", "Ctrl-A x"]
         miss = [w for w in want if w not in r.stdout]
         results.append(("--help", r.returncode == 0 and not miss and

@@ -225,7 +225,17 @@ need_boot() {
 # virtio-rng)
 # and its /init prints LAB-GUEST-UP, runs the guest checks and reboots.
 check_guest_up() {
-	run_cvmm guest checks --cpus 1 --memory 512M --rng </dev/null
+	# The disks of guest-checks/blk: a pattern the guest reads at 0, data
+	# at 4-8 MiB (allocated) that it discards.
+	rm -f /tmp/disk-rw.img /tmp/disk-ro.img
+	dd if=/dev/zero of=/tmp/disk-rw.img bs=1M count=16 2>/dev/null
+	dd if=/dev/urandom of=/tmp/disk-rw.img bs=1M seek=4 count=4 conv=notrunc 2>/dev/null
+	printf 'LAB-HOST-PATTERN-0123456789\n' | dd of=/tmp/disk-rw.img conv=notrunc 2>/dev/null
+	dd if=/dev/zero of=/tmp/disk-ro.img bs=1M count=1 2>/dev/null
+	du -k /tmp/disk-rw.img | cut -f1 >/tmp/disk-rw.kb-before
+	run_cvmm guest checks --cpus 1 --memory 512M --rng \
+		--disk path=/tmp/disk-rw.img,serial=labrw \
+		--disk path=/tmp/disk-ro.img,readonly=on,serial=labro </dev/null
 	grep -q "^guest| LAB-GUEST-UP" /tmp/guest.log ||
 		{ echo "the nested guest never printed LAB-GUEST-UP"; return 1; }
 	[ "$(cat /tmp/guest.rc)" = 0 ] || { echo "cvmm exit status $(cat /tmp/guest.rc)"; return 1; }
@@ -309,6 +319,34 @@ check_guest_memory() {
 		{ echo "kernel total ${t}K is not within 2 MiB below ${full}K"; return 1; }
 	[ "$m" -le "$t" ] && [ "$m" -ge $((t - 65536)) ] ||
 		{ echo "MemTotal ${m}K is not within 64 MiB below ${t}K"; return 1; }
+}
+
+# virtio-blk (cvmm --disk): one aspect of guest-checks/blk each.
+blk_aspect() {
+	need_boot guest || return 1
+	grep "^guest| blk: disks" /tmp/guest.log | sed 's/^guest| //'
+	l=$(grep -m1 "^guest| blk: $1 " /tmp/guest.log | sed 's/^guest| //')
+	[ -n "$l" ] || { echo "the guest did not report blk $1"; grep "^guest| blk: " /tmp/guest.log | sed 's/^guest| //'; return 1; }
+	echo "$l"
+	case "$l" in "blk: $1 PASS"*) return 0 ;; esac
+	return 1
+}
+check_guest_blk_read() { blk_aspect read; }
+check_guest_blk_readonly() { blk_aspect readonly; }
+# The guest's pattern, written and synced, is in the host file afterwards.
+check_guest_blk_write() {
+	blk_aspect write || return 1
+	got=$(dd if=/tmp/disk-rw.img bs=512 skip=2048 count=1 2>/dev/null | head -c 28)
+	echo "host file at 1 MiB after cvmm exited: '$got'"
+	[ "$got" = "LAB-GUEST-PATTERN-9876543210" ]
+}
+# The guest's discard of 4 MiB shrank the host file's allocation.
+check_guest_blk_discard() {
+	blk_aspect discard || return 1
+	b=$(cat /tmp/disk-rw.kb-before)
+	a=$(du -k /tmp/disk-rw.img | cut -f1)
+	echo "host file allocation: $b KiB before, $a KiB after"
+	[ "$a" -le $((b - 4096)) ] || { echo "the allocation did not shrink by 4 MiB"; return 1; }
 }
 
 # virtio-rng (cvmm --rng, virtio-pci): hw_random uses it, 1 MiB reads.

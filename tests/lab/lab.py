@@ -720,6 +720,8 @@ MARK = re.compile(r"^@@LAB-(BEGIN|END|SUBBEGIN|SUB|DONE|EXIT)\b ?(.*)$")
 CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
           "guest-serial-irq", "guest-pci", "guest-rtc", "guest-i8042",
           "guest-cpus-1", "guest-memory", "guest-acpi", "guest-rng",
+          "guest-blk-read", "guest-blk-write", "guest-blk-readonly",
+          "guest-blk-discard",
           "guest-reboot",
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
           "guest-panic", "transport-mmio", "cvmm-bench"]

@@ -417,20 +417,22 @@ check_transport_mmio() {
 # QEMU -M pc -enable-kvm and one under -M microvm.  Prints figures; fails
 # only when a run does not end cleanly.
 bench_cvmm() {
+	k=/lab/guest/vmlinuz what=cvmm
+	[ "$2" = pvh ] && k=/lab/guest/vmlinux what=cvmm-pvh
 	s=$(now_ms)
 	/lab/bin/cvmm --verbose --timeout 120 --cpus 1 --memory 256M \
-		--kernel /lab/guest/vmlinuz --initrd /lab/guest/initrd.cpio \
+		--kernel $k --initrd /lab/guest/initrd.cpio \
 		--cmdline "$GUEST_CMDLINE labmode=bench" </dev/null >/dev/null 2>/tmp/bench.err
 	rc=$?
 	e=$(now_ms)
-	echo "cvmm run $1: $((e - s)) ms, exit status $rc; $(grep -h 'first KVM_RUN\|beyond guest' /tmp/bench.err | sed 's/^cvmm: //' | tr '\n' ';')"
-	echo "BENCH cvmm $((e - s))" >>/tmp/bench.txt
+	echo "$what run $1 ($k): $((e - s)) ms, exit status $rc; $(grep -h 'first KVM_RUN\|beyond guest' /tmp/bench.err | sed 's/^cvmm: //' | tr '\n' ';')"
+	echo "BENCH $what $((e - s))" >>/tmp/bench.txt
 	[ $rc = 0 ]
 }
 bench_qemu() {
 	m=$1
 	s=$(now_ms)
-	/lab/qemu/qemu-system-x86_64 -L /lab/qemu/firmware -M "$m" -enable-kvm -cpu host \
+	timeout 300 /lab/qemu/qemu-system-x86_64 -L /lab/qemu/firmware -M "$m" -enable-kvm -cpu host \
 		-smp 1 -m 256 -nodefaults -no-reboot -display none -serial null \
 		-kernel /lab/guest/vmlinuz -initrd /lab/guest/initrd.cpio \
 		-append "$GUEST_CMDLINE labmode=bench" </dev/null >/dev/null 2>/tmp/bench.err
@@ -451,11 +453,13 @@ check_cvmm_bench() {
 	for i in 1 2 3; do
 		bench_cvmm $i || r=1
 		[ -n "$qemu" ] && { bench_qemu pc $i || r=1; }
+		[ -f /lab/guest/vmlinux ] && { bench_cvmm $i pvh || r=1; }
 	done
 	[ -n "$qemu" ] && { bench_qemu microvm 1 || r=1; }
 	awk '$1 == "BENCH" { n[$2]++; s[$2] += $3; if (!($2 in lo) || $3 < lo[$2]) lo[$2] = $3; if ($3 > hi[$2]) hi[$2] = $3 }
 	     END { for (k in n) printf "mean %s: %.2f s over %d runs (%.2f-%.2f s)\n", k, s[k] / n[k] / 1000, n[k], lo[k] / 1000, hi[k] / 1000
-		   if (n["cvmm"] && n["qemu-pc"]) printf "ratio cvmm / QEMU pc: %.2fx\n", (s["cvmm"] / n["cvmm"]) / (s["qemu-pc"] / n["qemu-pc"]) }' /tmp/bench.txt
+		   if (n["cvmm"] && n["qemu-pc"]) printf "ratio cvmm / QEMU pc: %.2fx\n", (s["cvmm"] / n["cvmm"]) / (s["qemu-pc"] / n["qemu-pc"])
+		   if (n["cvmm-pvh"] && n["qemu-pc"]) printf "ratio cvmm (vmlinux, PVH) / QEMU pc: %.2fx\n", (s["cvmm-pvh"] / n["cvmm-pvh"]) / (s["qemu-pc"] / n["qemu-pc"]) }' /tmp/bench.txt
 	return $r
 }
 

@@ -445,6 +445,25 @@ QEMU_FIRMWARE = ["bios-256k.bin", "linuxboot_dma.bin", "kvmvapic.bin",
 QEMU_FIRMWARE_DIRS = ["/usr/share/qemu", "/usr/share/seabios"]
 
 
+def vmlinux_of(cache, vmlinuz):
+    """The ELF vmlinux inside a bzImage (its XZ payload), cached: cvmm boots
+    it through its PVH note, without the decompressor."""
+    import lzma
+    out = os.path.join(cache, "vmlinux-" + os.path.basename(vmlinuz))
+    if os.path.exists(out):
+        with open(out, "rb") as f:
+            return f.read()
+    with open(vmlinuz, "rb") as f:
+        d = f.read()
+    start = ((d[0x1f1] or 4) + 1) * 512 + int.from_bytes(d[0x248:0x24c],
+                                                        "little")
+    if d[start:start + 6] != b"\xfd7zXZ\x00":
+        raise LabError("%s: the payload is not XZ" % vmlinuz)
+    v = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(d[start:])
+    write_if_changed(out, v)
+    return v
+
+
 def add_qemu(cp):
     """QEMU as a peer in the lab, for the boot benchmark (LAB_BENCH_QEMU=1):
     the host's qemu-system-x86_64 at /lab/qemu/, the shared libraries `ldd`
@@ -551,6 +570,7 @@ def build_images_locked(args, cache):
         c, t, done, up_to_date(sdir, t["cmd"][0], static_ok), sdir)]
     if os.environ.get("LAB_BENCH_QEMU"):
         add_qemu(c)
+        c.add_bytes("lab/guest/vmlinux", vmlinux_of(cache, vmlinuz), 0o644)
     img = os.path.join(cache, "images")
     os.makedirs(img, exist_ok=True)
     lab_cpio = os.path.join(img, "lab.cpio")

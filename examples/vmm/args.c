@@ -38,8 +38,9 @@ static const char usage_text[] =
 	"  --memory SIZE       guest RAM: MiB, or with a K, M or G suffix "
 	"(default 512M)\n"
 	"  --cpus N            vCPUs, 1..254 (default 1)\n"
-	"  --console KIND      serial (16550 on the terminal, default) or "
-	"none\n"
+	"  --console KIND      serial (16550 on the terminal, default), "
+	"virtio\n"
+	"                      (virtio-console: the guest's hvc0) or none\n"
 	"  --timeout SECONDS   stop the guest after this long (exit status "
 	"4)\n"
 	"  --rng               a virtio-rng device (virtio-pci with MSI-X)\n"
@@ -391,9 +392,11 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 				o->console = CVMM_CONSOLE_SERIAL;
 			else if (!strcmp(optarg, "none"))
 				o->console = CVMM_CONSOLE_NONE;
+			else if (!strcmp(optarg, "virtio"))
+				o->console = CVMM_CONSOLE_VIRTIO;
 			else
 				return bad("--console",
-					   "'%s' is not serial or none",
+					   "'%s' is not serial, virtio or none",
 					   optarg);
 			break;
 		case OPT_TIMEOUT:

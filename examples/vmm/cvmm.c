@@ -46,6 +46,7 @@
 #include <cvmm/devices/rtc.h>
 #include <cvmm/devices/serial.h>
 #include <cvmm/devices/virtio-blk.h>
+#include <cvmm/devices/virtio-console.h>
 #include <cvmm/devices/virtio-pci.h>
 #include <cvmm/devices/virtio-rng.h>
 #include <cvmm/devices/virtio.h>
@@ -103,7 +104,8 @@ struct vdev {
 	const char *name;
 	struct virtio_device *dev;
 	struct virtio_pci *pci;
-	struct virtio_blk *blk; /* set for a disk: destroyed through it */
+	struct virtio_blk *blk;	    /* set for a disk: destroyed through it */
+	struct virtio_console *con; /* set for the console, likewise */
 	uint64_t notify_base;
 	uint32_t ioeventfds; /* bit i: queue i's ioeventfd is assigned */
 	struct virtio_poll_fd polled[VDEV_POLL_MAX];
@@ -123,7 +125,7 @@ struct vm {
 	struct address_allocator *mmio32, *io;
 	struct wired_irq irq_com1, irq_kbd, irq_rtc;
 	struct vcpu *vcpus;
-#define VDEVS_MAX (1 + CVMM_DISKS_MAX)
+#define VDEVS_MAX (2 + CVMM_DISKS_MAX)
 	struct vdev vdevs[VDEVS_MAX];
 	unsigned nvdevs;
 	int poll_fd; /* eventfd: a virtio device's poll list changed */
@@ -138,6 +140,8 @@ struct vm {
 	int in_fd;   /* eventfd: serial input buffer has room again */
 
 	uint64_t start_ns;
+	/* --verbose: when each setup stage ended */
+	uint64_t t_setup, t_vm, t_mem, t_dev, t_vcpu, t_load;
 	_Atomic uint64_t first_run_ns;
 };
 
@@ -147,6 +151,8 @@ static struct {
 	struct termios saved;
 	int out_flags; /* stdout's file status flags before O_NONBLOCK */
 	bool out_flags_set;
+	int in_flags; /* stdin's, likewise */
+	bool in_flags_set;
 } term;
 
 uint64_t cvmm_now_ns(void)
@@ -166,6 +172,29 @@ static void term_restore(void)
 	if (term.out_flags_set) {
 		fcntl(STDOUT_FILENO, F_SETFL, term.out_flags);
 		term.out_flags_set = false;
+	}
+	if (term.in_flags_set) {
+		fcntl(STDIN_FILENO, F_SETFL, term.in_flags);
+		term.in_flags_set = false;
+	}
+}
+
+/* O_NONBLOCK on stdin and, with @out, stdout (restored by
+ * term_restore()). */
+static void term_nonblock(bool out)
+{
+	int fl = fcntl(STDIN_FILENO, F_GETFL);
+
+	if (fl >= 0 && !term.in_flags_set && !(fl & O_NONBLOCK) &&
+	    fcntl(STDIN_FILENO, F_SETFL, fl | O_NONBLOCK) == 0) {
+		term.in_flags = fl;
+		term.in_flags_set = true;
+	}
+	fl = fcntl(STDOUT_FILENO, F_GETFL);
+	if (out && fl >= 0 && !term.out_flags_set && !(fl & O_NONBLOCK) &&
+	    fcntl(STDOUT_FILENO, F_SETFL, fl | O_NONBLOCK) == 0) {
+		term.out_flags = fl;
+		term.out_flags_set = true;
 	}
 }
 
@@ -191,7 +220,7 @@ static void term_setup(const struct cvmm_opts *o)
 		sigaction(crash_signals[i], &sa, NULL);
 	atexit(term_restore);
 
-	if (o->console == CVMM_CONSOLE_SERIAL && isatty(STDIN_FILENO) &&
+	if (o->console != CVMM_CONSOLE_NONE && isatty(STDIN_FILENO) &&
 	    tcgetattr(STDIN_FILENO, &term.saved) == 0) {
 		struct termios raw = term.saved;
 
@@ -436,7 +465,8 @@ static int vdev_add_pci(struct vm *vm, struct vdev *d, const char *name,
 	return 0;
 }
 
-/* PCI slots: 1 pvpanic, 2 virtio-rng, 3.. the disks in command-line order. */
+/* PCI slots: 1 pvpanic, 2 virtio-rng, 3.. the disks in command-line order,
+ * 11 virtio-console. */
 static int setup_virtio(struct vm *vm)
 {
 	const struct cvmm_opts *o = vm->o;
@@ -450,6 +480,21 @@ static int setup_virtio(struct vm *vm)
 			return fail("virtio-rng", r);
 		r = vdev_add_pci(vm, &vm->vdevs[vm->nvdevs++], "virtio-rng",
 				 dev, 2);
+		if (r < 0)
+			return r;
+	}
+	if (o->console == CVMM_CONSOLE_VIRTIO) {
+		struct vdev *v = &vm->vdevs[vm->nvdevs];
+
+		term_nonblock(true);
+		r = virtio_console_create(STDIN_FILENO, STDOUT_FILENO, NULL,
+					  &v->con);
+		if (r < 0)
+			return fail("virtio-console", r);
+		vm->nvdevs++;
+		r = vdev_add_pci(vm, v, "virtio-console",
+				 virtio_console_device(v->con),
+				 3 + CVMM_DISKS_MAX);
 		if (r < 0)
 			return r;
 	}
@@ -757,7 +802,9 @@ static int setup_vcpus(struct vm *vm)
 		return r;
 
 	TRY(kvm_vcpu_get_sregs(vm->vcpus[0].obj, &sregs), "KVM_GET_SREGS");
+	vm->t_vcpu = cvmm_now_ns();
 	r = load_guest(vm, &regs, &sregs);
+	vm->t_load = cvmm_now_ns();
 	if (r < 0)
 		return r;
 	TRY(kvm_vcpu_set_sregs(vm->vcpus[0].obj, &sregs), "KVM_SET_SREGS");
@@ -783,9 +830,12 @@ static int setup_vm(struct vm *vm)
 	TRY(kvm_vm_create_irqchip(vm->kvm), "KVM_CREATE_IRQCHIP");
 	TRY(kvm_vm_create_pit2(vm->kvm, KVM_PIT_SPEAKER_DUMMY), "KVM_CREATE_"
 								"PIT2");
+	vm->t_vm = cvmm_now_ns();
 	r = setup_memory(vm);
+	vm->t_mem = cvmm_now_ns();
 	if (r == 0)
 		r = setup_devices(vm);
+	vm->t_dev = cvmm_now_ns();
 	if (r == 0)
 		r = setup_vcpus(vm);
 	return r;
@@ -814,6 +864,8 @@ static void teardown(struct vm *vm)
 		virtio_pci_destroy(vm->vdevs[i].pci);
 		if (vm->vdevs[i].blk)
 			virtio_blk_destroy(vm->vdevs[i].blk);
+		else if (vm->vdevs[i].con)
+			virtio_console_destroy(vm->vdevs[i].con);
 		else
 			virtio_device_destroy(vm->vdevs[i].dev);
 	}
@@ -1104,8 +1156,7 @@ static int io_loop(struct vm *vm, int sig_fd)
 		vdev_poll_update(&vm->vdevs[k], k, ep);
 	arm_timer(rtc_fd, 1000000ull);
 	if (o->console == CVMM_CONSOLE_SERIAL) {
-		fcntl(STDIN_FILENO, F_SETFL,
-		      fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK);
+		term_nonblock(false);
 		/* /dev/null and regular files cannot be polled: no input. */
 		if (ep_add(ep, STDIN_FILENO, EPOLLIN, EV_STDIN) < 0)
 			in.eof = true;
@@ -1259,6 +1310,7 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 	}
 	term_setup(o);
 
+	vm.t_setup = cvmm_now_ns();
 	if (setup_vm(&vm) < 0) {
 		r = CVMM_EXIT_ERROR;
 		goto out;
@@ -1303,9 +1355,19 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 		if (first)
 			fprintf(stderr,
 				"cvmm: start to first KVM_RUN %.3f ms (%u "
-				"vCPUs, %llu MiB)\n",
+				"vCPUs, %llu MiB): arguments and files %.3f, "
+				"VM %.3f, memory %.3f, devices %.3f, vCPUs "
+				"%.3f, kernel and boot data %.3f, threads "
+				"%.3f\n",
 				(double)(first - start_ns) / 1e6, o->cpus,
-				(unsigned long long)(o->mem_size >> 20));
+				(unsigned long long)(o->mem_size >> 20),
+				(double)(vm.t_setup - start_ns) / 1e6,
+				(double)(vm.t_vm - vm.t_setup) / 1e6,
+				(double)(vm.t_mem - vm.t_vm) / 1e6,
+				(double)(vm.t_dev - vm.t_mem) / 1e6,
+				(double)(vm.t_vcpu - vm.t_dev) / 1e6,
+				(double)(vm.t_load - vm.t_vcpu) / 1e6,
+				(double)(first - vm.t_load) / 1e6);
 		print_rss(&vm);
 	}
 	if (r != CVMM_EXIT_OK || o->verbose)

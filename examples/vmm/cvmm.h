@@ -22,6 +22,7 @@ enum {
 enum cvmm_console {
 	CVMM_CONSOLE_SERIAL = 0,
 	CVMM_CONSOLE_NONE,
+	CVMM_CONSOLE_VIRTIO,
 };
 
 #define CVMM_DISKS_MAX	8

@@ -62,6 +62,7 @@ def main():
             ("cpus not a number", k + ["--cpus", "two"], "--cpus"),
             ("cpus negative", k + ["--cpus", "-1"], "--cpus"),
             ("console unknown", k + ["--console", "vga"], "--console"),
+            ("console given twice", k + ["--console", "virtio", "--console", "none"], "--console"),
             ("rng given twice", k + ["--rng", "--rng"], "--rng"),
             ("disk without path", k + ["--disk", "readonly=on"], "--disk"),
             ("disk missing file", k + ["--disk", "path=" + d + "/no.img"],

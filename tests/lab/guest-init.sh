@@ -14,6 +14,7 @@
 #   stdin             LAB-INFO lines, LAB-STDIN-READY, a shell reading the
 #                     console (the lab types into cvmm's stdin), then
 #                     `poweroff -f`
+#   hvc               the same as stdin on hvc0 (virtio-console)
 #   panic             loads pvpanic, then panics the kernel (sysrq c)
 #   bench             `reboot -f` at once (the boot benchmark)
 #   shell             the demo of tools/boot-guest: virtio modules, what was
@@ -88,6 +89,19 @@ stdin)
 	echo "LAB-STDIN-READY"
 	timeout 60 sh
 	echo "LAB-STDIN-SHELL-DONE"
+	poweroff -f
+	;;
+hvc)
+	# The same as stdin, on the virtio console (cvmm --console virtio).
+	load_mod virtio_pci
+	load_mod virtio_console
+	i=0
+	while [ ! -c /dev/hvc0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	exec </dev/hvc0 >/dev/hvc0 2>&1
+	echo "LAB-HVC-UP"
+	info
+	echo "LAB-STDIN-READY"
+	timeout 60 sh
 	poweroff -f
 	;;
 panic)

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cvmm/linux-loader.h>
@@ -46,6 +47,9 @@ static const char usage_text[] =
 	"  --rng               a virtio-rng device (virtio-pci with MSI-X)\n"
 	"  --disk path=FILE[,readonly=on][,backend=sync|io_uring][,serial=ID]\n"
 	"                      a virtio-blk disk (repeatable, at most 8)\n"
+	"  --channel name=NAME,socket=PATH[,server=on]\n"
+	"                      a virtio-console named port on a unix socket "
+	"(repeatable)\n"
 	"  --verbose           startup figures and the reason of every exit "
 	"on stderr\n"
 	"  --help              this text\n"
@@ -265,6 +269,80 @@ static int parse_disk(char *s, struct cvmm_disk *d)
 	return 0;
 }
 
+/* name=NAME,socket=PATH[,server=on|off] (a virtio-console named port). */
+static int parse_channel(char *s, struct cvmm_channel *ch)
+{
+	struct sockaddr_un sun;
+	char *item, *save = NULL;
+	size_t i;
+
+	memset(ch, 0, sizeof(*ch));
+	for (item = strtok_r(s, ",", &save); item;
+	     item = strtok_r(NULL, ",", &save)) {
+		char *v = strchr(item, '=');
+
+		if (!v)
+			return bad("--channel", "'%s' is not key=value", item);
+		*v++ = 0;
+		if (!strcmp(item, "name")) {
+			ch->name = v;
+		} else if (!strcmp(item, "socket")) {
+			ch->socket = v;
+		} else if (!strcmp(item, "server")) {
+			if (!strcmp(v, "on"))
+				ch->server = true;
+			else if (!strcmp(v, "off"))
+				ch->server = false;
+			else
+				return bad("--channel", "server=%s: on or off",
+					   v);
+		} else {
+			return bad("--channel",
+				   "unknown key '%s' (name, "
+				   "socket, server)",
+				   item);
+		}
+	}
+	if (!ch->name || !*ch->name)
+		return bad("--channel", "name=NAME is required");
+	if (strlen(ch->name) > 255)
+		return bad("--channel", "name longer than 255 bytes");
+	for (i = 0; ch->name[i]; i++)
+		if (ch->name[i] < 0x21 || ch->name[i] > 0x7e)
+			return bad("--channel",
+				   "name=%s: printable ASCII "
+				   "without spaces only",
+				   ch->name);
+	if (!ch->socket || !*ch->socket)
+		return bad("--channel", "socket=PATH is required");
+	if (strlen(ch->socket) >= sizeof(sun.sun_path))
+		return bad("--channel", "socket path longer than %zu bytes",
+			   sizeof(sun.sun_path) - 1);
+	if (ch->server) {
+		/* Its folder must exist: the device binds there at start. */
+		char dir[sizeof(sun.sun_path)];
+		char *slash;
+		struct stat st;
+
+		strcpy(dir, ch->socket);
+		slash = strrchr(dir, '/');
+		if (slash == dir)
+			slash[1] = 0;
+		else if (slash)
+			*slash = 0;
+		else
+			strcpy(dir, ".");
+		if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+			return bad("--channel", "socket=%s: no folder %s",
+				   ch->socket, dir);
+		if (lstat(ch->socket, &st) == 0 && !S_ISSOCK(st.st_mode))
+			return bad("--channel",
+				   "socket=%s exists and is not a socket",
+				   ch->socket);
+	}
+	return 0;
+}
+
 enum {
 	OPT_KERNEL = 256,
 	OPT_INITRD,
@@ -275,6 +353,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_RNG,
 	OPT_DISK,
+	OPT_CHANNEL,
 	OPT_VERBOSE,
 	OPT_HELP,
 	OPT_VERSION,
@@ -291,6 +370,7 @@ static const struct option long_opts[] = {
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"rng", no_argument, NULL, OPT_RNG},
 	{"disk", required_argument, NULL, OPT_DISK},
+	{"channel", required_argument, NULL, OPT_CHANNEL},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -338,7 +418,8 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 			return bad(argv[optind - 1], "needs a value");
 		snprintf(flag, sizeof(flag), "--%s",
 			 long_opts[c - OPT_KERNEL].name);
-		if (c != OPT_VERBOSE && c != OPT_DISK && seen[c - OPT_KERNEL])
+		if (c != OPT_VERBOSE && c != OPT_DISK && c != OPT_CHANNEL &&
+		    seen[c - OPT_KERNEL])
 			return bad(flag, "given twice");
 		seen[c - OPT_KERNEL] = true;
 		switch (c) {
@@ -414,6 +495,15 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 			if (r)
 				return r;
 			o->ndisks++;
+			break;
+		case OPT_CHANNEL:
+			if (o->nchannels == CVMM_CHANNELS_MAX)
+				return bad("--channel", "at most %u channels",
+					   CVMM_CHANNELS_MAX);
+			r = parse_channel(optarg, &o->channels[o->nchannels]);
+			if (r)
+				return r;
+			o->nchannels++;
 			break;
 		case OPT_RNG:
 			o->rng = true;

@@ -483,11 +483,25 @@ static int setup_virtio(struct vm *vm)
 		if (r < 0)
 			return r;
 	}
-	if (o->console == CVMM_CONSOLE_VIRTIO) {
+	if (o->console == CVMM_CONSOLE_VIRTIO || o->nchannels) {
 		struct vdev *v = &vm->vdevs[vm->nvdevs];
+		struct virtio_console_port_config ports[CVMM_CHANNELS_MAX];
+		struct virtio_console_params cp = {0};
+		bool on_term = o->console == CVMM_CONSOLE_VIRTIO;
 
-		term_nonblock(true);
-		r = virtio_console_create(STDIN_FILENO, STDOUT_FILENO, NULL,
+		for (i = 0; i < o->nchannels; i++) {
+			ports[i].name = o->channels[i].name;
+			ports[i].path = o->channels[i].socket;
+			ports[i].server = o->channels[i].server;
+		}
+		cp.ports = ports;
+		cp.nr_ports = o->nchannels;
+		/* Debian 12's Linux 6.1 reads RESIZE as (rows, cols). */
+		cp.flags = VIRTIO_CONSOLE_RESIZE_ROWS_FIRST;
+		if (on_term)
+			term_nonblock(true);
+		r = virtio_console_create(on_term ? STDIN_FILENO : -1,
+					  on_term ? STDOUT_FILENO : -1, &cp,
 					  &v->con);
 		if (r < 0)
 			return fail("virtio-console", r);

@@ -35,6 +35,14 @@ struct cvmm_disk {
 	char serial[CVMM_SERIAL_MAX + 1];
 };
 
+#define CVMM_CHANNELS_MAX 8
+
+struct cvmm_channel {
+	const char *name;
+	const char *socket;
+	bool server;
+};
+
 /* What the command line asked for; the files are already open and mapped
  * (the parser validates them, so a bad file is a usage error). */
 struct cvmm_opts {
@@ -52,6 +60,8 @@ struct cvmm_opts {
 	bool rng;	/* virtio-rng on virtio-pci */
 	struct cvmm_disk disks[CVMM_DISKS_MAX];
 	unsigned int ndisks;
+	struct cvmm_channel channels[CVMM_CHANNELS_MAX];
+	unsigned int nchannels;
 	bool verbose;
 };
 

@@ -79,6 +79,24 @@ def main():
              k + ["--disk", "path=%s,serial=%s" % (disk, "x" * 21)],
              "--disk"),
             ("disk not key=value", k + ["--disk", disk], "--disk"),
+            ("channel without name", k + ["--channel", "socket=/tmp/x"],
+             "--channel"),
+            ("channel without socket", k + ["--channel", "name=a"],
+             "--channel"),
+            ("channel unknown key", k + ["--channel",
+                                         "name=a,socket=/tmp/x,mode=raw"],
+             "--channel"),
+            ("channel bad server", k + ["--channel",
+                                        "name=a,socket=/tmp/x,server=yes"],
+             "--channel"),
+            ("channel socket folder missing",
+             k + ["--channel", "name=a,socket=%s/no/s,server=on" % d],
+             "--channel"),
+            ("channel socket too long",
+             k + ["--channel", "name=a,socket=/" + "s" * 120], "--channel"),
+            ("channel name with a space", k + ["--channel",
+                                               "name=a b,socket=/tmp/x"],
+             "--channel"),
             ("nine disks", k + ["--disk", "path=" + disk] * 9, "--disk"),
             ("rng with a value", k + ["--rng=on"], "--rng"),
             ("timeout negative", k + ["--timeout", "-5"], "--timeout"),
@@ -115,7 +133,7 @@ def main():
 
         r = run(["--help"], d)
         want = ["--kernel", "--initrd", "--cmdline", "--memory", "--cpus",
-                "--console", "--timeout", "--rng", "--disk", "--verbose", "--help",
+                "--console", "--timeout", "--rng", "--disk", "--channel", "--verbose", "--help",
                 "--version", "Ctrl-A x"]
         miss = [w for w in want if w not in r.stdout]
         results.append(("--help", r.returncode == 0 and not miss and

@@ -233,9 +233,15 @@ check_guest_up() {
 	printf 'LAB-HOST-PATTERN-0123456789\n' | dd of=/tmp/disk-rw.img conv=notrunc 2>/dev/null
 	dd if=/dev/zero of=/tmp/disk-ro.img bs=1M count=1 2>/dev/null
 	du -k /tmp/disk-rw.img | cut -f1 >/tmp/disk-rw.kb-before
+	# The host end of guest-checks/channel.
+	rm -f /tmp/echo.sock
+	/lab/bin/unix-echo /tmp/echo.sock &
+	echo_pid=$!
 	run_cvmm guest checks --cpus 1 --memory 512M --rng \
+		--channel name=lab.echo,socket=/tmp/echo.sock \
 		--disk path=/tmp/disk-rw.img,serial=labrw \
 		--disk path=/tmp/disk-ro.img,readonly=on,serial=labro </dev/null
+	kill $echo_pid 2>/dev/null
 	grep -q "^guest| LAB-GUEST-UP" /tmp/guest.log ||
 		{ echo "the nested guest never printed LAB-GUEST-UP"; return 1; }
 	[ "$(cat /tmp/guest.rc)" = 0 ] || { echo "cvmm exit status $(cat /tmp/guest.rc)"; return 1; }
@@ -348,6 +354,9 @@ check_guest_blk_discard() {
 	echo "host file allocation: $b KiB before, $a KiB after"
 	[ "$a" -le $((b - 4096)) ] || { echo "the allocation did not shrink by 4 MiB"; return 1; }
 }
+
+# virtio-console named port (cvmm --channel): guest-checks/channel.
+check_guest_channel() { guest_dev_check channel; }
 
 # virtio-rng (cvmm --rng, virtio-pci): hw_random uses it, 1 MiB reads.
 check_guest_rng() { guest_dev_check dev-rng; }

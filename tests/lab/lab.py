@@ -564,6 +564,9 @@ def build_images_locked(args, cache):
     launcher = os.path.join(sdir, "examples", "vmm", "cvmm")
     if up_to_date(sdir, launcher, static_ok):
         c.add_file("lab/bin/cvmm", launcher, 0o755)
+    echo = os.path.join(sdir, "tests", "lab", "unix-echo")
+    if up_to_date(sdir, echo, static_ok):
+        c.add_file("lab/bin/unix-echo", echo, 0o755)
     c.mkdir("lab/kvm-tests")
     done = set()
     ktests = [t["name"] for t in tests if kvm_test_script(
@@ -741,7 +744,7 @@ CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
           "guest-serial-irq", "guest-pci", "guest-rtc", "guest-i8042",
           "guest-cpus-1", "guest-memory", "guest-acpi", "guest-rng",
           "guest-blk-read", "guest-blk-write", "guest-blk-readonly",
-          "guest-blk-discard",
+          "guest-blk-discard", "guest-channel",
           "guest-reboot",
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
           "guest-hvc0", "guest-panic", "transport-mmio", "cvmm-bench"]

@@ -47,6 +47,8 @@ static const char usage_text[] =
 	"  --rng               a virtio-rng device (virtio-pci with MSI-X)\n"
 	"  --disk path=FILE[,readonly=on][,backend=sync|io_uring][,serial=ID]\n"
 	"                      a virtio-blk disk (repeatable, at most 8)\n"
+	"  --transport pci|mmio  virtio devices on virtio-pci (default) or "
+	"virtio-mmio\n"
 	"  --channel name=NAME,socket=PATH[,server=on]\n"
 	"                      a virtio-console named port on a unix socket "
 	"(repeatable)\n"
@@ -354,6 +356,7 @@ enum {
 	OPT_RNG,
 	OPT_DISK,
 	OPT_CHANNEL,
+	OPT_TRANSPORT,
 	OPT_VERBOSE,
 	OPT_HELP,
 	OPT_VERSION,
@@ -371,6 +374,7 @@ static const struct option long_opts[] = {
 	{"rng", no_argument, NULL, OPT_RNG},
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"channel", required_argument, NULL, OPT_CHANNEL},
+	{"transport", required_argument, NULL, OPT_TRANSPORT},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -505,6 +509,15 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 				return r;
 			o->nchannels++;
 			break;
+		case OPT_TRANSPORT:
+			if (!strcmp(optarg, "pci"))
+				o->mmio = false;
+			else if (!strcmp(optarg, "mmio"))
+				o->mmio = true;
+			else
+				return bad("--transport",
+					   "'%s' is not pci or mmio", optarg);
+			break;
 		case OPT_RNG:
 			o->rng = true;
 			break;
@@ -558,6 +571,9 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 			   "too small for this kernel (needs more "
 			   "than %llu MiB)",
 			   (unsigned long long)(k.end >> 20));
+	if (o->mmio && strstr(o->cmdline, "acpi=off"))
+		return bad("--transport", "mmio devices are described in ACPI: "
+					  "not with acpi=off");
 	if (o->initrd_path) {
 		if (o->initrd_size + k.end > o->mem_size)
 			return bad("--memory", "too small for the kernel and "

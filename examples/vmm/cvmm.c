@@ -47,6 +47,7 @@
 #include <cvmm/devices/serial.h>
 #include <cvmm/devices/virtio-blk.h>
 #include <cvmm/devices/virtio-console.h>
+#include <cvmm/devices/virtio-mmio.h>
 #include <cvmm/devices/virtio-pci.h>
 #include <cvmm/devices/virtio-rng.h>
 #include <cvmm/devices/virtio.h>
@@ -104,6 +105,9 @@ struct vdev {
 	const char *name;
 	struct virtio_device *dev;
 	struct virtio_pci *pci;
+	struct virtio_mmio *mmio; /* --transport mmio: instead of pci */
+	struct cvmm_mmio_dev window;
+	struct wired_irq irq;
 	struct virtio_blk *blk;	    /* set for a disk: destroyed through it */
 	struct virtio_console *con; /* set for the console, likewise */
 	uint64_t notify_base;
@@ -438,8 +442,52 @@ static void vdev_poll_changed(void *opaque, struct virtio_device *dev)
 	}
 }
 
-/* Puts @dev behind virtio-pci at 00:@slot.0; @d owns @dev from the start
- * (teardown() destroys it), also on error. */
+/* virtio-mmio windows (below the IOAPIC) and their level interrupts. */
+#define VIRTIO_MMIO_BASE 0xfeb00000u
+#define VIRTIO_MMIO_STEP 0x1000u
+static const uint8_t virtio_mmio_gsis[] = {16, 17, 18, 19, 20, 21,
+					   22, 23, 10, 11, 12};
+
+static int vdev_add_mmio(struct vm *vm, struct vdev *d, unsigned k)
+{
+	struct virtio_mmio_config mc = {0};
+	uint32_t i, nq;
+	int r;
+
+	if (k >= sizeof(virtio_mmio_gsis))
+		return fail("virtio-mmio", -ENOSPC);
+	d->window.base = VIRTIO_MMIO_BASE + k * VIRTIO_MMIO_STEP;
+	d->window.gsi = virtio_mmio_gsis[k];
+	mc.irq = wired_irq_line(vm, &d->irq, d->window.gsi);
+	r = virtio_mmio_create(d->dev, &mc, &d->mmio);
+	if (r < 0)
+		return fail(d->name, r);
+	d->window.size = (uint32_t)virtio_mmio_size(d->mmio);
+	if (d->window.size > VIRTIO_MMIO_STEP)
+		return fail(d->name, -E2BIG);
+	r = io_bus_register(vm->mmio, d->window.base, d->window.size,
+			    virtio_mmio_bus_ops(), d->mmio);
+	if (r < 0)
+		return fail(d->name, r);
+	/* QueueNotify takes the queue index: one ioeventfd per queue with
+	 * that datamatch; without one the notify is an MMIO exit. */
+	nq = virtio_device_num_queues(d->dev);
+	for (i = 0; i < nq && i < 32; i++) {
+		struct event_notifier *n =
+			virtio_device_queue_notifier(d->dev, i);
+
+		if (n && kvm_vm_ioeventfd_assign(
+				 vm->kvm, event_notifier_fd(n),
+				 d->window.base + VIRTIO_MMIO_NOTIFY_OFFSET, 4,
+				 KVM_IOEVENTFD_FLAG_DATAMATCH, i) == 0)
+			d->ioeventfds |= 1u << i;
+	}
+	return 0;
+}
+
+/* Puts @dev behind virtio-pci at 00:@slot.0 (or virtio-mmio with
+ * --transport mmio); @d owns @dev from the start (teardown() destroys it),
+ * also on error. */
 static int vdev_add_pci(struct vm *vm, struct vdev *d, const char *name,
 			struct virtio_device *dev, unsigned slot)
 {
@@ -453,6 +501,8 @@ static int vdev_add_pci(struct vm *vm, struct vdev *d, const char *name,
 	if (r < 0)
 		return fail(name, r);
 	virtio_device_set_poll_watcher(dev, vdev_poll_changed, vm);
+	if (vm->o->mmio)
+		return vdev_add_mmio(vm, d, (unsigned)(d - vm->vdevs));
 	pc.msi = (struct msi_sink){.send = msi_send, .opaque = vm};
 	pc.notify_remap = vdev_notify_remap;
 	pc.remap_opaque = d;
@@ -710,9 +760,15 @@ static int load_guest(struct vm *vm, struct kvm_regs *regs,
 		ac.com1 = true;
 		TRY(acpi_tables_setup(vm->mem, &ac, &bc.acpi_rsdp, &acpi_size),
 		    "ACPI tables");
+		struct cvmm_mmio_dev mm[VDEVS_MAX];
+		size_t nm = 0, j;
+
+		for (j = 0; j < vm->nvdevs; j++)
+			if (vm->vdevs[j].mmio)
+				mm[nm++] = vm->vdevs[j].window;
 		TRY(cvmm_acpi_add_legacy_ssdt(vm->mem, bc.acpi_rsdp,
 					      BOOT_ACPI_ADDR + acpi_size,
-					      BOOT_LOW_RESERVED_END),
+					      BOOT_LOW_RESERVED_END, mm, nm),
 		    "ACPI SSDT");
 	} else {
 		struct boot_mptable_config mc = {0};
@@ -875,6 +931,10 @@ static void teardown(struct vm *vm)
 		io_bus_unregister(vm->pio, COM1_PORT);
 	pci_root_destroy(vm->pci);
 	for (i = 0; i < vm->nvdevs; i++) {
+		if (vm->vdevs[i].mmio) {
+			io_bus_unregister(vm->mmio, vm->vdevs[i].window.base);
+			virtio_mmio_destroy(vm->vdevs[i].mmio);
+		}
 		virtio_pci_destroy(vm->vdevs[i].pci);
 		if (vm->vdevs[i].blk)
 			virtio_blk_destroy(vm->vdevs[i].blk);

@@ -57,7 +57,8 @@ struct cvmm_opts {
 	unsigned int cpus;
 	enum cvmm_console console;
 	double timeout; /* seconds, 0 = none */
-	bool rng;	/* virtio-rng on virtio-pci */
+	bool rng;	/* virtio-rng */
+	bool mmio; /* virtio devices on virtio-mmio instead of virtio-pci */
 	struct cvmm_disk disks[CVMM_DISKS_MAX];
 	unsigned int ndisks;
 	struct cvmm_channel channels[CVMM_CHANNELS_MAX];
@@ -82,10 +83,16 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns);
 uint64_t cvmm_now_ns(void);
 
 struct guest_memory;
-/* ssdt.c: adds an SSDT with the i8042 and the RTC (ISA IRQs 1 and 8) to
+/* A virtio-mmio device for the SSDT. */
+struct cvmm_mmio_dev {
+	uint32_t base, size, gsi;
+};
+/* ssdt.c: adds an SSDT with the i8042 and the RTC (ISA IRQs 1 and 8) and
+ * the @n_mmio virtio-mmio devices (ACPI LNRO0005) to
  * the ACPI tables liblinux-loader wrote: at @rsdp, ending at @tables_end;
  * the copy of the XSDT must end below @limit.  0 or negative errno. */
 int cvmm_acpi_add_legacy_ssdt(const struct guest_memory *m, uint64_t rsdp,
-			      uint64_t tables_end, uint64_t limit);
+			      uint64_t tables_end, uint64_t limit,
+			      const struct cvmm_mmio_dev *mmio, size_t n_mmio);
 
 #endif

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cvmm/vm-memory.h>
@@ -18,7 +19,7 @@
 #include "cvmm.h"
 
 struct aml {
-	uint8_t b[512];
+	uint8_t b[2048];
 	size_t n;
 	bool overflow;
 };
@@ -100,8 +101,54 @@ static void header(uint8_t *h, const char *sig, uint32_t len, uint8_t rev)
 	h[32] = 1;
 }
 
+/* Device(VRnn) { Name(_HID, "LNRO0005") Name(_UID, n) Name(_CRS, {
+ * Memory32Fixed(ReadWrite, base, size) Interrupt(ResourceConsumer, Level,
+ * ActiveHigh, Exclusive) { gsi } }) }: a virtio-mmio device, which Linux's
+ * virtio_mmio driver binds through ACPI. */
+static void mmio_device(struct aml *a, unsigned n,
+			const struct cvmm_mmio_dev *d)
+{
+	static const uint8_t dev_op[] = {0x5b, 0x82}, buf_op[] = {0x11};
+	struct aml dv = {0}, buf = {0};
+	uint8_t res[12 + 9 + 2];
+	char name[5];
+
+	snprintf(name, sizeof(name), "VR%02u", n % 100);
+	put(&dv, name, 4);
+	put8(&dv, 0x08); /* NameOp _HID String */
+	put(&dv, "_HID", 4);
+	put8(&dv, 0x0d);
+	put(&dv, "LNRO0005", 9);
+	put8(&dv, 0x08); /* NameOp _UID ByteConst */
+	put(&dv, "_UID", 4);
+	put8(&dv, 0x0a);
+	put8(&dv, (uint8_t)n);
+	res[0] = 0x86; /* Memory32Fixed, 9 bytes, read-write */
+	res[1] = 9;
+	res[2] = 0;
+	res[3] = 1;
+	memcpy(res + 4, &d->base, 4);
+	memcpy(res + 8, &d->size, 4);
+	res[12] = 0x89; /* Extended Interrupt, 6 bytes */
+	res[13] = 6;
+	res[14] = 0;
+	res[15] = 0x01; /* consumer, level, active high, exclusive */
+	res[16] = 1;
+	memcpy(res + 17, &d->gsi, 4);
+	res[21] = 0x79; /* end tag */
+	res[22] = 0;
+	put8(&dv, 0x08); /* NameOp _CRS Buffer */
+	put(&dv, "_CRS", 4);
+	put8(&buf, 0x0a);
+	put8(&buf, (uint8_t)sizeof(res));
+	put(&buf, res, sizeof(res));
+	pkg(&dv, buf_op, 1, &buf);
+	pkg(a, dev_op, 2, &dv);
+}
+
 int cvmm_acpi_add_legacy_ssdt(const struct guest_memory *m, uint64_t rsdp,
-			      uint64_t tables_end, uint64_t limit)
+			      uint64_t tables_end, uint64_t limit,
+			      const struct cvmm_mmio_dev *mmio, size_t n_mmio)
 {
 	static const uint8_t kbd_res[] = {
 		0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01, /* IO 0x60 */
@@ -115,16 +162,22 @@ int cvmm_acpi_add_legacy_ssdt(const struct guest_memory *m, uint64_t rsdp,
 		0x79, 0x00,					/* end */
 	};
 	static const uint8_t scope_op[] = {0x10};
-	struct aml body = {0}, scope = {0};
+	static struct aml body, scope;
 	uint8_t table[36 + sizeof(body.b)];
 	uint8_t rs[36], xhdr[36], xsdt[36 + 8 * 32];
 	uint64_t xsdt_addr, ssdt_addr, new_xsdt;
 	uint32_t xlen, slen, nlen;
 	int r;
 
+	size_t i;
+
+	memset(&body, 0, sizeof(body));
+	memset(&scope, 0, sizeof(scope));
 	put(&scope, "\\_SB_", 5);
 	device(&scope, "PS2K", 0x0303d041u, kbd_res, sizeof(kbd_res));
 	device(&scope, "RTC_", 0x000bd041u, rtc_res, sizeof(rtc_res));
+	for (i = 0; i < n_mmio; i++)
+		mmio_device(&scope, (unsigned)i, &mmio[i]);
 	pkg(&body, scope_op, 1, &scope);
 	if (body.overflow)
 		return -ENOSPC;

@@ -56,6 +56,7 @@ info() {
 	fi
 	echo "LAB-INFO pci $(ls /sys/bus/pci/devices | tr '\n' ' ')"
 	echo "LAB-INFO virtio $(ls /sys/bus/virtio/devices 2>/dev/null | tr '\n' ' ')"
+	echo "LAB-INFO virtio-on $(for d in /sys/bus/virtio/devices/*; do [ -e $d ] && echo "$(basename $d):device$(cat $d/device):$(basename "$(readlink -f $d/..)")"; done | tr '\n' ' ')"
 	echo "LAB-INFO uptime $(cut -d' ' -f1 /proc/uptime) s"
 }
 
@@ -94,7 +95,9 @@ stdin)
 hvc)
 	# The same as stdin, on the virtio console (cvmm --console virtio).
 	load_mod virtio_pci
+	load_mod virtio_mmio
 	load_mod virtio_console
+	load_mod virtio_rng
 	i=0
 	while [ ! -c /dev/hvc0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 	exec </dev/hvc0 >/dev/hvc0 2>&1

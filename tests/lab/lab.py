@@ -35,7 +35,7 @@ LAB_MODULES = ["kvm_amd", "kvm_intel", "vfio", "vfio_iommu_type1", "vfio_pci"]
 # Modules of the nested guests, loaded in this order by the guest's /init.
 GUEST_MODULES = [
     "virtio", "virtio_ring", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
-    "virtio_pci", "virtio_blk", "failover", "net_failover", "virtio_net",
+    "virtio_pci", "virtio_mmio", "virtio_blk", "failover", "net_failover", "virtio_net",
     "virtio_console", "virtio_rng", "vsock",
     "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
     "pvpanic_pci",
@@ -747,7 +747,8 @@ CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
           "guest-blk-discard", "guest-channel",
           "guest-reboot",
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
-          "guest-hvc0", "guest-panic", "transport-mmio", "cvmm-bench"]
+          "guest-hvc0", "guest-panic", "transport-pci", "transport-mmio",
+          "cvmm-bench"]
 
 # Host-side budget of one check (wall clock, seconds; scaled by
 # $LAB_CHECK_TIMEOUT_SCALE).  A check that overruns it has frozen the lab:
@@ -773,6 +774,8 @@ def check_budget(name, sub=None):
 BOOT_CHECKS = {"guest-up", "guest-poweroff", "guest-panic", "guest-hvc0"}
 # Checks that read the boot of guest-poweroff (the others read guest-up's).
 POWEROFF_READERS = {"guest-cpus-4", "guest-serial-input"}
+# Checks that read other boots.
+READS_BOOT = {"transport-mmio": "guest-hvc0", "transport-pci": "guest-up"}
 
 
 def check_needs(name):
@@ -781,6 +784,8 @@ def check_needs(name):
     guest-poweroff) makes."""
     if name in POWEROFF_READERS:
         return ["guest-poweroff"]
+    if name in READS_BOOT:
+        return [READS_BOOT[name]]
     if name.startswith("guest-") and name not in BOOT_CHECKS:
         return ["guest-up"]
     return []

@@ -64,6 +64,7 @@ def main():
             ("console unknown", k + ["--console", "vga"], "--console"),
             ("console given twice", k + ["--console", "virtio", "--console", "none"], "--console"),
             ("rng given twice", k + ["--rng", "--rng"], "--rng"),
+            ("transport unknown", k + ["--transport", "isa"], "--transport"),
             ("disk without path", k + ["--disk", "readonly=on"], "--disk"),
             ("disk missing file", k + ["--disk", "path=" + d + "/no.img"],
              "--disk"),
@@ -133,7 +134,7 @@ def main():
 
         r = run(["--help"], d)
         want = ["--kernel", "--initrd", "--cmdline", "--memory", "--cpus",
-                "--console", "--timeout", "--rng", "--disk", "--channel", "--verbose", "--help",
+                "--console", "--timeout", "--rng", "--disk", "--channel", "--transport", "--verbose", "--help",
                 "--version", "Ctrl-A x"]
         miss = [w for w in want if w not in r.stdout]
         results.append(("--help", r.returncode == 0 and not miss and

@@ -962,6 +962,9 @@ def plan_text(run, host_time):
         plan += "LAB_KVM_ONLY=%s\n" % shlex.quote(" ".join(run.kvm_only))
     # The host's time, for the nested guest's RTC check.
     plan += "LAB_HOST_TIME=%d\n" % int(host_time)
+    if os.environ.get("LAB_BENCH_MICROVM"):
+        plan += "LAB_BENCH_MICROVM=%s\n" % shlex.quote(
+            os.environ["LAB_BENCH_MICROVM"])
     if os.environ.get("LAB_GUEST_TIMEOUT"):
         plan += "LAB_GUEST_TIMEOUT=%d\n" % int(os.environ["LAB_GUEST_TIMEOUT"])
     return plan

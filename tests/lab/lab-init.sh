@@ -20,6 +20,8 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mkdir -p /tmp /run
 mount -t tmpfs tmp /tmp
+# Host files brought in with `tests/lab/run --bring`, to their own paths.
+[ -d /lab/host ] && cp -a /lab/host/. /
 exec </dev/console >/dev/console 2>&1
 
 MODDIR=/lib/modules/lab

@@ -661,7 +661,9 @@ def make_initrd(manifest, plan, cmd_script=None, bring=()):
     if cmd_script is not None:
         p.add_bytes("lab/cmd", cmd_script.encode(), 0o755)
     for f in bring:
-        p.add_file(os.path.abspath(f), f)
+        # Under /lab/host: the lab's /init copies them to their own path
+        # (after mounting /tmp, which would hide them there).
+        p.add_file("lab/host" + os.path.abspath(f), f)
     fd, path = tempfile.mkstemp(prefix="lab-initrd-", suffix=".cpio")
     with os.fdopen(fd, "wb") as out, open(manifest["initrd"], "rb") as base:
         shutil.copyfileobj(base, out)

@@ -35,16 +35,17 @@ LAB_MODULES = ["kvm_amd", "kvm_intel", "vfio", "vfio_iommu_type1", "vfio_pci"]
 # Modules of the nested guests, loaded in this order by the guest's /init.
 GUEST_MODULES = [
     "virtio", "virtio_ring", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
-    "virtio_pci", "virtio_blk", "failover", "net_failover", "virtio_net",
+    "virtio_pci", "virtio_mmio", "virtio_blk", "failover", "net_failover", "virtio_net",
     "virtio_console", "virtio_rng", "vsock",
     "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
+    "pvpanic_pci",
 ]
 LIB_OPTIONS = ["kvm-ioctls", "vm-memory", "virtio-queue", "vm-allocator",
                "vfio", "devices", "linux-loader"]
-# The libraries lab-launch links (libdevices needs virtio-queue and
-# vm-allocator): the static build enables them whatever the parent build says.
+# The libraries cvmm links (libdevices needs virtio-queue and vm-allocator):
+# the static build enables them whatever the parent build says.
 LAUNCHER_LIBS = ["kvm-ioctls", "vm-memory", "virtio-queue", "vm-allocator",
-                 "devices"]
+                 "devices", "linux-loader"]
 
 # no_timer_check: under a loaded TCG host the kernel's check that the timer
 # interrupt works through the (remapped) IO-APIC can time out and panic.
@@ -312,12 +313,12 @@ def static_build(args, cache):
         raise LabError("meson not found for the static build")
     opts = ["-Ddefault_library=static", "-Dprefer_static=true",
             "-Dc_link_args=-static", "-Dfuzz=disabled", "-Dbenchmarks=false",
-            "-Dexamples=false", "-Dtests=enabled", "-Dlab=enabled",
+            "-Dexamples=true", "-Dtests=enabled", "-Dlab=enabled",
             "-Db_sanitize=none", "--buildtype=debugoptimized"]
     for o in (args.lib_options or parent_lib_options(args, meson)):
         if o and o.split("=")[0] not in LAUNCHER_LIBS:
             opts.append("-D" + o)
-    # lab-launch is built on these: they are always on in the lab's build.
+    # cvmm is built on these: they are always on in the lab's build.
     opts += ["-D%s=enabled" % o for o in LAUNCHER_LIBS]
     optfile = os.path.join(cache, "static-options")
     old = open(optfile).read() if os.path.exists(optfile) else None
@@ -437,6 +438,57 @@ def kvm_test_script(cp, t, done_paths, fresh, sdir):
     return True
 
 
+# Firmware QEMU needs for -M pc and -M microvm with -kernel (looked up in
+# these folders of the host, copied into /lab/qemu/firmware for -L).
+QEMU_FIRMWARE = ["bios-256k.bin", "linuxboot_dma.bin", "kvmvapic.bin",
+                 "qboot.rom", "bios-microvm.bin", "pvh.bin"]
+QEMU_FIRMWARE_DIRS = ["/usr/share/qemu", "/usr/share/seabios"]
+
+
+def vmlinux_of(cache, vmlinuz):
+    """The ELF vmlinux inside a bzImage (its XZ payload), cached: cvmm boots
+    it through its PVH note, without the decompressor."""
+    import lzma
+    out = os.path.join(cache, "vmlinux-" + os.path.basename(vmlinuz))
+    if os.path.exists(out):
+        with open(out, "rb") as f:
+            return f.read()
+    with open(vmlinuz, "rb") as f:
+        d = f.read()
+    start = ((d[0x1f1] or 4) + 1) * 512 + int.from_bytes(d[0x248:0x24c],
+                                                        "little")
+    if d[start:start + 6] != b"\xfd7zXZ\x00":
+        raise LabError("%s: the payload is not XZ" % vmlinuz)
+    v = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(d[start:])
+    write_if_changed(out, v)
+    return v
+
+
+def add_qemu(cp):
+    """QEMU as a peer in the lab, for the boot benchmark (LAB_BENCH_QEMU=1):
+    the host's qemu-system-x86_64 at /lab/qemu/, the shared libraries `ldd`
+    lists at their own paths, and its firmware in /lab/qemu/firmware."""
+    qemu = shutil.which(os.environ.get("LAB_QEMU", "qemu-system-x86_64"))
+    if not qemu:
+        raise LabError("LAB_BENCH_QEMU: no qemu-system-x86_64 on the host")
+    cp.add_file("lab/qemu/qemu-system-x86_64", qemu, 0o755)
+    out = subprocess.run(["ldd", qemu], capture_output=True, text=True,
+                         check=True)
+    for line in out.stdout.splitlines():
+        m = re.search(r"(/\S+)", line.split("=>")[-1])
+        if m and os.path.isfile(m.group(1)):
+            cp.add_file(m.group(1), os.path.realpath(m.group(1)), 0o755)
+    for fw in QEMU_FIRMWARE:
+        for d in QEMU_FIRMWARE_DIRS:
+            f = os.path.join(d, fw)
+            if os.path.isfile(f):
+                cp.add_file("lab/qemu/firmware/" + fw, os.path.realpath(f),
+                            0o644)
+                break
+        else:
+            log("WARNING: LAB_BENCH_QEMU: no %s on the host" % fw)
+
+
 # --------------------------------------------------------------- images
 def resolve_packages(cache):
     """(kernel package, its version, busybox-static version) from apt,
@@ -509,20 +561,31 @@ def build_images_locked(args, cache):
     lmods, lmissing = add_modules(c, cache, idx, LAB_MODULES, omit)
     c.add_file("lab/guest/vmlinuz", vmlinuz, 0o644)
     c.add_bytes("lab/guest/initrd.cpio", guest_cpio)
-    launcher = os.path.join(sdir, "tests", "lab", "lab-launch")
+    launcher = os.path.join(sdir, "examples", "vmm", "cvmm")
     if up_to_date(sdir, launcher, static_ok):
-        c.add_file("lab/bin/lab-launch", launcher, 0o755)
+        c.add_file("lab/bin/cvmm", launcher, 0o755)
+    echo = os.path.join(sdir, "tests", "lab", "unix-echo")
+    if up_to_date(sdir, echo, static_ok):
+        c.add_file("lab/bin/unix-echo", echo, 0o755)
     c.mkdir("lab/kvm-tests")
     done = set()
     ktests = [t["name"] for t in tests if kvm_test_script(
         c, t, done, up_to_date(sdir, t["cmd"][0], static_ok), sdir)]
+    if os.environ.get("LAB_BENCH_QEMU"):
+        add_qemu(c)
+        c.add_bytes("lab/guest/vmlinux", vmlinux_of(cache, vmlinuz), 0o644)
     img = os.path.join(cache, "images")
     os.makedirs(img, exist_ok=True)
     lab_cpio = os.path.join(img, "lab.cpio")
     write_if_changed(lab_cpio, c.data())
+    # The nested guests' initramfs on its own too: tools/boot-guest boots
+    # it with cvmm directly on a host with vmx/svm.
+    guest_initrd = os.path.join(img, "guest.cpio")
+    write_if_changed(guest_initrd, guest_cpio)
     manifest = {
         "kernel_package": kpkg, "kernel_version": kver, "release": release,
         "busybox_version": bbver, "vmlinuz": vmlinuz, "initrd": lab_cpio,
+        "guest_initrd": guest_initrd,
         "lab_modules": lmods, "lab_modules_missing": lmissing,
         "guest_modules": gmods, "guest_modules_missing": gmissing,
         "kvm_tests": ktests, "static_build_ok": static_ok,
@@ -590,11 +653,17 @@ def qemu_cmd(accel, kernel, initrd, interactive=False):
     return cmd
 
 
-def make_initrd(manifest, plan, cmd_script=None):
+def make_initrd(manifest, plan, cmd_script=None, bring=()):
+    """The lab initramfs plus the run's plan, its command and the host
+    files to bring in (at the same absolute path)."""
     p = Cpio()
     p.add_bytes("lab/plan", plan.encode())
     if cmd_script is not None:
         p.add_bytes("lab/cmd", cmd_script.encode(), 0o755)
+    for f in bring:
+        # Under /lab/host: the lab's /init copies them to their own path
+        # (after mounting /tmp, which would hide them there).
+        p.add_file("lab/host" + os.path.abspath(f), f)
     fd, path = tempfile.mkstemp(prefix="lab-initrd-", suffix=".cpio")
     with os.fdopen(fd, "wb") as out, open(manifest["initrd"], "rb") as base:
         shutil.copyfileobj(base, out)
@@ -674,7 +743,14 @@ MARK = re.compile(r"^@@LAB-(BEGIN|END|SUBBEGIN|SUB|DONE|EXIT)\b ?(.*)$")
 # The checks of one lab boot, in the order they run (lab-init.sh has a
 # check_<name> function for each, '-' spelled '_').
 CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
-          "guest-serial-irq", "guest-pci", "guest-rtc", "guest-i8042"]
+          "guest-serial-irq", "guest-pci", "guest-rtc", "guest-i8042",
+          "guest-cpus-1", "guest-memory", "guest-acpi", "guest-rng",
+          "guest-blk-read", "guest-blk-write", "guest-blk-readonly",
+          "guest-blk-discard", "guest-channel",
+          "guest-reboot",
+          "guest-poweroff", "guest-cpus-4", "guest-serial-input",
+          "guest-hvc0", "guest-panic", "transport-pci", "transport-mmio",
+          "cvmm-bench"]
 
 # Host-side budget of one check (wall clock, seconds; scaled by
 # $LAB_CHECK_TIMEOUT_SCALE).  A check that overruns it has frozen the lab:
@@ -682,7 +758,9 @@ CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
 # kvm-suite the budget applies to each program (SUB_BUDGET) and to the time
 # between them; inside the lab each program also runs under `timeout`
 # ($LAB_KVM_TEST_TIMEOUT, default 120 s, or its meson timeout if smaller).
-CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300}
+CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300, "guest-poweroff": 300,
+                "guest-hvc0": 300,
+                "guest-panic": 300, "cvmm-bench": 900}
 CHECK_BUDGET_DEFAULT = 90
 SUB_BUDGET = 150
 
@@ -694,10 +772,23 @@ def check_budget(name, sub=None):
     return CHECK_BUDGET.get(name, CHECK_BUDGET_DEFAULT) * scale
 
 
+# Checks that make a nested boot (cvmm) that others read.
+BOOT_CHECKS = {"guest-up", "guest-poweroff", "guest-panic", "guest-hvc0"}
+# Checks that read the boot of guest-poweroff (the others read guest-up's).
+POWEROFF_READERS = {"guest-cpus-4", "guest-serial-input"}
+# Checks that read other boots.
+READS_BOOT = {"transport-mmio": "guest-hvc0", "transport-pci": "guest-up"}
+
+
 def check_needs(name):
-    """Checks that must run before `name` in the same boot: every guest-*
-    check reads the nested guest's run, which guest-up makes."""
-    if name.startswith("guest-") and name != "guest-up":
+    """Checks that must run before `name` in the same boot: the guest-*
+    checks read the run of a nested guest, which guest-up (or
+    guest-poweroff) makes."""
+    if name in POWEROFF_READERS:
+        return ["guest-poweroff"]
+    if name in READS_BOOT:
+        return [READS_BOOT[name]]
+    if name.startswith("guest-") and name not in BOOT_CHECKS:
         return ["guest-up"]
     return []
 
@@ -823,6 +914,8 @@ def read_line(run, con, line, now):
     elif kind == "END" and len(rest) >= 3:
         ok = rest[1] == "PASS" and all(s.status == "PASS" for s in c.subs)
         c.status = "PASS" if ok else "FAIL"
+        if rest[1] == "SKIP" and not c.subs:
+            c.status = "SKIP"
         c.lab_ms += to_int(rest[2])
         c.host_s = round(c.host_s + now - con.t_begin, 2)
         con.cur = con.sub = None
@@ -871,6 +964,9 @@ def plan_text(run, host_time):
         plan += "LAB_KVM_ONLY=%s\n" % shlex.quote(" ".join(run.kvm_only))
     # The host's time, for the nested guest's RTC check.
     plan += "LAB_HOST_TIME=%d\n" % int(host_time)
+    if os.environ.get("LAB_BENCH_MICROVM"):
+        plan += "LAB_BENCH_MICROVM=%s\n" % shlex.quote(
+            os.environ["LAB_BENCH_MICROVM"])
     if os.environ.get("LAB_GUEST_TIMEOUT"):
         plan += "LAB_GUEST_TIMEOUT=%d\n" % int(os.environ["LAB_GUEST_TIMEOUT"])
     return plan
@@ -964,9 +1060,15 @@ def tap_lines(run):
             notes = []
         if c.status in ("PASS", "FAIL"):
             note = "%.1f s, lab clock %.2f s" % (c.host_s, c.lab_ms / 1000.0)
+        elif c.status == "SKIP":
+            # TAP: "ok N - name # SKIP reason"; the reason is the check's
+            # last output line.
+            note = "SKIP " + (c.output[-1] if c.output else "skipped")
+            notes = notes[:-1] if c.output else notes
         else:
             note = c.status.lower()
-        results.append((notes, c.status == "PASS", c.name, note))
+        results.append((notes, c.status in ("PASS", "SKIP"), c.name,
+                        note))
     out = ["1..%d" % len(results)]
     if run.error:
         out += ["# LAB ERROR: " + line for line in run.error.split("\n")]
@@ -1056,8 +1158,12 @@ def cmd_run(args):
     except LabError as e:
         log("LAB ERROR: " + str(e))
         return 1
+    for f in args.bring:
+        if not os.path.isfile(f):
+            log("--bring %s: not a file" % f)
+            return 2
     if args.shell:
-        initrd = make_initrd(manifest, "LAB_MODE=shell\n")
+        initrd = make_initrd(manifest, "LAB_MODE=shell\n", bring=args.bring)
         try:
             return subprocess.call(qemu_cmd(accel, manifest["vmlinuz"],
                                             initrd, interactive=True))
@@ -1070,7 +1176,15 @@ def cmd_run(args):
         shlex.quote(a) for a in args.command) + "\n"
     if len(args.command) == 1:
         script = "#!/bin/sh\n" + args.command[0] + "\n"
-    initrd = make_initrd(manifest, "LAB_MODE=cmd\n", script)
+    initrd = make_initrd(manifest, "LAB_MODE=cmd\n", script, args.bring)
+    if args.interactive:
+        # The command gets the terminal (QEMU's serial console muxed with
+        # its monitor: Ctrl-A x quits QEMU, Ctrl-A a sends Ctrl-A).
+        try:
+            return subprocess.call(qemu_cmd(accel, manifest["vmlinuz"],
+                                            initrd, interactive=True))
+        finally:
+            os.unlink(initrd)
     exit_rc = {}
 
     def on_line(line, now):
@@ -1078,7 +1192,7 @@ def cmd_run(args):
         if m and m.group(1) == "EXIT":
             exit_rc["rc"] = to_int(m.group(2).split()[0]) \
                 if m.group(2).split() else 1
-        elif not m:
+        elif not m and "TCG doesn't support requested feature" not in line:
             print(line, flush=True)
 
     logdir = os.path.join(args.builddir, "tests", "lab", "logs")
@@ -1133,6 +1247,12 @@ def main():
                    " kvm-suite/<program>), or $LAB_ONLY")
     r = sub.add_parser("run")
     r.add_argument("--shell", action="store_true")
+    r.add_argument("--bring", action="append", default=[],
+                   help="a host file to copy into the lab at the same"
+                   " absolute path (repeatable)")
+    r.add_argument("--interactive", action="store_true",
+                   help="the command runs on the terminal (no output"
+                   " capture, no exit status)")
     r.add_argument("command", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     if not args.builddir:

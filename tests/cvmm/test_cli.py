@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+"""cvmm's command line, host side (no KVM needed): --help and --version,
+and bad invocations that must each give exactly one line on stderr naming
+the flag, exit status 2, nothing on stdout and no file created.
+Usage: test_cli.py <path to cvmm>   (TAP on stdout)"""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+CVMM = os.path.abspath(sys.argv[1])
+
+
+def run(args, cwd):
+    return subprocess.run([CVMM] + args, cwd=cwd, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=30)
+
+
+def main():
+    results = []
+    with tempfile.TemporaryDirectory() as d:
+        text = os.path.join(d, "notakernel")
+        with open(text, "w") as f:
+            f.write("this is not a kernel image\n" * 100)
+        empty = os.path.join(d, "empty")
+        open(empty, "w").close()
+        # A file that starts like a bzImage but is cut short.
+        short = os.path.join(d, "short-bzimage")
+        with open(short, "wb") as f:
+            hdr = bytearray(0x300)
+            hdr[0x1fe:0x200] = b"\x55\xaa"
+            hdr[0x202:0x206] = b"HdrS"
+            hdr[0x206:0x208] = (0x20f).to_bytes(2, "little")
+            hdr[0x1f1] = 60
+            f.write(hdr)
+        k = ["--kernel", text]
+        disk = os.path.join(d, "disk.img")
+        with open(disk, "wb") as f:
+            f.truncate(1 << 20)
+        bad = [
+            ("no --kernel", [], "--kernel"),
+            ("missing kernel file", ["--kernel", os.path.join(d, "nope")],
+             "--kernel"),
+            ("kernel is a directory", ["--kernel", d], "--kernel"),
+            ("empty kernel", ["--kernel", empty], "--kernel"),
+            ("kernel not an image", k, "--kernel"),
+            ("truncated bzImage", ["--kernel", short], "--kernel"),
+            ("kernel given twice", k + k, "--kernel"),
+            ("memory not a number", k + ["--memory", "lots"], "--memory"),
+            ("memory bad suffix", k + ["--memory", "12X"], "--memory"),
+            ("memory zero", k + ["--memory", "0"], "--memory"),
+            ("memory too small", k + ["--memory", "16M"], "--memory"),
+            ("memory too large", k + ["--memory", "4096G"], "--memory"),
+            ("memory not whole MiB", k + ["--memory", "65537K"],
+             "--memory"),
+            ("memory overflow", k + ["--memory", "99999999999999999999G"],
+             "--memory"),
+            ("cpus zero", k + ["--cpus", "0"], "--cpus"),
+            ("cpus too many", k + ["--cpus", "255"], "--cpus"),
+            ("cpus not a number", k + ["--cpus", "two"], "--cpus"),
+            ("cpus negative", k + ["--cpus", "-1"], "--cpus"),
+            ("console unknown", k + ["--console", "vga"], "--console"),
+            ("console given twice", k + ["--console", "virtio", "--console", "none"], "--console"),
+            ("rng given twice", k + ["--rng", "--rng"], "--rng"),
+            ("transport unknown", k + ["--transport", "isa"], "--transport"),
+            ("disk without path", k + ["--disk", "readonly=on"], "--disk"),
+            ("disk missing file", k + ["--disk", "path=" + d + "/no.img"],
+             "--disk"),
+            ("disk is a directory", k + ["--disk", "path=" + d], "--disk"),
+            ("disk unknown key", k + ["--disk", "path=%s,cache=none" % disk],
+             "--disk"),
+            ("disk bad readonly", k + ["--disk",
+                                       "path=%s,readonly=maybe" % disk],
+             "--disk"),
+            ("disk bad backend", k + ["--disk", "path=%s,backend=aio" % disk],
+             "--disk"),
+            ("disk serial too long",
+             k + ["--disk", "path=%s,serial=%s" % (disk, "x" * 21)],
+             "--disk"),
+            ("disk not key=value", k + ["--disk", disk], "--disk"),
+            ("channel without name", k + ["--channel", "socket=/tmp/x"],
+             "--channel"),
+            ("channel without socket", k + ["--channel", "name=a"],
+             "--channel"),
+            ("channel unknown key", k + ["--channel",
+                                         "name=a,socket=/tmp/x,mode=raw"],
+             "--channel"),
+            ("channel bad server", k + ["--channel",
+                                        "name=a,socket=/tmp/x,server=yes"],
+             "--channel"),
+            ("channel socket folder missing",
+             k + ["--channel", "name=a,socket=%s/no/s,server=on" % d],
+             "--channel"),
+            ("channel socket too long",
+             k + ["--channel", "name=a,socket=/" + "s" * 120], "--channel"),
+            ("channel name with a space", k + ["--channel",
+                                               "name=a b,socket=/tmp/x"],
+             "--channel"),
+            ("nine disks", k + ["--disk", "path=" + disk] * 9, "--disk"),
+            ("rng with a value", k + ["--rng=on"], "--rng"),
+            ("timeout negative", k + ["--timeout", "-5"], "--timeout"),
+            ("timeout zero", k + ["--timeout", "0"], "--timeout"),
+            ("timeout not a number", k + ["--timeout", "soon"],
+             "--timeout"),
+            ("initrd missing", k + ["--initrd", os.path.join(d, "no")],
+             "--initrd"),
+            ("cmdline control character", k + ["--cmdline", "a\tb"],
+             "--cmdline"),
+            ("cmdline unbalanced quote", k + ["--cmdline", 'x="a b'],
+             "--cmdline"),
+            ("unknown option", k + ["--frobnicate"], "--frobnicate"),
+            ("unknown short option", k + ["-z"], "-z"),
+            ("option without its value", k + ["--memory"], "--memory"),
+            ("stray argument", k + ["bzImage"], "bzImage"),
+        ]
+        for name, args, flag in bad:
+            before = sorted(os.listdir(d))
+            r = run(args, d)
+            lines = r.stderr.splitlines()
+            why = []
+            if r.returncode != 2:
+                why.append("exit status %d, not 2" % r.returncode)
+            if len(lines) != 1:
+                why.append("%d lines on stderr, not 1" % len(lines))
+            elif flag not in lines[0] or not lines[0].startswith("cvmm: "):
+                why.append("stderr does not name %s" % flag)
+            if r.stdout:
+                why.append("output on stdout")
+            if sorted(os.listdir(d)) != before:
+                why.append("files changed in the working directory")
+            results.append((name, not why, "; ".join(why), r.stderr.strip()))
+
+        r = run(["--help"], d)
+        want = ["--kernel", "--initrd", "--cmdline", "--memory", "--cpus",
+                "--console", "--timeout", "--rng", "--disk", "--channel", "--transport", "--verbose", "--help",
+                "--version", "Ctrl-A x"]
+        miss = [w for w in want if w not in r.stdout]
+        results.append(("--help", r.returncode == 0 and not miss and
+                        not r.stderr, "exit %d, missing %s" % (
+                            r.returncode, miss), r.stdout.splitlines()[0]
+                        if r.stdout else ""))
+        r = run(["--version"], d)
+        results.append(("--version", r.returncode == 0 and
+                        r.stdout.startswith("cvmm ") and not r.stderr,
+                        "exit %d" % r.returncode, r.stdout.strip()))
+
+    print("1..%d" % len(results))
+    for i, (name, ok, why, out) in enumerate(results, 1):
+        if out:
+            print("# %s: %s" % (name, out.replace("\n", "\n# ")))
+        print("%s %d - %s%s" % ("ok" if ok else "not ok", i, name,
+                                "" if ok else " # " + why))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

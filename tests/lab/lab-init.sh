@@ -510,7 +510,7 @@ check_cvmm_bench() {
 		[ -n "$qemu" ] && { bench_qemu pc $i || r=1; }
 		[ -f /lab/guest/vmlinux ] && { bench_cvmm $i pvh || r=1; }
 	done
-	# -M microvm took 74-120 s here before (LAB-NOTES) and once more than
+	# -M microvm took 74-120 s here before and once more than
 	# 5 min: LAB_BENCH_MICROVM=0 leaves it out.
 	[ -n "$qemu" ] && [ "${LAB_BENCH_MICROVM:-1}" != 0 ] && { bench_qemu microvm 1 || r=1; }
 	awk '$1 == "BENCH" { n[$2]++; s[$2] += $3; if (!($2 in lo) || $3 < lo[$2]) lo[$2] = $3; if ($3 > hi[$2]) hi[$2] = $3 }

@@ -65,6 +65,8 @@ static const char usage_text[] =
 
 /* One line naming the flag, exit status 2. */
 static int bad(const char *flag, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int bad(const char *flag, const char *fmt, ...)
 {
 	va_list ap;
 

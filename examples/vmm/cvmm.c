@@ -237,6 +237,8 @@ static void term_setup(const struct cvmm_opts *o)
 
 /* Asks every thread to stop; the first caller's status and reason win. */
 static void vm_stop(struct vm *vm, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void vm_stop(struct vm *vm, int status, const char *fmt, ...)
 {
 	int expected = 0;
 	uint64_t one = 1;

@@ -12,6 +12,7 @@
 
 #include <linux/virtio_pci.h>
 
+#include "../le-bytes.h"
 #include "cvmm/devices/virtio-pci.h"
 #include "virtio-internal.h"
 
@@ -51,21 +52,6 @@ struct virtio_pci {
 	uint8_t pcicfg_off;
 	uint8_t pcicfg[PCICFG_LEN];
 };
-
-static void put_le(uint8_t *p, unsigned len, uint64_t v)
-{
-	for (unsigned i = 0; i < len; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned len)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < len; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
 
 /* -------------------------------------------------------- interrupts */
 

@@ -6,6 +6,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* The library defines the exported functions the header makes inline. */
+#define CVMM_VM_MEMORY_NO_INLINE
 #include "cvmm/vm-memory.h"
 
 #define GM_PAGE_SHIFT 12

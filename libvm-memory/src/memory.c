@@ -34,6 +34,8 @@ struct gm_entry {
 };
 
 struct guest_memory {
+	/* First: what the header's inline fast paths read. */
+	struct guest_memory_first_ first;
 	atomic_uint refcount;
 	bool any_dirty;		 /* some region logs dirty pages */
 	size_t n;		 /* regions */
@@ -214,6 +216,12 @@ static int gm_build(struct guest_region **regs, size_t n,
 			m->any_dirty = true;
 		m->r[i] = guest_region_ref(r);
 	}
+	if (n == 1) { /* else all zero: size 0 matches nothing */
+		m->first.gpa = m->e[0].gpa;
+		m->first.size = m->e[0].size;
+		m->first.host = m->e[0].host;
+		m->first.region = m->r[0];
+	}
 	*out = m;
 	return 0;
 }
@@ -372,8 +380,8 @@ struct guest_region *guest_memory_region_at(const struct guest_memory *m,
 	return m->r[i];
 }
 
-struct guest_region *guest_memory_find_region(const struct guest_memory *m,
-					      guest_addr_t gpa)
+struct guest_region *guest_memory_find_region_slow(const struct guest_memory *m,
+						   guest_addr_t gpa)
 {
 	const struct gm_entry *e;
 
@@ -382,6 +390,10 @@ struct guest_region *guest_memory_find_region(const struct guest_memory *m,
 	e = gm_search(m, gpa);
 	return gpa - e->gpa < e->size ? gm_reg(m, e) : NULL;
 }
+
+/* The exported name of what the header inlines: the whole function. */
+__typeof__(guest_memory_find_region_slow) guest_memory_find_region
+	__attribute__((alias("guest_memory_find_region_slow")));
 
 guest_addr_t guest_memory_end(const struct guest_memory *m)
 {
@@ -660,56 +672,60 @@ static inline uint8_t *gm_aligned_host(const struct guest_memory *m,
 	return e->host + off;
 }
 
-#define GM_ATOMIC(bits)                                                       \
-	int guest_memory_load_u##bits(const struct guest_memory *m,           \
-				      guest_addr_t gpa, uint##bits##_t *val,  \
-				      memory_order order)                     \
-	{                                                                     \
-		const struct gm_entry *e;                                     \
-		uint##bits##_t *p, v;                                         \
-                                                                              \
-		if (!m || !val || (gpa & (sizeof(v) - 1)) ||                  \
-		    !load_order_ok(order))                                    \
-			return -EINVAL;                                       \
-		p = (uint##bits##_t *)(void *)gm_aligned_host(m, gpa,         \
-							      sizeof(v), &e); \
-		if (!p)                                                       \
-			return -EFAULT;                                       \
-		if (order == memory_order_relaxed)                            \
-			v = __atomic_load_n(p, __ATOMIC_RELAXED);             \
-		else if (order == memory_order_acquire)                       \
-			v = __atomic_load_n(p, __ATOMIC_ACQUIRE);             \
-		else                                                          \
-			v = __atomic_load_n(p, __ATOMIC_SEQ_CST);             \
-		*val = le##bits##toh(v);                                      \
-		return 0;                                                     \
-	}                                                                     \
-	int guest_memory_store_u##bits(const struct guest_memory *m,          \
-				       guest_addr_t gpa, uint##bits##_t val,  \
-				       memory_order order)                    \
-	{                                                                     \
-		const struct gm_entry *e;                                     \
-		uint##bits##_t *p, v = htole##bits(val);                      \
-                                                                              \
-		if (!m || (gpa & (sizeof(v) - 1)) || !store_order_ok(order))  \
-			return -EINVAL;                                       \
-		p = (uint##bits##_t *)(void *)gm_aligned_host(m, gpa,         \
-							      sizeof(v), &e); \
-		if (!p)                                                       \
-			return -EFAULT;                                       \
-		/* wsize 0: read-only or logging; the region decides. */      \
-		if (!e->wsize &&                                              \
-		    (gm_reg(m, e)->flags & GUEST_REGION_READONLY))            \
-			return -EPERM;                                        \
-		if (order == memory_order_relaxed)                            \
-			__atomic_store_n(p, v, __ATOMIC_RELAXED);             \
-		else if (order == memory_order_release)                       \
-			__atomic_store_n(p, v, __ATOMIC_RELEASE);             \
-		else                                                          \
-			__atomic_store_n(p, v, __ATOMIC_SEQ_CST);             \
-		if (!e->wsize)                                                \
-			gm_dirty(m, e, gpa - e->gpa, sizeof(v));              \
-		return 0;                                                     \
+#define GM_ATOMIC(bits)                                                        \
+	int guest_memory_load_u##bits##_slow(const struct guest_memory *m,     \
+					     guest_addr_t gpa,                 \
+					     uint##bits##_t *val,              \
+					     memory_order order)               \
+	{                                                                      \
+		const struct gm_entry *e;                                      \
+		uint##bits##_t *p, v;                                          \
+                                                                               \
+		if (!m || !val || (gpa & (sizeof(v) - 1)) ||                   \
+		    !load_order_ok(order))                                     \
+			return -EINVAL;                                        \
+		p = (uint##bits##_t *)(void *)gm_aligned_host(m, gpa,          \
+							      sizeof(v), &e);  \
+		if (!p)                                                        \
+			return -EFAULT;                                        \
+		if (order == memory_order_relaxed)                             \
+			v = __atomic_load_n(p, __ATOMIC_RELAXED);              \
+		else if (order == memory_order_acquire)                        \
+			v = __atomic_load_n(p, __ATOMIC_ACQUIRE);              \
+		else                                                           \
+			v = __atomic_load_n(p, __ATOMIC_SEQ_CST);              \
+		*val = le##bits##toh(v);                                       \
+		return 0;                                                      \
+	}                                                                      \
+	/* The exported name of what the header inlines. */                    \
+	__typeof__(guest_memory_load_u##bits##_slow) guest_memory_load_u##bits \
+		__attribute__((alias("guest_memory_load_u" #bits "_slow")));   \
+	int guest_memory_store_u##bits(const struct guest_memory *m,           \
+				       guest_addr_t gpa, uint##bits##_t val,   \
+				       memory_order order)                     \
+	{                                                                      \
+		const struct gm_entry *e;                                      \
+		uint##bits##_t *p, v = htole##bits(val);                       \
+                                                                               \
+		if (!m || (gpa & (sizeof(v) - 1)) || !store_order_ok(order))   \
+			return -EINVAL;                                        \
+		p = (uint##bits##_t *)(void *)gm_aligned_host(m, gpa,          \
+							      sizeof(v), &e);  \
+		if (!p)                                                        \
+			return -EFAULT;                                        \
+		/* wsize 0: read-only or logging; the region decides. */       \
+		if (!e->wsize &&                                               \
+		    (gm_reg(m, e)->flags & GUEST_REGION_READONLY))             \
+			return -EPERM;                                         \
+		if (order == memory_order_relaxed)                             \
+			__atomic_store_n(p, v, __ATOMIC_RELAXED);              \
+		else if (order == memory_order_release)                        \
+			__atomic_store_n(p, v, __ATOMIC_RELEASE);              \
+		else                                                           \
+			__atomic_store_n(p, v, __ATOMIC_SEQ_CST);              \
+		if (!e->wsize)                                                 \
+			gm_dirty(m, e, gpa - e->gpa, sizeof(v));               \
+		return 0;                                                      \
 	}
 
 GM_ATOMIC(16)

@@ -1022,6 +1022,142 @@ START_TEST(test_atomic_roundtrip)
 }
 END_TEST
 
+/*
+ * The header's inline fast paths (guest_memory_find_region(),
+ * guest_memory_load_u16/32/64()) give what the exported functions give,
+ * for every argument a hostile caller or guest can produce: snapshots of
+ * none, one (at 0, in the middle, at the top of the address space) and two
+ * regions; addresses below, at and around both edges, misaligned, wrapping;
+ * every memory order and a bogus one; NULL snapshot and NULL result.
+ */
+static void assert_inline_matches(const struct guest_memory *m)
+{
+	static const int orders[] = {
+		memory_order_relaxed,
+		memory_order_consume,
+		memory_order_acquire,
+		memory_order_release,
+		memory_order_acq_rel,
+		memory_order_seq_cst,
+		99,
+	};
+	guest_addr_t base = 0, end = 0, gpas[40];
+	size_t ng = 0, i, k;
+
+	if (m && guest_memory_num_regions(m)) {
+		const struct guest_region *r = guest_memory_region_at(m, 0);
+
+		base = guest_region_gpa(r);
+		end = base + guest_region_size(r);
+	}
+	for (k = 0; k < 2; k++) {
+		guest_addr_t e = k ? end : base;
+
+		gpas[ng++] = e - 16;
+		gpas[ng++] = e - 8;
+		gpas[ng++] = e - 4;
+		gpas[ng++] = e - 2;
+		gpas[ng++] = e - 1;
+		gpas[ng++] = e;
+		gpas[ng++] = e + 1;
+		gpas[ng++] = e + 2;
+		gpas[ng++] = e + 4;
+		gpas[ng++] = e + 8;
+		gpas[ng++] = e + 64;
+	}
+	gpas[ng++] = 0;
+	gpas[ng++] = UINT64_MAX;
+	gpas[ng++] = UINT64_MAX - 7;
+	gpas[ng++] = 1ull << 63;
+	gpas[ng++] = 2 * MiB;
+	gpas[ng++] = 2 * MiB + 8;
+
+	for (i = 0; i < ng; i++) {
+		ck_assert_ptr_eq(guest_memory_find_region(m, gpas[i]),
+				 guest_memory_find_region_slow(m, gpas[i]));
+		for (k = 0; k < sizeof(orders) / sizeof(orders[0]); k++) {
+			memory_order o = (memory_order)orders[k];
+			uint16_t a16 = 1, b16 = 1;
+			uint32_t a32 = 2, b32 = 2;
+			uint64_t a64 = 3, b64 = 3;
+
+			ck_assert_int_eq(guest_memory_load_u16(m, gpas[i], &a16,
+							       o),
+					 guest_memory_load_u16_slow(m, gpas[i],
+								    &b16, o));
+			ck_assert_uint_eq(a16, b16);
+			ck_assert_int_eq(guest_memory_load_u32(m, gpas[i], &a32,
+							       o),
+					 guest_memory_load_u32_slow(m, gpas[i],
+								    &b32, o));
+			ck_assert_uint_eq(a32, b32);
+			ck_assert_int_eq(guest_memory_load_u64(m, gpas[i], &a64,
+							       o),
+					 guest_memory_load_u64_slow(m, gpas[i],
+								    &b64, o));
+			ck_assert_uint_eq(a64, b64);
+			ck_assert_int_eq(guest_memory_load_u64(m, gpas[i], NULL,
+							       o),
+					 guest_memory_load_u64_slow(m, gpas[i],
+								    NULL, o));
+		}
+	}
+}
+
+START_TEST(test_atomic_inline_matches_exported)
+{
+	static const guest_addr_t bases[] = {0, 1 * MiB,
+					     UINT64_MAX - 128 * KiB + 1};
+	struct guest_memory *m = NULL;
+	struct guest_region *r[2];
+	size_t i, j;
+
+	assert_inline_matches(NULL);
+	ck_assert_int_eq(guest_memory_create(NULL, 0, &m), 0);
+	assert_inline_matches(m);
+	guest_memory_unref(m);
+	for (i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+		uint8_t *h;
+
+		r[0] = mkreg(bases[i] & ~(PG - 1), 64 * KiB,
+			     GUEST_REGION_ANON_PRIVATE, 0);
+		h = guest_region_host_addr(r[0]);
+		for (j = 0; j < 64 * KiB; j++)
+			h[j] = (uint8_t)(j * 7 + 3);
+		m = mkmem(r, 1);
+		assert_inline_matches(m);
+		/* The values themselves, at both ends of the region. */
+		{
+			guest_addr_t g = guest_region_gpa(
+				guest_memory_find_region(m,
+							 bases[i] & ~(PG - 1)));
+			uint64_t v = 0;
+
+			ck_assert_int_eq(
+				guest_memory_load_u64(m, g, &v,
+						      memory_order_acquire),
+				0);
+			ck_assert_uint_eq(v, 0x342d261f18110a03ull);
+			ck_assert_int_eq(
+				guest_memory_load_u64(m, g + 64 * KiB - 8, &v,
+						      memory_order_relaxed),
+				0);
+			/* Little endian: byte 0 is the lowest address. */
+			for (j = 0; j < 8; j++)
+				ck_assert_uint_eq((v >> (8 * j)) & 0xff,
+						  h[64 * KiB - 8 + j]);
+		}
+		guest_memory_unref(m);
+	}
+	/* Two regions: the fast path is off, the exported functions decide. */
+	r[0] = mkreg(0, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
+	r[1] = mkreg(1 * MiB, 64 * KiB, GUEST_REGION_ANON_PRIVATE, 0);
+	m = mkmem(r, 2);
+	assert_inline_matches(m);
+	guest_memory_unref(m);
+}
+END_TEST
+
 START_TEST(test_atomic_misaligned)
 {
 	struct guest_memory *m = std_mem();
@@ -2322,6 +2458,7 @@ static Suite *vm_memory_suite(void)
 	tcase_add_test(tc, test_typed_errors);
 	tcase_add_test(tc, test_atomic_roundtrip);
 	tcase_add_test(tc, test_atomic_misaligned);
+	tcase_add_test(tc, test_atomic_inline_matches_exported);
 	tcase_add_test(tc, test_atomic_bad_order_and_range);
 	tcase_add_test(tc, test_translate);
 	tcase_add_test(tc, test_contiguous);

@@ -83,6 +83,38 @@ typedef uint64_t guest_addr_t;
 struct guest_region;
 struct guest_memory;
 
+/*
+ * Inline fast paths.  guest_memory_find_region() and the atomic loads
+ * (guest_memory_load_u16/32/64()) are static inline functions: the common
+ * case, a snapshot of exactly one region (a VM whose RAM fits below the
+ * 32-bit PCI hole) and valid arguments, is handled in the caller without a
+ * call into the library; everything else (several regions, every error)
+ * goes to the exported guest_memory_*_slow() function with the same
+ * contract, so the results are the same either way.  The library also
+ * exports the functions themselves under their own names (for
+ * programs built before they became inline, and for callers that define
+ * CVMM_VM_MEMORY_NO_INLINE before including this header to call them).
+ */
+#ifdef CVMM_VM_MEMORY_NO_INLINE
+#define CVMM_INLINE_API(type) CVMM_EXPORT type
+#else
+#define CVMM_INLINE_API(type) static inline type
+#endif
+
+/*
+ * Not API: the first member of every struct guest_memory, the only part of
+ * a snapshot the inline fast paths read.  In a snapshot of exactly one
+ * region, a copy of its guest address, size, host address and the region;
+ * all zero otherwise (size 0: nothing matches, the slow path decides).
+ * Immutable like the snapshot.  Its layout is part of the ABI.
+ */
+struct guest_memory_first_ {
+	guest_addr_t gpa;
+	uint64_t size;
+	uint8_t *host;
+	struct guest_region *region;
+};
+
 /** How a region's host memory is obtained. */
 enum guest_region_backing {
 	/** Anonymous private memory (MAP_PRIVATE | MAP_ANONYMOUS). */
@@ -298,8 +330,9 @@ CVMM_EXPORT struct guest_region *
 guest_memory_region_at(const struct guest_memory *m, size_t i);
 
 /** guest_memory_find_region() - the region containing @gpa (no new
- *  reference), or NULL.  O(log n). */
-CVMM_EXPORT struct guest_region *
+ *  reference), or NULL.  O(log n); inline when @m has one region (see
+ *  "Inline fast paths" above). */
+CVMM_INLINE_API(struct guest_region *)
 guest_memory_find_region(const struct guest_memory *m, guest_addr_t gpa);
 
 /** guest_memory_end() - one past the highest guest address in RAM, 0 if
@@ -369,15 +402,15 @@ CVMM_EXPORT int guest_memory_write_u64(const struct guest_memory *m,
  * -EFAULT when the address is not in RAM; stores give -EPERM in a read-only
  * region and mark the page dirty in a region that logs.
  */
-CVMM_EXPORT int guest_memory_load_u16(const struct guest_memory *m,
-				      guest_addr_t gpa, uint16_t *val,
-				      guest_memory_order_t order);
-CVMM_EXPORT int guest_memory_load_u32(const struct guest_memory *m,
-				      guest_addr_t gpa, uint32_t *val,
-				      guest_memory_order_t order);
-CVMM_EXPORT int guest_memory_load_u64(const struct guest_memory *m,
-				      guest_addr_t gpa, uint64_t *val,
-				      guest_memory_order_t order);
+CVMM_INLINE_API(int)
+guest_memory_load_u16(const struct guest_memory *m, guest_addr_t gpa,
+		      uint16_t *val, guest_memory_order_t order);
+CVMM_INLINE_API(int)
+guest_memory_load_u32(const struct guest_memory *m, guest_addr_t gpa,
+		      uint32_t *val, guest_memory_order_t order);
+CVMM_INLINE_API(int)
+guest_memory_load_u64(const struct guest_memory *m, guest_addr_t gpa,
+		      uint64_t *val, guest_memory_order_t order);
 CVMM_EXPORT int guest_memory_store_u16(const struct guest_memory *m,
 				       guest_addr_t gpa, uint16_t val,
 				       guest_memory_order_t order);
@@ -481,6 +514,109 @@ CVMM_EXPORT size_t guest_region_dirty_bitmap_words(const struct guest_region *r)
 CVMM_EXPORT int guest_region_dirty_get_and_clear(struct guest_region *r,
 						 uint64_t *bitmap,
 						 size_t words);
+
+/* ------------------------------------------------------ inline fast paths */
+
+/** guest_memory_find_region_slow() - guest_memory_find_region() without
+ *  its inline fast path (what it falls back to). */
+CVMM_EXPORT struct guest_region *
+guest_memory_find_region_slow(const struct guest_memory *m, guest_addr_t gpa);
+/** guest_memory_load_u16_slow() - guest_memory_load_u16() without its
+ *  inline fast path (what it falls back to); also _u32 and _u64. */
+CVMM_EXPORT int guest_memory_load_u16_slow(const struct guest_memory *m,
+					   guest_addr_t gpa, uint16_t *val,
+					   guest_memory_order_t order);
+CVMM_EXPORT int guest_memory_load_u32_slow(const struct guest_memory *m,
+					   guest_addr_t gpa, uint32_t *val,
+					   guest_memory_order_t order);
+CVMM_EXPORT int guest_memory_load_u64_slow(const struct guest_memory *m,
+					   guest_addr_t gpa, uint64_t *val,
+					   guest_memory_order_t order);
+
+#ifndef CVMM_VM_MEMORY_NO_INLINE
+
+/* Casts that C++ -Wold-style-cast accepts too. */
+#ifdef __cplusplus
+#define CVMM_GM_PCAST_(type, p) reinterpret_cast<type>(p)
+#define CVMM_GM_ICAST_(v)	static_cast<int>(v)
+#else
+#define CVMM_GM_PCAST_(type, p) ((type)(const void *)(p))
+#define CVMM_GM_ICAST_(v)	((int)(v))
+#endif
+
+/* The fast-path view of @m (not NULL). */
+#define CVMM_GM_FIRST_(m) CVMM_GM_PCAST_(const struct guest_memory_first_ *, m)
+
+static inline struct guest_region *
+guest_memory_find_region(const struct guest_memory *m, guest_addr_t gpa)
+{
+	if (__builtin_expect(!!m, 1) &&
+	    __builtin_expect(
+		    gpa - CVMM_GM_FIRST_(m)->gpa < CVMM_GM_FIRST_(m)->size, 1))
+		return CVMM_GM_FIRST_(m)->region;
+	return guest_memory_find_region_slow(m, gpa);
+}
+
+/*
+ * A naturally aligned object that starts in a region ends in it (regions
+ * are page aligned), so the fast path checks only that @gpa is in the
+ * only region.  Memory orders other than relaxed, acquire and seq_cst
+ * go to the slow path (which refuses them).  Guest memory is little
+ * endian.
+ */
+#if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) && \
+	__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define CVMM_GM_LE_(bits, v) __builtin_bswap##bits(v)
+#else
+#define CVMM_GM_LE_(bits, v) (v)
+#endif
+
+#define CVMM_GM_LOAD_(bits)                                                      \
+	static inline int guest_memory_load_u##bits(                             \
+		const struct guest_memory *m, guest_addr_t gpa,                  \
+		uint##bits##_t *val, guest_memory_order_t order)                 \
+	{                                                                        \
+		if (__builtin_expect(m && val && !(gpa & (bits / 8 - 1)),        \
+				     1)) {                                       \
+			const struct guest_memory_first_ *f_ =                   \
+				CVMM_GM_FIRST_(m);                               \
+			guest_addr_t off_ = gpa - f_->gpa;                       \
+                                                                                 \
+			if (__builtin_expect(off_ < f_->size, 1)) {              \
+				const uint##bits##_t *p_ =                       \
+					CVMM_GM_PCAST_(const uint##bits##_t *,   \
+						       f_->host + off_);         \
+				uint##bits##_t v_;                               \
+                                                                                 \
+				switch (CVMM_GM_ICAST_(order)) {                 \
+				case __ATOMIC_RELAXED:                           \
+					v_ = __atomic_load_n(                    \
+						p_, __ATOMIC_RELAXED);           \
+					break;                                   \
+				case __ATOMIC_ACQUIRE:                           \
+					v_ = __atomic_load_n(                    \
+						p_, __ATOMIC_ACQUIRE);           \
+					break;                                   \
+				case __ATOMIC_SEQ_CST:                           \
+					v_ = __atomic_load_n(                    \
+						p_, __ATOMIC_SEQ_CST);           \
+					break;                                   \
+				default:                                         \
+					return guest_memory_load_u##bits##_slow( \
+						m, gpa, val, order);             \
+				}                                                \
+				*val = CVMM_GM_LE_(bits, v_);                    \
+				return 0;                                        \
+			}                                                        \
+		}                                                                \
+		return guest_memory_load_u##bits##_slow(m, gpa, val, order);     \
+	}
+
+CVMM_GM_LOAD_(16)
+CVMM_GM_LOAD_(32)
+CVMM_GM_LOAD_(64)
+
+#endif /* !CVMM_VM_MEMORY_NO_INLINE */
 
 #ifdef __cplusplus
 }

@@ -576,13 +576,16 @@ guest_memory_find_region(const struct guest_memory *m, guest_addr_t gpa)
 		const struct guest_memory *m, guest_addr_t gpa,                  \
 		uint##bits##_t *val, guest_memory_order_t order)                 \
 	{                                                                        \
-		if (__builtin_expect(m && val && !(gpa & (bits / 8 - 1)),        \
-				     1)) {                                       \
+		if (__builtin_expect(!!m, 1)) {                                  \
 			const struct guest_memory_first_ *f_ =                   \
 				CVMM_GM_FIRST_(m);                               \
 			guest_addr_t off_ = gpa - f_->gpa;                       \
                                                                                  \
-			if (__builtin_expect(off_ < f_->size, 1)) {              \
+			/* The region test first: with several regions it   \
+			 * fails and the slow path checks the rest. */    \
+			if (__builtin_expect(off_ < f_->size && val &&           \
+						     !(gpa & (bits / 8 - 1)),    \
+					     1)) {                               \
 				const uint##bits##_t *p_ =                       \
 					CVMM_GM_PCAST_(const uint##bits##_t *,   \
 						       f_->host + off_);         \

@@ -3,6 +3,8 @@
 #ifndef CVMM_VIRTIO_QUEUE_INTERNAL_H
 #define CVMM_VIRTIO_QUEUE_INTERNAL_H
 
+#include <linux/virtio_config.h>
+
 #include <cvmm/virtio-queue.h>
 
 #define likely(x)   __builtin_expect(!!(x), 1)
@@ -28,13 +30,18 @@ struct virtq {
 	uint16_t signalled_used;
 	uint16_t used_flags;
 	bool ready;
-	bool active; /* ready && !error: the one hot-path check */
+	bool active; /* ready && !error: what the chain accessors check */
+	/* active && split: the one check of the split hot paths, so a
+	 * packed queue costs them nothing (packed queues keep shadow_avail
+	 * == next_avail, so virtq_pop() sends them to its slow path too). */
+	bool split_active;
 	bool event_idx;
 	bool indirect;
 	bool allow_zero_len;
 	bool signalled_valid;
 	bool used_dirty_log;	 /* used area is in a dirty-logged region */
 	enum virtq_error error;	 /* sticky; NONE = healthy */
+	bool in_order;		 /* VIRTIO_F_IN_ORDER negotiated */
 	int32_t last_popped;	 /* head of the last pop, -1 after undo/use */
 	struct vring_desc *itab; /* scratch: an indirect table during a pop */
 	/* The region holding the descriptor table, for lookup-free access
@@ -42,6 +49,20 @@ struct virtq {
 	guest_addr_t hot_gpa, hot_end;
 	uint8_t *hot_host;
 	bool hot_write_ok; /* not read-only, not dirty-logged */
+
+	/* --- packed layout (virtio 1.2, 2.8); next_avail and next_used
+	 * then count pops and completions (u16), which keeps
+	 * virtq_in_flight() and the in-order sequence layout-free --- */
+	bool packed;
+	bool p_avail_wrap;    /* wrap counter of p_avail_pos */
+	bool p_used_wrap;     /* wrap counter of p_used_pos */
+	uint16_t p_avail_pos; /* next ring slot to read */
+	uint16_t p_used_pos;  /* next ring slot to write a used descriptor */
+	uint32_t p_desc_out;  /* ring descriptors in flight (<= size) */
+	uint32_t p_used_adv;  /* used slots written since the last check */
+	struct vring_packed_desc *pdesc; /* the descriptor ring */
+	const struct vring_packed_desc_event *p_driver; /* driver area */
+	struct vring_packed_desc_event *p_device;	/* device area */
 
 	/* --- cold --- */
 	struct guest_memory *mem;
@@ -52,14 +73,35 @@ struct virtq {
 	virtq_error_fn err_fn;
 	void *err_opaque;
 
-	/* Per head (max_size entries): VIRTQ_HEAD_IN_FLIGHT while popped and
-	 * not yet used, and in the low 32 bits the chain's writable total
-	 * (the bound of its used length).  In the same allocation, so the hot
-	 * paths index it off q directly. */
+	/* Per head / buffer id (max_size entries): VIRTQ_HEAD_IN_FLIGHT
+	 * while popped and not yet used; in the low 32 bits the chain's
+	 * writable total (the bound of its used length); bits 33..47 the
+	 * ring descriptors it holds minus one (packed); bits 48..63 its pop
+	 * sequence number (next_avail at its pop; checked under IN_ORDER).
+	 * In the same allocation, so the hot paths index it off q directly. */
 	uint64_t heads[];
 };
 
-#define VIRTQ_HEAD_IN_FLIGHT (1ull << 32)
+#define VIRTQ_HEAD_IN_FLIGHT   (1ull << 32)
+#define VIRTQ_HEAD_NDESC_SHIFT 33
+#define VIRTQ_HEAD_SEQ_SHIFT   48
+
+static inline uint32_t virtq_head_ndesc(uint64_t h)
+{
+	return (uint32_t)((h >> VIRTQ_HEAD_NDESC_SHIFT) & 0x7fff) + 1;
+}
+
+static inline uint16_t virtq_head_seq(uint64_t h)
+{
+	return (uint16_t)(h >> VIRTQ_HEAD_SEQ_SHIFT);
+}
+
+/* Set active (and split_active) from ready / error / layout. */
+static inline void virtq_update_active(struct virtq *q)
+{
+	q->active = q->ready && q->error == VIRTQ_ERR_NONE;
+	q->split_active = q->active && !q->packed;
+}
 
 static inline bool virtq_head_in_flight(const struct virtq *q, uint16_t head)
 {
@@ -84,5 +126,29 @@ static inline int virtq_inactive_error(const struct virtq *q)
 
 /* Break @q with @err (first reason sticks); returns -EIO. */
 int virtq_break(struct virtq *q, enum virtq_error err);
+
+/* The packed layout (packed.c), called by queue.c's entry points. */
+int virtq_packed_pop(struct virtq *q, struct virtq_chain *c);
+int virtq_packed_avail_count(struct virtq *q);
+int virtq_packed_undo_pop(struct virtq *q, const struct virtq_chain *c);
+int virtq_packed_used(struct virtq *q, const struct vring_used_elem *elems,
+		      const struct virtq_chain *chains, unsigned int n);
+bool virtq_packed_needs_interrupt(struct virtq *q);
+void virtq_packed_disable_notification(struct virtq *q);
+bool virtq_packed_enable_notification(struct virtq *q);
+
+/* Shared with packed.c: the checks of one snapshotted buffer (the walk
+ * state and take_buf() live in queue.c). */
+struct virtq_walk {
+	struct virtq_buf *out; /* the caller's storage */
+	uint32_t cap;	       /* its entries: buffers past it are counted */
+	uint32_t n;	       /* buffers seen (stored while n < cap) */
+	uint32_t nread; /* readable buffers among them (they come first) */
+	uint64_t total; /* bytes, all buffers */
+	uint64_t rlen;	/* bytes, readable buffers */
+	uint32_t ndesc; /* ring descriptors visited */
+};
+enum virtq_error virtq_take_buf(const struct virtq *q, struct virtq_walk *w,
+				uint64_t addr, uint32_t len, uint16_t flags);
 
 #endif

@@ -34,18 +34,7 @@
 #define STORE16(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define STORE32(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
-#define PF_AVAIL ((uint16_t)(1u << VRING_PACKED_DESC_F_AVAIL))
-#define PF_USED	 ((uint16_t)(1u << VRING_PACKED_DESC_F_USED))
-#define EV_WRAP	 ((uint16_t)(1u << VRING_PACKED_EVENT_F_WRAP_CTR))
-
-_Static_assert(sizeof(struct vring_packed_desc) == 16, "packed desc");
 _Static_assert(sizeof(struct vring_desc) == 16, "indirect scratch");
-
-/* Whether a slot's @flags say "available" for the wrap counter @wrap. */
-static inline bool slot_avail(uint16_t flags, bool wrap)
-{
-	return !!(flags & PF_AVAIL) == wrap && !!(flags & PF_USED) != wrap;
-}
 
 /* Move @pos on by @n (<= size) slots, flipping @wrap past the end. */
 static inline void slot_advance(const struct virtq *q, uint16_t *pos,
@@ -157,26 +146,60 @@ static enum virtq_error walk_chain(struct virtq *q, struct virtq_walk *w,
 		/* Ordered after the head's acquire: the driver wrote the
 		 * rest of the chain before it. */
 		flags = LOAD16(&q->pdesc[pos].flags);
-		if (!slot_avail(flags, wrap))
+		if (!virtq_slot_avail(flags, wrap))
 			return VIRTQ_ERR_DESC_NOT_AVAIL;
 	}
 }
 
-int virtq_packed_pop(struct virtq *q, struct virtq_chain *c)
+/* Every chain the fast path does not take: the general walk. */
+int virtq_packed_pop_walk(struct virtq *q, struct virtq_chain *c,
+			  uint16_t flags)
 {
 	struct virtq_walk w = {c->bufs, c->cap, 0, 0, 0, 0, 0};
 	enum virtq_error err;
-	uint16_t flags, id = 0;
+	uint16_t id = 0;
 	uint32_t wlen;
 
-	if (!q->active)
-		return virtq_inactive_error(q);
-	/* Acquire: pairs with the driver's write barrier before it stores
-	 * the head's flags; the chain it names is visible once they are. */
-	flags = __atomic_load_n(&q->pdesc[q->p_avail_pos].flags,
-				__ATOMIC_ACQUIRE);
-	if (!slot_avail(flags, q->p_avail_wrap))
-		return 0;
+	/* Shortcut: an indirect table of one plain entry in the region
+	 * holding the ring (how Linux sends small requests), filled like a
+	 * direct one.  Anything else, every malformed case included, takes
+	 * the walk below, which reads the slot and the table again. */
+	if ((flags & (VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT)) ==
+		    VRING_DESC_F_INDIRECT &&
+	    q->indirect && c->cap) {
+		const struct vring_packed_desc *d = &q->pdesc[q->p_avail_pos];
+		uint64_t ta = LOAD64(&d->addr);
+		const struct vring_packed_desc *t;
+
+		id = LOAD16(&d->id);
+		t = LOAD32(&d->len) == sizeof(*t) && !(ta & 7)
+			    ? virtq_hot_ptr(q, ta, sizeof(*t))
+			    : NULL;
+		if (t && id < q->size &&
+		    !(q->heads[id] & VIRTQ_HEAD_IN_FLIGHT) &&
+		    q->p_desc_out < q->size) {
+			uint64_t a = LOAD64(&t->addr);
+			uint32_t l = LOAD32(&t->len);
+			uint16_t f = LOAD16(&t->flags);
+
+			if (!(f & VRING_DESC_F_INDIRECT) && l && a + l >= a) {
+				uint32_t wr = f & VRING_DESC_F_WRITE;
+
+				virtq_fill_plain(q, c, id, a, l, wr);
+				q->heads[id] = VIRTQ_HEAD_IN_FLIGHT |
+					       (wr ? l : 0) |
+					       (uint64_t)q->next_avail
+						       << VIRTQ_HEAD_SEQ_SHIFT;
+				q->last_popped = id;
+				q->next_avail++;
+				q->shadow_avail = q->next_avail;
+				q->p_desc_out++;
+				slot_advance(q, &q->p_avail_pos,
+					     &q->p_avail_wrap, 1);
+				return 1;
+			}
+		}
+	}
 	err = walk_chain(q, &w, q->p_avail_pos, q->p_avail_wrap, flags, &id);
 	if (!err && id >= q->size)
 		err = VIRTQ_ERR_HEAD_OUT_OF_RANGE;
@@ -213,6 +236,24 @@ int virtq_packed_pop(struct virtq *q, struct virtq_chain *c)
 	return 1;
 }
 
+int virtq_packed_pop(struct virtq *q, struct virtq_chain *c)
+{
+	uint16_t flags;
+
+	if (unlikely(!q->active))
+		return virtq_inactive_error(q);
+	/* Acquire: pairs with the driver's write barrier before it stores
+	 * the head's flags; the chain it names is visible once they are. */
+	flags = __atomic_load_n(&q->pdesc[q->p_avail_pos].flags,
+				__ATOMIC_ACQUIRE);
+	if (!virtq_slot_avail(flags, q->p_avail_wrap))
+		return 0;
+	if (likely(!(flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))) &&
+	    likely(virtq_packed_pop_plain(q, c, flags)))
+		return 1;
+	return virtq_packed_pop_walk(q, c, flags);
+}
+
 int virtq_packed_avail_count(struct virtq *q)
 {
 	uint16_t pos = q->p_avail_pos, flags;
@@ -224,7 +265,7 @@ int virtq_packed_avail_count(struct virtq *q)
 	 * by its flags (NEXT); bounded by the free slots. */
 	while (out < q->size) {
 		flags = __atomic_load_n(&q->pdesc[pos].flags, __ATOMIC_ACQUIRE);
-		if (!slot_avail(flags, wrap))
+		if (!virtq_slot_avail(flags, wrap))
 			break;
 		out++;
 		slot_advance(q, &pos, &wrap, 1);
@@ -254,10 +295,9 @@ int virtq_packed_undo_pop(struct virtq *q, const struct virtq_chain *c)
 	return 0;
 }
 
-/* Dirty-log @n used slots from @pos, and the ring's first slot when they
- * wrap (the whole ring then, simply). */
-static __attribute__((noinline, cold)) void mark_dirty(struct virtq *q,
-						       uint16_t pos, uint32_t n)
+/* Dirty-log @n used slots from @pos (the whole ring when they wrap). */
+__attribute__((noinline, cold)) void
+virtq_packed_mark_dirty(struct virtq *q, uint16_t pos, uint32_t n)
 {
 	guest_addr_t base = q->addr[VIRTQ_AREA_DESC];
 
@@ -353,7 +393,7 @@ int virtq_packed_used(struct virtq *q, const struct vring_used_elem *elems,
 							: q->p_used_adv + total;
 	q->next_used = (uint16_t)(q->next_used + n);
 	if (unlikely(q->used_dirty_log))
-		mark_dirty(q, first_pos, total);
+		virtq_packed_mark_dirty(q, first_pos, total);
 	return 0;
 }
 
@@ -422,5 +462,5 @@ bool virtq_packed_enable_notification(struct virtq *q)
 	 * available and reading the device event structure. */
 	atomic_thread_fence(memory_order_seq_cst);
 	flags = LOAD16(&q->pdesc[q->p_avail_pos].flags);
-	return slot_avail(flags, q->p_avail_wrap);
+	return virtq_slot_avail(flags, q->p_avail_wrap);
 }

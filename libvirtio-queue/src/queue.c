@@ -528,47 +528,7 @@ int virtq_avail_count(struct virtq *q)
 /* Walk state, carried from the ring into an indirect table. */
 #define walk virtq_walk
 
-/*
- * Check one snapshotted descriptor and store it at out[w->n] if the
- * caller's storage has room; past it the walk goes on checking and
- * counting, so the caller learns the size it needs.
- */
-static inline enum virtq_error take_buf(const struct virtq *q, struct walk *w,
-					uint64_t addr, uint32_t len,
-					uint16_t flags)
-{
-	/* A chain has at most size buffers; more means a loop. */
-	if (unlikely(w->n >= q->size))
-		return VIRTQ_ERR_CHAIN_TOO_LONG;
-	if (unlikely(len == 0) && !q->allow_zero_len)
-		return VIRTQ_ERR_ZERO_LENGTH;
-	if (unlikely(addr + len < addr))
-		return VIRTQ_ERR_BUFFER_WRAPS;
-	if (!(flags & VRING_DESC_F_WRITE)) {
-		/* Readable after a writable one: some earlier buffer was
-		 * not counted as readable. */
-		if (unlikely(w->nread != w->n))
-			return VIRTQ_ERR_READABLE_AFTER_WRITABLE;
-		w->nread++;
-		w->rlen += len;
-	}
-	w->total += len;
-	if (unlikely(w->total > UINT32_MAX))
-		return VIRTQ_ERR_CHAIN_LEN_OVERFLOW;
-	if (likely(w->n < w->cap)) {
-		w->out[w->n].addr = addr;
-		w->out[w->n].len = len;
-		w->out[w->n].flags = flags & VRING_DESC_F_WRITE;
-	}
-	w->n++;
-	return VIRTQ_ERR_NONE;
-}
-
-enum virtq_error virtq_take_buf(const struct virtq *q, struct walk *w,
-				uint64_t addr, uint32_t len, uint16_t flags)
-{
-	return take_buf(q, w, addr, len, flags);
-}
+#define take_buf virtq_take_buf
 
 /*
  * The descriptor (@addr, @len, @flags) refers to an indirect table: check
@@ -681,70 +641,6 @@ mark_popped(struct virtq *q, uint16_t head, uint32_t write_len, uint16_t seq,
 	}
 }
 
-/*
- * Fill @c for a chain of one plain descriptor already checked: the fields
- * in as few stores as the layout allows (adjacent 16-bit counts and 32-bit
- * lengths each go as one 64-bit word).
- */
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-_Static_assert(offsetof(struct virtq_chain, head) % 8 == 0 &&
-		       offsetof(struct virtq_chain, nbufs) ==
-			       offsetof(struct virtq_chain, head) + 2 &&
-		       offsetof(struct virtq_chain, nread) ==
-			       offsetof(struct virtq_chain, head) + 4 &&
-		       offsetof(struct virtq_chain, ndesc) ==
-			       offsetof(struct virtq_chain, head) + 6 &&
-		       offsetof(struct virtq_chain, write_len) ==
-			       offsetof(struct virtq_chain, read_len) + 4 &&
-		       offsetof(struct virtq_chain, read_len) % 8 == 0 &&
-		       offsetof(struct virtq_buf, flags) ==
-			       offsetof(struct virtq_buf, len) + 4,
-	       "virtq_chain / virtq_buf layout");
-#endif
-_Static_assert(VRING_DESC_F_WRITE == 2, "write flag");
-static inline __attribute__((always_inline)) void
-fill_plain(struct virtq *q, struct virtq_chain *c, uint16_t head, uint64_t addr,
-	   uint32_t len, uint32_t w)
-{
-	struct virtq_buf *out = c->bufs;
-
-	out->addr = addr;
-	c->q = q;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	{
-		/* head, nbufs = 1, nread = !w, ndesc = 1 (w is 0 or 2, so
-		 * (w ^ 2) << 31 is !w << 32) */
-		uint64_t counts = head | 1ull << 16 | (uint64_t)(w ^ 2) << 31 |
-				  1ull << 48;
-		/* read_len, write_len: len goes to one of them */
-		uint64_t lens = w ? (uint64_t)len << 32 : len;
-		uint64_t lf = len | (uint64_t)w << 32;
-
-		memcpy((char *)out + offsetof(struct virtq_buf, len), &lf, 8);
-		memcpy((char *)c + offsetof(struct virtq_chain, head), &counts,
-		       8);
-		memcpy((char *)c + offsetof(struct virtq_chain, read_len),
-		       &lens, 8);
-	}
-#else
-	out->len = len;
-	out->flags = w;
-	c->head = head;
-	c->nbufs = 1;
-	c->nread = !w;
-	c->ndesc = 1;
-	c->read_len = w ? 0 : len;
-	c->write_len = w ? len : 0;
-#endif
-	/* The zeroed cursors are laid out apart (rd_off/rd_done,
-	 * wr_off/wr_done) so each pair is one scalar store: a 16-byte
-	 * vector store here would not forward to the 4-byte loads of
-	 * wr_done that follow at completion. */
-	c->rd_off = c->rd_done = 0;
-	c->wr_off = c->wr_done = 0;
-	c->rd_buf = c->wr_buf = 0;
-}
-
 /* The writable total of one buffer of @len whose write flag is @w. */
 static inline uint32_t write_total(uint32_t len, uint32_t w)
 {
@@ -821,7 +717,7 @@ static __attribute__((noinline)) int pop_other(struct virtq *q,
 	    a + l < a)
 		return pop_walk(q, c, head, addr, len, flags);
 	w = f & VRING_DESC_F_WRITE;
-	fill_plain(q, c, head, a, l, w);
+	virtq_fill_plain(q, c, head, a, l, w);
 	mark_popped(q, head, write_total(l, w), q->next_avail, false);
 	return 1;
 }
@@ -889,9 +785,38 @@ pop_head(struct virtq *q, struct virtq_chain *c, const struct ring_view *r,
 		return pop_other(q, c, head, addr, len, flags);
 	}
 	w = flags & VRING_DESC_F_WRITE;
-	fill_plain(q, c, head, addr, len, w);
+	virtq_fill_plain(q, c, head, addr, len, w);
 	mark_popped(q, head, write_total(len, w), na, batch);
 	return 1;
+}
+
+/* virtq_pop() on a packed ring (which always fails virtq_pop()'s test):
+ * its own small frame, the one-descriptor chain inline. */
+static __attribute__((noinline)) int pop_packed(struct virtq *q,
+						struct virtq_chain *c)
+{
+	uint16_t flags;
+
+	if (unlikely(!q->active))
+		return virtq_inactive_error(q);
+	/* Acquire: see packed.c (the head's flags are written last). */
+	flags = __atomic_load_n(&q->pdesc[q->p_avail_pos].flags,
+				__ATOMIC_ACQUIRE);
+	if (!virtq_slot_avail(flags, q->p_avail_wrap))
+		return 0;
+	if (likely(!(flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))) &&
+	    likely(virtq_packed_pop_plain(q, c, flags)))
+		return 1;
+	return virtq_packed_pop_walk(q, c, flags);
+}
+
+/* The packed completion of one chain, out of the split path's frame. */
+static __attribute__((noinline)) int used_packed(struct virtq *q, uint16_t head,
+						 uint32_t len)
+{
+	if (unlikely(!q->active))
+		return virtq_inactive_error(q);
+	return virtq_packed_used_one(q, head, len);
 }
 
 /* virtq_pop() when not active or avail.idx must be read again. */
@@ -901,8 +826,6 @@ static __attribute__((noinline)) int pop_slow(struct virtq *q,
 	struct ring_view r;
 	int ret;
 
-	if (q->packed && q->active)
-		return virtq_packed_pop(q, c);
 	ret = avail_count(q);
 	if (ret <= 0)
 		return ret;
@@ -918,8 +841,11 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	/* Chains left from the last validated avail.idx: no re-read.  An
 	 * inactive queue always has shadow_avail == next_avail (see
 	 * internal.h), so this one test sends it to pop_slow() too. */
-	if (unlikely(na == q->shadow_avail))
+	if (unlikely(na == q->shadow_avail)) {
+		if (q->packed)
+			return pop_packed(q, c);
 		return pop_slow(q, c);
+	}
 	ring_view_load(q, &r);
 	return pop_head(q, c, &r, na, false);
 }
@@ -1096,13 +1022,8 @@ static inline int add_used(struct virtq *q, uint16_t head, uint32_t len)
 	struct vring_used *used = q->used;
 	uint16_t slot = q->next_used;
 
-	if (unlikely(!q->split_active)) {
-		if (!q->active)
-			return virtq_inactive_error(q);
-		struct vring_used_elem e = {head, len};
-
-		return virtq_packed_used(q, &e, NULL, 1);
-	}
+	if (unlikely(!q->split_active))
+		return used_packed(q, head, len);
 	if (unlikely(!put_used(q, used, slot, head, len)))
 		return -EINVAL;
 	publish_used(q, used, slot, 1);

@@ -197,6 +197,8 @@ int virtq_break(struct virtq *q, enum virtq_error err);
 /* The packed layout (packed.c), called by queue.c's entry points. */
 int virtq_packed_pop(struct virtq *q, struct virtq_chain *c);
 int virtq_packed_avail_count(struct virtq *q);
+int virtq_packed_pop_batch(struct virtq *q, struct virtq_chain *chains,
+			   unsigned int max);
 int virtq_packed_undo_pop(struct virtq *q, const struct virtq_chain *c);
 int virtq_packed_used(struct virtq *q, const struct vring_used_elem *elems,
 		      const struct virtq_chain *chains, unsigned int n);

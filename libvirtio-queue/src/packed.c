@@ -254,6 +254,34 @@ int virtq_packed_pop(struct virtq *q, struct virtq_chain *c)
 	return virtq_packed_pop_walk(q, c, flags);
 }
 
+int virtq_packed_pop_batch(struct virtq *q, struct virtq_chain *chains,
+			   unsigned int max)
+{
+	unsigned int i;
+	int ret = 0;
+
+	if (unlikely(!q->active))
+		return virtq_inactive_error(q);
+	for (i = 0; i < max; i++) {
+		/* Acquire per slot: each head's flags publish its chain. */
+		uint16_t flags = __atomic_load_n(
+			&q->pdesc[q->p_avail_pos].flags, __ATOMIC_ACQUIRE);
+
+		if (!virtq_slot_avail(flags, q->p_avail_wrap)) {
+			ret = 0;
+			break;
+		}
+		if (likely(!(flags &
+			     (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))) &&
+		    likely(virtq_packed_pop_plain(q, &chains[i], flags)))
+			continue;
+		ret = virtq_packed_pop_walk(q, &chains[i], flags);
+		if (ret != 1)
+			break;
+	}
+	return i ? (int)i : ret;
+}
+
 int virtq_packed_avail_count(struct virtq *q)
 {
 	uint16_t pos = q->p_avail_pos, flags;
@@ -326,75 +354,93 @@ static inline void put_used(struct virtq *q, uint16_t pos, bool wrap,
 		__atomic_store_n(&d->flags, f, __ATOMIC_RELEASE);
 }
 
-int virtq_packed_used(struct virtq *q, const struct vring_used_elem *elems,
-		      const struct virtq_chain *chains, unsigned int n)
+/* Id and used length of entry @i of a batch (elems or chains). */
+#define B_ID(i)	 (elems ? elems[i].id : chains[i].head)
+#define B_LEN(i) (elems ? elems[i].len : chains[i].wr_done)
+
+/*
+ * The batch completion; always inlined into its two callers so the
+ * elems/chains choice is constant.  Every id is checked (and taken out of
+ * flight, so a second copy in the batch fails) before anything is
+ * written; then the used descriptors go out, the first one's flags last.
+ */
+static inline __attribute__((always_inline)) int
+packed_used(struct virtq *q, const struct vring_used_elem *elems,
+	    const struct virtq_chain *chains, unsigned int n)
 {
-	uint16_t pos = q->p_used_pos, first_pos = pos, first_flags = 0;
-	bool wrap = q->p_used_wrap, first_wrap = wrap, collapse;
+	uint16_t pos = q->p_used_pos, first_pos = pos, f0 = 0, seq;
+	bool wrap = q->p_used_wrap, first_wrap = wrap;
 	uint32_t total = 0, id, len, bound;
 	unsigned int i;
 	uint64_t h;
 
 	if (n == 0)
 		return 0;
-	if (!(elems || chains) || n > q->size)
+	if (n > q->size)
 		return -EINVAL;
-	/* Check every id (and take it out of flight, so a second copy in
-	 * the batch fails) before anything is written. */
+	seq = q->next_used;
 	for (i = 0; i < n; i++) {
-		id = elems ? elems[i].id : chains[i].head;
+		id = B_ID(i);
 		h = id < q->size ? q->heads[id] : 0;
 		if ((chains && chains[i].q != q) ||
 		    !(h & VIRTQ_HEAD_IN_FLIGHT) ||
-		    (q->in_order &&
-		     virtq_head_seq(h) != (uint16_t)(q->next_used + i))) {
+		    (q->in_order && virtq_head_seq(h) != (uint16_t)(seq + i))) {
 			while (i--)
-				q->heads[elems ? elems[i].id : chains[i].head] |=
-					VIRTQ_HEAD_IN_FLIGHT;
+				q->heads[B_ID(i)] |= VIRTQ_HEAD_IN_FLIGHT;
 			return -EINVAL;
 		}
 		q->heads[id] = h & ~VIRTQ_HEAD_IN_FLIGHT;
 		total += virtq_head_ndesc(h);
 	}
-	/* IN_ORDER: one used descriptor for the batch when every chain but
-	 * the last was wholly written (the driver assumes so, 2.8.9). */
-	collapse = q->in_order && n > 1;
-	for (i = 0; collapse && i + 1 < n; i++) {
-		id = elems ? elems[i].id : chains[i].head;
-		len = elems ? elems[i].len : chains[i].wr_done;
-		if (len < (uint32_t)q->heads[id])
-			collapse = false;
+	if (unlikely(q->in_order) && n > 1) {
+		/* One used descriptor for the batch when every chain but
+		 * the last was wholly written (the driver assumes so). */
+		for (i = 0; i + 1 < n; i++) {
+			if (B_LEN(i) < (uint32_t)q->heads[B_ID(i)])
+				break;
+		}
+		if (i + 1 == n) {
+			id = B_ID(n - 1);
+			len = B_LEN(n - 1);
+			bound = (uint32_t)q->heads[id];
+			put_used(q, first_pos, first_wrap, (uint16_t)id,
+				 len < bound ? len : bound, true, &f0);
+			slot_advance(q, &pos, &wrap, total);
+			goto publish;
+		}
 	}
-	for (i = collapse ? n - 1 : 0; i < n; i++) {
-		id = elems ? elems[i].id : chains[i].head;
-		len = elems ? elems[i].len : chains[i].wr_done;
+	for (i = 0; i < n; i++) {
+		id = B_ID(i);
+		len = B_LEN(i);
 		h = q->heads[id];
 		bound = (uint32_t)h;
-		if (len > bound)
-			len = bound;
-		put_used(q, collapse ? first_pos : pos,
-			 collapse ? first_wrap : wrap, (uint16_t)id, len,
-			 i == 0 || collapse, &first_flags);
+		put_used(q, pos, wrap, (uint16_t)id, len < bound ? len : bound,
+			 i == 0, &f0);
 		slot_advance(q, &pos, &wrap, virtq_head_ndesc(h));
 	}
+publish:
 	/* Release: the first descriptor's flags last, so the driver, which
 	 * polls that slot, sees the whole batch once it sees any of it. */
-	__atomic_store_n(&q->pdesc[first_pos].flags, first_flags,
-			 __ATOMIC_RELEASE);
-	if (collapse) {
-		pos = first_pos;
-		wrap = first_wrap;
-		slot_advance(q, &pos, &wrap, total);
-	}
+	__atomic_store_n(&q->pdesc[first_pos].flags, f0, __ATOMIC_RELEASE);
 	q->p_used_pos = pos;
 	q->p_used_wrap = wrap;
 	q->p_desc_out -= total;
 	q->p_used_adv = q->p_used_adv + total > q->size ? q->size
 							: q->p_used_adv + total;
-	q->next_used = (uint16_t)(q->next_used + n);
+	q->next_used = (uint16_t)(seq + n);
 	if (unlikely(q->used_dirty_log))
 		virtq_packed_mark_dirty(q, first_pos, total);
 	return 0;
+}
+
+int virtq_packed_used(struct virtq *q, const struct vring_used_elem *elems,
+		      const struct virtq_chain *chains, unsigned int n)
+{
+	if (elems)
+		return packed_used(q, elems, NULL, n);
+	if (chains)
+		return packed_used(q, NULL, chains, n);
+	return n ? -EINVAL : 0;
 }
 
 bool virtq_packed_needs_interrupt(struct virtq *q)

@@ -850,22 +850,6 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	return pop_head(q, c, &r, na, false);
 }
 
-/* virtq_pop_batch() on a packed ring: one pop after the other (the ring
- * has no index to amortise: each slot's flags say whether it is there). */
-static __attribute__((noinline)) int
-packed_pop_batch(struct virtq *q, struct virtq_chain *chains, unsigned int max)
-{
-	unsigned int i;
-	int ret = 0;
-
-	for (i = 0; i < max; i++) {
-		ret = virtq_packed_pop(q, &chains[i]);
-		if (ret != 1)
-			break;
-	}
-	return i ? (int)i : ret;
-}
-
 int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 		    unsigned int max)
 {
@@ -879,7 +863,7 @@ int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 	if (unlikely(!q->split_active)) {
 		if (!q->active)
 			return virtq_inactive_error(q);
-		return packed_pop_batch(q, chains, max);
+		return virtq_packed_pop_batch(q, chains, max);
 	}
 	/* One avail.idx read per batch (acquire, in refresh_avail()). */
 	if (q->next_avail == q->shadow_avail) {

@@ -34,9 +34,10 @@ struct virtq {
 	uint16_t used_flags;
 	bool ready;
 	bool active; /* ready && !error: what the chain accessors check */
-	/* active && split: the one check of the split hot paths, so a
-	 * packed queue costs them nothing (packed queues keep shadow_avail
-	 * == next_avail, so virtq_pop() sends them to its slow path too). */
+	/* active && split && !in_order: the one check of the split hot
+	 * paths, so packed and IN_ORDER queues cost them nothing (both keep
+	 * shadow_avail == next_avail, so virtq_pop() sends them to its slow
+	 * path too, where an IN_ORDER pop records its sequence number). */
 	bool split_active;
 	bool event_idx;
 	bool indirect;
@@ -103,7 +104,7 @@ static inline uint16_t virtq_head_seq(uint64_t h)
 static inline void virtq_update_active(struct virtq *q)
 {
 	q->active = q->ready && q->error == VIRTQ_ERR_NONE;
-	q->split_active = q->active && !q->packed;
+	q->split_active = q->active && !q->packed && !q->in_order;
 }
 
 static inline bool virtq_head_in_flight(const struct virtq *q, uint16_t head)

@@ -517,7 +517,11 @@ static inline int avail_count(struct virtq *q)
 	ret = refresh_avail(q);
 	if (ret)
 		return ret;
-	return (uint16_t)(q->shadow_avail - q->next_avail);
+	ret = (uint16_t)(q->shadow_avail - q->next_avail);
+	/* IN_ORDER pops all go through pop_slow() (see internal.h). */
+	if (unlikely(q->in_order))
+		q->shadow_avail = q->next_avail;
+	return ret;
 }
 
 int virtq_avail_count(struct virtq *q)
@@ -630,11 +634,9 @@ walk_chain(struct virtq *q, struct walk *w, uint64_t addr, uint32_t len,
  * past it.
  */
 static inline __attribute__((always_inline)) void
-mark_popped(struct virtq *q, uint16_t head, uint32_t write_len, uint16_t seq,
-	    bool batch)
+mark_popped(struct virtq *q, uint16_t head, uint32_t write_len, bool batch)
 {
-	q->heads[head] = VIRTQ_HEAD_IN_FLIGHT | write_len |
-			 (uint64_t)seq << VIRTQ_HEAD_SEQ_SHIFT;
+	q->heads[head] = VIRTQ_HEAD_IN_FLIGHT | write_len;
 	if (!batch) {
 		q->last_popped = head;
 		q->next_avail++;
@@ -681,7 +683,7 @@ static __attribute__((noinline)) int pop_walk(struct virtq *q,
 	c->write_len = wlen;
 	c->rd_off = c->wr_off = 0;
 	c->rd_done = c->wr_done = 0;
-	mark_popped(q, head, wlen, q->next_avail, false);
+	mark_popped(q, head, wlen, false);
 	return 1;
 }
 
@@ -718,7 +720,7 @@ static __attribute__((noinline)) int pop_other(struct virtq *q,
 		return pop_walk(q, c, head, addr, len, flags);
 	w = f & VRING_DESC_F_WRITE;
 	virtq_fill_plain(q, c, head, a, l, w);
-	mark_popped(q, head, write_total(l, w), q->next_avail, false);
+	mark_popped(q, head, write_total(l, w), false);
 	return 1;
 }
 
@@ -786,7 +788,7 @@ pop_head(struct virtq *q, struct virtq_chain *c, const struct ring_view *r,
 	}
 	w = flags & VRING_DESC_F_WRITE;
 	virtq_fill_plain(q, c, head, addr, len, w);
-	mark_popped(q, head, write_total(len, w), na, batch);
+	mark_popped(q, head, write_total(len, w), batch);
 	return 1;
 }
 
@@ -810,15 +812,6 @@ static __attribute__((noinline)) int pop_packed(struct virtq *q,
 	return virtq_packed_pop_walk(q, c, flags);
 }
 
-/* The packed completion of one chain, out of the split path's frame. */
-static __attribute__((noinline)) int used_packed(struct virtq *q, uint16_t head,
-						 uint32_t len)
-{
-	if (unlikely(!q->active))
-		return virtq_inactive_error(q);
-	return virtq_packed_used_one(q, head, len);
-}
-
 /* virtq_pop() when not active or avail.idx must be read again. */
 static __attribute__((noinline)) int pop_slow(struct virtq *q,
 					      struct virtq_chain *c)
@@ -830,7 +823,12 @@ static __attribute__((noinline)) int pop_slow(struct virtq *q,
 	if (ret <= 0)
 		return ret;
 	ring_view_load(q, &r);
-	return pop_head(q, c, &r, q->next_avail, false);
+	ret = pop_head(q, c, &r, q->next_avail, false);
+	/* IN_ORDER: the pop's sequence number, checked at completion. */
+	if (unlikely(q->in_order) && ret == 1)
+		q->heads[c->head] |= (uint64_t)(uint16_t)(q->next_avail - 1)
+				     << VIRTQ_HEAD_SEQ_SHIFT;
+	return ret;
 }
 
 int virtq_pop(struct virtq *q, struct virtq_chain *c)
@@ -850,6 +848,23 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	return pop_head(q, c, &r, na, false);
 }
 
+/* virtq_pop_batch() under IN_ORDER (split): one pop after the other,
+ * each recording its sequence number. */
+static __attribute__((noinline)) int
+pop_batch_in_order(struct virtq *q, struct virtq_chain *chains,
+		   unsigned int max)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < max; i++) {
+		ret = pop_slow(q, &chains[i]);
+		if (ret != 1)
+			break;
+	}
+	return i ? (int)i : ret;
+}
+
 int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 		    unsigned int max)
 {
@@ -863,7 +878,9 @@ int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 	if (unlikely(!q->split_active)) {
 		if (!q->active)
 			return virtq_inactive_error(q);
-		return virtq_packed_pop_batch(q, chains, max);
+		if (q->packed)
+			return virtq_packed_pop_batch(q, chains, max);
+		return pop_batch_in_order(q, chains, max);
 	}
 	/* One avail.idx read per batch (acquire, in refresh_avail()). */
 	if (q->next_avail == q->shadow_avail) {
@@ -901,7 +918,7 @@ int virtq_undo_pop(struct virtq *q, const struct virtq_chain *chain)
 	q->heads[chain->head] = 0;
 	q->last_popped = -1;
 	q->next_avail--;
-	if (!q->active)
+	if (!q->active || q->in_order)
 		q->shadow_avail = q->next_avail; /* see internal.h */
 	return 0;
 }
@@ -978,7 +995,7 @@ static inline void publish_used(struct virtq *q, struct vring_used *used,
  */
 static inline __attribute__((always_inline)) bool
 put_used(struct virtq *q, struct vring_used *used, uint16_t slot, uint32_t head,
-	 uint32_t len)
+	 uint32_t len, bool in_order)
 {
 	vring_used_elem_t *e = &used->ring[slot & q->mask];
 	uint64_t h;
@@ -988,11 +1005,17 @@ put_used(struct virtq *q, struct vring_used *used, uint16_t slot, uint32_t head,
 	h = q->heads[head];
 	if (unlikely(!(h & VIRTQ_HEAD_IN_FLIGHT)))
 		return false;
-	/* IN_ORDER: chains are used in the order they were popped. */
-	if (unlikely(q->in_order) && virtq_head_seq(h) != slot)
-		return false;
-	/* Out of flight; the bound and the sequence stay for a rollback. */
-	q->heads[head] = h & ~VIRTQ_HEAD_IN_FLIGHT;
+	if (in_order) {
+		/* Used in the order popped; the sequence number stays for
+		 * a rollback of the batch. */
+		if (virtq_head_seq(h) != slot)
+			return false;
+		q->heads[head] = h & ~VIRTQ_HEAD_IN_FLIGHT;
+	} else {
+		/* Out of flight; the low half (the bound) stays for a
+		 * rollback. */
+		q->heads[head] = (uint32_t)h;
+	}
 	if (unlikely(len > (uint32_t)h))
 		len = (uint32_t)h;
 	/* Plain (relaxed) stores, published by publish_used()'s release. */
@@ -1001,14 +1024,35 @@ put_used(struct virtq *q, struct vring_used *used, uint16_t slot, uint32_t head,
 	return true;
 }
 
+/* A completion on a queue the split fast path does not serve: not
+ * active, packed, or split under IN_ORDER. */
+static __attribute__((noinline)) int used_other(struct virtq *q, uint16_t head,
+						uint32_t len)
+{
+	uint16_t slot = q->next_used;
+
+	if (unlikely(!q->active))
+		return virtq_inactive_error(q);
+	if (q->packed)
+		return virtq_packed_used_one(q, head, len);
+	if (!put_used(q, q->used, slot, head, len, true))
+		return -EINVAL;
+	publish_used(q, q->used, slot, 1);
+	return 0;
+}
+
+static int used_batch_other(struct virtq *q,
+			    const struct vring_used_elem *elems,
+			    const struct virtq_chain *chains, unsigned int n);
+
 static inline int add_used(struct virtq *q, uint16_t head, uint32_t len)
 {
 	struct vring_used *used = q->used;
 	uint16_t slot = q->next_used;
 
 	if (unlikely(!q->split_active))
-		return used_packed(q, head, len);
-	if (unlikely(!put_used(q, used, slot, head, len)))
+		return used_other(q, head, len);
+	if (unlikely(!put_used(q, used, slot, head, len, false)))
 		return -EINVAL;
 	publish_used(q, used, slot, 1);
 	return 0;
@@ -1083,17 +1127,14 @@ in_order_collapse(struct virtq *q, struct vring_used *used,
  */
 static inline __attribute__((always_inline)) int
 used_batch(struct virtq *q, const struct vring_used_elem *elems,
-	   const struct virtq_chain *chains, unsigned int n)
+	   const struct virtq_chain *chains, unsigned int n, bool in_order)
 {
 	struct vring_used *used = q->used;
 	uint16_t first = q->next_used;
 	unsigned int i;
 
-	if (unlikely(!q->split_active)) {
-		if (!q->active)
-			return virtq_inactive_error(q);
-		return virtq_packed_used(q, elems, chains, n);
-	}
+	if (!in_order && unlikely(!q->split_active))
+		return used_batch_other(q, elems, chains, n);
 	if (n == 0)
 		return 0;
 	if (!(elems || chains) || n > q->size)
@@ -1103,11 +1144,12 @@ used_batch(struct virtq *q, const struct vring_used_elem *elems,
 
 		if (elems)
 			ok = put_used(q, used, (uint16_t)(first + i),
-				      elems[i].id, elems[i].len);
+				      elems[i].id, elems[i].len, in_order);
 		else
 			ok = chains[i].q == q &&
 			     put_used(q, used, (uint16_t)(first + i),
-				      chains[i].head, chains[i].wr_done);
+				      chains[i].head, chains[i].wr_done,
+				      in_order);
 		if (unlikely(!ok)) {
 			while (i--)
 				q->heads[elems ? elems[i].id : chains[i].head] |=
@@ -1115,22 +1157,37 @@ used_batch(struct virtq *q, const struct vring_used_elem *elems,
 			return -EINVAL;
 		}
 	}
-	if (unlikely(q->in_order) && n > 1)
+	if (in_order && n > 1)
 		in_order_collapse(q, used, elems, chains, first, n);
 	publish_used(q, used, first, (uint16_t)n);
 	return 0;
 }
 
+/* used_batch() on a queue its fast path does not serve: not active,
+ * packed, or split under IN_ORDER. */
+static __attribute__((noinline)) int
+used_batch_other(struct virtq *q, const struct vring_used_elem *elems,
+		 const struct virtq_chain *chains, unsigned int n)
+{
+	if (!q->active)
+		return virtq_inactive_error(q);
+	if (q->packed)
+		return virtq_packed_used(q, elems, chains, n);
+	if (elems)
+		return used_batch(q, elems, NULL, n, true);
+	return used_batch(q, NULL, chains, n, true);
+}
+
 int virtq_add_used_batch(struct virtq *q, const struct vring_used_elem *elems,
 			 unsigned int n)
 {
-	return used_batch(q, elems, NULL, n);
+	return used_batch(q, elems, NULL, n, false);
 }
 
 int virtq_complete_batch(struct virtq *q, const struct virtq_chain *chains,
 			 unsigned int n)
 {
-	return used_batch(q, NULL, chains, n);
+	return used_batch(q, NULL, chains, n, false);
 }
 
 /* ---------------------------------------------------------- notifications */

@@ -873,6 +873,35 @@ START_TEST(test_hostile_in_order_violation_refused)
 }
 END_TEST
 
+/* IN_ORDER pops keep their order through avail_count, undo and batch. */
+START_TEST(test_in_order_undo_count_batch)
+{
+	struct virtq_chain c[3];
+	struct virtq_buf bufs[3][2];
+	unsigned int i, layout = (unsigned int)_i;
+
+	start(8, F_VERSION_1 | F_IN_ORDER | (layout ? F_PACKED : 0));
+	for (i = 0; i < 3; i++) {
+		virtq_chain_init(&c[i], bufs[i], 2);
+		add1(DATA, 4, VRING_DESC_F_WRITE);
+	}
+	ck_assert_int_eq(virtq_avail_count(q), 3);
+	ck_assert_int_eq(virtq_pop(q, &c[0]), 1);
+	ck_assert_int_eq(virtq_undo_pop(q, &c[0]), 0);
+	ck_assert_int_eq(virtq_avail_count(q), 3);
+	ck_assert_int_eq(virtq_pop(q, &c[0]), 1);
+	ck_assert_int_eq(virtq_pop_batch(q, &c[1], 2), 2);
+	ck_assert_int_eq(virtq_complete(q, &c[2]), -EINVAL);
+	ck_assert_int_eq(virtq_complete(q, &c[1]), -EINVAL);
+	ck_assert_int_eq(virtq_complete(q, &c[0]), 0);
+	ck_assert_int_eq(virtq_complete_batch(q, &c[1], 2), 0);
+	get_used(c[0].head, 0);
+	get_used(c[1].head, 0);
+	get_used(c[2].head, 0);
+	ck_assert(!virtq_is_broken(q));
+}
+END_TEST
+
 static Suite *packed_suite(void)
 {
 	Suite *s = suite_create("virtio-queue-packed");
@@ -904,6 +933,7 @@ static Suite *packed_suite(void)
 	tcase_add_test(tc, test_in_order_batch_split);
 	tcase_add_test(tc, test_in_order_batch_packed);
 	tcase_add_loop_test(tc, test_hostile_in_order_violation_refused, 0, 2);
+	tcase_add_loop_test(tc, test_in_order_undo_count_batch, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("hostile");

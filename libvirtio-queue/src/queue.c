@@ -824,10 +824,15 @@ static __attribute__((noinline)) int pop_slow(struct virtq *q,
 		return ret;
 	ring_view_load(q, &r);
 	ret = pop_head(q, c, &r, q->next_avail, false);
-	/* IN_ORDER: the pop's sequence number, checked at completion. */
-	if (unlikely(q->in_order) && ret == 1)
-		q->heads[c->head] |= (uint64_t)(uint16_t)(q->next_avail - 1)
-				     << VIRTQ_HEAD_SEQ_SHIFT;
+	/* IN_ORDER: the pop's sequence number, checked at completion; the
+	 * next pop comes here again (see internal.h). */
+	if (unlikely(q->in_order)) {
+		if (ret == 1)
+			q->heads[c->head] |=
+				(uint64_t)(uint16_t)(q->next_avail - 1)
+				<< VIRTQ_HEAD_SEQ_SHIFT;
+		q->shadow_avail = q->next_avail;
+	}
 	return ret;
 }
 

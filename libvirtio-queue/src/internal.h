@@ -231,9 +231,11 @@ static inline bool virtq_slot_avail(uint16_t flags, bool wrap)
  * kept).
  */
 static inline __attribute__((always_inline)) int
-virtq_packed_pop_plain(struct virtq *q, struct virtq_chain *c, uint16_t flags)
+virtq_packed_pop_plain(struct virtq *q, struct virtq_chain *c,
+		       const struct vring_packed_desc *d, uint16_t flags)
 {
-	const struct vring_packed_desc *d = &q->pdesc[q->p_avail_pos];
+	/* @d: the slot at p_avail_pos, its address taken before the
+	 * acquire load of @flags (so it is not computed twice). */
 	uint64_t addr = __atomic_load_n(&d->addr, __ATOMIC_RELAXED);
 	uint32_t len = __atomic_load_n(&d->len, __ATOMIC_RELAXED), w;
 	uint16_t id = __atomic_load_n(&d->id, __ATOMIC_RELAXED);

@@ -238,18 +238,19 @@ int virtq_packed_pop_walk(struct virtq *q, struct virtq_chain *c,
 
 int virtq_packed_pop(struct virtq *q, struct virtq_chain *c)
 {
+	const struct vring_packed_desc *d;
 	uint16_t flags;
 
 	if (unlikely(!q->active))
 		return virtq_inactive_error(q);
 	/* Acquire: pairs with the driver's write barrier before it stores
 	 * the head's flags; the chain it names is visible once they are. */
-	flags = __atomic_load_n(&q->pdesc[q->p_avail_pos].flags,
-				__ATOMIC_ACQUIRE);
+	d = &q->pdesc[q->p_avail_pos];
+	flags = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
 	if (!virtq_slot_avail(flags, q->p_avail_wrap))
 		return 0;
 	if (likely(!(flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))) &&
-	    likely(virtq_packed_pop_plain(q, c, flags)))
+	    likely(virtq_packed_pop_plain(q, c, d, flags)))
 		return 1;
 	return virtq_packed_pop_walk(q, c, flags);
 }
@@ -264,8 +265,8 @@ int virtq_packed_pop_batch(struct virtq *q, struct virtq_chain *chains,
 		return virtq_inactive_error(q);
 	for (i = 0; i < max; i++) {
 		/* Acquire per slot: each head's flags publish its chain. */
-		uint16_t flags = __atomic_load_n(
-			&q->pdesc[q->p_avail_pos].flags, __ATOMIC_ACQUIRE);
+		const struct vring_packed_desc *d = &q->pdesc[q->p_avail_pos];
+		uint16_t flags = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
 
 		if (!virtq_slot_avail(flags, q->p_avail_wrap)) {
 			ret = 0;
@@ -273,7 +274,7 @@ int virtq_packed_pop_batch(struct virtq *q, struct virtq_chain *chains,
 		}
 		if (likely(!(flags &
 			     (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))) &&
-		    likely(virtq_packed_pop_plain(q, &chains[i], flags)))
+		    likely(virtq_packed_pop_plain(q, &chains[i], d, flags)))
 			continue;
 		ret = virtq_packed_pop_walk(q, &chains[i], flags);
 		if (ret != 1)

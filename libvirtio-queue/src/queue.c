@@ -797,17 +797,18 @@ pop_head(struct virtq *q, struct virtq_chain *c, const struct ring_view *r,
 static __attribute__((noinline)) int pop_packed(struct virtq *q,
 						struct virtq_chain *c)
 {
+	const struct vring_packed_desc *d;
 	uint16_t flags;
 
 	if (unlikely(!q->active))
 		return virtq_inactive_error(q);
 	/* Acquire: see packed.c (the head's flags are written last). */
-	flags = __atomic_load_n(&q->pdesc[q->p_avail_pos].flags,
-				__ATOMIC_ACQUIRE);
+	d = &q->pdesc[q->p_avail_pos];
+	flags = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
 	if (!virtq_slot_avail(flags, q->p_avail_wrap))
 		return 0;
 	if (likely(!(flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))) &&
-	    likely(virtq_packed_pop_plain(q, c, flags)))
+	    likely(virtq_packed_pop_plain(q, c, d, flags)))
 		return 1;
 	return virtq_packed_pop_walk(q, c, flags);
 }

@@ -1396,7 +1396,8 @@ int virtq_restore(struct virtq *q, const struct virtq_state *st)
 	q->signalled_valid = st->signalled_valid;
 	q->used_flags = st->used_flags;
 	q->allow_zero_len = st->allow_zero_len;
-	if (q->packed) {
+	if (st->features & (1ull << VIRTIO_F_RING_PACKED)) {
+		/* also when not ready: activation goes on from here */
 		q->p_avail_pos = st->avail_pos;
 		q->p_used_pos = st->used_pos;
 		q->p_avail_wrap = st->avail_wrap;
@@ -1412,8 +1413,9 @@ int virtq_restore(struct virtq *q, const struct virtq_state *st)
 		q->heads[i] = VIRTQ_HEAD_IN_FLIGHT |
 			      (meta & 0x7fff) << VIRTQ_HEAD_NDESC_SHIFT |
 			      (meta >> 16) << VIRTQ_HEAD_SEQ_SHIFT |
-			      (q->packed ? st->in_flight_bound[i]
-					 : restored_bound(q, (uint16_t)i));
+			      ((st->features & (1ull << VIRTIO_F_RING_PACKED))
+				       ? st->in_flight_bound[i]
+				       : restored_bound(q, (uint16_t)i));
 	}
 	q->error = (enum virtq_error)st->error;
 	virtq_update_active(q);

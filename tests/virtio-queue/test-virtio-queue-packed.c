@@ -403,6 +403,17 @@ START_TEST(test_packed_state_roundtrip)
 	id1 = add1(DATA, 4, 0);
 	ck_assert_int_eq(virtq_pop(q2, &c1), 1);
 	ck_assert_uint_eq(c1.head, id1);
+	/* a state saved while not ready keeps the positions too */
+	ck_assert_int_eq(virtq_complete(q2, &c1), 0);
+	get_used(id1, 0);
+	ck_assert_int_eq(virtq_set_ready(q2, false), 0);
+	virtq_save(q2, st);
+	ck_assert_int_eq(virtq_restore(q2, st), 0);
+	ck_assert_int_eq(virtq_set_ready(q2, true), 0);
+	id1 = add1(DATA, 4, 0);
+	ck_assert_int_eq(virtq_pop(q2, &c1), 1);
+	ck_assert_uint_eq(c1.head, id1);
+	virtq_save(q2, st);
 	/* inconsistent packed positions are refused */
 	st->used_pos = (uint16_t)(st->used_pos + 1) % 4;
 	ck_assert_int_eq(virtq_restore(q2, st), -EINVAL);

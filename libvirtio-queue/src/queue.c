@@ -61,6 +61,10 @@ static const char *const error_names[VIRTQ_ERR__COUNT] = {
 	[VIRTQ_ERR_CHAIN_LEN_OVERFLOW] = "CHAIN_LEN_OVERFLOW",
 	[VIRTQ_ERR_BUFFER_OUTSIDE_RAM] = "BUFFER_OUTSIDE_RAM",
 	[VIRTQ_ERR_BUFFER_READONLY] = "BUFFER_READONLY",
+	[VIRTQ_ERR_DESC_READONLY] = "DESC_READONLY",
+	[VIRTQ_ERR_DESC_NOT_AVAIL] = "DESC_NOT_AVAIL",
+	[VIRTQ_ERR_RING_OVERRUN] = "RING_OVERRUN",
+	[VIRTQ_ERR_INDIRECT_IN_CHAIN] = "INDIRECT_IN_CHAIN",
 };
 
 const char *virtq_error_name(enum virtq_error err)
@@ -78,6 +82,7 @@ static bool is_pow2(uint32_t n)
 int virtq_break(struct virtq *q, enum virtq_error err)
 {
 	q->active = false;
+	q->split_active = false;
 	q->shadow_avail = q->next_avail; /* see internal.h */
 	if (q->error == VIRTQ_ERR_NONE) {
 		q->error = err;
@@ -122,6 +127,16 @@ void virtq_reset(struct virtq *q)
 {
 	q->ready = false;
 	q->active = false;
+	q->split_active = false;
+	q->packed = false;
+	q->in_order = false;
+	q->p_avail_wrap = q->p_used_wrap = true; /* both start at 1 */
+	q->p_avail_pos = q->p_used_pos = 0;
+	q->p_desc_out = 0;
+	q->p_used_adv = 0;
+	q->pdesc = NULL;
+	q->p_driver = NULL;
+	q->p_device = NULL;
 	q->desc = NULL;
 	q->avail = NULL;
 	q->used = NULL;
@@ -249,6 +264,11 @@ bool virtq_ready(const struct virtq *q)
 	return q->ready;
 }
 
+bool virtq_is_packed(const struct virtq *q)
+{
+	return q->ready && q->packed;
+}
+
 uint32_t virtq_in_flight(const struct virtq *q)
 {
 	/* Every pop advances next_avail, every completion next_used, and
@@ -256,8 +276,11 @@ uint32_t virtq_in_flight(const struct virtq *q)
 	return (uint16_t)(q->next_avail - q->next_used);
 }
 
-static uint64_t area_bytes(uint32_t size, bool event_idx, enum virtq_area area)
+static uint64_t area_bytes(uint32_t size, bool event_idx, bool packed,
+			   enum virtq_area area)
 {
+	if (packed) /* 2.8.10.1: a ring, two event suppression structures */
+		return area == VIRTQ_AREA_DESC ? 16ull * size : 4;
 	switch (area) {
 	case VIRTQ_AREA_DESC:
 		return 16ull * size;
@@ -279,10 +302,19 @@ static bool ranges_overlap(guest_addr_t a, uint64_t alen, guest_addr_t b,
  * Validate the ring areas of @q against @mem and compute host pointers.
  * On success fills @host[3]; returns 0 or a negative errno with *@why set.
  */
+static bool area_writable(struct guest_memory *mem, guest_addr_t gpa)
+{
+	struct guest_region *r = guest_memory_find_region(mem, gpa);
+
+	return r && !(guest_region_flags(r) & GUEST_REGION_READONLY);
+}
+
 static int validate_rings(const struct virtq *q, struct guest_memory *mem,
 			  bool event_idx, void *host[3], enum virtq_error *why)
 {
-	static const uint64_t align[3] = {16, 2, 4};
+	static const uint64_t split_align[3] = {16, 2, 4};
+	static const uint64_t packed_align[3] = {16, 4, 4};
+	const uint64_t *align = q->packed ? packed_align : split_align;
 	static const enum virtq_error misaligned[3] = {
 		VIRTQ_ERR_DESC_MISALIGNED, VIRTQ_ERR_AVAIL_MISALIGNED,
 		VIRTQ_ERR_USED_MISALIGNED};
@@ -290,7 +322,6 @@ static int validate_rings(const struct virtq *q, struct guest_memory *mem,
 						    VIRTQ_ERR_AVAIL_OUTSIDE_RAM,
 						    VIRTQ_ERR_USED_OUTSIDE_RAM};
 	uint64_t len[3];
-	struct guest_region *r;
 	int i;
 
 	if (!mem) {
@@ -304,7 +335,8 @@ static int validate_rings(const struct virtq *q, struct guest_memory *mem,
 		}
 	}
 	for (i = 0; i < 3; i++) {
-		len[i] = area_bytes(q->size, event_idx, (enum virtq_area)i);
+		len[i] = area_bytes(q->size, event_idx, q->packed,
+				    (enum virtq_area)i);
 		/* One region only: the host pointer covers the whole area. */
 		if (guest_memory_translate(mem, q->addr[i], len[i], &host[i]) !=
 		    0) {
@@ -312,10 +344,21 @@ static int validate_rings(const struct virtq *q, struct guest_memory *mem,
 			return -EFAULT;
 		}
 	}
-	r = guest_memory_find_region(mem, q->addr[VIRTQ_AREA_USED]);
-	if (!r || (guest_region_flags(r) & GUEST_REGION_READONLY)) {
+	if (!area_writable(mem, q->addr[VIRTQ_AREA_USED])) {
 		*why = VIRTQ_ERR_USED_READONLY;
 		return -EFAULT;
+	}
+	if (q->packed) {
+		/* The device writes used descriptors into the ring, and
+		 * reads the driver area: no two areas may share a byte. */
+		if (!area_writable(mem, q->addr[VIRTQ_AREA_DESC])) {
+			*why = VIRTQ_ERR_DESC_READONLY;
+			return -EFAULT;
+		}
+		if (ranges_overlap(q->addr[0], len[0], q->addr[1], len[1])) {
+			*why = VIRTQ_ERR_RINGS_OVERLAP;
+			return -EEXIST;
+		}
 	}
 	/* The device writes the used area; it must not rewrite what it
 	 * reads (descriptors, avail ring), or its own writes could feed it
@@ -341,6 +384,21 @@ static void install_rings(struct virtq *q, void *host[3])
 	r = guest_memory_find_region(q->mem, q->addr[VIRTQ_AREA_USED]);
 	q->used_dirty_log = r &&
 			    (guest_region_flags(r) & GUEST_REGION_DIRTY_LOG);
+	if (q->packed) {
+		/* Nothing of the split view is valid: its pointers stay
+		 * NULL.  The ring is device-written too. */
+		q->pdesc = host[0];
+		q->p_driver = host[1];
+		q->p_device = host[2];
+		q->desc = NULL;
+		q->avail = NULL;
+		q->used = NULL;
+		q->used_event = NULL;
+		q->avail_event = NULL;
+		r = guest_memory_find_region(q->mem, q->addr[VIRTQ_AREA_DESC]);
+		if (r && (guest_region_flags(r) & GUEST_REGION_DIRTY_LOG))
+			q->used_dirty_log = true;
+	}
 	/* The region holding the descriptor table is where indirect tables
 	 * and buffers usually are: keep its bounds for a lookup-free path.
 	 * Valid as long as q->mem (an immutable snapshot) is held. */
@@ -381,10 +439,13 @@ int virtq_set_memory(struct virtq *q, struct guest_memory *mem)
 				       ? VIRTQ_ERR_USED_OUTSIDE_RAM
 				       : why);
 		q->ready = false;
-		q->active = false;
+		virtq_update_active(q);
 		q->desc = NULL;
 		q->avail = NULL;
 		q->used = NULL;
+		q->pdesc = NULL;
+		q->p_driver = NULL;
+		q->p_device = NULL;
 		return -EFAULT;
 	}
 	install_rings(q, host);
@@ -400,26 +461,31 @@ int virtq_set_ready(struct virtq *q, bool ready)
 
 	if (!ready) {
 		q->ready = false;
-		q->active = false;
+		virtq_update_active(q);
 		q->shadow_avail = q->next_avail; /* see internal.h */
 		return 0;
 	}
 	if (q->ready)
 		return 0;
 	ev = q->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+	q->packed = q->features & (1ull << VIRTIO_F_RING_PACKED);
 	ret = validate_rings(q, q->mem, ev, host, &why);
 	q->cfg_error = why;
-	if (ret)
+	if (ret) {
+		q->packed = false;
 		return ret;
+	}
 	q->event_idx = ev;
 	q->indirect = q->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+	q->in_order = q->features & (1ull << VIRTIO_F_IN_ORDER);
 	install_rings(q, host);
 	/* The driver starts with used_event = 0 = used.idx: a valid
 	 * interval, so the first completion is judged by the inequality. */
 	q->signalled_used = q->next_used;
 	q->signalled_valid = true;
+	q->p_used_adv = 0;
 	q->ready = true;
-	q->active = q->error == VIRTQ_ERR_NONE;
+	virtq_update_active(q);
 	return 0;
 }
 
@@ -446,10 +512,16 @@ static inline int avail_count(struct virtq *q)
 
 	if (unlikely(!q->active))
 		return virtq_inactive_error(q);
+	if (q->packed)
+		return virtq_packed_avail_count(q);
 	ret = refresh_avail(q);
 	if (ret)
 		return ret;
-	return (uint16_t)(q->shadow_avail - q->next_avail);
+	ret = (uint16_t)(q->shadow_avail - q->next_avail);
+	/* IN_ORDER pops all go through pop_slow() (see internal.h). */
+	if (unlikely(q->in_order))
+		q->shadow_avail = q->next_avail;
+	return ret;
 }
 
 int virtq_avail_count(struct virtq *q)
@@ -458,51 +530,9 @@ int virtq_avail_count(struct virtq *q)
 }
 
 /* Walk state, carried from the ring into an indirect table. */
-struct walk {
-	struct virtq_buf *out; /* the caller's storage */
-	uint32_t cap;	       /* its entries: buffers past it are counted */
-	uint32_t n;	       /* buffers seen (stored while n < cap) */
-	uint32_t nread; /* readable buffers among them (they come first) */
-	uint64_t total; /* bytes, all buffers */
-	uint64_t rlen;	/* bytes, readable buffers */
-	uint16_t ndesc; /* ring descriptors visited */
-};
+#define walk virtq_walk
 
-/*
- * Check one snapshotted descriptor and store it at out[w->n] if the
- * caller's storage has room; past it the walk goes on checking and
- * counting, so the caller learns the size it needs.
- */
-static inline enum virtq_error take_buf(const struct virtq *q, struct walk *w,
-					uint64_t addr, uint32_t len,
-					uint16_t flags)
-{
-	/* A chain has at most size buffers; more means a loop. */
-	if (unlikely(w->n >= q->size))
-		return VIRTQ_ERR_CHAIN_TOO_LONG;
-	if (unlikely(len == 0) && !q->allow_zero_len)
-		return VIRTQ_ERR_ZERO_LENGTH;
-	if (unlikely(addr + len < addr))
-		return VIRTQ_ERR_BUFFER_WRAPS;
-	if (!(flags & VRING_DESC_F_WRITE)) {
-		/* Readable after a writable one: some earlier buffer was
-		 * not counted as readable. */
-		if (unlikely(w->nread != w->n))
-			return VIRTQ_ERR_READABLE_AFTER_WRITABLE;
-		w->nread++;
-		w->rlen += len;
-	}
-	w->total += len;
-	if (unlikely(w->total > UINT32_MAX))
-		return VIRTQ_ERR_CHAIN_LEN_OVERFLOW;
-	if (likely(w->n < w->cap)) {
-		w->out[w->n].addr = addr;
-		w->out[w->n].len = len;
-		w->out[w->n].flags = flags & VRING_DESC_F_WRITE;
-	}
-	w->n++;
-	return VIRTQ_ERR_NONE;
-}
+#define take_buf virtq_take_buf
 
 /*
  * The descriptor (@addr, @len, @flags) refers to an indirect table: check
@@ -613,70 +643,6 @@ mark_popped(struct virtq *q, uint16_t head, uint32_t write_len, bool batch)
 	}
 }
 
-/*
- * Fill @c for a chain of one plain descriptor already checked: the fields
- * in as few stores as the layout allows (adjacent 16-bit counts and 32-bit
- * lengths each go as one 64-bit word).
- */
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-_Static_assert(offsetof(struct virtq_chain, head) % 8 == 0 &&
-		       offsetof(struct virtq_chain, nbufs) ==
-			       offsetof(struct virtq_chain, head) + 2 &&
-		       offsetof(struct virtq_chain, nread) ==
-			       offsetof(struct virtq_chain, head) + 4 &&
-		       offsetof(struct virtq_chain, ndesc) ==
-			       offsetof(struct virtq_chain, head) + 6 &&
-		       offsetof(struct virtq_chain, write_len) ==
-			       offsetof(struct virtq_chain, read_len) + 4 &&
-		       offsetof(struct virtq_chain, read_len) % 8 == 0 &&
-		       offsetof(struct virtq_buf, flags) ==
-			       offsetof(struct virtq_buf, len) + 4,
-	       "virtq_chain / virtq_buf layout");
-#endif
-_Static_assert(VRING_DESC_F_WRITE == 2, "write flag");
-static inline __attribute__((always_inline)) void
-fill_plain(struct virtq *q, struct virtq_chain *c, uint16_t head, uint64_t addr,
-	   uint32_t len, uint32_t w)
-{
-	struct virtq_buf *out = c->bufs;
-
-	out->addr = addr;
-	c->q = q;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	{
-		/* head, nbufs = 1, nread = !w, ndesc = 1 (w is 0 or 2, so
-		 * (w ^ 2) << 31 is !w << 32) */
-		uint64_t counts = head | 1ull << 16 | (uint64_t)(w ^ 2) << 31 |
-				  1ull << 48;
-		/* read_len, write_len: len goes to one of them */
-		uint64_t lens = w ? (uint64_t)len << 32 : len;
-		uint64_t lf = len | (uint64_t)w << 32;
-
-		memcpy((char *)out + offsetof(struct virtq_buf, len), &lf, 8);
-		memcpy((char *)c + offsetof(struct virtq_chain, head), &counts,
-		       8);
-		memcpy((char *)c + offsetof(struct virtq_chain, read_len),
-		       &lens, 8);
-	}
-#else
-	out->len = len;
-	out->flags = w;
-	c->head = head;
-	c->nbufs = 1;
-	c->nread = !w;
-	c->ndesc = 1;
-	c->read_len = w ? 0 : len;
-	c->write_len = w ? len : 0;
-#endif
-	/* The zeroed cursors are laid out apart (rd_off/rd_done,
-	 * wr_off/wr_done) so each pair is one scalar store: a 16-byte
-	 * vector store here would not forward to the 4-byte loads of
-	 * wr_done that follow at completion. */
-	c->rd_off = c->rd_done = 0;
-	c->wr_off = c->wr_done = 0;
-	c->rd_buf = c->wr_buf = 0;
-}
-
 /* The writable total of one buffer of @len whose write flag is @w. */
 static inline uint32_t write_total(uint32_t len, uint32_t w)
 {
@@ -711,7 +677,7 @@ static __attribute__((noinline)) int pop_walk(struct virtq *q,
 	c->head = head;
 	c->nbufs = (uint16_t)w.n;
 	c->nread = (uint16_t)w.nread;
-	c->ndesc = w.ndesc;
+	c->ndesc = (uint16_t)w.ndesc;
 	c->rd_buf = c->wr_buf = c->reserved = 0;
 	c->read_len = (uint32_t)w.rlen;
 	c->write_len = wlen;
@@ -753,7 +719,7 @@ static __attribute__((noinline)) int pop_other(struct virtq *q,
 	    a + l < a)
 		return pop_walk(q, c, head, addr, len, flags);
 	w = f & VRING_DESC_F_WRITE;
-	fill_plain(q, c, head, a, l, w);
+	virtq_fill_plain(q, c, head, a, l, w);
 	mark_popped(q, head, write_total(l, w), false);
 	return 1;
 }
@@ -821,9 +787,30 @@ pop_head(struct virtq *q, struct virtq_chain *c, const struct ring_view *r,
 		return pop_other(q, c, head, addr, len, flags);
 	}
 	w = flags & VRING_DESC_F_WRITE;
-	fill_plain(q, c, head, addr, len, w);
+	virtq_fill_plain(q, c, head, addr, len, w);
 	mark_popped(q, head, write_total(len, w), batch);
 	return 1;
+}
+
+/* virtq_pop() on a packed ring (which always fails virtq_pop()'s test):
+ * its own small frame, the one-descriptor chain inline. */
+static __attribute__((noinline)) int pop_packed(struct virtq *q,
+						struct virtq_chain *c)
+{
+	const struct vring_packed_desc *d;
+	uint16_t flags;
+
+	if (unlikely(!q->active))
+		return virtq_inactive_error(q);
+	/* Acquire: see packed.c (the head's flags are written last). */
+	d = &q->pdesc[q->p_avail_pos];
+	flags = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
+	if (!virtq_slot_avail(flags, q->p_avail_wrap))
+		return 0;
+	if (likely(!(flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))) &&
+	    likely(virtq_packed_pop_plain(q, c, d, flags)))
+		return 1;
+	return virtq_packed_pop_walk(q, c, flags);
 }
 
 /* virtq_pop() when not active or avail.idx must be read again. */
@@ -831,12 +818,23 @@ static __attribute__((noinline)) int pop_slow(struct virtq *q,
 					      struct virtq_chain *c)
 {
 	struct ring_view r;
-	int ret = avail_count(q);
+	int ret;
 
+	ret = avail_count(q);
 	if (ret <= 0)
 		return ret;
 	ring_view_load(q, &r);
-	return pop_head(q, c, &r, q->next_avail, false);
+	ret = pop_head(q, c, &r, q->next_avail, false);
+	/* IN_ORDER: the pop's sequence number, checked at completion; the
+	 * next pop comes here again (see internal.h). */
+	if (unlikely(q->in_order)) {
+		if (ret == 1)
+			q->heads[c->head] |=
+				(uint64_t)(uint16_t)(q->next_avail - 1)
+				<< VIRTQ_HEAD_SEQ_SHIFT;
+		q->shadow_avail = q->next_avail;
+	}
+	return ret;
 }
 
 int virtq_pop(struct virtq *q, struct virtq_chain *c)
@@ -847,10 +845,30 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	/* Chains left from the last validated avail.idx: no re-read.  An
 	 * inactive queue always has shadow_avail == next_avail (see
 	 * internal.h), so this one test sends it to pop_slow() too. */
-	if (unlikely(na == q->shadow_avail))
+	if (unlikely(na == q->shadow_avail)) {
+		if (q->packed)
+			return pop_packed(q, c);
 		return pop_slow(q, c);
+	}
 	ring_view_load(q, &r);
 	return pop_head(q, c, &r, na, false);
+}
+
+/* virtq_pop_batch() under IN_ORDER (split): one pop after the other,
+ * each recording its sequence number. */
+static __attribute__((noinline)) int
+pop_batch_in_order(struct virtq *q, struct virtq_chain *chains,
+		   unsigned int max)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < max; i++) {
+		ret = pop_slow(q, &chains[i]);
+		if (ret != 1)
+			break;
+	}
+	return i ? (int)i : ret;
 }
 
 int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
@@ -863,8 +881,13 @@ int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 
 	/* Before any ring field is touched: a queue never made ready (or
 	 * just reset) has no rings. */
-	if (unlikely(!q->active))
-		return virtq_inactive_error(q);
+	if (unlikely(!q->split_active)) {
+		if (!q->active)
+			return virtq_inactive_error(q);
+		if (q->packed)
+			return virtq_packed_pop_batch(q, chains, max);
+		return pop_batch_in_order(q, chains, max);
+	}
 	/* One avail.idx read per batch (acquire, in refresh_avail()). */
 	if (q->next_avail == q->shadow_avail) {
 		ret = refresh_avail(q);
@@ -893,13 +916,15 @@ int virtq_pop_batch(struct virtq *q, struct virtq_chain *chains,
 
 int virtq_undo_pop(struct virtq *q, const struct virtq_chain *chain)
 {
+	if (q->packed)
+		return virtq_packed_undo_pop(q, chain);
 	if (!chain || chain->q != q || q->last_popped != (int32_t)chain->head ||
 	    !virtq_head_in_flight(q, chain->head))
 		return -EINVAL;
 	q->heads[chain->head] = 0;
 	q->last_popped = -1;
 	q->next_avail--;
-	if (!q->active)
+	if (!q->active || q->in_order)
 		q->shadow_avail = q->next_avail; /* see internal.h */
 	return 0;
 }
@@ -976,7 +1001,7 @@ static inline void publish_used(struct virtq *q, struct vring_used *used,
  */
 static inline __attribute__((always_inline)) bool
 put_used(struct virtq *q, struct vring_used *used, uint16_t slot, uint32_t head,
-	 uint32_t len)
+	 uint32_t len, bool in_order)
 {
 	vring_used_elem_t *e = &used->ring[slot & q->mask];
 	uint64_t h;
@@ -986,8 +1011,17 @@ put_used(struct virtq *q, struct vring_used *used, uint16_t slot, uint32_t head,
 	h = q->heads[head];
 	if (unlikely(!(h & VIRTQ_HEAD_IN_FLIGHT)))
 		return false;
-	/* Out of flight; the low half (the bound) stays for a rollback. */
-	q->heads[head] = (uint32_t)h;
+	if (in_order) {
+		/* Used in the order popped; the sequence number stays for
+		 * a rollback of the batch. */
+		if (virtq_head_seq(h) != slot)
+			return false;
+		q->heads[head] = h & ~VIRTQ_HEAD_IN_FLIGHT;
+	} else {
+		/* Out of flight; the low half (the bound) stays for a
+		 * rollback. */
+		q->heads[head] = (uint32_t)h;
+	}
 	if (unlikely(len > (uint32_t)h))
 		len = (uint32_t)h;
 	/* Plain (relaxed) stores, published by publish_used()'s release. */
@@ -996,14 +1030,35 @@ put_used(struct virtq *q, struct vring_used *used, uint16_t slot, uint32_t head,
 	return true;
 }
 
+/* A completion on a queue the split fast path does not serve: not
+ * active, packed, or split under IN_ORDER. */
+static __attribute__((noinline)) int used_other(struct virtq *q, uint16_t head,
+						uint32_t len)
+{
+	uint16_t slot = q->next_used;
+
+	if (unlikely(!q->active))
+		return virtq_inactive_error(q);
+	if (q->packed)
+		return virtq_packed_used_one(q, head, len);
+	if (!put_used(q, q->used, slot, head, len, true))
+		return -EINVAL;
+	publish_used(q, q->used, slot, 1);
+	return 0;
+}
+
+static int used_batch_other(struct virtq *q,
+			    const struct vring_used_elem *elems,
+			    const struct virtq_chain *chains, unsigned int n);
+
 static inline int add_used(struct virtq *q, uint16_t head, uint32_t len)
 {
 	struct vring_used *used = q->used;
 	uint16_t slot = q->next_used;
 
-	if (unlikely(!q->active))
-		return virtq_inactive_error(q);
-	if (unlikely(!put_used(q, used, slot, head, len)))
+	if (unlikely(!q->split_active))
+		return used_other(q, head, len);
+	if (unlikely(!put_used(q, used, slot, head, len, false)))
 		return -EINVAL;
 	publish_used(q, used, slot, 1);
 	return 0;
@@ -1037,6 +1092,39 @@ int virtq_complete_len(struct virtq *q, struct virtq_chain *c, uint32_t len)
 }
 
 /*
+ * IN_ORDER (virtio 1.2, 2.7.9): a batch may be reported by one used
+ * element, at the batch's first slot, naming its last chain; the driver
+ * takes the chains before it as wholly used.  So the batch is collapsed
+ * only when every chain but the last was written up to its writable
+ * total (the element's length would otherwise be lost); else the
+ * elements written one by one stand.  The others were already written
+ * (harmless: the driver skips their slots).
+ */
+static __attribute__((noinline)) void
+in_order_collapse(struct virtq *q, struct vring_used *used,
+		  const struct vring_used_elem *elems,
+		  const struct virtq_chain *chains, uint16_t first,
+		  unsigned int n)
+{
+	vring_used_elem_t *e = &used->ring[first & q->mask];
+	uint32_t id, len, bound;
+	unsigned int i;
+
+	for (i = 0; i + 1 < n; i++) {
+		id = elems ? elems[i].id : chains[i].head;
+		len = elems ? elems[i].len : chains[i].wr_done;
+		bound = (uint32_t)q->heads[id]; /* id checked by put_used() */
+		if (len < bound)
+			return;
+	}
+	id = elems ? elems[n - 1].id : chains[n - 1].head;
+	len = elems ? elems[n - 1].len : chains[n - 1].wr_done;
+	bound = (uint32_t)q->heads[id];
+	STORE32(&e->id, id);
+	STORE32(&e->len, len < bound ? len : bound);
+}
+
+/*
  * The batch completions: one pass checks each id, takes it out of flight
  * and writes its element.  Slots past used.idx are free (at most size
  * chains are outstanding), and nothing is published until all ids passed;
@@ -1045,14 +1133,14 @@ int virtq_complete_len(struct virtq *q, struct virtq_chain *c, uint32_t len)
  */
 static inline __attribute__((always_inline)) int
 used_batch(struct virtq *q, const struct vring_used_elem *elems,
-	   const struct virtq_chain *chains, unsigned int n)
+	   const struct virtq_chain *chains, unsigned int n, bool in_order)
 {
 	struct vring_used *used = q->used;
 	uint16_t first = q->next_used;
 	unsigned int i;
 
-	if (unlikely(!q->active))
-		return virtq_inactive_error(q);
+	if (!in_order && unlikely(!q->split_active))
+		return used_batch_other(q, elems, chains, n);
 	if (n == 0)
 		return 0;
 	if (!(elems || chains) || n > q->size)
@@ -1062,11 +1150,12 @@ used_batch(struct virtq *q, const struct vring_used_elem *elems,
 
 		if (elems)
 			ok = put_used(q, used, (uint16_t)(first + i),
-				      elems[i].id, elems[i].len);
+				      elems[i].id, elems[i].len, in_order);
 		else
 			ok = chains[i].q == q &&
 			     put_used(q, used, (uint16_t)(first + i),
-				      chains[i].head, chains[i].wr_done);
+				      chains[i].head, chains[i].wr_done,
+				      in_order);
 		if (unlikely(!ok)) {
 			while (i--)
 				q->heads[elems ? elems[i].id : chains[i].head] |=
@@ -1074,20 +1163,37 @@ used_batch(struct virtq *q, const struct vring_used_elem *elems,
 			return -EINVAL;
 		}
 	}
+	if (in_order && n > 1)
+		in_order_collapse(q, used, elems, chains, first, n);
 	publish_used(q, used, first, (uint16_t)n);
 	return 0;
+}
+
+/* used_batch() on a queue its fast path does not serve: not active,
+ * packed, or split under IN_ORDER. */
+static __attribute__((noinline)) int
+used_batch_other(struct virtq *q, const struct vring_used_elem *elems,
+		 const struct virtq_chain *chains, unsigned int n)
+{
+	if (!q->active)
+		return virtq_inactive_error(q);
+	if (q->packed)
+		return virtq_packed_used(q, elems, chains, n);
+	if (elems)
+		return used_batch(q, elems, NULL, n, true);
+	return used_batch(q, NULL, chains, n, true);
 }
 
 int virtq_add_used_batch(struct virtq *q, const struct vring_used_elem *elems,
 			 unsigned int n)
 {
-	return used_batch(q, elems, NULL, n);
+	return used_batch(q, elems, NULL, n, false);
 }
 
 int virtq_complete_batch(struct virtq *q, const struct virtq_chain *chains,
 			 unsigned int n)
 {
-	return used_batch(q, NULL, chains, n);
+	return used_batch(q, NULL, chains, n, false);
 }
 
 /* ---------------------------------------------------------- notifications */
@@ -1099,6 +1205,8 @@ bool virtq_needs_interrupt(struct virtq *q)
 
 	if (!q->ready || q->error)
 		return false;
+	if (q->packed)
+		return virtq_packed_needs_interrupt(q);
 	if (valid && old == q->next_used)
 		return false;
 	q->signalled_used = q->next_used;
@@ -1120,7 +1228,13 @@ bool virtq_needs_interrupt(struct virtq *q)
 
 void virtq_disable_notification(struct virtq *q)
 {
-	if (!q->ready || q->error || q->event_idx)
+	if (!q->ready || q->error)
+		return;
+	if (q->packed) {
+		virtq_packed_disable_notification(q);
+		return;
+	}
+	if (q->event_idx)
 		return;
 	q->used_flags |= VRING_USED_F_NO_NOTIFY;
 	STORE16(&q->used->flags, q->used_flags);
@@ -1134,6 +1248,8 @@ bool virtq_enable_notification(struct virtq *q)
 
 	if (!q->ready || q->error)
 		return false;
+	if (q->packed)
+		return virtq_packed_enable_notification(q);
 	if (q->event_idx) {
 		STORE16(q->avail_event, q->next_avail);
 		if (unlikely(q->used_dirty_log))
@@ -1181,10 +1297,41 @@ void virtq_save(const struct virtq *q, struct virtq_state *st)
 	st->error = q->error;
 	st->allow_zero_len = q->allow_zero_len;
 	st->in_flight = virtq_in_flight(q);
+	st->avail_pos = q->p_avail_pos;
+	st->used_pos = q->p_used_pos;
+	st->avail_wrap = q->p_avail_wrap;
+	st->used_wrap = q->p_used_wrap;
+	st->used_adv = q->p_used_adv;
+	st->desc_out = q->p_desc_out;
 	for (i = 0; i < q->max_size; i++) {
-		if (virtq_head_in_flight(q, (uint16_t)i))
-			st->in_flight_heads[i / 64] |= 1ull << (i % 64);
+		uint64_t h = q->heads[i];
+
+		if (!(h & VIRTQ_HEAD_IN_FLIGHT))
+			continue;
+		st->in_flight_heads[i / 64] |= 1ull << (i % 64);
+		st->in_flight_meta[i] =
+			(uint32_t)virtq_head_seq(h) << 16 |
+			(uint32_t)((h >> VIRTQ_HEAD_NDESC_SHIFT) & 0x7fff);
+		st->in_flight_bound[i] = (uint32_t)h;
 	}
+}
+
+/* The packed positions of @st agree with its descriptors in flight. */
+static bool packed_state_ok(const struct virtq_state *st)
+{
+	uint64_t sum = 0, dist;
+	uint32_t i;
+
+	if (st->avail_pos >= st->size || st->used_pos >= st->size ||
+	    st->avail_wrap > 1 || st->used_wrap > 1 || st->desc_out > st->size)
+		return false;
+	for (i = 0; i < st->size; i++) {
+		if (st->in_flight_heads[i / 64] & (1ull << (i % 64)))
+			sum += (st->in_flight_meta[i] & 0x7fff) + 1;
+	}
+	dist = (uint64_t)st->avail_pos +
+	       (st->avail_wrap != st->used_wrap ? st->size : 0) - st->used_pos;
+	return sum == st->desc_out && dist == st->desc_out;
 }
 
 /*
@@ -1218,6 +1365,9 @@ int virtq_restore(struct virtq *q, const struct virtq_state *st)
 		return -EINVAL;
 	if (virtq_set_size(q, st->size))
 		goto inval;
+	if ((st->features & (1ull << VIRTIO_F_RING_PACKED)) &&
+	    !packed_state_ok(st))
+		goto inval;
 	for (i = 0; i < VIRTQ_MAX_SIZE; i++) {
 		if (!(st->in_flight_heads[i / 64] & (1ull << (i % 64))))
 			continue;
@@ -1246,13 +1396,29 @@ int virtq_restore(struct virtq *q, const struct virtq_state *st)
 	q->signalled_valid = st->signalled_valid;
 	q->used_flags = st->used_flags;
 	q->allow_zero_len = st->allow_zero_len;
+	if (st->features & (1ull << VIRTIO_F_RING_PACKED)) {
+		/* also when not ready: activation goes on from here */
+		q->p_avail_pos = st->avail_pos;
+		q->p_used_pos = st->used_pos;
+		q->p_avail_wrap = st->avail_wrap;
+		q->p_used_wrap = st->used_wrap;
+		q->p_used_adv = st->used_adv;
+		q->p_desc_out = st->desc_out;
+	}
 	for (i = 0; i < st->size; i++) {
-		if (st->in_flight_heads[i / 64] & (1ull << (i % 64)))
-			q->heads[i] = VIRTQ_HEAD_IN_FLIGHT |
-				      restored_bound(q, (uint16_t)i);
+		uint64_t meta = st->in_flight_meta[i];
+
+		if (!(st->in_flight_heads[i / 64] & (1ull << (i % 64))))
+			continue;
+		q->heads[i] = VIRTQ_HEAD_IN_FLIGHT |
+			      (meta & 0x7fff) << VIRTQ_HEAD_NDESC_SHIFT |
+			      (meta >> 16) << VIRTQ_HEAD_SEQ_SHIFT |
+			      ((st->features & (1ull << VIRTIO_F_RING_PACKED))
+				       ? st->in_flight_bound[i]
+				       : restored_bound(q, (uint16_t)i));
 	}
 	q->error = (enum virtq_error)st->error;
-	q->active = q->ready && q->error == VIRTQ_ERR_NONE;
+	virtq_update_active(q);
 	return 0;
 inval:
 	virtq_reset(q);

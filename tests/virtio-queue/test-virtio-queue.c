@@ -343,7 +343,8 @@ START_TEST(test_config_features_masked)
 {
 	ck_assert_int_eq(virtq_set_features(q, ~0ull), 0);
 	ck_assert_uint_eq(virtq_features(q),
-			  F_EVENT_IDX | F_INDIRECT | F_VERSION_1);
+			  F_EVENT_IDX | F_INDIRECT | F_VERSION_1 |
+				  (1ull << 34) | (1ull << 35));
 }
 END_TEST
 

@@ -7,8 +7,8 @@
  * name `cvmm-virtio-queue-driver`), which device authors link into their
  * tests beside libcvmm-virtio-queue.
  *
- * It lays out a split virtqueue in a guest memory object and plays the
- * guest: adds chains (direct or indirect), or writes arbitrary raw
+ * It lays out a split or packed virtqueue in a guest memory object and
+ * plays the guest: adds chains (direct or indirect), or writes arbitrary raw
  * descriptors and ring entries (for hostile-driver tests), reads used
  * elements, and follows the device's notification suppression.  Device
  * tests (in libdevices and in users' projects) drive a device through it.
@@ -21,6 +21,27 @@
  * freed when their id comes back in the used ring, and a used id that is
  * not in flight is reported as -EPROTO.  Once the raw functions were used
  * the driver stops checking used ids (the test owns the ring then).
+ *
+ * Packed mode.  A driver created with VIRTIO_F_RING_PACKED (bit 34) in its
+ * features drives a packed ring (virtio 1.2, 2.8) through the SAME calls,
+ * so a device test runs against either layout by adding one bit to its
+ * features: virtq_driver_add*() write chains into the descriptor ring
+ * (buffer ids from a free list, the head's flags written last with
+ * release, at virtq_driver_publish() for the _nopublish form);
+ * virtq_driver_get_used() follows the used descriptors and the wrap
+ * counter; the notification calls use the two event suppression
+ * structures (set_used_event / set_avail_flags write the driver area's
+ * off_wrap / flags, used_flags / avail_event read the device area's flags
+ * / off_wrap).  virtq_driver_layout() places packed rings too (the split
+ * sizes are larger).  The split-only raw calls (write_desc,
+ * set_avail_ring, set_avail_idx, push_head, set_start) return -EINVAL in
+ * packed mode; virtq_driver_write_packed_desc() is the packed raw call,
+ * and virtq_driver_used_idx() returns 0.
+ *
+ * IN_ORDER.  With VIRTIO_F_IN_ORDER (bit 35) in its features the driver
+ * accepts one used element for a batch (2.7.9 / 2.8.9): get_used() then
+ * reports every buffer of the batch in order, the earlier ones with their
+ * writable total as length (wholly used, as the spec says).
  */
 #ifndef CVMM_VIRTIO_QUEUE_DRIVER_H
 #define CVMM_VIRTIO_QUEUE_DRIVER_H
@@ -31,6 +52,7 @@
 #ifdef __cplusplus
 /* See <cvmm/virtio-queue.h>: the uapi ring header is C only. */
 struct vring_desc;
+struct vring_packed_desc;
 struct vring_used_elem;
 #else
 #include <linux/virtio_ring.h>
@@ -93,8 +115,11 @@ CVMM_EXPORT uint32_t virtq_driver_size(const struct virtq_driver *d);
 /** virtq_driver_addr() - guest address of @area. */
 CVMM_EXPORT guest_addr_t virtq_driver_addr(const struct virtq_driver *d,
 					   enum virtq_area area);
-/** virtq_driver_num_free() - descriptors free for virtq_driver_add*(). */
+/** virtq_driver_num_free() - descriptors free for virtq_driver_add*()
+ *  (packed: ring slots free). */
 CVMM_EXPORT uint32_t virtq_driver_num_free(const struct virtq_driver *d);
+/** virtq_driver_packed() - whether @d drives a packed ring. */
+CVMM_EXPORT bool virtq_driver_packed(const struct virtq_driver *d);
 
 /**
  * virtq_driver_add() - add a chain of @n buffers (1..size) and make it
@@ -140,7 +165,18 @@ CVMM_EXPORT int virtq_driver_set_avail_idx(struct virtq_driver *d,
 /** virtq_driver_push_head() - avail.ring[idx % size] = @head, then
  *  publish idx + 1. */
 CVMM_EXPORT int virtq_driver_push_head(struct virtq_driver *d, uint16_t head);
-/** virtq_driver_avail_idx() - the avail.idx the driver published last. */
+/**
+ * virtq_driver_write_packed_desc() - packed mode: write ring slot @idx
+ * (< size) verbatim, addr/len/id first and then the flags with release
+ * (so a slot written with the AVAIL/USED bits of the current wrap becomes
+ * available).  Wrap counters start at 1: AVAIL set, USED clear on the
+ * first lap.  -EINVAL in split mode.
+ */
+CVMM_EXPORT int
+virtq_driver_write_packed_desc(struct virtq_driver *d, uint16_t idx,
+			       const struct vring_packed_desc *desc);
+/** virtq_driver_avail_idx() - the avail.idx the driver published last
+ *  (packed mode: the number of publishes, mod 2^16). */
 CVMM_EXPORT uint16_t virtq_driver_avail_idx(const struct virtq_driver *d);
 
 /**

@@ -1,7 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
 /*
- * libvirtio-queue: the device side of a virtio split virtqueue (virtio 1.2,
- * sections 2.6 and 2.7), hardened against a hostile driver.
+ * libvirtio-queue: the device side of a virtio virtqueue, split (virtio
+ * 1.2, sections 2.6 and 2.7) or packed (2.8), hardened against a hostile
+ * driver.
+ *
+ * Layouts.  The layout is chosen when the queue is activated, from the
+ * negotiated features given to virtq_set_features(): VIRTIO_F_RING_PACKED
+ * (bit 34) selects the packed ring.  Devices do not see the difference:
+ * chains, their accessors and the completions are the same calls.  In the
+ * packed layout the three areas are the descriptor ring (16-aligned, 16 *
+ * size bytes, read AND written by the device), the driver event
+ * suppression structure (VIRTQ_AREA_AVAIL, 4-aligned, 4 bytes) and the
+ * device event suppression structure (VIRTQ_AREA_USED, 4-aligned, 4
+ * bytes); the three must not overlap, and the ring and the device area
+ * must be writable.  The queue size stays a power of two in either layout.
+ * Packed buffer ids must be below the queue size (what Linux and DPDK
+ * use; an id >= size breaks the queue with HEAD_OUT_OF_RANGE).
+ *
+ * VIRTIO_F_IN_ORDER (bit 35), in either layout: completions must come in
+ * the order of the pops (a completion out of order is refused with
+ * -EINVAL, a device bug that does not break the queue), and a batch
+ * completion is reported to the driver as ONE used element when every
+ * chain but the last was written up to its writable total (2.7.9, 2.8.9).
  *
  * Life cycle, as a transport drives it:
  *   virtq_create(max_size)            once per queue
@@ -75,7 +95,7 @@ struct vring_used_elem;
 extern "C" {
 #endif
 
-/** Largest queue size a split virtqueue may have (virtio 1.2, 2.7). */
+/** Largest queue size a virtqueue may have (virtio 1.2, 2.7 and 2.8). */
 #define VIRTQ_MAX_SIZE 32768u
 
 struct virtq;
@@ -120,6 +140,13 @@ enum virtq_error {
 	VIRTQ_ERR_CHAIN_LEN_OVERFLOW,	   /**< total length > 2^32 - 1 */
 	VIRTQ_ERR_BUFFER_OUTSIDE_RAM,	   /**< buffer not in guest RAM */
 	VIRTQ_ERR_BUFFER_READONLY,	   /**< writable buffer in ROM */
+	/* --- packed layout --- */
+	VIRTQ_ERR_DESC_READONLY,     /**< config: packed ring in ROM */
+	VIRTQ_ERR_DESC_NOT_AVAIL,    /**< chain runs into a slot not made
+					available (wrong AVAIL/USED bits) */
+	VIRTQ_ERR_RING_OVERRUN,	     /**< more descriptors in flight than
+					the ring holds */
+	VIRTQ_ERR_INDIRECT_IN_CHAIN, /**< INDIRECT descriptor in a chain */
 	VIRTQ_ERR__COUNT
 };
 
@@ -138,7 +165,9 @@ enum virtq_area {
 #define VIRTQ_RING_FEATURES                               \
 	((1ull << 28 /* VIRTIO_RING_F_INDIRECT_DESC */) | \
 	 (1ull << 29 /* VIRTIO_RING_F_EVENT_IDX */) |     \
-	 (1ull << 32 /* VERSION_1 */))
+	 (1ull << 32 /* VERSION_1 */) |                   \
+	 (1ull << 34 /* VIRTIO_F_RING_PACKED */) |        \
+	 (1ull << 35 /* VIRTIO_F_IN_ORDER */))
 
 /** Called once when the queue breaks; see the file comment. */
 typedef void (*virtq_error_fn)(struct virtq *q, enum virtq_error err,
@@ -202,8 +231,9 @@ CVMM_EXPORT guest_addr_t virtq_addr(const struct virtq *q,
 
 /**
  * virtq_set_features() - the negotiated device features.  Only the bits of
- * VIRTQ_RING_FEATURES are used (EVENT_IDX, INDIRECT_DESC, VERSION_1); the
- * rest are ignored.  Errors: -EBUSY when ready.
+ * VIRTQ_RING_FEATURES are used (EVENT_IDX, INDIRECT_DESC, VERSION_1,
+ * RING_PACKED: the layout, IN_ORDER); the rest are ignored.  Errors:
+ * -EBUSY when ready.
  */
 CVMM_EXPORT int virtq_set_features(struct virtq *q, uint64_t features);
 /** virtq_features() - the ring feature bits in use. */
@@ -222,6 +252,10 @@ CVMM_EXPORT uint64_t virtq_features(const struct virtq *q);
 CVMM_EXPORT int virtq_set_ready(struct virtq *q, bool ready);
 /** virtq_ready() - whether the queue is active. */
 CVMM_EXPORT bool virtq_ready(const struct virtq *q);
+
+/** virtq_is_packed() - whether the active queue serves the packed layout
+ *  (false while not ready). */
+CVMM_EXPORT bool virtq_is_packed(const struct virtq *q);
 
 /** virtq_config_error() - the reason the last configuration call failed,
  *  VIRTQ_ERR_NONE after a successful one. */
@@ -583,7 +617,7 @@ CVMM_EXPORT bool virtq_enable_notification(struct virtq *q);
 
 /* -------------------------------------------------------- snapshot/restore */
 
-#define VIRTQ_STATE_VERSION 1
+#define VIRTQ_STATE_VERSION 2
 
 /** Everything a queue holds, for migration/snapshots. */
 struct virtq_state {
@@ -602,6 +636,19 @@ struct virtq_state {
 	uint32_t allow_zero_len;
 	uint32_t in_flight; /**< number of bits set below */
 	uint64_t in_flight_heads[VIRTQ_MAX_SIZE / 64]; /**< bit per head */
+	/* Packed layout (meaningful when features has RING_PACKED). */
+	uint16_t avail_pos; /**< next ring slot to read */
+	uint16_t used_pos;  /**< next ring slot to write */
+	uint8_t avail_wrap; /**< wrap counter of avail_pos (0/1) */
+	uint8_t used_wrap;  /**< wrap counter of used_pos (0/1) */
+	uint16_t reserved;  /**< zero */
+	uint32_t used_adv;  /**< used slots written since the last check */
+	uint32_t desc_out;  /**< ring descriptors in flight */
+	/** Per head in flight: the pop sequence number (bits 16..31) and
+	 *  the ring descriptors it holds minus one (bits 0..14). */
+	uint32_t in_flight_meta[VIRTQ_MAX_SIZE];
+	/** Per head in flight: the used-length bound (writable total). */
+	uint32_t in_flight_bound[VIRTQ_MAX_SIZE];
 };
 
 /** virtq_save() - copy @q's state into @st.  Never fails. */
@@ -614,8 +661,11 @@ CVMM_EXPORT void virtq_save(const struct virtq *q, struct virtq_state *st);
  * the size, or an in-flight count that disagrees with the bits or with
  * next_avail - next_used give -EINVAL; ring checks as virtq_set_ready().
  * The used-length bound of each head in flight (see virtq_add_used()) is
- * recomputed from its descriptors (unbounded if @st is not ready).  On
- * error @q is reset.
+ * recomputed from its descriptors (unbounded if @st is not ready) in the
+ * split layout, taken from @st in the packed one (whose used descriptors
+ * may have overwritten the chain); the packed positions, wrap counters
+ * and descriptors in flight must agree with each other.  On error @q is
+ * reset.
  */
 CVMM_EXPORT int virtq_restore(struct virtq *q, const struct virtq_state *st);
 

@@ -48,6 +48,12 @@
 #define F_VERSION_1 (1ull << VIRTIO_F_VERSION_1)
 #define F_EVENT_IDX (1ull << VIRTIO_RING_F_EVENT_IDX)
 #define F_INDIRECT  (1ull << VIRTIO_RING_F_INDIRECT_DESC)
+/* The ring layout a loop test runs in: _i 0 split, 1 packed (the echo
+ * device then offers RING_PACKED and IN_ORDER, the transport passes the
+ * negotiated bits to its queues, the mock driver follows). */
+#define F_PACKED    (1ull << 34)
+#define F_IN_ORDER  (1ull << 35)
+static uint64_t echo_extra_features;
 
 /* ------------------------------------------------------------ fixture */
 
@@ -77,6 +83,7 @@ static void mem_setup(void)
 
 static void teardown(void)
 {
+	echo_extra_features = 0;
 	for (unsigned i = 0; i < 4; i++) {
 		virtq_driver_destroy(drv[i]);
 		drv[i] = NULL;
@@ -553,7 +560,7 @@ static void echo_create(void)
 	info.device_id = ECHO_ID;
 	info.num_queues = 2;
 	info.queue_max_size = 256;
-	info.features = 1ull << 0;
+	info.features = 1ull << 0 | echo_extra_features;
 	info.config_size = 8;
 	ck_assert_int_eq(
 		virtio_device_create(&info, &echo_ops, &echo_state, &vdev), 0);
@@ -1130,10 +1137,13 @@ START_TEST(test_pci_echo_indirect)
 	};
 	struct vring_used_elem e;
 	uint64_t out = 0;
+	uint64_t layout = _i ? F_PACKED | F_IN_ORDER : 0;
 
+	echo_extra_features = layout;
 	echo_create();
 	pci_attach();
-	pci_probe(F_VERSION_1 | F_INDIRECT | F_EVENT_IDX, 2);
+	pci_probe(F_VERSION_1 | F_INDIRECT | F_EVENT_IDX | layout, 2);
+	ck_assert_uint_eq(virtio_device_features(vdev) & layout, layout);
 	ck_assert_int_eq(guest_memory_write_u64(mem, BUF_BASE,
 						0x0102030405060708ull),
 			 0);
@@ -1325,11 +1335,14 @@ START_TEST(test_mmio_echo_two_queues_and_config)
 	};
 	struct vring_used_elem e;
 	uint32_t v = 0xdeadbeef, g;
+	uint64_t layout = _i ? F_PACKED : 0;
 
+	echo_extra_features = layout;
 	echo_create();
 	mmio_attach();
-	mmio_probe(F_VERSION_1 | (1ull << 0), 2);
-	ck_assert_uint_eq(virtio_device_features(vdev), F_VERSION_1 | 1);
+	mmio_probe(F_VERSION_1 | (1ull << 0) | layout, 2);
+	ck_assert_uint_eq(virtio_device_features(vdev),
+			  F_VERSION_1 | 1 | layout);
 	ck_assert_int_eq(guest_memory_write_u32(mem, BUF_BASE, 0x600d), 0);
 	ck_assert_int_eq(virtq_driver_add(drv[0], b, 2, NULL), 0);
 	wr(MMIO(VIRTIO_MMIO_QUEUE_NOTIFY), 4, 0);
@@ -1992,7 +2005,7 @@ static Suite *virtio_suite(void)
 	tcase_add_test(tc, test_pci_cfg_access_window);
 	tcase_add_test(tc, test_reset_drains_before_status_zero);
 	tcase_add_test(tc, test_async_completion_from_poll_fd);
-	tcase_add_test(tc, test_pci_echo_indirect);
+	tcase_add_loop_test(tc, test_pci_echo_indirect, 0, 2);
 	tcase_add_test(tc, test_hostile_pci_buffer_on_own_bar);
 	tcase_add_test(tc, test_pci_failed_status_stops_processing);
 	tcase_add_test(tc, test_pci_notify_remap_follows_bar);
@@ -2002,7 +2015,7 @@ static Suite *virtio_suite(void)
 	tc = tcase_create("mmio");
 	tcase_add_checked_fixture(tc, mem_setup, teardown);
 	tcase_add_test(tc, test_mmio_rng_probe_kick_irq);
-	tcase_add_test(tc, test_mmio_echo_two_queues_and_config);
+	tcase_add_loop_test(tc, test_mmio_echo_two_queues_and_config, 0, 2);
 	tcase_add_test(tc, test_hostile_mmio_registers);
 	tcase_add_test(tc, test_hostile_mmio_queue_size_and_features);
 	tcase_add_test(tc, test_hostile_mmio_broken_queue_needs_reset);

@@ -13,6 +13,7 @@
  *  - no lost interrupt: a completion after the driver re-enabled
  *    interrupts asks for one;
  *  - save/restore and undo keep all of the above.
+ * Bit 1 of the second byte runs the packed layout (driver and device).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -77,7 +78,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m = CVMM_TEST_MEMORY({.gpa = 0, .size = MEM_SIZE});
 	qsize = 1u << (data[0] % 7); /* 1..64 */
 	features = (data[1] & 1 ? 1ull << VIRTIO_RING_F_EVENT_IDX : 0) |
-		   (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+		   (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
+		   (data[1] & 2 ? 1ull << 34 /* VIRTIO_F_RING_PACKED */ : 0);
 	virtq_driver_layout(qsize, 0, &da, &aa, &ua);
 	check(virtq_driver_create(m, qsize, features, da, aa, ua, &d) == 0);
 	check(virtq_create(MAXQ, &q) == 0);

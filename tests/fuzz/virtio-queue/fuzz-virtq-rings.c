@@ -13,7 +13,11 @@
  * pops with virtq_pop_batch() (up to 8 chains a call) instead.  Bit 7
  * gives each chain small storage (1..8 buffers): a chain that does not fit
  * must come back -ENOBUFS with nothing consumed, and pop with enough room
- * right after.
+ * right after.  Byte 15 chooses the layout: bit 0 the packed ring (the
+ * device then also writes used descriptors into the ring: a slot can only
+ * become available again through a one-byte write of the pattern over its
+ * flags, which flips one bit, so a few laps at most; the same bound
+ * holds), bit 1 IN_ORDER (the loop completes in pop order anyway).
  *
  * Guest RAM: A [0, 64K) and B [64K, 128K) adjacent, a hole, C [1M, 1M+4K)
  * read-only.
@@ -43,7 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint64_t align[3] = {16, 2, 4};
+	static const uint64_t split_align[3] = {16, 2, 4};
+	static const uint64_t packed_align[3] = {16, 4, 4};
+	const uint64_t *align;
 	struct guest_memory *m;
 	struct virtq *q;
 	static struct virtq_buf store[9][1024];
@@ -57,8 +63,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned int i;
 	int r;
 
-	if (size < 16)
+	if (size < 17)
 		return 0;
+	align = data[15] & 1 ? packed_align : split_align;
 	m = CVMM_TEST_MEMORY(
 		{.gpa = 0, .size = A_SIZE}, {.gpa = A_SIZE, .size = A_SIZE},
 		{.gpa = C_GPA, .size = C_SIZE, .flags = GUEST_REGION_READONLY});
@@ -71,7 +78,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	virtq_set_features(
 		q, (data[1] & 1 ? 1ull << VIRTIO_RING_F_EVENT_IDX : 0) |
 			   (data[1] & 2 ? 1ull << VIRTIO_RING_F_INDIRECT_DESC
-					: 0));
+					: 0) |
+			   (data[15] & 1 ? 1ull << 34 /* RING_PACKED */ : 0) |
+			   (data[15] & 2 ? 1ull << 35 /* IN_ORDER */ : 0));
 	virtq_allow_zero_length(q, data[1] & 4);
 	for (i = 0; i < 3; i++) {
 		uint64_t a = get32(data + 3 + 4 * i) & 0x1fffff;
@@ -87,8 +96,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		virtq_chain_init(&cs[k], store[k], cap);
 	virtq_chain_init(&c, store[8], 1024);
 	/* The rest of the input is guest RAM (A then B). */
-	data += 15;
-	size -= 15;
+	data += 16;
+	size -= 16;
 	if (size > 2 * A_SIZE)
 		size = 2 * A_SIZE;
 	if (guest_memory_write(m, 0, data, size))

@@ -753,7 +753,7 @@ static int load_guest(struct vm *vm, struct kvm_regs *regs,
 			(struct acpi_gas){ACPI_GAS_IO, 8, ACPI_PM_PORT + 4};
 		ac.reset_value = ACPI_RESET_VALUE;
 		ac.pci = true;
-		ac.pci_bus_end = 0;
+		ac.pci_bus_count = 1; /* bus 0 only: its 1 MiB of ECAM */
 		ac.ecam_base = VM_PCI_ECAM_BASE;
 		ac.io_base = VM_PCI_IO_BASE;
 		ac.io_size = VM_PCI_IO_SIZE;

@@ -776,6 +776,10 @@ static int load_guest(struct vm *vm, struct kvm_regs *regs,
 		struct boot_mptable_config mc = {0};
 
 		mc.num_cpus = o->cpus;
+		/* KVM's default GSI routing sends the PIT's IRQ 0 to IOAPIC
+		 * input 0 (QEMU reroutes it to 2): say so, or the guest waits
+		 * for timer interrupts on input 2 that never come. */
+		mc.irq0_to_pin0 = true;
 		TRY(boot_mptable_setup(vm->mem, &mc, NULL), "MP table");
 	}
 	bc.cmdline = o->cmdline;

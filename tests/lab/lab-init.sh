@@ -70,6 +70,11 @@ ensure_kvm() {
 	*) echo "the lab CPU has neither svm nor vmx"; return 1 ;;
 	esac
 	[ -c /dev/kvm ] || { echo "/dev/kvm did not appear"; return 1; }
+	# Huge pages for cvmm's memfd guest RAM (it asks with MADV_HUGEPAGE),
+	# as QEMU's anonymous RAM gets them: Debian's default is never.
+	f=/sys/kernel/mm/transparent_hugepage/shmem_enabled
+	[ -w $f ] && echo advise >$f
+	return 0
 }
 
 ensure_vfio() {

@@ -88,7 +88,7 @@ struct vcpu {
 	unsigned id;
 	pthread_t thread;
 	bool started;
-	uint64_t exits;
+	uint64_t exits, pio_exits, mmio_exits; /* --verbose */
 };
 
 struct wired_irq {
@@ -1038,9 +1038,11 @@ static void *vcpu_thread(void *arg)
 		c->exits++;
 		switch (e.reason) {
 		case KVM_EXIT_IO:
+			c->pio_exits++;
 			handle_pio(vm, &e);
 			break;
 		case KVM_EXIT_MMIO:
+			c->mmio_exits++;
 			handle_mmio(vm, &e);
 			break;
 		case KVM_EXIT_INTR:
@@ -1221,6 +1223,27 @@ static void print_rss(const struct vm *vm)
 			"cvmm: RSS %ld KiB, guest memory (shmem) %ld KiB, "
 			"beyond guest memory %ld KiB\n",
 			rss, shmem, rss - shmem);
+}
+
+/* --verbose: the exits that reached cvmm (KVM handles the rest itself). */
+static void print_exits(const struct vm *vm)
+{
+	uint64_t all = 0, pio = 0, mmio = 0;
+	uint64_t first = atomic_load(&vm->first_run_ns);
+	double s = first ? (double)(cvmm_now_ns() - first) / 1e9 : 0;
+	unsigned i;
+
+	for (i = 0; i < vm->o->cpus; i++) {
+		all += vm->vcpus[i].exits;
+		pio += vm->vcpus[i].pio_exits;
+		mmio += vm->vcpus[i].mmio_exits;
+	}
+	fprintf(stderr,
+		"cvmm: %llu exits to cvmm in %.1f s (%.0f a second): %llu "
+		"port I/O, %llu MMIO, %llu other\n",
+		(unsigned long long)all, s, s > 0 ? (double)all / s : 0.0,
+		(unsigned long long)pio, (unsigned long long)mmio,
+		(unsigned long long)(all - pio - mmio));
 }
 
 static int io_loop(struct vm *vm, int sig_fd)
@@ -1465,6 +1488,7 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 				(double)(vm.t_load - vm.t_vcpu) / 1e6,
 				(double)(first - vm.t_load) / 1e6);
 		print_rss(&vm);
+		print_exits(&vm);
 	}
 	if (r != CVMM_EXIT_OK || o->verbose)
 		fprintf(stderr, "cvmm: %s\n", vm.exit_reason);

@@ -501,7 +501,7 @@ bench_cvmm() {
 		--cmdline "$GUEST_CMDLINE labmode=bench" </dev/null >/dev/null 2>/tmp/bench.err
 	rc=$?
 	e=$(now_ms)
-	echo "$what run $1 ($k): $((e - s)) ms, exit status $rc; $(grep -h 'first KVM_RUN\|beyond guest' /tmp/bench.err | sed 's/^cvmm: //' | tr '\n' ';')"
+	echo "$what run $1 ($k): $((e - s)) ms, exit status $rc; $(grep -h 'first KVM_RUN\|beyond guest\|exits to cvmm' /tmp/bench.err | sed 's/^cvmm: //' | tr '\n' ';')"
 	echo "BENCH $what $((e - s))" >>/tmp/bench.txt
 	[ $rc = 0 ]
 }

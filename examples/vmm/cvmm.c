@@ -817,6 +817,7 @@ static int setup_vcpus(struct vm *vm)
 	struct kvm_msrs *msrs = NULL;
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
+	bool tsc_deadline;
 	unsigned i;
 	int r;
 
@@ -831,6 +832,9 @@ static int setup_vcpus(struct vm *vm)
 								    "VCPU");
 	}
 
+	/* As QEMU does: the in-kernel LAPIC has the TSC deadline timer. */
+	tsc_deadline =
+		kvm_vm_check_extension(vm->kvm, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	r = kvm_sys_get_supported_cpuid(vm->sys, &supported);
 	if (r < 0)
 		return fail("KVM_GET_SUPPORTED_CPUID", r);
@@ -840,7 +844,8 @@ static int setup_vcpus(struct vm *vm)
 	for (i = 0; r == 0 && i < o->cpus; i++) {
 		struct kvm_vcpu_obj *v = vm->vcpus[i].obj;
 		struct boot_cpuid_config cc = {.apic_id = i,
-					       .num_cpus = o->cpus};
+					       .num_cpus = o->cpus,
+					       .tsc_deadline = tsc_deadline};
 		struct kvm_lapic_state lapic;
 		size_t n = 0;
 

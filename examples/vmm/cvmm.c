@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -87,7 +88,7 @@ struct vcpu {
 	unsigned id;
 	pthread_t thread;
 	bool started;
-	uint64_t exits;
+	uint64_t exits, pio_exits, mmio_exits; /* --verbose */
 };
 
 struct wired_irq {
@@ -707,6 +708,14 @@ static int setup_memory(struct vm *vm)
 	for (i = 0; i < guest_memory_num_regions(vm->mem); i++) {
 		struct guest_region *g = guest_memory_region_at(vm->mem, i);
 
+		/* Transparent huge pages where the host allows them for shmem
+		 * (shmem_enabled advise or within_size; QEMU's anonymous RAM
+		 * gets them by default): KVM then maps the guest 2 MiB at a
+		 * time, and a booting kernel takes one nested page fault per
+		 * 2 MiB instead of one per 4 KiB. */
+		madvise(guest_region_host_addr(g), guest_region_size(g),
+			MADV_HUGEPAGE);
+
 		TRY(kvm_vm_set_user_memory_region(
 			    vm->kvm, (uint32_t)i, 0, guest_region_gpa(g),
 			    guest_region_size(g), guest_region_host_addr(g)),
@@ -753,7 +762,7 @@ static int load_guest(struct vm *vm, struct kvm_regs *regs,
 			(struct acpi_gas){ACPI_GAS_IO, 8, ACPI_PM_PORT + 4};
 		ac.reset_value = ACPI_RESET_VALUE;
 		ac.pci = true;
-		ac.pci_bus_end = 0;
+		ac.pci_bus_count = 1; /* bus 0 only: its 1 MiB of ECAM */
 		ac.ecam_base = VM_PCI_ECAM_BASE;
 		ac.io_base = VM_PCI_IO_BASE;
 		ac.io_size = VM_PCI_IO_SIZE;
@@ -776,6 +785,10 @@ static int load_guest(struct vm *vm, struct kvm_regs *regs,
 		struct boot_mptable_config mc = {0};
 
 		mc.num_cpus = o->cpus;
+		/* KVM's default GSI routing sends the PIT's IRQ 0 to IOAPIC
+		 * input 0 (QEMU reroutes it to 2): say so, or the guest waits
+		 * for timer interrupts on input 2 that never come. */
+		mc.irq0_to_pin0 = true;
 		TRY(boot_mptable_setup(vm->mem, &mc, NULL), "MP table");
 	}
 	bc.cmdline = o->cmdline;
@@ -804,6 +817,7 @@ static int setup_vcpus(struct vm *vm)
 	struct kvm_msrs *msrs = NULL;
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
+	bool tsc_deadline;
 	unsigned i;
 	int r;
 
@@ -818,6 +832,9 @@ static int setup_vcpus(struct vm *vm)
 								    "VCPU");
 	}
 
+	/* As QEMU does: the in-kernel LAPIC has the TSC deadline timer. */
+	tsc_deadline =
+		kvm_vm_check_extension(vm->kvm, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	r = kvm_sys_get_supported_cpuid(vm->sys, &supported);
 	if (r < 0)
 		return fail("KVM_GET_SUPPORTED_CPUID", r);
@@ -827,7 +844,8 @@ static int setup_vcpus(struct vm *vm)
 	for (i = 0; r == 0 && i < o->cpus; i++) {
 		struct kvm_vcpu_obj *v = vm->vcpus[i].obj;
 		struct boot_cpuid_config cc = {.apic_id = i,
-					       .num_cpus = o->cpus};
+					       .num_cpus = o->cpus,
+					       .tsc_deadline = tsc_deadline};
 		struct kvm_lapic_state lapic;
 		size_t n = 0;
 
@@ -898,15 +916,20 @@ static int setup_vm(struct vm *vm)
 		return -EINVAL;
 	}
 	TRY(kvm_vm_create(vm->sys, 0, &vm->kvm), "KVM_CREATE_VM");
+	vm->t_vm = cvmm_now_ns();
+	/* Memory before the irqchip: installing a memory slot waits for an
+	 * SRCU grace period, which is short on a fresh VM but a full one
+	 * (5-10 ms measured) right after the irqchip and PIT have waited
+	 * for theirs. */
+	r = setup_memory(vm);
+	vm->t_mem = cvmm_now_ns();
+	if (r < 0)
+		return r;
 	TRY(kvm_vm_set_tss_addr(vm->kvm, TSS_ADDR), "KVM_SET_TSS_ADDR");
 	TRY(kvm_vm_create_irqchip(vm->kvm), "KVM_CREATE_IRQCHIP");
 	TRY(kvm_vm_create_pit2(vm->kvm, KVM_PIT_SPEAKER_DUMMY), "KVM_CREATE_"
 								"PIT2");
-	vm->t_vm = cvmm_now_ns();
-	r = setup_memory(vm);
-	vm->t_mem = cvmm_now_ns();
-	if (r == 0)
-		r = setup_devices(vm);
+	r = setup_devices(vm);
 	vm->t_dev = cvmm_now_ns();
 	if (r == 0)
 		r = setup_vcpus(vm);
@@ -1020,9 +1043,11 @@ static void *vcpu_thread(void *arg)
 		c->exits++;
 		switch (e.reason) {
 		case KVM_EXIT_IO:
+			c->pio_exits++;
 			handle_pio(vm, &e);
 			break;
 		case KVM_EXIT_MMIO:
+			c->mmio_exits++;
 			handle_mmio(vm, &e);
 			break;
 		case KVM_EXIT_INTR:
@@ -1203,6 +1228,27 @@ static void print_rss(const struct vm *vm)
 			"cvmm: RSS %ld KiB, guest memory (shmem) %ld KiB, "
 			"beyond guest memory %ld KiB\n",
 			rss, shmem, rss - shmem);
+}
+
+/* --verbose: the exits that reached cvmm (KVM handles the rest itself). */
+static void print_exits(const struct vm *vm)
+{
+	uint64_t all = 0, pio = 0, mmio = 0;
+	uint64_t first = atomic_load(&vm->first_run_ns);
+	double s = first ? (double)(cvmm_now_ns() - first) / 1e9 : 0;
+	unsigned i;
+
+	for (i = 0; i < vm->o->cpus; i++) {
+		all += vm->vcpus[i].exits;
+		pio += vm->vcpus[i].pio_exits;
+		mmio += vm->vcpus[i].mmio_exits;
+	}
+	fprintf(stderr,
+		"cvmm: %llu exits to cvmm in %.1f s (%.0f a second): %llu "
+		"port I/O, %llu MMIO, %llu other\n",
+		(unsigned long long)all, s, s > 0 ? (double)all / s : 0.0,
+		(unsigned long long)pio, (unsigned long long)mmio,
+		(unsigned long long)(all - pio - mmio));
 }
 
 static int io_loop(struct vm *vm, int sig_fd)
@@ -1391,9 +1437,6 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 		r = CVMM_EXIT_ERROR;
 		goto out;
 	}
-	/* The kernel and initrd are copied into guest RAM: drop the file
-	 * mappings, so they do not stay in cvmm's resident set. */
-	cvmm_opts_release(o);
 	for (i = 0; i < o->cpus; i++) {
 		int e = pthread_create(&vm.vcpus[i].thread, NULL, vcpu_thread,
 				       &vm.vcpus[i]);
@@ -1405,6 +1448,10 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 		}
 		vm.vcpus[i].started = true;
 	}
+	/* The kernel and initrd are copied into guest RAM: drop the file
+	 * mappings, so they do not stay in cvmm's resident set (once the
+	 * vCPUs run: unmapping them takes a while). */
+	cvmm_opts_release(o);
 	io_loop(&vm, sig_fd);
 	/* Stop every vCPU: the flag is set, kicks make KVM_RUN return. */
 	for (i = 0; i < o->cpus; i++) {
@@ -1432,7 +1479,8 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 			fprintf(stderr,
 				"cvmm: start to first KVM_RUN %.3f ms (%u "
 				"vCPUs, %llu MiB): arguments and files %.3f, "
-				"VM %.3f, memory %.3f, devices %.3f, vCPUs "
+				"VM %.3f, memory %.3f, irqchip and devices "
+				"%.3f, vCPUs "
 				"%.3f, kernel and boot data %.3f, threads "
 				"%.3f\n",
 				(double)(first - start_ns) / 1e6, o->cpus,
@@ -1445,6 +1493,7 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 				(double)(vm.t_load - vm.t_vcpu) / 1e6,
 				(double)(first - vm.t_load) / 1e6);
 		print_rss(&vm);
+		print_exits(&vm);
 	}
 	if (r != CVMM_EXIT_OK || o->verbose)
 		fprintf(stderr, "cvmm: %s\n", vm.exit_reason);

@@ -55,6 +55,14 @@ static void gas(uint8_t *p, const struct acpi_gas *g)
 	ll_put64(p + 4, g->address);
 }
 
+/* The last PCI bus of the host bridge (check_config() bounded the sum). */
+static uint8_t pci_bus_last(const struct acpi_tables_config *c)
+{
+	if (!c->pci_bus_count)
+		return 255;
+	return (uint8_t)(c->pci_bus_start + c->pci_bus_count - 1);
+}
+
 static int build_dsdt(const struct acpi_tables_config *c, struct aml *a)
 {
 	uint8_t s5 = c->s5_type ? c->s5_type : DEFAULT_S5;
@@ -73,11 +81,9 @@ static int build_dsdt(const struct acpi_tables_config *c, struct aml *a)
 
 	sb = aml_scope_open(a, "\\_SB_");
 	if (c->pci) {
-		uint8_t bend = c->pci_bus_end ? c->pci_bus_end : 255;
+		uint8_t bend = pci_bus_last(c);
 		struct aml r = {0};
 
-		if (bend < c->pci_bus_start)
-			bend = c->pci_bus_start;
 		aml_res_word_bus(&r, c->pci_bus_start, bend);
 		aml_res_io(&r, 0xcf8, 8);
 		if (c->io_size)
@@ -194,7 +200,7 @@ static int check_config(const struct acpi_tables_config *c)
 	for (size_t i = 0; i < c->n_pci_irqs; i++)
 		if (c->pci_irqs[i].slot > 31 || c->pci_irqs[i].pin > 3)
 			return -EINVAL;
-	if (c->pci_bus_end && c->pci_bus_end < c->pci_bus_start)
+	if (c->pci_bus_start + (unsigned)c->pci_bus_count > 256)
 		return -EINVAL;
 	if (c->io_size && (!ll_add(c->io_base, c->io_size, &e) || e > 0x10000))
 		return -EINVAL;
@@ -339,10 +345,8 @@ int acpi_tables_setup(const struct guest_memory *m,
 
 	/* MCFG */
 	if (c->pci) {
-		uint8_t bend = c->pci_bus_end ? c->pci_bus_end : 255;
+		uint8_t bend = pci_bus_last(c);
 
-		if (bend < c->pci_bus_start)
-			bend = c->pci_bus_start;
 		t = buf + o_mcfg;
 		header(t, "MCFG", mcfg_len, 1);
 		ll_put64(t + 44, c->ecam_base ? c->ecam_base : DEFAULT_ECAM);

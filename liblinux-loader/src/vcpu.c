@@ -269,6 +269,8 @@ int boot_cpuid_normalize(struct kvm_cpuid_entry2 *e, size_t n, size_t cap,
 			if (ncpu > 1)
 				c->edx |= 1u << 28;
 			c->ecx |= 1u << 31;
+			if (cfg->tsc_deadline)
+				c->ecx |= 1u << 24;
 			break;
 		case 4:
 			if (c->eax & 0x1f) {

@@ -17,6 +17,8 @@
 #   hvc               the same as stdin on hvc0 (virtio-console)
 #   panic             loads pvpanic, then panics the kernel (sysrq c)
 #   bench             `reboot -f` at once (the boot benchmark)
+#   reboot            LAB-INFO lines (also the MP table and the timer
+#                     interrupt), then `reboot -f` (the acpi=off boot)
 #   shell             the demo of tools/boot-guest: virtio modules, what was
 #                     found, a shell on the console; poweroff ends it
 #   info              the same without the shell: prints and powers off
@@ -106,6 +108,12 @@ hvc)
 	echo "LAB-STDIN-READY"
 	timeout 60 sh
 	poweroff -f
+	;;
+reboot)
+	info
+	echo "LAB-INFO mptable $(dmesg | grep -c 'found SMP MP-table')"
+	echo "LAB-INFO timer-irq $(grep ' timer$' /proc/interrupts | tr -s ' ')"
+	reboot -f
 	;;
 panic)
 	load_mod pvpanic_pci || echo "pvpanic_pci did not load"

@@ -465,7 +465,7 @@ def vmlinux_of(cache, vmlinuz):
 
 
 def add_qemu(cp):
-    """QEMU as a peer in the lab, for the boot benchmark (LAB_BENCH_QEMU=1):
+    """QEMU as a peer in the lab, for the boot benchmark (want_qemu_peer):
     the host's qemu-system-x86_64 at /lab/qemu/, the shared libraries `ldd`
     lists at their own paths, and its firmware in /lab/qemu/firmware."""
     qemu = shutil.which(os.environ.get("LAB_QEMU", "qemu-system-x86_64"))
@@ -512,7 +512,17 @@ def resolve_packages(cache):
     return kpkg, kver, bbver
 
 
-def build_images(args):
+def want_qemu_peer(names=()):
+    """QEMU goes into the lab image (with the kernel's vmlinux) for the boot
+    benchmark's comparison when cvmm-bench runs, unless LAB_BENCH_QEMU=0;
+    LAB_BENCH_QEMU=1 puts it in for any run (e.g. `run`)."""
+    v = os.environ.get("LAB_BENCH_QEMU", "")
+    if v:
+        return v != "0"
+    return "cvmm-bench" in names
+
+
+def build_images(args, qemu_peer=False):
     """Returns a dict with paths of the kernel and the lab initramfs.  The
     cache is locked meanwhile (a lab test and `tests/lab/run` may build at
     the same time)."""
@@ -520,10 +530,10 @@ def build_images(args):
     os.makedirs(cache, exist_ok=True)
     with open(os.path.join(cache, "lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return build_images_locked(args, cache)
+        return build_images_locked(args, cache, qemu_peer)
 
 
-def build_images_locked(args, cache):
+def build_images_locked(args, cache, qemu_peer):
     t0 = time.monotonic()
     kpkg, kver, bbver = resolve_packages(cache)
     kroot = unpack_deb(cache, fetch_deb(cache, kpkg, kver))
@@ -571,7 +581,7 @@ def build_images_locked(args, cache):
     done = set()
     ktests = [t["name"] for t in tests if kvm_test_script(
         c, t, done, up_to_date(sdir, t["cmd"][0], static_ok), sdir)]
-    if os.environ.get("LAB_BENCH_QEMU"):
+    if qemu_peer:
         add_qemu(c)
         c.add_bytes("lab/guest/vmlinux", vmlinux_of(cache, vmlinuz), 0o644)
     img = os.path.join(cache, "images")
@@ -749,7 +759,8 @@ CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
           "guest-blk-discard", "guest-channel",
           "guest-reboot",
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
-          "guest-hvc0", "guest-panic", "transport-pci", "transport-mmio",
+          "guest-hvc0", "guest-panic", "guest-acpi-off", "transport-pci",
+          "transport-mmio",
           "cvmm-bench"]
 
 # Host-side budget of one check (wall clock, seconds; scaled by
@@ -760,7 +771,8 @@ CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
 # ($LAB_KVM_TEST_TIMEOUT, default 120 s, or its meson timeout if smaller).
 CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300, "guest-poweroff": 300,
                 "guest-hvc0": 300,
-                "guest-panic": 300, "cvmm-bench": 900}
+                "guest-panic": 300, "guest-acpi-off": 300,
+                "cvmm-bench": 900}
 CHECK_BUDGET_DEFAULT = 90
 SUB_BUDGET = 150
 
@@ -773,7 +785,8 @@ def check_budget(name, sub=None):
 
 
 # Checks that make a nested boot (cvmm) that others read.
-BOOT_CHECKS = {"guest-up", "guest-poweroff", "guest-panic", "guest-hvc0"}
+BOOT_CHECKS = {"guest-up", "guest-poweroff", "guest-panic", "guest-hvc0",
+               "guest-acpi-off"}
 # Checks that read the boot of guest-poweroff (the others read guest-up's).
 POWEROFF_READERS = {"guest-cpus-4", "guest-serial-input"}
 # Checks that read other boots.
@@ -964,9 +977,9 @@ def plan_text(run, host_time):
         plan += "LAB_KVM_ONLY=%s\n" % shlex.quote(" ".join(run.kvm_only))
     # The host's time, for the nested guest's RTC check.
     plan += "LAB_HOST_TIME=%d\n" % int(host_time)
-    if os.environ.get("LAB_BENCH_MICROVM"):
-        plan += "LAB_BENCH_MICROVM=%s\n" % shlex.quote(
-            os.environ["LAB_BENCH_MICROVM"])
+    for v in ("LAB_BENCH_MICROVM", "LAB_BENCH_QEMU_RUNS"):
+        if os.environ.get(v):
+            plan += "%s=%s\n" % (v, shlex.quote(os.environ[v]))
     if os.environ.get("LAB_GUEST_TIMEOUT"):
         plan += "LAB_GUEST_TIMEOUT=%d\n" % int(os.environ["LAB_GUEST_TIMEOUT"])
     return plan
@@ -1002,7 +1015,7 @@ def boot(args, names, kvm_only=()):
     run = LabRun.of(names, kvm_only)
     run.accel = choose_accel(args)
     qemu_cmd(run.accel, "", "")  # fails early and clearly without QEMU
-    manifest = build_images(args)
+    manifest = build_images(args, want_qemu_peer(names))
     t_img = time.monotonic()
     run.images_s = round(t_img - t0, 1)
     logdir = os.path.join(args.builddir, "tests", "lab", "logs")
@@ -1143,7 +1156,7 @@ def cmd_test(args):
 
 def cmd_build(args):
     try:
-        m = build_images(args)
+        m = build_images(args, want_qemu_peer())
     except LabError as e:
         log("LAB ERROR: " + str(e))
         return 1
@@ -1153,7 +1166,7 @@ def cmd_build(args):
 
 def cmd_run(args):
     try:
-        manifest = build_images(args)
+        manifest = build_images(args, want_qemu_peer())
         accel = choose_accel(args)
     except LabError as e:
         log("LAB ERROR: " + str(e))

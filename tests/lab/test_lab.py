@@ -352,6 +352,25 @@ class SelectTest(unittest.TestCase):
         self.assertEqual(lab.select_checks(lab.CHECKS, ["kvm-suite/kvm-a"]),
                          (["kvm-suite"], ["kvm-a"]))
 
+    def test_acpi_off_is_its_own_boot(self):
+        self.assertEqual(lab.select_checks(lab.CHECKS, ["guest-acpi-off"]),
+                         (["guest-acpi-off"], []))
+
+    def test_qemu_peer_for_the_benchmark(self):
+        saved = os.environ.pop("LAB_BENCH_QEMU", None)
+        try:
+            self.assertTrue(lab.want_qemu_peer(["up", "cvmm-bench"]))
+            self.assertFalse(lab.want_qemu_peer(["up", "guest-up"]))
+            self.assertFalse(lab.want_qemu_peer())
+            os.environ["LAB_BENCH_QEMU"] = "0"
+            self.assertFalse(lab.want_qemu_peer(["cvmm-bench"]))
+            os.environ["LAB_BENCH_QEMU"] = "1"
+            self.assertTrue(lab.want_qemu_peer())
+        finally:
+            os.environ.pop("LAB_BENCH_QEMU", None)
+            if saved is not None:
+                os.environ["LAB_BENCH_QEMU"] = saved
+
     def test_unknown(self):
         with self.assertRaisesRegex(lab.LabError, "no lab check named"):
             lab.select_checks(lab.CHECKS, ["guest-nothing"])

@@ -413,7 +413,7 @@ START_TEST(test_acpi_tables_parsed_back)
 		.reset_reg = {ACPI_GAS_IO, 8, 0xcf9},
 		.reset_value = 6,
 		.pci = true,
-		.pci_bus_end = 0,
+		.pci_bus_count = 0,
 		.ecam_base = 0xe0000000,
 		.io_base = 0xd000,
 		.io_size = 0x3000,
@@ -651,7 +651,7 @@ START_TEST(test_acpi_large_dsdt_pkglength)
 				       .pci = true,
 				       .com1 = true,
 				       .pci_bus_start = 2,
-				       .pci_bus_end = 9,
+				       .pci_bus_count = 8,
 				       .pci_segment = 1};
 	uint8_t rsdp[36], *xsdt, *fadt, *dsdt, *madt, *mcfg;
 	uint32_t xl, fl, dl, ml, cl;
@@ -697,6 +697,45 @@ START_TEST(test_acpi_large_dsdt_pkglength)
 }
 END_TEST
 
+/* One bus (what cvmm decodes): MCFG, _CRS and the reserved ECAM cover bus
+ * 0 alone, so the guest does not probe 255 absent buses. */
+START_TEST(test_acpi_single_bus)
+{
+	struct guest_memory *m = mem();
+	struct acpi_tables_config c = {.pci = true, .pci_bus_count = 1};
+	uint8_t rsdp[36], *xsdt, *fadt, *dsdt, *mcfg;
+	uint32_t xl, fl, dl, cl;
+	uint64_t addr;
+	struct aml_walk w;
+	const struct aml_obj *o;
+	struct res r;
+
+	ck_assert_int_eq(acpi_tables_setup(m, &c, &addr, NULL), 0);
+	ck_assert_int_eq(guest_memory_read(m, addr, rsdp, 36), 0);
+	xsdt = table(m, g64(rsdp + 24), "XSDT", 1, &xl);
+	fadt = table(m, g64(xsdt + 36), "FACP", 6, &fl);
+	mcfg = table(m, g64(xsdt + 52), "MCFG", 1, &cl);
+	ck_assert_uint_eq(mcfg[54], 0);
+	ck_assert_uint_eq(mcfg[55], 0);
+	dsdt = table(m, g64(fadt + 140), "DSDT", 2, &dl);
+	memset(&w, 0, sizeof(w));
+	termlist(&w, dsdt + 36, dsdt + dl, "\\", 0);
+	o = find(&w, "\\_SB_.PCI0._CRS");
+	resources(o, &r);
+	ck_assert_uint_eq(r.bus_min, 0);
+	ck_assert_uint_eq(r.bus_max, 0);
+	o = find(&w, "\\_SB_.MBRD._CRS");
+	resources(o, &r);
+	ck_assert_uint_eq(r.m64_min, 0xe0000000);
+	ck_assert_uint_eq(r.m64_max, 0xe0000000 + (1u << 20) - 1);
+	free(xsdt);
+	free(fadt);
+	free(dsdt);
+	free(mcfg);
+	guest_memory_unref(m);
+}
+END_TEST
+
 START_TEST(test_acpi_errors)
 {
 	struct guest_memory *m = mem();
@@ -716,9 +755,11 @@ START_TEST(test_acpi_errors)
 	c.addr = 0;
 	c.pci = true;
 	c.pci_bus_start = 5;
-	c.pci_bus_end = 4;
+	c.pci_bus_count = 252;
 	ck_assert_int_eq(acpi_tables_setup(m, &c, NULL, NULL), -EINVAL);
-	c.pci_bus_end = 0;
+	c.pci_bus_count = 251; /* buses 5..255 */
+	ck_assert_int_eq(acpi_tables_setup(m, &c, NULL, NULL), 0);
+	c.pci_bus_count = 0;
 	c.io_base = 0xf000;
 	c.io_size = 0x2000;
 	ck_assert_int_eq(acpi_tables_setup(m, &c, NULL, NULL), -EINVAL);
@@ -778,6 +819,7 @@ static Suite *acpi_suite(void)
 	tcase_add_test(tc, test_acpi_tables_parsed_back);
 	tcase_add_test(tc, test_acpi_minimal_and_sci);
 	tcase_add_test(tc, test_acpi_large_dsdt_pkglength);
+	tcase_add_test(tc, test_acpi_single_bus);
 	tcase_add_test(tc, test_acpi_errors);
 	tcase_add_test(tc, test_acpi_defaults);
 	suite_add_tcase(s, tc);

@@ -942,7 +942,7 @@ START_TEST(test_cpuid_normalize)
 	ck_assert_int_eq(boot_cpuid_normalize(e, n, 13, &cfg, &nout), 0);
 	ck_assert_uint_eq(nout, n + 2);
 	ck_assert_uint_eq(e[0].ebx, 0x0306ffffu);
-	ck_assert_uint_eq(e[0].ecx, 1u | 1u << 31);
+	ck_assert_uint_eq(e[0].ecx, 1u | 1u << 31); /* no TSC deadline */
 	ck_assert(e[0].edx & 1u << 28);
 	ck_assert_uint_eq(e[1].eax, 0x121u | 5u << 26);
 	ck_assert_uint_eq(e[2].eax, 0x163u | 5u << 26 | 5u << 14);
@@ -979,6 +979,12 @@ START_TEST(test_cpuid_normalize)
 	/* NULL configuration: vCPU 0 of 1 */
 	ck_assert_int_eq(boot_cpuid_normalize(e, nout, 13, NULL, &nout), 0);
 	ck_assert_uint_eq(e[0].ebx >> 16, 0x0001);
+	ck_assert(!(e[0].ecx & 1u << 24));
+	/* the TSC deadline timer when asked for */
+	cfg.apic_id = 0;
+	cfg.tsc_deadline = true;
+	ck_assert_int_eq(boot_cpuid_normalize(e, nout, 13, &cfg, &nout), 0);
+	ck_assert_uint_eq(e[0].ecx, 1u | 1u << 24 | 1u << 31);
 }
 END_TEST
 

@@ -876,6 +876,85 @@ START_TEST(test_read_write_across_regions)
 }
 END_TEST
 
+/* Writes of 1 MiB and more into memfd regions go through the fd (pwrite);
+ * what they write must be what the mapping and the fd show, dirty-logged,
+ * refused in read-only regions, and still written when pwrite fails. */
+static uint8_t *pattern(size_t n, unsigned seed)
+{
+	uint8_t *b = malloc(n);
+	size_t i;
+
+	ck_assert_ptr_nonnull(b);
+	for (i = 0; i < n; i++)
+		b[i] = (uint8_t)((i * 7 + seed) ^ (i >> 12));
+	return b;
+}
+
+START_TEST(test_large_write_memfd)
+{
+	struct guest_region *r[4];
+	struct guest_memory *m;
+	uint8_t *a = pattern(3 * MiB, 1), *b = pattern(6 * MiB, 2);
+	uint8_t *back = malloc(6 * MiB);
+	uint64_t bm[16];
+	int fd, ro;
+	char path[64];
+	size_t i;
+
+	ck_assert_ptr_nonnull(back);
+	r[0] = mkreg(0, 4 * MiB, GUEST_REGION_MEMFD, 0);
+	r[1] = mkreg(4 * MiB, 4 * MiB, GUEST_REGION_MEMFD,
+		     GUEST_REGION_DIRTY_LOG);
+	r[2] = mkreg(8 * MiB, 4 * MiB, GUEST_REGION_ANON_PRIVATE, 0);
+	r[3] = mkreg(16 * MiB, 2 * MiB, GUEST_REGION_MEMFD,
+		     GUEST_REGION_READONLY);
+	m = mkmem(r, 4);
+
+	/* Inside one region: visible through the mapping and the fd. */
+	ck_assert_int_eq(guest_memory_write(m, 512 * KiB, a, 3 * MiB), 0);
+	ck_assert_mem_eq((uint8_t *)host_of(m, 512 * KiB), a, 3 * MiB);
+	fd = guest_region_fd(guest_memory_region_at(m, 0), NULL);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, back, 3 * MiB, 512 * KiB), 3 * MiB);
+	ck_assert_mem_eq(back, a, 3 * MiB);
+
+	/* Across three regions (1 MiB, 4 MiB logged, 1 MiB anonymous). */
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(
+				 guest_memory_region_at(m, 1), bm, 16),
+			 0);
+	ck_assert_int_eq(guest_memory_write(m, 3 * MiB, b, 6 * MiB), 0);
+	ck_assert_int_eq(guest_memory_read(m, 3 * MiB, back, 6 * MiB), 0);
+	ck_assert_mem_eq(back, b, 6 * MiB);
+	ck_assert_int_eq(guest_region_dirty_get_and_clear(
+				 guest_memory_region_at(m, 1), bm, 16),
+			 1024);
+	for (i = 0; i < 16; i++)
+		ck_assert_uint_eq(bm[i], UINT64_MAX);
+
+	/* Read-only: refused, nothing written. */
+	ck_assert_int_eq(guest_memory_write(m, 16 * MiB, a, 2 * MiB), -EPERM);
+	ck_assert_uint_eq(*(uint8_t *)host_of(m, 16 * MiB), 0);
+
+	/* pwrite failing (the region's fd swapped for a read-only one on the
+	 * same memfd): the write still lands, through the mapping. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(ro, 0);
+	ck_assert_int_eq(dup2(ro, fd), fd);
+	close(ro);
+	ck_assert_int_eq(pwrite(fd, a, 1, 0), -1);
+	ck_assert_int_eq(guest_memory_write(m, 0, b, 2 * MiB), 0);
+	ck_assert_mem_eq((uint8_t *)host_of(m, 0), b, 2 * MiB);
+	ck_assert_int_eq(pread(fd, back, 2 * MiB, 0), 2 * MiB);
+	ck_assert_mem_eq(back, b, 2 * MiB);
+
+	guest_memory_unref(m);
+	free(a);
+	free(b);
+	free(back);
+}
+END_TEST
+
 START_TEST(test_typed_roundtrip)
 {
 	struct guest_memory *m = std_mem();
@@ -2453,6 +2532,7 @@ static Suite *vm_memory_suite(void)
 	tc = tcase_create("access");
 	tcase_add_test(tc, test_read_write_one_region);
 	tcase_add_test(tc, test_read_write_across_regions);
+	tcase_add_test(tc, test_large_write_memfd);
 	tcase_add_test(tc, test_typed_roundtrip);
 	tcase_add_test(tc, test_typed_straddle_adjacent);
 	tcase_add_test(tc, test_typed_errors);

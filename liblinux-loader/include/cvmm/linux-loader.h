@@ -487,13 +487,19 @@ CVMM_EXPORT int boot_vcpu_setup_pvh(const struct guest_memory *m,
 struct boot_cpuid_config {
 	uint32_t apic_id;      /**< this vCPU's (x2)APIC id, < 255 */
 	unsigned int num_cpus; /**< vCPUs in the VM, 1..254 (0 = 1) */
+	/** Set leaf 1 ECX[24], the TSC deadline timer: KVM's in-kernel
+	 *  LAPIC emulates it (KVM_CAP_TSC_DEADLINE_TIMER) but
+	 *  KVM_GET_SUPPORTED_CPUID leaves the bit clear.  Without it Linux
+	 *  calibrates the LAPIC timer at boot and runs it one-shot. */
+	bool tsc_deadline;
 };
 
 /**
  * boot_cpuid_normalize() - adjust a CPUID table (as KVM_GET_SUPPORTED_CPUID
  * returned it) for one vCPU, in place:
  *  - leaf 1: EBX[31:24] APIC id, EBX[23:16] logical count, EDX HTT when
- *    more than one vCPU, ECX bit 31 (hypervisor) set;
+ *    more than one vCPU, ECX bit 31 (hypervisor) set, ECX bit 24 (TSC
+ *    deadline timer) with @cfg->tsc_deadline;
  *  - leaf 4: EAX[31:26] cores per package - 1, EAX[25:14] sharing (0 for
  *    L1/L2, all cores for L3);
  *  - leaves 0xB and 0x1F: x2APIC id in EDX, SMT level (1 thread) and core

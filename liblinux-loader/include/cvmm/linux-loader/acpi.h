@@ -81,8 +81,12 @@ struct acpi_tables_config {
 	bool pci;
 	uint16_t pci_segment;
 	uint8_t pci_bus_start;
-	uint8_t pci_bus_end; /**< 0 = 255 (or bus_start if larger) */
-	uint64_t ecam_base;  /**< 0 = 0xe0000000; 1 MiB per bus */
+	/** Buses from pci_bus_start, in _CRS and MCFG: 0 = up to bus 255;
+	 *  pci_bus_start + pci_bus_count must not exceed 256.  Give the
+	 *  number the VMM decodes: Linux probes every bus MCFG covers at
+	 *  boot (32 config reads each). */
+	uint16_t pci_bus_count;
+	uint64_t ecam_base; /**< 0 = 0xe0000000; 1 MiB per bus */
 	/** Bridge windows; size 0 = no window.  I/O must end <= 0x10000,
 	 *  mmio32 <= 4 GiB. */
 	uint64_t io_base, io_size;

@@ -107,7 +107,7 @@ struct vdev {
 	struct virtio_pci *pci;
 	struct virtio_mmio *mmio; /* --transport mmio: instead of pci */
 	struct cvmm_mmio_dev window;
-	struct wired_irq irq;
+	struct cvmm_irq_msix *msix;
 	struct virtio_blk *blk;	    /* set for a disk: destroyed through it */
 	struct virtio_console *con; /* set for the console, likewise */
 	uint64_t notify_base;
@@ -128,6 +128,7 @@ struct vm {
 	struct pci_root *pci;
 	struct address_allocator *mmio32, *io;
 	struct wired_irq irq_com1, irq_kbd, irq_rtc;
+	struct cvmm_irq *irq; /* irq.c: irqfds and GSI routes */
 	struct vcpu *vcpus;
 #define VDEVS_MAX (2 + CVMM_DISKS_MAX)
 	struct vdev vdevs[VDEVS_MAX];
@@ -390,14 +391,6 @@ static void serial_input_room(void *opaque)
 	}
 }
 
-static int msi_send(void *opaque, uint64_t address, uint32_t data)
-{
-	struct vm *vm = opaque;
-	int r = kvm_vm_signal_msi(vm->kvm, address, data, 0, 0);
-
-	return r < 0 ? r : 0;
-}
-
 /* notify_remap: move the queues' ioeventfds with the BAR.  Runs on the
  * vCPU thread that wrote the BAR or command register.  A queue without an
  * ioeventfd still works: its notify is an MMIO exit processed inline. */
@@ -460,7 +453,7 @@ static int vdev_add_mmio(struct vm *vm, struct vdev *d, unsigned k)
 		return fail("virtio-mmio", -ENOSPC);
 	d->window.base = VIRTIO_MMIO_BASE + k * VIRTIO_MMIO_STEP;
 	d->window.gsi = virtio_mmio_gsis[k];
-	mc.irq = wired_irq_line(vm, &d->irq, d->window.gsi);
+	TRY(cvmm_irq_level_line(vm->irq, d->window.gsi, &mc.irq), d->name);
 	r = virtio_mmio_create(d->dev, &mc, &d->mmio);
 	if (r < 0)
 		return fail(d->name, r);
@@ -505,12 +498,13 @@ static int vdev_add_pci(struct vm *vm, struct vdev *d, const char *name,
 	virtio_device_set_poll_watcher(dev, vdev_poll_changed, vm);
 	if (vm->o->mmio)
 		return vdev_add_mmio(vm, d, (unsigned)(d - vm->vdevs));
-	pc.msi = (struct msi_sink){.send = msi_send, .opaque = vm};
+	TRY(cvmm_irq_msix_config(vm->irq, &pc, &d->msix), name);
 	pc.notify_remap = vdev_notify_remap;
 	pc.remap_opaque = d;
 	r = virtio_pci_create(dev, &pc, &d->pci);
 	if (r < 0)
 		return fail(name, r);
+	TRY(cvmm_irq_msix_attach(d->msix, d->pci), name);
 	r = virtio_pci_add_to_root(d->pci, vm->pci, slot, 0);
 	if (r < 0)
 		return fail(name, r);
@@ -902,6 +896,7 @@ static int setup_vm(struct vm *vm)
 	TRY(kvm_vm_create_irqchip(vm->kvm), "KVM_CREATE_IRQCHIP");
 	TRY(kvm_vm_create_pit2(vm->kvm, KVM_PIT_SPEAKER_DUMMY), "KVM_CREATE_"
 								"PIT2");
+	TRY(cvmm_irq_create(vm->kvm, &vm->irq), "interrupt routing");
 	vm->t_vm = cvmm_now_ns();
 	r = setup_memory(vm);
 	vm->t_mem = cvmm_now_ns();
@@ -945,6 +940,7 @@ static void teardown(struct vm *vm)
 		else
 			virtio_device_destroy(vm->vdevs[i].dev);
 	}
+	cvmm_irq_destroy(vm->irq);
 	address_allocator_destroy(vm->mmio32);
 	address_allocator_destroy(vm->io);
 	cmos_rtc_destroy(vm->rtc);
@@ -1074,6 +1070,7 @@ enum {
 	EV_RTC,
 	EV_TIMEOUT,
 	EV_POLL,
+	EV_IRQ = 0x80, /* + index: irq.c's resample fds */
 	EV_VDEV = 0x100
 };
 
@@ -1230,6 +1227,7 @@ static int io_loop(struct vm *vm, int sig_fd)
 	ep_add(ep, vm->poll_fd, EPOLLIN, EV_POLL);
 	for (k = 0; k < vm->nvdevs; k++)
 		vdev_poll_update(&vm->vdevs[k], k, ep);
+	cvmm_irq_epoll_add(vm->irq, ep, EV_IRQ);
 	arm_timer(rtc_fd, 1000000ull);
 	if (o->console == CVMM_CONSOLE_SERIAL) {
 		term_nonblock(false);
@@ -1268,6 +1266,10 @@ static int io_loop(struct vm *vm, int sig_fd)
 					continue;
 				p = &vm->vdevs[dk].polled[di];
 				p->ready(p->opaque, evs[i].events);
+				continue;
+			}
+			if (tag >= EV_IRQ) {
+				cvmm_irq_ready(vm->irq, tag - EV_IRQ);
 				continue;
 			}
 			switch (tag) {
@@ -1445,6 +1447,7 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 				(double)(vm.t_load - vm.t_vcpu) / 1e6,
 				(double)(first - vm.t_load) / 1e6);
 		print_rss(&vm);
+		cvmm_irq_report(vm.irq);
 	}
 	if (r != CVMM_EXIT_OK || o->verbose)
 		fprintf(stderr, "cvmm: %s\n", vm.exit_reason);

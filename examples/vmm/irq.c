@@ -85,7 +85,7 @@ struct cvmm_irq {
 
 	/* Figures for --verbose. */
 	unsigned vec_irqfd, vec_fallback;
-	atomic_uint route_updates, route_failures;
+	atomic_uint route_updates, route_failures, msi_sent;
 };
 
 /* ------------------------------------------------------------ routing */
@@ -163,6 +163,7 @@ static int signal_msi(void *opaque, uint64_t address, uint32_t data)
 	struct cvmm_irq *irq = opaque;
 	int r = kvm_vm_signal_msi(irq->kvm, address, data, 0, 0);
 
+	atomic_fetch_add_explicit(&irq->msi_sent, 1, memory_order_relaxed);
 	return r < 0 ? r : 0;
 }
 
@@ -362,11 +363,12 @@ void cvmm_irq_report(struct cvmm_irq *irq)
 	for (i = 0; i < irq->nlevels; i++)
 		lv += irq->levels[i].n != NULL;
 	fprintf(stderr,
-		"cvmm: interrupts: %u MSI-X vectors on irqfds, %u on "
-		"KVM_SIGNAL_MSI, %u route updates (%u failed), %u of %u "
-		"wired lines on irqfds%s\n",
+		"cvmm: interrupts: MSI-X vectors: %u on irqfds, %u on "
+		"KVM_SIGNAL_MSI; %u route updates, %u failed; %u messages "
+		"sent with KVM_SIGNAL_MSI; wired lines: %u of %u on "
+		"irqfds%s\n",
 		irq->vec_irqfd, irq->vec_fallback,
 		atomic_load(&irq->route_updates),
-		atomic_load(&irq->route_failures), lv, irq->nlevels,
-		irq->use_irqfd ? "" : " (CVMM_IRQFD=0)");
+		atomic_load(&irq->route_failures), atomic_load(&irq->msi_sent),
+		lv, irq->nlevels, irq->use_irqfd ? "" : " (CVMM_IRQFD=0)");
 }

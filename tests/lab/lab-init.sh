@@ -427,6 +427,37 @@ check_guest_serial_input() {
 	echo "the guest's shell ran the typed line: $(grep -m1 '^guest| LAB-STDIN-ECHO-42' /tmp/poweroff.log)"
 }
 
+# cvmm's interrupt delivery (examples/vmm/irq.c), from its --verbose
+# report: in the guest-up boot (virtio-pci) every MSI-X vector is on an
+# irqfd, the guest's programming updated the GSI routes with no failure and
+# no message needed KVM_SIGNAL_MSI (guest-checks/irq-msix shows the
+# vectors counting in the guest); in the guest-hvc0 boot (virtio-mmio), if
+# it ran, every wired line is an irqfd with a resample fd.
+check_guest_irqfd() {
+	need_boot guest || return 1
+	r=0
+	l=$(grep "^cvmm: interrupts:" /tmp/guest.log)
+	echo "guest-up: $l"
+	case "$l" in
+	*" 0 on KVM_SIGNAL_MSI;"*" 0 failed;"*" 0 messages sent with KVM_SIGNAL_MSI;"*) ;;
+	*) echo "MSI-X: not every vector and message on irqfds"; r=1 ;;
+	esac
+	case "$l" in
+	*"MSI-X vectors: 0 on irqfds"*|*"; 0 route updates"*)
+		echo "MSI-X: no vector on an irqfd, or no route update"; r=1 ;;
+	esac
+	if [ -f /tmp/hvc.log ]; then
+		l=$(grep "^cvmm: interrupts:" /tmp/hvc.log)
+		echo "guest-hvc0: $l"
+		set -- $(echo "$l" | sed -n 's/.*wired lines: \([0-9]*\) of \([0-9]*\) on.*/\1 \2/p')
+		[ -n "$2" ] && [ "$2" -gt 0 ] && [ "$1" = "$2" ] ||
+			{ echo "virtio-mmio: not every wired line on an irqfd"; r=1; }
+	else
+		echo "(the guest-hvc0 boot did not run: virtio-mmio lines not checked)"
+	fi
+	return $r
+}
+
 # Third boot: the guest panics (sysrq c) with pvpanic loaded; cvmm exits 3.
 # No console= on its command line: the oops would crawl out of the
 # emulated UART at a few port exits per character (30 s in the lab).

@@ -750,6 +750,7 @@ CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
           "guest-reboot",
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
           "guest-hvc0", "guest-panic", "transport-pci", "transport-mmio",
+          "guest-irqfd",
           "cvmm-bench"]
 
 # Host-side budget of one check (wall clock, seconds; scaled by

@@ -98,7 +98,7 @@ struct wired_irq {
 /* A virtio device on virtio-pci.  Its queue notifiers are KVM ioeventfds
  * at the transport's notify addresses (moved with the BAR); its poll fds
  * (those notifiers, the device's own timers) are served by the I/O thread;
- * MSI-X messages go to KVM_SIGNAL_MSI. */
+ * its MSI-X vectors are irqfds on GSI routes (irq.c). */
 #define VDEV_POLL_MAX 16
 struct vdev {
 	struct vm *vm;

@@ -487,6 +487,7 @@ static int vdev_add_pci(struct vm *vm, struct vdev *d, const char *name,
 			struct virtio_device *dev, unsigned slot)
 {
 	struct virtio_pci_config pc = {0};
+	uint32_t gsi;
 	int r;
 
 	d->vm = vm;
@@ -499,12 +500,16 @@ static int vdev_add_pci(struct vm *vm, struct vdev *d, const char *name,
 	if (vm->o->mmio)
 		return vdev_add_mmio(vm, d, (unsigned)(d - vm->vdevs));
 	TRY(cvmm_irq_msix_config(vm->irq, &pc, &d->msix), name);
+	TRY(cvmm_irq_pci_intx(vm->irq, slot, &pc.intx, &gsi), name);
 	pc.notify_remap = vdev_notify_remap;
 	pc.remap_opaque = d;
 	r = virtio_pci_create(dev, &pc, &d->pci);
 	if (r < 0)
 		return fail(name, r);
 	TRY(cvmm_irq_msix_attach(d->msix, d->pci), name);
+	TRY(pci_device_config_set(virtio_pci_pci_device(d->pci),
+				  PCI_INTERRUPT_LINE, 1, gsi),
+	    name);
 	r = virtio_pci_add_to_root(d->pci, vm->pci, slot, 0);
 	if (r < 0)
 		return fail(name, r);
@@ -754,6 +759,7 @@ static int load_guest(struct vm *vm, struct kvm_regs *regs,
 		ac.mmio32_base = VM_PCI_MMIO32_BASE;
 		ac.mmio32_size = VM_PCI_MMIO32_SIZE;
 		ac.com1 = true;
+		ac.n_pci_irqs = cvmm_irq_pci_routes(vm->irq, &ac.pci_irqs);
 		TRY(acpi_tables_setup(vm->mem, &ac, &bc.acpi_rsdp, &acpi_size),
 		    "ACPI tables");
 		struct cvmm_mmio_dev mm[VDEVS_MAX];
@@ -770,6 +776,7 @@ static int load_guest(struct vm *vm, struct kvm_regs *regs,
 		struct boot_mptable_config mc = {0};
 
 		mc.num_cpus = o->cpus;
+		mc.n_pci_irqs = cvmm_irq_pci_routes(vm->irq, &mc.pci_irqs);
 		TRY(boot_mptable_setup(vm->mem, &mc, NULL), "MP table");
 	}
 	bc.cmdline = o->cmdline;

@@ -116,6 +116,14 @@ int cvmm_irq_msix_attach(struct cvmm_irq_msix *d, struct virtio_pci *vp);
 /* A level-triggered line on @gsi: irqfd + resample fd, else KVM_IRQ_LINE. */
 int cvmm_irq_level_line(struct cvmm_irq *irq, uint32_t gsi,
 			struct irq_line *line);
+/* PCI INTA# of device @slot: a level line on its GSI (*@gsi, for
+ * PCI_INTERRUPT_LINE), recorded for cvmm_irq_pci_routes(). */
+int cvmm_irq_pci_intx(struct cvmm_irq *irq, unsigned slot,
+		      struct irq_line *line, uint32_t *gsi);
+/* The INTx routes so far, for the ACPI _PRT and the MP table. */
+struct boot_pci_irq;
+size_t cvmm_irq_pci_routes(const struct cvmm_irq *irq,
+			   const struct boot_pci_irq **out);
 /* I/O thread: adds the resample fds to @ep with tags @tag + index, and
  * handles one that is ready. */
 int cvmm_irq_epoll_add(struct cvmm_irq *irq, int ep, uint64_t tag);

@@ -11,8 +11,9 @@
  *    KVM_SET_GSI_ROUTING, under one lock, so the table stays consistent
  *    whatever the vCPUs do.  A vector whose route or irqfd could not be set
  *    up is sent with KVM_SIGNAL_MSI (the transport's MSI sink).
- *  - Wired level lines (virtio-mmio): an irqfd with a resample fd on the
- *    line's GSI; the I/O thread polls the resample fds and asserts again
+ *  - Wired level lines (virtio-mmio, PCI INTx): an irqfd with a resample
+ *    fd on the line's GSI (PCI slot s: INTA# on GSI 16 + s % 8, described
+ *    by the ACPI _PRT and the MP table); the I/O thread polls the resample fds and asserts again
  *    while the device still holds its line high.  If KVM refuses the
  *    irqfd the line uses KVM_IRQ_LINE.
  *
@@ -30,6 +31,7 @@
 #include <cvmm/devices/irq.h>
 #include <cvmm/devices/virtio-pci.h>
 #include <cvmm/kvm-ioctls.h>
+#include <cvmm/linux-loader.h>
 #include <cvmm/vm-allocator.h>
 
 #include "cvmm.h"
@@ -39,6 +41,8 @@
 #define MSI_GSI_LAST  1023u
 #define MSI_GSIS      (MSI_GSI_LAST - MSI_GSI_FIRST + 1u)
 #define LEVEL_MAX     32u
+#define INTX_GSI_BASE 16u /* PCI slot s: INTA# on 16 + s % 8 */
+#define INTX_MAX      32u
 
 struct msix_vec {
 	uint32_t gsi; /* 0: none (the vector uses KVM_SIGNAL_MSI) */
@@ -82,6 +86,8 @@ struct cvmm_irq {
 
 	struct level levels[LEVEL_MAX];
 	unsigned nlevels;
+	struct boot_pci_irq intx[INTX_MAX]; /* for the _PRT and MP table */
+	unsigned nintx;
 
 	/* Figures for --verbose. */
 	unsigned vec_irqfd, vec_fallback;
@@ -330,6 +336,31 @@ int cvmm_irq_level_line(struct cvmm_irq *irq, uint32_t gsi,
 	irq->nlevels++;
 	*line = (struct irq_line){.set = line_set, .opaque = l};
 	return 0;
+}
+
+int cvmm_irq_pci_intx(struct cvmm_irq *irq, unsigned slot,
+		      struct irq_line *line, uint32_t *gsi)
+{
+	struct boot_pci_irq *p;
+	int r;
+
+	if (irq->nintx >= INTX_MAX || slot > 31)
+		return -ENOSPC;
+	*gsi = INTX_GSI_BASE + slot % 8u;
+	r = cvmm_irq_level_line(irq, *gsi, line);
+	if (r < 0)
+		return r;
+	p = &irq->intx[irq->nintx++];
+	*p = (struct boot_pci_irq){
+		.slot = (uint8_t)slot, .pin = 0, .gsi = (uint8_t)*gsi};
+	return 0;
+}
+
+size_t cvmm_irq_pci_routes(const struct cvmm_irq *irq,
+			   const struct boot_pci_irq **out)
+{
+	*out = irq->intx;
+	return irq->nintx;
 }
 
 int cvmm_irq_epoll_add(struct cvmm_irq *irq, int ep, uint64_t tag)

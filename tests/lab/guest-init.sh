@@ -107,9 +107,10 @@ hvc)
 	timeout 60 sh
 	poweroff -f
 	;;
-intx)
-	# virtio-pci on INTx (the lab boots this with pci=nomsi): virtio-rng
-	# works, its interrupts counted on an IOAPIC input.
+irq)
+	# cvmm's interrupt delivery to virtio-pci (guest-intx boots this with
+	# pci=nomsi, guest-msix-smp with 4 CPUs): virtio-rng works and its
+	# interrupts count.
 	load_mod virtio_pci
 	load_mod virtio_rng
 	for c in dev-rng irq-virtio; do

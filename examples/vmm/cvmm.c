@@ -99,7 +99,7 @@ struct wired_irq {
 /* A virtio device on virtio-pci.  Its queue notifiers are KVM ioeventfds
  * at the transport's notify addresses (moved with the BAR); its poll fds
  * (those notifiers, the device's own timers) are served by the I/O thread;
- * MSI-X messages go to KVM_SIGNAL_MSI. */
+ * its MSI-X vectors are irqfds on GSI routes (irq.c). */
 #define VDEV_POLL_MAX 16
 struct vdev {
 	struct vm *vm;
@@ -108,7 +108,7 @@ struct vdev {
 	struct virtio_pci *pci;
 	struct virtio_mmio *mmio; /* --transport mmio: instead of pci */
 	struct cvmm_mmio_dev window;
-	struct wired_irq irq;
+	struct cvmm_irq_msix *msix;
 	struct virtio_blk *blk;	    /* set for a disk: destroyed through it */
 	struct virtio_console *con; /* set for the console, likewise */
 	uint64_t notify_base;
@@ -129,6 +129,7 @@ struct vm {
 	struct pci_root *pci;
 	struct address_allocator *mmio32, *io;
 	struct wired_irq irq_com1, irq_kbd, irq_rtc;
+	struct cvmm_irq *irq; /* irq.c: irqfds and GSI routes */
 	struct vcpu *vcpus;
 #define VDEVS_MAX (2 + CVMM_DISKS_MAX)
 	struct vdev vdevs[VDEVS_MAX];
@@ -391,14 +392,6 @@ static void serial_input_room(void *opaque)
 	}
 }
 
-static int msi_send(void *opaque, uint64_t address, uint32_t data)
-{
-	struct vm *vm = opaque;
-	int r = kvm_vm_signal_msi(vm->kvm, address, data, 0, 0);
-
-	return r < 0 ? r : 0;
-}
-
 /* notify_remap: move the queues' ioeventfds with the BAR.  Runs on the
  * vCPU thread that wrote the BAR or command register.  A queue without an
  * ioeventfd still works: its notify is an MMIO exit processed inline. */
@@ -461,7 +454,7 @@ static int vdev_add_mmio(struct vm *vm, struct vdev *d, unsigned k)
 		return fail("virtio-mmio", -ENOSPC);
 	d->window.base = VIRTIO_MMIO_BASE + k * VIRTIO_MMIO_STEP;
 	d->window.gsi = virtio_mmio_gsis[k];
-	mc.irq = wired_irq_line(vm, &d->irq, d->window.gsi);
+	TRY(cvmm_irq_level_line(vm->irq, d->window.gsi, &mc.irq), d->name);
 	r = virtio_mmio_create(d->dev, &mc, &d->mmio);
 	if (r < 0)
 		return fail(d->name, r);
@@ -495,6 +488,7 @@ static int vdev_add_pci(struct vm *vm, struct vdev *d, const char *name,
 			struct virtio_device *dev, unsigned slot)
 {
 	struct virtio_pci_config pc = {0};
+	uint32_t gsi;
 	int r;
 
 	d->vm = vm;
@@ -506,12 +500,17 @@ static int vdev_add_pci(struct vm *vm, struct vdev *d, const char *name,
 	virtio_device_set_poll_watcher(dev, vdev_poll_changed, vm);
 	if (vm->o->mmio)
 		return vdev_add_mmio(vm, d, (unsigned)(d - vm->vdevs));
-	pc.msi = (struct msi_sink){.send = msi_send, .opaque = vm};
+	TRY(cvmm_irq_msix_config(vm->irq, &pc, &d->msix), name);
+	TRY(cvmm_irq_pci_intx(vm->irq, slot, &pc.intx, &gsi), name);
 	pc.notify_remap = vdev_notify_remap;
 	pc.remap_opaque = d;
 	r = virtio_pci_create(dev, &pc, &d->pci);
 	if (r < 0)
 		return fail(name, r);
+	TRY(cvmm_irq_msix_attach(d->msix, d->pci), name);
+	TRY(pci_device_config_set(virtio_pci_pci_device(d->pci),
+				  PCI_INTERRUPT_LINE, 1, gsi),
+	    name);
 	r = virtio_pci_add_to_root(d->pci, vm->pci, slot, 0);
 	if (r < 0)
 		return fail(name, r);
@@ -769,6 +768,7 @@ static int load_guest(struct vm *vm, struct kvm_regs *regs,
 		ac.mmio32_base = VM_PCI_MMIO32_BASE;
 		ac.mmio32_size = VM_PCI_MMIO32_SIZE;
 		ac.com1 = true;
+		ac.n_pci_irqs = cvmm_irq_pci_routes(vm->irq, &ac.pci_irqs);
 		TRY(acpi_tables_setup(vm->mem, &ac, &bc.acpi_rsdp, &acpi_size),
 		    "ACPI tables");
 		struct cvmm_mmio_dev mm[VDEVS_MAX];
@@ -789,6 +789,7 @@ static int load_guest(struct vm *vm, struct kvm_regs *regs,
 		 * input 0 (QEMU reroutes it to 2): say so, or the guest waits
 		 * for timer interrupts on input 2 that never come. */
 		mc.irq0_to_pin0 = true;
+		mc.n_pci_irqs = cvmm_irq_pci_routes(vm->irq, &mc.pci_irqs);
 		TRY(boot_mptable_setup(vm->mem, &mc, NULL), "MP table");
 	}
 	bc.cmdline = o->cmdline;
@@ -929,6 +930,7 @@ static int setup_vm(struct vm *vm)
 	TRY(kvm_vm_create_irqchip(vm->kvm), "KVM_CREATE_IRQCHIP");
 	TRY(kvm_vm_create_pit2(vm->kvm, KVM_PIT_SPEAKER_DUMMY), "KVM_CREATE_"
 								"PIT2");
+	TRY(cvmm_irq_create(vm->kvm, &vm->irq), "interrupt routing");
 	r = setup_devices(vm);
 	vm->t_dev = cvmm_now_ns();
 	if (r == 0)
@@ -968,6 +970,7 @@ static void teardown(struct vm *vm)
 		else
 			virtio_device_destroy(vm->vdevs[i].dev);
 	}
+	cvmm_irq_destroy(vm->irq);
 	address_allocator_destroy(vm->mmio32);
 	address_allocator_destroy(vm->io);
 	cmos_rtc_destroy(vm->rtc);
@@ -1099,6 +1102,7 @@ enum {
 	EV_RTC,
 	EV_TIMEOUT,
 	EV_POLL,
+	EV_IRQ = 0x80, /* + index: irq.c's resample fds */
 	EV_VDEV = 0x100
 };
 
@@ -1276,6 +1280,7 @@ static int io_loop(struct vm *vm, int sig_fd)
 	ep_add(ep, vm->poll_fd, EPOLLIN, EV_POLL);
 	for (k = 0; k < vm->nvdevs; k++)
 		vdev_poll_update(&vm->vdevs[k], k, ep);
+	cvmm_irq_epoll_add(vm->irq, ep, EV_IRQ);
 	arm_timer(rtc_fd, 1000000ull);
 	if (o->console == CVMM_CONSOLE_SERIAL) {
 		term_nonblock(false);
@@ -1314,6 +1319,10 @@ static int io_loop(struct vm *vm, int sig_fd)
 					continue;
 				p = &vm->vdevs[dk].polled[di];
 				p->ready(p->opaque, evs[i].events);
+				continue;
+			}
+			if (tag >= EV_IRQ) {
+				cvmm_irq_ready(vm->irq, tag - EV_IRQ);
 				continue;
 			}
 			switch (tag) {
@@ -1494,6 +1503,7 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 				(double)(first - vm.t_load) / 1e6);
 		print_rss(&vm);
 		print_exits(&vm);
+		cvmm_irq_report(vm.irq);
 	}
 	if (r != CVMM_EXIT_OK || o->verbose)
 		fprintf(stderr, "cvmm: %s\n", vm.exit_reason);

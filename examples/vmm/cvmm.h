@@ -95,4 +95,40 @@ int cvmm_acpi_add_legacy_ssdt(const struct guest_memory *m, uint64_t rsdp,
 			      uint64_t tables_end, uint64_t limit,
 			      const struct cvmm_mmio_dev *mmio, size_t n_mmio);
 
+/* irq.c: interrupt delivery to KVM (irqfds, GSI routes, fallbacks). */
+struct cvmm_irq;
+struct cvmm_irq_msix;
+struct kvm_vm_obj;
+struct virtio_pci;
+struct virtio_pci_config;
+struct irq_line;
+/* The VM's routing state (in-kernel irqchip already created). */
+int cvmm_irq_create(struct kvm_vm_obj *kvm, struct cvmm_irq **out);
+/* Deassigns every irqfd and frees; after the devices are gone. */
+void cvmm_irq_destroy(struct cvmm_irq *irq);
+/* Before virtio_pci_create(): sets @pc's MSI sink (KVM_SIGNAL_MSI) and
+ * msix_update hook; *@out is owned by @irq. */
+int cvmm_irq_msix_config(struct cvmm_irq *irq, struct virtio_pci_config *pc,
+			 struct cvmm_irq_msix **out);
+/* After virtio_pci_create(): a GSI, an eventfd and an irqfd per vector
+ * (vectors that cannot have them keep KVM_SIGNAL_MSI). */
+int cvmm_irq_msix_attach(struct cvmm_irq_msix *d, struct virtio_pci *vp);
+/* A level-triggered line on @gsi: irqfd + resample fd, else KVM_IRQ_LINE. */
+int cvmm_irq_level_line(struct cvmm_irq *irq, uint32_t gsi,
+			struct irq_line *line);
+/* PCI INTA# of device @slot: a level line on its GSI (*@gsi, for
+ * PCI_INTERRUPT_LINE), recorded for cvmm_irq_pci_routes(). */
+int cvmm_irq_pci_intx(struct cvmm_irq *irq, unsigned slot,
+		      struct irq_line *line, uint32_t *gsi);
+/* The INTx routes so far, for the ACPI _PRT and the MP table. */
+struct boot_pci_irq;
+size_t cvmm_irq_pci_routes(const struct cvmm_irq *irq,
+			   const struct boot_pci_irq **out);
+/* I/O thread: adds the resample fds to @ep with tags @tag + index, and
+ * handles one that is ready. */
+int cvmm_irq_epoll_add(struct cvmm_irq *irq, int ep, uint64_t tag);
+void cvmm_irq_ready(struct cvmm_irq *irq, uint64_t index);
+/* --verbose: one line of figures on stderr. */
+void cvmm_irq_report(struct cvmm_irq *irq);
+
 #endif

@@ -760,7 +760,7 @@ CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
           "guest-reboot",
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
           "guest-hvc0", "guest-panic", "guest-acpi-off", "transport-pci",
-          "transport-mmio",
+          "transport-mmio", "guest-irqfd", "guest-intx", "guest-msix-smp",
           "cvmm-bench"]
 
 # Host-side budget of one check (wall clock, seconds; scaled by
@@ -770,7 +770,8 @@ CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
 # between them; inside the lab each program also runs under `timeout`
 # ($LAB_KVM_TEST_TIMEOUT, default 120 s, or its meson timeout if smaller).
 CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300, "guest-poweroff": 300,
-                "guest-hvc0": 300,
+                "guest-hvc0": 300, "guest-intx": 300,
+                "guest-msix-smp": 300,
                 "guest-panic": 300, "guest-acpi-off": 300,
                 "cvmm-bench": 900}
 CHECK_BUDGET_DEFAULT = 90
@@ -786,7 +787,7 @@ def check_budget(name, sub=None):
 
 # Checks that make a nested boot (cvmm) that others read.
 BOOT_CHECKS = {"guest-up", "guest-poweroff", "guest-panic", "guest-hvc0",
-               "guest-acpi-off"}
+               "guest-acpi-off", "guest-intx", "guest-msix-smp"}
 # Checks that read the boot of guest-poweroff (the others read guest-up's).
 POWEROFF_READERS = {"guest-cpus-4", "guest-serial-input"}
 # Checks that read other boots.

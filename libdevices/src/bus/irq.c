@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -190,4 +191,124 @@ int msi_sink_from_notifier(struct msi_sink *sink, struct event_notifier *n)
 	sink->send = notifier_msi_send;
 	sink->opaque = n;
 	return 0;
+}
+
+/* ------------------------------------------- level lines through irqfd */
+
+struct irq_level_notifier {
+	int fd;
+	int resample_fd;
+	atomic_bool level;
+};
+
+static int efd_signal(int fd)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	do {
+		r = write(fd, &one, sizeof(one));
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	return 0;
+}
+
+int irq_level_notifier_create(struct irq_level_notifier **out)
+{
+	struct irq_level_notifier *n;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (n->fd < 0) {
+		err = -errno;
+		free(n);
+		return err;
+	}
+	n->resample_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (n->resample_fd < 0) {
+		err = -errno;
+		close(n->fd);
+		free(n);
+		return err;
+	}
+	atomic_init(&n->level, false);
+	*out = n;
+	return 0;
+}
+
+void irq_level_notifier_destroy(struct irq_level_notifier *n)
+{
+	if (!n)
+		return;
+	close(n->fd);
+	close(n->resample_fd);
+	free(n);
+}
+
+int irq_level_notifier_fd(const struct irq_level_notifier *n)
+{
+	return n ? n->fd : -EINVAL;
+}
+
+int irq_level_notifier_resample_fd(const struct irq_level_notifier *n)
+{
+	return n ? n->resample_fd : -EINVAL;
+}
+
+bool irq_level_notifier_level(const struct irq_level_notifier *n)
+{
+	return n && atomic_load(&n->level);
+}
+
+static int level_line_set(void *opaque, bool level)
+{
+	struct irq_level_notifier *n = opaque;
+
+	atomic_store(&n->level, level);
+	return level ? efd_signal(n->fd) : 0;
+}
+
+static int level_line_pulse(void *opaque)
+{
+	struct irq_level_notifier *n = opaque;
+
+	return efd_signal(n->fd);
+}
+
+int irq_level_notifier_line(struct irq_level_notifier *n, struct irq_line *line)
+{
+	if (!n || !line)
+		return -EINVAL;
+	line->set = level_line_set;
+	line->pulse = level_line_pulse;
+	line->opaque = n;
+	return 0;
+}
+
+int irq_level_notifier_resample(struct irq_level_notifier *n)
+{
+	uint64_t v;
+	ssize_t r;
+	int ret;
+
+	if (!n)
+		return -EINVAL;
+	do {
+		r = read(n->resample_fd, &v, sizeof(v));
+	} while (r < 0 && errno == EINTR);
+	if (r < 0 && errno != EAGAIN)
+		return -errno;
+	/* Read the level only after consuming: an end of interrupt that
+	 * comes later signals the fd again and is not lost. */
+	if (r < 0 || !atomic_load(&n->level))
+		return 0;
+	ret = efd_signal(n->fd);
+	return ret ? ret : 1;
 }

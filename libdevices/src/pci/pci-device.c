@@ -124,6 +124,8 @@ void pci_device_free(struct pci_device *dev)
 	if (dev->msix) {
 		free(dev->msix->table);
 		free(dev->msix->pba);
+		free(dev->msix->notifier);
+		free(dev->msix->notifier_ok);
 		free(dev->msix);
 	}
 	free(dev->msicap);

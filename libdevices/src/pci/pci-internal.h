@@ -58,6 +58,11 @@ struct pci_msix_state {
 	/* Mirrors of message control, under the interrupt lock. */
 	bool enabled;
 	bool fmask;
+	/* Per vector, under the interrupt lock: the notifier (irqfd) the VMM
+	 * supplied, and whether its route carries the current message (the
+	 * last msix_update returned 0).  NULL until the first notifier. */
+	struct event_notifier **notifier;
+	bool *notifier_ok;
 };
 
 struct pci_msi_state {

@@ -51,7 +51,9 @@ int pci_device_add_msix(struct pci_device *dev, uint16_t nvectors,
 	m->table =
 		calloc((size_t)nvectors * MSIX_DW_PER_ENTRY, sizeof(*m->table));
 	m->pba = calloc(psize / 8u, sizeof(*m->pba));
-	if (!m->table || !m->pba) {
+	m->notifier = calloc(nvectors, sizeof(*m->notifier));
+	m->notifier_ok = calloc(nvectors, sizeof(*m->notifier_ok));
+	if (!m->table || !m->pba || !m->notifier || !m->notifier_ok) {
 		ret = -ENOMEM;
 		goto err;
 	}
@@ -106,6 +108,8 @@ err_unlock:
 err:
 	free(m->table);
 	free(m->pba);
+	free(m->notifier);
+	free(m->notifier_ok);
 	free(m);
 	return ret;
 }
@@ -116,23 +120,34 @@ static bool vector_masked(const struct pci_msix_state *m, unsigned v)
 			    PCI_MSIX_ENTRY_CTRL_MASKBIT);
 }
 
-/* Tell the device (VMM) that vector @v's entry or mask changed (irq lock). */
+/* Tell the device (VMM) that vector @v's entry or mask changed, and learn
+ * whether the vector's notifier now carries its message (irq lock).
+ * Without a callback a notifier is trusted as it is. */
 static void notify_vector(struct pci_device *dev, unsigned v)
 {
-	const uint32_t *e = &dev->msix->table[v * MSIX_DW_PER_ENTRY];
+	struct pci_msix_state *m = dev->msix;
+	const uint32_t *e = &m->table[v * MSIX_DW_PER_ENTRY];
+	int ok = 0;
 
 	if (dev->ops && dev->ops->msix_update)
-		dev->ops->msix_update(dev->opaque, (uint16_t)v,
-				      ((uint64_t)e[1] << 32) | e[0], e[2],
-				      !dev->msix->enabled ||
-					      vector_masked(dev->msix, v));
+		ok = dev->ops->msix_update(dev->opaque, (uint16_t)v,
+					   ((uint64_t)e[1] << 32) | e[0], e[2],
+					   !m->enabled || vector_masked(m, v));
+	m->notifier_ok[v] = ok == 0;
 }
 
+/* Send vector @v's message (irq lock; the vector may be sent): through
+ * its notifier while the VMM's route for it is current, else (and when
+ * signalling fails) through the MSI sink. */
 static int send_msi(struct pci_device *dev, unsigned v)
 {
-	const uint32_t *e = &dev->msix->table[v * MSIX_DW_PER_ENTRY];
+	struct pci_msix_state *m = dev->msix;
+	const uint32_t *e = &m->table[v * MSIX_DW_PER_ENTRY];
 	uint64_t addr = ((uint64_t)e[1] << 32) | e[0];
 
+	if (m->notifier[v] && m->notifier_ok[v] &&
+	    event_notifier_signal(m->notifier[v]) == 0)
+		return 0;
 	return pci_irq_send_msi(dev, addr, e[2]);
 }
 
@@ -367,4 +382,29 @@ int pci_device_msix_pending(struct pci_device *dev, uint16_t vector)
 	ret = pending_test(dev->msix, vector);
 	pthread_mutex_unlock(&dev->irq_lock);
 	return ret;
+}
+
+int pci_device_msix_set_notifier(struct pci_device *dev, uint16_t vector,
+				 struct event_notifier *n)
+{
+	struct pci_msix_state *m;
+
+	if (!dev || !dev->msix || vector >= dev->msix->nvec)
+		return -EINVAL;
+	m = dev->msix;
+	pthread_mutex_lock(&dev->irq_lock);
+	m->notifier[vector] = n;
+	/* Ask for the route now, so a notifier set while the guest runs is
+	 * used only once the VMM has the vector's current message. */
+	if (n)
+		notify_vector(dev, vector);
+	pthread_mutex_unlock(&dev->irq_lock);
+	return 0;
+}
+
+int pci_device_msix_vectors(struct pci_device *dev)
+{
+	if (!dev)
+		return -EINVAL;
+	return dev->msix ? dev->msix->nvec : 0;
 }

@@ -438,7 +438,19 @@ static void bar_remap(void *opaque, unsigned bar, bool mapped, uint64_t addr,
 				     addr + VIRTIO_PCI_NOTIFY_OFFSET);
 }
 
+static int vp_msix_update(void *opaque, uint16_t vector, uint64_t address,
+			  uint32_t data, bool masked)
+{
+	struct virtio_pci *vp = opaque;
+
+	if (!vp->cfg.msix_update)
+		return 0;
+	return vp->cfg.msix_update(vp->cfg.msix_opaque, vector, address, data,
+				   masked);
+}
+
 static const struct pci_device_ops vp_pci_ops = {
+	.msix_update = vp_msix_update,
 	.bar_read = bar_read,
 	.bar_write = bar_write,
 	.config_read = cfg_read,
@@ -648,4 +660,17 @@ int virtio_pci_queue_notify_addr(struct virtio_pci *vp, uint32_t queue,
 	*addr = atomic_load(&vp->bar_addr) + VIRTIO_PCI_NOTIFY_OFFSET +
 		(uint64_t)queue * VIRTIO_PCI_NOTIFY_MULT;
 	return 0;
+}
+
+int virtio_pci_set_vector_notifier(struct virtio_pci *vp, uint16_t vector,
+				   struct event_notifier *n)
+{
+	if (!vp)
+		return -EINVAL;
+	return pci_device_msix_set_notifier(vp->pci, vector, n);
+}
+
+int virtio_pci_num_vectors(const struct virtio_pci *vp)
+{
+	return vp ? vp->nvec : -EINVAL;
 }

@@ -99,8 +99,8 @@ static void fake_cfg_write(void *opaque, uint32_t off, unsigned len,
 	f->cfg_last_off = off;
 }
 
-static void fake_msix_update(void *opaque, uint16_t vector, uint64_t address,
-			     uint32_t data, bool masked)
+static int fake_msix_update(void *opaque, uint16_t vector, uint64_t address,
+			    uint32_t data, bool masked)
 {
 	struct fake *f = opaque;
 
@@ -110,6 +110,7 @@ static void fake_msix_update(void *opaque, uint16_t vector, uint64_t address,
 	f->mu_data = data;
 	f->mu_masked = masked;
 	f->mu_msi_count = msi.count;
+	return 0;
 }
 
 static void fake_msi_update(void *opaque, bool enabled, uint64_t address,

@@ -23,7 +23,10 @@
  * struct event_notifier wraps an eventfd for "guest kicked" (the VMM
  * registers its fd as an ioeventfd) and "inject interrupt" (the VMM
  * registers it as an irqfd).  irq_line_from_notifier() and
- * msi_sink_from_notifier() adapt a notifier to the two interfaces above.
+ * msi_sink_from_notifier() adapt a notifier to the two interfaces above
+ * (edge semantics); struct irq_level_notifier carries a level-triggered
+ * line through an irqfd with a resample fd.  Per-vector MSI-X irqfds are
+ * set on the PCI function (pci_device_msix_set_notifier()).
  *
  * Callbacks may be called from any thread (vCPU or I/O thread), often with
  * the device's lock held: they must not call back into the device.
@@ -152,6 +155,65 @@ CVMM_EXPORT int irq_line_from_notifier(struct irq_line *line,
  */
 CVMM_EXPORT int msi_sink_from_notifier(struct msi_sink *sink,
 				       struct event_notifier *n);
+
+/* ------------------------------------------- level lines through irqfd */
+
+/**
+ * struct irq_level_notifier - a level-triggered wired line carried by two
+ * eventfds: an irqfd (signalled to assert) and a resample fd (signalled by
+ * the interrupt controller when the guest ends the interrupt: KVM's
+ * KVM_IRQFD_FLAG_RESAMPLE, which also lowers the line then).
+ *
+ * The line it fills (irq_level_notifier_line()) records the device's level
+ * and signals the irqfd on assert and on pulse; deassert only records the
+ * level (the controller lowers the line at the end of the interrupt).
+ * When the resample fd becomes readable, the VMM calls
+ * irq_level_notifier_resample(), which signals the irqfd again if the
+ * device still holds the line high: the guest sees the interrupt again,
+ * as with a real level-triggered line.  Several notifiers may share one
+ * GSI.
+ *
+ * Threads: the line may be driven from any thread while another calls
+ * irq_level_notifier_resample(); a signal is never lost (the resample fd
+ * is consumed before the level is read).
+ */
+struct irq_level_notifier;
+
+/**
+ * Create a level notifier: two new non-blocking close-on-exec eventfds,
+ * level low.  Errors: -EINVAL (@out NULL), -ENOMEM, the eventfd() errno.
+ */
+CVMM_EXPORT int irq_level_notifier_create(struct irq_level_notifier **out);
+
+/** Close both eventfds and free @n.  Accepts NULL.  Deassign the irqfd
+ *  first (KVM keeps its own references, but the line stops working). */
+CVMM_EXPORT void irq_level_notifier_destroy(struct irq_level_notifier *n);
+
+/** The irqfd (KVM_IRQFD's fd), owned by @n; -EINVAL for NULL. */
+CVMM_EXPORT int irq_level_notifier_fd(const struct irq_level_notifier *n);
+
+/** The resample fd (KVM_IRQFD's resamplefd; poll it for POLLIN), owned by
+ *  @n; -EINVAL for NULL. */
+CVMM_EXPORT int
+irq_level_notifier_resample_fd(const struct irq_level_notifier *n);
+
+/**
+ * Fill @line to drive @n (see above).  @n must outlive the line.
+ * Errors: -EINVAL (NULL argument).
+ */
+CVMM_EXPORT int irq_level_notifier_line(struct irq_level_notifier *n,
+					struct irq_line *line);
+
+/**
+ * The resample fd is readable (or may be): consume it, and signal the
+ * irqfd again if the line is still high.  Returns 1 when it re-asserted,
+ * 0 when not (level low, or nothing to consume), or a negative errno from
+ * read()/write().
+ */
+CVMM_EXPORT int irq_level_notifier_resample(struct irq_level_notifier *n);
+
+/** The level the device last set: true while asserted.  False for NULL. */
+CVMM_EXPORT bool irq_level_notifier_level(const struct irq_level_notifier *n);
 
 #ifdef __cplusplus
 }

@@ -82,7 +82,10 @@
  * writes are ignored.  The PBA is read-only.  pci_device_msix_notify()
  * sends a vector's message through the function's MSI sink, or sets its
  * pending bit while the vector or the function is masked; unmasking sends
- * the pending message and clears the bit.
+ * the pending message and clears the bit.  A VMM may give each vector an
+ * event notifier (an irqfd, pci_device_msix_set_notifier()) and keep a GSI
+ * route per vector from the @msix_update callback: the vector is then
+ * signalled through the notifier, with the MSI sink as the fallback.
  *
  * MSI.  pci_device_add_msi() adds an MSI capability whose registers live in
  * config space; pci_device_msi_notify() sends, or sets a pending bit while
@@ -250,13 +253,21 @@ struct pci_device_info {
  *              whether it decodes now, at @addr (for @size bytes).  Lets a
  *              device move ioeventfds or direct mappings with its BAR.
  * @msix_update: MSI-X vector @vector's table entry or effective mask
- *              changed (a table write, an enable / function-mask change or
- *              a reset): its message is now (@address, @data), and @masked
- *              is true when it cannot be sent (MSI-X off, function or
- *              vector masked).  For a VMM that routes vectors through
- *              irqfds: it is called before a pending message is sent on
- *              unmask.  Runs under the interrupt lock: it must not call
- *              any pci_device_* function of this function.
+ *              changed (a table write, an enable / function-mask change,
+ *              a reset, or pci_device_msix_set_notifier()): its message
+ *              is now (@address, @data), and @masked is true when it
+ *              cannot be sent (MSI-X off, function or vector masked).  It
+ *              is called before a pending message is sent on unmask, so
+ *              a VMM that routes vectors through irqfds updates the route
+ *              first.  Return 0 when the vector's notifier (see
+ *              pci_device_msix_set_notifier()) now delivers this message,
+ *              or a negative errno (the route could not be updated): the
+ *              vector's messages then go to the MSI sink until the next
+ *              call returns 0.  The value matters only for a vector with
+ *              a notifier; when @masked, nothing is sent until the next
+ *              call, so a VMM may keep the old route and return 0.  Runs
+ *              under the interrupt lock: it must not call any pci_device_*
+ *              function of this function.
  * @msi_update: the MSI capability's enable, address, data or number of
  *              enabled vectors changed (vector i sends data with its low
  *              log2(@nvectors) bits replaced by i).  Same rules as
@@ -275,8 +286,8 @@ struct pci_device_ops {
 			     uint32_t value);
 	void (*bar_remap)(void *opaque, unsigned bar, bool mapped,
 			  uint64_t addr, uint64_t size);
-	void (*msix_update)(void *opaque, uint16_t vector, uint64_t address,
-			    uint32_t data, bool masked);
+	int (*msix_update)(void *opaque, uint16_t vector, uint64_t address,
+			   uint32_t data, bool masked);
 	void (*msi_update)(void *opaque, bool enabled, uint64_t address,
 			   uint32_t data, unsigned nvectors);
 };
@@ -492,6 +503,36 @@ CVMM_EXPORT int pci_device_add_msix(struct pci_device *dev, uint16_t nvectors,
  * pending), or the MSI sink's error.
  */
 CVMM_EXPORT int pci_device_msix_notify(struct pci_device *dev, uint16_t vector);
+
+/**
+ * pci_device_msix_set_notifier() - deliver vector @vector through @n.
+ * @n: an event notifier the VMM registered as an irqfd whose GSI route it
+ *     keeps equal to the vector's message (from @msix_update), or NULL to
+ *     send the vector through the MSI sink again.  Not owned; it must stay
+ *     valid until it is replaced or the function is destroyed.
+ *
+ * While @n is set and the last @msix_update for the vector returned 0 (or
+ * the function has no @msix_update callback), sending the vector signals
+ * @n instead of calling the MSI sink; if signalling fails the message goes
+ * to the sink.  Masking is unchanged: a masked vector sets its pending bit
+ * and nothing is signalled; unmasking calls @msix_update, then sends the
+ * pending message (through @n when the update returned 0).  Setting a
+ * notifier calls @msix_update for the vector at once (on this thread,
+ * with the interrupt lock held: do not call this while holding a lock
+ * that callback takes).
+ *
+ * Return: 0, -EINVAL (NULL @dev, no MSI-X, @vector out of range).
+ * Threads: any; serialised with delivery by the interrupt lock.
+ */
+CVMM_EXPORT int pci_device_msix_set_notifier(struct pci_device *dev,
+					     uint16_t vector,
+					     struct event_notifier *n);
+
+/**
+ * pci_device_msix_vectors() - the MSI-X table size (0 without MSI-X),
+ * -EINVAL for NULL.
+ */
+CVMM_EXPORT int pci_device_msix_vectors(struct pci_device *dev);
 
 /**
  * pci_device_add_msi() - add an MSI capability (PCI 3.0, 6.8.1).

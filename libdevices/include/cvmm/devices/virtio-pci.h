@@ -39,6 +39,32 @@
  * the driver reads the ISR.  Messages go to the MSI sink and the INTx
  * line given in struct virtio_pci_config.
  *
+ * Delivering vectors through irqfds.  A VMM with per-vector interrupt
+ * routes (KVM: one GSI per vector, an MSI route, an irqfd) sets
+ * @msix_update in the config to learn each vector's message as the guest
+ * programs it, and hands the transport one event notifier per vector with
+ * virtio_pci_set_vector_notifier().  A vector is then sent by signalling
+ * its notifier while the last @msix_update for it returned 0, and through
+ * the MSI sink otherwise (the fallback: KVM_SIGNAL_MSI).  Masked vectors
+ * keep PCI semantics whichever way they are delivered: the pending bit is
+ * set, and the message is sent on unmask, after @msix_update.  Sketch:
+ *
+ *   pc.msi = signal_msi_sink;  pc.msix_update = route_vector;
+ *   virtio_pci_create(dev, &pc, &vp);
+ *   for (v = 0; v < virtio_pci_num_vectors(vp); v++) {
+ *       event_notifier_create(0, &n[v]);
+ *       KVM_IRQFD(event_notifier_fd(n[v]), gsi[v]);
+ *       virtio_pci_set_vector_notifier(vp, v, n[v]);
+ *   }
+ *   int route_vector(opaque, v, addr, data, masked) {
+ *       if (masked) return 0;                  // nothing is sent
+ *       update gsi[v]'s MSI route, KVM_SET_GSI_ROUTING;
+ *       return ok ? 0 : -errno;                // error: sink for v
+ *   }
+ *
+ * For INTx through an irqfd use struct irq_level_notifier (irq.h) as
+ * @intx: level-triggered with a resample eventfd.
+ *
  * Threads: any vCPU thread may access the registers; the transport's
  * state is protected by the device lock (virtio.h) and a small interrupt
  * lock.  Interrupts are sent without the device lock held.
@@ -94,6 +120,19 @@ struct virtio_pci;
  *                function.  Optional.
  * @remap_opaque: its argument; must stay valid as long as the function
  *                is in a root.
+ * @msix_update:  called when MSI-X vector @vector's message or effective
+ *                mask changes (table write, MSI-X enable or function
+ *                mask, reset, virtio_pci_set_vector_notifier()), before a
+ *                pending message is sent on unmask.  @masked: it cannot
+ *                be sent now.  Return 0 when the vector's notifier now
+ *                delivers (@address, @data), a negative errno to have the
+ *                vector sent through @msi until the next call returns 0.
+ *                Runs under the PCI interrupt lock on the thread that
+ *                made the change (usually a vCPU): it must not call into
+ *                this transport or its PCI function.  Optional; without
+ *                it a vector's notifier is used whenever the vector is
+ *                unmasked.
+ * @msix_opaque:  its argument.
  */
 struct virtio_pci_config {
 	uint16_t msix_vectors;
@@ -104,6 +143,9 @@ struct virtio_pci_config {
 	struct irq_line intx;
 	void (*notify_remap)(void *opaque, bool mapped, uint64_t notify_base);
 	void *remap_opaque;
+	int (*msix_update)(void *opaque, uint16_t vector, uint64_t address,
+			   uint32_t data, bool masked);
+	void *msix_opaque;
 };
 
 /**
@@ -150,6 +192,22 @@ CVMM_EXPORT int virtio_pci_add_to_root(struct virtio_pci *vp,
  */
 CVMM_EXPORT int virtio_pci_queue_notify_addr(struct virtio_pci *vp,
 					     uint32_t queue, uint64_t *addr);
+
+/**
+ * virtio_pci_set_vector_notifier() - send MSI-X vector @vector by
+ * signalling @n (an irqfd) instead of calling the MSI sink, while the
+ * config's @msix_update last returned 0 for it; NULL reverts to the sink.
+ * @n is not owned and must stay valid until replaced or the transport's
+ * function is freed.  Calls @msix_update for @vector before returning.
+ * Errors: -EINVAL (NULL @vp, @vector >= virtio_pci_num_vectors()).
+ * Threads: any, also while the guest runs.
+ */
+CVMM_EXPORT int virtio_pci_set_vector_notifier(struct virtio_pci *vp,
+					       uint16_t vector,
+					       struct event_notifier *n);
+
+/** virtio_pci_num_vectors() - the MSI-X table size; -EINVAL for NULL. */
+CVMM_EXPORT int virtio_pci_num_vectors(const struct virtio_pci *vp);
 
 /** virtio_pci_device() - the virtio device the transport serves. */
 CVMM_EXPORT struct virtio_device *virtio_pci_device(struct virtio_pci *vp);

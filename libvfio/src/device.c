@@ -157,6 +157,14 @@ int vfio_device_create(struct vfio_group *g, const char *name,
 		ii->index = i;
 		err = vfio_sys_ioctl(g->sys, d->fd, VFIO_DEVICE_GET_IRQ_INFO,
 				     ii);
+		/* vfio-pci answers -EINVAL for an IRQ the device cannot
+		 * have (the error IRQ of a conventional PCI device): it has
+		 * no vectors. */
+		if (err == -EINVAL) {
+			memset(ii, 0, sizeof(*ii));
+			ii->argsz = sizeof(*ii);
+			err = 0;
+		}
 		if (err < 0)
 			goto fail;
 		ii->index = i;
@@ -600,7 +608,11 @@ static int hot_reset(struct vfio_device *d)
 	}
 	if (err < 0) {
 		free(info);
-		return err == -ENOTTY || err == -EINVAL ? -EOPNOTSUPP : err;
+		/* -ENODEV: neither a slot nor a bus reset is possible
+		 * (e.g. a device on the root bus). */
+		return err == -ENOTTY || err == -EINVAL || err == -ENODEV
+			       ? -EOPNOTSUPP
+			       : err;
 	}
 	count = info->count;
 	if ((size_t)count > (len - sizeof(*info)) / sizeof(info->devices[0])) {

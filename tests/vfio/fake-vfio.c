@@ -86,6 +86,8 @@ static int hot_reset_info(struct fake *f, struct vfio_pci_hot_reset_info *h)
 	size_t need =
 		sizeof(*h) + (size_t)f->hot_reset_count * sizeof(h->devices[0]);
 
+	if (f->hot_reset_count == -2)
+		return -ENODEV;
 	if (f->hot_reset_count < 0)
 		return -ENOTTY;
 	h->count = (uint32_t)f->hot_reset_count;
@@ -148,6 +150,8 @@ static int f_ioctl(void *ctx, int fd, unsigned long req, void *arg)
 
 		if (ii->index >= FAKE_MAX_IRQS)
 			return -EINVAL;
+		if (f->irq_err[ii->index])
+			return f->irq_err[ii->index];
 		*ii = f->irq[ii->index];
 		return 0;
 	}

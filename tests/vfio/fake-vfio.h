@@ -48,6 +48,7 @@ struct fake {
 	int region_err[FAKE_MAX_REGIONS];
 	uint32_t region_greedy; /* claim argsz = asked + this, always */
 	struct vfio_irq_info irq[FAKE_MAX_IRQS];
+	int irq_err[FAKE_MAX_IRQS];
 	int err_set_irqs_at;   /* fail the n-th SET_IRQS (1-based), 0: never */
 	int err_set_irqs_from; /* fail every SET_IRQS from the n-th on */
 	uint64_t unmap_answer; /* bytes "unmapped"; 0: as asked */

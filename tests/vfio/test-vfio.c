@@ -419,6 +419,10 @@ START_TEST(device_region_lies)
 	F.irq[4].count = 1u << 20;
 	ck_assert_int_eq(vfio_device_create(g, "x", NULL, &d), -EPROTO);
 	fake_device(&F, 2);
+	F.irq_err[1] = -EIO;
+	ck_assert_int_eq(vfio_device_create(g, "x", NULL, &d), -EIO);
+	fake_device(&F, 2);
+	F.irq_err[1] = 0;
 	F.err_get_device_fd = -ENODEV;
 	ck_assert_int_eq(vfio_device_create(g, "x", NULL, &d), -ENODEV);
 	vfio_group_destroy(g);
@@ -524,6 +528,17 @@ START_TEST(device_irqs)
 			 0);
 	ck_assert_uint_eq(ii.count, 8);
 	ck_assert_int_eq(vfio_device_irq_info(d, 5, &ii), -EINVAL);
+	/* The error IRQ of a conventional PCI device: -EINVAL from the
+	 * kernel, no vectors here. */
+	vfio_device_destroy(d);
+	F.irq_err[VFIO_PCI_ERR_IRQ_INDEX] = -EINVAL;
+	d = mk_device(g);
+	ck_assert_int_eq(vfio_device_irq_info(d, VFIO_PCI_ERR_IRQ_INDEX, &ii),
+			 0);
+	ck_assert_uint_eq(ii.count, 0);
+	ck_assert_int_eq(vfio_device_irq_enable(d, VFIO_PCI_ERR_IRQ_INDEX, fds,
+						1),
+			 -EINVAL);
 	ck_assert_int_eq(vfio_device_irq_enable(d, 1, fds, 0), -EINVAL);
 	ck_assert_int_eq(vfio_device_irq_enable(d, 1, fds, 2), -EINVAL);
 	ck_assert_int_eq(vfio_device_irq_enable(d, 9, fds, 1), -EINVAL);
@@ -664,6 +679,8 @@ START_TEST(device_reset)
 	F.dinfo.flags = VFIO_DEVICE_FLAGS_PCI;
 	d = mk_device(g);
 	ck_assert_int_eq(vfio_device_reset(d), -EOPNOTSUPP); /* -ENOTTY */
+	F.hot_reset_count = -2; /* root bus: -ENODEV */
+	ck_assert_int_eq(vfio_device_reset(d), -EOPNOTSUPP);
 	F.hot_reset_count = 2;
 	F.hot_reset_group = 5;
 	ck_assert_int_eq(vfio_device_reset(d), 0);

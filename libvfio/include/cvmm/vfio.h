@@ -405,7 +405,8 @@ CVMM_EXPORT int vfio_device_intx_mask(struct vfio_device *d);
  * per-device method), else for PCI a bus reset through
  * VFIO_DEVICE_GET_PCI_HOT_RESET_INFO and VFIO_DEVICE_PCI_HOT_RESET, which
  * needs every affected group attached to the same container (-EPERM
- * otherwise).  -EOPNOTSUPP when neither is possible.
+ * otherwise).  -EOPNOTSUPP when neither is possible (the kernel has no
+ * reset method, or the device sits on a root bus: QEMU's edu in the lab).
  */
 CVMM_EXPORT int vfio_device_reset(struct vfio_device *d);
 

@@ -138,6 +138,32 @@ check_vfio() {
 	bind_edu
 }
 
+# libvfio against QEMU's edu device (tests/vfio/vfio-edu.c): one
+# @@LAB-SUB line per sub-check of the program ("ok - <name>" / "not ok -
+# <name> # why").  No VFIO or no edu (exit 77) is a failure here.
+check_vfio_edu() {
+	[ -x /lab/bin/vfio-edu ] ||
+		{ echo "vfio-edu was not built (see static-build.log in the lab cache)"; return 1; }
+	ensure_vfio || return 1
+	bind_edu >/tmp/vfio-edu.bind 2>&1 || { cat /tmp/vfio-edu.bind; return 1; }
+	/lab/bin/vfio-edu "$(edu_dev)" >/tmp/vfio-edu.out 2>&1
+	rc=$?
+	cat /tmp/vfio-edu.out
+	n=0
+	while read -r a b c rest; do
+		case "$a $b" in
+		"ok -") echo "@@LAB-SUB vfio-edu $c PASS 0"; n=$((n + 1)) ;;
+		"not ok")
+			name=${rest%% *}
+			echo "@@LAB-SUB vfio-edu $name FAIL 0"
+			n=$((n + 1))
+			;;
+		esac
+	done </tmp/vfio-edu.out
+	echo "vfio-edu: exit status $rc, $n sub-checks"
+	[ $rc = 0 ] && [ $n -gt 0 ]
+}
+
 # One @@LAB-SUB line per test program of the project's `kvm` suite.
 # Programs named in $LAB_KVM_SKIP already have a result (the host runner
 # restarted the lab after one of them froze it) and are not run again; when

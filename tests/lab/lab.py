@@ -393,6 +393,14 @@ def elf_interpreter(path):
     return None
 
 
+def add_vfio_edu(cp, sdir, static_ok):
+    """libvfio's program against edu (tests/vfio/vfio-edu.c), for the
+    vfio-edu check; without it that check fails, saying so."""
+    prog = os.path.join(sdir, "tests", "vfio", "vfio-edu")
+    if up_to_date(sdir, prog, static_ok):
+        cp.add_file("lab/bin/vfio-edu", prog, 0o755)
+
+
 def kvm_test_script(cp, t, done_paths, fresh, sdir):
     """Put a kvm-suite test into the initramfs: its executable under
     /lab/kvm-tests/bin, any file its arguments or environment name at the
@@ -567,6 +575,7 @@ def build_images_locked(args, cache):
     echo = os.path.join(sdir, "tests", "lab", "unix-echo")
     if up_to_date(sdir, echo, static_ok):
         c.add_file("lab/bin/unix-echo", echo, 0o755)
+    add_vfio_edu(c, sdir, static_ok)
     c.mkdir("lab/kvm-tests")
     done = set()
     ktests = [t["name"] for t in tests if kvm_test_script(
@@ -742,7 +751,7 @@ MARK = re.compile(r"^@@LAB-(BEGIN|END|SUBBEGIN|SUB|DONE|EXIT)\b ?(.*)$")
 
 # The checks of one lab boot, in the order they run (lab-init.sh has a
 # check_<name> function for each, '-' spelled '_').
-CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
+CHECKS = ["up", "kvm", "vfio", "vfio-edu", "kvm-suite", "guest-up", "guest-checks",
           "guest-serial-irq", "guest-pci", "guest-rtc", "guest-i8042",
           "guest-cpus-1", "guest-memory", "guest-acpi", "guest-rng",
           "guest-blk-read", "guest-blk-write", "guest-blk-readonly",

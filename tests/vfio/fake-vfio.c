@@ -261,6 +261,30 @@ static ssize_t f_readlink(void *ctx, const char *path, char *buf, size_t len)
 	return (ssize_t)n;
 }
 
+static int f_mmap(void *ctx, size_t len, int prot, int fd, off_t off,
+		  void **out)
+{
+	struct fake *f = ctx;
+
+	(void)prot;
+	if (fd != FAKE_FD_DEVICE || off < 0 || (size_t)off > sizeof(f->bar) ||
+	    len > sizeof(f->bar) - (size_t)off)
+		return -EINVAL;
+	*out = f->bar + off;
+	return 0;
+}
+
+static int f_munmap(void *ctx, void *addr, size_t len)
+{
+	struct fake *f = ctx;
+
+	if ((unsigned char *)addr < f->bar ||
+	    (unsigned char *)addr + len > f->bar + sizeof(f->bar))
+		return -EINVAL;
+	f->munmaps++;
+	return 0;
+}
+
 void fake_init(struct fake *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -271,6 +295,8 @@ void fake_init(struct fake *f)
 	f->sys.pread = f_pread;
 	f->sys.pwrite = f_pwrite;
 	f->sys.readlink = f_readlink;
+	f->sys.mmap = f_mmap;
+	f->sys.munmap = f_munmap;
 	f->api_version = VFIO_API_VERSION;
 	f->ext_type1 = 1;
 	f->ext_type1v2 = 1;

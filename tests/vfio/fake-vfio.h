@@ -53,8 +53,10 @@ struct fake {
 	int err_set_irqs_from; /* fail every SET_IRQS from the n-th on */
 	uint64_t unmap_answer; /* bytes "unmapped"; 0: as asked */
 	int err_map;
-	unsigned char bar[4096]; /* region data behind pread/pwrite */
-	ssize_t short_by;	 /* pread/pwrite return this many bytes fewer */
+	/* device fd contents behind pread/pwrite; mmap of the device fd
+	 * returns a pointer into it */
+	unsigned char bar[65536];
+	ssize_t short_by; /* pread/pwrite return this many bytes fewer */
 	int err_rw;
 	const char *group_link; /* readlink answer */
 	int hot_reset_count;	/* dependent devices */
@@ -62,6 +64,7 @@ struct fake {
 	int err_reset;
 	/* records */
 	int open_fds;
+	int munmaps;
 	int calls_map, calls_unmap, calls_set_irqs, calls_reset,
 		calls_hot_reset, calls_unset_container, calls_region_info;
 	int iommu_type;

@@ -133,6 +133,7 @@ struct vm {
 	struct vdev vdevs[VDEVS_MAX];
 	unsigned nvdevs;
 	int poll_fd; /* eventfd: a virtio device's poll list changed */
+	struct cvmm_vfio *vfio; /* --vfio (vfio.c) */
 	bool pio_pm, pio_com1, pio_kbd, pio_rtc, pio_pci, mmio_ecam;
 
 	/* Stopping: the first request wins. */
@@ -667,6 +668,14 @@ static int setup_devices(struct vm *vm)
 									 "M");
 	vm->mmio_ecam = true;
 	TRY(add_pvpanic(vm), "pvpanic");
+#ifdef CVMM_HAVE_VFIO
+	if (vm->o->vfio) /* slot 31: after pvpanic, rng and the disks */
+		TRY(cvmm_vfio_create(vm->o->vfio, vm->kvm, vm->mem, vm->pci, 31,
+				     &(struct msi_sink){.send = msi_send,
+							.opaque = vm},
+				     vm->o->verbose, &vm->vfio),
+		    "--vfio");
+#endif
 	return setup_virtio(vm);
 }
 
@@ -931,6 +940,9 @@ static void teardown(struct vm *vm)
 	}
 	if (vm->pio_com1)
 		io_bus_unregister(vm->pio, COM1_PORT);
+#ifdef CVMM_HAVE_VFIO
+	cvmm_vfio_destroy(vm->vfio, vm->pci);
+#endif
 	pci_root_destroy(vm->pci);
 	for (i = 0; i < vm->nvdevs; i++) {
 		if (vm->vdevs[i].mmio) {

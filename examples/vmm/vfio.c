@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * cvmm --vfio PATH: a host PCI function bound to vfio-pci, passed through
+ * to the guest (libvfio + libdevices' pci-passthrough).  All guest RAM is
+ * DMA-mapped (IOVA = guest physical) before the guest runs; the mappable
+ * BAR parts become KVM memory slots wherever the guest puts the BARs; MSI
+ * and MSI-X vectors arrive on eventfds that a thread of this file polls
+ * and hands to the PCI framework, which sends them with KVM_SIGNAL_MSI
+ * (the msi sink cvmm gives it).  INTx is not wired: cvmm's ACPI tables
+ * have no _PRT yet, so a guest driver must use MSI or MSI-X.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cvmm/devices/pci-passthrough.h>
+#include <cvmm/kvm-ioctls.h>
+#include <cvmm/vfio-memory.h>
+#include <cvmm/vfio.h>
+
+#include "cvmm.h"
+
+/* KVM memory slots for the BAR parts: after the RAM slots. */
+#define VFIO_SLOT_BASE 16u
+#define VFIO_SLOTS     16u
+
+struct cvmm_vfio {
+	struct kvm_vm_obj *kvm;
+	struct guest_memory *mem;
+	struct vfio_container *c;
+	struct vfio_device *d;
+	struct pci_passthrough *pt;
+	unsigned slot;
+	bool in_root, dma_mapped, verbose;
+	struct {
+		void *host;
+		bool used;
+	} slots[VFIO_SLOTS];
+	int stop_fd;
+	pthread_t thread;
+	bool thread_started;
+};
+
+static int map_bar_part(void *opaque, uint64_t gpa, void *host, uint64_t size,
+			bool map)
+{
+	struct cvmm_vfio *v = opaque;
+	unsigned i, free_slot = VFIO_SLOTS;
+
+	for (i = 0; i < VFIO_SLOTS; i++) {
+		if (v->slots[i].used && v->slots[i].host == host)
+			break;
+		if (!v->slots[i].used && free_slot == VFIO_SLOTS)
+			free_slot = i;
+	}
+	if (!map) {
+		if (i == VFIO_SLOTS)
+			return 0;
+		v->slots[i].used = false;
+		return kvm_vm_delete_memory_region(v->kvm, VFIO_SLOT_BASE + i);
+	}
+	if (i == VFIO_SLOTS)
+		i = free_slot;
+	if (i == VFIO_SLOTS)
+		return -ENOSPC; /* stays trapped */
+	v->slots[i].used = true;
+	v->slots[i].host = host;
+	if (v->verbose)
+		fprintf(stderr,
+			"cvmm: vfio: BAR part of %llu KiB at guest 0x%llx "
+			"mapped directly\n",
+			(unsigned long long)(size >> 10),
+			(unsigned long long)gpa);
+	return kvm_vm_set_user_memory_region(v->kvm, VFIO_SLOT_BASE + i, 0, gpa,
+					     size, host);
+}
+
+/* Polls the device's eventfds until stop_fd is signalled. */
+static void *poll_thread(void *arg)
+{
+	struct cvmm_vfio *v = arg;
+	unsigned n = pci_passthrough_num_fds(v->pt);
+	struct pollfd *p = calloc(n + 1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	for (unsigned i = 0; i < n; i++) {
+		p[i].fd = pci_passthrough_fd(v->pt, i);
+		p[i].events = POLLIN;
+	}
+	p[n].fd = v->stop_fd;
+	p[n].events = POLLIN;
+	for (;;) {
+		if (poll(p, n + 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[n].revents)
+			break;
+		for (unsigned i = 0; i < n; i++) {
+			if (p[i].revents & POLLIN)
+				pci_passthrough_fd_ready(v->pt, i);
+		}
+	}
+	free(p);
+	return NULL;
+}
+
+static int vfio_fail(struct cvmm_vfio *v, const char *what, int err)
+{
+	fprintf(stderr, "cvmm: --vfio: %s: %s\n", what, strerror(-err));
+	(void)v;
+	return err;
+}
+
+int cvmm_vfio_create(const char *sysfs_path, struct kvm_vm_obj *kvm,
+		     struct guest_memory *mem, struct pci_root *root,
+		     unsigned slot, const struct msi_sink *msi, bool verbose,
+		     struct cvmm_vfio **out)
+{
+	struct pci_passthrough_config pc = {.map = map_bar_part};
+	struct cvmm_vfio *v = calloc(1, sizeof(*v));
+	int err;
+
+	if (!v)
+		return -ENOMEM;
+	v->kvm = kvm;
+	v->mem = mem;
+	v->slot = slot;
+	v->verbose = verbose;
+	v->stop_fd = -1;
+	pc.map_opaque = v;
+	err = vfio_container_create(NULL, &v->c);
+	if (err) {
+		vfio_fail(v, "/dev/vfio/vfio", err);
+		goto fail;
+	}
+	err = vfio_device_create_sysfs(v->c, sysfs_path, NULL, &v->d);
+	if (err) {
+		vfio_fail(v, sysfs_path, err);
+		goto fail;
+	}
+	/* Every guest RAM region, IOVA = guest physical, before it runs. */
+	err = vfio_container_dma_map_guest_memory(v->c, mem);
+	if (err) {
+		vfio_fail(v, "DMA-mapping guest RAM", err);
+		goto fail;
+	}
+	v->dma_mapped = true;
+	err = pci_passthrough_create(v->d, &pc, &v->pt);
+	if (err) {
+		vfio_fail(v, "PCI passthrough", err);
+		goto fail;
+	}
+	pci_device_set_msi_sink(pci_passthrough_pci_device(v->pt), msi);
+	err = pci_passthrough_add_to_root(v->pt, root, slot, 0);
+	if (err) {
+		vfio_fail(v, "PCI slot", err);
+		goto fail;
+	}
+	v->in_root = true;
+	v->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (v->stop_fd < 0) {
+		err = vfio_fail(v, "eventfd", -errno);
+		goto fail;
+	}
+	err = -pthread_create(&v->thread, NULL, poll_thread, v);
+	if (err) {
+		vfio_fail(v, "thread", err);
+		goto fail;
+	}
+	v->thread_started = true;
+	if (verbose)
+		fprintf(stderr, "cvmm: vfio: %s at 00:%02x.0, IOMMU type %d\n",
+			sysfs_path, slot, vfio_container_iommu_type(v->c));
+	*out = v;
+	return 0;
+fail:
+	cvmm_vfio_destroy(v, root);
+	return err;
+}
+
+void cvmm_vfio_destroy(struct cvmm_vfio *v, struct pci_root *root)
+{
+	uint64_t one = 1;
+
+	if (!v)
+		return;
+	if (v->thread_started) {
+		if (write(v->stop_fd, &one, sizeof(one)) == sizeof(one))
+			pthread_join(v->thread, NULL);
+	}
+	if (v->stop_fd >= 0)
+		close(v->stop_fd);
+	if (v->in_root)
+		pci_root_remove_device(root, v->slot, 0);
+	pci_passthrough_destroy(v->pt);
+	if (v->dma_mapped)
+		vfio_container_dma_unmap_guest_memory(
+			v->c, v->mem, guest_memory_num_regions(v->mem));
+	vfio_device_destroy(v->d);
+	vfio_container_destroy(v->c);
+	free(v);
+}

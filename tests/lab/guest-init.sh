@@ -107,6 +107,31 @@ hvc)
 	timeout 60 sh
 	poweroff -f
 	;;
+vfio)
+	# cvmm --vfio with QEMU's edu (lab check guest-vfio): find 1234:11e8,
+	# enable it, drive BAR0 through /dev/mem (busybox devmem).
+	d=""
+	for x in /sys/bus/pci/devices/*; do
+		[ "$(cat $x/vendor)" = 0x1234 ] && [ "$(cat $x/device)" = 0x11e8 ] && d=$x
+	done
+	echo "LAB-VFIO dev ${d:-none} class $([ -n "$d" ] && cat $d/class)"
+	if [ -n "$d" ]; then
+		echo 1 >$d/enable
+		bar=$(($(head -1 $d/resource | cut -d' ' -f1)))
+		echo "LAB-VFIO bar0 $(printf 0x%x $bar)"
+		echo "LAB-VFIO id $(devmem $bar 32)"
+		devmem $((bar + 4)) 32 0x12345678
+		echo "LAB-VFIO liveness $(devmem $((bar + 4)) 32)"
+		devmem $((bar + 8)) 32 10
+		i=0
+		while [ $(($(devmem $((bar + 0x20)) 32) & 1)) = 1 ] && [ $i -lt 100 ]; do
+			sleep 0.05
+			i=$((i + 1))
+		done
+		echo "LAB-VFIO factorial $(devmem $((bar + 8)) 32)"
+	fi
+	poweroff -f
+	;;
 panic)
 	load_mod pvpanic_pci || echo "pvpanic_pci did not load"
 	echo "LAB-PANIC-NOW"

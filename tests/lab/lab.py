@@ -758,7 +758,8 @@ CHECKS = ["up", "kvm", "vfio", "vfio-edu", "kvm-suite", "guest-up", "guest-check
           "guest-blk-discard", "guest-channel",
           "guest-reboot",
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
-          "guest-hvc0", "guest-panic", "transport-pci", "transport-mmio",
+          "guest-hvc0", "guest-panic", "guest-vfio", "transport-pci",
+          "transport-mmio",
           "cvmm-bench"]
 
 # Host-side budget of one check (wall clock, seconds; scaled by
@@ -769,7 +770,7 @@ CHECKS = ["up", "kvm", "vfio", "vfio-edu", "kvm-suite", "guest-up", "guest-check
 # ($LAB_KVM_TEST_TIMEOUT, default 120 s, or its meson timeout if smaller).
 CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300, "guest-poweroff": 300,
                 "guest-hvc0": 300,
-                "guest-panic": 300, "cvmm-bench": 900}
+                "guest-panic": 300, "guest-vfio": 300, "cvmm-bench": 900}
 CHECK_BUDGET_DEFAULT = 90
 SUB_BUDGET = 150
 
@@ -782,7 +783,8 @@ def check_budget(name, sub=None):
 
 
 # Checks that make a nested boot (cvmm) that others read.
-BOOT_CHECKS = {"guest-up", "guest-poweroff", "guest-panic", "guest-hvc0"}
+BOOT_CHECKS = {"guest-up", "guest-poweroff", "guest-panic", "guest-hvc0",
+               "guest-vfio"}
 # Checks that read the boot of guest-poweroff (the others read guest-up's).
 POWEROFF_READERS = {"guest-cpus-4", "guest-serial-input"}
 # Checks that read other boots.

@@ -186,6 +186,24 @@ static uint8_t byte_of(uint32_t value, uint32_t off, uint32_t at)
 	return (uint8_t)(value >> (8 * (at - off)));
 }
 
+/* Status bit 3 (Interrupt Status) also from the physical function: when
+ * the VMM delivers INTx through a KVM irqfd the framework never sees the
+ * level, and a guest driver relying on PCI 2.3 masking (uio_pci_generic)
+ * reads it to know the interrupt is its own. */
+static void pt_config_read(void *opaque, uint32_t offset, unsigned len,
+			   uint32_t *value)
+{
+	struct pci_passthrough *p = opaque;
+	uint8_t st = 0;
+
+	if (!p->has_intx || !covers(offset, len, PCI_STATUS))
+		return;
+	if (cfg_read(p->vdev, PCI_STATUS, &st, 1) == 0 &&
+	    (st & PCI_STATUS_INTERRUPT))
+		*value |= (uint32_t)PCI_STATUS_INTERRUPT
+			  << (8 * (PCI_STATUS - offset));
+}
+
 static void pt_config_write(void *opaque, uint32_t offset, unsigned len,
 			    uint32_t value)
 {
@@ -254,6 +272,7 @@ static void pt_bar_remap(void *opaque, unsigned bar, bool mapped, uint64_t addr,
 static const struct pci_device_ops pt_ops = {
 	.bar_read = pt_bar_read,
 	.bar_write = pt_bar_write,
+	.config_read = pt_config_read,
 	.config_write = pt_config_write,
 	.bar_remap = pt_bar_remap,
 	.msi_update = pt_msi_update,

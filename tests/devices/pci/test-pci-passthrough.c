@@ -380,6 +380,19 @@ START_TEST(intx_eoi_on_bar_access)
 	/* Only once. */
 	pci_device_bar_read(d, 0, 0, &v, 4);
 	ck_assert_int_eq(F.nlog, 1);
+	/* The physical Interrupt Status bit shows through (irqfd mode). */
+	ck_assert_uint_eq(cfg32(d, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, 0);
+	F.bar[CFG_OFF + PCI_STATUS] |= PCI_STATUS_INTERRUPT;
+	ck_assert_uint_eq(cfg32(d, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT,
+			  PCI_STATUS_INTERRUPT);
+	ck_assert_uint_eq(cfg32(d, PCI_COMMAND, 4) >> 16 & PCI_STATUS_INTERRUPT,
+			  PCI_STATUS_INTERRUPT);
+	/* Interrupt Disable forwarded to the physical command register. */
+	pci_device_config_write(d, PCI_COMMAND + 1, 1,
+				PCI_COMMAND_INTX_DISABLE >> 8);
+	ck_assert_uint_eq(F.bar[CFG_OFF + PCI_COMMAND + 1] &
+				  (PCI_COMMAND_INTX_DISABLE >> 8),
+			  PCI_COMMAND_INTX_DISABLE >> 8);
 	rm_from_root(p);
 }
 END_TEST

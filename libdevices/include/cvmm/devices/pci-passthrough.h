@@ -39,7 +39,10 @@
  * acknowledge register is in a mapped page needs the resample path).  A
  * VMM with KVM wires pci_passthrough_intx_fds() to an irqfd with a
  * resample fd instead (KVM then unmasks on the guest's EOI) and does not
- * poll the INTx trigger.
+ * poll the INTx trigger; the status register's Interrupt Status bit then
+ * comes from the physical function (read through VFIO), so drivers using
+ * PCI 2.3 INTx masking (uio_pci_generic) work, with their Interrupt
+ * Disable writes forwarded to the physical command register.
  *
  * DMA.  The VMM maps guest RAM into the VFIO container before the guest
  * runs (<cvmm/vfio-memory.h>); this object does not touch the container.

@@ -76,6 +76,8 @@
 #define COM1_IRQ	   4u
 #define KBD_IRQ		   1u
 #define RTC_IRQ		   8u
+#define VFIO_SLOT	   31u /* --vfio: 00:1f.0, INTA# on GSI 5 */
+#define VFIO_GSI	   5u
 #define KICK_SIGNAL	   SIGUSR1
 #define ESCAPE_CHAR	   0x01 /* Ctrl-A */
 
@@ -669,11 +671,11 @@ static int setup_devices(struct vm *vm)
 	vm->mmio_ecam = true;
 	TRY(add_pvpanic(vm), "pvpanic");
 #ifdef CVMM_HAVE_VFIO
-	if (vm->o->vfio) /* slot 31: after pvpanic, rng and the disks */
-		TRY(cvmm_vfio_create(vm->o->vfio, vm->kvm, vm->mem, vm->pci, 31,
-				     &(struct msi_sink){.send = msi_send,
-							.opaque = vm},
-				     vm->o->verbose, &vm->vfio),
+	if (vm->o->vfio) /* after pvpanic, rng and the disks */
+		TRY(cvmm_vfio_create(
+			    vm->o->vfio, vm->kvm, vm->mem, vm->pci, VFIO_SLOT,
+			    &(struct msi_sink){.send = msi_send, .opaque = vm},
+			    VFIO_GSI, vm->o->verbose, &vm->vfio),
 		    "--vfio");
 #endif
 	return setup_virtio(vm);
@@ -769,6 +771,13 @@ static int load_guest(struct vm *vm, struct kvm_regs *regs,
 		ac.mmio32_base = VM_PCI_MMIO32_BASE;
 		ac.mmio32_size = VM_PCI_MMIO32_SIZE;
 		ac.com1 = true;
+		if (o->vfio) { /* the passed-through function's INTA# */
+			static const struct boot_pci_irq vfio_irq = {
+				.slot = VFIO_SLOT, .pin = 0, .gsi = VFIO_GSI};
+
+			ac.pci_irqs = &vfio_irq;
+			ac.n_pci_irqs = 1;
+		}
 		TRY(acpi_tables_setup(vm->mem, &ac, &bc.acpi_rsdp, &acpi_size),
 		    "ACPI tables");
 		struct cvmm_mmio_dev mm[VDEVS_MAX];

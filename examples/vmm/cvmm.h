@@ -98,7 +98,8 @@ int cvmm_acpi_add_legacy_ssdt(const struct guest_memory *m, uint64_t rsdp,
 
 /* vfio.c: --vfio.  Opens the function at @sysfs_path through VFIO,
  * DMA-maps all of @mem, puts it at 00:@slot.0 of @root with its MSI/MSI-X
- * going to @msi, and polls its interrupt eventfds on a thread of its own.
+ * going to @msi and INTx to a resampling irqfd on @intx_gsi, and polls
+ * its MSI/MSI-X eventfds on a thread of its own.
  * 0 or negative errno (one line on stderr says what failed). */
 struct kvm_vm_obj;
 struct pci_root;
@@ -106,8 +107,8 @@ struct msi_sink;
 struct cvmm_vfio;
 int cvmm_vfio_create(const char *sysfs_path, struct kvm_vm_obj *kvm,
 		     struct guest_memory *mem, struct pci_root *root,
-		     unsigned slot, const struct msi_sink *msi, bool verbose,
-		     struct cvmm_vfio **out);
+		     unsigned slot, const struct msi_sink *msi,
+		     uint32_t intx_gsi, bool verbose, struct cvmm_vfio **out);
 /* Stops the thread, takes the function out of @root, unmaps and closes.
  * Before pci_root_destroy().  NULL is accepted. */
 void cvmm_vfio_destroy(struct cvmm_vfio *v, struct pci_root *root);

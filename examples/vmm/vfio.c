@@ -6,8 +6,9 @@
  * BAR parts become KVM memory slots wherever the guest puts the BARs; MSI
  * and MSI-X vectors arrive on eventfds that a thread of this file polls
  * and hands to the PCI framework, which sends them with KVM_SIGNAL_MSI
- * (the msi sink cvmm gives it).  INTx is not wired: cvmm's ACPI tables
- * have no _PRT yet, so a guest driver must use MSI or MSI-X.
+ * (the msi sink cvmm gives it).  INTx goes straight from VFIO's eventfd
+ * to a KVM irqfd on @intx_gsi with VFIO's resample eventfd (KVM unmasks
+ * on the guest's EOI); cvmm's _PRT routes slot 31 INTA to that GSI.
  */
 #include <errno.h>
 #include <poll.h>
@@ -37,6 +38,8 @@ struct cvmm_vfio {
 	struct pci_passthrough *pt;
 	unsigned slot;
 	bool in_root, dma_mapped, verbose;
+	int intx_fd; /* assigned as a KVM irqfd, -1: none */
+	uint32_t intx_gsi;
 	struct {
 		void *host;
 		bool used;
@@ -92,6 +95,8 @@ static void *poll_thread(void *arg)
 	for (unsigned i = 0; i < n; i++) {
 		p[i].fd = pci_passthrough_fd(v->pt, i);
 		p[i].events = POLLIN;
+		if (p[i].fd == v->intx_fd)
+			p[i].fd = -1; /* KVM's irqfd consumes it */
 	}
 	p[n].fd = v->stop_fd;
 	p[n].events = POLLIN;
@@ -121,8 +126,8 @@ static int vfio_fail(struct cvmm_vfio *v, const char *what, int err)
 
 int cvmm_vfio_create(const char *sysfs_path, struct kvm_vm_obj *kvm,
 		     struct guest_memory *mem, struct pci_root *root,
-		     unsigned slot, const struct msi_sink *msi, bool verbose,
-		     struct cvmm_vfio **out)
+		     unsigned slot, const struct msi_sink *msi,
+		     uint32_t intx_gsi, bool verbose, struct cvmm_vfio **out)
 {
 	struct pci_passthrough_config pc = {.map = map_bar_part};
 	struct cvmm_vfio *v = calloc(1, sizeof(*v));
@@ -135,6 +140,8 @@ int cvmm_vfio_create(const char *sysfs_path, struct kvm_vm_obj *kvm,
 	v->slot = slot;
 	v->verbose = verbose;
 	v->stop_fd = -1;
+	v->intx_fd = -1;
+	v->intx_gsi = intx_gsi;
 	pc.map_opaque = v;
 	err = vfio_container_create(NULL, &v->c);
 	if (err) {
@@ -159,6 +166,18 @@ int cvmm_vfio_create(const char *sysfs_path, struct kvm_vm_obj *kvm,
 		goto fail;
 	}
 	pci_device_set_msi_sink(pci_passthrough_pci_device(v->pt), msi);
+	{
+		int trig, res;
+
+		if (pci_passthrough_intx_fds(v->pt, &trig, &res) == 0) {
+			err = kvm_vm_irqfd_assign(kvm, trig, intx_gsi, res);
+			if (err) {
+				vfio_fail(v, "INTx irqfd", err);
+				goto fail;
+			}
+			v->intx_fd = trig;
+		}
+	}
 	err = pci_passthrough_add_to_root(v->pt, root, slot, 0);
 	if (err) {
 		vfio_fail(v, "PCI slot", err);
@@ -177,8 +196,10 @@ int cvmm_vfio_create(const char *sysfs_path, struct kvm_vm_obj *kvm,
 	}
 	v->thread_started = true;
 	if (verbose)
-		fprintf(stderr, "cvmm: vfio: %s at 00:%02x.0, IOMMU type %d\n",
-			sysfs_path, slot, vfio_container_iommu_type(v->c));
+		fprintf(stderr,
+			"cvmm: vfio: %s at 00:%02x.0, IOMMU type %d, INTx %s\n",
+			sysfs_path, slot, vfio_container_iommu_type(v->c),
+			v->intx_fd >= 0 ? "on a resampling irqfd" : "none");
 	*out = v;
 	return 0;
 fail:
@@ -198,6 +219,8 @@ void cvmm_vfio_destroy(struct cvmm_vfio *v, struct pci_root *root)
 	}
 	if (v->stop_fd >= 0)
 		close(v->stop_fd);
+	if (v->intx_fd >= 0)
+		kvm_vm_irqfd_deassign(v->kvm, v->intx_fd, v->intx_gsi);
 	if (v->in_root)
 		pci_root_remove_device(root, v->slot, 0);
 	pci_passthrough_destroy(v->pt);

@@ -129,6 +129,35 @@ vfio)
 			i=$((i + 1))
 		done
 		echo "LAB-VFIO factorial $(devmem $((bar + 8)) 32)"
+		# INTx: uio_pci_generic (PCI 2.3 masking); edu raises its
+		# interrupt on a write to 0x60, lowers it on 0x64; a read of
+		# /dev/uioN blocks for the next interrupt and returns the count.
+		load_mod uio_pci_generic
+		echo "1234 11e8" >/sys/bus/pci/drivers/uio_pci_generic/new_id
+		sleep 0.2
+		u=$(ls $d/uio 2>/dev/null | head -1)
+		echo "LAB-VFIO uio ${u:-none} irq $(cat $d/irq)"
+		if [ -n "$u" ]; then
+			for k in 1 2; do
+				# The reader first: it waits for a count newer
+				# than the one at its open.
+				timeout 10 dd if=/dev/$u of=/tmp/uio-$k bs=4 count=1 2>/dev/null &
+				sleep 0.5
+				devmem $((bar + 0x60)) 32 1
+				wait
+				c=$(od -An -tu4 /tmp/uio-$k 2>/dev/null | tr -d ' ')
+				devmem $((bar + 0x64)) 32 1
+				# Re-enable: uio_pci_generic's handler set
+				# Interrupt Disable (command bit 10); clear it
+				# through the config file (the high byte of
+				# the command register holds nothing else here).
+				dd if=/dev/zero of=$d/config bs=1 count=1 seek=5 conv=notrunc 2>/dev/null ||
+					echo "LAB-VFIO uio-enable-$k failed"
+				echo "LAB-VFIO uio-count-$k ${c:-none}"
+				echo "LAB-VFIO diag-$k cmd+status $(od -An -tx2 -j4 -N4 $d/config) edu-irq $(devmem $((bar + 0x24)) 32)"
+			done
+			grep -i uio /proc/interrupts | sed 's/^/LAB-VFIO interrupts /'
+		fi
 	fi
 	poweroff -f
 	;;

@@ -187,6 +187,13 @@ check_guest_vfio() {
 	sub liveness $ok "wrote 0x12345678, read ${live:-none} (want 0xEDCBA987)"
 	[ "$(echo "$fact" | tr a-f A-F)" = 0x00375F00 ] && ok=1 || ok=0
 	sub factorial $ok "10! read ${fact:-none} (want 0x00375F00 = 3628800)"
+	u=$(v uio) c1=$(v uio-count-1) c2=$(v uio-count-2)
+	case "$u" in uio*) ok=1 ;; *) ok=0 ;; esac
+	sub uio-bound $ok "uio_pci_generic: ${u:-no LAB-VFIO uio line}"
+	[ "${c1:-0}" -ge 1 ] 2>/dev/null && ok=1 || ok=0
+	sub intx-uio $ok "a blocking read of /dev/uioN after edu raised its interrupt returned count ${c1:-none}"
+	[ "${c2:-0}" -gt "${c1:-0}" ] 2>/dev/null && ok=1 || ok=0
+	sub intx-uio-again $ok "after acknowledge and re-enable, the next interrupt: count ${c2:-none} (grows)"
 	[ "$(cat /tmp/guest-vfio.rc)" = 0 ] && ok=1 || ok=0
 	sub cvmm-exit $ok "cvmm exit status $(cat /tmp/guest-vfio.rc)"
 	return $rc

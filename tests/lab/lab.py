@@ -40,6 +40,9 @@ GUEST_MODULES = [
     "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
     "pvpanic_pci",
 ]
+# In the guest's initramfs but not loaded by its /init: the guest-vfio boot
+# (labmode=vfio) loads them itself.
+GUEST_EXTRA_MODULES = ["uio_pci_generic"]
 LIB_OPTIONS = ["kvm-ioctls", "vm-memory", "virtio-queue", "vm-allocator",
                "vfio", "devices", "linux-loader"]
 # The libraries cvmm links (libdevices needs virtio-queue and vm-allocator):
@@ -263,8 +266,11 @@ def module_closure(cache, idx, wanted, omit):
     return closure, files, sorted(set(missing))
 
 
-def add_modules(cp, cache, idx, wanted, omit, args=None):
-    closure, files, missing = module_closure(cache, idx, wanted, omit)
+def add_modules(cp, cache, idx, wanted, omit, args=None, extra=()):
+    """Modules @wanted (listed in lib/modules/lab/wanted, loaded by the
+    init) and @extra (only put there), with their dependencies."""
+    closure, files, missing = module_closure(cache, idx,
+                                             list(wanted) + list(extra), omit)
     used = set()
     for w, order in closure.items():
         cp.add_bytes("lib/modules/lab/%s.deps" % w,
@@ -559,7 +565,8 @@ def build_images_locked(args, cache):
     gdir = os.path.join(HERE, "guest-checks")
     for f in sorted(os.listdir(gdir)):
         g.add_file("checks/" + f, os.path.join(gdir, f), 0o755)
-    gmods, gmissing = add_modules(g, cache, idx, GUEST_MODULES, omit)
+    gmods, gmissing = add_modules(g, cache, idx, GUEST_MODULES, omit,
+                                  extra=GUEST_EXTRA_MODULES)
     guest_cpio = g.data()
 
     # The lab initramfs.

@@ -9,6 +9,8 @@
  * (the msi sink cvmm gives it).  INTx goes straight from VFIO's eventfd
  * to a KVM irqfd on @intx_gsi with VFIO's resample eventfd (KVM unmasks
  * on the guest's EOI); cvmm's _PRT routes slot 31 INTA to that GSI.
+ * The group is registered with a KVM-VFIO device (KVM needs it for
+ * devices doing non-coherent DMA); a KVM without one is only reported.
  */
 #include <errno.h>
 #include <poll.h>
@@ -35,6 +37,7 @@ struct cvmm_vfio {
 	struct guest_memory *mem;
 	struct vfio_container *c;
 	struct vfio_device *d;
+	struct kvm_dev_obj *kdev; /* KVM-VFIO, the group registered */
 	struct pci_passthrough *pt;
 	unsigned slot;
 	bool in_root, dma_mapped, verbose;
@@ -153,6 +156,18 @@ int cvmm_vfio_create(const char *sysfs_path, struct kvm_vm_obj *kvm,
 		vfio_fail(v, sysfs_path, err);
 		goto fail;
 	}
+	err = kvm_dev_create(kvm, KVM_DEV_TYPE_VFIO, &v->kdev);
+	if (!err) {
+		err = vfio_group_kvm_add(vfio_device_group(v->d),
+					 kvm_dev_fd(v->kdev));
+		if (err) {
+			kvm_dev_destroy(v->kdev);
+			v->kdev = NULL;
+		}
+	}
+	if (verbose)
+		fprintf(stderr, "cvmm: vfio: KVM-VFIO device: %s\n",
+			err ? strerror(-err) : "group registered");
 	/* Every guest RAM region, IOVA = guest physical, before it runs. */
 	err = vfio_container_dma_map_guest_memory(v->c, mem);
 	if (err) {
@@ -227,6 +242,11 @@ void cvmm_vfio_destroy(struct cvmm_vfio *v, struct pci_root *root)
 	if (v->dma_mapped)
 		vfio_container_dma_unmap_guest_memory(
 			v->c, v->mem, guest_memory_num_regions(v->mem));
+	if (v->kdev) {
+		vfio_group_kvm_del(vfio_device_group(v->d),
+				   kvm_dev_fd(v->kdev));
+		kvm_dev_destroy(v->kdev);
+	}
 	vfio_device_destroy(v->d);
 	vfio_container_destroy(v->c);
 	free(v);

@@ -134,17 +134,21 @@ vfio)
 		# /dev/uioN blocks for the next interrupt and returns the count.
 		load_mod uio_pci_generic
 		echo "1234 11e8" >/sys/bus/pci/drivers/uio_pci_generic/new_id
-		sleep 0.2
-		u=$(ls $d/uio 2>/dev/null | head -1)
+		i=0
+		while [ $i -lt 100 ]; do
+			u=$(ls $d/uio 2>/dev/null | head -1)
+			[ -n "$u" ] && [ -c "/dev/$u" ] && break
+			sleep 0.05
+			i=$((i + 1))
+		done
 		echo "LAB-VFIO uio ${u:-none} irq $(cat $d/irq)"
 		if [ -n "$u" ]; then
+			# Opened before the first interrupt: a read waits for a
+			# count newer than the one this open file last saw.
+			exec 3</dev/$u
 			for k in 1 2; do
-				# The reader first: it waits for a count newer
-				# than the one at its open.
-				timeout 10 dd if=/dev/$u of=/tmp/uio-$k bs=4 count=1 2>/dev/null &
-				sleep 0.5
 				devmem $((bar + 0x60)) 32 1
-				wait
+				timeout 10 dd of=/tmp/uio-$k bs=4 count=1 <&3 2>/dev/null
 				c=$(od -An -tu4 /tmp/uio-$k 2>/dev/null | tr -d ' ')
 				devmem $((bar + 0x64)) 32 1
 				# Re-enable: uio_pci_generic's handler set
@@ -156,6 +160,7 @@ vfio)
 				echo "LAB-VFIO uio-count-$k ${c:-none}"
 				echo "LAB-VFIO diag-$k cmd+status $(od -An -tx2 -j4 -N4 $d/config) edu-irq $(devmem $((bar + 0x24)) 32)"
 			done
+			exec 3<&-
 			grep -i uio /proc/interrupts | sed 's/^/LAB-VFIO interrupts /'
 		fi
 	fi

@@ -187,6 +187,8 @@ check_guest_vfio() {
 	sub liveness $ok "wrote 0x12345678, read ${live:-none} (want 0xEDCBA987)"
 	[ "$(echo "$fact" | tr a-f A-F)" = 0x00375F00 ] && ok=1 || ok=0
 	sub factorial $ok "10! read ${fact:-none} (want 0x00375F00 = 3628800)"
+	grep -q "^cvmm: vfio: KVM-VFIO device: group registered" /tmp/guest-vfio.log && ok=1 || ok=0
+	sub kvm-vfio $ok "$(grep -m1 '^cvmm: vfio: KVM-VFIO' /tmp/guest-vfio.log || echo 'no KVM-VFIO line from cvmm')"
 	u=$(v uio) c1=$(v uio-count-1) c2=$(v uio-count-2)
 	case "$u" in uio*) ok=1 ;; *) ok=0 ;; esac
 	sub uio-bound $ok "uio_pci_generic: ${u:-no LAB-VFIO uio line}"

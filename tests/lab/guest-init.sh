@@ -118,6 +118,7 @@ vfio)
 	if [ -n "$d" ]; then
 		echo 1 >$d/enable
 		bar=$(($(head -1 $d/resource | cut -d' ' -f1)))
+		devmem $((bar + 0x20)) 32 0 # no factorial interrupt
 		echo "LAB-VFIO bar0 $(printf 0x%x $bar)"
 		echo "LAB-VFIO id $(devmem $bar 32)"
 		devmem $((bar + 4)) 32 0x12345678
@@ -132,6 +133,10 @@ vfio)
 		# INTx: uio_pci_generic (PCI 2.3 masking); edu raises its
 		# interrupt on a write to 0x60, lowers it on 0x64; a read of
 		# /dev/uioN blocks for the next interrupt and returns the count.
+		# A device left with its factorial interrupt enabled (status
+		# 0x80) raised one for the factorial above: start clean.
+		devmem $((bar + 0x20)) 32 0
+		devmem $((bar + 0x64)) 32 0xffffffff
 		load_mod uio_pci_generic
 		echo "1234 11e8" >/sys/bus/pci/drivers/uio_pci_generic/new_id
 		i=0

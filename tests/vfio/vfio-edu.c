@@ -485,6 +485,10 @@ int main(int argc, char **argv)
 	check_factorial_and_msi();
 	check_intx();
 	check_dma(c);
+	/* Leave edu as found: no factorial interrupt, none pending (it has
+	 * no reset here, and the next user would get a stale INTx). */
+	wr32(EDU_STATUS, 0);
+	wr32(EDU_IRQ_ACK, 0xffffffff);
 	err = vfio_device_reset(dev);
 	note("device reset: %s", err == -EOPNOTSUPP ? "not supported (no FLR; "
 						      "no slot or bus reset on "

@@ -38,10 +38,12 @@ struct pci_passthrough {
 	pthread_mutex_t lock; /* VFIO interrupt state */
 
 	uint16_t msix_vectors;
-	uint8_t msix_cap; /* emulated offset, 0: none */
-	bool msix_on;
+	uint8_t msix_cap;     /* emulated offset, 0: none */
+	bool msix_on;	      /* enabled on VFIO */
+	bool msix_want;	      /* enabled by the guest */
 	unsigned msi_vectors; /* capable */
 	unsigned msi_on;      /* enabled on VFIO */
+	unsigned msi_want;    /* enabled by the guest */
 	bool has_intx;
 	bool intx_on;
 	bool intx_pending;
@@ -96,46 +98,52 @@ static void intx_set(struct pci_passthrough *p, bool on)
 	}
 }
 
-static void msix_set(struct pci_passthrough *p, bool on)
+/* VFIO enables one of INTx, MSI, MSI-X at a time.  A guest may enable MSI
+ * and MSI-X together (undefined by PCI; a hostile guest does it): MSI-X
+ * wins, MSI comes back when MSI-X goes off, INTx when neither is on.
+ * Called with p->lock held, after msix_want / msi_want changed. */
+static void irq_apply(struct pci_passthrough *p)
 {
-	pthread_mutex_lock(&p->lock);
-	if (on && !p->msix_on) {
+	unsigned msi = p->msix_want ? 0 : p->msi_want;
+
+	if (p->msix_on && !p->msix_want) {
+		vfio_device_irq_disable(p->vdev, VFIO_PCI_MSIX_IRQ_INDEX);
+		p->msix_on = false;
+	}
+	if (p->msi_on && p->msi_on != msi) {
+		vfio_device_irq_disable(p->vdev, VFIO_PCI_MSI_IRQ_INDEX);
+		p->msi_on = 0;
+	}
+	if (p->msix_want && !p->msix_on) {
 		intx_set(p, false);
 		p->msix_on =
 			vfio_device_irq_enable(p->vdev, VFIO_PCI_MSIX_IRQ_INDEX,
 					       p->fds, p->msix_vectors) == 0;
-		if (!p->msix_on && !p->msi_on)
-			intx_set(p, true);
-	} else if (!on && p->msix_on) {
-		vfio_device_irq_disable(p->vdev, VFIO_PCI_MSIX_IRQ_INDEX);
-		p->msix_on = false;
-		if (!p->msi_on)
-			intx_set(p, true);
 	}
+	if (msi && !p->msi_on) {
+		intx_set(p, false);
+		if (vfio_device_irq_enable(p->vdev, VFIO_PCI_MSI_IRQ_INDEX,
+					   p->fds + fd_index(p, FD_MSI, 0),
+					   msi) == 0)
+			p->msi_on = msi;
+	}
+	if (!p->msix_on && !p->msi_on)
+		intx_set(p, true);
+}
+
+static void msix_set(struct pci_passthrough *p, bool on)
+{
+	pthread_mutex_lock(&p->lock);
+	p->msix_want = on;
+	irq_apply(p);
 	pthread_mutex_unlock(&p->lock);
 }
 
 static void msi_set(struct pci_passthrough *p, unsigned n)
 {
 	pthread_mutex_lock(&p->lock);
-	if (n > p->msi_vectors)
-		n = p->msi_vectors;
-	if (n != p->msi_on) {
-		if (p->msi_on) {
-			vfio_device_irq_disable(p->vdev,
-						VFIO_PCI_MSI_IRQ_INDEX);
-			p->msi_on = 0;
-		}
-		if (n) {
-			intx_set(p, false);
-			if (vfio_device_irq_enable(
-				    p->vdev, VFIO_PCI_MSI_IRQ_INDEX,
-				    p->fds + fd_index(p, FD_MSI, 0), n) == 0)
-				p->msi_on = n;
-		}
-		if (!p->msi_on && !p->msix_on)
-			intx_set(p, true);
-	}
+	p->msi_want = n > p->msi_vectors ? p->msi_vectors : n;
+	irq_apply(p);
 	pthread_mutex_unlock(&p->lock);
 }
 

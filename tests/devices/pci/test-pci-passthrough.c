@@ -318,6 +318,24 @@ START_TEST(msi_routed_to_sink)
 	ck_assert_int_eq(F.nlog, n + 3);
 	ck_assert_uint_eq(F.log[n].index, VFIO_PCI_MSI_IRQ_INDEX);
 	ck_assert_uint_eq(F.log[n + 1].index, VFIO_PCI_INTX_IRQ_INDEX);
+	/* MSI and MSI-X enabled together (a hostile guest): MSI-X only on
+	 * VFIO; MSI back when MSI-X goes off. */
+	pci_device_config_write(d, (uint32_t)cap + PCI_MSI_FLAGS, 2,
+				PCI_MSI_FLAGS_ENABLE);
+	cap = pci_device_find_capability(d, PCI_CAP_ID_MSIX);
+	pci_device_config_write(d, (uint32_t)cap + PCI_MSIX_FLAGS, 2,
+				PCI_MSIX_FLAGS_ENABLE);
+	ck_assert_uint_eq(vfio_device_irq_enabled(D, VFIO_PCI_MSIX_IRQ_INDEX),
+			  16);
+	ck_assert_uint_eq(vfio_device_irq_enabled(D, VFIO_PCI_MSI_IRQ_INDEX),
+			  0);
+	ck_assert_uint_eq(vfio_device_irq_enabled(D, VFIO_PCI_INTX_IRQ_INDEX),
+			  0);
+	pci_device_config_write(d, (uint32_t)cap + PCI_MSIX_FLAGS, 2, 0);
+	ck_assert_uint_eq(vfio_device_irq_enabled(D, VFIO_PCI_MSIX_IRQ_INDEX),
+			  0);
+	ck_assert_uint_eq(vfio_device_irq_enabled(D, VFIO_PCI_MSI_IRQ_INDEX),
+			  1);
 	pci_passthrough_destroy(p);
 }
 END_TEST

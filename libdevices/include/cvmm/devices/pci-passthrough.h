@@ -31,7 +31,8 @@
  * framework's masking and pending bits) or asserts INTx.  VFIO's MSI-X is
  * enabled with all vectors when the guest sets the MSI-X enable bit, MSI
  * with the guest's number of vectors when it enables MSI; INTx is enabled
- * whenever neither is (the kernel allows one at a time).  INTx is
+ * whenever neither is (the kernel allows one at a time; a guest enabling
+ * MSI and MSI-X together gets MSI-X, and MSI again when MSI-X goes off).  INTx is
  * level-triggered and masked by VFIO after each interrupt: in the polled
  * mode the next trapped BAR access deasserts the line and unmasks it (the
  * guest's handler acknowledges the device through its BAR; while INTx is

@@ -52,6 +52,9 @@ static const char usage_text[] =
 	"  --channel name=NAME,socket=PATH[,server=on]\n"
 	"                      a virtio-console named port on a unix socket "
 	"(repeatable)\n"
+	"  --vfio PATH         pass through the PCI function at PATH\n"
+	"                      (/sys/bus/pci/devices/DDDD:BB:DD.F, bound to "
+	"vfio-pci)\n"
 	"  --verbose           startup figures and the reason of every exit "
 	"on stderr\n"
 	"  --help              this text\n"
@@ -274,6 +277,34 @@ static int parse_disk(char *s, struct cvmm_disk *d)
 }
 
 /* name=NAME,socket=PATH[,server=on|off] (a virtio-console named port). */
+/* --vfio PATH: one function, a directory with an iommu_group link. */
+static int parse_vfio(const char *path, struct cvmm_opts *o)
+{
+	char link[4096];
+	struct stat st;
+
+#ifndef CVMM_HAVE_VFIO
+	(void)link;
+	(void)st;
+	(void)o;
+	return bad("--vfio", "%s: cvmm was built without libvfio", path);
+#else
+	if (o->vfio)
+		return bad("--vfio", "only one device can be passed through");
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		return bad("--vfio", "%s: not a sysfs device directory", path);
+	if ((size_t)snprintf(link, sizeof(link), "%s/iommu_group", path) >=
+		    sizeof(link) ||
+	    stat(link, &st) < 0)
+		return bad("--vfio",
+			   "%s has no IOMMU group (no IOMMU, or not "
+			   "a PCI device)",
+			   path);
+	o->vfio = path;
+	return 0;
+#endif
+}
+
 static int parse_channel(char *s, struct cvmm_channel *ch)
 {
 	struct sockaddr_un sun;
@@ -356,6 +387,7 @@ enum {
 	OPT_CONSOLE,
 	OPT_TIMEOUT,
 	OPT_RNG,
+	OPT_VFIO,
 	OPT_DISK,
 	OPT_CHANNEL,
 	OPT_TRANSPORT,
@@ -374,6 +406,7 @@ static const struct option long_opts[] = {
 	{"console", required_argument, NULL, OPT_CONSOLE},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"rng", no_argument, NULL, OPT_RNG},
+	{"vfio", required_argument, NULL, OPT_VFIO},
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"channel", required_argument, NULL, OPT_CHANNEL},
 	{"transport", required_argument, NULL, OPT_TRANSPORT},
@@ -522,6 +555,11 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 			break;
 		case OPT_RNG:
 			o->rng = true;
+			break;
+		case OPT_VFIO:
+			r = parse_vfio(optarg, o);
+			if (r)
+				return r;
 			break;
 		case OPT_VERBOSE:
 			o->verbose = true;

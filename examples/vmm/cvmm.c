@@ -77,6 +77,8 @@
 #define COM1_IRQ	   4u
 #define KBD_IRQ		   1u
 #define RTC_IRQ		   8u
+#define VFIO_SLOT	   31u /* --vfio: 00:1f.0, INTA# on GSI 5 */
+#define VFIO_GSI	   5u
 #define KICK_SIGNAL	   SIGUSR1
 #define ESCAPE_CHAR	   0x01 /* Ctrl-A */
 
@@ -135,6 +137,7 @@ struct vm {
 	struct vdev vdevs[VDEVS_MAX];
 	unsigned nvdevs;
 	int poll_fd; /* eventfd: a virtio device's poll list changed */
+	struct cvmm_vfio *vfio; /* --vfio (vfio.c) */
 	bool pio_pm, pio_com1, pio_kbd, pio_rtc, pio_pci, mmio_ecam;
 
 	/* Stopping: the first request wins. */
@@ -667,6 +670,18 @@ static int setup_devices(struct vm *vm)
 									 "M");
 	vm->mmio_ecam = true;
 	TRY(add_pvpanic(vm), "pvpanic");
+#ifdef CVMM_HAVE_VFIO
+	if (vm->o->vfio) { /* after pvpanic, rng and the disks */
+		struct msi_sink sink = cvmm_irq_msi_sink(vm->irq);
+
+		TRY(cvmm_vfio_create(vm->o->vfio, vm->kvm, vm->mem, vm->pci,
+				     VFIO_SLOT, &sink, VFIO_GSI,
+				     vm->o->verbose, &vm->vfio),
+		    "--vfio");
+		TRY(cvmm_irq_pci_route_add(vm->irq, VFIO_SLOT, VFIO_GSI),
+		    "--vfio INTA# route");
+	}
+#endif
 	return setup_virtio(vm);
 }
 
@@ -956,6 +971,9 @@ static void teardown(struct vm *vm)
 	}
 	if (vm->pio_com1)
 		io_bus_unregister(vm->pio, COM1_PORT);
+#ifdef CVMM_HAVE_VFIO
+	cvmm_vfio_destroy(vm->vfio, vm->pci);
+#endif
 	pci_root_destroy(vm->pci);
 	for (i = 0; i < vm->nvdevs; i++) {
 		if (vm->vdevs[i].mmio) {

@@ -64,6 +64,7 @@ struct cvmm_opts {
 	struct cvmm_channel channels[CVMM_CHANNELS_MAX];
 	unsigned int nchannels;
 	bool verbose;
+	const char *vfio; /* --vfio: sysfs path of a vfio-pci function */
 };
 
 #define CVMM_MEM_MIN  (64ull << 20)
@@ -122,6 +123,11 @@ int cvmm_irq_pci_intx(struct cvmm_irq *irq, unsigned slot,
 		      struct irq_line *line, uint32_t *gsi);
 /* The INTx routes so far, for the ACPI _PRT and the MP table. */
 struct boot_pci_irq;
+/* An MSI sink sending with KVM_SIGNAL_MSI (counted in the report). */
+struct msi_sink cvmm_irq_msi_sink(struct cvmm_irq *irq);
+/* Records INTA# of device @slot on @gsi for the _PRT and the MP table,
+ * for a device whose line is wired elsewhere (--vfio).  0 or -ENOSPC. */
+int cvmm_irq_pci_route_add(struct cvmm_irq *irq, unsigned slot, uint32_t gsi);
 size_t cvmm_irq_pci_routes(const struct cvmm_irq *irq,
 			   const struct boot_pci_irq **out);
 /* I/O thread: adds the resample fds to @ep with tags @tag + index, and
@@ -130,5 +136,20 @@ int cvmm_irq_epoll_add(struct cvmm_irq *irq, int ep, uint64_t tag);
 void cvmm_irq_ready(struct cvmm_irq *irq, uint64_t index);
 /* --verbose: one line of figures on stderr. */
 void cvmm_irq_report(struct cvmm_irq *irq);
+/* vfio.c: --vfio.  Opens the function at @sysfs_path through VFIO,
+ * DMA-maps all of @mem, puts it at 00:@slot.0 of @root with its MSI/MSI-X
+ * going to @msi and INTx to a resampling irqfd on @intx_gsi, and polls
+ * its MSI/MSI-X eventfds on a thread of its own.
+ * 0 or negative errno (one line on stderr says what failed). */
+struct pci_root;
+struct msi_sink;
+struct cvmm_vfio;
+int cvmm_vfio_create(const char *sysfs_path, struct kvm_vm_obj *kvm,
+		     struct guest_memory *mem, struct pci_root *root,
+		     unsigned slot, const struct msi_sink *msi,
+		     uint32_t intx_gsi, bool verbose, struct cvmm_vfio **out);
+/* Stops the thread, takes the function out of @root, unmaps and closes.
+ * Before pci_root_destroy().  NULL is accepted. */
+void cvmm_vfio_destroy(struct cvmm_vfio *v, struct pci_root *root);
 
 #endif

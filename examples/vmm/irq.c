@@ -356,6 +356,20 @@ int cvmm_irq_pci_intx(struct cvmm_irq *irq, unsigned slot,
 	return 0;
 }
 
+struct msi_sink cvmm_irq_msi_sink(struct cvmm_irq *irq)
+{
+	return (struct msi_sink){.send = signal_msi, .opaque = irq};
+}
+
+int cvmm_irq_pci_route_add(struct cvmm_irq *irq, unsigned slot, uint32_t gsi)
+{
+	if (irq->nintx >= INTX_MAX || slot > 31 || gsi > 0xff)
+		return -ENOSPC;
+	irq->intx[irq->nintx++] = (struct boot_pci_irq){
+		.slot = (uint8_t)slot, .pin = 0, .gsi = (uint8_t)gsi};
+	return 0;
+}
+
 size_t cvmm_irq_pci_routes(const struct cvmm_irq *irq,
 			   const struct boot_pci_irq **out)
 {

@@ -98,6 +98,11 @@ def main():
             ("channel name with a space", k + ["--channel",
                                                "name=a b,socket=/tmp/x"],
              "--channel"),
+            ("vfio path missing", k + ["--vfio", os.path.join(d, "no")],
+             "--vfio"),
+            ("vfio not a device (no iommu_group)", k + ["--vfio", d],
+             "--vfio"),
+            ("vfio a file", k + ["--vfio", disk], "--vfio"),
             ("nine disks", k + ["--disk", "path=" + disk] * 9, "--disk"),
             ("rng with a value", k + ["--rng=on"], "--rng"),
             ("timeout negative", k + ["--timeout", "-5"], "--timeout"),
@@ -134,7 +139,7 @@ def main():
 
         r = run(["--help"], d)
         want = ["--kernel", "--initrd", "--cmdline", "--memory", "--cpus",
-                "--console", "--timeout", "--rng", "--disk", "--channel", "--transport", "--verbose", "--help",
+                "--console", "--timeout", "--rng", "--disk", "--channel", "--transport", "--vfio", "--verbose", "--help",
                 "--version", "Ctrl-A x"]
         miss = [w for w in want if w not in r.stdout]
         results.append(("--help", r.returncode == 0 and not miss and

@@ -143,6 +143,69 @@ check_vfio() {
 	bind_edu
 }
 
+# libvfio against QEMU's edu device (tests/vfio/vfio-edu.c): one
+# @@LAB-SUB line per sub-check of the program ("ok - <name>" / "not ok -
+# <name> # why").  No VFIO or no edu (exit 77) is a failure here.
+check_vfio_edu() {
+	[ -x /lab/bin/vfio-edu ] ||
+		{ echo "vfio-edu was not built (see static-build.log in the lab cache)"; return 1; }
+	ensure_vfio || return 1
+	bind_edu >/tmp/vfio-edu.bind 2>&1 || { cat /tmp/vfio-edu.bind; return 1; }
+	/lab/bin/vfio-edu "$(edu_dev)" >/tmp/vfio-edu.out 2>&1
+	rc=$?
+	cat /tmp/vfio-edu.out
+	n=0
+	while read -r a b c rest; do
+		case "$a $b" in
+		"ok -") echo "@@LAB-SUB vfio-edu $c PASS 0"; n=$((n + 1)) ;;
+		"not ok")
+			name=${rest%% *}
+			echo "@@LAB-SUB vfio-edu $name FAIL 0"
+			n=$((n + 1))
+			;;
+		esac
+	done </tmp/vfio-edu.out
+	echo "vfio-edu: exit status $rc, $n sub-checks"
+	[ $rc = 0 ] && [ $n -gt 0 ]
+}
+
+# cvmm --vfio: edu passed through to a nested guest (labmode=vfio in
+# guest-init.sh), which finds 1234:11e8 and drives BAR0 with devmem; one
+# @@LAB-SUB line per aspect.
+check_guest_vfio() {
+	ensure_vfio || return 1
+	bind_edu >/tmp/guest-vfio.bind 2>&1 || { cat /tmp/guest-vfio.bind; return 1; }
+	run_cvmm guest-vfio vfio --cpus 1 --memory 256M --vfio "$(edu_dev)" </dev/null
+	rc=0
+	sub() { # sub <name> <ok?> <what>
+		if [ "$2" = 1 ]; then st=PASS; else st=FAIL; rc=1; fi
+		echo "guest-vfio $1: $3"
+		echo "@@LAB-SUB guest-vfio $1 $st 0"
+	}
+	v() { sed -n "s/^guest| LAB-VFIO $1 //p" /tmp/guest-vfio.log | tr -d '\r' | head -1; }
+	dev=$(v dev) id=$(v id) live=$(v liveness) fact=$(v factorial)
+	case "$dev" in /sys/*) ok=1 ;; *) ok=0 ;; esac
+	sub device-seen $ok "guest sees: ${dev:-no LAB-VFIO line}"
+	[ "$(echo "$id" | tr a-f A-F)" = 0x010000ED ] && ok=1 || ok=0
+	sub id-register $ok "identification ${id:-none} (want 0x010000ED)"
+	[ "$(echo "$live" | tr a-f A-F)" = 0xEDCBA987 ] && ok=1 || ok=0
+	sub liveness $ok "wrote 0x12345678, read ${live:-none} (want 0xEDCBA987)"
+	[ "$(echo "$fact" | tr a-f A-F)" = 0x00375F00 ] && ok=1 || ok=0
+	sub factorial $ok "10! read ${fact:-none} (want 0x00375F00 = 3628800)"
+	grep -q "^cvmm: vfio: KVM-VFIO device: group registered" /tmp/guest-vfio.log && ok=1 || ok=0
+	sub kvm-vfio $ok "$(grep -m1 '^cvmm: vfio: KVM-VFIO' /tmp/guest-vfio.log || echo 'no KVM-VFIO line from cvmm')"
+	u=$(v uio) c1=$(v uio-count-1) c2=$(v uio-count-2)
+	case "$u" in uio*) ok=1 ;; *) ok=0 ;; esac
+	sub uio-bound $ok "uio_pci_generic: ${u:-no LAB-VFIO uio line}"
+	[ "${c1:-0}" -ge 1 ] 2>/dev/null && ok=1 || ok=0
+	sub intx-uio $ok "a blocking read of /dev/uioN after edu raised its interrupt returned count ${c1:-none}"
+	[ "${c2:-0}" -gt "${c1:-0}" ] 2>/dev/null && ok=1 || ok=0
+	sub intx-uio-again $ok "after acknowledge and re-enable, the next interrupt: count ${c2:-none} (grows)"
+	[ "$(cat /tmp/guest-vfio.rc)" = 0 ] && ok=1 || ok=0
+	sub cvmm-exit $ok "cvmm exit status $(cat /tmp/guest-vfio.rc)"
+	return $rc
+}
+
 # One @@LAB-SUB line per test program of the project's `kvm` suite.
 # Programs named in $LAB_KVM_SKIP already have a result (the host runner
 # restarted the lab after one of them froze it) and are not run again; when

@@ -40,6 +40,9 @@ GUEST_MODULES = [
     "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
     "pvpanic_pci",
 ]
+# In the guest's initramfs but not loaded by its /init: the guest-vfio boot
+# (labmode=vfio) loads them itself.
+GUEST_EXTRA_MODULES = ["uio_pci_generic"]
 LIB_OPTIONS = ["kvm-ioctls", "vm-memory", "virtio-queue", "vm-allocator",
                "vfio", "devices", "linux-loader"]
 # The libraries cvmm links (libdevices needs virtio-queue and vm-allocator):
@@ -263,8 +266,11 @@ def module_closure(cache, idx, wanted, omit):
     return closure, files, sorted(set(missing))
 
 
-def add_modules(cp, cache, idx, wanted, omit, args=None):
-    closure, files, missing = module_closure(cache, idx, wanted, omit)
+def add_modules(cp, cache, idx, wanted, omit, args=None, extra=()):
+    """Modules @wanted (listed in lib/modules/lab/wanted, loaded by the
+    init) and @extra (only put there), with their dependencies."""
+    closure, files, missing = module_closure(cache, idx,
+                                             list(wanted) + list(extra), omit)
     used = set()
     for w, order in closure.items():
         cp.add_bytes("lib/modules/lab/%s.deps" % w,
@@ -391,6 +397,14 @@ def elf_interpreter(path):
             size = int.from_bytes(ph[32:40], "little")
             return data[off:off + size].rstrip(b"\0").decode(errors="replace")
     return None
+
+
+def add_vfio_edu(cp, sdir, static_ok):
+    """libvfio's program against edu (tests/vfio/vfio-edu.c), for the
+    vfio-edu check; without it that check fails, saying so."""
+    prog = os.path.join(sdir, "tests", "vfio", "vfio-edu")
+    if up_to_date(sdir, prog, static_ok):
+        cp.add_file("lab/bin/vfio-edu", prog, 0o755)
 
 
 def kvm_test_script(cp, t, done_paths, fresh, sdir):
@@ -561,7 +575,8 @@ def build_images_locked(args, cache, qemu_peer):
     gdir = os.path.join(HERE, "guest-checks")
     for f in sorted(os.listdir(gdir)):
         g.add_file("checks/" + f, os.path.join(gdir, f), 0o755)
-    gmods, gmissing = add_modules(g, cache, idx, GUEST_MODULES, omit)
+    gmods, gmissing = add_modules(g, cache, idx, GUEST_MODULES, omit,
+                                  extra=GUEST_EXTRA_MODULES)
     guest_cpio = g.data()
 
     # The lab initramfs.
@@ -577,6 +592,7 @@ def build_images_locked(args, cache, qemu_peer):
     echo = os.path.join(sdir, "tests", "lab", "unix-echo")
     if up_to_date(sdir, echo, static_ok):
         c.add_file("lab/bin/unix-echo", echo, 0o755)
+    add_vfio_edu(c, sdir, static_ok)
     c.mkdir("lab/kvm-tests")
     done = set()
     ktests = [t["name"] for t in tests if kvm_test_script(
@@ -752,15 +768,16 @@ MARK = re.compile(r"^@@LAB-(BEGIN|END|SUBBEGIN|SUB|DONE|EXIT)\b ?(.*)$")
 
 # The checks of one lab boot, in the order they run (lab-init.sh has a
 # check_<name> function for each, '-' spelled '_').
-CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
+CHECKS = ["up", "kvm", "vfio", "vfio-edu", "kvm-suite", "guest-up", "guest-checks",
           "guest-serial-irq", "guest-pci", "guest-rtc", "guest-i8042",
           "guest-cpus-1", "guest-memory", "guest-acpi", "guest-rng",
           "guest-blk-read", "guest-blk-write", "guest-blk-readonly",
           "guest-blk-discard", "guest-channel",
           "guest-reboot",
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
-          "guest-hvc0", "guest-panic", "guest-acpi-off", "transport-pci",
-          "transport-mmio", "guest-irqfd", "guest-intx", "guest-msix-smp",
+          "guest-hvc0", "guest-panic", "guest-vfio", "guest-acpi-off",
+          "transport-pci", "transport-mmio", "guest-irqfd", "guest-intx",
+          "guest-msix-smp",
           "cvmm-bench"]
 
 # Host-side budget of one check (wall clock, seconds; scaled by
@@ -773,6 +790,7 @@ CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300, "guest-poweroff": 300,
                 "guest-hvc0": 300, "guest-intx": 300,
                 "guest-msix-smp": 300,
                 "guest-panic": 300, "guest-acpi-off": 300,
+                "guest-vfio": 300,
                 "cvmm-bench": 900}
 CHECK_BUDGET_DEFAULT = 90
 SUB_BUDGET = 150
@@ -787,7 +805,8 @@ def check_budget(name, sub=None):
 
 # Checks that make a nested boot (cvmm) that others read.
 BOOT_CHECKS = {"guest-up", "guest-poweroff", "guest-panic", "guest-hvc0",
-               "guest-acpi-off", "guest-intx", "guest-msix-smp"}
+               "guest-acpi-off", "guest-intx", "guest-msix-smp",
+               "guest-vfio"}
 # Checks that read the boot of guest-poweroff (the others read guest-up's).
 POWEROFF_READERS = {"guest-cpus-4", "guest-serial-input"}
 # Checks that read other boots.

@@ -4,11 +4,13 @@
  * vhost-user part:
  *   <cvmm/vhost/user.h>           wire protocol, message framing, sockets
  *   <cvmm/vhost/user-frontend.h>  the VMM side (struct vhost_user_frontend)
+ *   <cvmm/vhost/user-backend.h>   the daemon side (struct vhost_user_backend)
  * Programs may include just the part they use.
  */
 #ifndef CVMM_VHOST_H
 #define CVMM_VHOST_H
 
+#include <cvmm/vhost/user-backend.h>
 #include <cvmm/vhost/user-frontend.h>
 #include <cvmm/vhost/user.h>
 

@@ -729,12 +729,12 @@ static int handle(struct vhost_user_backend *b, struct vhost_user_msg *msg,
 	case VHOST_USER_SET_OWNER:
 		return 0;
 	case VHOST_USER_RESET_DEVICE:
-		if (!(b->pf & (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE)))
-			return -ENOTSUP;
-		/* fall through */
 	case VHOST_USER_RESET_OWNER: {
 		uint64_t pf = b->pf;
 
+		if (req == VHOST_USER_RESET_DEVICE &&
+		    !(pf & (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE)))
+			return -ENOTSUP;
 		reset_state(b);
 		b->pf = pf;
 		return 0;

@@ -4,6 +4,7 @@
  * one request answered. */
 #include <cvmm/vhost.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -36,6 +37,15 @@ int main(void)
 			err = vhost_user_msg_recv(sv[1], &m);
 		if (!err)
 			f = m.payload.u64;
+	}
+	/* The kernel API: no vhost device here, /dev/null says so. */
+	if (!err) {
+		struct vhost_kernel *vk = NULL;
+
+		err = vhost_kernel_open("/dev/null", NULL, &vk);
+		if (!err && vhost_kernel_set_owner(vk) != -ENOTTY)
+			err = -1;
+		vhost_kernel_destroy(vk);
 	}
 	vhost_user_frontend_destroy(fe);
 	vhost_user_backend_destroy(b);

@@ -33,6 +33,7 @@ struct cvmm_disk {
 	bool readonly;
 	bool io_uring;
 	char serial[CVMM_SERIAL_MAX + 1];
+	const char *vhost_user; /* vhost_user=SOCKET instead of path= */
 };
 
 #define CVMM_CHANNELS_MAX 8
@@ -94,5 +95,10 @@ struct cvmm_mmio_dev {
 int cvmm_acpi_add_legacy_ssdt(const struct guest_memory *m, uint64_t rsdp,
 			      uint64_t tables_end, uint64_t limit,
 			      const struct cvmm_mmio_dev *mmio, size_t n_mmio);
+
+/* vhost-user.c: the device of a --disk vhost_user=SOCKET (owned by the
+ * returned core: virtio_device_destroy() frees it); prints its error. */
+struct virtio_device;
+int cvmm_vhost_user_disk(const struct cvmm_disk *d, struct virtio_device **dev);
 
 #endif

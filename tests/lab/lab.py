@@ -41,7 +41,7 @@ GUEST_MODULES = [
     "pvpanic_pci",
 ]
 LIB_OPTIONS = ["kvm-ioctls", "vm-memory", "virtio-queue", "vm-allocator",
-               "vfio", "devices", "linux-loader"]
+               "vfio", "devices", "linux-loader", "vhost"]
 # The libraries cvmm links (libdevices needs virtio-queue and vm-allocator):
 # the static build enables them whatever the parent build says.
 LAUNCHER_LIBS = ["kvm-ioctls", "vm-memory", "virtio-queue", "vm-allocator",
@@ -567,6 +567,9 @@ def build_images_locked(args, cache):
     echo = os.path.join(sdir, "tests", "lab", "unix-echo")
     if up_to_date(sdir, echo, static_ok):
         c.add_file("lab/bin/unix-echo", echo, 0o755)
+    vub = os.path.join(sdir, "examples", "vhost-user-blk", "vhost-user-blk")
+    if up_to_date(sdir, vub, static_ok):
+        c.add_file("lab/bin/vhost-user-blk", vub, 0o755)
     c.mkdir("lab/kvm-tests")
     done = set()
     ktests = [t["name"] for t in tests if kvm_test_script(
@@ -746,7 +749,7 @@ CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
           "guest-serial-irq", "guest-pci", "guest-rtc", "guest-i8042",
           "guest-cpus-1", "guest-memory", "guest-acpi", "guest-rng",
           "guest-blk-read", "guest-blk-write", "guest-blk-readonly",
-          "guest-blk-discard", "guest-channel",
+          "guest-blk-discard", "guest-channel", "guest-vhost-user",
           "guest-reboot",
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
           "guest-hvc0", "guest-panic", "transport-pci", "transport-mmio",

@@ -13,16 +13,19 @@
 #include "cvmm.h"
 
 #ifdef CVMM_HAVE_VHOST
-#include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
 
 #include <cvmm/devices/virtio-vhost-user.h>
 
 int cvmm_vhost_user_disk(const struct cvmm_disk *d, struct virtio_device **dev)
 {
+	/* The virtio 1.2 virtio-blk config space (capacity .. unused1), 60
+	 * bytes: newer uapi headers append the zoned fields (72 bytes),
+	 * which backends built on older ones (QEMU 7.2's
+	 * qemu-storage-daemon) refuse to read. */
 	struct virtio_vhost_user_options o = {
 		.device_id = VIRTIO_ID_BLOCK,
-		.config_size = sizeof(struct virtio_blk_config),
+		.config_size = 60,
 	};
 	struct virtio_vhost_user *vu = NULL;
 	int r = virtio_vhost_user_create(d->vhost_user, &o, &vu);

@@ -232,7 +232,7 @@ START_TEST(test_blk_write_read_verify)
 	static uint8_t pattern[65536], back[65536];
 	const uint64_t sector = 100;
 	struct blk_client c;
-	uint8_t cfg[8];
+	uint8_t cfg[60]; /* virtio 1.2's virtio-blk config, as cvmm reads it */
 	uint64_t capacity;
 	int fd;
 

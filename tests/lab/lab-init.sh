@@ -379,10 +379,28 @@ vhost_user_start() {
 		i=$((i + 1))
 	done
 	[ -S /tmp/vu-blk.sock ] && vu_args="--disk vhost_user=/tmp/vu-blk.sock"
+	# QEMU's qemu-storage-daemon as the backend of a second one
+	# (guest-vhost-user-qsd): a 24 MiB image the guest finds by its size.
+	rm -f /tmp/qsd.sock /tmp/disk-qsd.img /tmp/qsd.log
+	[ -x /lab/bin/qemu-storage-daemon ] || return 0
+	dd if=/dev/zero of=/tmp/disk-qsd.img bs=1M count=24 2>/dev/null
+	printf 'LAB-QSD-PATTERN-0123456789\n' | dd of=/tmp/disk-qsd.img conv=notrunc 2>/dev/null
+	/lab/bin/qemu-storage-daemon \
+		--blockdev driver=file,node-name=disk0,filename=/tmp/disk-qsd.img \
+		--export type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=/tmp/qsd.sock,writable=on \
+		>/tmp/qsd.log 2>&1 &
+	qsd_pid=$!
+	i=0
+	while [ ! -S /tmp/qsd.sock ] && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ -S /tmp/qsd.sock ] && vu_args="$vu_args --disk vhost_user=/tmp/qsd.sock"
 }
 vhost_user_stop() {
 	[ -n "${vu_pid:-}" ] && kill $vu_pid 2>/dev/null && wait $vu_pid 2>/dev/null
-	vu_pid=
+	[ -n "${qsd_pid:-}" ] && kill $qsd_pid 2>/dev/null && wait $qsd_pid 2>/dev/null
+	vu_pid= qsd_pid=
 }
 check_guest_vhost_user() {
 	need_boot guest || return 1
@@ -394,6 +412,20 @@ check_guest_vhost_user() {
 	got=$(dd if=/tmp/disk-vu.img bs=512 skip=2048 count=1 2>/dev/null | head -c 28)
 	echo "daemon's image at 1 MiB after cvmm exited: '$got'"
 	[ "$got" = "LAB-VHOST-GUEST-PATTERN-4321" ]
+}
+# The same disk served by QEMU's qemu-storage-daemon (guest-checks/
+# vhost-user-qsd): cvmm's frontend and device against QEMU's backend.
+check_guest_vhost_user_qsd() {
+	need_boot guest || return 1
+	[ -x /lab/bin/qemu-storage-daemon ] || { echo "no qemu-storage-daemon in the lab image (host package qemu-system-common)"; return 1; }
+	/lab/bin/qemu-storage-daemon --version 2>&1 | head -1 | sed 's/^/qsd| /'
+	cat /tmp/qsd.log 2>/dev/null | sed 's/^/qsd| /'
+	grep "^guest| vhost-user-qsd: " /tmp/guest.log | sed 's/^guest| //'
+	grep -q "^guest| vhost-user-qsd: read PASS" /tmp/guest.log || return 1
+	grep -q "^guest| vhost-user-qsd: write PASS" /tmp/guest.log || return 1
+	got=$(dd if=/tmp/disk-qsd.img bs=512 skip=2048 count=1 2>/dev/null | head -c 26)
+	echo "qemu-storage-daemon's image at 1 MiB after cvmm exited: '$got'"
+	[ "$got" = "LAB-QSD-GUEST-PATTERN-4321" ]
 }
 
 # virtio-console named port (cvmm --channel): guest-checks/channel.

@@ -27,6 +27,7 @@ struct bregion {
 struct vhost_user_backend {
 	unsigned int nq;
 	uint32_t max_queue_size;
+	unsigned int msg_timeout_ms;
 	uint64_t offered_features, offered_pf;
 	const struct vhost_user_backend_ops *ops;
 	void *opaque;
@@ -93,6 +94,7 @@ int vhost_user_backend_create(const struct vhost_user_backend_config *cfg,
 		return -ENOMEM;
 	}
 	b->nq = c.num_queues;
+	b->msg_timeout_ms = c.message_timeout_ms ? c.message_timeout_ms : 5000;
 	b->max_queue_size = c.max_queue_size;
 	b->offered_features = c.features | F_PROTOCOL;
 	b->offered_pf = c.protocol_features;
@@ -181,6 +183,7 @@ int vhost_user_backend_set_socket(struct vhost_user_backend *b, int sock)
 		return -EINVAL;
 	vhost_user_backend_disconnect(b);
 	b->sock = sock;
+	vhost_user_set_recv_timeout(sock, b->msg_timeout_ms);
 	return 0;
 }
 

@@ -38,6 +38,8 @@ int vhost_user_frontend_create(int sock,
 		fe->disconnected = cfg->disconnected;
 		fe->opaque = cfg->opaque;
 	}
+	/* A reply that stops half way fails after the reply timeout too. */
+	vhost_user_set_recv_timeout(sock, fe->timeout_ms);
 	*out = fe;
 	return 0;
 }
@@ -134,7 +136,9 @@ static int fe_recv_reply(struct vhost_user_frontend *fe, uint32_t request,
 		return fe_break(fe, -errno);
 	err = vhost_user_msg_recv(fe->sock, reply);
 	if (err)
-		return fe_break(fe, err == -ECONNRESET ? err : -EPROTO);
+		return fe_break(fe, err == -ECONNRESET || err == -ETIMEDOUT
+					    ? err
+					    : -EPROTO);
 	if (reply->nfds) {
 		/* Only GET_INFLIGHT_FD's reply carries an fd. */
 		if (request != VHOST_USER_GET_INFLIGHT_FD || reply->nfds != 1) {

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -148,6 +149,9 @@ static int recv_all(int sock, void *buf, size_t len, struct vhost_user_msg *msg,
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			/* SO_RCVTIMEO ran out: the peer stopped mid-message. */
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return -ETIMEDOUT;
 			return -errno;
 		}
 		e = take_fds(&mh, msg);
@@ -244,6 +248,16 @@ static int fill_addr(struct sockaddr_un *sa, const char *path)
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
 	memcpy(sa->sun_path, path, len);
+	return 0;
+}
+
+int vhost_user_set_recv_timeout(int sock, unsigned int ms)
+{
+	struct timeval tv = {.tv_sec = ms / 1000,
+			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+
+	if (setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
 	return 0;
 }
 

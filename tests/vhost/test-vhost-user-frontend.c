@@ -103,6 +103,21 @@ START_TEST(test_frontend_bad_backends)
 	vhost_user_frontend_destroy(fe);
 	close(sv[0]);
 
+	/* Answers with half a reply and stays: the reply timeout applies
+	 * to the rest of the message too. */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	ck_assert_int_eq(vhost_user_frontend_create(sv[1], &cfg, &fe), 0);
+	vhost_user_msg_init(&m, VHOST_USER_GET_FEATURES, VHOST_USER_FLAG_REPLY,
+			    8);
+	ck_assert_int_eq(write(sv[0], &m.hdr, VHOST_USER_HDR_SIZE),
+			 (ssize_t)VHOST_USER_HDR_SIZE);
+	ck_assert_int_eq(vhost_user_frontend_get_features(fe, &f), -ETIMEDOUT);
+	ck_assert(vhost_user_frontend_is_broken(fe));
+	ck_assert_int_eq(p.disconnects, 3);
+	vhost_user_frontend_destroy(fe);
+	close(sv[0]);
+
 	/* Answers with a short payload, then closes mid-message. */
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
 			 0);
@@ -114,7 +129,7 @@ START_TEST(test_frontend_bad_backends)
 	ck_assert_int_eq(write(sv[0], &m.payload, 4), 4);
 	close(sv[0]);
 	ck_assert_int_eq(vhost_user_frontend_get_features(fe, &f), -ECONNRESET);
-	ck_assert_int_eq(p.disconnects, 3);
+	ck_assert_int_eq(p.disconnects, 4);
 	vhost_user_frontend_destroy(fe);
 }
 END_TEST

@@ -781,6 +781,33 @@ START_TEST(test_hostile_framing)
 	ck_assert_int_eq(vhost_user_backend_socket(r.b), -1);
 	raw_close(&r);
 
+	/* A peer that stops in the middle of a message (and stays): the
+	 * message timeout ends the connection instead of blocking. */
+	{
+		struct vhost_user_backend_config cfg = {.message_timeout_ms =
+								100};
+		struct timespec t0, t1;
+		int sv[2];
+
+		/* (the previous connection's raw_close() freed r) */
+		ck_assert_int_eq(vhost_user_backend_create(&cfg, &r.b), 0);
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC,
+					    0, sv),
+				 0);
+		ck_assert_int_eq(vhost_user_backend_set_socket(r.b, sv[0]), 0);
+		r.peer = sv[1];
+		vhost_user_msg_init(&m, VHOST_USER_SET_FEATURES, 0, 8);
+		ck_assert_int_eq(write(r.peer, &m.hdr, VHOST_USER_HDR_SIZE),
+				 (ssize_t)VHOST_USER_HDR_SIZE);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		ck_assert_int_eq(vhost_user_backend_handle_message(r.b),
+				 -ETIMEDOUT);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 3);
+		ck_assert_int_eq(vhost_user_backend_socket(r.b), -1);
+		raw_close(&r);
+	}
+
 	/* A payload larger than any message. */
 	raw_open(&r);
 	vhost_user_msg_init(&m, VHOST_USER_SET_OWNER, 0, 0);

@@ -92,6 +92,11 @@ struct vhost_user_backend_config {
 	uint64_t protocol_features;
 	const struct vhost_user_backend_ops *ops;
 	void *opaque; /**< passed to the ops */
+	/** How long a message may take to arrive once its first byte did,
+	 *  in ms (the socket's receive timeout); 0 = 5000.  A frontend that
+	 *  stops mid-message is then disconnected instead of blocking the
+	 *  backend. */
+	unsigned int message_timeout_ms;
 };
 
 /** The protocol features a backend can offer. */
@@ -118,8 +123,9 @@ CVMM_EXPORT void vhost_user_backend_destroy(struct vhost_user_backend *b);
  * vhost_user_backend_set_socket() - serve the connected stream socket
  * @sock (from accept() or a socketpair).  A previous connection is
  * dropped first and all per-connection state reset (queues stopped,
- * memory unmapped, features cleared).  Takes @sock on success; on error
- * it still belongs to the caller.  Errors: -EINVAL.
+ * memory unmapped, features cleared).  Sets @sock's receive timeout to
+ * the message timeout.  Takes @sock on success; on error it still
+ * belongs to the caller.  Errors: -EINVAL.
  */
 CVMM_EXPORT int vhost_user_backend_set_socket(struct vhost_user_backend *b,
 					      int sock);
@@ -138,8 +144,8 @@ CVMM_EXPORT void vhost_user_backend_disconnect(struct vhost_user_backend *b);
  * and handle it.  Blocks until a whole message arrived: call it when the
  * socket is readable.  Returns 0 when the message was handled, a negative
  * errno when it was refused (the connection stays), and -ECONNRESET (or
- * -EPROTO, -EMSGSIZE, -EBADMSG) when the connection ended or its framing
- * broke: the backend then has disconnected itself
+ * -EPROTO, -EMSGSIZE, -EBADMSG, -ETIMEDOUT: stopped mid-message) when the
+ * connection ended or its framing broke: the backend then has disconnected itself
  * (vhost_user_backend_socket() returns -1).  -ENOTCONN without a socket.
  */
 CVMM_EXPORT int vhost_user_backend_handle_message(struct vhost_user_backend *b);

@@ -79,7 +79,8 @@ vhost_user_frontend_connect(const char *path,
 /**
  * vhost_user_frontend_create() - a frontend on the connected stream
  * socket @sock (e.g. one end of a socketpair).  It takes @sock on success
- * and closes it on destroy.  On error @sock still belongs to the caller.
+ * and closes it on destroy; its receive timeout is set to the reply
+ * timeout (a reply that stops half way fails like a late one).  On error @sock still belongs to the caller.
  * Errors: -EINVAL (negative @sock, NULL @out), -ENOMEM.
  */
 CVMM_EXPORT int

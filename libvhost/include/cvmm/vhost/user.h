@@ -223,7 +223,9 @@ CVMM_EXPORT int vhost_user_msg_send(int sock, const struct vhost_user_msg *msg);
 /**
  * vhost_user_msg_recv() - read one whole message from @sock into @msg.
  * Blocks until the header and its payload have arrived (the caller polls
- * first; a peer that stops mid-message stalls the call until it closes).
+ * first); a peer that stops mid-message stalls the call until it closes,
+ * or until the socket's receive timeout (vhost_user_set_recv_timeout(),
+ * which the frontend and the backend set) runs out: -ETIMEDOUT.
  * Every descriptor that came with the message is in msg->fds, owned by
  * the caller.
  * Errors (no descriptor is left open on error):
@@ -234,9 +236,17 @@ CVMM_EXPORT int vhost_user_msg_send(int sock, const struct vhost_user_msg *msg);
  *                data); the stream is then out of step: drop the socket
  *   -EBADMSG     ancillary data that is not SCM_RIGHTS, or descriptors
  *                arriving after the header's first byte
+ *   -ETIMEDOUT   the receive timeout ran out in the middle of a message
  *   or the errno of recvmsg.
  */
 CVMM_EXPORT int vhost_user_msg_recv(int sock, struct vhost_user_msg *msg);
+
+/**
+ * vhost_user_set_recv_timeout() - SO_RCVTIMEO of @ms on @sock (0: none),
+ * so that a peer stopping in the middle of a message cannot block
+ * vhost_user_msg_recv() for longer.  Returns 0 or the setsockopt errno.
+ */
+CVMM_EXPORT int vhost_user_set_recv_timeout(int sock, unsigned int ms);
 
 /** vhost_user_msg_close_fds() - close msg->fds[0..nfds) and set nfds 0. */
 CVMM_EXPORT void vhost_user_msg_close_fds(struct vhost_user_msg *msg);

@@ -24,7 +24,7 @@ struct fake {
 		struct vhost_vring_addr addr;
 		struct vhost_vring_file file;
 		struct {
-			struct vhost_memory hdr;
+			uint32_t nregions;
 			struct vhost_memory_region r[2];
 		} mem;
 	} arg[MAX_CALLS];
@@ -74,8 +74,9 @@ static int fake_ioctl(void *opaque, int fd, unsigned long request, void *arg)
 		const struct vhost_memory *m = arg;
 
 		ck_assert_uint_le(m->nregions, 2);
-		memcpy(&f->arg[i].mem, m,
-		       sizeof(*m) + m->nregions * sizeof(m->regions[0]));
+		f->arg[i].mem.nregions = m->nregions;
+		memcpy(f->arg[i].mem.r, m->regions,
+		       m->nregions * sizeof(m->regions[0]));
 		break;
 	}
 	case VHOST_SET_OWNER:
@@ -151,7 +152,7 @@ START_TEST(test_kernel_net_sequence)
 	ck_assert_uint_eq(f.req[2], VHOST_SET_FEATURES);
 	ck_assert_uint_eq(f.arg[2].u64, 0x100000000ull);
 	ck_assert_uint_eq(f.req[3], VHOST_SET_MEM_TABLE);
-	ck_assert_uint_eq(f.arg[3].mem.hdr.nregions, 2);
+	ck_assert_uint_eq(f.arg[3].mem.nregions, 2);
 	ck_assert_uint_eq(f.arg[3].mem.r[0].guest_phys_addr, 0);
 	ck_assert_uint_eq(f.arg[3].mem.r[0].memory_size, 0x10000);
 	ck_assert_uint_eq(f.arg[3].mem.r[0].userspace_addr, h0);

@@ -47,6 +47,9 @@ static const char usage_text[] =
 	"  --rng               a virtio-rng device (virtio-pci with MSI-X)\n"
 	"  --disk path=FILE[,readonly=on][,backend=sync|io_uring][,serial=ID]\n"
 	"                      a virtio-blk disk (repeatable, at most 8)\n"
+	"  --disk vhost_user=SOCKET\n"
+	"                      a virtio-blk disk served by a vhost-user "
+	"backend\n"
 	"  --transport pci|mmio  virtio devices on virtio-pci (default) or "
 	"virtio-mmio\n"
 	"  --channel name=NAME,socket=PATH[,server=on]\n"
@@ -207,8 +210,25 @@ static int check_cmdline(const char *s)
 	return quotes % 2 ? -2 : 0;
 }
 
-/* path=FILE[,readonly=on|off][,backend=sync|io_uring][,serial=ID]; @s is
- * argv's string, cut in place at the commas. */
+/* vhost_user=SOCKET: a unix socket a vhost-user-blk backend listens on;
+ * no other key goes with it (the backend owns the image). */
+static int check_vhost_user_disk(const struct cvmm_disk *d)
+{
+	struct stat st;
+
+	if (d->path || d->readonly || d->io_uring || d->serial[0])
+		return bad("--disk", "vhost_user=SOCKET takes no other key");
+	if (!*d->vhost_user)
+		return bad("--disk", "empty vhost_user socket");
+	if (stat(d->vhost_user, &st) < 0)
+		return bad("--disk", "%s: %s", d->vhost_user, strerror(errno));
+	if (!S_ISSOCK(st.st_mode))
+		return bad("--disk", "%s: not a unix socket", d->vhost_user);
+	return 0;
+}
+
+/* path=FILE[,readonly=on|off][,backend=sync|io_uring][,serial=ID] or
+ * vhost_user=SOCKET; @s is argv's string, cut in place at the commas. */
 static int parse_disk(char *s, struct cvmm_disk *d)
 {
 	struct stat st;
@@ -242,6 +262,8 @@ static int parse_disk(char *s, struct cvmm_disk *d)
 			else
 				return bad("--disk",
 					   "backend=%s: sync or io_uring", v);
+		} else if (!strcmp(item, "vhost_user")) {
+			d->vhost_user = v; /* checked after the loop */
 		} else if (!strcmp(item, "serial")) {
 			size_t i, n = strlen(v);
 
@@ -259,10 +281,12 @@ static int parse_disk(char *s, struct cvmm_disk *d)
 		} else {
 			return bad("--disk",
 				   "unknown key '%s' (path, "
-				   "readonly, backend, serial)",
+				   "readonly, backend, serial, vhost_user)",
 				   item);
 		}
 	}
+	if (d->vhost_user)
+		return check_vhost_user_disk(d);
 	if (!d->path)
 		return bad("--disk", "path=FILE is required");
 	if (stat(d->path, &st) < 0)

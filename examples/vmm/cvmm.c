@@ -572,6 +572,16 @@ static int setup_virtio(struct vm *vm)
 		struct virtio_blk_options bo = {0};
 		struct vdev *v = &vm->vdevs[vm->nvdevs];
 
+		if (d->vhost_user) { /* vhost-user.c */
+			r = cvmm_vhost_user_disk(d, &dev);
+			if (r < 0)
+				return r;
+			vm->nvdevs++;
+			r = vdev_add_pci(vm, v, d->vhost_user, dev, 3 + i);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		if (d->readonly)
 			bo.flags |= VIRTIO_BLK_OPT_READ_ONLY;
 		bo.backend = d->io_uring ? VIRTIO_BLK_BACKEND_IO_URING

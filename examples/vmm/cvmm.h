@@ -33,6 +33,7 @@ struct cvmm_disk {
 	bool readonly;
 	bool io_uring;
 	char serial[CVMM_SERIAL_MAX + 1];
+	const char *vhost_user; /* vhost_user=SOCKET instead of path= */
 };
 
 #define CVMM_CHANNELS_MAX 8
@@ -151,5 +152,9 @@ int cvmm_vfio_create(const char *sysfs_path, struct kvm_vm_obj *kvm,
 /* Stops the thread, takes the function out of @root, unmaps and closes.
  * Before pci_root_destroy().  NULL is accepted. */
 void cvmm_vfio_destroy(struct cvmm_vfio *v, struct pci_root *root);
+/* vhost-user.c: the device of a --disk vhost_user=SOCKET (owned by the
+ * returned core: virtio_device_destroy() frees it); prints its error. */
+struct virtio_device;
+int cvmm_vhost_user_disk(const struct cvmm_disk *d, struct virtio_device **dev);
 
 #endif

@@ -7,6 +7,7 @@
 #include <cvmm/kvm-ioctls.h>
 #include <cvmm/linux-loader.h>
 #include <cvmm/vfio.h>
+#include <cvmm/vhost.h>
 #include <cvmm/virtio-queue-driver.h>
 #include <cvmm/virtio-queue.h>
 #include <cvmm/vm-allocator.h>
@@ -110,6 +111,16 @@ static int other_libraries(void)
 	err = virtq_round_trip();
 	if (!err)
 		err = io_bus_create(&bus);
+	if (!err) {
+		struct vhost_user_backend *vb = NULL;
+
+		err = vhost_user_backend_create(NULL, &vb);
+		vhost_user_backend_destroy(vb);
+		if (!err &&
+		    strcmp(vhost_user_request_name(VHOST_USER_SET_OWNER),
+			   "SET_OWNER") != 0)
+			err = 1;
+	}
 	io_bus_destroy(bus);
 	return err;
 }
@@ -134,6 +145,7 @@ static int versions(void)
 		 CVMM_DEVICES_VERSION_NUMBER},
 		{"linux-loader", cvmm_linux_loader_version(),
 		 CVMM_LINUX_LOADER_VERSION_NUMBER},
+		{"vhost", cvmm_vhost_version(), CVMM_VHOST_VERSION_NUMBER},
 	};
 	size_t i;
 

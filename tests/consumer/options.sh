@@ -15,7 +15,7 @@ if command -v clang >/dev/null 2>&1; then
 	export CC
 fi
 status=0
-for lib in vm-memory vm-allocator kvm-ioctls virtio-queue vfio devices linux-loader; do
+for lib in vm-memory vm-allocator kvm-ioctls virtio-queue vfio devices linux-loader vhost; do
 	dir="$work/no-$lib"
 	if ! meson setup "$dir" "$src" "-D$lib=disabled" -Dlab=disabled \
 		>"$dir.log" 2>&1; then

@@ -20,7 +20,7 @@ for pc in "$prefix"/lib/pkgconfig/*.pc; do
 done
 cc=${CC:-cc}
 libs="cvmm-vm-memory cvmm-vm-allocator cvmm-kvm-ioctls cvmm-virtio-queue cvmm-virtio-queue-driver cvmm-devices
-cvmm-vfio cvmm-linux-loader"
+cvmm-vfio cvmm-linux-loader cvmm-vhost"
 # The production virtqueue library exports the device API only: the mock
 # driver lives in the test-support library cvmm-virtio-queue-driver.
 if nm -D --defined-only "$prefix"/lib/libcvmm-virtio-queue.so | grep -q ' virtq_driver_'; then
@@ -68,7 +68,7 @@ for h in $(cd "$prefix/include" && find cvmm -name '*.h' | sort); do
 	fi
 done
 # Each library installs its generated version header.
-for h in vm-memory vm-allocator kvm-ioctls virtio-queue vfio linux-loader; do
+for h in vm-memory vm-allocator kvm-ioctls virtio-queue vfio linux-loader vhost; do
 	[ -f "$prefix/include/cvmm/$h-version.h" ] ||
 		{ echo "cvmm/$h-version.h not installed"; status=1; }
 done

@@ -19,7 +19,8 @@ executable('consumer', 'consumer.c', dependencies: [dependency('cvmm-vm-memory')
   dependency('cvmm-vm-allocator'), dependency('cvmm-kvm-ioctls'),
   dependency('cvmm-virtio-queue'), dependency('cvmm-virtio-queue-driver'),
   dependency('cvmm-devices'),
-  dependency('cvmm-vfio'), dependency('cvmm-linux-loader')])
+  dependency('cvmm-vfio'), dependency('cvmm-linux-loader'),
+  dependency('cvmm-vhost')])
 MESON
 meson setup "$work/build" "$work" >"$work/setup.log" 2>&1 || { cat "$work/setup.log"; exit 1; }
 # Warnings are errors in c-vmm's own builds only (tools/run-tests passes

@@ -6,6 +6,7 @@ the flag, exit status 2, nothing on stdout and no file created.
 Usage: test_cli.py <path to cvmm>   (TAP on stdout)"""
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,11 @@ def main():
         disk = os.path.join(d, "disk.img")
         with open(disk, "wb") as f:
             f.truncate(1 << 20)
+        # A listening unix socket, as a vhost-user backend has.
+        sock = os.path.join(d, "vu.sock")
+        vu = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        vu.bind(sock)
+        vu.listen(1)
         bad = [
             ("no --kernel", [], "--kernel"),
             ("missing kernel file", ["--kernel", os.path.join(d, "nope")],
@@ -104,6 +110,18 @@ def main():
              "--vfio"),
             ("vfio a file", k + ["--vfio", disk], "--vfio"),
             ("nine disks", k + ["--disk", "path=" + disk] * 9, "--disk"),
+            ("disk vhost_user missing socket",
+             k + ["--disk", "vhost_user=" + os.path.join(d, "no.sock")],
+             "--disk"),
+            ("disk vhost_user not a socket",
+             k + ["--disk", "vhost_user=" + disk], "--disk"),
+            ("disk vhost_user empty", k + ["--disk", "vhost_user="],
+             "--disk"),
+            ("disk vhost_user with path",
+             k + ["--disk", "vhost_user=%s,path=%s" % (sock, disk)],
+             "--disk"),
+            ("disk vhost_user with readonly",
+             k + ["--disk", "vhost_user=%s,readonly=on" % sock], "--disk"),
             ("rng with a value", k + ["--rng=on"], "--rng"),
             ("timeout negative", k + ["--timeout", "-5"], "--timeout"),
             ("timeout zero", k + ["--timeout", "0"], "--timeout"),

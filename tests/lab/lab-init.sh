@@ -307,11 +307,14 @@ check_guest_up() {
 	rm -f /tmp/echo.sock
 	/lab/bin/unix-echo /tmp/echo.sock &
 	echo_pid=$!
+	vhost_user_start # guest-vhost-user: sets $vu_args
+	# shellcheck disable=SC2086
 	run_cvmm guest checks --cpus 1 --memory 512M --rng \
 		--channel name=lab.echo,socket=/tmp/echo.sock \
 		--disk path=/tmp/disk-rw.img,serial=labrw \
-		--disk path=/tmp/disk-ro.img,readonly=on,serial=labro </dev/null
+		--disk path=/tmp/disk-ro.img,readonly=on,serial=labro $vu_args </dev/null
 	kill $echo_pid 2>/dev/null
+	vhost_user_stop
 	grep -q "^guest| LAB-GUEST-UP" /tmp/guest.log ||
 		{ echo "the nested guest never printed LAB-GUEST-UP"; return 1; }
 	[ "$(cat /tmp/guest.rc)" = 0 ] || { echo "cvmm exit status $(cat /tmp/guest.rc)"; return 1; }
@@ -423,6 +426,74 @@ check_guest_blk_discard() {
 	a=$(du -k /tmp/disk-rw.img | cut -f1)
 	echo "host file allocation: $b KiB before, $a KiB after"
 	[ "$a" -le $((b - 4096)) ] || { echo "the allocation did not shrink by 4 MiB"; return 1; }
+}
+
+# cvmm --disk vhost_user= with examples/vhost-user-blk as the backend
+# (guest-checks/vhost-user-blk).  The daemon starts before the guest-up
+# boot; the disk is added to that boot only when its socket appeared, so a
+# daemon that fails costs this check alone.
+vhost_user_start() {
+	vu_args=
+	rm -f /tmp/vu-blk.sock /tmp/disk-vu.img /tmp/vu-blk.log
+	[ -x /lab/bin/vhost-user-blk ] || return 0
+	dd if=/dev/zero of=/tmp/disk-vu.img bs=1M count=16 2>/dev/null
+	printf 'LAB-VHOST-USER-PATTERN-0123\n' | dd of=/tmp/disk-vu.img conv=notrunc 2>/dev/null
+	/lab/bin/vhost-user-blk --socket /tmp/vu-blk.sock --image /tmp/disk-vu.img \
+		>/tmp/vu-blk.log 2>&1 &
+	vu_pid=$!
+	i=0
+	while [ ! -S /tmp/vu-blk.sock ] && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ -S /tmp/vu-blk.sock ] && vu_args="--disk vhost_user=/tmp/vu-blk.sock"
+	# QEMU's qemu-storage-daemon as the backend of a second one
+	# (guest-vhost-user-qsd): a 24 MiB image the guest finds by its size.
+	rm -f /tmp/qsd.sock /tmp/disk-qsd.img /tmp/qsd.log
+	[ -x /lab/bin/qemu-storage-daemon ] || return 0
+	dd if=/dev/zero of=/tmp/disk-qsd.img bs=1M count=24 2>/dev/null
+	printf 'LAB-QSD-PATTERN-0123456789\n' | dd of=/tmp/disk-qsd.img conv=notrunc 2>/dev/null
+	/lab/bin/qemu-storage-daemon \
+		--blockdev driver=file,node-name=disk0,filename=/tmp/disk-qsd.img \
+		--export type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=/tmp/qsd.sock,writable=on \
+		>/tmp/qsd.log 2>&1 &
+	qsd_pid=$!
+	i=0
+	while [ ! -S /tmp/qsd.sock ] && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ -S /tmp/qsd.sock ] && vu_args="$vu_args --disk vhost_user=/tmp/qsd.sock"
+}
+vhost_user_stop() {
+	[ -n "${vu_pid:-}" ] && kill $vu_pid 2>/dev/null && wait $vu_pid 2>/dev/null
+	[ -n "${qsd_pid:-}" ] && kill $qsd_pid 2>/dev/null && wait $qsd_pid 2>/dev/null
+	vu_pid= qsd_pid=
+}
+check_guest_vhost_user() {
+	need_boot guest || return 1
+	[ -x /lab/bin/vhost-user-blk ] || { echo "examples/vhost-user-blk was not built"; return 1; }
+	cat /tmp/vu-blk.log 2>/dev/null | sed 's/^/daemon| /'
+	grep "^guest| vhost-user-blk: " /tmp/guest.log | sed 's/^guest| //'
+	grep -q "^guest| vhost-user-blk: read PASS" /tmp/guest.log || return 1
+	grep -q "^guest| vhost-user-blk: write PASS" /tmp/guest.log || return 1
+	got=$(dd if=/tmp/disk-vu.img bs=512 skip=2048 count=1 2>/dev/null | head -c 28)
+	echo "daemon's image at 1 MiB after cvmm exited: '$got'"
+	[ "$got" = "LAB-VHOST-GUEST-PATTERN-4321" ]
+}
+# The same disk served by QEMU's qemu-storage-daemon (guest-checks/
+# vhost-user-qsd): cvmm's frontend and device against QEMU's backend.
+check_guest_vhost_user_qsd() {
+	need_boot guest || return 1
+	[ -x /lab/bin/qemu-storage-daemon ] || { echo "no qemu-storage-daemon in the lab image (host package qemu-system-common)"; return 1; }
+	/lab/bin/qemu-storage-daemon --version 2>&1 | head -1 | sed 's/^/qsd| /'
+	cat /tmp/qsd.log 2>/dev/null | sed 's/^/qsd| /'
+	grep "^guest| vhost-user-qsd: " /tmp/guest.log | sed 's/^guest| //'
+	grep -q "^guest| vhost-user-qsd: read PASS" /tmp/guest.log || return 1
+	grep -q "^guest| vhost-user-qsd: write PASS" /tmp/guest.log || return 1
+	got=$(dd if=/tmp/disk-qsd.img bs=512 skip=2048 count=1 2>/dev/null | head -c 26)
+	echo "qemu-storage-daemon's image at 1 MiB after cvmm exited: '$got'"
+	[ "$got" = "LAB-QSD-GUEST-PATTERN-4321" ]
 }
 
 # virtio-console named port (cvmm --channel): guest-checks/channel.

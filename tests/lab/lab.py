@@ -44,7 +44,7 @@ GUEST_MODULES = [
 # (labmode=vfio) loads them itself.
 GUEST_EXTRA_MODULES = ["uio_pci_generic"]
 LIB_OPTIONS = ["kvm-ioctls", "vm-memory", "virtio-queue", "vm-allocator",
-               "vfio", "devices", "linux-loader"]
+               "vfio", "devices", "linux-loader", "vhost"]
 # The libraries cvmm links (libdevices needs virtio-queue and vm-allocator):
 # the static build enables them whatever the parent build says.
 LAUNCHER_LIBS = ["kvm-ioctls", "vm-memory", "virtio-queue", "vm-allocator",
@@ -503,6 +503,24 @@ def add_qemu(cp):
             log("WARNING: LAB_BENCH_QEMU: no %s on the host" % fw)
 
 
+def add_qemu_storage_daemon(cp):
+    """QEMU's qemu-storage-daemon (Debian qemu-system-common) at
+    /lab/bin/, with the shared libraries `ldd` lists at their own paths:
+    the vhost-user-blk backend of guest-vhost-user-qsd.  Left out (the
+    check then says so) when the host has none."""
+    qsd = shutil.which("qemu-storage-daemon")
+    if not qsd:
+        log("WARNING: no qemu-storage-daemon on the host (qemu-system-common)")
+        return
+    cp.add_file("lab/bin/qemu-storage-daemon", qsd, 0o755)
+    out = subprocess.run(["ldd", qsd], capture_output=True, text=True,
+                         check=True)
+    for line in out.stdout.splitlines():
+        m = re.search(r"(/\S+)", line.split("=>")[-1])
+        if m and os.path.isfile(m.group(1)):
+            cp.add_file(m.group(1), os.path.realpath(m.group(1)), 0o755)
+
+
 # --------------------------------------------------------------- images
 def resolve_packages(cache):
     """(kernel package, its version, busybox-static version) from apt,
@@ -593,6 +611,10 @@ def build_images_locked(args, cache, qemu_peer):
     if up_to_date(sdir, echo, static_ok):
         c.add_file("lab/bin/unix-echo", echo, 0o755)
     add_vfio_edu(c, sdir, static_ok)
+    vub = os.path.join(sdir, "examples", "vhost-user-blk", "vhost-user-blk")
+    if up_to_date(sdir, vub, static_ok):
+        c.add_file("lab/bin/vhost-user-blk", vub, 0o755)
+    add_qemu_storage_daemon(c)
     c.mkdir("lab/kvm-tests")
     done = set()
     ktests = [t["name"] for t in tests if kvm_test_script(
@@ -772,7 +794,8 @@ CHECKS = ["up", "kvm", "vfio", "vfio-edu", "kvm-suite", "guest-up", "guest-check
           "guest-serial-irq", "guest-pci", "guest-rtc", "guest-i8042",
           "guest-cpus-1", "guest-memory", "guest-acpi", "guest-rng",
           "guest-blk-read", "guest-blk-write", "guest-blk-readonly",
-          "guest-blk-discard", "guest-channel",
+          "guest-blk-discard", "guest-channel", "guest-vhost-user",
+          "guest-vhost-user-qsd",
           "guest-reboot",
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
           "guest-hvc0", "guest-panic", "guest-vfio", "guest-acpi-off",

@@ -27,7 +27,13 @@
 #define MAX_QUEUES   256u
 #define MAX_SEGS     256u
 
+/* First word of what io->device_data points at: a request of this device,
+ * or a struct virtio_blk_io_done of a program without a device. */
+#define BLK_REQ_MAGIC 0x626c6b72u /* "blkr" */
+#define IO_DONE_MAGIC 0x626c6b64u /* "blkd" */
+
 struct blk_req {
+	uint32_t magic; /* BLK_REQ_MAGIC; first, see virtio_blk_io_complete() */
 	struct virtq_chain chain;
 	struct virtio_blk_io io;
 	struct virtio_blk *blk;
@@ -123,10 +129,30 @@ static void req_finish(struct blk_req *r)
 
 static void req_run(struct blk_req *r);
 
+void virtio_blk_io_done_init(struct virtio_blk_io_done *d,
+			     void (*fn)(struct virtio_blk_io *io,
+					int64_t result, void *opaque),
+			     void *opaque)
+{
+	if (!d)
+		return;
+	d->magic = IO_DONE_MAGIC;
+	d->fn = fn;
+	d->opaque = opaque;
+}
+
 void virtio_blk_io_complete(struct virtio_blk_io *io, int64_t result)
 {
-	struct blk_req *r = io_req(io);
+	struct blk_req *r = io ? io_req(io) : NULL;
 
+	if (r && r->magic == IO_DONE_MAGIC) {
+		/* A backend used without a device (virtio_blk_io_done). */
+		struct virtio_blk_io_done *d = io->device_data;
+
+		if (d->fn)
+			d->fn(io, result, d->opaque);
+		return;
+	}
 	if (!r || !r->in_flight)
 		return;
 	r->io_done = true;
@@ -288,6 +314,7 @@ static void req_start(struct blk_req *r)
 	r->wz_punch = false;
 	r->status_ptr = NULL;
 	memset(&r->io, 0, sizeof(r->io));
+	r->magic = BLK_REQ_MAGIC;
 	r->io.device_data = r;
 
 	if (!status_room) {

@@ -206,12 +206,14 @@ static inline void bh_notify(struct bh *h, uint32_t q)
 }
 
 /**
- * bh_init() - guest RAM, transport for @blk (owned by @h from now on),
- * feature negotiation (accepts everything offered but @drop), @qsize
- * entries per queue, DRIVER_OK.
+ * bh_init_dev() - guest RAM of @backing, transport for the virtio-blk
+ * device core @dev (any implementation: a vhost-user one too), feature
+ * negotiation (accepts everything offered but @drop), @qsize entries per
+ * queue, DRIVER_OK.  @dev stays the caller's.
  */
-static inline int bh_init(struct bh *h, enum bh_transport tp,
-			  struct virtio_blk *blk, uint32_t qsize, uint64_t drop)
+static inline int bh_init_dev(struct bh *h, enum bh_transport tp,
+			      struct virtio_device *dev, uint32_t qsize,
+			      uint64_t drop, enum guest_region_backing backing)
 {
 	struct guest_region_params p = {0};
 	uint64_t f;
@@ -219,11 +221,10 @@ static inline int bh_init(struct bh *h, enum bh_transport tp,
 
 	memset(h, 0, sizeof(*h));
 	h->tp = tp;
-	h->blk = blk;
-	h->dev = virtio_blk_device(blk);
+	h->dev = dev;
 	p.gpa = 0;
 	p.size = BH_MEM_SIZE;
-	p.backing = GUEST_REGION_ANON_PRIVATE;
+	p.backing = backing;
 	rc = guest_region_create(&p, &h->region);
 	if (rc)
 		return rc;
@@ -281,6 +282,20 @@ static inline int bh_init(struct bh *h, enum bh_transport tp,
 				 VIRTIO_CONFIG_S_FEATURES_OK |
 				 VIRTIO_CONFIG_S_DRIVER_OK);
 	return (bh_status(h) & VIRTIO_CONFIG_S_DRIVER_OK) ? 0 : -EPROTO;
+}
+
+/**
+ * bh_init() - bh_init_dev() for @blk (owned by @h from now on) in
+ * anonymous guest RAM.
+ */
+static inline int bh_init(struct bh *h, enum bh_transport tp,
+			  struct virtio_blk *blk, uint32_t qsize, uint64_t drop)
+{
+	int rc = bh_init_dev(h, tp, virtio_blk_device(blk), qsize, drop,
+			     GUEST_REGION_ANON_PRIVATE);
+
+	h->blk = blk;
+	return rc;
 }
 
 static inline void bh_fini(struct bh *h)

@@ -1187,6 +1187,55 @@ START_TEST(test_direct_io)
 }
 END_TEST
 
+/* A backend used without a device (a vhost-user daemon does this): the
+ * completion goes to the struct virtio_blk_io_done in device_data. */
+static void done_record(struct virtio_blk_io *io, int64_t result, void *opaque)
+{
+	int64_t *res = opaque;
+
+	ck_assert_ptr_nonnull(io);
+	*res = result;
+}
+
+START_TEST(test_backend_without_device)
+{
+	char tmpl[] = "/tmp/cvmm-blk-done-XXXXXX";
+	const struct virtio_blk_backend_ops *ops = NULL;
+	struct virtio_blk_io_done done;
+	struct virtio_blk_io io = {0};
+	char buf[512], back[512];
+	struct iovec iov = {buf, sizeof(buf)};
+	void *be = NULL;
+	int64_t res = -1;
+	int fd = mkstemp(tmpl);
+
+	ck_assert_int_ge(fd, 0);
+	unlink(tmpl);
+	ck_assert_int_eq(ftruncate(fd, 4096), 0);
+	ck_assert_int_eq(virtio_blk_backend_sync_create(fd, &ops, &be), 0);
+	memset(buf, 0x5c, sizeof(buf));
+	virtio_blk_io_done_init(&done, done_record, &res);
+	io.op = VIRTIO_BLK_IO_WRITE;
+	io.offset = 1024;
+	io.len = sizeof(buf);
+	io.iov = &iov;
+	io.iovcnt = 1;
+	io.device_data = &done;
+	ck_assert_int_eq(ops->submit(be, &io), 0);
+	ck_assert_int_eq(res, (int64_t)sizeof(buf));
+	ck_assert_int_eq(pread(fd, back, sizeof(back), 1024),
+			 (ssize_t)sizeof(back));
+	ck_assert_mem_eq(back, buf, sizeof(buf));
+	res = -1;
+	io.op = VIRTIO_BLK_IO_FLUSH;
+	ck_assert_int_eq(ops->submit(be, &io), 0);
+	ck_assert_int_eq(res, 0);
+	virtio_blk_io_done_init(NULL, done_record, &res); /* ignored */
+	ops->destroy(be);
+	close(fd);
+}
+END_TEST
+
 static Suite *blk_suite(void)
 {
 	Suite *s = suite_create("virtio-blk");
@@ -1233,6 +1282,7 @@ static Suite *blk_suite(void)
 	tcase_add_loop_test(ac, test_writethrough_without_flush_feature, 0, 4);
 	tcase_add_loop_test(ac, test_out_of_order_completion, 0, 4);
 	tcase_add_test(ac, test_api_errors);
+	tcase_add_test(ac, test_backend_without_device);
 	tcase_set_timeout(ac, 60);
 	suite_add_tcase(s, ac);
 	return s;

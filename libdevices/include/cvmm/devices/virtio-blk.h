@@ -217,6 +217,29 @@ CVMM_EXPORT void virtio_blk_io_complete(struct virtio_blk_io *io,
 					int64_t result);
 
 /**
+ * struct virtio_blk_io_done - completion of an operation submitted to a
+ * backend WITHOUT a virtio-blk device (e.g. a vhost-user daemon that does
+ * its own request parsing and uses virtio_blk_backend_sync_create() for
+ * the I/O): set @io->device_data to one, initialised with
+ * virtio_blk_io_done_init(), before ops.submit; virtio_blk_io_complete()
+ * then calls @fn(@io, result, @opaque) instead of handing the result to a
+ * device.  The struct must stay valid until @fn ran.
+ */
+struct virtio_blk_io_done {
+	uint32_t magic; /**< set by virtio_blk_io_done_init(); do not touch */
+	void (*fn)(struct virtio_blk_io *io, int64_t result, void *opaque);
+	void *opaque;
+};
+
+/** virtio_blk_io_done_init() - make @d a completion that calls @fn with
+ *  @opaque.  NULL @d is ignored. */
+CVMM_EXPORT void virtio_blk_io_done_init(struct virtio_blk_io_done *d,
+					 void (*fn)(struct virtio_blk_io *io,
+						    int64_t result,
+						    void *opaque),
+					 void *opaque);
+
+/**
  * struct virtio_blk_backend_ops - what a backend supplies.  All ops are
  * called with the device lock held, from the thread that runs the device.
  * @submit:     start @io.  Return 0 once it was accepted (completed at once

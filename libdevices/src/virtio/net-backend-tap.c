@@ -175,6 +175,19 @@ static void tap_probe(struct tap_be *t)
 	ioctl(fd, TUNSETOFFLOAD, 0ul);
 }
 
+/* Pairs other than 0 start detached: the device attaches those the
+ * driver uses (VQ_PAIRS_SET). */
+static int tap_detach_extra(struct tap_be *t)
+{
+	for (uint32_t i = 1; i < t->npairs; i++) {
+		int r = tap_queue(t, i, false);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int tap_check_fd(int fd, char *name)
 {
 	struct ifreq ifr = {0};
@@ -225,6 +238,10 @@ int virtio_net_backend_tap_from_fds(const int *fds, uint32_t nfds,
 	}
 	t->npairs = nfds;
 	t->mq = mq;
+	if (tap_detach_extra(t) < 0) {
+		free(t);
+		return -EINVAL;
+	}
 	tap_probe(t);
 	*ops = &tap_ops;
 	*backend = t;
@@ -270,6 +287,9 @@ int virtio_net_backend_tap_open(const char *name, uint32_t pairs,
 		t->name[IFNAMSIZ - 1] = 0;
 		t->attached[i] = true;
 	}
+	ret = tap_detach_extra(t);
+	if (ret < 0)
+		goto fail;
 	tap_probe(t);
 	*ops = &tap_ops;
 	*backend = t;

@@ -56,6 +56,7 @@ struct net_pair {
 	struct rx_held *held; /* ring of RX_HOLD_MAX */
 	uint32_t hhead, nheld;
 	struct iovec *rx_iov; /* NET_IOV_MAX */
+	uint8_t scratch[64];  /* detects frames larger than the buffers */
 	struct virtq_chain *tx_chain;
 	struct iovec *tx_iov; /* NET_IOV_MAX */
 	int tx_niov;
@@ -292,6 +293,25 @@ static int rx_pop(struct net_pair *p, struct virtq *q, uint32_t need)
 	}
 }
 
+/* The held chains' iovecs in order, as many as fit NET_IOV_MAX - 1
+ * entries (one is kept for the scratch); *@total receives their bytes. */
+static int rx_build_iov(struct net_pair *p, struct iovec *iov, uint32_t *total)
+{
+	int cnt = 0;
+
+	*total = 0;
+	for (uint32_t i = 0; i < p->nheld; i++) {
+		struct rx_held *h = held_at(p, i);
+
+		if (cnt + h->niov > NET_IOV_MAX - 1)
+			break;
+		memcpy(iov + cnt, h->iov, sizeof(*iov) * (size_t)h->niov);
+		cnt += h->niov;
+		*total += h->len;
+	}
+	return cnt;
+}
+
 static void net_rx(struct net_pair *p)
 {
 	struct virtio_net *n = p->n;
@@ -309,7 +329,7 @@ static void net_rx(struct net_pair *p)
 		hold_max = virtq_size(q);
 	budget = virtq_size(q);
 	for (uint32_t f = 0; f < budget; f++) {
-		uint32_t total = 0, k, rem;
+		uint32_t total = 0, itotal, k, rem;
 		struct iovec *iov = p->rx_iov, *rd;
 		int cnt = 0, rcnt;
 		bool exhausted = false;
@@ -342,32 +362,20 @@ static void net_rx(struct net_pair *p)
 			p->st.rx_no_buffers++;
 			break;
 		}
-		for (uint32_t i = 0; i < p->nheld; i++) {
-			struct rx_held *h = held_at(p, i);
-
-			if (cnt + h->niov > NET_IOV_MAX)
-				break;
-			memcpy(iov + cnt, h->iov, sizeof(*iov) * h->niov);
-			cnt += h->niov;
-		}
+		cnt = rx_build_iov(p, iov, &itotal);
+		/* a scratch iovec after the guest's buffers: a backend that
+		 * truncates silently (tap) then still reports more bytes
+		 * than the buffers hold for a frame that does not fit */
+		iov[cnt] = (struct iovec){p->scratch, sizeof(p->scratch)};
 		if (n->be_hdr) {
-			got = n->ops->recv(n->be, p->idx, iov, cnt);
+			got = n->ops->recv(n->be, p->idx, iov, cnt + 1);
 			flen = got < 0 ? 0 : (size_t)got;
 		} else {
-			rcnt = iov_skip(iov, cnt, VIRTIO_NET_HDR_LEN, &rd);
+			rcnt = iov_skip(iov, cnt + 1, VIRTIO_NET_HDR_LEN, &rd);
 			got = n->ops->recv(n->be, p->idx, rd, rcnt);
 			flen = got < 0 ? 0 : (size_t)got + VIRTIO_NET_HDR_LEN;
-			/* the skip edited the array: rebuild it below */
-			cnt = 0;
-			for (uint32_t i = 0; i < p->nheld; i++) {
-				struct rx_held *h = held_at(p, i);
-
-				if (cnt + h->niov > NET_IOV_MAX)
-					break;
-				memcpy(iov + cnt, h->iov,
-				       sizeof(*iov) * h->niov);
-				cnt += h->niov;
-			}
+			/* the skip edited the array: rebuild it */
+			cnt = rx_build_iov(p, iov, &itotal);
 		}
 		if (got == -EAGAIN || got == -EWOULDBLOCK)
 			break;
@@ -377,7 +385,7 @@ static void net_rx(struct net_pair *p)
 			p->st.rx_errors++;
 			continue;
 		}
-		if (flen > total) {
+		if (flen > itotal) {
 			p->st.rx_oversize++; /* buffers stay for the next */
 			continue;
 		}

@@ -120,10 +120,13 @@ struct virtio_net;
  * @tx_fd:            optional: the fd that becomes writable (POLLOUT)
  *                    after @send returned -EAGAIN; may equal @rx_fd.
  * @recv:             read ONE frame into @iov (@iovcnt <= 1024 entries).
- *                    Returns the frame's full length (larger than the
- *                    iovecs hold when it was truncated: the device drops
- *                    it), -EAGAIN when no frame waits, another negative
- *                    errno on failure (counted, the frame is gone).
+ *                    The last entry is a small device-owned scratch
+ *                    buffer after the guest's: a frame reaching into it
+ *                    did not fit and is dropped.  Returns the bytes
+ *                    stored or the frame's full length (either way more
+ *                    than the guest's buffers hold for a frame too
+ *                    large), -EAGAIN when no frame waits, another
+ *                    negative errno on failure (counted, frame gone).
  * @send:             send ONE frame made of @iov.  Returns >= 0 when it
  *                    was taken (or dropped by the backend), -EAGAIN to
  *                    be called again with the same frame once @tx_fd is

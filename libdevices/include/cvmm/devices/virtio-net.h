@@ -68,6 +68,7 @@
 #ifndef CVMM_DEVICES_VIRTIO_NET_H
 #define CVMM_DEVICES_VIRTIO_NET_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -299,6 +300,69 @@ virtio_net_backend_tap_from_fds(const int *fds, uint32_t nfds,
 CVMM_EXPORT const char *
 virtio_net_backend_tap_name(const struct virtio_net_backend_ops *ops,
 			    void *backend);
+
+/* ------------------------------------------------ user networking */
+
+/**
+ * struct virtio_net_user_fwd - one host port forward of the user-network
+ * backend: connections (or datagrams) to @host_addr:@host_port on the
+ * host go to @guest_addr:@guest_port in the guest.  Addresses in network
+ * byte order; a zero @host_addr listens on every host address, a zero
+ * @guest_addr means the first DHCP address (10.0.2.15).
+ */
+struct virtio_net_user_fwd {
+	bool udp;
+	struct in_addr host_addr;
+	uint16_t host_port;
+	struct in_addr guest_addr;
+	uint16_t guest_port;
+};
+
+/**
+ * virtio_net_user_fwd_parse() - parse QEMU's hostfwd syntax,
+ * "tcp:127.0.0.1:2222-:22" or "udp::5353-10.0.2.15:53":
+ * [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT (protocol tcp when
+ * empty; ports 1..65535).  Errors: -EINVAL (NULL, anything malformed).
+ */
+CVMM_EXPORT int virtio_net_user_fwd_parse(const char *spec,
+					  struct virtio_net_user_fwd *out);
+
+/**
+ * struct virtio_net_user_config - the user-network backend (libslirp).
+ * NULL or zero gives the defaults: network 10.0.2.0/24, the host (and the
+ * gateway) at 10.0.2.2 reaching the host's 127.0.0.1 too, DNS at 10.0.2.3
+ * (forwarding to the host's resolvers), DHCP handing out 10.0.2.15 and up,
+ * no port forwards.
+ * @restricted: the guest may not reach the outside (only forwards).
+ * @no_dhcp, @no_dns: switch the built-in servers off.
+ * @fwds, @nfwds: host port forwards (copied).
+ */
+struct virtio_net_user_config {
+	bool restricted;
+	bool no_dhcp;
+	bool no_dns;
+	const struct virtio_net_user_fwd *fwds;
+	uint32_t nfwds;
+};
+
+/**
+ * virtio_net_backend_user_create() - the user-network backend: a NAT
+ * TCP/IP stack in the VMM process (libslirp), with the built-in DHCP and
+ * DNS servers and host port forwards; needs no privileges and no tap.
+ * One queue pair.  Frames are copied into and out of libslirp (it owns
+ * its buffers); frames to the guest wait in a bounded queue (256 frames;
+ * more are dropped, TCP retransmits) and its rx fd is an eventfd that is
+ * readable while the queue is not empty.  libslirp's sockets and timers
+ * are behind the aux fd (an epoll fd holding them and a timerfd): the VMM
+ * polls it like any other device fd.
+ * Errors: -EINVAL (bad config), -EOPNOTSUPP (libdevices built without
+ * libslirp), -EADDRINUSE (a forward's host port is taken), -ENOMEM,
+ * epoll/eventfd/timerfd errors.
+ */
+CVMM_EXPORT int
+virtio_net_backend_user_create(const struct virtio_net_user_config *cfg,
+			       const struct virtio_net_backend_ops **ops,
+			       void **backend);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cvmm-check.h"
 #include "test-virtio-net-harness.h"
 
 #define TAP	  "cvmmtap0"
@@ -353,15 +354,11 @@ static int probe(void)
 	return WEXITSTATUS(st);
 }
 
-int main(void)
+static Suite *tap_suite(void)
 {
 	Suite *s = suite_create("virtio-net-tap");
 	TCase *t = tcase_create("tap");
-	SRunner *sr;
-	int failed, p = probe();
 
-	if (p)
-		return p;
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, tap_hdr_size_and_offloads_mirror_guest);
 	tcase_add_test(t, tap_frames_both_ways);
@@ -369,11 +366,17 @@ int main(void)
 	tcase_add_test(t, tap_multiqueue_pairs_attach);
 	tcase_add_test(t, tap_from_fds);
 	suite_add_tcase(s, t);
-	sr = srunner_create(s);
-	/* each test unshares its own namespace: it must run in a child */
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
+}
+
+int main(void)
+{
+	int p = probe();
+
+	if (p)
+		return p;
+	/* each test unshares a namespace of its own: it must run in a
+	 * child, also under valgrind, whose setup asks Check not to fork */
+	setenv("CK_FORK", "yes", 1);
+	return cvmm_check_run(tap_suite(), false);
 }

@@ -17,6 +17,7 @@
  * 64 KiB TCPv4 TSO frames (Gbit/s of frame bytes).  Each figure is the
  * best of ROUNDS slices of RUN_NS, the two paths interleaved slice by
  * slice; the ratio device/plain is printed (target >= 0.8x).
+ * BENCH_NET_ONLY=64 or =tso runs one workload (for profiling).
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -162,6 +163,9 @@ START_TEST(bench)
 		const struct wl *l = &wls[w];
 		double best[2] = {0, 0};
 
+		if (getenv("BENCH_NET_ONLY") &&
+		    strcmp(getenv("BENCH_NET_ONLY"), l->tso ? "tso" : "64"))
+			continue;
 		if (l->tso && !(G.features & F(VIRTIO_NET_F_HOST_TSO4))) {
 			printf("%s: skipped (the tap takes no TSO)\n", l->name);
 			continue;

@@ -71,8 +71,9 @@ struct virtio_net {
 	const struct virtio_net_backend_ops *ops;
 	void *be;
 	uint32_t max_pairs, qsize, mtu;
-	bool be_hdr; /* the backend takes virtio-net headers */
-	bool live;   /* activated (DRIVER_OK) and not reset since */
+	uint64_t feat; /* negotiated (FEATURES_OK), 0 after a reset */
+	bool be_hdr;   /* the backend takes virtio-net headers */
+	bool live;     /* activated (DRIVER_OK) and not reset since */
 	bool link_up;
 	uint32_t cur_pairs;
 	uint8_t mac_default[6];
@@ -90,7 +91,7 @@ struct virtio_net {
 
 static bool has(const struct virtio_net *n, unsigned bit)
 {
-	return virtio_device_has_feature(n->vdev, bit);
+	return n->feat & F(bit);
 }
 
 static bool net_live(const struct virtio_net *n)
@@ -781,6 +782,7 @@ static int op_features_ok(void *opaque, uint64_t f)
 				return r;
 		}
 	}
+	n->feat = f;
 	return 0;
 }
 
@@ -852,6 +854,7 @@ static void op_reset(void *opaque)
 	}
 	n->cur_pairs = 0;
 	n->live = false;
+	n->feat = 0;
 	update_polls(n);
 	if (n->be_hdr && n->ops->set_offloads)
 		n->ops->set_offloads(n->be, 0);

@@ -98,6 +98,28 @@ def main():
             ("channel name with a space", k + ["--channel",
                                                "name=a b,socket=/tmp/x"],
              "--channel"),
+            ("net without a backend", k + ["--net", "mac=52:54:00:00:00:01"],
+             "--net"),
+            ("net empty tap name", k + ["--net", "tap="], "--net"),
+            ("net tap name too long", k + ["--net", "tap=" + "t" * 16],
+             "--net"),
+            ("net multicast mac", k + ["--net", "tap=t0,mac=01:00:5e:00:00:01"],
+             "--net"),
+            ("net short mac", k + ["--net", "user,mac=52:54:00:12:34"],
+             "--net"),
+            ("net queues zero", k + ["--net", "tap=t0,queues=0"], "--net"),
+            ("net queues too many", k + ["--net", "tap=t0,queues=5"],
+             "--net"),
+            ("net queues on user", k + ["--net", "user,queues=2"], "--net"),
+            ("net hostfwd on tap", k + ["--net", "tap=t0,hostfwd=tcp::1-:2"],
+             "--net"),
+            ("net hostfwd port zero", k + ["--net", "user,hostfwd=tcp::0-:22"],
+             "--net"),
+            ("net hostfwd malformed", k + ["--net", "user,hostfwd=tcp:22"],
+             "--net"),
+            ("net unknown key", k + ["--net", "user,vlan=1"], "--net"),
+            ("net given twice", k + ["--net", "user", "--net", "user"],
+             "--net"),
             ("nine disks", k + ["--disk", "path=" + disk] * 9, "--disk"),
             ("rng with a value", k + ["--rng=on"], "--rng"),
             ("timeout negative", k + ["--timeout", "-5"], "--timeout"),
@@ -134,7 +156,7 @@ def main():
 
         r = run(["--help"], d)
         want = ["--kernel", "--initrd", "--cmdline", "--memory", "--cpus",
-                "--console", "--timeout", "--rng", "--disk", "--channel", "--transport", "--verbose", "--help",
+                "--console", "--timeout", "--rng", "--disk", "--channel", "--transport", "--net", "--verbose", "--help",
                 "--version", "Ctrl-A x"]
         miss = [w for w in want if w not in r.stdout]
         results.append(("--help", r.returncode == 0 and not miss and

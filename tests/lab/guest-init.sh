@@ -15,6 +15,7 @@
 #                     console (the lab types into cvmm's stdin), then
 #                     `poweroff -f`
 #   hvc               the same as stdin on hvc0 (virtio-console)
+#   net               virtio-net on a tap: address, ping, 64 MiB each way
 #   panic             loads pvpanic, then panics the kernel (sysrq c)
 #   bench             `reboot -f` at once (the boot benchmark)
 #   shell             the demo of tools/boot-guest: virtio modules, what was
@@ -105,6 +106,36 @@ hvc)
 	info
 	echo "LAB-STDIN-READY"
 	timeout 60 sh
+	poweroff -f
+	;;
+net)
+	# cvmm --net tap (lab check guest-net-tap): an address, ping the lab
+	# host (10.0.3.1 on the tap), 64 MiB each way through busybox nc.
+	load_mod virtio_pci
+	load_mod virtio_net
+	i=0
+	while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	ip link set lo up
+	ip addr add 10.0.3.2/24 dev eth0
+	ip link set eth0 up
+	echo "LAB-INFO net-eth0 $(cat /sys/class/net/eth0/address 2>/dev/null) $(ip -4 addr show eth0 | sed -n 's/.*inet \([^ ]*\).*/\1/p')"
+	if ping -c 3 -W 5 10.0.3.1 >/tmp/ping 2>&1; then
+		echo "LAB-INFO net-ping ok $(tail -1 /tmp/ping)"
+	else
+		echo "LAB-INFO net-ping failed $(tail -2 /tmp/ping | tr '\n' ' ')"
+	fi
+	dd if=/dev/urandom of=/tmp/out bs=1M count=64 2>/dev/null
+	echo "LAB-INFO net-out-md5 $(md5sum </tmp/out | cut -d' ' -f1)"
+	s=$(cut -d' ' -f1 /proc/uptime)
+	timeout 120 nc 10.0.3.1 5001 </tmp/out
+	e=$(cut -d' ' -f1 /proc/uptime)
+	echo "LAB-INFO net-out-time $s $e"
+	# stdin stays open (the console): nc leaves when the host closes
+	timeout 120 nc 10.0.3.1 5002 </dev/console >/tmp/in
+	s=$(cut -d' ' -f1 /proc/uptime)
+	echo "LAB-INFO net-in-md5 $(md5sum </tmp/in | cut -d' ' -f1) $(wc -c </tmp/in)"
+	echo "LAB-INFO net-in-time $e $s"
+	echo "LAB-NET-DONE"
 	poweroff -f
 	;;
 panic)

@@ -751,6 +751,7 @@ CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
           "guest-hvc0", "guest-panic", "transport-pci", "transport-mmio",
           "cvmm-bench"]
+CHECKS.insert(CHECKS.index("cvmm-bench"), "guest-net-tap")  # virtio-net
 
 # Host-side budget of one check (wall clock, seconds; scaled by
 # $LAB_CHECK_TIMEOUT_SCALE).  A check that overruns it has frozen the lab:
@@ -774,6 +775,8 @@ def check_budget(name, sub=None):
 
 # Checks that make a nested boot (cvmm) that others read.
 BOOT_CHECKS = {"guest-up", "guest-poweroff", "guest-panic", "guest-hvc0"}
+BOOT_CHECKS.add("guest-net-tap")  # its own boot (virtio-net on a tap)
+CHECK_BUDGET["guest-net-tap"] = 300
 # Checks that read the boot of guest-poweroff (the others read guest-up's).
 POWEROFF_READERS = {"guest-cpus-4", "guest-serial-input"}
 # Checks that read other boots.

@@ -294,40 +294,21 @@ static inline uint8_t g_ctrl(uint8_t cls, uint8_t cmd, const void *data,
 	return ack;
 }
 
-/* Bring the device up on backend @ops / @be with @pairs pairs, @want of
- * the offered features (VERSION_1 added), every queue set up, DRIVER_OK.
- * @opts NULL: MAC set, everything else default. */
-static inline void g_start_be(const struct virtio_net_backend_ops *ops,
-			      void *be, uint32_t pairs, uint64_t want,
-			      const struct virtio_net_options *opts)
+/* The driver's bring-up (again, after a reset): reset, negotiate @want
+ * of the offered features (VERSION_1 added), set up every queue with a
+ * new mock driver, DRIVER_OK. */
+static inline void g_bringup(uint32_t pairs, uint64_t want)
 {
-	struct guest_region_params rp = {.size = MEM_SIZE,
-					 .backing = GUEST_REGION_ANON_PRIVATE};
-	struct virtio_net_options o = {0};
-	struct guest_region *r;
-	uint64_t offered;
+	uint64_t offered = 0;
 
-	memset(&G, 0, sizeof(G));
-	G.next_buf = BUF_BASE;
+	for (uint32_t q = 0; q < MAX_Q; q++) {
+		virtq_driver_destroy(G.drv[q]);
+		G.drv[q] = NULL;
+	}
 	G.next_ring = RING_BASE;
-	if (opts)
-		o = *opts;
-	else
-		memcpy(o.mac, MAC, 6);
-	o.max_pairs = pairs;
-	o.queue_size = QSIZE;
-	ck_assert_int_eq(guest_region_create(&rp, &r), 0);
-	ck_assert_int_eq(guest_memory_create(&r, 1, &G.mem), 0);
-	guest_region_unref(r);
-	ck_assert_int_eq(virtio_net_create(ops, be, &o, &G.net), 0);
-	G.vdev = virtio_net_device(G.net);
-	ck_assert_int_eq(virtio_device_set_memory(G.vdev, G.mem), 0);
-	ck_assert_int_eq(virtio_mmio_create(G.vdev, NULL, &G.mmio), 0);
-	ck_assert_uint_eq(mmio_r32(VIRTIO_MMIO_DEVICE_ID), 1);
 	mmio_w32(VIRTIO_MMIO_STATUS, 0);
 	mmio_w32(VIRTIO_MMIO_STATUS, 1);
 	mmio_w32(VIRTIO_MMIO_STATUS, 3);
-	offered = 0;
 	for (uint32_t page = 0; page < 2; page++) {
 		mmio_w32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, page);
 		offered |= (uint64_t)mmio_r32(VIRTIO_MMIO_DEVICE_FEATURES)
@@ -347,6 +328,38 @@ static inline void g_start_be(const struct virtio_net_backend_ops *ops,
 	mmio_w32(VIRTIO_MMIO_STATUS,
 		 3 | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 	ck_assert(g_status_get() & VIRTIO_CONFIG_S_DRIVER_OK);
+}
+
+/* Bring the device up on backend @ops / @be with @pairs pairs, @want of
+ * the offered features (VERSION_1 added), every queue set up, DRIVER_OK.
+ * @opts NULL: MAC set, everything else default. */
+static inline void g_start_be(const struct virtio_net_backend_ops *ops,
+			      void *be, uint32_t pairs, uint64_t want,
+			      const struct virtio_net_options *opts)
+{
+	struct guest_region_params rp = {.size = MEM_SIZE,
+					 .backing = GUEST_REGION_ANON_PRIVATE};
+	struct virtio_net_options o = {0};
+	struct guest_region *r;
+
+	memset(&G, 0, sizeof(G));
+	G.next_buf = BUF_BASE;
+	G.next_ring = RING_BASE;
+	if (opts)
+		o = *opts;
+	else
+		memcpy(o.mac, MAC, 6);
+	o.max_pairs = pairs;
+	o.queue_size = QSIZE;
+	ck_assert_int_eq(guest_region_create(&rp, &r), 0);
+	ck_assert_int_eq(guest_memory_create(&r, 1, &G.mem), 0);
+	guest_region_unref(r);
+	ck_assert_int_eq(virtio_net_create(ops, be, &o, &G.net), 0);
+	G.vdev = virtio_net_device(G.net);
+	ck_assert_int_eq(virtio_device_set_memory(G.vdev, G.mem), 0);
+	ck_assert_int_eq(virtio_mmio_create(G.vdev, NULL, &G.mmio), 0);
+	ck_assert_uint_eq(mmio_r32(VIRTIO_MMIO_DEVICE_ID), 1);
+	g_bringup(pairs, want);
 }
 
 /* Tear down the transport, device (and backend) and the guest. */

@@ -462,6 +462,8 @@ check_transport_mmio() {
 # net); the guest pings the host, sends 64 MiB to a host nc and receives
 # 64 MiB from another; both arrive with the sender's md5.
 check_guest_net_tap() {
+	load_mod tun || return 1
+	[ -c /dev/net/tun ] || { echo "/dev/net/tun did not appear"; return 1; }
 	rm -f /tmp/net-recv /tmp/net-send
 	dd if=/dev/urandom of=/tmp/net-send bs=1M count=64 2>/dev/null
 	# the receiver's stdin stays open (a fifo held by fd 7): nc leaves

@@ -32,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Modules of the lab VM: KVM (both vendors; the init picks by cpu flag) and
 # VFIO.  Dependencies are added from `modinfo -F depends`.
 LAB_MODULES = ["kvm_amd", "kvm_intel", "vfio", "vfio_iommu_type1", "vfio_pci"]
+LAB_MODULES.append("tun")  # guest-net-tap: cvmm --net tap
 # Modules of the nested guests, loaded in this order by the guest's /init.
 GUEST_MODULES = [
     "virtio", "virtio_ring", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",

@@ -52,6 +52,7 @@ struct net_pair {
 	uint32_t idx;
 	bool open;	 /* the backend pair is open (pair < cur_pairs) */
 	bool rx_stalled; /* waiting for the driver to post buffers */
+	bool rx_eof;	 /* the backend's recv returned 0: none ever again */
 	bool tx_blocked; /* holding tx_chain until the backend can take it */
 	struct rx_held *held; /* ring of RX_HOLD_MAX */
 	uint32_t hhead, nheld;
@@ -188,7 +189,7 @@ static void pair_update_poll(struct net_pair *p)
 	if (p->open && net_live(n)) {
 		rfd = n->ops->rx_fd(n->be, p->idx);
 		tfd = n->ops->tx_fd ? n->ops->tx_fd(n->be, p->idx) : -1;
-		if (!p->rx_stalled && n->link_up)
+		if (!p->rx_stalled && !p->rx_eof && n->link_up)
 			rev = POLLIN;
 		if (p->tx_blocked)
 			tev = POLLOUT;
@@ -321,7 +322,8 @@ static void net_rx(struct net_pair *p)
 	uint32_t need, budget, hold_max;
 	bool mrg, used = false;
 
-	if (!q || !p->open || !net_live(n) || !n->link_up || p->rx_stalled)
+	if (!q || !p->open || !net_live(n) || !n->link_up || p->rx_stalled ||
+	    p->rx_eof)
 		return;
 	need = rx_need(n);
 	mrg = has(n, VIRTIO_NET_F_MRG_RXBUF);
@@ -382,6 +384,13 @@ static void net_rx(struct net_pair *p)
 			break;
 		if (got == -EINTR)
 			continue;
+		if (got == 0) {
+			/* end of file: stop polling it (no busy loop on a
+			 * hung-up peer) until the pair is opened again */
+			p->rx_eof = true;
+			p->st.rx_errors++;
+			break;
+		}
 		if (got < 0 || flen < VIRTIO_NET_HDR_LEN + ETH_HDR) {
 			p->st.rx_errors++;
 			continue;
@@ -581,6 +590,7 @@ static void pair_close(struct net_pair *p)
 	p->open = false;
 	p->tx_blocked = false;
 	p->rx_stalled = false;
+	p->rx_eof = false;
 }
 
 /* Use pairs [0, @want): open the new ones, close the others. */
@@ -602,6 +612,7 @@ static int set_pairs(struct virtio_net *n, uint32_t want)
 		}
 		p->open = true;
 		p->rx_stalled = false;
+		p->rx_eof = false;
 		p->tx_blocked = false;
 	}
 	for (i = want; i < n->cur_pairs; i++)

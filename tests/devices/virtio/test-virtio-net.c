@@ -774,6 +774,22 @@ START_TEST(reset_with_held_chains_and_reinit)
 }
 END_TEST
 
+START_TEST(rx_backend_eof_not_busy)
+{
+	g_start(1, false, BASE_FEATURES);
+	for (int i = 0; i < 4; i++)
+		g_post_rx(0, 1536, false);
+	g_kick(0);
+	close(FB.peer[0]); /* the peer hangs up: recv returns 0 */
+	FB.peer[0] = socket(AF_UNIX, SOCK_DGRAM, 0); /* for g_stop */
+	ck_assert_int_lt(g_pump(), 5);
+	ck_assert(!g_polled(FB.dev[0], POLLIN));
+	ck_assert_uint_eq(g_stats(0).rx_errors, 1);
+	ck_assert(!g_needs_reset());
+	g_stop();
+}
+END_TEST
+
 START_TEST(create_errors)
 {
 	struct virtio_net *n;
@@ -816,6 +832,7 @@ static Suite *net_suite(void)
 	tcase_add_test(t, link_status_change);
 	tcase_add_test(t, tx_backpressure_holds_chain);
 	tcase_add_test(t, reset_with_held_chains_and_reinit);
+	tcase_add_test(t, rx_backend_eof_not_busy);
 	tcase_add_test(t, create_errors);
 	suite_add_tcase(s, t);
 	return s;

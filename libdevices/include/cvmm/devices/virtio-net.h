@@ -126,7 +126,9 @@ struct virtio_net;
  *                    did not fit and is dropped.  Returns the bytes
  *                    stored or the frame's full length (either way more
  *                    than the guest's buffers hold for a frame too
- *                    large), -EAGAIN when no frame waits, another
+ *                    large), -EAGAIN when no frame waits, 0 at end of
+ *                    file (a hung-up peer: the device stops polling the
+ *                    pair's rx fd until the pair is opened again), another
  *                    negative errno on failure (counted, frame gone).
  * @send:             send ONE frame made of @iov.  Returns >= 0 when it
  *                    was taken (or dropped by the backend), -EAGAIN to

@@ -6,7 +6,8 @@
  * polls it like any device fd; frames libslirp sends to the guest wait in
  * a bounded queue signalled by an eventfd (the rx fd).
  *
- * Built only with libslirp (CVMM_HAVE_LIBSLIRP); without it the create
+ * Built only with libslirp's headers (CVMM_HAVE_LIBSLIRP); the library is
+ * loaded when the first backend is created.  Without either the create
  * function returns -EOPNOTSUPP.  The hostfwd parser is always built.
  */
 #include <arpa/inet.h>
@@ -106,7 +107,52 @@ int virtio_net_backend_user_create(const struct virtio_net_user_config *cfg,
 #include <time.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
+#include <pthread.h>
+
 #include <slirp/libslirp.h>
+
+/*
+ * libslirp is loaded at run time (dlopen of libslirp.so.0), so that
+ * libdevices has no link-time dependency on it: static consumers and
+ * static builds need no libslirp.a (Debian ships none), and a VMM without
+ * libslirp installed gets -EOPNOTSUPP from this backend only.
+ */
+static struct {
+	bool ok;
+	Slirp *(*new_)(const SlirpConfig *, const SlirpCb *, void *);
+	void (*cleanup)(Slirp *);
+	void (*fill)(Slirp *, uint32_t *, SlirpAddPollCb, void *);
+	void (*poll)(Slirp *, int, SlirpGetREventsCb, void *);
+	void (*input)(Slirp *, const uint8_t *, int);
+	int (*add_hostfwd)(Slirp *, int, struct in_addr, int, struct in_addr,
+			   int);
+} S;
+static pthread_once_t slirp_once = PTHREAD_ONCE_INIT;
+
+static void slirp_load(void)
+{
+	void *h = dlopen("libslirp.so.0", RTLD_NOW | RTLD_LOCAL);
+
+	if (!h)
+		return;
+	/* POSIX: a function pointer survives the round trip through void * */
+	S.new_ = (Slirp * (*)(const SlirpConfig *, const SlirpCb *, void *))
+		dlsym(h, "slirp_new");
+	S.cleanup = (void (*)(Slirp *))dlsym(h, "slirp_cleanup");
+	S.fill = (void (*)(Slirp *, uint32_t *, SlirpAddPollCb,
+			   void *))dlsym(h, "slirp_pollfds_fill");
+	S.poll = (void (*)(Slirp *, int, SlirpGetREventsCb,
+			   void *))dlsym(h, "slirp_pollfds_poll");
+	S.input = (void (*)(Slirp *, const uint8_t *, int))dlsym(h, "slirp_"
+								    "input");
+	S.add_hostfwd = (int (*)(Slirp *, int, struct in_addr, int,
+				 struct in_addr, int))dlsym(h, "slirp_add_"
+							       "hostfwd");
+	S.ok = S.new_ && S.cleanup && S.fill && S.poll && S.input &&
+	       S.add_hostfwd;
+	/* the library stays loaded for the life of the process */
+}
 
 #define RXQ_MAX	   256u	 /* frames waiting for the guest */
 #define FDS_MAX	   1024u /* libslirp sockets followed */
@@ -417,15 +463,15 @@ static void user_round(struct user_be *u)
 	}
 	run_timers(u);
 	u->npfds = 0;
-	slirp_pollfds_fill(u->slirp, &timeout, add_poll, u);
+	S.fill(u->slirp, &timeout, add_poll, u);
 	if (u->npfds && poll(u->pfds, u->npfds, 0) < 0)
 		for (uint32_t i = 0; i < u->npfds; i++)
 			u->pfds[i].revents = 0;
-	slirp_pollfds_poll(u->slirp, 0, get_revents, u);
+	S.poll(u->slirp, 0, get_revents, u);
 	/* sockets may have come or gone: follow the new set */
 	u->npfds = 0;
 	timeout = UINT32_MAX;
-	slirp_pollfds_fill(u->slirp, &timeout, add_poll, u);
+	S.fill(u->slirp, &timeout, add_poll, u);
 	sync_epoll(u);
 	arm_timer(u, timeout);
 }
@@ -480,7 +526,7 @@ static ssize_t user_send(void *be, uint32_t pair, const struct iovec *iov,
 		memcpy(u->txbuf + len, iov[i].iov_base, iov[i].iov_len);
 		len += iov[i].iov_len;
 	}
-	slirp_input(u->slirp, u->txbuf, (int)len);
+	S.input(u->slirp, u->txbuf, (int)len);
 	/* new sockets (outgoing connections) join the poll set next round */
 	efd_set(u->kick_efd);
 	return (ssize_t)len;
@@ -500,7 +546,7 @@ static void user_aux_ready(void *be, uint32_t revents)
 static void user_free(struct user_be *u)
 {
 	if (u->slirp)
-		slirp_cleanup(u->slirp);
+		S.cleanup(u->slirp);
 	while (u->rx_count) {
 		free(u->rxq[u->rx_head].data);
 		u->rx_head = (u->rx_head + 1) % RXQ_MAX;
@@ -547,6 +593,9 @@ int virtio_net_backend_user_create(const struct virtio_net_user_config *cfg,
 		c = *cfg;
 	if (c.nfwds && !c.fwds)
 		return -EINVAL;
+	pthread_once(&slirp_once, slirp_load);
+	if (!S.ok)
+		return -EOPNOTSUPP; /* libslirp.so.0 not installed */
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return -ENOMEM;
@@ -589,7 +638,7 @@ int virtio_net_backend_user_create(const struct virtio_net_user_config *cfg,
 	sc.vhostname = "cvmm";
 	sc.disable_dns = c.no_dns;
 	sc.disable_dhcp = c.no_dhcp;
-	u->slirp = slirp_new(&sc, &user_cbs, u);
+	u->slirp = S.new_(&sc, &user_cbs, u);
 	if (!u->slirp) {
 		user_free(u);
 		return -ENOMEM;
@@ -597,9 +646,8 @@ int virtio_net_backend_user_create(const struct virtio_net_user_config *cfg,
 	for (uint32_t i = 0; i < c.nfwds; i++) {
 		const struct virtio_net_user_fwd *f = &c.fwds[i];
 
-		if (slirp_add_hostfwd(u->slirp, f->udp, f->host_addr,
-				      f->host_port, f->guest_addr,
-				      f->guest_port) < 0) {
+		if (S.add_hostfwd(u->slirp, f->udp, f->host_addr, f->host_port,
+				  f->guest_addr, f->guest_port) < 0) {
 			user_free(u);
 			return -EADDRINUSE;
 		}

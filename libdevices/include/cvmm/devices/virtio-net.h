@@ -357,8 +357,10 @@ struct virtio_net_user_config {
  * readable while the queue is not empty.  libslirp's sockets and timers
  * are behind the aux fd (an epoll fd holding them and a timerfd): the VMM
  * polls it like any other device fd.
+ * libslirp is loaded (dlopen of libslirp.so.0, once, thread safe) by the
+ * first call and stays loaded.
  * Errors: -EINVAL (bad config), -EOPNOTSUPP (libdevices built without
- * libslirp), -EADDRINUSE (a forward's host port is taken), -ENOMEM,
+ * libslirp's header, or libslirp.so.0 cannot be loaded), -EADDRINUSE (a forward's host port is taken), -ENOMEM,
  * epoll/eventfd/timerfd errors.
  */
 CVMM_EXPORT int

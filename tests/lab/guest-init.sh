@@ -110,7 +110,8 @@ hvc)
 	;;
 net)
 	# cvmm --net tap (lab check guest-net-tap): an address, ping the lab
-	# host (10.0.3.1 on the tap), 64 MiB each way through busybox nc.
+	# host (10.0.3.1 on the tap), 64 MiB each way through busybox nc; the
+	# queue pairs the driver set up and the interrupts per queue.
 	load_mod virtio_pci
 	load_mod virtio_net
 	i=0
@@ -119,6 +120,7 @@ net)
 	ip addr add 10.0.3.2/24 dev eth0
 	ip link set eth0 up
 	echo "LAB-INFO net-eth0 $(cat /sys/class/net/eth0/address 2>/dev/null) $(ip -4 addr show eth0 | sed -n 's/.*inet \([^ ]*\).*/\1/p')"
+	echo "LAB-INFO net-queues $(ls /sys/class/net/eth0/queues 2>/dev/null | tr '\n' ' ')"
 	if ping -c 3 -W 5 10.0.3.1 >/tmp/ping 2>&1; then
 		echo "LAB-INFO net-ping ok $(tail -1 /tmp/ping)"
 	else
@@ -135,6 +137,7 @@ net)
 	s=$(cut -d' ' -f1 /proc/uptime)
 	echo "LAB-INFO net-in-md5 $(md5sum </tmp/in | cut -d' ' -f1) $(wc -c </tmp/in)"
 	echo "LAB-INFO net-in-time $e $s"
+	echo "LAB-INFO net-irqs $(grep -E 'virtio[0-9]+-(input|output)' /proc/interrupts | awk '{ n = 0; for (i = 2; i <= NF - 2; i++) if ($i ~ /^[0-9]+$/) n += $i; print $NF "=" n }' | tr '\n' ' ')"
 	echo "LAB-NET-DONE"
 	poweroff -f
 	;;

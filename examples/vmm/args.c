@@ -58,6 +58,10 @@ static const char usage_text[] =
 	"  --vfio PATH         pass through the PCI function at PATH\n"
 	"                      (/sys/bus/pci/devices/DDDD:BB:DD.F, bound to "
 	"vfio-pci)\n"
+	"  --net tap=NAME[,mac=MAC][,queues=N] | "
+	"user[,hostfwd=tcp:ADDR:PORT-:PORT]\n"
+	"                      a virtio-net card on a tap or on user "
+	"networking\n"
 	"  --verbose           startup figures and the reason of every exit "
 	"on stderr\n"
 	"  --help              this text\n"
@@ -415,6 +419,7 @@ enum {
 	OPT_DISK,
 	OPT_CHANNEL,
 	OPT_TRANSPORT,
+	OPT_NET,
 	OPT_VERBOSE,
 	OPT_HELP,
 	OPT_VERSION,
@@ -434,6 +439,7 @@ static const struct option long_opts[] = {
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"channel", required_argument, NULL, OPT_CHANNEL},
 	{"transport", required_argument, NULL, OPT_TRANSPORT},
+	{"net", required_argument, NULL, OPT_NET},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -576,6 +582,10 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 			else
 				return bad("--transport",
 					   "'%s' is not pci or mmio", optarg);
+			break;
+		case OPT_NET:
+			if ((r = cvmm_net_parse(optarg, &o->net)) >= 0)
+				return r;
 			break;
 		case OPT_RNG:
 			o->rng = true;

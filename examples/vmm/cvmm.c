@@ -133,7 +133,7 @@ struct vm {
 	struct wired_irq irq_com1, irq_kbd, irq_rtc;
 	struct cvmm_irq *irq; /* irq.c: irqfds and GSI routes */
 	struct vcpu *vcpus;
-#define VDEVS_MAX (2 + CVMM_DISKS_MAX)
+#define VDEVS_MAX (3 + CVMM_DISKS_MAX)
 	struct vdev vdevs[VDEVS_MAX];
 	unsigned nvdevs;
 	int poll_fd; /* eventfd: a virtio device's poll list changed */
@@ -565,6 +565,12 @@ static int setup_virtio(struct vm *vm)
 				 virtio_console_device(v->con),
 				 3 + CVMM_DISKS_MAX);
 		if (r < 0)
+			return r;
+	}
+	if (o->net.set) { /* --net (net.c), PCI slot 12 */
+		r = cvmm_net_create(&o->net, &dev);
+		if (r < 0 || (r = vdev_add_pci(vm, &vm->vdevs[vm->nvdevs++],
+					       "virtio-net", dev, 12)) < 0)
 			return r;
 	}
 	for (i = 0; i < o->ndisks; i++) {

@@ -44,6 +44,19 @@ struct cvmm_channel {
 	bool server;
 };
 
+/* --net (net.c) */
+#define CVMM_NET_QUEUES_MAX 4
+#define CVMM_NET_FWDS_MAX   8
+struct cvmm_net {
+	bool set;
+	bool user;    /* user networking, else tap */
+	char tap[16]; /* interface name */
+	uint8_t mac[6];
+	unsigned queues;		     /* queue pairs (tap) */
+	const char *fwds[CVMM_NET_FWDS_MAX]; /* hostfwd specs (checked) */
+	unsigned nfwds;
+};
+
 /* What the command line asked for; the files are already open and mapped
  * (the parser validates them, so a bad file is a usage error). */
 struct cvmm_opts {
@@ -64,6 +77,7 @@ struct cvmm_opts {
 	unsigned int ndisks;
 	struct cvmm_channel channels[CVMM_CHANNELS_MAX];
 	unsigned int nchannels;
+	struct cvmm_net net;
 	bool verbose;
 	const char *vfio; /* --vfio: sysfs path of a vfio-pci function */
 };
@@ -83,6 +97,13 @@ void cvmm_opts_release(struct cvmm_opts *o);
 int cvmm_run(struct cvmm_opts *o, uint64_t start_ns);
 
 uint64_t cvmm_now_ns(void);
+
+/* net.c: parses --net's value @s (modified) into @n: -1 to go on, or 2
+ * after one line on stderr; creates the device it asked for (0, or a
+ * negative errno after one line on stderr). */
+int cvmm_net_parse(char *s, struct cvmm_net *n);
+struct virtio_device;
+int cvmm_net_create(const struct cvmm_net *n, struct virtio_device **out);
 
 struct guest_memory;
 /* A virtio-mmio device for the SSDT. */

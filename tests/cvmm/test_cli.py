@@ -109,6 +109,28 @@ def main():
             ("vfio not a device (no iommu_group)", k + ["--vfio", d],
              "--vfio"),
             ("vfio a file", k + ["--vfio", disk], "--vfio"),
+            ("net without a backend", k + ["--net", "mac=52:54:00:00:00:01"],
+             "--net"),
+            ("net empty tap name", k + ["--net", "tap="], "--net"),
+            ("net tap name too long", k + ["--net", "tap=" + "t" * 16],
+             "--net"),
+            ("net multicast mac", k + ["--net", "tap=t0,mac=01:00:5e:00:00:01"],
+             "--net"),
+            ("net short mac", k + ["--net", "user,mac=52:54:00:12:34"],
+             "--net"),
+            ("net queues zero", k + ["--net", "tap=t0,queues=0"], "--net"),
+            ("net queues too many", k + ["--net", "tap=t0,queues=5"],
+             "--net"),
+            ("net queues on user", k + ["--net", "user,queues=2"], "--net"),
+            ("net hostfwd on tap", k + ["--net", "tap=t0,hostfwd=tcp::1-:2"],
+             "--net"),
+            ("net hostfwd port zero", k + ["--net", "user,hostfwd=tcp::0-:22"],
+             "--net"),
+            ("net hostfwd malformed", k + ["--net", "user,hostfwd=tcp:22"],
+             "--net"),
+            ("net unknown key", k + ["--net", "user,vlan=1"], "--net"),
+            ("net given twice", k + ["--net", "user", "--net", "user"],
+             "--net"),
             ("nine disks", k + ["--disk", "path=" + disk] * 9, "--disk"),
             ("disk vhost_user missing socket",
              k + ["--disk", "vhost_user=" + os.path.join(d, "no.sock")],
@@ -157,7 +179,7 @@ def main():
 
         r = run(["--help"], d)
         want = ["--kernel", "--initrd", "--cmdline", "--memory", "--cpus",
-                "--console", "--timeout", "--rng", "--disk", "--channel", "--transport", "--vfio", "--verbose", "--help",
+                "--console", "--timeout", "--rng", "--disk", "--channel", "--transport", "--vfio", "--net", "--verbose", "--help",
                 "--version", "Ctrl-A x"]
         miss = [w for w in want if w not in r.stdout]
         results.append(("--help", r.returncode == 0 and not miss and

@@ -15,6 +15,7 @@
 #                     console (the lab types into cvmm's stdin), then
 #                     `poweroff -f`
 #   hvc               the same as stdin on hvc0 (virtio-console)
+#   net               virtio-net on a tap: address, ping, 64 MiB each way
 #   panic             loads pvpanic, then panics the kernel (sysrq c)
 #   bench             `reboot -f` at once (the boot benchmark)
 #   reboot            LAB-INFO lines (also the MP table and the timer
@@ -114,6 +115,7 @@ reboot)
 	echo "LAB-INFO mptable $(dmesg | grep -c 'found SMP MP-table')"
 	echo "LAB-INFO timer-irq $(grep ' timer$' /proc/interrupts | tr -s ' ')"
 	reboot -f
+	;;
 irq)
 	# cvmm's interrupt delivery to virtio-pci (guest-intx boots this with
 	# pci=nomsi, guest-msix-smp with 4 CPUs): virtio-rng works and its
@@ -127,6 +129,8 @@ irq)
 			echo "GUEST-CHECK $c FAIL"
 		fi
 	done
+	poweroff -f
+	;;
 vfio)
 	# cvmm --vfio with QEMU's edu (lab check guest-vfio): find 1234:11e8,
 	# enable it, drive BAR0 through /dev/mem (busybox devmem).
@@ -189,6 +193,39 @@ vfio)
 			grep -i uio /proc/interrupts | sed 's/^/LAB-VFIO interrupts /'
 		fi
 	fi
+	poweroff -f
+	;;
+net)
+	# cvmm --net tap (lab check guest-net-tap): an address, ping the lab
+	# host (10.0.3.1 on the tap), 64 MiB each way through busybox nc; the
+	# queue pairs the driver set up and the interrupts per queue.
+	load_mod virtio_pci
+	load_mod virtio_net
+	i=0
+	while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	ip link set lo up
+	ip addr add 10.0.3.2/24 dev eth0
+	ip link set eth0 up
+	echo "LAB-INFO net-eth0 $(cat /sys/class/net/eth0/address 2>/dev/null) $(ip -4 addr show eth0 | sed -n 's/.*inet \([^ ]*\).*/\1/p')"
+	echo "LAB-INFO net-queues $(ls /sys/class/net/eth0/queues 2>/dev/null | tr '\n' ' ')"
+	if ping -c 3 -W 5 10.0.3.1 >/tmp/ping 2>&1; then
+		echo "LAB-INFO net-ping ok $(tail -1 /tmp/ping)"
+	else
+		echo "LAB-INFO net-ping failed $(tail -2 /tmp/ping | tr '\n' ' ')"
+	fi
+	dd if=/dev/urandom of=/tmp/out bs=1M count=64 2>/dev/null
+	echo "LAB-INFO net-out-md5 $(md5sum </tmp/out | cut -d' ' -f1)"
+	s=$(cut -d' ' -f1 /proc/uptime)
+	timeout 120 nc 10.0.3.1 5001 </tmp/out
+	e=$(cut -d' ' -f1 /proc/uptime)
+	echo "LAB-INFO net-out-time $s $e"
+	# stdin stays open (the console): nc leaves when the host closes
+	timeout 120 nc 10.0.3.1 5002 </dev/console >/tmp/in
+	s=$(cut -d' ' -f1 /proc/uptime)
+	echo "LAB-INFO net-in-md5 $(md5sum </tmp/in | cut -d' ' -f1) $(wc -c </tmp/in)"
+	echo "LAB-INFO net-in-time $e $s"
+	echo "LAB-INFO net-irqs $(grep -E 'virtio[0-9]+-(input|output)' /proc/interrupts | awk '{ n = 0; for (i = 2; i <= NF - 2; i++) if ($i ~ /^[0-9]+$/) n += $i; print $NF "=" n }' | tr '\n' ' ')"
+	echo "LAB-NET-DONE"
 	poweroff -f
 	;;
 panic)

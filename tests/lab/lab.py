@@ -32,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Modules of the lab VM: KVM (both vendors; the init picks by cpu flag) and
 # VFIO.  Dependencies are added from `modinfo -F depends`.
 LAB_MODULES = ["kvm_amd", "kvm_intel", "vfio", "vfio_iommu_type1", "vfio_pci"]
+LAB_MODULES.append("tun")  # guest-net-tap: cvmm --net tap
 # Modules of the nested guests, loaded in this order by the guest's /init.
 GUEST_MODULES = [
     "virtio", "virtio_ring", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
@@ -800,7 +801,7 @@ CHECKS = ["up", "kvm", "vfio", "vfio-edu", "kvm-suite", "guest-up", "guest-check
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
           "guest-hvc0", "guest-panic", "guest-vfio", "guest-acpi-off",
           "transport-pci", "transport-mmio", "guest-irqfd", "guest-intx",
-          "guest-msix-smp",
+          "guest-msix-smp", "guest-net-tap",
           "cvmm-bench"]
 
 # Host-side budget of one check (wall clock, seconds; scaled by
@@ -813,7 +814,7 @@ CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300, "guest-poweroff": 300,
                 "guest-hvc0": 300, "guest-intx": 300,
                 "guest-msix-smp": 300,
                 "guest-panic": 300, "guest-acpi-off": 300,
-                "guest-vfio": 300,
+                "guest-vfio": 300, "guest-net-tap": 300,
                 "cvmm-bench": 900}
 CHECK_BUDGET_DEFAULT = 90
 SUB_BUDGET = 150
@@ -829,7 +830,7 @@ def check_budget(name, sub=None):
 # Checks that make a nested boot (cvmm) that others read.
 BOOT_CHECKS = {"guest-up", "guest-poweroff", "guest-panic", "guest-hvc0",
                "guest-acpi-off", "guest-intx", "guest-msix-smp",
-               "guest-vfio"}
+               "guest-vfio", "guest-net-tap"}
 # Checks that read the boot of guest-poweroff (the others read guest-up's).
 POWEROFF_READERS = {"guest-cpus-4", "guest-serial-input"}
 # Checks that read other boots.

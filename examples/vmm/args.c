@@ -52,6 +52,9 @@ static const char usage_text[] =
 	"  --channel name=NAME,socket=PATH[,server=on]\n"
 	"                      a virtio-console named port on a unix socket "
 	"(repeatable)\n"
+	"  --vsock cid=N,socket=PATH\n"
+	"                      a virtio-vsock device, host side on unix "
+	"sockets\n"
 	"  --verbose           startup figures and the reason of every exit "
 	"on stderr\n"
 	"  --help              this text\n"
@@ -359,6 +362,7 @@ enum {
 	OPT_DISK,
 	OPT_CHANNEL,
 	OPT_TRANSPORT,
+	OPT_VSOCK,
 	OPT_VERBOSE,
 	OPT_HELP,
 	OPT_VERSION,
@@ -377,6 +381,7 @@ static const struct option long_opts[] = {
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"channel", required_argument, NULL, OPT_CHANNEL},
 	{"transport", required_argument, NULL, OPT_TRANSPORT},
+	{"vsock", required_argument, NULL, OPT_VSOCK},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -522,6 +527,11 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 			break;
 		case OPT_RNG:
 			o->rng = true;
+			break;
+		case OPT_VSOCK:
+			r = cvmm_vsock_parse(optarg, &o->vsock);
+			if (r)
+				return r;
 			break;
 		case OPT_VERBOSE:
 			o->verbose = true;

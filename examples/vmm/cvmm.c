@@ -99,7 +99,7 @@ struct wired_irq {
  * at the transport's notify addresses (moved with the BAR); its poll fds
  * (those notifiers, the device's own timers) are served by the I/O thread;
  * MSI-X messages go to KVM_SIGNAL_MSI. */
-#define VDEV_POLL_MAX 16
+#define VDEV_POLL_MAX 80 /* vsock: 3 notifiers, listener, 64 conns */
 struct vdev {
 	struct vm *vm;
 	const char *name;
@@ -129,7 +129,7 @@ struct vm {
 	struct address_allocator *mmio32, *io;
 	struct wired_irq irq_com1, irq_kbd, irq_rtc;
 	struct vcpu *vcpus;
-#define VDEVS_MAX (2 + CVMM_DISKS_MAX)
+#define VDEVS_MAX (3 + CVMM_DISKS_MAX) /* rng, console, vsock, disks */
 	struct vdev vdevs[VDEVS_MAX];
 	unsigned nvdevs;
 	int poll_fd; /* eventfd: a virtio device's poll list changed */
@@ -518,7 +518,7 @@ static int vdev_add_pci(struct vm *vm, struct vdev *d, const char *name,
 }
 
 /* PCI slots: 1 pvpanic, 2 virtio-rng, 3.. the disks in command-line order,
- * 11 virtio-console. */
+ * 11 virtio-console.  16 virtio-vsock (vsock.c). */
 static int setup_virtio(struct vm *vm)
 {
 	const struct cvmm_opts *o = vm->o;
@@ -561,6 +561,15 @@ static int setup_virtio(struct vm *vm)
 		r = vdev_add_pci(vm, v, "virtio-console",
 				 virtio_console_device(v->con),
 				 3 + CVMM_DISKS_MAX);
+		if (r < 0)
+			return r;
+	}
+	if (o->vsock.cid) {
+		r = cvmm_vsock_create(&o->vsock, &dev);
+		if (r < 0)
+			return fail("virtio-vsock", r);
+		r = vdev_add_pci(vm, &vm->vdevs[vm->nvdevs++], "virtio-vsock",
+				 dev, CVMM_VSOCK_PCI_SLOT);
 		if (r < 0)
 			return r;
 	}

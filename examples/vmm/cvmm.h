@@ -43,6 +43,12 @@ struct cvmm_channel {
 	bool server;
 };
 
+/* --vsock (vsock.c); cid 0: no vsock device. */
+struct cvmm_vsock {
+	uint64_t cid;
+	const char *socket;
+};
+
 /* What the command line asked for; the files are already open and mapped
  * (the parser validates them, so a bad file is a usage error). */
 struct cvmm_opts {
@@ -63,6 +69,7 @@ struct cvmm_opts {
 	unsigned int ndisks;
 	struct cvmm_channel channels[CVMM_CHANNELS_MAX];
 	unsigned int nchannels;
+	struct cvmm_vsock vsock;
 	bool verbose;
 };
 
@@ -81,6 +88,14 @@ void cvmm_opts_release(struct cvmm_opts *o);
 int cvmm_run(struct cvmm_opts *o, uint64_t start_ns);
 
 uint64_t cvmm_now_ns(void);
+
+/* vsock.c: parses the --vsock value (0, or exit status 2 after one line
+ * on stderr); creates the device (negative errno), owned by the caller
+ * through the returned core (virtio_device_destroy()). */
+struct virtio_device;
+int cvmm_vsock_parse(char *arg, struct cvmm_vsock *vs);
+int cvmm_vsock_create(const struct cvmm_vsock *vs, struct virtio_device **dev);
+#define CVMM_VSOCK_PCI_SLOT 16u
 
 struct guest_memory;
 /* A virtio-mmio device for the SSDT. */

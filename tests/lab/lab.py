@@ -551,6 +551,9 @@ def build_images_locked(args, cache):
     gdir = os.path.join(HERE, "guest-checks")
     for f in sorted(os.listdir(gdir)):
         g.add_file("checks/" + f, os.path.join(gdir, f), 0o755)
+    vsock_tool = os.path.join(sdir, "tests", "lab", "vsock-tool")
+    if up_to_date(sdir, vsock_tool, static_ok):
+        g.add_file("bin/vsock-tool", vsock_tool, 0o755)
     gmods, gmissing = add_modules(g, cache, idx, GUEST_MODULES, omit)
     guest_cpio = g.data()
 
@@ -567,6 +570,8 @@ def build_images_locked(args, cache):
     echo = os.path.join(sdir, "tests", "lab", "unix-echo")
     if up_to_date(sdir, echo, static_ok):
         c.add_file("lab/bin/unix-echo", echo, 0o755)
+    if up_to_date(sdir, vsock_tool, static_ok):
+        c.add_file("lab/bin/vsock-tool", vsock_tool, 0o755)
     c.mkdir("lab/kvm-tests")
     done = set()
     ktests = [t["name"] for t in tests if kvm_test_script(
@@ -750,6 +755,8 @@ CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
           "guest-reboot",
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
           "guest-hvc0", "guest-panic", "transport-pci", "transport-mmio",
+          "guest-vsock", "vsock-guest-to-host", "vsock-host-to-guest",
+          "vsock-refused",
           "cvmm-bench"]
 
 # Host-side budget of one check (wall clock, seconds; scaled by
@@ -759,7 +766,7 @@ CHECKS = ["up", "kvm", "vfio", "kvm-suite", "guest-up", "guest-checks",
 # between them; inside the lab each program also runs under `timeout`
 # ($LAB_KVM_TEST_TIMEOUT, default 120 s, or its meson timeout if smaller).
 CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300, "guest-poweroff": 300,
-                "guest-hvc0": 300,
+                "guest-hvc0": 300, "guest-vsock": 300,
                 "guest-panic": 300, "cvmm-bench": 900}
 CHECK_BUDGET_DEFAULT = 90
 SUB_BUDGET = 150
@@ -774,10 +781,14 @@ def check_budget(name, sub=None):
 
 # Checks that make a nested boot (cvmm) that others read.
 BOOT_CHECKS = {"guest-up", "guest-poweroff", "guest-panic", "guest-hvc0"}
+BOOT_CHECKS |= {"guest-vsock"}
 # Checks that read the boot of guest-poweroff (the others read guest-up's).
 POWEROFF_READERS = {"guest-cpus-4", "guest-serial-input"}
 # Checks that read other boots.
 READS_BOOT = {"transport-mmio": "guest-hvc0", "transport-pci": "guest-up"}
+READS_BOOT.update({"vsock-guest-to-host": "guest-vsock",
+                   "vsock-host-to-guest": "guest-vsock",
+                   "vsock-refused": "guest-vsock"})
 
 
 def check_needs(name):

@@ -172,6 +172,12 @@ static void conn_update_poll(struct vs_conn *c)
 	case CS_HOST_LINE:
 		ev = POLLIN;
 		break;
+	case CS_HOST_REQ:
+		/* nothing to read until the guest answers; POLLHUP (the
+		 * program gave up) is reported whatever is asked for, and
+		 * POLLPRI never comes on a unix socket */
+		ev = POLLPRI;
+		break;
 	case CS_EST:
 		if (conn_want_read(c) && !c->readable &&
 		    conn_peer_credit(c) > 0)
@@ -958,6 +964,12 @@ static void conn_ready(void *opaque, uint32_t revents)
 	switch (c->state) {
 	case CS_HOST_LINE:
 		conn_host_line(c);
+		break;
+	case CS_HOST_REQ:
+		/* the host program left before the guest answered: cancel
+		 * (RST if the guest has seen the REQUEST) */
+		if (revents & (POLLHUP | POLLERR))
+			conn_reset(c, !(c->pending & P_REQUEST));
 		break;
 	case CS_EST:
 		if (c->blen > 0 && !conn_flush(c))

@@ -805,6 +805,113 @@ START_TEST(host_connect_refused_and_bad_lines)
 }
 END_TEST
 
+/* A host program that leaves before the guest answered: the request is
+ * cancelled with a RST, the slot freed; the late RESPONSE is ignored. */
+START_TEST(host_connect_peer_leaves)
+{
+	struct virtio_vsock_params prm = {.guest_cid = CID};
+	struct virtio_vsock_hdr h;
+	struct pkt p;
+	uint32_t local;
+	int fd;
+
+	mk_tmpdir();
+	prm.uds_path = uds;
+	g_start(_i, &prm);
+	fd = unix_connect(uds);
+	ck_assert_int_eq(write(fd, "CONNECT 7002\n", 13), 13);
+	g_pump();
+	ck_assert_int_eq(g_rx_get(&p), 1);
+	ck_assert_uint_eq(p.h.op, VIRTIO_VSOCK_OP_REQUEST);
+	local = p.h.src_port;
+	ck_assert_uint_eq(vstats().conns_open, 1);
+	close(fd);
+	g_expect(&p, VIRTIO_VSOCK_OP_RST, 7002, local);
+	ck_assert_uint_eq(vstats().conns_open, 0);
+	h = mkhdr(VIRTIO_VSOCK_OP_RESPONSE, 7002, local, 0);
+	g_tx(&h, NULL, 0);
+	g_expect(&p, VIRTIO_VSOCK_OP_RST, 7002, local); /* unknown now */
+	ck_assert_uint_eq(vstats().host_refused, 1);
+	ck_assert_uint_eq(vstats().host_connects, 0);
+	g_stop();
+	rm_tmpdir();
+}
+END_TEST
+
+/* SHUTDOWN SEND alone: the host sees end of file but can still send;
+ * once it closes too, the device resets the connection. */
+START_TEST(guest_half_close)
+{
+	struct virtio_vsock_params prm = {.guest_cid = CID};
+	struct virtio_vsock_hdr h;
+	struct pkt p;
+	char buf[4];
+	int lfd, fd;
+
+	mk_tmpdir();
+	prm.uds_path = uds;
+	g_start(_i, &prm);
+	lfd = unix_listen_port(1001);
+	fd = guest_open(lfd, 5100, 1001);
+	h = mkhdr(VIRTIO_VSOCK_OP_RW, 5100, 1001, 3);
+	g_tx(&h, "abc", 3);
+	h = mkhdr(VIRTIO_VSOCK_OP_SHUTDOWN, 5100, 1001, 0);
+	h.flags = VIRTIO_VSOCK_SHUTDOWN_SEND;
+	g_tx(&h, NULL, 0);
+	read_all(fd, buf, 3);
+	ck_assert_int_eq(memcmp(buf, "abc", 3), 0);
+	ck_assert(at_eof(fd));
+	ck_assert_int_eq(write(fd, "xyz", 3), 3);
+	g_expect(&p, VIRTIO_VSOCK_OP_RW, 5100, 1001);
+	ck_assert_int_eq(memcmp(p.data, "xyz", 3), 0);
+	close(fd);
+	g_expect(&p, VIRTIO_VSOCK_OP_SHUTDOWN, 5100, 1001);
+	g_expect(&p, VIRTIO_VSOCK_OP_RST, 5100, 1001);
+	ck_assert_uint_eq(vstats().conns_open, 0);
+	close(lfd);
+	g_stop();
+	rm_tmpdir();
+}
+END_TEST
+
+/* SHUTDOWN RCV alone: host input is no longer read (nothing reaches the
+ * guest), guest output still flows; SEND afterwards closes it. */
+START_TEST(guest_shutdown_rcv)
+{
+	struct virtio_vsock_params prm = {.guest_cid = CID};
+	struct virtio_vsock_hdr h;
+	struct pkt p;
+	char c;
+	int lfd, fd;
+
+	mk_tmpdir();
+	prm.uds_path = uds;
+	g_start(_i, &prm);
+	lfd = unix_listen_port(1002);
+	fd = guest_open(lfd, 5200, 1002);
+	h = mkhdr(VIRTIO_VSOCK_OP_SHUTDOWN, 5200, 1002, 0);
+	h.flags = VIRTIO_VSOCK_SHUTDOWN_RCV;
+	g_tx(&h, NULL, 0);
+	ck_assert_int_eq(write(fd, "zzz", 3), 3);
+	g_expect_none();
+	ck_assert_uint_eq(vstats().rx_bytes, 0);
+	h = mkhdr(VIRTIO_VSOCK_OP_RW, 5200, 1002, 1);
+	g_tx(&h, "q", 1);
+	read_all(fd, &c, 1);
+	ck_assert_int_eq(c, 'q');
+	h = mkhdr(VIRTIO_VSOCK_OP_SHUTDOWN, 5200, 1002, 0);
+	h.flags = VIRTIO_VSOCK_SHUTDOWN_SEND;
+	g_tx(&h, NULL, 0);
+	g_expect(&p, VIRTIO_VSOCK_OP_RST, 5200, 1002);
+	ck_assert(at_eof(fd));
+	ck_assert_uint_eq(vstats().conns_open, 0);
+	close(fd);
+	close(lfd);
+	g_stop();
+	rm_tmpdir();
+}
+END_TEST
+
 START_TEST(refused_port_gets_rst)
 {
 	struct virtio_vsock_params prm = {.guest_cid = CID};
@@ -1381,6 +1488,9 @@ static Suite *vsock_suite(void)
 	tcase_add_loop_test(tc, host_connect_handshake, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, host_connect_refused_and_bad_lines, TP_MMIO,
 			    TP_PCI + 1);
+	tcase_add_loop_test(tc, host_connect_peer_leaves, TP_MMIO, TP_PCI + 1);
+	tcase_add_loop_test(tc, guest_half_close, TP_MMIO, TP_PCI + 1);
+	tcase_add_loop_test(tc, guest_shutdown_rcv, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, refused_port_gets_rst, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, credit_guest_never_reads, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, credit_host_peer_stalls, TP_MMIO, TP_PCI + 1);

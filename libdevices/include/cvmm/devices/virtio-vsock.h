@@ -19,9 +19,11 @@
  *     REQUEST from a local port it allocates to guest port P, and on the
  *     guest's RESPONSE writes "OK <local port>\n" to the program, which then
  *     talks to the guest's listener.  A refusal (the guest's RST) or a bad
- *     line closes the program's socket without an OK.  The line is read
- *     with MSG_PEEK up to its newline, so bytes after it are the
- *     connection's first data.
+ *     line closes the program's socket without an OK; a program that
+ *     closes its socket before the guest answered cancels the request
+ *     (RST to the guest once it has seen it).  The line is read with
+ *     MSG_PEEK up to its newline, so bytes after it are the connection's
+ *     first data.
  * Without @uds_path there is no host side: every guest connect is refused.
  *
  * Connection state machine (per connection, keyed by the guest port and

@@ -504,8 +504,16 @@ int vsock_conn_fill_rx(struct vs_conn *c, struct virtq_chain *ch)
 		want = room;
 	if (want > PKT_MAX)
 		want = PKT_MAX;
-	if (want == 0)
-		return 0;
+	if (want == 0) {
+		/* a buffer with room for a header only: no data fits, it
+		 * carries our credit instead (and the guest moves on) */
+		vsock_hdr_fill(v, &h, c->host_port, c->guest_port,
+			       VIRTIO_VSOCK_OP_CREDIT_UPDATE);
+		hdr_credit(c, &h);
+		if (VIRTQ_CHAIN_WRITE_OBJ(ch, &h) < 0)
+			return -1;
+		return (int)HDR_LEN;
+	}
 	got = recv(c->fd, v->bounce + HDR_LEN, want, MSG_DONTWAIT);
 	if (got < 0 &&
 	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {

@@ -1405,6 +1405,51 @@ START_TEST(hostile_rx_buffer_too_short)
 }
 END_TEST
 
+/* rx buffers with room for a header only: the data waiting cannot go
+ * there; they are used for credit updates (the queue never stalls on
+ * them) and the data follows in the next real buffer, intact. */
+START_TEST(hostile_rx_buffer_header_only)
+{
+	struct virtio_vsock_params prm = {.guest_cid = CID};
+	struct pkt p;
+	int lfd, fd;
+
+	mk_tmpdir();
+	prm.uds_path = uds;
+	g_start(_i, &prm);
+	lfd = unix_listen_port(1003);
+	fd = guest_open(lfd, 5300, 1003);
+	G.no_repost = true;
+	/* use up the posted buffers with credit requests of the guest */
+	for (uint32_t i = 0; i < QSIZE / 2; i++) {
+		struct virtio_vsock_hdr h =
+			mkhdr(VIRTIO_VSOCK_OP_CREDIT_REQUEST, 5300, 1003, 0);
+
+		g_tx(&h, NULL, 0);
+		ck_assert_int_eq(g_rx_get(&p), 1);
+		ck_assert_uint_eq(p.h.op, VIRTIO_VSOCK_OP_CREDIT_UPDATE);
+	}
+	g_expect_none();
+	g_rx_post(3, HDR);
+	ck_assert_int_eq(write(fd, "data", 4), 4);
+	g_pump();
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(g_rx_get(&p), 1);
+		ck_assert_uint_eq(p.h.op, VIRTIO_VSOCK_OP_CREDIT_UPDATE);
+		ck_assert_uint_eq(p.len, HDR);
+	}
+	ck_assert_int_eq(g_rx_get(&p), 0);
+	g_rx_post(1, RXBUF);
+	g_expect(&p, VIRTIO_VSOCK_OP_RW, 5300, 1003);
+	ck_assert_int_eq(memcmp(p.data, "data", 4), 0);
+	ck_assert(!g_needs_reset());
+	close(fd);
+	close(lfd);
+	g_stop();
+	rm_tmpdir();
+}
+END_TEST
+
 START_TEST(transport_reset_event)
 {
 	struct virtio_vsock_params prm = {.guest_cid = CID};
@@ -1504,6 +1549,8 @@ static Suite *vsock_suite(void)
 			    TP_PCI + 1);
 	tcase_add_loop_test(tc, hostile_rst_flood_bounded, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, hostile_rx_buffer_too_short, TP_MMIO,
+			    TP_PCI + 1);
+	tcase_add_loop_test(tc, hostile_rx_buffer_header_only, TP_MMIO,
 			    TP_PCI + 1);
 	tcase_add_loop_test(tc, transport_reset_event, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, device_reset_closes_connections, TP_MMIO,

@@ -60,7 +60,8 @@
  * that answer packets with no connection are queued up to a fixed bound
  * (256) and further ones dropped and counted.  Tx chains are always
  * completed at once, so one connection never holds the tx queue.  rx
- * buffers shorter than the header are completed empty and counted.
+ * buffers shorter than the header are completed empty and counted; one
+ * with room for a header only, when data waits, carries a CREDIT_UPDATE.
  *
  * Events.  virtio_vsock_transport_reset() closes every connection and
  * sends VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event queue (held until

@@ -99,7 +99,7 @@ struct wired_irq {
  * at the transport's notify addresses (moved with the BAR); its poll fds
  * (those notifiers, the device's own timers) are served by the I/O thread;
  * MSI-X messages go to KVM_SIGNAL_MSI. */
-#define VDEV_POLL_MAX 80 /* vsock: 3 notifiers, listener, 64 conns */
+#define VDEV_POLL_MAX 80 /* vsock: 3 notifiers, listener, timer, 64 conns */
 struct vdev {
 	struct vm *vm;
 	const char *name;

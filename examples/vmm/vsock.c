@@ -18,8 +18,8 @@
 #include "cvmm.h"
 
 /* Connections the device accepts at once: its poll list (3 queue
- * notifiers, the listener, one socket per connection) must fit cvmm's
- * per-device poll table. */
+ * notifiers, the listener, its timer, one socket per connection) must fit
+ * cvmm's per-device poll table. */
 #define CVMM_VSOCK_CONNS 64u
 
 static int vsock_bad(const char *fmt, ...)

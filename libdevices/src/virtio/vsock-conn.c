@@ -17,7 +17,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vsock-internal.h"
@@ -745,6 +747,68 @@ static void conn_ready(void *opaque, uint32_t revents)
 	vsock_rx_pump(v);
 }
 
+/* ------------------------------------------------ handshake deadlines */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool conn_in_handshake(const struct vs_conn *c)
+{
+	return c->state == CS_HOST_LINE || c->state == CS_HOST_REQ;
+}
+
+/* Arm the timer for the earliest handshake deadline (or disarm it). */
+static void timer_rearm(struct virtio_vsock *v)
+{
+	struct itimerspec its = {0};
+	uint64_t at = 0;
+
+	for (uint32_t i = 0; i < v->max_conns; i++) {
+		const struct vs_conn *c = &v->conns[i];
+
+		if (conn_in_handshake(c) && (!at || c->deadline_ns < at))
+			at = c->deadline_ns;
+	}
+	if (at == v->timer_at)
+		return;
+	its.it_value.tv_sec = (time_t)(at / 1000000000ull);
+	its.it_value.tv_nsec = (long)(at % 1000000000ull);
+	if (at && its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1;
+	if (timerfd_settime(v->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		v->timer_at = at;
+}
+
+/* Handshakes past their deadline: the program's socket is closed (RST to
+ * the guest when it has seen the REQUEST). */
+static void timer_ready(void *opaque, uint32_t revents)
+{
+	struct virtio_vsock *v = opaque;
+	uint64_t ticks, now = now_ns();
+
+	(void)revents;
+	if (read(v->timer_fd, &ticks, sizeof(ticks)) < 0) {
+		/* spurious: rescan anyway */
+	}
+	v->timer_at = 0;
+	for (uint32_t i = 0; i < v->max_conns; i++) {
+		struct vs_conn *c = &v->conns[i];
+
+		if (conn_in_handshake(c) && c->deadline_ns <= now) {
+			v->st.host_timeouts++;
+			conn_reset(c, c->state == CS_HOST_REQ &&
+					      !(c->pending & P_REQUEST));
+		}
+	}
+	timer_rearm(v);
+	vsock_rx_pump(v);
+}
+
 static void listen_ready(void *opaque, uint32_t revents)
 {
 	struct virtio_vsock *v = opaque;
@@ -765,8 +829,10 @@ static void listen_ready(void *opaque, uint32_t revents)
 		}
 		c->fd = fd;
 		c->state = CS_HOST_LINE;
+		c->deadline_ns = now_ns() + v->handshake_ns;
 		vsock_conn_update_poll(c);
 	}
+	timer_rearm(v);
 	vsock_rx_pump(v);
 }
 
@@ -775,7 +841,7 @@ int vsock_listen(struct virtio_vsock *v)
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct virtio_poll_fd pfd;
 	struct stat sb;
-	int fd;
+	int fd, r;
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -791,5 +857,16 @@ int vsock_listen(struct virtio_vsock *v)
 		return -errno;
 	pfd = (struct virtio_poll_fd){
 		.fd = fd, .events = POLLIN, .ready = listen_ready, .opaque = v};
+	r = virtio_device_add_poll_fd(v->vdev, &pfd, NULL);
+	if (r < 0)
+		return r;
+	v->timer_fd =
+		timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (v->timer_fd < 0)
+		return -errno;
+	pfd = (struct virtio_poll_fd){.fd = v->timer_fd,
+				      .events = POLLIN,
+				      .ready = timer_ready,
+				      .opaque = v};
 	return virtio_device_add_poll_fd(v->vdev, &pfd, NULL);
 }

@@ -45,6 +45,7 @@ struct vs_conn {
 	enum conn_state state;
 	uint32_t guest_port, host_port;
 	int fd;
+	uint64_t deadline_ns; /* handshake (HOST_LINE, HOST_REQ) ends */
 	unsigned poll_id;
 	bool polled;
 	uint32_t poll_events;
@@ -76,6 +77,9 @@ struct virtio_vsock {
 	char *path;
 	bool bound;
 	int listen_fd;
+	int timer_fd;	       /* handshake deadlines (with a host side) */
+	uint64_t timer_at;     /* when it is armed for; 0: not armed */
+	uint64_t handshake_ns; /* connect_timeout_ms */
 	uint32_t max_conns, buf_size, qsize;
 	bool live;
 	bool rx_no_buf; /* the guest has no rx buffer posted */

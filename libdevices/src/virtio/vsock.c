@@ -246,6 +246,8 @@ static void vsock_free(struct virtio_vsock *v)
 	}
 	if (v->listen_fd >= 0)
 		close(v->listen_fd);
+	if (v->timer_fd >= 0)
+		close(v->timer_fd);
 	if (v->bound)
 		unlink(v->path);
 	free(v->path);
@@ -313,6 +315,12 @@ int virtio_vsock_create(const struct virtio_vsock_params *cfg,
 	if (!v)
 		return -ENOMEM;
 	v->listen_fd = -1;
+	v->timer_fd = -1;
+	v->handshake_ns =
+		(uint64_t)(cfg->connect_timeout_ms
+				   ? cfg->connect_timeout_ms
+				   : VIRTIO_VSOCK_CONNECT_TIMEOUT_DEFAULT_MS) *
+		1000000ull;
 	v->guest_cid = cfg->guest_cid ? cfg->guest_cid
 				      : VIRTIO_VSOCK_GUEST_CID_DEFAULT;
 	v->max_conns = cfg->max_connections ? cfg->max_connections

@@ -912,6 +912,43 @@ START_TEST(guest_shutdown_rcv)
 }
 END_TEST
 
+/* A host program that never sends its line, and one whose REQUEST the
+ * guest never answers: both closed at the handshake deadline (the
+ * second with a RST to the guest), their slots freed. */
+START_TEST(host_connect_handshake_timeout)
+{
+	struct virtio_vsock_params prm = {.guest_cid = CID,
+					  .connect_timeout_ms = 100};
+	struct pkt p;
+	uint32_t local;
+	int idle, slow;
+
+	mk_tmpdir();
+	prm.uds_path = uds;
+	g_start(_i, &prm);
+	idle = unix_connect(uds);
+	slow = unix_connect(uds);
+	ck_assert_int_eq(write(slow, "CONNECT 7003\n", 13), 13);
+	g_pump();
+	ck_assert_int_eq(g_rx_get(&p), 1);
+	ck_assert_uint_eq(p.h.op, VIRTIO_VSOCK_OP_REQUEST);
+	local = p.h.src_port;
+	ck_assert_uint_eq(vstats().conns_open, 2);
+	usleep(250000);
+	g_expect(&p, VIRTIO_VSOCK_OP_RST, 7003, local);
+	ck_assert(at_eof(idle));
+	ck_assert(at_eof(slow));
+	ck_assert_uint_eq(vstats().conns_open, 0);
+	ck_assert_uint_eq(vstats().host_timeouts, 2);
+	/* the timer is quiet afterwards: no busy loop */
+	ck_assert_int_lt(g_pump(), 2);
+	close(idle);
+	close(slow);
+	g_stop();
+	rm_tmpdir();
+}
+END_TEST
+
 START_TEST(refused_port_gets_rst)
 {
 	struct virtio_vsock_params prm = {.guest_cid = CID};
@@ -981,7 +1018,8 @@ START_TEST(credit_guest_never_reads)
 	/* the socket is not polled for input meanwhile: no busy loop */
 	ck_assert_int_lt(g_pump(), 2);
 	polled_in = g_polled_count(POLLIN);
-	ck_assert_int_eq(polled_in, 2); /* the listener and b's socket */
+	/* the listener, the handshake timer and b's socket */
+	ck_assert_int_eq(polled_in, 3);
 	/* the other connection is unaffected */
 	ck_assert_int_eq(write(b, "B", 1), 1);
 	g_expect(&p, VIRTIO_VSOCK_OP_RW, 6001, 1002);
@@ -1536,6 +1574,8 @@ static Suite *vsock_suite(void)
 	tcase_add_loop_test(tc, host_connect_peer_leaves, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, guest_half_close, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, guest_shutdown_rcv, TP_MMIO, TP_PCI + 1);
+	tcase_add_loop_test(tc, host_connect_handshake_timeout, TP_MMIO,
+			    TP_PCI + 1);
 	tcase_add_loop_test(tc, refused_port_gets_rst, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, credit_guest_never_reads, TP_MMIO, TP_PCI + 1);
 	tcase_add_loop_test(tc, credit_host_peer_stalls, TP_MMIO, TP_PCI + 1);

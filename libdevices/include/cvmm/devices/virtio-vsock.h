@@ -21,7 +21,8 @@
  *     talks to the guest's listener.  A refusal (the guest's RST) or a bad
  *     line closes the program's socket without an OK; a program that
  *     closes its socket before the guest answered cancels the request
- *     (RST to the guest once it has seen it).  The line is read with
+ *     (RST to the guest once it has seen it), and so does a handshake
+ *     longer than @connect_timeout_ms (a timerfd in the poll list).  The line is read with
  *     MSG_PEEK up to its newline, so bytes after it are the connection's
  *     first data.
  * Without @uds_path there is no host side: every guest connect is refused.
@@ -93,23 +94,26 @@ extern "C" {
 struct virtio_vsock;
 
 /** The host's CID (VMADDR_CID_HOST). */
-#define VIRTIO_VSOCK_HOST_CID	       2u
+#define VIRTIO_VSOCK_HOST_CID			2u
 /** Default guest CID. */
-#define VIRTIO_VSOCK_GUEST_CID_DEFAULT 3u
+#define VIRTIO_VSOCK_GUEST_CID_DEFAULT		3u
 /** Default and largest connection counts. */
-#define VIRTIO_VSOCK_MAX_CONNS_DEFAULT 256u
-#define VIRTIO_VSOCK_MAX_CONNS_LIMIT   4000u
+#define VIRTIO_VSOCK_MAX_CONNS_DEFAULT		256u
+#define VIRTIO_VSOCK_MAX_CONNS_LIMIT		4000u
 /** Default, smallest and largest per-connection buffer (buf_alloc). */
-#define VIRTIO_VSOCK_CONN_BUF_DEFAULT  (256u << 10)
-#define VIRTIO_VSOCK_CONN_BUF_MIN      4096u
-#define VIRTIO_VSOCK_CONN_BUF_MAX      (16u << 20)
+#define VIRTIO_VSOCK_CONN_BUF_DEFAULT		(256u << 10)
+#define VIRTIO_VSOCK_CONN_BUF_MIN		4096u
+#define VIRTIO_VSOCK_CONN_BUF_MAX		(16u << 20)
+/** Default time a host program has for its handshake (its CONNECT line
+ *  and the guest's answer), in ms. */
+#define VIRTIO_VSOCK_CONNECT_TIMEOUT_DEFAULT_MS 10000u
 /** Most RSTs queued for packets that have no connection. */
-#define VIRTIO_VSOCK_ORPHAN_RST_MAX    256u
+#define VIRTIO_VSOCK_ORPHAN_RST_MAX		256u
 
 /**
  * struct virtio_vsock_params - device configuration; NULL or all-zero
  * means: CID 3, no host side, 256 connections, 256 KiB per connection,
- * queues of 256.
+ * queues of 256, 10 s handshakes.
  * @guest_cid:       the guest's CID, 3..0xfffffffe (0 means 3).
  * @uds_path:        the host unix socket path PATH (see the top of the
  *                   file); strlen + 11 < sizeof(sun_path) so that PATH_P
@@ -123,6 +127,11 @@ struct virtio_vsock;
  *                   connection; 0 means the default;
  *                   VIRTIO_VSOCK_CONN_BUF_MIN..VIRTIO_VSOCK_CONN_BUF_MAX.
  * @queue_max_size:  every queue's maximum size; 0 means 256.
+ * @connect_timeout_ms: a host program's handshake - its CONNECT line and
+ *                   the guest's answer - must end within this, or its
+ *                   socket is closed (RST to the guest if it saw the
+ *                   REQUEST); 0 means
+ *                   VIRTIO_VSOCK_CONNECT_TIMEOUT_DEFAULT_MS.
  */
 struct virtio_vsock_params {
 	uint64_t guest_cid;
@@ -130,6 +139,7 @@ struct virtio_vsock_params {
 	uint32_t max_connections;
 	uint32_t conn_buf_size;
 	uint32_t queue_max_size;
+	uint32_t connect_timeout_ms;
 };
 
 /**
@@ -173,7 +183,9 @@ CVMM_EXPORT int virtio_vsock_transport_reset(struct virtio_vsock *v);
  *                     host side, or the connection cap).
  * @host_connects:     host programs whose CONNECT the guest accepted.
  * @host_refused:      host programs closed without OK (bad line, guest
- *                     RST, connection cap).
+ *                     RST, connection cap, handshake timeout).
+ * @host_timeouts:     host programs whose handshake took longer than
+ *                     @connect_timeout_ms.
  * @conn_cap_hits:     connections refused because @max_connections were
  *                     open.
  * @rx_bytes:          payload bytes delivered to the guest.
@@ -202,6 +214,7 @@ struct virtio_vsock_stats {
 	uint64_t guest_refused;
 	uint64_t host_connects;
 	uint64_t host_refused;
+	uint64_t host_timeouts;
 	uint64_t conn_cap_hits;
 	uint64_t rx_bytes;
 	uint64_t tx_bytes;

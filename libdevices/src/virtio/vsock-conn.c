@@ -649,13 +649,13 @@ void vsock_packet(struct virtio_vsock *v, const struct virtio_vsock_hdr *h,
 		guest_request(v, gport, hport, h);
 		return;
 	}
-	if (!c || c->state == CS_CLOSING) {
-		if (!c)
-			v->st.unknown_conn++;
-		if (!c)
-			orphan_rst(v, gport, hport);
+	if (!c) {
+		v->st.unknown_conn++;
+		orphan_rst(v, gport, hport);
 		return;
 	}
+	if (c->state == CS_CLOSING)
+		return; /* its RST is on the way */
 	/* every packet of a connection carries the guest's credit */
 	if (c->peer_buf_alloc != le32toh(h->buf_alloc) ||
 	    c->peer_fwd_cnt != le32toh(h->fwd_cnt))
@@ -704,7 +704,7 @@ void vsock_packet(struct virtio_vsock *v, const struct virtio_vsock_hdr *h,
 		}
 		conn_check_done(c);
 		break;
-	default: /* RESPONSE on a guest-initiated one, REQUEST: above */
+	default: /* REQUEST and RST: handled above */
 		break;
 	}
 	if (c->state != CS_FREE)

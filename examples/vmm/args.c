@@ -62,6 +62,9 @@ static const char usage_text[] =
 	"user[,hostfwd=tcp:ADDR:PORT-:PORT]\n"
 	"                      a virtio-net card on a tap or on user "
 	"networking\n"
+	"  --vsock cid=N,socket=PATH\n"
+	"                      a virtio-vsock device, host side on unix "
+	"sockets\n"
 	"  --verbose           startup figures and the reason of every exit "
 	"on stderr\n"
 	"  --help              this text\n"
@@ -420,6 +423,7 @@ enum {
 	OPT_CHANNEL,
 	OPT_TRANSPORT,
 	OPT_NET,
+	OPT_VSOCK,
 	OPT_VERBOSE,
 	OPT_HELP,
 	OPT_VERSION,
@@ -440,6 +444,7 @@ static const struct option long_opts[] = {
 	{"channel", required_argument, NULL, OPT_CHANNEL},
 	{"transport", required_argument, NULL, OPT_TRANSPORT},
 	{"net", required_argument, NULL, OPT_NET},
+	{"vsock", required_argument, NULL, OPT_VSOCK},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -592,6 +597,11 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 			break;
 		case OPT_VFIO:
 			r = parse_vfio(optarg, o);
+			if (r)
+				return r;
+			break;
+		case OPT_VSOCK:
+			r = cvmm_vsock_parse(optarg, &o->vsock);
 			if (r)
 				return r;
 			break;

@@ -102,7 +102,7 @@ struct wired_irq {
  * at the transport's notify addresses (moved with the BAR); its poll fds
  * (those notifiers, the device's own timers) are served by the I/O thread;
  * its MSI-X vectors are irqfds on GSI routes (irq.c). */
-#define VDEV_POLL_MAX 16
+#define VDEV_POLL_MAX 80 /* vsock: 3 notifiers, listener, timer, 64 conns */
 struct vdev {
 	struct vm *vm;
 	const char *name;
@@ -133,7 +133,7 @@ struct vm {
 	struct wired_irq irq_com1, irq_kbd, irq_rtc;
 	struct cvmm_irq *irq; /* irq.c: irqfds and GSI routes */
 	struct vcpu *vcpus;
-#define VDEVS_MAX (3 + CVMM_DISKS_MAX)
+#define VDEVS_MAX (4 + CVMM_DISKS_MAX) /* rng, console, net, vsock, disks */
 	struct vdev vdevs[VDEVS_MAX];
 	unsigned nvdevs;
 	int poll_fd; /* eventfd: a virtio device's poll list changed */
@@ -521,7 +521,7 @@ static int vdev_add_pci(struct vm *vm, struct vdev *d, const char *name,
 }
 
 /* PCI slots: 1 pvpanic, 2 virtio-rng, 3.. the disks in command-line order,
- * 11 virtio-console. */
+ * 11 virtio-console.  16 virtio-vsock (vsock.c). */
 static int setup_virtio(struct vm *vm)
 {
 	const struct cvmm_opts *o = vm->o;
@@ -571,6 +571,15 @@ static int setup_virtio(struct vm *vm)
 		r = cvmm_net_create(&o->net, &dev);
 		if (r < 0 || (r = vdev_add_pci(vm, &vm->vdevs[vm->nvdevs++],
 					       "virtio-net", dev, 12)) < 0)
+			return r;
+	}
+	if (o->vsock.cid) {
+		r = cvmm_vsock_create(&o->vsock, &dev);
+		if (r < 0)
+			return fail("virtio-vsock", r);
+		r = vdev_add_pci(vm, &vm->vdevs[vm->nvdevs++], "virtio-vsock",
+				 dev, CVMM_VSOCK_PCI_SLOT);
+		if (r < 0)
 			return r;
 	}
 	for (i = 0; i < o->ndisks; i++) {

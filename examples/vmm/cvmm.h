@@ -57,6 +57,12 @@ struct cvmm_net {
 	unsigned nfwds;
 };
 
+/* --vsock (vsock.c); cid 0: no vsock device. */
+struct cvmm_vsock {
+	uint64_t cid;
+	const char *socket;
+};
+
 /* What the command line asked for; the files are already open and mapped
  * (the parser validates them, so a bad file is a usage error). */
 struct cvmm_opts {
@@ -78,6 +84,7 @@ struct cvmm_opts {
 	struct cvmm_channel channels[CVMM_CHANNELS_MAX];
 	unsigned int nchannels;
 	struct cvmm_net net;
+	struct cvmm_vsock vsock;
 	bool verbose;
 	const char *vfio; /* --vfio: sysfs path of a vfio-pci function */
 };
@@ -104,6 +111,13 @@ uint64_t cvmm_now_ns(void);
 int cvmm_net_parse(char *s, struct cvmm_net *n);
 struct virtio_device;
 int cvmm_net_create(const struct cvmm_net *n, struct virtio_device **out);
+/* vsock.c: parses the --vsock value (0, or exit status 2 after one line
+ * on stderr); creates the device (negative errno), owned by the caller
+ * through the returned core (virtio_device_destroy()). */
+struct virtio_device;
+int cvmm_vsock_parse(char *arg, struct cvmm_vsock *vs);
+int cvmm_vsock_create(const struct cvmm_vsock *vs, struct virtio_device **dev);
+#define CVMM_VSOCK_PCI_SLOT 16u
 
 struct guest_memory;
 /* A virtio-mmio device for the SSDT. */

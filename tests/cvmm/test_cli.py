@@ -144,6 +144,28 @@ def main():
              "--disk"),
             ("disk vhost_user with readonly",
              k + ["--disk", "vhost_user=%s,readonly=on" % sock], "--disk"),
+            ("vsock without cid", k + ["--vsock", "socket=%s/v.sock" % d],
+             "--vsock"),
+            ("vsock without socket", k + ["--vsock", "cid=3"], "--vsock"),
+            ("vsock host cid", k + ["--vsock", "cid=2,socket=/tmp/v"],
+             "--vsock"),
+            ("vsock cid too large",
+             k + ["--vsock", "cid=4294967295,socket=/tmp/v"], "--vsock"),
+            ("vsock cid not a number",
+             k + ["--vsock", "cid=three,socket=/tmp/v"], "--vsock"),
+            ("vsock cid negative", k + ["--vsock", "cid=-3,socket=/tmp/v"],
+             "--vsock"),
+            ("vsock unknown key",
+             k + ["--vsock", "cid=3,socket=/tmp/v,port=5"], "--vsock"),
+            ("vsock not key=value", k + ["--vsock", "3"], "--vsock"),
+            ("vsock socket folder missing",
+             k + ["--vsock", "cid=3,socket=%s/no/v.sock" % d], "--vsock"),
+            ("vsock socket too long",
+             k + ["--vsock", "cid=3,socket=/" + "s" * 100], "--vsock"),
+            ("vsock socket not a socket",
+             k + ["--vsock", "cid=3,socket=" + disk], "--vsock"),
+            ("vsock given twice",
+             k + ["--vsock", "cid=3,socket=/tmp/v"] * 2, "--vsock"),
             ("rng with a value", k + ["--rng=on"], "--rng"),
             ("timeout negative", k + ["--timeout", "-5"], "--timeout"),
             ("timeout zero", k + ["--timeout", "0"], "--timeout"),
@@ -181,6 +203,7 @@ def main():
         want = ["--kernel", "--initrd", "--cmdline", "--memory", "--cpus",
                 "--console", "--timeout", "--rng", "--disk", "--channel", "--transport", "--vfio", "--net", "--verbose", "--help",
                 "--version", "Ctrl-A x"]
+        want += ["--vsock"]
         miss = [w for w in want if w not in r.stdout]
         results.append(("--help", r.returncode == 0 and not miss and
                         not r.stderr, "exit %d, missing %s" % (

@@ -17,6 +17,10 @@
 #   hvc               the same as stdin on hvc0 (virtio-console)
 #   net               virtio-net on a tap: address, ping, 64 MiB each way
 #   panic             loads pvpanic, then panics the kernel (sysrq c)
+#   vsock             virtio-vsock (cvmm --vsock): 16 MiB guest->host to
+#                     port 5000, 16 MiB host->guest on port 6000, a connect
+#                     to port 5999 (no host listener) refused; "vsock: "
+#                     lines, then `poweroff -f`
 #   bench             `reboot -f` at once (the boot benchmark)
 #   reboot            LAB-INFO lines (also the MP table and the timer
 #                     interrupt), then `reboot -f` (the acpi=off boot)
@@ -226,6 +230,21 @@ net)
 	echo "LAB-INFO net-in-time $e $s"
 	echo "LAB-INFO net-irqs $(grep -E 'virtio[0-9]+-(input|output)' /proc/interrupts | awk '{ n = 0; for (i = 2; i <= NF - 2; i++) if ($i ~ /^[0-9]+$/) n += $i; print $NF "=" n }' | tr '\n' ' ')"
 	echo "LAB-NET-DONE"
+	poweroff -f
+	;;
+vsock)
+	load_mod virtio_pci || echo "vsock: virtio_pci did not load"
+	load_mod vmw_vsock_virtio_transport ||
+		echo "vsock: vmw_vsock_virtio_transport did not load"
+	vsock-tool recv 6000 >/tmp/h2g.out 2>&1 &
+	h2g=$!
+	echo "vsock: g2h $(vsock-tool send 2 5000 16777216 2>&1)"
+	i=0
+	while kill -0 $h2g 2>/dev/null && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+	kill $h2g 2>/dev/null
+	echo "vsock: h2g $(grep -v LISTENING /tmp/h2g.out)"
+	echo "vsock: refused $(vsock-tool refused 2 5999 2>&1)"
+	echo "LAB-VSOCK-DONE"
 	poweroff -f
 	;;
 panic)

@@ -676,6 +676,61 @@ check_guest_acpi_off() {
 	grep -q "^cvmm: guest reset (i8042)" /tmp/acpioff.log || { echo "cvmm did not report the i8042 reset"; return 1; }
 }
 
+# virtio-vsock (cvmm --vsock cid=7,socket=/tmp/vsock.sock): a boot of its
+# own (labmode=vsock, guest-init.sh).  The lab's vsock-tool is the host
+# side: a listener on /tmp/vsock.sock_5000 for the guest's 16 MiB, and a
+# program that connects to /tmp/vsock.sock with "CONNECT 6000" (retrying
+# until the guest's listener is up) and sends 16 MiB.  Port 5999 has no
+# listener: the guest's connect there must be refused.
+check_guest_vsock() {
+	[ -x /lab/bin/vsock-tool ] || { echo "vsock-tool was not built"; return 1; }
+	rm -f /tmp/vsock.sock /tmp/vsock.sock_5000 /tmp/vsock-g2h.out /tmp/vsock-h2g.out
+	/lab/bin/vsock-tool unix-recv /tmp/vsock.sock_5000 >/tmp/vsock-g2h.out 2>&1 &
+	g2h=$!
+	/lab/bin/vsock-tool unix-send /tmp/vsock.sock 6000 16777216 200 >/tmp/vsock-h2g.out 2>&1 &
+	h2g=$!
+	run_cvmm vsock vsock --cpus 1 --memory 256M \
+		--vsock cid=7,socket=/tmp/vsock.sock </dev/null
+	kill $g2h $h2g 2>/dev/null
+	wait $g2h $h2g 2>/dev/null
+	echo "host side, guest->host: $(cat /tmp/vsock-g2h.out)"
+	echo "host side, host->guest: $(cat /tmp/vsock-h2g.out | tr '\n' ' ')"
+	grep -q "^guest| LAB-VSOCK-DONE" /tmp/vsock.log ||
+		{ echo "the guest did not finish its vsock checks"; return 1; }
+	[ "$(cat /tmp/vsock.rc)" = 0 ] || { echo "cvmm exit status $(cat /tmp/vsock.rc)"; return 1; }
+	[ ! -e /tmp/vsock.sock ] || { echo "cvmm left /tmp/vsock.sock behind"; return 1; }
+}
+
+# vsock_transfer <guest tag> <host file> <what>: both ends saw 16 MiB with
+# the same checksum ("SENT|RECV <bytes> <fnv64> <ms>").
+vsock_transfer() {
+	need_boot vsock || return 1
+	what=$3
+	gl=$(sed -n "s/^guest| vsock: $1 //p" /tmp/vsock.log | head -1)
+	hl=$(grep -E "^(SENT|RECV) " $2 | head -1)
+	echo "$what: guest '$gl', host '$hl'"
+	set -- $gl
+	gb=$2 gs=$3 gms=$4
+	set -- $hl
+	[ "$gb" = 16777216 ] && [ "$2" = 16777216 ] ||
+		{ echo "expected 16777216 bytes at both ends"; return 1; }
+	[ -n "$gs" ] && [ "$gs" = "$3" ] || { echo "checksums differ"; return 1; }
+	echo "$what: 16 MiB, checksum $gs at both ends, guest side ${gms} ms"
+}
+check_vsock_guest_to_host() {
+	vsock_transfer g2h /tmp/vsock-g2h.out "guest -> host (port 5000)"
+}
+check_vsock_host_to_guest() {
+	vsock_transfer h2g /tmp/vsock-h2g.out "host -> guest (CONNECT 6000)"
+}
+# A guest connect to a port without a host listener: refused, not a hang.
+check_vsock_refused() {
+	need_boot vsock || return 1
+	l=$(sed -n "s/^guest| vsock: refused //p" /tmp/vsock.log | head -1)
+	echo "guest connect to port 5999 (no /tmp/vsock.sock_5999): '$l'"
+	case "$l" in REFUSED*) ;; *) return 1 ;; esac
+}
+
 # virtio-mmio (cvmm --transport mmio): the guest-hvc0 boot's virtio
 # devices (console and rng) sit on virtio_mmio platform devices, which
 # Linux found through cvmm's ACPI tables (LNRO0005: Debian's virtio_mmio

@@ -594,6 +594,9 @@ def build_images_locked(args, cache, qemu_peer):
     gdir = os.path.join(HERE, "guest-checks")
     for f in sorted(os.listdir(gdir)):
         g.add_file("checks/" + f, os.path.join(gdir, f), 0o755)
+    vsock_tool = os.path.join(sdir, "tests", "lab", "vsock-tool")
+    if up_to_date(sdir, vsock_tool, static_ok):
+        g.add_file("bin/vsock-tool", vsock_tool, 0o755)
     gmods, gmissing = add_modules(g, cache, idx, GUEST_MODULES, omit,
                                   extra=GUEST_EXTRA_MODULES)
     guest_cpio = g.data()
@@ -616,6 +619,8 @@ def build_images_locked(args, cache, qemu_peer):
     if up_to_date(sdir, vub, static_ok):
         c.add_file("lab/bin/vhost-user-blk", vub, 0o755)
     add_qemu_storage_daemon(c)
+    if up_to_date(sdir, vsock_tool, static_ok):
+        c.add_file("lab/bin/vsock-tool", vsock_tool, 0o755)
     c.mkdir("lab/kvm-tests")
     done = set()
     ktests = [t["name"] for t in tests if kvm_test_script(
@@ -802,6 +807,8 @@ CHECKS = ["up", "kvm", "vfio", "vfio-edu", "kvm-suite", "guest-up", "guest-check
           "guest-hvc0", "guest-panic", "guest-vfio", "guest-acpi-off",
           "transport-pci", "transport-mmio", "guest-irqfd", "guest-intx",
           "guest-msix-smp", "guest-net-tap",
+          "guest-vsock", "vsock-guest-to-host", "vsock-host-to-guest",
+          "vsock-refused",
           "cvmm-bench"]
 
 # Host-side budget of one check (wall clock, seconds; scaled by
@@ -815,6 +822,7 @@ CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300, "guest-poweroff": 300,
                 "guest-msix-smp": 300,
                 "guest-panic": 300, "guest-acpi-off": 300,
                 "guest-vfio": 300, "guest-net-tap": 300,
+                "guest-vsock": 300,
                 "cvmm-bench": 900}
 CHECK_BUDGET_DEFAULT = 90
 SUB_BUDGET = 150
@@ -830,11 +838,14 @@ def check_budget(name, sub=None):
 # Checks that make a nested boot (cvmm) that others read.
 BOOT_CHECKS = {"guest-up", "guest-poweroff", "guest-panic", "guest-hvc0",
                "guest-acpi-off", "guest-intx", "guest-msix-smp",
-               "guest-vfio", "guest-net-tap"}
+               "guest-vfio", "guest-net-tap", "guest-vsock"}
 # Checks that read the boot of guest-poweroff (the others read guest-up's).
 POWEROFF_READERS = {"guest-cpus-4", "guest-serial-input"}
 # Checks that read other boots.
 READS_BOOT = {"transport-mmio": "guest-hvc0", "transport-pci": "guest-up"}
+READS_BOOT.update({"vsock-guest-to-host": "guest-vsock",
+                   "vsock-host-to-guest": "guest-vsock",
+                   "vsock-refused": "guest-vsock"})
 
 
 def check_needs(name):

@@ -700,11 +700,15 @@ static int setup_devices(struct vm *vm)
 		struct msi_sink sink = cvmm_irq_msi_sink(vm->irq);
 
 		TRY(cvmm_vfio_create(vm->o->vfio, vm->kvm, vm->mem, vm->pci,
-				     VFIO_SLOT, &sink, VFIO_GSI,
-				     vm->o->verbose, &vm->vfio),
+				     VFIO_SLOT, &sink, VFIO_GSI, vm->o->verbose,
+				     &vm->vfio),
 		    "--vfio");
-		TRY(cvmm_irq_pci_route_add(vm->irq, VFIO_SLOT, VFIO_GSI),
-		    "--vfio INTA# route");
+		TRY(cvmm_irq_pci_route_add(vm->irq, VFIO_SLOT, VFIO_GSI), "--"
+									  "vfio"
+									  " INT"
+									  "A# "
+									  "rout"
+									  "e");
 	}
 #endif
 	return setup_virtio(vm);

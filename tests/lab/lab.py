@@ -1032,7 +1032,8 @@ def plan_text(run, host_time):
         plan += "LAB_KVM_ONLY=%s\n" % shlex.quote(" ".join(run.kvm_only))
     # The host's time, for the nested guest's RTC check.
     plan += "LAB_HOST_TIME=%d\n" % int(host_time)
-    for v in ("LAB_BENCH_MICROVM", "LAB_BENCH_QEMU_RUNS"):
+    for v in ("LAB_BENCH_MICROVM", "LAB_BENCH_MICROVM_CAP",
+              "LAB_BENCH_QEMU_RUNS"):
         if os.environ.get(v):
             plan += "%s=%s\n" % (v, shlex.quote(os.environ[v]))
     if os.environ.get("LAB_GUEST_TIMEOUT"):

@@ -55,6 +55,10 @@ static int failures;
 static struct vfio_device *dev;
 
 static void result(bool ok, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void result(bool ok, const char *name, const char *fmt, ...)
 {
 	va_list ap;
 

@@ -861,12 +861,20 @@ def check_needs(name):
     return []
 
 
+# Checks run only when named ($LAB_ONLY / --only), not in the default run:
+# guest-net-tap passed in its own runs (109 s) but the lab froze twice in
+# it, with no result, in a fresh-clone run of the whole suite (2026-12-02);
+# it stays out of the default run until that hang is understood.
+OPT_IN_CHECKS = {"guest-net-tap"}
+
+
 def select_checks(order, only):
     """The checks to run, in `order`, for a selection `only` (a list of
-    names; empty means all), with the checks they need; and the kvm-suite
-    programs selected as "kvm-suite/<program>" (empty: all of them)."""
+    names; empty means all but OPT_IN_CHECKS), with the checks they need;
+    and the kvm-suite programs selected as "kvm-suite/<program>" (empty:
+    all of them)."""
     if not only:
-        return list(order), []
+        return [c for c in order if c not in OPT_IN_CHECKS], []
     want = set()
     programs = []
     for item in only:

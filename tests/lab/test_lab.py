@@ -340,7 +340,12 @@ class ConsoleTest(unittest.TestCase):
 
 class SelectTest(unittest.TestCase):
     def test_all(self):
-        self.assertEqual(lab.select_checks(lab.CHECKS, []), (lab.CHECKS, []))
+        default = [c for c in lab.CHECKS if c not in lab.OPT_IN_CHECKS]
+        self.assertEqual(lab.select_checks(lab.CHECKS, []), (default, []))
+        self.assertNotIn("guest-net-tap", default)
+        # an opt-in check runs when named
+        self.assertIn("guest-net-tap",
+                      lab.select_checks(lab.CHECKS, ["guest-net-tap"])[0])
 
     def test_guest_check_brings_guest_up(self):
         self.assertEqual(lab.select_checks(lab.CHECKS, ["guest-rtc"]),

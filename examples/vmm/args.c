@@ -65,6 +65,10 @@ static const char usage_text[] =
 	"  --vsock cid=N,socket=PATH\n"
 	"                      a virtio-vsock device, host side on unix "
 	"sockets\n"
+	"  --fs tag=NAME,socket=PATH[,queue_size=N]\n"
+	"                      a virtio-fs device served by a vhost-user-fs "
+	"backend\n"
+	"                      (virtiofsd); the guest mounts -t virtiofs NAME\n"
 	"  --verbose           startup figures and the reason of every exit "
 	"on stderr\n"
 	"  --help              this text\n"
@@ -424,6 +428,7 @@ enum {
 	OPT_TRANSPORT,
 	OPT_NET,
 	OPT_VSOCK,
+	OPT_FS,
 	OPT_VERBOSE,
 	OPT_HELP,
 	OPT_VERSION,
@@ -445,6 +450,7 @@ static const struct option long_opts[] = {
 	{"transport", required_argument, NULL, OPT_TRANSPORT},
 	{"net", required_argument, NULL, OPT_NET},
 	{"vsock", required_argument, NULL, OPT_VSOCK},
+	{"fs", required_argument, NULL, OPT_FS},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -602,6 +608,11 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 			break;
 		case OPT_VSOCK:
 			r = cvmm_vsock_parse(optarg, &o->vsock);
+			if (r)
+				return r;
+			break;
+		case OPT_FS:
+			r = cvmm_fs_parse(optarg, &o->fs);
 			if (r)
 				return r;
 			break;

@@ -133,7 +133,7 @@ struct vm {
 	struct wired_irq irq_com1, irq_kbd, irq_rtc;
 	struct cvmm_irq *irq; /* irq.c: irqfds and GSI routes */
 	struct vcpu *vcpus;
-#define VDEVS_MAX (4 + CVMM_DISKS_MAX) /* rng, console, net, vsock, disks */
+#define VDEVS_MAX (5 + CVMM_DISKS_MAX) /* rng, console, net, vsock, fs, disks */
 	struct vdev vdevs[VDEVS_MAX];
 	unsigned nvdevs;
 	int poll_fd; /* eventfd: a virtio device's poll list changed */
@@ -521,7 +521,8 @@ static int vdev_add_pci(struct vm *vm, struct vdev *d, const char *name,
 }
 
 /* PCI slots: 1 pvpanic, 2 virtio-rng, 3.. the disks in command-line order,
- * 11 virtio-console.  16 virtio-vsock (vsock.c). */
+ * 11 virtio-console.  13 virtio-fs (vhost-user.c), 16 virtio-vsock
+ * (vsock.c). */
 static int setup_virtio(struct vm *vm)
 {
 	const struct cvmm_opts *o = vm->o;
@@ -580,6 +581,13 @@ static int setup_virtio(struct vm *vm)
 		r = vdev_add_pci(vm, &vm->vdevs[vm->nvdevs++], "virtio-vsock",
 				 dev, CVMM_VSOCK_PCI_SLOT);
 		if (r < 0)
+			return r;
+	}
+	if (o->fs.tag) { /* --fs (vhost-user.c) */
+		r = cvmm_fs_create(&o->fs, &dev);
+		if (r < 0 ||
+		    (r = vdev_add_pci(vm, &vm->vdevs[vm->nvdevs++], "virtio-fs",
+				      dev, CVMM_FS_PCI_SLOT)) < 0)
 			return r;
 	}
 	for (i = 0; i < o->ndisks; i++) {

@@ -63,6 +63,13 @@ struct cvmm_vsock {
 	const char *socket;
 };
 
+/* --fs (vhost-user.c); tag NULL: no virtio-fs device. */
+struct cvmm_fs {
+	const char *tag;
+	const char *socket;
+	unsigned queue_size; /* 0: 128 */
+};
+
 /* What the command line asked for; the files are already open and mapped
  * (the parser validates them, so a bad file is a usage error). */
 struct cvmm_opts {
@@ -85,6 +92,7 @@ struct cvmm_opts {
 	unsigned int nchannels;
 	struct cvmm_net net;
 	struct cvmm_vsock vsock;
+	struct cvmm_fs fs;
 	bool verbose;
 	const char *vfio; /* --vfio: sysfs path of a vfio-pci function */
 };
@@ -191,5 +199,12 @@ void cvmm_vfio_destroy(struct cvmm_vfio *v, struct pci_root *root);
  * returned core: virtio_device_destroy() frees it); prints its error. */
 struct virtio_device;
 int cvmm_vhost_user_disk(const struct cvmm_disk *d, struct virtio_device **dev);
+/* vhost-user.c: --fs tag=NAME,socket=PATH[,queue_size=N] (@s modified):
+ * 0, or exit status 2 after one line on stderr; the virtio-fs device on
+ * that vhost-user-fs backend (virtiofsd), owned by the returned core,
+ * at PCI slot CVMM_FS_PCI_SLOT (negative errno after one line on stderr). */
+int cvmm_fs_parse(char *s, struct cvmm_fs *fs);
+int cvmm_fs_create(const struct cvmm_fs *fs, struct virtio_device **dev);
+#define CVMM_FS_PCI_SLOT 13u
 
 #endif

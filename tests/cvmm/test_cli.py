@@ -166,6 +166,25 @@ def main():
              k + ["--vsock", "cid=3,socket=" + disk], "--vsock"),
             ("vsock given twice",
              k + ["--vsock", "cid=3,socket=/tmp/v"] * 2, "--vsock"),
+            ("fs without tag", k + ["--fs", "socket=%s" % sock], "--fs"),
+            ("fs without socket", k + ["--fs", "tag=t"], "--fs"),
+            ("fs empty tag", k + ["--fs", "tag=,socket=%s" % sock], "--fs"),
+            ("fs tag too long",
+             k + ["--fs", "tag=%s,socket=%s" % ("t" * 37, sock)], "--fs"),
+            ("fs tag with a space",
+             k + ["--fs", "tag=a b,socket=%s" % sock], "--fs"),
+            ("fs socket missing",
+             k + ["--fs", "tag=t,socket=%s/no.sock" % d], "--fs"),
+            ("fs socket not a socket",
+             k + ["--fs", "tag=t,socket=" + disk], "--fs"),
+            ("fs queue_size not a power of two",
+             k + ["--fs", "tag=t,socket=%s,queue_size=100" % sock], "--fs"),
+            ("fs queue_size too large",
+             k + ["--fs", "tag=t,socket=%s,queue_size=2048" % sock], "--fs"),
+            ("fs unknown key",
+             k + ["--fs", "tag=t,socket=%s,cache=none" % sock], "--fs"),
+            ("fs given twice",
+             k + ["--fs", "tag=t,socket=%s" % sock] * 2, "--fs"),
             ("rng with a value", k + ["--rng=on"], "--rng"),
             ("timeout negative", k + ["--timeout", "-5"], "--timeout"),
             ("timeout zero", k + ["--timeout", "0"], "--timeout"),
@@ -204,6 +223,7 @@ def main():
                 "--console", "--timeout", "--rng", "--disk", "--channel", "--transport", "--vfio", "--net", "--verbose", "--help",
                 "--version", "Ctrl-A x"]
         want += ["--vsock"]
+        want += ["--fs"]
         miss = [w for w in want if w not in r.stdout]
         results.append(("--help", r.returncode == 0 and not miss and
                         not r.stderr, "exit %d, missing %s" % (

@@ -4,6 +4,7 @@
  * process through libvhost's frontend; the device core keeps the
  * transport, features, status and configuration space.
  */
+#include <endian.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -36,6 +37,7 @@ struct virtio_vhost_user {
 	uint64_t backend_features;
 	uint32_t nq;
 	uint32_t config_size;
+	bool config_local; /* the VMM's (options.config): read-only */
 	struct vu_queue *q;
 	unsigned sock_id;
 	bool sock_polled;
@@ -166,7 +168,7 @@ static void vu_config_write(void *opaque, uint32_t offset, const void *data,
 	struct virtio_vhost_user *vu = opaque;
 	uint8_t *cfg = virtio_device_config_data(vu->dev);
 
-	if (atomic_load(&vu->broken) || !cfg)
+	if (atomic_load(&vu->broken) || !cfg || vu->config_local)
 		return;
 	/* The backend has the last word on what is writable: forward, then
 	 * keep what it answers. */
@@ -246,7 +248,8 @@ static int vu_connect(struct virtio_vhost_user *vu, const char *path,
 	}
 	if (!vu->nq)
 		vu->nq = 1;
-	if (o->config_size && (pf & (1ull << VHOST_USER_PROTOCOL_F_CONFIG)))
+	if (o->config_size && !o->config &&
+	    (pf & (1ull << VHOST_USER_PROTOCOL_F_CONFIG)))
 		return vhost_user_frontend_get_config(vu->fe, 0, config,
 						      o->config_size);
 	return 0;
@@ -267,6 +270,7 @@ int virtio_vhost_user_create(const char *socket_path,
 		return -EINVAL;
 	o = *opts;
 	if (!o.device_id || o.device_id > 0xffff ||
+	    (o.config && !o.config_size) ||
 	    o.config_size > VHOST_USER_MAX_CONFIG_SIZE ||
 	    o.num_queues > VIRTIO_DEVICE_MAX_QUEUES)
 		return -EINVAL;
@@ -277,6 +281,10 @@ int virtio_vhost_user_create(const char *socket_path,
 	if (err)
 		goto fail;
 	vu->config_size = o.config_size;
+	if (o.config) {
+		memcpy(config, o.config, o.config_size);
+		vu->config_local = true;
+	}
 	vu->q = calloc(vu->nq, sizeof(*vu->q));
 	if (!vu->q) {
 		err = -ENOMEM;
@@ -370,4 +378,26 @@ struct virtio_device *virtio_vhost_user_device(struct virtio_vhost_user *vu)
 bool virtio_vhost_user_connected(const struct virtio_vhost_user *vu)
 {
 	return vu && !atomic_load((atomic_bool *)&vu->broken);
+}
+
+int virtio_vhost_user_fs_config(const char *tag, uint32_t num_request_queues,
+				uint8_t *out)
+{
+	size_t n;
+	uint32_t le;
+
+	if (!tag || !out || num_request_queues == 0 ||
+	    num_request_queues >= VIRTIO_DEVICE_MAX_QUEUES)
+		return -EINVAL;
+	n = strnlen(tag, VIRTIO_VHOST_USER_FS_TAG_MAX + 1);
+	if (n == 0 || n > VIRTIO_VHOST_USER_FS_TAG_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (tag[i] < 0x21 || tag[i] > 0x7e)
+			return -EINVAL;
+	memset(out, 0, VIRTIO_VHOST_USER_FS_CONFIG_SIZE);
+	memcpy(out, tag, n);
+	le = htole32(num_request_queues);
+	memcpy(out + VIRTIO_VHOST_USER_FS_TAG_MAX, &le, sizeof(le));
+	return 0;
 }

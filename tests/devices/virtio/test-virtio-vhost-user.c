@@ -282,6 +282,76 @@ START_TEST(test_vhost_user_create_errors)
 }
 END_TEST
 
+/* virtio-fs: the configuration space is the VMM's (options.config), not
+ * the backend's (this one offers CONFIG with a blk space), and the guest
+ * cannot change it. */
+START_TEST(test_vhost_user_local_config)
+{
+	struct mini *m = mini_start(1ull << VIRTIO_F_VERSION_1);
+	uint8_t cfg[VIRTIO_VHOST_USER_FS_CONFIG_SIZE];
+	struct virtio_vhost_user_options o = {
+		.device_id = VIRTIO_ID_FS,
+		.config_size = sizeof(cfg),
+		.config = cfg,
+	};
+	struct virtio_vhost_user *vu = NULL;
+	struct bh h;
+
+	ck_assert_int_eq(virtio_vhost_user_fs_config("share", 1, cfg), 0);
+	ck_assert_int_eq(virtio_vhost_user_create(m->sock, &o, &vu), 0);
+	memset(cfg, 0xaa, sizeof(cfg)); /* copied at create */
+	ck_assert_int_eq(bh_init_dev(&h, BH_PCI, virtio_vhost_user_device(vu),
+				     64, 0, GUEST_REGION_MEMFD),
+			 0);
+	ck_assert_uint_eq(bh_config_rd(&h, 0, 4), 0x72616873); /* "shar" */
+	ck_assert_uint_eq(bh_config_rd(&h, 4, 4), 'e');
+	ck_assert_uint_eq(bh_config_rd(&h, 32, 4), 0);
+	ck_assert_uint_eq(bh_config_rd(&h, 36, 4), 1);
+	bh_config_wr(&h, 0, 0x41414141, 4);
+	bh_config_wr(&h, 36, 7, 4);
+	ck_assert_uint_eq(bh_config_rd(&h, 0, 4), 0x72616873);
+	ck_assert_uint_eq(bh_config_rd(&h, 36, 4), 1);
+	ck_assert(virtio_vhost_user_connected(vu));
+	bh_fini(&h);
+	virtio_vhost_user_destroy(vu);
+	mini_stop(m);
+	/* A config without a size is refused. */
+	o.config_size = 0;
+	ck_assert_int_eq(virtio_vhost_user_create("/nonexistent/s", &o, &vu),
+			 -EINVAL);
+}
+END_TEST
+
+START_TEST(test_vhost_user_fs_config)
+{
+	uint8_t cfg[VIRTIO_VHOST_USER_FS_CONFIG_SIZE];
+	const char *full = "abcdefghijklmnopqrstuvwxyz0123456789"; /* 36 */
+
+	ck_assert_int_eq(virtio_vhost_user_fs_config(full, 1, cfg), 0);
+	ck_assert_mem_eq(cfg, full, 36); /* no NUL when full */
+	ck_assert_uint_eq(cfg[36], 1);
+	ck_assert_int_eq(virtio_vhost_user_fs_config("a", 3, cfg), 0);
+	ck_assert_uint_eq(cfg[0], 'a');
+	ck_assert_uint_eq(cfg[1], 0);
+	ck_assert_uint_eq(cfg[36], 3);
+	ck_assert_int_eq(virtio_vhost_user_fs_config(NULL, 1, cfg), -EINVAL);
+	ck_assert_int_eq(virtio_vhost_user_fs_config("", 1, cfg), -EINVAL);
+	ck_assert_int_eq(virtio_vhost_user_fs_config("a b", 1, cfg), -EINVAL);
+	ck_assert_int_eq(virtio_vhost_user_fs_config("a\n", 1, cfg), -EINVAL);
+	ck_assert_int_eq(virtio_vhost_user_fs_config("\xc3\xa9", 1, cfg),
+			 -EINVAL);
+	ck_assert_int_eq(virtio_vhost_user_fs_config("abcdefghijklmnopqrstuvwxy"
+						     "z0123456789x",
+						     1, cfg),
+			 -EINVAL);
+	ck_assert_int_eq(virtio_vhost_user_fs_config("a", 0, cfg), -EINVAL);
+	ck_assert_int_eq(
+		virtio_vhost_user_fs_config("a", VIRTIO_DEVICE_MAX_QUEUES, cfg),
+		-EINVAL);
+	ck_assert_int_eq(virtio_vhost_user_fs_config("a", 1, NULL), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("virtio-vhost-user");
@@ -291,6 +361,8 @@ int main(void)
 	tcase_add_loop_test(tc, test_vhost_user_backend_gone, 0, 2);
 	tcase_add_test(tc, test_vhost_user_needs_fd_memory);
 	tcase_add_test(tc, test_vhost_user_create_errors);
+	tcase_add_test(tc, test_vhost_user_local_config);
+	tcase_add_test(tc, test_vhost_user_fs_config);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return cvmm_check_run(s, false);

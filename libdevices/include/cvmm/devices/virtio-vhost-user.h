@@ -71,6 +71,14 @@ struct virtio_vhost_user;
  * @features_mask:   device-specific feature bits the VMM allows the guest
  *                   to see; 0 = every bit 0..23 the backend offers.
  * @reply_timeout_ms: how long a backend request may take; 0 = 5000.
+ * @config:          NULL, or @config_size bytes the VMM supplies as the
+ *                   configuration space instead of asking the backend
+ *                   (copied at create).  Such a space is read-only to the
+ *                   guest: its writes are dropped, never forwarded.  This
+ *                   is how virtio-fs is built (QEMU's vhost-user-fs device
+ *                   does the same): the tag and the number of request
+ *                   queues are the VMM's, and virtiofsd offers no CONFIG
+ *                   protocol feature.  See virtio_vhost_user_fs_config().
  */
 struct virtio_vhost_user_options {
 	uint32_t device_id;
@@ -79,7 +87,32 @@ struct virtio_vhost_user_options {
 	uint32_t config_size;
 	uint64_t features_mask;
 	unsigned int reply_timeout_ms;
+	const void *config;
 };
+
+/** VIRTIO_VHOST_USER_FS_TAG_MAX - bytes of a virtio-fs tag (virtio 1.2,
+ *  5.11.4: tag[36], UTF-8, NUL-padded, not NUL-terminated when full). */
+#define VIRTIO_VHOST_USER_FS_TAG_MAX	 36u
+/** VIRTIO_VHOST_USER_FS_CONFIG_SIZE - bytes of the virtio-fs configuration
+ *  space: tag[36], le32 num_request_queues (the notify_buf_size of the
+ *  notification feature is not offered). */
+#define VIRTIO_VHOST_USER_FS_CONFIG_SIZE 40u
+
+/**
+ * virtio_vhost_user_fs_config() - fill @out (VIRTIO_VHOST_USER_FS_CONFIG_SIZE
+ * bytes) with a virtio-fs configuration space for @tag and
+ * @num_request_queues, for &virtio_vhost_user_options.config (device id 26,
+ * num_queues = 1 + @num_request_queues: the hiprio queue, then the request
+ * queues).
+ * Errors: -EINVAL when @tag is NULL, empty, longer than
+ * VIRTIO_VHOST_USER_FS_TAG_MAX bytes, or holds a byte outside printable
+ * ASCII without space (0x21..0x7e: the guest's mount names it), or when
+ * @num_request_queues is 0 or leaves no room for the hiprio queue below
+ * VIRTIO_DEVICE_MAX_QUEUES.
+ */
+CVMM_EXPORT int virtio_vhost_user_fs_config(const char *tag,
+					    uint32_t num_request_queues,
+					    uint8_t *out);
 
 /**
  * virtio_vhost_user_create() - connect to the vhost-user backend listening

@@ -22,6 +22,10 @@
 #                     to port 5999 (no host listener) refused; "vsock: "
 #                     lines, then `poweroff -f`
 #   bench             `reboot -f` at once (the boot benchmark)
+#   one               loads the modules of labmods= (comma-separated, with
+#                     their dependencies), runs /checks/<labcheck=>, prints
+#                     GUEST-CHECK <name> PASS|FAIL, then `reboot -f` (a
+#                     single check under another VMM: qemu-vhost-user-blk)
 #   reboot            LAB-INFO lines (also the MP table and the timer
 #                     interrupt), then `reboot -f` (the acpi=off boot)
 #   shell             the demo of tools/boot-guest: virtio modules, what was
@@ -246,6 +250,35 @@ vsock)
 	echo "vsock: refused $(vsock-tool refused 2 5999 2>&1)"
 	echo "LAB-VSOCK-DONE"
 	poweroff -f
+	;;
+one)
+	check= mods=
+	for w in $(cat /proc/cmdline); do
+		case $w in
+		labcheck=*) check=${w#labcheck=} ;;
+		labmods=*) mods=$(echo "${w#labmods=}" | tr , ' ') ;;
+		esac
+	done
+	for m in $mods; do
+		load_mod "$m" || echo "GUEST-CHECK mod-$m FAIL"
+	done
+	# until every virtio device has its driver (5 s at most)
+	i=0
+	while [ $i -lt 50 ]; do
+		unbound=
+		for d in /sys/bus/virtio/devices/*; do
+			[ -e "$d" ] && [ ! -e "$d/driver" ] && unbound=1
+		done
+		[ -z "$unbound" ] && break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if [ -n "$check" ] && [ -x "/checks/$check" ] && "/checks/$check"; then
+		echo "GUEST-CHECK $check PASS"
+	else
+		echo "GUEST-CHECK ${check:-none} FAIL"
+	fi
+	reboot -f
 	;;
 panic)
 	load_mod pvpanic_pci || echo "pvpanic_pci did not load"

@@ -308,13 +308,15 @@ check_guest_up() {
 	/lab/bin/unix-echo /tmp/echo.sock &
 	echo_pid=$!
 	vhost_user_start # guest-vhost-user: sets $vu_args
+	virtiofs_start   # guest-virtiofs: sets $vfs_args
 	# shellcheck disable=SC2086
 	run_cvmm guest checks --cpus 1 --memory 512M --rng \
 		--channel name=lab.echo,socket=/tmp/echo.sock \
 		--disk path=/tmp/disk-rw.img,serial=labrw \
-		--disk path=/tmp/disk-ro.img,readonly=on,serial=labro $vu_args </dev/null
+		--disk path=/tmp/disk-ro.img,readonly=on,serial=labro $vu_args $vfs_args </dev/null
 	kill $echo_pid 2>/dev/null
 	vhost_user_stop
+	virtiofs_stop
 	grep -q "^guest| LAB-GUEST-UP" /tmp/guest.log ||
 		{ echo "the nested guest never printed LAB-GUEST-UP"; return 1; }
 	[ "$(cat /tmp/guest.rc)" = 0 ] || { echo "cvmm exit status $(cat /tmp/guest.rc)"; return 1; }
@@ -494,6 +496,96 @@ check_guest_vhost_user_qsd() {
 	got=$(dd if=/tmp/disk-qsd.img bs=512 skip=2048 count=1 2>/dev/null | head -c 26)
 	echo "qemu-storage-daemon's image at 1 MiB after cvmm exited: '$got'"
 	[ "$got" = "LAB-QSD-GUEST-PATTERN-4321" ]
+}
+
+# cvmm --fs with QEMU's virtiofsd (guest-checks/virtiofs): virtiofsd
+# serves /tmp/vfs-share, where the lab writes host.bin and its checksum
+# host.md5, as tag labfs to the guest-up boot (only when its socket
+# appeared); sandbox=chroot, as the lab's root is an initramfs, where
+# pivot_root(2) (the namespace sandbox) fails.
+virtiofs_start() {
+	vfs_args=
+	rm -rf /tmp/vfs-share /tmp/vfs.sock /tmp/vfs.log
+	[ -x /lab/bin/virtiofsd ] || return 0
+	mkdir -p /tmp/vfs-share
+	dd if=/dev/urandom of=/tmp/vfs-share/host.bin bs=64k count=16 2>/dev/null
+	md5sum </tmp/vfs-share/host.bin | cut -d' ' -f1 >/tmp/vfs-share/host.md5
+	/lab/bin/virtiofsd --socket-path=/tmp/vfs.sock -o source=/tmp/vfs-share \
+		-o cache=none -o sandbox=chroot >/tmp/vfs.log 2>&1 &
+	vfs_pid=$!
+	i=0
+	while [ ! -S /tmp/vfs.sock ] && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ -S /tmp/vfs.sock ] && vfs_args="--fs tag=labfs,socket=/tmp/vfs.sock"
+}
+virtiofs_stop() {
+	# virtiofsd leaves when cvmm disconnects; a stuck one is stopped.
+	[ -n "${vfs_pid:-}" ] && kill $vfs_pid 2>/dev/null && wait $vfs_pid 2>/dev/null
+	vfs_pid=
+}
+check_guest_virtiofs() {
+	need_boot guest || return 1
+	[ -x /lab/bin/virtiofsd ] || { echo "no virtiofsd in the lab image (host package qemu-system-common)"; return 1; }
+	/lab/bin/virtiofsd --version 2>&1 | head -1 | sed 's/^/virtiofsd| /'
+	head -40 /tmp/vfs.log 2>/dev/null | sed 's/^/virtiofsd| /'
+	grep "^guest| virtiofs: " /tmp/guest.log | sed 's/^guest| //'
+	grep -q "^guest| virtiofs: mount PASS" /tmp/guest.log || return 1
+	grep -q "^guest| virtiofs: read PASS" /tmp/guest.log || return 1
+	want=$(sed -n 's/^guest| virtiofs: write PASS: .* md5 \([0-9a-f]*\)$/\1/p' /tmp/guest.log | head -1)
+	got=$(md5sum </tmp/vfs-share/guest.bin 2>/dev/null | cut -d' ' -f1)
+	echo "guest.bin in the shared directory after cvmm exited: md5 '$got' ($(wc -c </tmp/vfs-share/guest.bin 2>/dev/null) bytes); the guest wrote '$want'"
+	[ -n "$want" ] && [ "$got" = "$want" ]
+}
+
+# QEMU as the vhost-user frontend of examples/vhost-user-blk: QEMU -M pc
+# with KVM, guest RAM a shared memfd (memory-backend-memfd,share=on as the
+# NUMA node's memory) and -device vhost-user-blk-pci on the daemon's
+# socket, boots the same guest with labmode=one: it runs only
+# guest-checks/vhost-user-blk (the guest side of guest-vhost-user) on the
+# daemon's disk; the lab then finds the guest's pattern in the image.
+check_qemu_vhost_user_blk() {
+	ensure_kvm || return 1
+	[ -x /lab/qemu/qemu-system-x86_64 ] || { echo "QEMU is not in the lab image (LAB_BENCH_QEMU=0 left it out)"; return 1; }
+	[ -x /lab/bin/vhost-user-blk ] || { echo "examples/vhost-user-blk was not built"; return 1; }
+	/lab/qemu/qemu-system-x86_64 --version | head -1 | sed 's/^/qemu| /'
+	rm -f /tmp/qvu.sock /tmp/disk-qvu.img /tmp/qvu-daemon.log /tmp/qvu.raw /tmp/qvu.err
+	dd if=/dev/zero of=/tmp/disk-qvu.img bs=1M count=16 2>/dev/null
+	printf 'LAB-VHOST-USER-PATTERN-0123\n' | dd of=/tmp/disk-qvu.img conv=notrunc 2>/dev/null
+	/lab/bin/vhost-user-blk --socket /tmp/qvu.sock --image /tmp/disk-qvu.img \
+		>/tmp/qvu-daemon.log 2>&1 &
+	pid=$!
+	i=0
+	while [ ! -S /tmp/qvu.sock ] && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ -S /tmp/qvu.sock ] || { echo "the daemon's socket did not appear"; cat /tmp/qvu-daemon.log; kill $pid; return 1; }
+	s=$(now_ms)
+	timeout "${LAB_GUEST_TIMEOUT:-240}" /lab/qemu/qemu-system-x86_64 -L /lab/qemu/firmware \
+		-M pc -enable-kvm -cpu host -smp 1 -m 256 \
+		-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
+		-chardev socket,id=vu,path=/tmp/qvu.sock \
+		-device vhost-user-blk-pci,chardev=vu,num-queues=1 \
+		-nodefaults -no-reboot -display none -serial file:/tmp/qvu.raw \
+		-kernel /lab/guest/vmlinuz -initrd /lab/guest/initrd.cpio \
+		-append "$GUEST_CMDLINE labmode=one labcheck=vhost-user-blk labmods=virtio_pci,virtio_blk" \
+		</dev/null >/tmp/qvu.err 2>&1
+	rc=$?
+	e=$(now_ms)
+	kill $pid 2>/dev/null && wait $pid 2>/dev/null
+	tr -d '\r' </tmp/qvu.raw | sed 's/^/guest| /' >/tmp/qvu.log
+	cat /tmp/qvu.log
+	sed 's/^/qemu| /' /tmp/qvu.err
+	sed 's/^/daemon| /' /tmp/qvu-daemon.log
+	echo "qemu -M pc with vhost-user-blk-pci: exit status $rc after $((e - s)) ms"
+	grep -q "^guest| vhost-user-blk: read PASS" /tmp/qvu.log || return 1
+	grep -q "^guest| vhost-user-blk: write PASS" /tmp/qvu.log || return 1
+	got=$(dd if=/tmp/disk-qvu.img bs=512 skip=2048 count=1 2>/dev/null | head -c 28)
+	echo "daemon's image at 1 MiB after QEMU exited: '$got'"
+	[ "$got" = "LAB-VHOST-GUEST-PATTERN-4321" ] || return 1
+	[ $rc = 0 ] || { echo "QEMU did not exit cleanly"; return 1; }
 }
 
 # virtio-console named port (cvmm --channel): guest-checks/channel.

@@ -41,6 +41,7 @@ GUEST_MODULES = [
     "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
     "pvpanic_pci",
 ]
+GUEST_MODULES += ["fuse", "virtiofs"]  # guest-virtiofs: cvmm --fs
 # In the guest's initramfs but not loaded by its /init: the guest-vfio boot
 # (labmode=vfio) loads them itself.
 GUEST_EXTRA_MODULES = ["uio_pci_generic"]
@@ -522,6 +523,24 @@ def add_qemu_storage_daemon(cp):
             cp.add_file(m.group(1), os.path.realpath(m.group(1)), 0o755)
 
 
+def add_virtiofsd(cp):
+    """QEMU's C virtiofsd (Debian qemu-system-common,
+    /usr/lib/qemu/virtiofsd) at /lab/bin/, with the shared libraries `ldd`
+    lists at their own paths: the vhost-user-fs backend of guest-virtiofs.
+    Left out (the check then says so) when the host has none."""
+    vfsd = os.environ.get("LAB_VIRTIOFSD", "/usr/lib/qemu/virtiofsd")
+    if not os.path.isfile(vfsd):
+        log("WARNING: no %s on the host (qemu-system-common)" % vfsd)
+        return
+    cp.add_file("lab/bin/virtiofsd", vfsd, 0o755)
+    out = subprocess.run(["ldd", vfsd], capture_output=True, text=True,
+                         check=True)
+    for line in out.stdout.splitlines():
+        m = re.search(r"(/\S+)", line.split("=>")[-1])
+        if m and os.path.isfile(m.group(1)):
+            cp.add_file(m.group(1), os.path.realpath(m.group(1)), 0o755)
+
+
 # --------------------------------------------------------------- images
 def resolve_packages(cache):
     """(kernel package, its version, busybox-static version) from apt,
@@ -552,7 +571,8 @@ def want_qemu_peer(names=()):
     v = os.environ.get("LAB_BENCH_QEMU", "")
     if v:
         return v != "0"
-    return "cvmm-bench" in names
+    # qemu-vhost-user-blk: QEMU as the vhost-user frontend of our daemon.
+    return "cvmm-bench" in names or "qemu-vhost-user-blk" in names
 
 
 def build_images(args, qemu_peer=False):
@@ -619,6 +639,7 @@ def build_images_locked(args, cache, qemu_peer):
     if up_to_date(sdir, vub, static_ok):
         c.add_file("lab/bin/vhost-user-blk", vub, 0o755)
     add_qemu_storage_daemon(c)
+    add_virtiofsd(c)
     if up_to_date(sdir, vsock_tool, static_ok):
         c.add_file("lab/bin/vsock-tool", vsock_tool, 0o755)
     c.mkdir("lab/kvm-tests")
@@ -801,14 +822,14 @@ CHECKS = ["up", "kvm", "vfio", "vfio-edu", "kvm-suite", "guest-up", "guest-check
           "guest-cpus-1", "guest-memory", "guest-acpi", "guest-rng",
           "guest-blk-read", "guest-blk-write", "guest-blk-readonly",
           "guest-blk-discard", "guest-channel", "guest-vhost-user",
-          "guest-vhost-user-qsd",
+          "guest-vhost-user-qsd", "guest-virtiofs",
           "guest-reboot",
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
           "guest-hvc0", "guest-panic", "guest-vfio", "guest-acpi-off",
           "transport-pci", "transport-mmio", "guest-irqfd", "guest-intx",
           "guest-msix-smp", "guest-net-tap",
           "guest-vsock", "vsock-guest-to-host", "vsock-host-to-guest",
-          "vsock-refused",
+          "vsock-refused", "qemu-vhost-user-blk",
           "cvmm-bench"]
 
 # Host-side budget of one check (wall clock, seconds; scaled by
@@ -822,7 +843,7 @@ CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300, "guest-poweroff": 300,
                 "guest-msix-smp": 300,
                 "guest-panic": 300, "guest-acpi-off": 300,
                 "guest-vfio": 300, "guest-net-tap": 300,
-                "guest-vsock": 300,
+                "guest-vsock": 300, "qemu-vhost-user-blk": 300,
                 "cvmm-bench": 900}
 CHECK_BUDGET_DEFAULT = 90
 SUB_BUDGET = 150

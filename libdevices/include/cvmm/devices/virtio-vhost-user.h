@@ -17,7 +17,8 @@
  *   virtio_vhost_user_destroy(vu);         // after the transport
  *
  * Creation connects to the backend, reads its features (and protocol
- * features, queue count, configuration space), and offers the guest the
+ * features, queue count, configuration space unless the VMM supplies it:
+ * virtio-fs, see virtio_vhost_user_fs_config()), and offers the guest the
  * backend's device-specific feature bits (0..23; VERSION_1 required,
  * INDIRECT_DESC and EVENT_IDX when the backend has them).  When the
  * driver sets DRIVER_OK the device hands the backend the negotiated

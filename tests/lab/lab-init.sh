@@ -539,6 +539,29 @@ check_guest_virtiofs() {
 	[ -n "$want" ] && [ "$got" = "$want" ]
 }
 
+# Figures, not a verdict on speed: guest-checks/vhost-user-bench read the
+# guest-up boot's in-process disk, its examples/vhost-user-blk disk and
+# its qemu-storage-daemon disk (O_DIRECT, 64 KiB and 4 KiB requests);
+# not ok only when a figure is missing.
+check_guest_vhost_user_bench() {
+	need_boot guest || return 1
+	grep "^guest| vhost-user-bench: " /tmp/guest.log | sed 's/^guest| //'
+	grep "^guest| vhost-user-bench: FIGURE " /tmp/guest.log | sed 's/^guest| //' | awk '
+		{ v[$3 " " $4] = $5; w[$4] = 1 }
+		END {
+			bad = 0; n = 0
+			for (k in w) {
+				n++
+				a = v["in-process " k]; b = v["vhost-user " k]; q = v["qsd " k]
+				if (!(a > 0) || !(b > 0)) { bad = 1; continue }
+				printf "%s reads: in-process %.1f MB/s, examples/vhost-user-blk %.1f MB/s (%.2fx)", k, a, b, b / a
+				if (q > 0) printf ", qemu-storage-daemon %.1f MB/s (%.2fx)", q, q / a
+				printf "\n"
+			}
+			exit bad || n == 0
+		}'
+}
+
 # QEMU as the vhost-user frontend of examples/vhost-user-blk: QEMU -M pc
 # with KVM, guest RAM a shared memfd (memory-backend-memfd,share=on as the
 # NUMA node's memory) and -device vhost-user-blk-pci on the daemon's

@@ -822,7 +822,7 @@ CHECKS = ["up", "kvm", "vfio", "vfio-edu", "kvm-suite", "guest-up", "guest-check
           "guest-cpus-1", "guest-memory", "guest-acpi", "guest-rng",
           "guest-blk-read", "guest-blk-write", "guest-blk-readonly",
           "guest-blk-discard", "guest-channel", "guest-vhost-user",
-          "guest-vhost-user-qsd", "guest-virtiofs",
+          "guest-vhost-user-qsd", "guest-virtiofs", "guest-vhost-user-bench",
           "guest-reboot",
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
           "guest-hvc0", "guest-panic", "guest-vfio", "guest-acpi-off",

@@ -26,7 +26,8 @@
  *
  * Interrupts.  Each MSI-X vector, each MSI vector and INTx has an eventfd
  * of this object (created once, listed by pci_passthrough_fd()); VFIO
- * signals them.  The VMM polls them and calls pci_passthrough_fd_ready(),
+ * signals them (MSI/MSI-X vectors may bypass them: see "Direct MSI /
+ * MSI-X" below).  The VMM polls them and calls pci_passthrough_fd_ready(),
  * which sends the vector through the function's MSI sink (with the
  * framework's masking and pending bits) or asserts INTx.  VFIO's MSI-X is
  * enabled with all vectors when the guest sets the MSI-X enable bit, MSI

@@ -705,11 +705,9 @@ static int setup_devices(struct vm *vm)
 	TRY(add_pvpanic(vm), "pvpanic");
 #ifdef CVMM_HAVE_VFIO
 	if (vm->o->vfio) { /* after pvpanic, rng and the disks */
-		struct msi_sink sink = cvmm_irq_msi_sink(vm->irq);
-
 		TRY(cvmm_vfio_create(vm->o->vfio, vm->kvm, vm->mem, vm->pci,
-				     VFIO_SLOT, &sink, VFIO_GSI, vm->o->verbose,
-				     &vm->vfio),
+				     VFIO_SLOT, vm->irq, VFIO_GSI,
+				     vm->o->verbose, &vm->vfio),
 		    "--vfio");
 		TRY(cvmm_irq_pci_route_add(vm->irq, VFIO_SLOT, VFIO_GSI), "--"
 									  "vfio"

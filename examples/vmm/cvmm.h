@@ -158,6 +158,21 @@ int cvmm_irq_msix_config(struct cvmm_irq *irq, struct virtio_pci_config *pc,
 /* After virtio_pci_create(): a GSI, an eventfd and an irqfd per vector
  * (vectors that cannot have them keep KVM_SIGNAL_MSI). */
 int cvmm_irq_msix_attach(struct cvmm_irq_msix *d, struct virtio_pci *vp);
+/* A group of @n vectors for a device that is not virtio-pci (--vfio):
+ * each with a GSI, an event notifier registered as its irqfd and an MSI
+ * route kept by cvmm_irq_vector_update() (opaque: the group), the same
+ * machinery as cvmm_irq_msix_attach().  *@out is owned by @irq.
+ * -ENOTSUP with CVMM_IRQFD=0, -ENOMEM. */
+int cvmm_irq_vectors_create(struct cvmm_irq *irq, uint16_t n,
+			    struct cvmm_irq_msix **out);
+/* Vector @i's notifier, NULL when it got no GSI or irqfd. */
+struct event_notifier;
+struct event_notifier *cvmm_irq_vector_notifier(const struct cvmm_irq_msix *d,
+						uint16_t i);
+/* The route hook (pci_passthrough_config.vector_update), @opaque = the
+ * group: 0 when vector @vector's irqfd now delivers (@addr, @data). */
+int cvmm_irq_vector_update(void *opaque, uint16_t vector, uint64_t addr,
+			   uint32_t data, bool masked);
 /* A level-triggered line on @gsi: irqfd + resample fd, else KVM_IRQ_LINE. */
 int cvmm_irq_level_line(struct cvmm_irq *irq, uint32_t gsi,
 			struct irq_line *line);
@@ -181,17 +196,19 @@ void cvmm_irq_ready(struct cvmm_irq *irq, uint64_t index);
 /* --verbose: one line of figures on stderr. */
 void cvmm_irq_report(struct cvmm_irq *irq);
 /* vfio.c: --vfio.  Opens the function at @sysfs_path through VFIO,
- * DMA-maps all of @mem, puts it at 00:@slot.0 of @root with its MSI/MSI-X
- * going to @msi and INTx to a resampling irqfd on @intx_gsi, and polls
- * its MSI/MSI-X eventfds on a thread of its own.
+ * DMA-maps all of @mem, puts it at 00:@slot.0 of @root with INTx on a
+ * resampling irqfd on @intx_gsi and its MSI/MSI-X vectors on irqfds and
+ * GSI routes of @irq (VFIO signals KVM directly while a vector is
+ * unmasked); vectors that cannot (no route, masked, CVMM_IRQFD=0) come
+ * through eventfds a thread of its own polls, to @irq's MSI sink.
  * 0 or negative errno (one line on stderr says what failed). */
 struct pci_root;
 struct msi_sink;
 struct cvmm_vfio;
 int cvmm_vfio_create(const char *sysfs_path, struct kvm_vm_obj *kvm,
 		     struct guest_memory *mem, struct pci_root *root,
-		     unsigned slot, const struct msi_sink *msi,
-		     uint32_t intx_gsi, bool verbose, struct cvmm_vfio **out);
+		     unsigned slot, struct cvmm_irq *irq, uint32_t intx_gsi,
+		     bool verbose, struct cvmm_vfio **out);
 /* Stops the thread, takes the function out of @root, unmaps and closes.
  * Before pci_root_destroy().  NULL is accepted. */
 void cvmm_vfio_destroy(struct cvmm_vfio *v, struct pci_root *root);

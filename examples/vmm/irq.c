@@ -127,8 +127,9 @@ static int rebuild_locked(struct cvmm_irq *irq)
 	return r;
 }
 
-/* The transport's msix_update hook: runs on the vCPU thread that changed
- * the vector, under the function's interrupt lock. */
+/* The transport's msix_update hook (and pci-passthrough's vector_update):
+ * runs on the vCPU thread that changed the vector, under the function's
+ * interrupt lock. */
 static int msix_update(void *opaque, uint16_t vector, uint64_t addr,
 		       uint32_t data, bool masked)
 {
@@ -234,16 +235,26 @@ void cvmm_irq_destroy(struct cvmm_irq *irq)
 
 /* ---------------------------------------------------------------- MSI-X */
 
-int cvmm_irq_msix_config(struct cvmm_irq *irq, struct virtio_pci_config *pc,
-			 struct cvmm_irq_msix **out)
+/* A vector group of @irq (freed with it). */
+static struct cvmm_irq_msix *group_new(struct cvmm_irq *irq)
 {
 	struct cvmm_irq_msix *d = calloc(1, sizeof(*d));
 
 	if (!d)
-		return -ENOMEM;
+		return NULL;
 	d->irq = irq;
 	d->next = irq->devs;
 	irq->devs = d;
+	return d;
+}
+
+int cvmm_irq_msix_config(struct cvmm_irq *irq, struct virtio_pci_config *pc,
+			 struct cvmm_irq_msix **out)
+{
+	struct cvmm_irq_msix *d = group_new(irq);
+
+	if (!d)
+		return -ENOMEM;
 	pc->msi = (struct msi_sink){.send = signal_msi, .opaque = irq};
 	if (irq->use_irqfd) {
 		pc->msix_update = msix_update;
@@ -279,27 +290,72 @@ static int vec_setup(struct cvmm_irq *irq, struct msix_vec *v)
 	return 0;
 }
 
+/* @n vectors for group @d, each with a GSI, a notifier and an irqfd
+ * where possible (the others have no notifier). */
+static int vectors_alloc(struct cvmm_irq_msix *d, uint16_t n)
+{
+	d->v = calloc(n, sizeof(*d->v));
+	if (!d->v)
+		return -ENOMEM;
+	d->nvec = n;
+	for (uint16_t i = 0; i < n; i++)
+		vec_setup(d->irq, &d->v[i]);
+	return 0;
+}
+
 int cvmm_irq_msix_attach(struct cvmm_irq_msix *d, struct virtio_pci *vp)
 {
 	struct cvmm_irq *irq = d->irq;
-	int n = virtio_pci_num_vectors(vp), r = 0;
+	int n = virtio_pci_num_vectors(vp), r;
 	uint16_t i;
 
 	if (!irq->use_irqfd || n <= 0)
 		return 0;
-	d->v = calloc((size_t)n, sizeof(*d->v));
-	if (!d->v)
-		return -ENOMEM;
-	d->nvec = (uint16_t)n;
+	r = vectors_alloc(d, (uint16_t)n);
+	if (r < 0)
+		return r;
 	for (i = 0; i < d->nvec; i++) {
-		if (vec_setup(irq, &d->v[i]) < 0 ||
+		if (!d->v[i].n ||
 		    virtio_pci_set_vector_notifier(vp, i, d->v[i].n) < 0) {
 			irq->vec_fallback++;
 			continue;
 		}
 		irq->vec_irqfd++;
 	}
-	return r;
+	return 0;
+}
+
+int cvmm_irq_vectors_create(struct cvmm_irq *irq, uint16_t n,
+			    struct cvmm_irq_msix **out)
+{
+	struct cvmm_irq_msix *d;
+	int r;
+
+	*out = NULL;
+	if (!irq->use_irqfd)
+		return -ENOTSUP;
+	d = group_new(irq);
+	if (!d)
+		return -ENOMEM;
+	if (n) {
+		r = vectors_alloc(d, n);
+		if (r < 0)
+			return r; /* d stays on the list, freed with @irq */
+	}
+	*out = d;
+	return 0;
+}
+
+struct event_notifier *cvmm_irq_vector_notifier(const struct cvmm_irq_msix *d,
+						uint16_t i)
+{
+	return d && i < d->nvec ? d->v[i].n : NULL;
+}
+
+int cvmm_irq_vector_update(void *opaque, uint16_t vector, uint64_t addr,
+			   uint32_t data, bool masked)
+{
+	return msix_update(opaque, vector, addr, data, masked);
 }
 
 /* ------------------------------------------------------ wired lines */

@@ -3,10 +3,18 @@
  * cvmm --vfio PATH: a host PCI function bound to vfio-pci, passed through
  * to the guest (libvfio + libdevices' pci-passthrough).  All guest RAM is
  * DMA-mapped (IOVA = guest physical) before the guest runs; the mappable
- * BAR parts become KVM memory slots wherever the guest puts the BARs; MSI
- * and MSI-X vectors arrive on eventfds that a thread of this file polls
- * and hands to the PCI framework, which sends them with KVM_SIGNAL_MSI
- * (the msi sink cvmm gives it).  INTx goes straight from VFIO's eventfd
+ * BAR parts become KVM memory slots wherever the guest puts the BARs.
+ * MSI and MSI-X vectors each get a GSI and an irqfd from irq.c (the
+ * machinery of virtio-pci's MSI-X vectors); the passthrough object calls
+ * irq.c's route hook whenever the guest programs, masks or unmasks a
+ * vector and, while the route is current and the vector unmasked, has
+ * VFIO signal that irqfd itself: device -> host kernel -> KVM -> vCPU,
+ * no thread of cvmm in the path.  Masked vectors (whose interrupts must
+ * become pending bits), vectors without a route and everything under
+ * CVMM_IRQFD=0 arrive on eventfds a thread of this file polls and hands
+ * to the PCI framework, which sends them through its notifier or with
+ * KVM_SIGNAL_MSI (the msi sink).  --verbose prints, at exit, how many
+ * interrupts took that thread.  INTx goes straight from VFIO's eventfd
  * to a KVM irqfd on @intx_gsi with VFIO's resample eventfd (KVM unmasks
  * on the guest's EOI); cvmm's _PRT routes slot 31 INTA to that GSI.
  * The group is registered with a KVM-VFIO device (KVM needs it for
@@ -15,6 +23,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +48,9 @@ struct cvmm_vfio {
 	struct vfio_device *d;
 	struct kvm_dev_obj *kdev; /* KVM-VFIO, the group registered */
 	struct pci_passthrough *pt;
+	struct cvmm_irq_msix *vecs; /* GSIs + irqfds (irq.c), NULL: none */
+	unsigned nvec, vec_irqfd;
+	atomic_uint routed, route_refused, thread_irqs;
 	unsigned slot;
 	bool in_root, dma_mapped, verbose;
 	int intx_fd; /* assigned as a KVM irqfd, -1: none */
@@ -86,6 +98,37 @@ static int map_bar_part(void *opaque, uint64_t gpa, void *host, uint64_t size,
 					     size, host);
 }
 
+/* pci-passthrough's vector_update: irq.c's route hook, counted. */
+static int vector_update(void *opaque, uint16_t vector, uint64_t address,
+			 uint32_t data, bool masked)
+{
+	struct cvmm_vfio *v = opaque;
+	int r = cvmm_irq_vector_update(v->vecs, vector, address, data, masked);
+
+	if (r < 0)
+		atomic_fetch_add(&v->route_refused, 1);
+	else if (!masked)
+		atomic_fetch_add(&v->routed, 1);
+	return r;
+}
+
+/* Each MSI/MSI-X vector on an irqfd of irq.c where it can have one;
+ * CVMM_IRQFD=0 or no GSI left: the vectors stay on the thread. */
+static void vectors_bypass(struct cvmm_vfio *v, struct cvmm_irq *irq)
+{
+	v->nvec = pci_passthrough_num_vectors(v->pt);
+	if (!irq || v->nvec == 0 || v->nvec > UINT16_MAX ||
+	    cvmm_irq_vectors_create(irq, (uint16_t)v->nvec, &v->vecs) < 0)
+		return;
+	for (unsigned i = 0; i < v->nvec; i++) {
+		struct event_notifier *n =
+			cvmm_irq_vector_notifier(v->vecs, (uint16_t)i);
+
+		if (n && pci_passthrough_set_vector_notifier(v->pt, i, n) == 0)
+			v->vec_irqfd++;
+	}
+}
+
 /* Polls the device's eventfds until stop_fd is signalled. */
 static void *poll_thread(void *arg)
 {
@@ -112,8 +155,12 @@ static void *poll_thread(void *arg)
 		if (p[n].revents)
 			break;
 		for (unsigned i = 0; i < n; i++) {
-			if (p[i].revents & POLLIN)
-				pci_passthrough_fd_ready(v->pt, i);
+			if (!(p[i].revents & POLLIN))
+				continue;
+			if (i < v->nvec)
+				atomic_fetch_add_explicit(&v->thread_irqs, 1,
+							  memory_order_relaxed);
+			pci_passthrough_fd_ready(v->pt, i);
 		}
 	}
 	free(p);
@@ -129,10 +176,12 @@ static int vfio_fail(struct cvmm_vfio *v, const char *what, int err)
 
 int cvmm_vfio_create(const char *sysfs_path, struct kvm_vm_obj *kvm,
 		     struct guest_memory *mem, struct pci_root *root,
-		     unsigned slot, const struct msi_sink *msi,
-		     uint32_t intx_gsi, bool verbose, struct cvmm_vfio **out)
+		     unsigned slot, struct cvmm_irq *irq, uint32_t intx_gsi,
+		     bool verbose, struct cvmm_vfio **out)
 {
-	struct pci_passthrough_config pc = {.map = map_bar_part};
+	struct pci_passthrough_config pc = {.map = map_bar_part,
+					    .vector_update = vector_update};
+	struct msi_sink msi = cvmm_irq_msi_sink(irq);
 	struct cvmm_vfio *v = calloc(1, sizeof(*v));
 	int err;
 
@@ -146,6 +195,7 @@ int cvmm_vfio_create(const char *sysfs_path, struct kvm_vm_obj *kvm,
 	v->intx_fd = -1;
 	v->intx_gsi = intx_gsi;
 	pc.map_opaque = v;
+	pc.vector_opaque = v;
 	err = vfio_container_create(NULL, &v->c);
 	if (err) {
 		vfio_fail(v, "/dev/vfio/vfio", err);
@@ -180,7 +230,8 @@ int cvmm_vfio_create(const char *sysfs_path, struct kvm_vm_obj *kvm,
 		vfio_fail(v, "PCI passthrough", err);
 		goto fail;
 	}
-	pci_device_set_msi_sink(pci_passthrough_pci_device(v->pt), msi);
+	pci_device_set_msi_sink(pci_passthrough_pci_device(v->pt), &msi);
+	vectors_bypass(v, irq);
 	{
 		int trig, res;
 
@@ -212,9 +263,11 @@ int cvmm_vfio_create(const char *sysfs_path, struct kvm_vm_obj *kvm,
 	v->thread_started = true;
 	if (verbose)
 		fprintf(stderr,
-			"cvmm: vfio: %s at 00:%02x.0, IOMMU type %d, INTx %s\n",
+			"cvmm: vfio: %s at 00:%02x.0, IOMMU type %d, INTx %s, "
+			"MSI/MSI-X: %u of %u vectors on irqfds\n",
 			sysfs_path, slot, vfio_container_iommu_type(v->c),
-			v->intx_fd >= 0 ? "on a resampling irqfd" : "none");
+			v->intx_fd >= 0 ? "on a resampling irqfd" : "none",
+			v->vec_irqfd, v->nvec);
 	*out = v;
 	return 0;
 fail:
@@ -228,6 +281,16 @@ void cvmm_vfio_destroy(struct cvmm_vfio *v, struct pci_root *root)
 
 	if (!v)
 		return;
+	if (v->verbose && v->pt)
+		fprintf(stderr,
+			"cvmm: vfio: MSI/MSI-X: %u of %u vectors on irqfds; "
+			"%u routes installed unmasked, %u refused; %u VFIO "
+			"vector switches refused; %u interrupts through the "
+			"polling thread\n",
+			v->vec_irqfd, v->nvec, atomic_load(&v->routed),
+			atomic_load(&v->route_refused),
+			pci_passthrough_steer_failures(v->pt),
+			atomic_load(&v->thread_irqs));
 	if (v->thread_started) {
 		if (write(v->stop_fd, &one, sizeof(one)) == sizeof(one))
 			pthread_join(v->thread, NULL);

@@ -617,6 +617,9 @@ def build_images_locked(args, cache, qemu_peer):
     vsock_tool = os.path.join(sdir, "tests", "lab", "vsock-tool")
     if up_to_date(sdir, vsock_tool, static_ok):
         g.add_file("bin/vsock-tool", vsock_tool, 0o755)
+    edu_guest = os.path.join(sdir, "tests", "vfio", "edu-guest")
+    if up_to_date(sdir, edu_guest, static_ok):
+        g.add_file("bin/edu-guest", edu_guest, 0o755)
     gmods, gmissing = add_modules(g, cache, idx, GUEST_MODULES, omit,
                                   extra=GUEST_EXTRA_MODULES)
     guest_cpio = g.data()

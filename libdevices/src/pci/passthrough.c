@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -51,6 +52,13 @@ struct pci_passthrough {
 
 	int *fds; /* MSI-X vectors, MSI vectors, INTx trigger */
 	unsigned nfds;
+	/* Per MSI-X / MSI vector (the fd indices below msix + msi vectors),
+	 * under p->lock: the eventfd VFIO is to signal (fds[i], or the
+	 * VMM's irqfd while the vector bypasses this object), and the VMM's
+	 * irqfd eventfd (-1: none; written atomically, read by any thread). */
+	int *trig;
+	int *bypass;
+	atomic_uint steer_failures;
 
 	struct direct_map *maps;
 	unsigned nmaps;
@@ -118,12 +126,12 @@ static void irq_apply(struct pci_passthrough *p)
 		intx_set(p, false);
 		p->msix_on =
 			vfio_device_irq_enable(p->vdev, VFIO_PCI_MSIX_IRQ_INDEX,
-					       p->fds, p->msix_vectors) == 0;
+					       p->trig, p->msix_vectors) == 0;
 	}
 	if (msi && !p->msi_on) {
 		intx_set(p, false);
 		if (vfio_device_irq_enable(p->vdev, VFIO_PCI_MSI_IRQ_INDEX,
-					   p->fds + fd_index(p, FD_MSI, 0),
+					   p->trig + fd_index(p, FD_MSI, 0),
 					   msi) == 0)
 			p->msi_on = msi;
 	}
@@ -145,6 +153,55 @@ static void msi_set(struct pci_passthrough *p, unsigned n)
 	p->msi_want = n > p->msi_vectors ? p->msi_vectors : n;
 	irq_apply(p);
 	pthread_mutex_unlock(&p->lock);
+}
+
+/* Point VFIO's vector @i (an MSI-X or MSI fd index) at the VMM's irqfd
+ * (@direct) or at this object's eventfd.  While the IRQ is off on VFIO
+ * only the choice is recorded (irq_apply() enables with it).  If VFIO
+ * refuses, the vector falls back to this object's eventfd. */
+static void vec_steer(struct pci_passthrough *p, unsigned i, bool direct)
+{
+	int by = __atomic_load_n(&p->bypass[i], __ATOMIC_ACQUIRE);
+	int fd = direct && by >= 0 ? by : p->fds[i];
+	uint32_t index = VFIO_PCI_MSIX_IRQ_INDEX, vec = i;
+	bool on;
+
+	pthread_mutex_lock(&p->lock);
+	if (i >= p->msix_vectors) {
+		index = VFIO_PCI_MSI_IRQ_INDEX;
+		vec = i - p->msix_vectors;
+		on = vec < p->msi_on;
+	} else {
+		on = p->msix_on;
+	}
+	if (p->trig[i] != fd) {
+		if (on && vfio_device_irq_set_vector(p->vdev, index, vec, fd)) {
+			atomic_fetch_add(&p->steer_failures, 1);
+			fd = p->fds[i];
+			if (vfio_device_irq_set_vector(p->vdev, index, vec, fd))
+				fd = -1; /* VFIO has nothing for it now */
+		}
+		p->trig[i] = fd;
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* The framework's msix_update / msi_vector_update for fd index @i: the
+ * VMM's route first, then VFIO's eventfd: the VMM's irqfd only while the
+ * route carries this message and the vector may be sent; otherwise this
+ * object's eventfd, so a masked vector's interrupt reaches the framework
+ * (which sets its pending bit). */
+static int vec_update(struct pci_passthrough *p, unsigned i, uint64_t address,
+		      uint32_t data, bool masked)
+{
+	int r = -ENOENT;
+
+	if (p->cfg.vector_update &&
+	    __atomic_load_n(&p->bypass[i], __ATOMIC_ACQUIRE) >= 0)
+		r = p->cfg.vector_update(p->cfg.vector_opaque, (uint16_t)i,
+					 address, data, masked);
+	vec_steer(p, i, r == 0 && !masked);
+	return r;
 }
 
 /* ---------------------------------------------------------- callbacks */
@@ -252,6 +309,27 @@ static void pt_msi_update(void *opaque, bool enabled, uint64_t address,
 	msi_set(opaque, enabled ? nvectors : 0);
 }
 
+static int pt_msix_update(void *opaque, uint16_t vector, uint64_t address,
+			  uint32_t data, bool masked)
+{
+	struct pci_passthrough *p = opaque;
+
+	if (vector >= p->msix_vectors)
+		return -ENOENT;
+	return vec_update(p, vector, address, data, masked);
+}
+
+static int pt_msi_vector_update(void *opaque, unsigned vector, uint64_t address,
+				uint32_t data, bool masked)
+{
+	struct pci_passthrough *p = opaque;
+
+	if (vector >= p->msi_vectors)
+		return -ENOENT;
+	return vec_update(p, fd_index(p, FD_MSI, vector), address, data,
+			  masked);
+}
+
 static void pt_bar_remap(void *opaque, unsigned bar, bool mapped, uint64_t addr,
 			 uint64_t size)
 {
@@ -284,6 +362,8 @@ static const struct pci_device_ops pt_ops = {
 	.config_write = pt_config_write,
 	.bar_remap = pt_bar_remap,
 	.msi_update = pt_msi_update,
+	.msix_update = pt_msix_update,
+	.msi_vector_update = pt_msi_vector_update,
 };
 
 /* ------------------------------------------------------------- setup */
@@ -570,18 +650,21 @@ int pci_passthrough_create(struct vfio_device *vdev,
 		goto fail;
 	p->nfds = p->msix_vectors + p->msi_vectors + (p->has_intx ? 1 : 0);
 	p->fds = malloc((p->nfds ? p->nfds : 1) * sizeof(int));
-	if (!p->fds) {
+	p->trig = malloc((p->nfds ? p->nfds : 1) * sizeof(int));
+	p->bypass = malloc((p->nfds ? p->nfds : 1) * sizeof(int));
+	if (!p->fds || !p->trig || !p->bypass) {
 		err = -ENOMEM;
 		goto fail;
 	}
 	for (unsigned i = 0; i < p->nfds; i++)
-		p->fds[i] = -1;
+		p->fds[i] = p->trig[i] = p->bypass[i] = -1;
 	for (unsigned i = 0; i < p->nfds; i++) {
 		p->fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (p->fds[i] < 0) {
 			err = -errno;
 			goto fail;
 		}
+		p->trig[i] = p->fds[i];
 	}
 	if (p->has_intx) {
 		p->intx_resample = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -649,6 +732,38 @@ int pci_passthrough_fd_ready(struct pci_passthrough *p, unsigned index)
 	return 0;
 }
 
+unsigned pci_passthrough_num_vectors(const struct pci_passthrough *p)
+{
+	return (unsigned)p->msix_vectors + p->msi_vectors;
+}
+
+int pci_passthrough_set_vector_notifier(struct pci_passthrough *p,
+					unsigned index,
+					struct event_notifier *n)
+{
+	int fd = n ? event_notifier_fd(n) : -1;
+	int err;
+
+	if (!p || index >= pci_passthrough_num_vectors(p) || (n && fd < 0))
+		return -EINVAL;
+	__atomic_store_n(&p->bypass[index], fd, __ATOMIC_RELEASE);
+	if (index < p->msix_vectors)
+		err = pci_device_msix_set_notifier(p->dev, (uint16_t)index, n);
+	else
+		err = pci_device_msi_set_notifier(p->dev,
+						  index - p->msix_vectors, n);
+	/* Setting one made the framework call vec_update() (which steered
+	 * the vector); clearing one does not: back to this object's fd. */
+	if (!n)
+		vec_steer(p, index, false);
+	return err;
+}
+
+unsigned pci_passthrough_steer_failures(const struct pci_passthrough *p)
+{
+	return atomic_load(&p->steer_failures);
+}
+
 int pci_passthrough_intx_fds(const struct pci_passthrough *p, int *trigger,
 			     int *resample)
 {
@@ -688,6 +803,8 @@ void pci_passthrough_destroy(struct pci_passthrough *p)
 	if (p->intx_resample >= 0)
 		close(p->intx_resample);
 	free(p->fds);
+	free(p->trig);
+	free(p->bypass);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }

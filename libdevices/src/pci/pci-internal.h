@@ -78,6 +78,11 @@ struct pci_msi_state {
 	uint16_t data;
 	uint32_t mask;
 	uint32_t pending;
+	/* Per vector, under the interrupt lock: the VMM's notifier (irqfd)
+	 * and whether its route carries the current message (the last
+	 * msi_vector_update returned 0), as for MSI-X. */
+	struct event_notifier *notifier[32];
+	bool notifier_ok[32];
 };
 
 /*

@@ -99,13 +99,39 @@ static void msi_notify_update(struct pci_device *dev)
 				     1u << s->mme);
 }
 
+/* Vector @vector's data: the low log2(enabled vectors) bits replaced. */
+static uint32_t msi_vector_data(const struct pci_msi_state *s, unsigned vector)
+{
+	uint32_t n = 1u << s->mme;
+
+	return ((uint32_t)s->data & ~(n - 1u)) | (vector & (n - 1u));
+}
+
+/* Tell the VMM that vector @v's message or mask changed and learn whether
+ * its notifier carries the message now (irq lock held).  Without a
+ * callback a notifier is trusted as it is. */
+static void msi_notify_vector(struct pci_device *dev, unsigned v)
+{
+	struct pci_msi_state *s = dev->msicap;
+	bool masked = !s->enabled || v >= (1u << s->mme) || (s->mask >> v) & 1u;
+	int ok = 0;
+
+	if (dev->ops && dev->ops->msi_vector_update)
+		ok = dev->ops->msi_vector_update(dev->opaque, v, s->addr,
+						 msi_vector_data(s, v), masked);
+	s->notifier_ok[v] = ok == 0;
+}
+
+/* Through the vector's notifier while its route is current, else (and
+ * when signalling fails) through the MSI sink (irq lock held). */
 static void msi_send(struct pci_device *dev, unsigned vector)
 {
 	struct pci_msi_state *s = dev->msicap;
-	uint32_t n = 1u << s->mme;
-	uint32_t data = ((uint32_t)s->data & ~(n - 1u)) | vector;
 
-	pci_irq_send_msi(dev, s->addr, data);
+	if (s->notifier[vector] && s->notifier_ok[vector] &&
+	    event_notifier_signal(s->notifier[vector]) == 0)
+		return;
+	pci_irq_send_msi(dev, s->addr, msi_vector_data(s, vector));
 }
 
 /* Send pending, unmasked, allocated vectors (irq lock held). */
@@ -141,8 +167,8 @@ void pci_msi_changed(struct pci_device *dev)
 	uint64_t addr = (uint64_t)c[4] | (uint64_t)c[5] << 8 |
 			(uint64_t)c[6] << 16 | (uint64_t)c[7] << 24;
 	uint16_t data = (uint16_t)(c[d] | c[d + 1] << 8);
-	uint32_t mask = 0;
-	bool en = ctrl & PCI_MSI_FLAGS_ENABLE;
+	uint32_t mask = 0, old_mask;
+	bool en = ctrl & PCI_MSI_FLAGS_ENABLE, changed;
 
 	if (s->addr64)
 		for (unsigned i = 0; i < 4; i++)
@@ -155,15 +181,22 @@ void pci_msi_changed(struct pci_device *dev)
 	if (mme > s->mmc)
 		mme = s->mmc;
 	pthread_mutex_lock(&dev->irq_lock);
-	if (en != s->enabled || mme != s->mme || addr != s->addr ||
-	    data != s->data) {
+	changed = en != s->enabled || mme != s->mme || addr != s->addr ||
+		  data != s->data;
+	if (changed) {
 		s->enabled = en;
 		s->mme = mme;
 		s->addr = addr;
 		s->data = data;
 		msi_notify_update(dev);
 	}
+	old_mask = s->mask;
 	s->mask = mask;
+	/* Per vector, before pending messages go (bounded: <= 32). */
+	for (unsigned v = 0; v < (1u << s->mmc); v++) {
+		if (changed || ((old_mask ^ mask) >> v) & 1u)
+			msi_notify_vector(dev, v);
+	}
 	pci_intx_update_locked(dev);
 	msi_deliver_pending(dev);
 	pthread_mutex_unlock(&dev->irq_lock);
@@ -224,6 +257,23 @@ int pci_device_msi_notify(struct pci_device *dev, unsigned vector)
 	}
 	pthread_mutex_unlock(&dev->irq_lock);
 	return ret;
+}
+
+int pci_device_msi_set_notifier(struct pci_device *dev, unsigned vector,
+				struct event_notifier *n)
+{
+	struct pci_msi_state *s;
+
+	if (!dev || !dev->msicap || vector >= (1u << dev->msicap->mmc))
+		return -EINVAL;
+	s = dev->msicap;
+	pthread_mutex_lock(&dev->irq_lock);
+	s->notifier[vector] = n;
+	/* The route first, so the notifier carries the current message. */
+	if (n)
+		msi_notify_vector(dev, vector);
+	pthread_mutex_unlock(&dev->irq_lock);
+	return 0;
 }
 
 int pci_device_msi_enabled(struct pci_device *dev)

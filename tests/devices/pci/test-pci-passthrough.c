@@ -415,6 +415,197 @@ START_TEST(intx_eoi_on_bar_access)
 }
 END_TEST
 
+/* The VMM's route hook for the bypass test: records, answers route_ret. */
+static struct {
+	unsigned calls;
+	uint16_t vector;
+	uint64_t addr;
+	uint32_t data;
+	bool masked;
+	int ret;
+} route;
+
+static int rec_route(void *opaque, uint16_t vector, uint64_t address,
+		     uint32_t data, bool masked)
+{
+	(void)opaque;
+	route.calls++;
+	route.vector = vector;
+	route.addr = address;
+	route.data = data;
+	route.masked = masked;
+	return route.ret;
+}
+
+/* The last SET_IRQS switched one vector of @index to @fd (@line: the
+ * caller's, for the failure message). */
+static void last_switch_at(int line, uint32_t index, uint32_t vector, int fd)
+{
+	const struct fake_set_irqs *l;
+
+	ck_assert_int_gt(F.nlog, 0);
+	l = &F.log[F.nlog - 1];
+	ck_assert_msg(l->index == index && l->start == vector &&
+			      l->count == 1 && l->fds[0] == fd,
+		      "line %d: last SET_IRQS index %u start %u count %u fd "
+		      "%d, want index %u start %u count 1 fd %d",
+		      line, l->index, l->start, l->count, l->fds[0], index,
+		      vector, fd);
+}
+#define last_switch(index, vector, fd) \
+	last_switch_at(__LINE__, index, vector, fd)
+
+static void msix_entry(struct pci_device *d, unsigned v, uint32_t lo,
+		       uint32_t data, uint32_t ctrl)
+{
+	uint32_t hi = 0;
+
+	pci_device_bar_write(d, 2, 0x2000 + v * 16, &lo, 4);
+	pci_device_bar_write(d, 2, 0x2000 + v * 16 + 4, &hi, 4);
+	pci_device_bar_write(d, 2, 0x2000 + v * 16 + 8, &data, 4);
+	pci_device_bar_write(d, 2, 0x2000 + v * 16 + 12, &ctrl, 4);
+}
+
+/* Vectors with a VMM notifier: VFIO signals the VMM's eventfd (its irqfd)
+ * while the route is current and the vector unmasked, this object's
+ * eventfd otherwise, so masking keeps pending bits and a failed route
+ * falls back to the sink. */
+START_TEST(vectors_bypass_while_routed_and_unmasked)
+{
+	struct pci_passthrough_config cfg = {.map = rec_map,
+					     .vector_update = rec_route};
+	struct pci_passthrough *p = NULL;
+	struct pci_device *d;
+	struct msi_sink sink = {.send = rec_msi};
+	struct event_notifier *nx, *nm;
+	uint32_t data;
+	int cap, n;
+
+	memset(&route, 0, sizeof(route));
+	ck_assert_int_eq(pci_passthrough_create(D, &cfg, &p), 0);
+	d = pci_passthrough_pci_device(p);
+	pci_device_set_msi_sink(d, &sink);
+	ck_assert_int_eq(pci_device_set_bar_address(d, 0, 0xc0000000), 0);
+	ck_assert_int_eq(pci_device_set_bar_address(d, 2, 0x800000000ull), 0);
+	ck_assert_int_eq(pci_root_create(NULL, &the_root), 0);
+	ck_assert_int_eq(pci_passthrough_add_to_root(p, the_root, 1, 0), 0);
+	pci_device_config_write(d, PCI_COMMAND, 2,
+				PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	ck_assert_uint_eq(pci_passthrough_num_vectors(p), 17);
+	ck_assert_int_eq(event_notifier_create(0, &nx), 0);
+	ck_assert_int_eq(event_notifier_create(0, &nm), 0);
+	ck_assert_int_eq(pci_passthrough_set_vector_notifier(p, 17, nx),
+			 -EINVAL);
+	/* MSI-X vector 3: the route is asked for at once (masked: MSI-X
+	 * off); VFIO is not touched while MSI-X is off. */
+	n = F.nlog;
+	ck_assert_int_eq(pci_passthrough_set_vector_notifier(p, 3, nx), 0);
+	ck_assert_uint_eq(route.calls, 1);
+	ck_assert_uint_eq(route.vector, 3);
+	ck_assert(route.masked);
+	ck_assert_int_eq(F.nlog, n);
+	/* Enabled: vector 3 is still masked, so VFIO gets our eventfd. */
+	cap = pci_device_find_capability(d, PCI_CAP_ID_MSIX);
+	pci_device_config_write(d, (uint32_t)cap + PCI_MSIX_FLAGS, 2,
+				PCI_MSIX_FLAGS_ENABLE);
+	ck_assert_uint_eq(F.log[F.nlog - 1].index, VFIO_PCI_MSIX_IRQ_INDEX);
+	ck_assert_uint_eq(F.log[F.nlog - 1].count, 16);
+	ck_assert_int_eq(F.log[F.nlog - 1].fds[3], pci_passthrough_fd(p, 3));
+	/* Programmed and unmasked: VFIO signals the VMM's irqfd. */
+	msix_entry(d, 3, 0xfee03000, 0x63, 0);
+	ck_assert(!route.masked);
+	ck_assert_uint_eq(route.addr, 0xfee03000);
+	ck_assert_uint_eq(route.data, 0x63);
+	last_switch(VFIO_PCI_MSIX_IRQ_INDEX, 3, event_notifier_fd(nx));
+	/* Masked: back to our eventfd; an interrupt becomes pending. */
+	msix_entry(d, 3, 0xfee03000, 0x63, PCI_MSIX_ENTRY_CTRL_MASKBIT);
+	last_switch(VFIO_PCI_MSIX_IRQ_INDEX, 3, pci_passthrough_fd(p, 3));
+	kick(p, 3);
+	ck_assert_int_eq(pci_device_msix_pending(d, 3), 1);
+	ck_assert_int_eq(msi.n, 0);
+	ck_assert_int_eq(event_notifier_consume(nx), 0);
+	/* Unmasked: the irqfd again, and the pending message goes through
+	 * it (not the sink). */
+	msix_entry(d, 3, 0xfee03000, 0x63, 0);
+	last_switch(VFIO_PCI_MSIX_IRQ_INDEX, 3, event_notifier_fd(nx));
+	ck_assert_int_eq(pci_device_msix_pending(d, 3), 0);
+	ck_assert_int_eq(event_notifier_consume(nx), 1);
+	ck_assert_int_eq(msi.n, 0);
+	/* Function mask: our eventfd; unmask: the irqfd. */
+	pci_device_config_write(d, (uint32_t)cap + PCI_MSIX_FLAGS, 2,
+				PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+	last_switch(VFIO_PCI_MSIX_IRQ_INDEX, 3, pci_passthrough_fd(p, 3));
+	pci_device_config_write(d, (uint32_t)cap + PCI_MSIX_FLAGS, 2,
+				PCI_MSIX_FLAGS_ENABLE);
+	last_switch(VFIO_PCI_MSIX_IRQ_INDEX, 3, event_notifier_fd(nx));
+	/* The VMM cannot route a new message: our eventfd, the sink. */
+	route.ret = -ENOSPC;
+	msix_entry(d, 3, 0xfee04000, 0x64, 0);
+	last_switch(VFIO_PCI_MSIX_IRQ_INDEX, 3, pci_passthrough_fd(p, 3));
+	kick(p, 3);
+	ck_assert_int_eq(msi.n, 1);
+	ck_assert_uint_eq(msi.addr, 0xfee04000);
+	ck_assert_uint_eq(msi.data, 0x64);
+	/* VFIO refusing the switch (one data write, one update): the
+	 * vector stays on our eventfd; the next update tries again. */
+	route.ret = 0;
+	F.err_set_irqs_at = F.calls_set_irqs + 1;
+	data = 0x65;
+	pci_device_bar_write(d, 2, 0x2000 + 3 * 16 + 8, &data, 4);
+	ck_assert_uint_eq(pci_passthrough_steer_failures(p), 1);
+	last_switch(VFIO_PCI_MSIX_IRQ_INDEX, 3, pci_passthrough_fd(p, 3));
+	data = 0x66;
+	pci_device_bar_write(d, 2, 0x2000 + 3 * 16 + 8, &data, 4);
+	last_switch(VFIO_PCI_MSIX_IRQ_INDEX, 3, event_notifier_fd(nx));
+	/* Without the notifier: our eventfd for good. */
+	ck_assert_int_eq(pci_passthrough_set_vector_notifier(p, 3, NULL), 0);
+	last_switch(VFIO_PCI_MSIX_IRQ_INDEX, 3, pci_passthrough_fd(p, 3));
+	n = (int)route.calls;
+	msix_entry(d, 3, 0xfee05000, 0x67, 0);
+	ck_assert_uint_eq(route.calls, (unsigned)n);
+	pci_device_config_write(d, (uint32_t)cap + PCI_MSIX_FLAGS, 2, 0);
+
+	/* MSI (index 16): enabled with our eventfd, then the vector is
+	 * switched to the irqfd once its route is in. */
+	ck_assert_int_eq(pci_passthrough_set_vector_notifier(p, 16, nm), 0);
+	ck_assert_uint_eq(route.vector, 16);
+	ck_assert(route.masked);
+	cap = pci_device_find_capability(d, PCI_CAP_ID_MSI);
+	pci_device_config_write(d, (uint32_t)cap + PCI_MSI_ADDRESS_LO, 4,
+				0xfee00000);
+	pci_device_config_write(d, (uint32_t)cap + PCI_MSI_DATA_64, 2, 0xdf);
+	pci_device_config_write(d, (uint32_t)cap + PCI_MSI_FLAGS, 2,
+				PCI_MSI_FLAGS_ENABLE);
+	ck_assert(!route.masked);
+	ck_assert_uint_eq(route.addr, 0xfee00000);
+	ck_assert_uint_eq(route.data, 0xdf);
+	ck_assert_uint_eq(vfio_device_irq_enabled(D, VFIO_PCI_MSI_IRQ_INDEX),
+			  1);
+	last_switch(VFIO_PCI_MSI_IRQ_INDEX, 0, event_notifier_fd(nm));
+	/* Disabled: VFIO's MSI goes off; enabled again, VFIO starts with
+	 * our eventfd (recorded while off) and is switched to the irqfd. */
+	pci_device_config_write(d, (uint32_t)cap + PCI_MSI_FLAGS, 2, 0);
+	ck_assert(route.masked);
+	ck_assert_uint_eq(vfio_device_irq_enabled(D, VFIO_PCI_MSI_IRQ_INDEX),
+			  0);
+	pci_device_config_write(d, (uint32_t)cap + PCI_MSI_FLAGS, 2,
+				PCI_MSI_FLAGS_ENABLE);
+	last_switch(VFIO_PCI_MSI_IRQ_INDEX, 0, event_notifier_fd(nm));
+	ck_assert_uint_eq(F.log[F.nlog - 2].index, VFIO_PCI_MSI_IRQ_INDEX);
+	ck_assert_uint_eq(F.log[F.nlog - 2].count, 1);
+	ck_assert_int_eq(F.log[F.nlog - 2].fds[0], pci_passthrough_fd(p, 16));
+	/* An interrupt that still arrived on our eventfd goes through the
+	 * framework's notifier (the irqfd), not the sink. */
+	n = msi.n;
+	kick(p, 16);
+	ck_assert_int_eq(msi.n, n);
+	ck_assert_int_eq(event_notifier_consume(nm), 1);
+	rm_from_root(p);
+	event_notifier_destroy(nx);
+	event_notifier_destroy(nm);
+}
+END_TEST
+
 START_TEST(refused_devices)
 {
 	struct pci_passthrough *p = NULL;
@@ -463,6 +654,7 @@ static Suite *passthrough_suite(void)
 	tcase_add_test(tc, msi_routed_to_sink);
 	tcase_add_test(tc, msix_routed_masked_pending);
 	tcase_add_test(tc, intx_eoi_on_bar_access);
+	tcase_add_test(tc, vectors_bypass_while_routed_and_unmasked);
 	tcase_add_test(tc, refused_devices);
 	tcase_add_test(tc, refused_bar_size);
 	suite_add_tcase(s, tc);

@@ -51,6 +51,14 @@ struct fake {
 	uint32_t mu_data;
 	bool mu_masked;
 	unsigned mu_msi_count; /* messages sent before the last update */
+	/* msi_vector_update: calls per vector, the last call, the answer */
+	unsigned mvu_calls[32];
+	unsigned mvu_vector;
+	uint64_t mvu_addr;
+	uint32_t mvu_data;
+	bool mvu_masked;
+	unsigned mvu_msi_count;
+	int mvu_ret;
 };
 
 static struct msi_recorder msi;
@@ -125,6 +133,21 @@ static void fake_msi_update(void *opaque, bool enabled, uint64_t address,
 	f->mu_nvec = nvec;
 }
 
+static int fake_msi_vector_update(void *opaque, unsigned vector,
+				  uint64_t address, uint32_t data, bool masked)
+{
+	struct fake *f = opaque;
+
+	ck_assert_uint_lt(vector, 32);
+	f->mvu_calls[vector]++;
+	f->mvu_vector = vector;
+	f->mvu_addr = address;
+	f->mvu_data = data;
+	f->mvu_masked = masked;
+	f->mvu_msi_count = msi.count;
+	return f->mvu_ret;
+}
+
 static const struct pci_device_ops fake_ops = {
 	.bar_read = fake_bar_read,
 	.bar_write = fake_bar_write,
@@ -132,6 +155,7 @@ static const struct pci_device_ops fake_ops = {
 	.config_write = fake_cfg_write,
 	.msix_update = fake_msix_update,
 	.msi_update = fake_msi_update,
+	.msi_vector_update = fake_msi_vector_update,
 };
 
 static struct io_bus *pio, *mmio;
@@ -1784,6 +1808,96 @@ START_TEST(test_msi_mask_and_pending)
 }
 END_TEST
 
+static unsigned mvu_total(const struct fake *f)
+{
+	unsigned n = 0;
+
+	for (unsigned v = 0; v < 32; v++)
+		n += f->mvu_calls[v];
+	return n;
+}
+
+/* The per-vector hook and MSI notifiers (what a VMM's irqfd bypass
+ * uses): called for the vectors whose message or mask changed, before a
+ * pending message goes; a vector whose route is current goes through its
+ * notifier, else through the sink. */
+START_TEST(test_msi_vector_update_and_notifier)
+{
+	uint32_t c = msi_cap();
+	struct event_notifier *n;
+
+	ck_assert_int_eq(event_notifier_create(0, &n), 0);
+	enable(DEVB, PCI_COMMAND_MASTER);
+	m1_wr(DEVB, c + PCI_MSI_ADDRESS_LO, 4, 0xfee00000u);
+	m1_wr(DEVB, c + PCI_MSI_DATA_64, 2, 0x60);
+	m1_wr(DEVB, c + PCI_MSI_MASK_64, 4, 0x2);
+	memset(fb->mvu_calls, 0, sizeof(fb->mvu_calls));
+	/* Enabling 4 vectors: one call per vector the function has. */
+	m1_wr(DEVB, c + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE | 2u << 4);
+	for (unsigned v = 0; v < 4; v++)
+		ck_assert_uint_eq(fb->mvu_calls[v], 1);
+	ck_assert_uint_eq(mvu_total(fb), 4);
+	/* A notifier: its vector's route is asked for at once. */
+	ck_assert_int_eq(pci_device_msi_set_notifier(devb, 1, n), 0);
+	ck_assert_uint_eq(fb->mvu_calls[1], 2);
+	ck_assert_uint_eq(fb->mvu_vector, 1);
+	ck_assert_uint_eq(fb->mvu_addr, 0xfee00000u);
+	ck_assert_uint_eq(fb->mvu_data, 0x61);
+	ck_assert(fb->mvu_masked);
+	ck_assert_int_eq(pci_device_msi_set_notifier(devb, 4, n), -EINVAL);
+	ck_assert_int_eq(pci_device_msi_set_notifier(deva, 0, n), -EINVAL);
+	ck_assert_int_eq(pci_device_msi_set_notifier(NULL, 0, n), -EINVAL);
+	/* Masked: pending, the notifier stays quiet. */
+	ck_assert_int_eq(pci_device_msi_notify(devb, 1), 1);
+	ck_assert_int_eq(event_notifier_consume(n), 0);
+	/* Unmasking vector 1 only: one call, unmasked, before the pending
+	 * message, which goes through the notifier, not the sink. */
+	m1_wr(DEVB, c + PCI_MSI_MASK_64, 4, 0);
+	ck_assert_uint_eq(mvu_total(fb), 4 + 2);
+	ck_assert_uint_eq(fb->mvu_vector, 1);
+	ck_assert(!fb->mvu_masked);
+	ck_assert_uint_eq(fb->mvu_msi_count, 0);
+	ck_assert_uint_eq(msi.count, 0);
+	ck_assert_int_eq(event_notifier_consume(n), 1);
+	ck_assert_uint_eq(m1_rd(DEVB, c + PCI_MSI_PENDING_64, 4), 0);
+	ck_assert_int_eq(pci_device_msi_notify(devb, 1), 0);
+	ck_assert_int_eq(event_notifier_consume(n), 1);
+	/* The VMM cannot route the new data: the sink takes the message,
+	 * with the vector's data. */
+	fb->mvu_ret = -EIO;
+	m1_wr(DEVB, c + PCI_MSI_DATA_64, 2, 0x70);
+	ck_assert_uint_eq(mvu_total(fb), 4 + 2 + 4);
+	ck_assert_int_eq(pci_device_msi_notify(devb, 1), 0);
+	ck_assert_int_eq(event_notifier_consume(n), 0);
+	ck_assert_uint_eq(msi.count, 1);
+	ck_assert_uint_eq(msi.last_data, 0x71);
+	/* Routed again: the notifier again.  Fewer vectors enabled: vector
+	 * 1 is no longer sendable (masked in the call). */
+	fb->mvu_ret = 0;
+	m1_wr(DEVB, c + PCI_MSI_DATA_64, 2, 0x80);
+	ck_assert_int_eq(pci_device_msi_notify(devb, 1), 0);
+	ck_assert_int_eq(event_notifier_consume(n), 1);
+	m1_wr(DEVB, c + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE);
+	ck_assert_uint_eq(fb->mvu_calls[1], 6);
+	ck_assert_uint_eq(fb->mvu_vector, 3);
+	ck_assert(fb->mvu_masked);
+	ck_assert_int_eq(pci_device_msi_notify(devb, 1), -EINVAL);
+	/* Off: every vector is told it is masked. */
+	m1_wr(DEVB, c + PCI_MSI_FLAGS, 2, 0);
+	ck_assert_uint_eq(fb->mvu_calls[0], 5);
+	ck_assert(fb->mvu_masked);
+	/* Cleared, the sink is used again (no call is needed). */
+	m1_wr(DEVB, c + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE | 2u << 4);
+	ck_assert_int_eq(pci_device_msi_set_notifier(devb, 1, NULL), 0);
+	ck_assert_int_eq(pci_device_msi_notify(devb, 1), 0);
+	ck_assert_int_eq(event_notifier_consume(n), 0);
+	ck_assert_uint_eq(msi.count, 2);
+	ck_assert_uint_eq(msi.last_data, 0x81);
+	ck_assert_int_eq(pci_device_reset(devb), 0);
+	event_notifier_destroy(n);
+}
+END_TEST
+
 START_TEST(test_msi_add_errors_and_intx)
 {
 	struct pci_device_info info = {
@@ -2837,6 +2951,7 @@ static Suite *pci_suite(void)
 	tcase_add_test(tc, test_remove_deasserts_intx);
 	tcase_add_test(tc, test_bar_mem64_over_4g_halves);
 	tcase_add_test(tc, test_decode_enabled_before_add);
+	tcase_add_test(tc, test_msi_vector_update_and_notifier);
 	suite_add_tcase(s, tc);
 	return s;
 }

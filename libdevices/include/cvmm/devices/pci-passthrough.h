@@ -26,7 +26,8 @@
  *
  * Interrupts.  Each MSI-X vector, each MSI vector and INTx has an eventfd
  * of this object (created once, listed by pci_passthrough_fd()); VFIO
- * signals them.  The VMM polls them and calls pci_passthrough_fd_ready(),
+ * signals them (MSI/MSI-X vectors may bypass them: see "Direct MSI /
+ * MSI-X" below).  The VMM polls them and calls pci_passthrough_fd_ready(),
  * which sends the vector through the function's MSI sink (with the
  * framework's masking and pending bits) or asserts INTx.  VFIO's MSI-X is
  * enabled with all vectors when the guest sets the MSI-X enable bit, MSI
@@ -44,6 +45,23 @@
  * comes from the physical function (read through VFIO), so drivers using
  * PCI 2.3 INTx masking (uio_pci_generic) work, with their Interrupt
  * Disable writes forwarded to the physical command register.
+ *
+ * Direct MSI / MSI-X (irqfd bypass).  A VMM with KVM gives vectors an
+ * irqfd eventfd of its own (pci_passthrough_set_vector_notifier()) and the
+ * @vector_update hook, which keeps the GSI route of that irqfd equal to
+ * the message the guest programmed (like the MSI-X hook of virtio-pci).
+ * While the hook's route is current (it returned 0) and the vector may be
+ * sent (MSI or MSI-X enabled, the vector and function unmasked), VFIO
+ * signals the VMM's eventfd itself, so an interrupt goes from the device
+ * to KVM with no thread of the VMM involved.  When the guest masks the
+ * vector, disables MSI/MSI-X, or the hook fails, VFIO is switched back to
+ * this object's eventfd for that vector (VFIO_DEVICE_SET_IRQS of the one
+ * vector), so the interrupt reaches the framework, which sets the
+ * vector's pending bit and sends it on unmask (through the VMM's
+ * notifier).  The switch happens in the guest's config or MSI-X table
+ * write, under the framework's interrupt lock, before it returns.  An
+ * interrupt the device raised just before a mask write may still be
+ * delivered, as on real hardware where the message was already posted.
  *
  * DMA.  The VMM maps guest RAM into the VFIO container before the guest
  * runs (<cvmm/vfio-memory.h>); this object does not touch the container.
@@ -78,11 +96,26 @@ struct pci_passthrough;
  *              ignored for @map false; for @map true the part simply stays
  *              trapped.
  * @map_opaque: passed to @map.
+ * @vector_update: vector @vector (an index as for
+ *              pci_passthrough_set_vector_notifier()) with a VMM notifier
+ *              now has the message (@address, @data); @masked: it cannot
+ *              be sent now.  Return 0 when the notifier's irqfd delivers
+ *              exactly this message (a VMM may keep the old route and
+ *              return 0 while @masked), a negative errno otherwise (VFIO
+ *              then signals this object's eventfd for the vector, and the
+ *              framework sends through the MSI sink).  Called on the vCPU
+ *              thread of the guest's write, under the PCI interrupt lock:
+ *              it must not call into this object or its pci_device.  NULL:
+ *              vectors never bypass this object.
+ * @vector_opaque: passed to @vector_update.
  */
 struct pci_passthrough_config {
 	int (*map)(void *opaque, uint64_t gpa, void *host, uint64_t size,
 		   bool map);
 	void *map_opaque;
+	int (*vector_update)(void *opaque, uint16_t vector, uint64_t address,
+			     uint32_t data, bool masked);
+	void *vector_opaque;
 };
 
 /**
@@ -132,6 +165,35 @@ CVMM_EXPORT int pci_passthrough_fd(const struct pci_passthrough *p,
  */
 CVMM_EXPORT int pci_passthrough_fd_ready(struct pci_passthrough *p,
 					 unsigned index);
+
+/**
+ * pci_passthrough_num_vectors() - MSI-X vectors + MSI vectors of the
+ * function: the vector indices of pci_passthrough_set_vector_notifier()
+ * and @vector_update (MSI-X vector i is index i, MSI vector j is index
+ * MSI-X vectors + j; the same as the fd indices).
+ */
+CVMM_EXPORT unsigned
+pci_passthrough_num_vectors(const struct pci_passthrough *p);
+
+/**
+ * pci_passthrough_set_vector_notifier() - let vector @index bypass this
+ * object: @n is an event notifier the VMM registered as a KVM irqfd whose
+ * GSI route it keeps from @vector_update (see "Direct MSI / MSI-X").
+ * Not owned: it must stay valid until replaced or the object is destroyed.
+ * Calls @vector_update for the vector at once.  NULL: the vector goes
+ * through this object's eventfd and the MSI sink again.
+ * Return: 0, -EINVAL (@index out of range, a notifier without an fd).
+ */
+CVMM_EXPORT int pci_passthrough_set_vector_notifier(struct pci_passthrough *p,
+						    unsigned index,
+						    struct event_notifier *n);
+
+/**
+ * pci_passthrough_steer_failures() - how many times VFIO refused to switch
+ * a vector to the VMM's eventfd (the vector then used this object's).
+ */
+CVMM_EXPORT unsigned
+pci_passthrough_steer_failures(const struct pci_passthrough *p);
 
 /**
  * pci_passthrough_intx_fds() - the INTx trigger and resample eventfds

@@ -89,7 +89,9 @@
  *
  * MSI.  pci_device_add_msi() adds an MSI capability whose registers live in
  * config space; pci_device_msi_notify() sends, or sets a pending bit while
- * the vector is masked (per-vector masking), delivered on unmask.
+ * the vector is masked (per-vector masking), delivered on unmask.  Like
+ * MSI-X, a vector may have an event notifier (pci_device_msi_set_notifier())
+ * whose route the VMM keeps from the @msi_vector_update callback.
  *
  * INTx.  pci_device_set_intx() sets the function's interrupt level.  Status
  * bit 3 (Interrupt Status) reflects it; the interrupt line is asserted only
@@ -116,7 +118,8 @@
  *   - config_read/config_write/bar_remap run under the config lock: they
  *     may call the interrupt-side functions but no config-space or
  *     pci_root_* function.
- *   - msix_update, the MSI sink and the INTx line are called under the
+ *   - msix_update, msi_update, msi_vector_update, the MSI sink and the
+ *     INTx line are called under the
  *     interrupt lock and must not call back into this function's PCI
  *     state.
  * pci_root_remove_device() stops the function's BARs decoding, waits for
@@ -272,6 +275,18 @@ struct pci_device_info {
  *              enabled vectors changed (vector i sends data with its low
  *              log2(@nvectors) bits replaced by i).  Same rules as
  *              @msix_update.
+ * @msi_vector_update: MSI vector @vector's message or effective mask
+ *              changed (called for each vector the function can send,
+ *              0..31, whose state changed: an enable, address, data or
+ *              multiple-message-enable change, its per-vector mask bit, a
+ *              reset, or pci_device_msi_set_notifier()): its message is
+ *              now (@address, @data), and @masked is true when it cannot
+ *              be sent (MSI off, @vector not among the enabled vectors,
+ *              or masked).  Called after @msi_update and before a pending
+ *              message is sent on unmask.  The return value has the
+ *              meaning @msix_update's has, for the notifier of
+ *              pci_device_msi_set_notifier().  Same rules as
+ *              @msix_update.
  *
  * See the top of this file for what the callbacks may call.
  */
@@ -290,6 +305,8 @@ struct pci_device_ops {
 			   uint32_t data, bool masked);
 	void (*msi_update)(void *opaque, bool enabled, uint64_t address,
 			   uint32_t data, unsigned nvectors);
+	int (*msi_vector_update)(void *opaque, unsigned vector,
+				 uint64_t address, uint32_t data, bool masked);
 };
 
 /* ------------------------------------------------------------------ */
@@ -554,6 +571,22 @@ CVMM_EXPORT int pci_device_add_msi(struct pci_device *dev, unsigned nvectors,
  * or bus mastering off), -EINVAL (no MSI, or @vector not enabled).
  */
 CVMM_EXPORT int pci_device_msi_notify(struct pci_device *dev, unsigned vector);
+
+/**
+ * pci_device_msi_set_notifier() - deliver MSI vector @vector through @n,
+ * as pci_device_msix_set_notifier() does for MSI-X: while @n is set and
+ * the last @msi_vector_update for the vector returned 0 (or the function
+ * has no @msi_vector_update callback), sending the vector signals @n
+ * instead of calling the MSI sink (the sink when signalling fails).
+ * Masking and pending bits are unchanged.  Setting a notifier calls
+ * @msi_vector_update for the vector at once (this thread, interrupt lock
+ * held).  @n is not owned; NULL reverts to the sink.
+ * Return: 0, -EINVAL (NULL @dev, no MSI, @vector not below the number of
+ * vectors the function can send).
+ */
+CVMM_EXPORT int pci_device_msi_set_notifier(struct pci_device *dev,
+					    unsigned vector,
+					    struct event_notifier *n);
 
 /**
  * pci_device_msi_enabled() - the number of enabled MSI vectors (0 when

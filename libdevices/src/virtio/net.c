@@ -852,8 +852,9 @@ static void op_queue_notify(void *opaque, uint16_t queue)
 		return;
 	}
 	if (queue / 2u >= n->cur_pairs)
-		return;		   /* a pair the driver does not use */
-	if (n->ops->rings_start) { /* the backend serves the rings */
+		return; /* a pair the driver does not use */
+	/* Rings the backend serves (vhost-net): pass the kick on. */
+	if (n->ops->rings_start) {
 		n->ops->rings_notify(n->be, queue / 2u, queue);
 		return;
 	}

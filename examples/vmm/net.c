@@ -59,15 +59,13 @@ static int parse_mac(const char *s, uint8_t mac[6])
  * or an exit status. */
 static int cvmm_net_vhost_check(const struct cvmm_net *n)
 {
-	int fd;
-
 	if (n->user)
 		return net_bad("%s", "vhost=on is for tap= only");
 	if (n->queues > 1)
 		return net_bad("%s", "vhost=on takes one queue pair "
 				     "(queues=1)");
 #ifdef CVMM_HAVE_VHOST
-	fd = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
+	int fd = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return net_bad("vhost=on: cannot open /dev/vhost-net: %s "
 			       "(modprobe vhost_net?)",
@@ -75,7 +73,6 @@ static int cvmm_net_vhost_check(const struct cvmm_net *n)
 	close(fd);
 	return -1;
 #else
-	(void)fd;
 	return net_bad("%s", "vhost=on: cvmm was built without libvhost");
 #endif
 }

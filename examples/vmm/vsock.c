@@ -47,13 +47,11 @@ static int vsock_bad(const char *fmt, ...)
  * module is a usage error, before anything starts). */
 static int vsock_vhost_check(const struct cvmm_vsock *vs)
 {
-	int fd;
-
 	if (vs->socket)
 		return vsock_bad("%s", "socket= is not used with vhost=on "
 				       "(host programs use AF_VSOCK)");
 #ifdef CVMM_HAVE_VHOST
-	fd = open("/dev/vhost-vsock", O_RDWR | O_CLOEXEC);
+	int fd = open("/dev/vhost-vsock", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return vsock_bad("vhost=on: cannot open /dev/vhost-vsock: %s "
 				 "(modprobe vhost_vsock?)",
@@ -61,7 +59,6 @@ static int vsock_vhost_check(const struct cvmm_vsock *vs)
 	close(fd);
 	return 0;
 #else
-	(void)fd;
 	return vsock_bad("%s", "vhost=on: cvmm was built without libvhost");
 #endif
 }

@@ -55,12 +55,14 @@ struct cvmm_net {
 	unsigned queues;		     /* queue pairs (tap) */
 	const char *fwds[CVMM_NET_FWDS_MAX]; /* hostfwd specs (checked) */
 	unsigned nfwds;
+	bool vhost; /* vhost=on: the rings on /dev/vhost-net (tap only) */
 };
 
 /* --vsock (vsock.c); cid 0: no vsock device. */
 struct cvmm_vsock {
 	uint64_t cid;
 	const char *socket;
+	bool vhost; /* vhost=on: /dev/vhost-vsock, no socket */
 };
 
 /* --fs (vhost-user.c); tag NULL: no virtio-fs device. */

@@ -6,13 +6,18 @@
  * the backend is opened when the VM is set up.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cvmm/devices/virtio-net.h>
+#ifdef CVMM_HAVE_VHOST
+#include <cvmm/devices/virtio-vhost-kernel.h>
+#endif
 
 #include "cvmm.h"
 
@@ -47,6 +52,29 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	if (mac[0] & 1) /* multicast: not a station address */
 		return -EINVAL;
 	return 0;
+}
+
+/* vhost=on: tap with one queue pair, and /dev/vhost-net usable now (a
+ * missing module is a usage error, before anything starts).  Returns -1
+ * or an exit status. */
+static int cvmm_net_vhost_check(const struct cvmm_net *n)
+{
+	if (n->user)
+		return net_bad("%s", "vhost=on is for tap= only");
+	if (n->queues > 1)
+		return net_bad("%s", "vhost=on takes one queue pair "
+				     "(queues=1)");
+#ifdef CVMM_HAVE_VHOST
+	int fd = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return net_bad("vhost=on: cannot open /dev/vhost-net: %s "
+			       "(modprobe vhost_net?)",
+			       strerror(errno));
+	close(fd);
+	return -1;
+#else
+	return net_bad("%s", "vhost=on: cvmm was built without libvhost");
+#endif
 }
 
 int cvmm_net_parse(char *s, struct cvmm_net *n)
@@ -98,9 +126,13 @@ int cvmm_net_parse(char *s, struct cvmm_net *n)
 					       "PORT",
 					       eq + 1);
 			n->fwds[n->nfwds++] = eq + 1;
+		} else if (!strcmp(item, "vhost")) {
+			if (strcmp(eq + 1, "on") && strcmp(eq + 1, "off"))
+				return net_bad("vhost=%s: on or off", eq + 1);
+			n->vhost = !strcmp(eq + 1, "on");
 		} else {
 			return net_bad("unknown key '%s' (tap=, user, mac=, "
-				       "queues=, hostfwd=)",
+				       "queues=, hostfwd=, vhost=)",
 				       item);
 		}
 	}
@@ -110,6 +142,12 @@ int cvmm_net_parse(char *s, struct cvmm_net *n)
 		return net_bad("%s", "queues= is for tap= only");
 	if (!n->user && n->nfwds)
 		return net_bad("%s", "hostfwd= is for user only");
+	if (n->vhost) {
+		int r = cvmm_net_vhost_check(n);
+
+		if (r >= 0)
+			return r;
+	}
 	n->set = true;
 	return -1;
 }
@@ -144,6 +182,26 @@ int cvmm_net_create(const struct cvmm_net *n, struct virtio_device **out)
 				strerror(-r));
 			return r;
 		}
+#ifdef CVMM_HAVE_VHOST
+		if (n->vhost) { /* the rings on /dev/vhost-net */
+			const struct virtio_net_backend_ops *vops;
+			void *vbe;
+
+			r = virtio_net_backend_vhost_create(NULL, ops, be,
+							    &vops, &vbe);
+			if (r < 0) {
+				if (ops->destroy)
+					ops->destroy(be);
+				fprintf(stderr,
+					"cvmm: --net tap=%s,vhost=on: "
+					"/dev/vhost-net: %s\n",
+					n->tap, strerror(-r));
+				return r;
+			}
+			ops = vops;
+			be = vbe;
+		}
+#endif
 	}
 	memcpy(o.mac, n->mac, 6);
 	o.max_pairs = n->queues;

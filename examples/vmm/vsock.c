@@ -4,16 +4,23 @@
  * is the unix socket PATH (host programs connect there and write
  * "CONNECT <port>\n") and the sockets PATH_<port> (listeners the user runs
  * for guest connects).  See cvmm.1 and <cvmm/devices/virtio-vsock.h>.
+ * cvmm --vsock cid=N,vhost=on: the kernel's vhost-vsock moves the data;
+ * host programs use AF_VSOCK sockets with the guest's CID.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <cvmm/devices/virtio-vsock.h>
+#ifdef CVMM_HAVE_VHOST
+#include <cvmm/devices/virtio-vhost-kernel.h>
+#endif
 
 #include "cvmm.h"
 
@@ -34,6 +41,26 @@ static int vsock_bad(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return CVMM_EXIT_USAGE;
+}
+
+/* vhost=on: no socket, and /dev/vhost-vsock usable now (a missing
+ * module is a usage error, before anything starts). */
+static int vsock_vhost_check(const struct cvmm_vsock *vs)
+{
+	if (vs->socket)
+		return vsock_bad("%s", "socket= is not used with vhost=on "
+				       "(host programs use AF_VSOCK)");
+#ifdef CVMM_HAVE_VHOST
+	int fd = open("/dev/vhost-vsock", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return vsock_bad("vhost=on: cannot open /dev/vhost-vsock: %s "
+				 "(modprobe vhost_vsock?)",
+				 strerror(errno));
+	close(fd);
+	return 0;
+#else
+	return vsock_bad("%s", "vhost=on: cvmm was built without libvhost");
+#endif
 }
 
 int cvmm_vsock_parse(char *s, struct cvmm_vsock *vs)
@@ -63,13 +90,20 @@ int cvmm_vsock_parse(char *s, struct cvmm_vsock *vs)
 			vs->cid = cid;
 		} else if (!strcmp(item, "socket")) {
 			vs->socket = v;
+		} else if (!strcmp(item, "vhost")) {
+			if (strcmp(v, "on") && strcmp(v, "off"))
+				return vsock_bad("vhost=%s: on or off", v);
+			vs->vhost = !strcmp(v, "on");
 		} else {
-			return vsock_bad("unknown key '%s' (cid, socket)",
+			return vsock_bad("unknown key '%s' (cid, socket, "
+					 "vhost)",
 					 item);
 		}
 	}
 	if (!vs->cid)
 		return vsock_bad("cid=N is required");
+	if (vs->vhost)
+		return vsock_vhost_check(vs);
 	if (!vs->socket || !*vs->socket)
 		return vsock_bad("socket=PATH is required");
 	/* PATH_<port> must fit too (up to 10 digits). */
@@ -95,6 +129,20 @@ int cvmm_vsock_parse(char *s, struct cvmm_vsock *vs)
 
 int cvmm_vsock_create(const struct cvmm_vsock *vs, struct virtio_device **dev)
 {
+#ifdef CVMM_HAVE_VHOST
+	if (vs->vhost) {
+		struct virtio_vhost_vsock_params vp = {.guest_cid = vs->cid};
+		struct virtio_vhost_vsock *vv;
+		int err = virtio_vhost_vsock_create(&vp, &vv);
+
+		if (err < 0) /* reported by the caller (-EADDRINUSE: the
+			      * CID is another VM's) */
+			return err;
+		/* The device core owns it (virtio_device_destroy()). */
+		*dev = virtio_vhost_vsock_device(vv);
+		return 0;
+	}
+#endif
 	struct virtio_vsock_params p = {
 		.guest_cid = vs->cid,
 		.uds_path = vs->socket,

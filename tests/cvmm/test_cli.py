@@ -122,6 +122,15 @@ def main():
             ("net queues too many", k + ["--net", "tap=t0,queues=5"],
              "--net"),
             ("net queues on user", k + ["--net", "user,queues=2"], "--net"),
+            ("net vhost not on/off", k + ["--net", "tap=t0,vhost=yes"],
+             "--net"),
+            ("net vhost on user", k + ["--net", "user,vhost=on"], "--net"),
+            ("net vhost with queues",
+             k + ["--net", "tap=t0,queues=2,vhost=on"], "--net"),
+            ("vsock vhost with a socket",
+             k + ["--vsock", "cid=3,socket=/tmp/v,vhost=on"], "--vsock"),
+            ("vsock vhost not on/off", k + ["--vsock", "cid=3,vhost=1"],
+             "--vsock"),
             ("net hostfwd on tap", k + ["--net", "tap=t0,hostfwd=tcp::1-:2"],
              "--net"),
             ("net hostfwd port zero", k + ["--net", "user,hostfwd=tcp::0-:22"],
@@ -201,6 +210,13 @@ def main():
             ("option without its value", k + ["--memory"], "--memory"),
             ("stray argument", k + ["bzImage"], "bzImage"),
         ]
+        # Without the vhost modules (the build host): a usage error.
+        for dev, flag, val in (("/dev/vhost-net", "--net", "tap=t0,vhost=on"),
+                               ("/dev/vhost-vsock", "--vsock",
+                                "cid=3,vhost=on")):
+            if not os.access(dev, os.R_OK | os.W_OK):
+                bad.append(("%s vhost without %s" % (flag, dev),
+                            k + [flag, val], dev))
         for name, args, flag in bad:
             before = sorted(os.listdir(d))
             r = run(args, d)

@@ -855,12 +855,14 @@ check_guest_vsock() {
 	[ ! -e /tmp/vsock.sock ] || { echo "cvmm left /tmp/vsock.sock behind"; return 1; }
 }
 
-# vsock_transfer <guest tag> <host file> <what>: both ends saw 16 MiB with
-# the same checksum ("SENT|RECV <bytes> <fnv64> <ms>").
+# vsock_transfer <guest tag> <host file> <what> [boot]: both ends saw
+# 16 MiB with the same checksum ("SENT|RECV <bytes> <fnv64> <ms>"); boot:
+# the nested boot's name (default vsock).
 vsock_transfer() {
-	need_boot vsock || return 1
+	b=${4:-vsock}
+	need_boot $b || return 1
 	what=$3
-	gl=$(sed -n "s/^guest| vsock: $1 //p" /tmp/vsock.log | head -1)
+	gl=$(sed -n "s/^guest| vsock: $1 //p" /tmp/$b.log | head -1)
 	hl=$(grep -E "^(SENT|RECV) " $2 | head -1)
 	echo "$what: guest '$gl', host '$hl'"
 	set -- $gl
@@ -885,6 +887,40 @@ check_vsock_refused() {
 	case "$l" in REFUSED*) ;; *) return 1 ;; esac
 }
 
+# virtio-vsock on the kernel's vhost-vsock (cvmm --vsock cid=7,vhost=on):
+# the same guest as guest-vsock (labmode=vsock), the lab host talking
+# AF_VSOCK to it directly: vsock-tool listens on port 5000 for the
+# guest's 16 MiB and connects to CID 7 port 6000 (retrying until the
+# guest listens) to send 16 MiB; port 5999 has no listener, the guest's
+# connect there is refused by the host kernel.
+check_guest_vhost_vsock() {
+	load_mod vhost_vsock || return 1
+	[ -c /dev/vhost-vsock ] || { echo "/dev/vhost-vsock did not appear"; return 1; }
+	[ -x /lab/bin/vsock-tool ] || { echo "vsock-tool was not built"; return 1; }
+	rm -f /tmp/vhvsock-g2h.out /tmp/vhvsock-h2g.out
+	/lab/bin/vsock-tool recv 5000 >/tmp/vhvsock-g2h.out 2>&1 &
+	g2h=$!
+	/lab/bin/vsock-tool send 7 6000 16777216 200 >/tmp/vhvsock-h2g.out 2>&1 &
+	h2g=$!
+	run_cvmm vhvsock vsock --cpus 1 --memory 256M --vsock cid=7,vhost=on </dev/null
+	i=0
+	while kill -0 $g2h 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	kill $g2h $h2g 2>/dev/null
+	wait $g2h $h2g 2>/dev/null
+	echo "host side, guest->host: $(cat /tmp/vhvsock-g2h.out | tr '\n' ' ')"
+	echo "host side, host->guest: $(cat /tmp/vhvsock-h2g.out | tr '\n' ' ')"
+	grep -q "^guest| LAB-VSOCK-DONE" /tmp/vhvsock.log ||
+		{ echo "the guest did not finish its vsock checks"; return 1; }
+	ok=0
+	vsock_transfer g2h /tmp/vhvsock-g2h.out "guest -> host (port 5000)" vhvsock || ok=1
+	vsock_transfer h2g /tmp/vhvsock-h2g.out "host -> guest (CID 7 port 6000)" vhvsock || ok=1
+	l=$(sed -n "s/^guest| vsock: refused //p" /tmp/vhvsock.log | head -1)
+	echo "guest connect to host port 5999 (no listener): '$l'"
+	case "$l" in REFUSED*) ;; *) ok=1 ;; esac
+	[ "$(cat /tmp/vhvsock.rc)" = 0 ] || { echo "cvmm exit status $(cat /tmp/vhvsock.rc)"; ok=1; }
+	return $ok
+}
+
 # virtio-mmio (cvmm --transport mmio): the guest-hvc0 boot's virtio
 # devices (console and rng) sit on virtio_mmio platform devices, which
 # Linux found through cvmm's ACPI tables (LNRO0005: Debian's virtio_mmio
@@ -903,13 +939,15 @@ check_transport_mmio() {
 	esac
 }
 
-# virtio-net on a tap (cvmm --net tap=labtap0, which creates it): the lab
-# host is 10.0.3.1 on the tap, the guest 10.0.3.2 (guest-init.sh, labmode
-# net); with 2 vCPUs and queues=2 the guest driver sets up 2 queue pairs
-# (VQ_PAIRS_SET on the control queue; the tap attaches its second queue);
-# the guest pings the host, sends 64 MiB to a host nc and receives 64 MiB
-# from another; both arrive with the sender's md5.
-check_guest_net_tap() {
+# virtio-net on a tap, the lab host's side (shared by guest-net-tap and
+# guest-vhost-net): net_tap_run <boot name> <vCPUs> <--net value> runs
+# cvmm (which creates labtap0) with the guest in labmode net; the lab host
+# is 10.0.3.1 on the tap, the guest 10.0.3.2 (guest-init.sh); the guest
+# pings the host, sends 64 MiB to a host nc and receives 64 MiB from
+# another.  net_tap_verify <boot name>: the ping answered and both
+# transfers arrived with the sender's md5.
+net_tap_run() {
+	name=$1 cpus=$2 netarg=$3
 	load_mod tun || return 1
 	[ -c /dev/net/tun ] || { echo "/dev/net/tun did not appear"; return 1; }
 	rm -f /tmp/net-recv /tmp/net-send
@@ -932,29 +970,70 @@ check_guest_net_tap() {
 		ip addr add 10.0.3.1/24 dev labtap0
 		ip link set labtap0 up
 	) &
-	run_cvmm net net --cpus 2 --memory 512M --net tap=labtap0,queues=2 </dev/null
+	run_cvmm $name net --cpus $cpus --memory 512M --net $netarg </dev/null
 	exec 7>&-
 	kill $rpid $spid 2>/dev/null
-	grep -q "^guest| LAB-NET-DONE" /tmp/net.log || { echo "the guest did not finish (no LAB-NET-DONE)"; return 1; }
+	grep -q "^guest| LAB-NET-DONE" /tmp/$name.log || { echo "the guest did not finish (no LAB-NET-DONE)"; return 1; }
+}
+net_tap_verify() {
+	name=$1
 	ok=0
-	echo "guest eth0: $(lab_info net net-eth0)"
+	echo "guest eth0: $(lab_info $name net-eth0)"
+	echo "ping: $(lab_info $name net-ping)"
+	case "$(lab_info $name net-ping)" in ok*) ;; *) ok=1 ;; esac
+	out=$(lab_info $name net-out-md5)
+	got=$(md5sum </tmp/net-recv | cut -d' ' -f1)
+	echo "guest->host: guest sent md5 $out, host got $(wc -c </tmp/net-recv) bytes md5 $got (guest uptime $(lab_info $name net-out-time))"
+	[ -n "$out" ] && [ "$out" = "$got" ] || ok=1
+	want=$(md5sum </tmp/net-send | cut -d' ' -f1)
+	in=$(lab_info $name net-in-md5)
+	echo "host->guest: host sent md5 $want, guest got $in (guest uptime $(lab_info $name net-in-time))"
+	[ "$in" = "$want 67108864" ] || ok=1
+	echo "guest interrupts per queue: $(lab_info $name net-irqs)"
+	[ "$(cat /tmp/$name.rc)" = 0 ] || { echo "cvmm exit status $(cat /tmp/$name.rc)"; ok=1; }
+	return $ok
+}
+
+# virtio-net on a tap (cvmm --net tap=labtap0,queues=2): with 2 vCPUs the
+# guest driver sets up 2 queue pairs (VQ_PAIRS_SET on the control queue;
+# the tap attaches its second queue), then net_tap_verify.
+check_guest_net_tap() {
+	net_tap_run net 2 tap=labtap0,queues=2 || return 1
+	ok=0
 	echo "guest queues (2 vCPUs, queues=2): $(lab_info net net-queues)"
 	case "$(lab_info net net-queues)" in
 	*rx-1*tx-1*) ;;
 	*) echo "the guest did not set up 2 queue pairs"; ok=1 ;;
 	esac
-	echo "ping: $(lab_info net net-ping)"
-	case "$(lab_info net net-ping)" in ok*) ;; *) ok=1 ;; esac
-	out=$(lab_info net net-out-md5)
-	got=$(md5sum </tmp/net-recv | cut -d' ' -f1)
-	echo "guest->host: guest sent md5 $out, host got $(wc -c </tmp/net-recv) bytes md5 $got (guest uptime $(lab_info net net-out-time))"
-	[ -n "$out" ] && [ "$out" = "$got" ] || ok=1
-	want=$(md5sum </tmp/net-send | cut -d' ' -f1)
-	in=$(lab_info net net-in-md5)
-	echo "host->guest: host sent md5 $want, guest got $in (guest uptime $(lab_info net net-in-time))"
-	[ "$in" = "$want 67108864" ] || ok=1
-	echo "guest interrupts per queue: $(lab_info net net-irqs)"
-	[ "$(cat /tmp/net.rc)" = 0 ] || { echo "cvmm exit status $(cat /tmp/net.rc)"; ok=1; }
+	net_tap_verify net || ok=1
+	return $ok
+}
+
+# virtio-net with the kernel's vhost-net moving the frames (cvmm --net
+# tap=labtap0,vhost=on): the same guest and host sides as guest-net-tap
+# (one queue pair).  While cvmm runs, the lab looks for the kernel's
+# vhost worker of cvmm ("vhost-<pid>": a kernel thread, or a thread of
+# cvmm on Linux 6.4 and later) as evidence that vhost moved the data.
+check_guest_vhost_net() {
+	load_mod vhost_net || return 1
+	[ -c /dev/vhost-net ] || { echo "/dev/vhost-net did not appear"; return 1; }
+	rm -f /tmp/vhnet-workers
+	(
+		i=0
+		while [ $i -lt 600 ] && [ ! -s /tmp/vhnet-workers ]; do
+			grep -l "^vhost-" /proc/[0-9]*/comm /proc/[0-9]*/task/*/comm 2>/dev/null |
+				while read -r f; do echo "$(cat $f 2>/dev/null) ($f)"; done >/tmp/vhnet-workers
+			sleep 0.5
+			i=$((i + 1))
+		done
+	) &
+	wpid=$!
+	net_tap_run vhnet 1 tap=labtap0,vhost=on || { kill $wpid 2>/dev/null; return 1; }
+	kill $wpid 2>/dev/null
+	ok=0
+	net_tap_verify vhnet || ok=1
+	echo "vhost workers seen while cvmm ran: $(sort -u /tmp/vhnet-workers | tr '\n' ' ')"
+	[ -s /tmp/vhnet-workers ] || { echo "no vhost worker seen"; ok=1; }
 	return $ok
 }
 

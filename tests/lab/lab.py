@@ -33,6 +33,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # VFIO.  Dependencies are added from `modinfo -F depends`.
 LAB_MODULES = ["kvm_amd", "kvm_intel", "vfio", "vfio_iommu_type1", "vfio_pci"]
 LAB_MODULES.append("tun")  # guest-net-tap: cvmm --net tap
+# guest-vhost-net, guest-vhost-vsock: cvmm --net tap=..,vhost=on, --vsock
+# cid=..,vhost=on (/dev/vhost-net, /dev/vhost-vsock)
+LAB_MODULES += ["vhost_net", "vhost_vsock"]
 # Modules of the nested guests, loaded in this order by the guest's /init.
 GUEST_MODULES = [
     "virtio", "virtio_ring", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
@@ -833,6 +836,7 @@ CHECKS = ["up", "kvm", "vfio", "vfio-edu", "kvm-suite", "guest-up", "guest-check
           "guest-msix-smp", "guest-net-tap",
           "guest-vsock", "vsock-guest-to-host", "vsock-host-to-guest",
           "vsock-refused", "qemu-vhost-user-blk",
+          "guest-vhost-net", "guest-vhost-vsock",
           "cvmm-bench"]
 
 # Host-side budget of one check (wall clock, seconds; scaled by
@@ -847,6 +851,7 @@ CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300, "guest-poweroff": 300,
                 "guest-panic": 300, "guest-acpi-off": 300,
                 "guest-vfio": 300, "guest-net-tap": 300,
                 "guest-vsock": 300, "qemu-vhost-user-blk": 300,
+                "guest-vhost-net": 300, "guest-vhost-vsock": 300,
                 "cvmm-bench": 900}
 CHECK_BUDGET_DEFAULT = 90
 SUB_BUDGET = 150
@@ -862,7 +867,8 @@ def check_budget(name, sub=None):
 # Checks that make a nested boot (cvmm) that others read.
 BOOT_CHECKS = {"guest-up", "guest-poweroff", "guest-panic", "guest-hvc0",
                "guest-acpi-off", "guest-intx", "guest-msix-smp",
-               "guest-vfio", "guest-net-tap", "guest-vsock"}
+               "guest-vfio", "guest-net-tap", "guest-vsock",
+               "guest-vhost-net", "guest-vhost-vsock"}
 # Checks that read the boot of guest-poweroff (the others read guest-up's).
 POWEROFF_READERS = {"guest-cpus-4", "guest-serial-input"}
 # Checks that read other boots.
@@ -890,6 +896,8 @@ def check_needs(name):
 # it, with no result, in a fresh-clone run of the whole suite (2026-12-02);
 # it stays out of the default run until that hang is understood.
 OPT_IN_CHECKS = {"guest-net-tap"}
+# guest-vhost-net takes the same tap path (labtap0, 64 MiB each way).
+OPT_IN_CHECKS.add("guest-vhost-net")
 
 
 def select_checks(order, only):

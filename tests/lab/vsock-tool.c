@@ -8,9 +8,14 @@
  * received, so the lab compares the two lines.
  *
  * In the guest (AF_VSOCK):
- *   vsock-tool send CID PORT BYTES   connect, send BYTES, shut down the
+ *   vsock-tool send CID PORT BYTES [SECONDS]
+ *                                    connect, send BYTES, shut down the
  *                                    write side, wait for the peer's close
- *                                    -> "SENT <bytes> <fnv> <ms>"
+ *                                    -> "SENT <bytes> <fnv> <ms>"; with
+ *                                    SECONDS a failed connect is retried
+ *                                    every 200 ms that long (the lab host
+ *                                    on vhost-vsock, before the guest
+ *                                    listens)
  *   vsock-tool recv PORT             listen (prints "LISTENING"), accept
  *                                    one, read to end of file
  *                                    -> "RECV <bytes> <fnv> <ms>"
@@ -206,12 +211,23 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	if (argc == 5 && !strcmp(argv[1], "send")) {
-		fd = vsock_connect((unsigned)num(argv[2]),
-				   (unsigned)num(argv[3]));
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "send")) {
+		uint64_t until = t0 + (argc == 6 ? num(argv[5]) * 1000 : 0);
+		unsigned tries = 1;
+
+		while ((fd = vsock_connect((unsigned)num(argv[2]),
+					   (unsigned)num(argv[3]))) < 0 &&
+		       now_ms() < until) {
+			usleep(200000);
+			tries++;
+		}
 		if (fd < 0)
 			return fail("connect");
-		return send_stream(fd, num(argv[4]), t0);
+		if (argc == 6)
+			fprintf(stderr,
+				"vsock-tool: connected after %u tries\n",
+				tries);
+		return send_stream(fd, num(argv[4]), argc == 6 ? now_ms() : t0);
 	}
 	if (argc == 3 && !strcmp(argv[1], "recv")) {
 		struct sockaddr_vm a = {.svm_family = AF_VSOCK,
@@ -307,7 +323,8 @@ int main(int argc, char **argv)
 			usleep(200000);
 		}
 	}
-	fprintf(stderr, "usage: vsock-tool send CID PORT BYTES | recv PORT | "
+	fprintf(stderr, "usage: vsock-tool send CID PORT BYTES [SECONDS] | "
+			"recv PORT | "
 			"refused CID PORT | unix-recv PATH | "
 			"unix-send PATH PORT BYTES SECONDS\n");
 	return 2;

@@ -585,6 +585,8 @@ static void pair_close(struct net_pair *p)
 {
 	struct virtio_net *n = p->n;
 
+	if (p->open && n->ops->rings_stop)
+		n->ops->rings_stop(n->be, p->idx);
 	if (p->open && n->ops->close_queue_pair)
 		n->ops->close_queue_pair(n->be, p->idx);
 	p->open = false;
@@ -605,6 +607,17 @@ static int set_pairs(struct virtio_net *n, uint32_t want)
 			int r = n->ops->open_queue_pair(n->be, i);
 
 			if (r < 0) {
+				while (i-- > n->cur_pairs)
+					pair_close(&n->pairs[i]);
+				return r;
+			}
+		}
+		if (n->ops->rings_start) {
+			int r = n->ops->rings_start(n->be, i, n->vdev);
+
+			if (r < 0) {
+				if (n->ops->close_queue_pair)
+					n->ops->close_queue_pair(n->be, i);
 				while (i-- > n->cur_pairs)
 					pair_close(&n->pairs[i]);
 				return r;
@@ -840,6 +853,11 @@ static void op_queue_notify(void *opaque, uint16_t queue)
 	}
 	if (queue / 2u >= n->cur_pairs)
 		return; /* a pair the driver does not use */
+	/* Rings the backend serves (vhost-net): pass the kick on. */
+	if (n->ops->rings_start) {
+		n->ops->rings_notify(n->be, queue / 2u, queue);
+		return;
+	}
 	p = &n->pairs[queue / 2u];
 	if (queue % 2 == 0) {
 		p->rx_stalled = false;
@@ -963,7 +981,11 @@ int virtio_net_create(const struct virtio_net_backend_ops *ops, void *be,
 	uint16_t v;
 	int ret;
 
-	if (!ops || !ops->recv || !ops->send || !ops->rx_fd || !out)
+	if (!ops || !ops->rx_fd || !out)
+		return -EINVAL;
+	/* Frames moved by the device, or rings served by the backend. */
+	if (ops->rings_start ? !ops->rings_stop || !ops->rings_notify
+			     : !ops->recv || !ops->send)
 		return -EINVAL;
 	if (opts)
 		o = *opts;
@@ -1007,6 +1029,20 @@ int virtio_net_create(const struct virtio_net_backend_ops *ops, void *be,
 	if (n->be_hdr && ops->offloads)
 		feat |= ops->offloads(be) & VIRTIO_NET_OFFLOAD_FEATURES;
 	feat &= ~o.no_features;
+	if (ops->ring_features) {
+		uint64_t rf = ops->ring_features(be);
+
+		if (!(rf & F(VIRTIO_DEVICE_F_VERSION_1))) { /* modern only */
+			net_free(n);
+			return -ENOTSUP;
+		}
+		if (!(rf & F(VIRTIO_NET_F_MRG_RXBUF)))
+			feat &= ~F(VIRTIO_NET_F_MRG_RXBUF);
+		if (!(rf & F(VIRTIO_DEVICE_F_INDIRECT_DESC)))
+			info.flags |= VIRTIO_DEVICE_NO_INDIRECT;
+		if (!(rf & F(VIRTIO_DEVICE_F_EVENT_IDX)))
+			info.flags |= VIRTIO_DEVICE_NO_EVENT_IDX;
+	}
 	info.device_id = VIRTIO_NET_DEVICE_ID;
 	info.num_queues = 2 * o.max_pairs + 1;
 	info.queue_max_size = o.queue_size;

@@ -154,6 +154,24 @@ struct virtio_net;
  *                    ready function is called with the lock held, after
  *                    which the device tries every open pair's receive.
  * @destroy:          optional: free the backend (virtio_net_destroy()).
+ *
+ * A backend may instead serve the receive and transmit rings itself (the
+ * kernel's vhost-net: virtio_net_backend_vhost_create()); it then sets
+ * the three ops below, @recv and @send are not called (may be NULL) and
+ * the device keeps the configuration space, the control queue and the
+ * feature negotiation:
+ * @ring_features:    optional: the transport and ring feature bits (24
+ *                    and up, and MRG_RXBUF) the backend can serve; the
+ *                    device offers none it lacks (VERSION_1 is required).
+ * @rings_start:      pair @pair is opened (after @open_queue_pair): take
+ *                    its rings (queues 2 * @pair and 2 * @pair + 1 of
+ *                    @dev) and serve them; the negotiated features were
+ *                    given to @set_offloads.  A negative errno puts the
+ *                    device into NEEDS_RESET.
+ * @rings_stop:       pair @pair is being closed (before
+ *                    @close_queue_pair): stop serving its rings and hand
+ *                    their state back to the device's queues.
+ * @rings_notify:     the driver notified @queue of a started pair.
  */
 struct virtio_net_backend_ops {
 	int (*open_queue_pair)(void *be, uint32_t pair);
@@ -170,6 +188,10 @@ struct virtio_net_backend_ops {
 	int (*aux_fd)(void *be);
 	void (*aux_ready)(void *be, uint32_t revents);
 	void (*destroy)(void *be);
+	uint64_t (*ring_features)(void *be);
+	int (*rings_start)(void *be, uint32_t pair, struct virtio_device *dev);
+	void (*rings_stop)(void *be, uint32_t pair);
+	void (*rings_notify)(void *be, uint32_t pair, uint32_t queue);
 };
 
 /**

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause */
+/*
+ * Queues of a virtio device handed to the kernel's vhost: see
+ * vhost-rings.h.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "vhost-rings.h"
+
+uint64_t vhost_rings_offer(uint64_t offered, uint64_t kernel,
+			   uint64_t device_bits)
+{
+	uint64_t served = VHOST_RINGS_TRANSPORT_BITS | device_bits;
+
+	return offered & ~(served & ~kernel);
+}
+
+int vhost_rings_init(struct vhost_rings *rs, uint32_t n, const uint32_t *queues)
+{
+	memset(rs, 0, sizeof(*rs));
+	if (n == 0 || n > VHOST_RINGS_MAX)
+		return -EINVAL;
+	rs->n = n;
+	for (uint32_t i = 0; i < n; i++) {
+		rs->r[i].set = rs;
+		rs->r[i].queue = queues[i];
+		rs->r[i].kick = rs->r[i].call = rs->r[i].err = -1;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct vhost_ring *r = &rs->r[i];
+
+		r->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		r->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		r->err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (r->kick < 0 || r->call < 0 || r->err < 0) {
+			int e = -errno;
+
+			vhost_rings_fini(rs);
+			return e;
+		}
+	}
+	return 0;
+}
+
+void vhost_rings_fini(struct vhost_rings *rs)
+{
+	for (uint32_t i = 0; i < rs->n; i++) {
+		struct vhost_ring *r = &rs->r[i];
+
+		if (r->kick >= 0)
+			close(r->kick);
+		if (r->call >= 0)
+			close(r->call);
+		if (r->err >= 0)
+			close(r->err);
+		r->kick = r->call = r->err = -1;
+	}
+	rs->n = 0;
+}
+
+/* The kernel used the ring: the queue's interrupt (the kernel already
+ * applied the driver's suppression: EVENT_IDX or NO_INTERRUPT). */
+static void call_ready(void *opaque, uint32_t revents)
+{
+	struct vhost_ring *r = opaque;
+	eventfd_t v;
+
+	(void)revents;
+	if (eventfd_read(r->call, &v) == 0)
+		virtio_device_queue_interrupt(r->set->dev, r->queue);
+}
+
+/* The kernel found the ring unusable (a bad descriptor, an address
+ * outside the table): the device needs a reset. */
+static void err_ready(void *opaque, uint32_t revents)
+{
+	struct vhost_ring *r = opaque;
+	eventfd_t v;
+
+	(void)revents;
+	if (eventfd_read(r->err, &v) == 0)
+		virtio_device_error(r->set->dev);
+}
+
+static int attach(struct vhost_rings *rs, struct virtio_device *dev)
+{
+	if (rs->dev == dev)
+		return 0;
+	if (rs->dev)
+		return -EINVAL;
+	for (uint32_t i = 0; i < rs->n; i++) {
+		struct virtio_poll_fd c = {.fd = rs->r[i].call,
+					   .events = POLLIN,
+					   .ready = call_ready,
+					   .opaque = &rs->r[i]};
+		struct virtio_poll_fd e = {.fd = rs->r[i].err,
+					   .events = POLLIN,
+					   .ready = err_ready,
+					   .opaque = &rs->r[i]};
+		int err = virtio_device_add_poll_fd(dev, &c, NULL);
+
+		if (!err)
+			err = virtio_device_add_poll_fd(dev, &e, NULL);
+		if (err)
+			return err; /* those added stay: harmless until
+				     * destroy, and rs->dev stays NULL */
+	}
+	rs->dev = dev;
+	return 0;
+}
+
+static int ring_start(struct vhost_ring *r, struct vhost_kernel *vk,
+		      unsigned int index)
+{
+	struct virtq *q = virtio_device_queue(r->set->dev, r->queue);
+	struct virtq_state *st;
+	unsigned int base;
+	int err;
+
+	if (!q || !virtq_ready(q))
+		return -EINVAL;
+	st = malloc(sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	virtq_save(q, st);
+	base = st->next_avail;
+	free(st);
+	err = vhost_kernel_set_vring_num(vk, index, virtq_size(q));
+	if (!err)
+		err = vhost_kernel_set_vring_base(vk, index, base);
+	if (!err)
+		err = vhost_kernel_set_vring_addr(
+			vk, index, virtq_addr(q, VIRTQ_AREA_DESC),
+			virtq_addr(q, VIRTQ_AREA_AVAIL),
+			virtq_addr(q, VIRTQ_AREA_USED));
+	if (!err)
+		err = vhost_kernel_set_vring_call(vk, index, r->call);
+	if (!err)
+		err = vhost_kernel_set_vring_err(vk, index, r->err);
+	if (!err)
+		err = vhost_kernel_set_vring_kick(vk, index, r->kick);
+	if (!err)
+		r->started = true;
+	return err;
+}
+
+int vhost_rings_start(struct vhost_rings *rs, struct vhost_kernel *vk,
+		      struct virtio_device *dev, uint64_t acked)
+{
+	int err = attach(rs, dev);
+
+	if (!err)
+		err = vhost_kernel_set_features(vk, acked);
+	if (!err)
+		err = vhost_kernel_set_mem_table(vk, virtio_device_memory(dev));
+	for (uint32_t i = 0; !err && i < rs->n; i++)
+		err = ring_start(&rs->r[i], vk, i);
+	if (err)
+		vhost_rings_stop(rs, vk);
+	return err;
+}
+
+void vhost_rings_kick_all(struct vhost_rings *rs)
+{
+	for (uint32_t i = 0; i < rs->n; i++)
+		if (rs->r[i].started)
+			eventfd_write(rs->r[i].kick, 1);
+}
+
+bool vhost_rings_notify(struct vhost_rings *rs, uint32_t queue)
+{
+	for (uint32_t i = 0; i < rs->n; i++) {
+		if (rs->r[i].queue != queue)
+			continue;
+		if (rs->r[i].started)
+			eventfd_write(rs->r[i].kick, 1);
+		return true;
+	}
+	return false;
+}
+
+/* Load the kernel's index into the queue: everything before @base was
+ * used (the kernel completes what it took before GET_VRING_BASE
+ * returns). */
+static void ring_take_back(struct vhost_ring *r, unsigned int base)
+{
+	struct virtq *q = virtio_device_queue(r->set->dev, r->queue);
+	struct virtq_state *st = malloc(sizeof(*st));
+
+	if (!q || !st) {
+		free(st);
+		return;
+	}
+	virtq_save(q, st);
+	if (st->ready) {
+		st->next_avail = st->next_used = (uint16_t)base;
+		st->signalled_used = (uint16_t)base;
+		st->signalled_valid = 0;
+		st->in_flight = 0;
+		memset(st->in_flight_heads, 0, sizeof(st->in_flight_heads));
+		/* A ring the kernel left inconsistent: the queue keeps its
+		 * state (a reset follows anyway on the error path). */
+		if (virtq_restore(q, st) < 0)
+			virtio_device_error(r->set->dev);
+	}
+	free(st);
+}
+
+void vhost_rings_stop(struct vhost_rings *rs, struct vhost_kernel *vk)
+{
+	for (uint32_t i = 0; i < rs->n; i++) {
+		struct vhost_ring *r = &rs->r[i];
+		unsigned int base;
+
+		if (!r->started)
+			continue;
+		r->started = false;
+		/* Stops the ring in the kernel; its index comes back. */
+		if (vhost_kernel_get_vring_base(vk, i, &base) == 0) {
+			r->base = base;
+			ring_take_back(r, base);
+		} else {
+			virtio_device_error(rs->dev);
+		}
+		vhost_kernel_set_vring_kick(vk, i, -1);
+		vhost_kernel_set_vring_call(vk, i, -1);
+		vhost_kernel_set_vring_err(vk, i, -1);
+	}
+}

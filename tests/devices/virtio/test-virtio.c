@@ -1594,6 +1594,79 @@ START_TEST(test_core_create_checks)
 }
 END_TEST
 
+/*
+ * virtio_device_set_ring_features(), the switch cvmm's --virtio-ring
+ * uses: bad bits and a started driver are refused; the offer shows in
+ * feature page 1 through the transport; a driver that accepts IN_ORDER
+ * when only RING_PACKED is offered fails FEATURES_OK; a device type that
+ * knows nothing of layouts (virtio-rng) serves a packed ring through
+ * virtio-pci (descriptor ring, driver and device event areas in
+ * queue_desc / queue_driver / queue_device), across a ring wrap, then
+ * after a reset serves a split ring to a driver that declines it.
+ */
+START_TEST(test_core_ring_features_switch)
+{
+	struct vring_used_elem e;
+	uint16_t head;
+
+	rng_create(NULL);
+	ck_assert_uint_eq(virtio_device_offered_features(vdev) &
+				  (F_PACKED | F_IN_ORDER),
+			  0);
+	ck_assert_int_eq(virtio_device_set_ring_features(NULL, F_PACKED),
+			 -EINVAL);
+	ck_assert_int_eq(virtio_device_set_ring_features(vdev, F_EVENT_IDX),
+			 -EINVAL);
+	ck_assert_int_eq(
+		virtio_device_set_ring_features(vdev, F_PACKED | (1ull << 36)),
+		-EINVAL);
+	ck_assert_int_eq(virtio_device_set_ring_features(vdev,
+							 F_PACKED | F_IN_ORDER),
+			 0);
+	ck_assert_int_eq(virtio_device_set_ring_features(vdev, F_PACKED), 0);
+	ck_assert_uint_eq(virtio_device_offered_features(vdev) &
+				  (F_PACKED | F_IN_ORDER),
+			  F_PACKED);
+	pci_attach();
+	/* Hostile: IN_ORDER accepted but not offered. */
+	ck_assert(!pci_negotiate(F_VERSION_1 | F_PACKED | F_IN_ORDER));
+	ck_assert_uint_eq(virtio_device_features(vdev), 0);
+	/* Once the driver started the offer is fixed. */
+	ck_assert_int_eq(virtio_device_set_ring_features(vdev, 0), -EBUSY);
+	wr(COMMON(VIRTIO_PCI_COMMON_DFSELECT), 4, 1);
+	ck_assert_uint_eq(rd(COMMON(VIRTIO_PCI_COMMON_DF), 4) & 0xc, 0x4);
+
+	pci_probe(F_VERSION_1 | F_EVENT_IDX | F_PACKED, 1);
+	ck_assert_uint_eq(virtq_features(virtio_device_queue(vdev, 0)) &
+				  F_PACKED,
+			  F_PACKED);
+	for (unsigned k = 0; k < 3 * QSIZE / 2; k++) {
+		head = add_write_buf(0, BUF_BASE + (k % 8) * 64, 64);
+		wr(pci_notify_addr(0), 2, 0);
+		ck_assert_int_eq(get_used(0, &e), 1);
+		ck_assert_uint_eq(e.id, head);
+		ck_assert_uint_eq(e.len, 64);
+	}
+	ck_assert(!virtio_device_needs_reset(vdev));
+	ck_assert_uint_eq(virtio_rng_bytes_served(vdev), 3 * QSIZE / 2 * 64);
+
+	/* Reset: the driver declines RING_PACKED and gets a split ring. */
+	virtq_driver_destroy(drv[0]);
+	drv[0] = NULL;
+	pci_probe(F_VERSION_1, 1);
+	ck_assert_uint_eq(
+		virtq_features(virtio_device_queue(vdev, 0)) & F_PACKED, 0);
+	head = add_write_buf(0, BUF_BASE, 16);
+	wr(pci_notify_addr(0), 2, 0);
+	ck_assert_int_eq(get_used(0, &e), 1);
+	ck_assert_uint_eq(e.id, head);
+	ck_assert_uint_eq(e.len, 16);
+	/* After the reset the offer may change again. */
+	wr(COMMON(VIRTIO_PCI_COMMON_STATUS), 1, 0);
+	ck_assert_int_eq(virtio_device_set_ring_features(vdev, 0), 0);
+}
+END_TEST
+
 static unsigned watcher_calls;
 
 static void watcher(void *opaque, struct virtio_device *d)
@@ -2037,6 +2110,7 @@ static Suite *virtio_suite(void)
 	tcase_add_test(tc, test_core_one_transport);
 	tcase_add_test(tc, test_core_features_ok_and_activate_ops);
 	tcase_add_test(tc, test_core_memory_change_breaks_queue);
+	tcase_add_test(tc, test_core_ring_features_switch);
 	suite_add_tcase(s, tc);
 
 	th = tcase_create("threads");

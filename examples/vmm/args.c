@@ -65,6 +65,12 @@ static const char usage_text[] =
 	"  --vsock cid=N,socket=PATH\n"
 	"                      a virtio-vsock device, host side on unix "
 	"sockets\n"
+	"  --virtio-ring split|packed[,in_order=on]\n"
+	"                      virtqueue layout the virtio devices offer "
+	"(default\n"
+	"                      split); in_order=on also offers IN_ORDER on "
+	"disks\n"
+	"                      with backend=sync\n"
 	"  --verbose           startup figures and the reason of every exit "
 	"on stderr\n"
 	"  --help              this text\n"
@@ -409,6 +415,41 @@ static int parse_channel(char *s, struct cvmm_channel *ch)
 	return 0;
 }
 
+/* split|packed[,in_order=on|off]: the ring layout (and IN_ORDER) the
+ * virtio devices offer; the guest's driver still chooses. */
+static int parse_virtio_ring(char *s, struct cvmm_opts *o)
+{
+	char *save = NULL, *item = strtok_r(s, ",", &save);
+
+	if (!item)
+		return bad("--virtio-ring", "split or packed is required");
+	if (!strcmp(item, "split"))
+		o->ring_packed = false;
+	else if (!strcmp(item, "packed"))
+		o->ring_packed = true;
+	else
+		return bad("--virtio-ring", "'%s' is not split or packed",
+			   item);
+	while ((item = strtok_r(NULL, ",", &save))) {
+		char *v = strchr(item, '=');
+
+		if (!v || strncmp(item, "in_order=", 9))
+			return bad("--virtio-ring",
+				   "'%s': only in_order=on|off may follow "
+				   "the layout",
+				   item);
+		v++;
+		if (!strcmp(v, "on"))
+			o->ring_in_order = true;
+		else if (!strcmp(v, "off"))
+			o->ring_in_order = false;
+		else
+			return bad("--virtio-ring", "in_order=%s: on or off",
+				   v);
+	}
+	return 0;
+}
+
 enum {
 	OPT_KERNEL = 256,
 	OPT_INITRD,
@@ -424,6 +465,7 @@ enum {
 	OPT_TRANSPORT,
 	OPT_NET,
 	OPT_VSOCK,
+	OPT_VIRTIO_RING,
 	OPT_VERBOSE,
 	OPT_HELP,
 	OPT_VERSION,
@@ -445,6 +487,7 @@ static const struct option long_opts[] = {
 	{"transport", required_argument, NULL, OPT_TRANSPORT},
 	{"net", required_argument, NULL, OPT_NET},
 	{"vsock", required_argument, NULL, OPT_VSOCK},
+	{"virtio-ring", required_argument, NULL, OPT_VIRTIO_RING},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -602,6 +645,11 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 			break;
 		case OPT_VSOCK:
 			r = cvmm_vsock_parse(optarg, &o->vsock);
+			if (r)
+				return r;
+			break;
+		case OPT_VIRTIO_RING:
+			r = parse_virtio_ring(optarg, o);
 			if (r)
 				return r;
 			break;

@@ -253,6 +253,7 @@ packed)
 		echo "LAB-INFO packed-dev $(basename $d) device $(cat $d/device) driver $(basename "$(readlink -f $d/driver)") bit34 $(echo "$f" | cut -c35) bit35 $(echo "$f" | cut -c36) features $f"
 	done
 	/checks/blk
+	BLK_NAME=blk-uring BLK_RW_SERIAL=labur /checks/blk
 	ip link set lo up
 	ip addr add 10.0.4.2/24 dev eth0
 	ip link set eth0 up

@@ -401,15 +401,16 @@ check_guest_memory() {
 }
 
 # virtio-blk (cvmm --disk): one aspect of guest-checks/blk each;
-# blk_aspect <aspect> [<boot>] (the guest-up boot by default).
+# blk_aspect <aspect> [<boot> [<prefix>]] (the guest-up boot and "blk" by
+# default).
 blk_aspect() {
-	b=${2:-guest}
+	b=${2:-guest} n=${3:-blk}
 	need_boot $b || return 1
-	grep "^guest| blk: disks" /tmp/$b.log | sed 's/^guest| //'
-	l=$(grep -m1 "^guest| blk: $1 " /tmp/$b.log | sed 's/^guest| //')
-	[ -n "$l" ] || { echo "the guest did not report blk $1"; grep "^guest| blk: " /tmp/$b.log | sed 's/^guest| //'; return 1; }
+	grep "^guest| $n: disks" /tmp/$b.log | sed 's/^guest| //'
+	l=$(grep -m1 "^guest| $n: $1 " /tmp/$b.log | sed 's/^guest| //')
+	[ -n "$l" ] || { echo "the guest did not report $n $1"; grep "^guest| $n: " /tmp/$b.log | sed 's/^guest| //'; return 1; }
 	echo "$l"
-	case "$l" in "blk: $1 PASS"*) return 0 ;; esac
+	case "$l" in "$n: $1 PASS"*) return 0 ;; esac
 	return 1
 }
 check_guest_blk_read() { blk_aspect read; }
@@ -808,17 +809,21 @@ check_guest_net_tap() {
 
 # Packed virtqueues on a real driver: one boot of its own with
 # `--virtio-ring packed,in_order=on` and an rng, the two disks of
-# guest-checks/blk (fresh images) and a tap (labtap1, lab host 10.0.4.1;
-# guest labmode=packed).  Sub-checks: every virtio device negotiated
+# guest-checks/blk (fresh images), a third read-write disk on io_uring
+# (serial labur) and a tap (labtap1, lab host 10.0.4.1; guest
+# labmode=packed).  Sub-checks: every virtio device negotiated
 # RING_PACKED (bit 34 of its sysfs features; bit 35, IN_ORDER, is shown:
 # the disks offer it, Linux 6.1's virtio_ring does not accept it); the blk
-# read and write aspects of guest-checks/blk over the packed rings (the
-# write found in the host file after cvmm exited); ping and 4 MiB each way
+# read, write and readonly aspects of guest-checks/blk over the packed
+# rings, read and write again on the io_uring disk (the writes found in the
+# host files after cvmm exited); ping and 4 MiB each way
 # over the tap with the sender's md5; cvmm's exit status.
 check_guest_packed() {
-	rm -f /tmp/packed-rw.img /tmp/packed-ro.img /tmp/packed-recv /tmp/packed-send /tmp/packed-hold
-	dd if=/dev/zero of=/tmp/packed-rw.img bs=1M count=16 2>/dev/null
-	printf 'LAB-HOST-PATTERN-0123456789\n' | dd of=/tmp/packed-rw.img conv=notrunc 2>/dev/null
+	rm -f /tmp/packed-rw.img /tmp/packed-ur.img /tmp/packed-ro.img /tmp/packed-recv /tmp/packed-send /tmp/packed-hold
+	for f in rw ur; do
+		dd if=/dev/zero of=/tmp/packed-$f.img bs=1M count=16 2>/dev/null
+		printf 'LAB-HOST-PATTERN-0123456789\n' | dd of=/tmp/packed-$f.img conv=notrunc 2>/dev/null
+	done
 	dd if=/dev/zero of=/tmp/packed-ro.img bs=1M count=1 2>/dev/null
 	net_args=
 	if load_mod tun >/tmp/packed-tun.log 2>&1 && [ -c /dev/net/tun ]; then
@@ -847,6 +852,7 @@ check_guest_packed() {
 		--virtio-ring packed,in_order=on \
 		--disk path=/tmp/packed-rw.img,serial=labrw \
 		--disk path=/tmp/packed-ro.img,readonly=on,serial=labro \
+		--disk path=/tmp/packed-ur.img,backend=io_uring,serial=labur \
 		$net_args </dev/null
 	if [ -n "$net_args" ]; then
 		exec 7>&-
@@ -862,12 +868,12 @@ check_guest_packed() {
 	cat /tmp/packed-devs
 	n=$(wc -l </tmp/packed-devs)
 	p=$(grep -c " bit34 1 " /tmp/packed-devs)
-	want=3
-	[ -n "$net_args" ] && want=4
+	want=4
+	[ -n "$net_args" ] && want=5
 	[ "$n" = $want ] && [ "$p" = $want ] && ok=1 || ok=0
-	sub ring-packed $ok "$p of $n virtio devices negotiated RING_PACKED (want $want: rng, 2 disks$([ -n "$net_args" ] && echo ", net"))"
+	sub ring-packed $ok "$p of $n virtio devices negotiated RING_PACKED (want $want: rng, 3 disks$([ -n "$net_args" ] && echo ", net"))"
 	ino=$(grep -c " bit35 1 " /tmp/packed-devs)
-	echo "guest-packed: IN_ORDER (bit 35) negotiated by $ino devices (offered by the 2 sync disks; Linux 6.1 clears it)"
+	echo "guest-packed: IN_ORDER (bit 35) negotiated by $ino devices (offered by the 2 sync-backend disks; Linux 6.1 clears it)"
 	( blk_aspect read packed ) && ok=1 || ok=0
 	sub blk-read $ok "the guest read the host's pattern over a packed ring"
 	( blk_aspect write packed ) && ok=1 || ok=0
@@ -876,6 +882,13 @@ check_guest_packed() {
 	sub blk-write $ok "host file at 1 MiB after cvmm exited: '$got'"
 	( blk_aspect readonly packed ) && ok=1 || ok=0
 	sub blk-readonly $ok "the read-only disk refused the guest's write"
+	# The same on the io_uring disk: completions out of pop order.
+	( blk_aspect read packed blk-uring ) && ok=1 || ok=0
+	sub blk-uring-read $ok "backend=io_uring: the guest read the host's pattern over a packed ring"
+	( blk_aspect write packed blk-uring ) && ok=1 || ok=0
+	got=$(dd if=/tmp/packed-ur.img bs=512 skip=2048 count=1 2>/dev/null | head -c 28)
+	[ "$got" = "LAB-GUEST-PATTERN-9876543210" ] || ok=0
+	sub blk-uring-write $ok "backend=io_uring: host file at 1 MiB after cvmm exited: '$got'"
 	if [ -n "$net_args" ]; then
 		v=$(lab_info packed packed-ping)
 		case "$v" in ok*) ok=1 ;; *) ok=0 ;; esac

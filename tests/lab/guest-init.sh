@@ -24,7 +24,8 @@
 #   packed            cvmm --virtio-ring packed (lab check guest-packed):
 #                     per virtio device its negotiated features (bits 34
 #                     RING_PACKED, 35 IN_ORDER), /checks/blk on the disks,
-#                     then ping and 4 MiB each way over a tap; powers off
+#                     /checks/channel, 1 MiB over vsock to the host, then
+#                     ping and 4 MiB each way over a tap; powers off
 #   bench             `reboot -f` at once (the boot benchmark)
 #   reboot            LAB-INFO lines (also the MP table and the timer
 #                     interrupt), then `reboot -f` (the acpi=off boot)
@@ -245,8 +246,12 @@ packed)
 	load_mod virtio_blk
 	load_mod virtio_rng
 	load_mod virtio_net
+	load_mod virtio_console
+	load_mod vmw_vsock_virtio_transport
 	i=0
 	while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	i=0
+	while ! grep -qx lab.echo /sys/class/virtio-ports/*/name 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 	for d in /sys/bus/virtio/devices/*; do
 		[ -e "$d/features" ] || continue
 		f=$(cat $d/features)
@@ -254,6 +259,12 @@ packed)
 	done
 	/checks/blk
 	BLK_NAME=blk-uring BLK_RW_SERIAL=labur /checks/blk
+	if /checks/channel; then
+		echo "LAB-INFO packed-channel PASS"
+	else
+		echo "LAB-INFO packed-channel FAIL"
+	fi
+	echo "LAB-INFO packed-vsock-g2h $(vsock-tool send 2 5000 1048576 2>&1)"
 	ip link set lo up
 	ip addr add 10.0.4.2/24 dev eth0
 	ip link set eth0 up

@@ -810,13 +810,14 @@ check_guest_net_tap() {
 # Packed virtqueues on a real driver: one boot of its own with
 # `--virtio-ring packed,in_order=on` and an rng, the two disks of
 # guest-checks/blk (fresh images), a third read-write disk on io_uring
-# (serial labur) and a tap (labtap1, lab host 10.0.4.1; guest
-# labmode=packed).  Sub-checks: every virtio device negotiated
+# (serial labur), the named console port of guest-checks/channel, a vsock
+# device and a tap (labtap1, lab host 10.0.4.1; guest labmode=packed).  Sub-checks: every virtio device negotiated
 # RING_PACKED (bit 34 of its sysfs features; bit 35, IN_ORDER, is shown:
 # the disks offer it, Linux 6.1's virtio_ring does not accept it); the blk
 # read, write and readonly aspects of guest-checks/blk over the packed
 # rings, read and write again on the io_uring disk (the writes found in the
-# host files after cvmm exited); ping and 4 MiB each way
+# host files after cvmm exited); the channel echo; 1 MiB guest->host over
+# vsock with the same checksum at both ends; ping and 4 MiB each way
 # over the tap with the sender's md5; cvmm's exit status.
 check_guest_packed() {
 	rm -f /tmp/packed-rw.img /tmp/packed-ur.img /tmp/packed-ro.img /tmp/packed-recv /tmp/packed-send /tmp/packed-hold
@@ -825,6 +826,12 @@ check_guest_packed() {
 		printf 'LAB-HOST-PATTERN-0123456789\n' | dd of=/tmp/packed-$f.img conv=notrunc 2>/dev/null
 	done
 	dd if=/dev/zero of=/tmp/packed-ro.img bs=1M count=1 2>/dev/null
+	# The host ends of guest-checks/channel and of the vsock transfer.
+	rm -f /tmp/packed-echo.sock /tmp/packed-vsock.sock /tmp/packed-vsock.sock_5000 /tmp/packed-vsock.out
+	/lab/bin/unix-echo /tmp/packed-echo.sock &
+	epid=$!
+	/lab/bin/vsock-tool unix-recv /tmp/packed-vsock.sock_5000 >/tmp/packed-vsock.out 2>&1 &
+	vpid=$!
 	net_args=
 	if load_mod tun >/tmp/packed-tun.log 2>&1 && [ -c /dev/net/tun ]; then
 		net_args="--net tap=labtap1"
@@ -853,7 +860,10 @@ check_guest_packed() {
 		--disk path=/tmp/packed-rw.img,serial=labrw \
 		--disk path=/tmp/packed-ro.img,readonly=on,serial=labro \
 		--disk path=/tmp/packed-ur.img,backend=io_uring,serial=labur \
+		--channel name=lab.echo,socket=/tmp/packed-echo.sock \
+		--vsock cid=7,socket=/tmp/packed-vsock.sock \
 		$net_args </dev/null
+	kill $epid $vpid 2>/dev/null
 	if [ -n "$net_args" ]; then
 		exec 7>&-
 		kill $rpid $spid 2>/dev/null
@@ -868,10 +878,10 @@ check_guest_packed() {
 	cat /tmp/packed-devs
 	n=$(wc -l </tmp/packed-devs)
 	p=$(grep -c " bit34 1 " /tmp/packed-devs)
-	want=4
-	[ -n "$net_args" ] && want=5
+	want=6
+	[ -n "$net_args" ] && want=7
 	[ "$n" = $want ] && [ "$p" = $want ] && ok=1 || ok=0
-	sub ring-packed $ok "$p of $n virtio devices negotiated RING_PACKED (want $want: rng, 3 disks$([ -n "$net_args" ] && echo ", net"))"
+	sub ring-packed $ok "$p of $n virtio devices negotiated RING_PACKED (want $want: rng, 3 disks, console, vsock$([ -n "$net_args" ] && echo ", net"))"
 	ino=$(grep -c " bit35 1 " /tmp/packed-devs)
 	echo "guest-packed: IN_ORDER (bit 35) negotiated by $ino devices (offered by the 2 sync-backend disks; Linux 6.1 clears it)"
 	( blk_aspect read packed ) && ok=1 || ok=0
@@ -889,6 +899,16 @@ check_guest_packed() {
 	got=$(dd if=/tmp/packed-ur.img bs=512 skip=2048 count=1 2>/dev/null | head -c 28)
 	[ "$got" = "LAB-GUEST-PATTERN-9876543210" ] || ok=0
 	sub blk-uring-write $ok "backend=io_uring: host file at 1 MiB after cvmm exited: '$got'"
+	grep "^guest| channel: " /tmp/packed.log | sed 's/^guest| //'
+	[ "$(lab_info packed packed-channel)" = PASS ] && ok=1 || ok=0
+	sub console-channel $ok "virtio-console named port lab.echo: a line echoed through the host's unix socket"
+	gl=$(lab_info packed packed-vsock-g2h)
+	hl=$(grep -m1 "^RECV " /tmp/packed-vsock.out)
+	set -- $gl
+	gb=$2 gs=$3
+	set -- $hl
+	[ "$gb" = 1048576 ] && [ "$2" = 1048576 ] && [ -n "$gs" ] && [ "$gs" = "$3" ] && ok=1 || ok=0
+	sub vsock-guest-to-host $ok "1 MiB to CID 2 port 5000: guest '${gl:-nothing}', host '${hl:-nothing}'"
 	if [ -n "$net_args" ]; then
 		v=$(lab_info packed packed-ping)
 		case "$v" in ok*) ok=1 ;; *) ok=0 ;; esac

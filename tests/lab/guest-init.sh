@@ -243,6 +243,7 @@ packed)
 	# bit, bit 0 first), the blk guest check over packed rings, and the
 	# tap (lab host 10.0.4.1, guest 10.0.4.2): ping, 4 MiB each way.
 	load_mod virtio_pci
+	load_mod virtio_mmio # (for a --transport mmio boot of this mode)
 	load_mod virtio_blk
 	load_mod virtio_rng
 	load_mod virtio_net
@@ -255,7 +256,7 @@ packed)
 	for d in /sys/bus/virtio/devices/*; do
 		[ -e "$d/features" ] || continue
 		f=$(cat $d/features)
-		echo "LAB-INFO packed-dev $(basename $d) device $(cat $d/device) driver $(basename "$(readlink -f $d/driver)") bit34 $(echo "$f" | cut -c35) bit35 $(echo "$f" | cut -c36) features $f"
+		echo "LAB-INFO packed-dev $(basename $d) device $(cat $d/device) driver $(basename "$(readlink -f $d/driver)") bit34 $(echo "$f" | cut -c35) bit35 $(echo "$f" | cut -c36) parent $(basename "$(readlink -f $d/..)") features $f"
 	done
 	/checks/blk
 	BLK_NAME=blk-uring BLK_RW_SERIAL=labur /checks/blk

@@ -818,7 +818,9 @@ check_guest_net_tap() {
 # rings, read and write again on the io_uring disk (the writes found in the
 # host files after cvmm exited); the channel echo; 1 MiB guest->host over
 # vsock with the same checksum at both ends; ping and 4 MiB each way
-# over the tap with the sender's md5; cvmm's exit status.
+# over the tap with the sender's md5; cvmm's exit status.  Then a second
+# boot with --transport mmio (rng and the two disks): RING_PACKED on the
+# LNRO0005 devices, blk read and write.
 check_guest_packed() {
 	rm -f /tmp/packed-rw.img /tmp/packed-ur.img /tmp/packed-ro.img /tmp/packed-recv /tmp/packed-send /tmp/packed-hold
 	for f in rw ur; do
@@ -874,7 +876,7 @@ check_guest_packed() {
 		echo "guest-packed $1: $3"
 		echo "@@LAB-SUB guest-packed $1 $st 0"
 	}
-	sed -n 's/^guest| LAB-INFO packed-dev //p' /tmp/packed.log | cut -d' ' -f1-10 >/tmp/packed-devs
+	sed -n 's/^guest| LAB-INFO packed-dev //p' /tmp/packed.log | cut -d' ' -f1-12 >/tmp/packed-devs
 	cat /tmp/packed-devs
 	n=$(wc -l </tmp/packed-devs)
 	p=$(grep -c " bit34 1 " /tmp/packed-devs)
@@ -924,6 +926,30 @@ check_guest_packed() {
 	fi
 	[ "$(cat /tmp/packed.rc)" = 0 ] && ok=1 || ok=0
 	sub cvmm-exit $ok "cvmm exit status $(cat /tmp/packed.rc)"
+
+	# The same layout over virtio-mmio (--transport mmio: ACPI LNRO0005
+	# devices), a second, shorter boot: rng and the two disks.
+	rm -f /tmp/packed-mrw.img
+	dd if=/dev/zero of=/tmp/packed-mrw.img bs=1M count=16 2>/dev/null
+	printf 'LAB-HOST-PATTERN-0123456789\n' | dd of=/tmp/packed-mrw.img conv=notrunc 2>/dev/null
+	run_cvmm packedmmio packed --cpus 1 --memory 512M --transport mmio \
+		--rng --virtio-ring packed \
+		--disk path=/tmp/packed-mrw.img,serial=labrw \
+		--disk path=/tmp/packed-ro.img,readonly=on,serial=labro </dev/null
+	sed -n 's/^guest| LAB-INFO packed-dev //p' /tmp/packedmmio.log | cut -d' ' -f1-12 >/tmp/packedmmio-devs
+	cat /tmp/packedmmio-devs
+	n=$(wc -l </tmp/packedmmio-devs)
+	p=$(grep " bit34 1 " /tmp/packedmmio-devs | grep -c " parent LNRO0005")
+	[ "$n" = 3 ] && [ "$p" = 3 ] && ok=1 || ok=0
+	sub mmio-ring-packed $ok "$p of $n virtio devices on virtio-mmio (LNRO0005) negotiated RING_PACKED (want 3: rng, 2 disks)"
+	( blk_aspect read packedmmio ) && ok=1 || ok=0
+	sub mmio-blk-read $ok "virtio-mmio: the guest read the host's pattern over a packed ring"
+	( blk_aspect write packedmmio ) && ok=1 || ok=0
+	got=$(dd if=/tmp/packed-mrw.img bs=512 skip=2048 count=1 2>/dev/null | head -c 28)
+	[ "$got" = "LAB-GUEST-PATTERN-9876543210" ] || ok=0
+	sub mmio-blk-write $ok "virtio-mmio: host file at 1 MiB after cvmm exited: '$got'"
+	[ "$(cat /tmp/packedmmio.rc)" = 0 ] && ok=1 || ok=0
+	sub mmio-cvmm-exit $ok "cvmm exit status $(cat /tmp/packedmmio.rc)"
 	return $rc
 }
 

@@ -72,6 +72,12 @@ static const char usage_text[] =
 	"                      a virtio-fs device served by a vhost-user-fs "
 	"backend\n"
 	"                      (virtiofsd); the guest mounts -t virtiofs NAME\n"
+	"  --virtio-ring split|packed[,in_order=on]\n"
+	"                      virtqueue layout the virtio devices offer "
+	"(default\n"
+	"                      split); in_order=on also offers IN_ORDER on "
+	"disks\n"
+	"                      with backend=sync\n"
 	"  --verbose           startup figures and the reason of every exit "
 	"on stderr\n"
 	"  --help              this text\n"
@@ -416,6 +422,41 @@ static int parse_channel(char *s, struct cvmm_channel *ch)
 	return 0;
 }
 
+/* split|packed[,in_order=on|off]: the ring layout (and IN_ORDER) the
+ * virtio devices offer; the guest's driver still chooses. */
+static int parse_virtio_ring(char *s, struct cvmm_opts *o)
+{
+	char *save = NULL, *item = strtok_r(s, ",", &save);
+
+	if (!item)
+		return bad("--virtio-ring", "split or packed is required");
+	if (!strcmp(item, "split"))
+		o->ring_packed = false;
+	else if (!strcmp(item, "packed"))
+		o->ring_packed = true;
+	else
+		return bad("--virtio-ring", "'%s' is not split or packed",
+			   item);
+	while ((item = strtok_r(NULL, ",", &save))) {
+		char *v = strchr(item, '=');
+
+		if (!v || strncmp(item, "in_order=", 9))
+			return bad("--virtio-ring",
+				   "'%s': only in_order=on|off may follow "
+				   "the layout",
+				   item);
+		v++;
+		if (!strcmp(v, "on"))
+			o->ring_in_order = true;
+		else if (!strcmp(v, "off"))
+			o->ring_in_order = false;
+		else
+			return bad("--virtio-ring", "in_order=%s: on or off",
+				   v);
+	}
+	return 0;
+}
+
 enum {
 	OPT_KERNEL = 256,
 	OPT_INITRD,
@@ -432,6 +473,7 @@ enum {
 	OPT_NET,
 	OPT_VSOCK,
 	OPT_FS,
+	OPT_VIRTIO_RING,
 	OPT_VERBOSE,
 	OPT_HELP,
 	OPT_VERSION,
@@ -454,6 +496,7 @@ static const struct option long_opts[] = {
 	{"net", required_argument, NULL, OPT_NET},
 	{"vsock", required_argument, NULL, OPT_VSOCK},
 	{"fs", required_argument, NULL, OPT_FS},
+	{"virtio-ring", required_argument, NULL, OPT_VIRTIO_RING},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -616,6 +659,8 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 			break;
 		case OPT_FS:
 			r = cvmm_fs_parse(optarg, &o->fs);
+		case OPT_VIRTIO_RING:
+			r = parse_virtio_ring(optarg, o);
 			if (r)
 				return r;
 			break;

@@ -113,6 +113,8 @@ struct vdev {
 	struct cvmm_irq_msix *msix;
 	struct virtio_blk *blk;	    /* set for a disk: destroyed through it */
 	struct virtio_console *con; /* set for the console, likewise */
+	bool ring_from_backend;	    /* vhost-user: the backend's ring */
+	bool in_order_ok;	    /* completes in pop order (sync disk) */
 	uint64_t notify_base;
 	uint32_t ioeventfds; /* bit i: queue i's ioeventfd is assigned */
 	struct virtio_poll_fd polled[VDEV_POLL_MAX];
@@ -500,6 +502,17 @@ static int vdev_add_pci(struct vm *vm, struct vdev *d, const char *name,
 	r = virtio_device_set_memory(dev, vm->mem);
 	if (r < 0)
 		return fail(name, r);
+	if (!d->ring_from_backend) { /* --virtio-ring */
+		uint64_t ring = 0;
+
+		if (vm->o->ring_packed)
+			ring |= 1ull << VIRTIO_DEVICE_F_RING_PACKED;
+		if (vm->o->ring_in_order && d->in_order_ok)
+			ring |= 1ull << VIRTIO_DEVICE_F_IN_ORDER;
+		r = virtio_device_set_ring_features(dev, ring);
+		if (r < 0)
+			return fail(name, r);
+	}
 	virtio_device_set_poll_watcher(dev, vdev_poll_changed, vm);
 	if (vm->o->mmio)
 		return vdev_add_mmio(vm, d, (unsigned)(d - vm->vdevs));
@@ -600,6 +613,7 @@ static int setup_virtio(struct vm *vm)
 			if (r < 0)
 				return r;
 			vm->nvdevs++;
+			v->ring_from_backend = true;
 			r = vdev_add_pci(vm, v, d->vhost_user, dev, 3 + i);
 			if (r < 0)
 				return r;
@@ -617,6 +631,9 @@ static int setup_virtio(struct vm *vm)
 			return r;
 		}
 		vm->nvdevs++;
+		/* The synchronous backend completes inside submit, in pop
+		 * order; io_uring completes in any order. */
+		v->in_order_ok = !d->io_uring;
 		r = vdev_add_pci(vm, v, d->path, virtio_blk_device(v->blk),
 				 3 + i);
 		if (r < 0)

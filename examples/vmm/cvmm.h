@@ -88,6 +88,8 @@ struct cvmm_opts {
 	double timeout; /* seconds, 0 = none */
 	bool rng;	/* virtio-rng */
 	bool mmio; /* virtio devices on virtio-mmio instead of virtio-pci */
+	bool ring_packed;   /* --virtio-ring packed: offer RING_PACKED */
+	bool ring_in_order; /* ...,in_order=on: IN_ORDER where it holds */
 	struct cvmm_disk disks[CVMM_DISKS_MAX];
 	unsigned int ndisks;
 	struct cvmm_channel channels[CVMM_CHANNELS_MAX];

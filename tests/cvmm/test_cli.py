@@ -71,6 +71,18 @@ def main():
             ("console given twice", k + ["--console", "virtio", "--console", "none"], "--console"),
             ("rng given twice", k + ["--rng", "--rng"], "--rng"),
             ("transport unknown", k + ["--transport", "isa"], "--transport"),
+            ("virtio-ring unknown layout", k + ["--virtio-ring", "ring"],
+             "--virtio-ring"),
+            ("virtio-ring empty", k + ["--virtio-ring", ""], "--virtio-ring"),
+            ("virtio-ring bad in_order", k + ["--virtio-ring",
+                                              "packed,in_order=yes"],
+             "--virtio-ring"),
+            ("virtio-ring unknown key", k + ["--virtio-ring",
+                                             "packed,event_idx=off"],
+             "--virtio-ring"),
+            ("virtio-ring given twice", k + ["--virtio-ring", "packed",
+                                             "--virtio-ring", "split"],
+             "--virtio-ring"),
             ("disk without path", k + ["--disk", "readonly=on"], "--disk"),
             ("disk missing file", k + ["--disk", "path=" + d + "/no.img"],
              "--disk"),
@@ -240,6 +252,7 @@ def main():
                 "--version", "Ctrl-A x"]
         want += ["--vsock"]
         want += ["--fs"]
+        want += ["--virtio-ring"]
         miss = [w for w in want if w not in r.stdout]
         results.append(("--help", r.returncode == 0 and not miss and
                         not r.stderr, "exit %d, missing %s" % (

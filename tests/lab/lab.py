@@ -833,7 +833,7 @@ CHECKS = ["up", "kvm", "vfio", "vfio-edu", "kvm-suite", "guest-up", "guest-check
           "guest-poweroff", "guest-cpus-4", "guest-serial-input",
           "guest-hvc0", "guest-panic", "guest-vfio", "guest-acpi-off",
           "transport-pci", "transport-mmio", "guest-irqfd", "guest-intx",
-          "guest-msix-smp", "guest-net-tap",
+          "guest-msix-smp", "guest-net-tap", "guest-packed",
           "guest-vsock", "vsock-guest-to-host", "vsock-host-to-guest",
           "vsock-refused", "qemu-vhost-user-blk",
           "guest-vhost-net", "guest-vhost-vsock",
@@ -852,6 +852,7 @@ CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300, "guest-poweroff": 300,
                 "guest-vfio": 300, "guest-net-tap": 300,
                 "guest-vsock": 300, "qemu-vhost-user-blk": 300,
                 "guest-vhost-net": 300, "guest-vhost-vsock": 300,
+                "guest-packed": 300,
                 "cvmm-bench": 900}
 CHECK_BUDGET_DEFAULT = 90
 SUB_BUDGET = 150
@@ -868,7 +869,7 @@ def check_budget(name, sub=None):
 BOOT_CHECKS = {"guest-up", "guest-poweroff", "guest-panic", "guest-hvc0",
                "guest-acpi-off", "guest-intx", "guest-msix-smp",
                "guest-vfio", "guest-net-tap", "guest-vsock",
-               "guest-vhost-net", "guest-vhost-vsock"}
+               "guest-vhost-net", "guest-vhost-vsock", "guest-packed"}
 # Checks that read the boot of guest-poweroff (the others read guest-up's).
 POWEROFF_READERS = {"guest-cpus-4", "guest-serial-input"}
 # Checks that read other boots.

@@ -427,6 +427,23 @@ uint64_t virtio_device_offered_features(const struct virtio_device *dev)
 	return dev ? dev->offered : 0;
 }
 
+int virtio_device_set_ring_features(struct virtio_device *dev, uint64_t bits)
+{
+	const uint64_t ring = (1ull << VIRTIO_DEVICE_F_RING_PACKED) |
+			      (1ull << VIRTIO_DEVICE_F_IN_ORDER);
+	int ret = 0;
+
+	if (!dev || (bits & ~ring))
+		return -EINVAL;
+	virtio_device_lock(dev);
+	if (dev->status)
+		ret = -EBUSY; /* the driver may have read the feature pages */
+	else
+		dev->offered = (dev->offered & ~ring) | bits;
+	virtio_device_unlock(dev);
+	return ret;
+}
+
 uint8_t virtio_device_status(const struct virtio_device *dev)
 {
 	return dev ? dev->status : 0;

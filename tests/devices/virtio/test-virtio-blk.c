@@ -1187,6 +1187,112 @@ START_TEST(test_direct_io)
 }
 END_TEST
 
+/*
+ * The ring layout cvmm's --virtio-ring packed[,in_order=on] chooses:
+ * RING_PACKED offered through virtio_device_set_ring_features(),
+ * negotiated through the transport (virtio-pci's queue_desc/driver/device
+ * and virtio-mmio's QueueDesc/Driver/Device carry the descriptor ring and
+ * the two event suppression areas), the mock driver in packed mode.  Eight
+ * rounds of eight requests in flight (192 descriptors in a 128-entry ring:
+ * the wrap counters turn), writes then reads, the file and guest memory
+ * compared; IN_ORDER too on the synchronous backend (which completes in
+ * pop order).  Then a driver reset and a probe that declines RING_PACKED
+ * gets a split ring from the same device.
+ */
+START_TEST(test_packed_ring)
+{
+	const uint64_t f_packed = 1ull << VIRTIO_DEVICE_F_RING_PACKED;
+	const uint64_t f_in_order = 1ull << VIRTIO_DEVICE_F_IN_ORDER;
+	uint64_t ring = f_packed | (is_uring(_i) ? 0 : f_in_order);
+	struct virtio_blk_options o = {.backend = (uint32_t)backend_of(_i),
+				       .queue_size = 128};
+	struct virtio_blk *blk;
+	struct virtio_device *dev;
+	uint8_t back[4096];
+
+	mk_file();
+	ck_assert_int_eq(virtio_blk_create(path, &o, &blk), 0);
+	dev = virtio_blk_device(blk);
+	ck_assert_int_eq(virtio_device_set_ring_features(dev, ring), 0);
+	ck_assert_uint_eq(virtio_device_offered_features(dev) &
+				  (f_packed | f_in_order),
+			  ring);
+	ck_assert_int_eq(bh_init(&h, (_i & 2) ? BH_MMIO : BH_PCI, blk, 128, 0),
+			 0);
+	ck_assert_uint_eq(h.features & (f_packed | f_in_order), ring);
+	virtio_device_lock(dev);
+	ck_assert_uint_eq(virtq_features(virtio_device_queue(dev, 0)) &
+				  (f_packed | f_in_order),
+			  ring);
+	virtio_device_unlock(dev);
+	/* The driver has started: the offer is fixed. */
+	ck_assert_int_eq(virtio_device_set_ring_features(dev, 0), -EBUSY);
+
+	for (unsigned round = 0; round < 8; round++) {
+		for (unsigned pass = 0; pass < 2; pass++) {
+			uint32_t type = pass ? VIRTIO_BLK_T_IN
+					     : VIRTIO_BLK_T_OUT;
+
+			for (unsigned k = 0; k < 8; k++) {
+				guest_addr_t data = DATA_GPA + k * 4096ull;
+				uint64_t sector = (round * 8 + k) * 8ull;
+
+				memset(h.host + data,
+				       pass ? 0 : (int)(round * 8 + k + 0x40),
+				       4096);
+				ck_assert_int_eq(bh_add(&h, 0, type, sector,
+							HDR_GPA + k * 32, data,
+							4096, NULL),
+						 0);
+			}
+			bh_notify(&h, 0);
+			ck_assert_int_eq(bh_wait_used(&h, 0, NULL, 8, 5000), 8);
+			for (unsigned k = 0; k < 8; k++) {
+				ck_assert_uint_eq(h.host[HDR_GPA + k * 32 + 16],
+						  VIRTIO_BLK_S_OK);
+				for (unsigned b = 0; pass && b < 4096; b++)
+					ck_assert_uint_eq(
+						h.host[DATA_GPA + k * 4096 + b],
+						round * 8 + k + 0x40);
+			}
+		}
+	}
+	for (unsigned k = 0; k < 64; k++) {
+		ck_assert_int_eq(pread(file_fd, back, sizeof(back), k * 4096ll),
+				 (ssize_t)sizeof(back));
+		for (unsigned b = 0; b < sizeof(back); b++)
+			ck_assert_uint_eq(back[b], k + 0x40);
+	}
+	ck_assert(!virtio_device_needs_reset(dev));
+
+	/* Reset; the layout is the driver's choice: decline RING_PACKED. */
+	bh_set_status(&h, 0);
+	ck_assert_uint_eq(bh_status(&h), 0);
+	ck_assert_uint_eq(bh_device_features(&h) & f_packed, f_packed);
+	bh_set_status(&h, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	h.features &= ~(f_packed | f_in_order);
+	bh_driver_features(&h, h.features);
+	bh_set_status(&h, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				  VIRTIO_CONFIG_S_FEATURES_OK);
+	ck_assert(bh_status(&h) & VIRTIO_CONFIG_S_FEATURES_OK);
+	virtq_driver_destroy(h.drv[0]);
+	h.drv[0] = NULL;
+	ck_assert_int_eq(bh_queue_setup(&h, 0, 128), 0);
+	bh_set_status(&h, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				  VIRTIO_CONFIG_S_FEATURES_OK |
+				  VIRTIO_CONFIG_S_DRIVER_OK);
+	virtio_device_lock(dev);
+	ck_assert_uint_eq(
+		virtq_features(virtio_device_queue(dev, 0)) & f_packed, 0);
+	virtio_device_unlock(dev);
+	memset(h.host + DATA_GPA, 0, 4096);
+	ck_assert_int_eq(do_req(VIRTIO_BLK_T_IN, 8, DATA_GPA, 4096, NULL),
+			 VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(h.host[DATA_GPA + 4095], 1 + 0x40);
+	stop();
+}
+END_TEST
+
 /* A backend used without a device (a vhost-user daemon does this): the
  * completion goes to the struct virtio_blk_io_done in device_data. */
 static void done_record(struct virtio_blk_io *io, int64_t result, void *opaque)
@@ -1259,6 +1365,7 @@ static Suite *blk_suite(void)
 	tcase_add_loop_test(tc, test_reset_with_requests_in_flight, 0, 4);
 	tcase_add_loop_test(tc, test_direct_io, 0, 4);
 	tcase_add_loop_test(tc, test_indirect_request, 0, 4);
+	tcase_add_loop_test(tc, test_packed_ring, 0, 4);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

@@ -774,6 +774,65 @@ START_TEST(reset_with_held_chains_and_reinit)
 }
 END_TEST
 
+/*
+ * The device over a packed ring (cvmm --virtio-ring packed): up on a
+ * split ring, reset, RING_PACKED offered with
+ * virtio_device_set_ring_features(), up again packed through virtio-mmio.
+ * Forty rounds of a frame out and a 1400-byte frame in over three
+ * mergeable 512-byte buffers (one batch completion of three elements):
+ * 120 receive descriptors in a 64-entry ring, so the wrap counters turn.
+ */
+START_TEST(packed_ring_rx_tx)
+{
+	const uint64_t want = BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF);
+	uint8_t f[1400], got[2048];
+	struct virtio_net_hdr_v1 h;
+	uint32_t ulen, lens[3] = {512, 512, 1412 - 1024};
+
+	g_start(1, false, want);
+	ck_assert(!(G.features & F(VIRTIO_F_RING_PACKED)));
+	mmio_w32(VIRTIO_MMIO_STATUS, 0);
+	ck_assert_int_eq(virtio_device_set_ring_features(
+				 G.vdev, F(VIRTIO_F_RING_PACKED)),
+			 0);
+	g_bringup(1, want | F(VIRTIO_F_RING_PACKED));
+	ck_assert(G.features & F(VIRTIO_F_RING_PACKED));
+	ck_assert(virtq_features(virtio_device_queue(G.vdev, 0)) &
+		  F(VIRTIO_F_RING_PACKED));
+	for (int round = 0; round < 40; round++) {
+		mk_frame(f, 100, MAC, (uint8_t)round);
+		g_send(1, NULL, f, 100);
+		ck_assert_int_eq(peer_recv(0, got, sizeof(got)), 100);
+		ck_assert_mem_eq(got, f, 100);
+		ck_assert_int_eq(g_used(1, NULL, 0, &ulen), 1);
+
+		for (int i = 0; i < 3; i++)
+			g_post_rx(0, 512, false);
+		g_kick(0);
+		mk_frame(f, sizeof(f), MAC, (uint8_t)(round + 100));
+		peer_send(0, f, sizeof(f));
+		g_pump();
+		for (int i = 0; i < 3; i++) {
+			ck_assert_int_eq(g_used(0, got, sizeof(got), &ulen), 1);
+			ck_assert_uint_eq(ulen, lens[i]);
+			if (i == 0) {
+				memcpy(&h, got, sizeof(h));
+				ck_assert_uint_eq(le16toh(h.num_buffers), 3);
+				ck_assert_mem_eq(got + 12, f, 500);
+			} else {
+				ck_assert_mem_eq(got, f + 500 + 512 * (i - 1),
+						 ulen);
+			}
+		}
+		ck_assert_int_eq(g_used(0, NULL, 0, NULL), 0);
+	}
+	ck_assert_uint_eq(g_stats(0).rx_packets, 40);
+	ck_assert_uint_eq(g_stats(0).tx_packets, 40);
+	ck_assert(!g_needs_reset());
+	g_stop();
+}
+END_TEST
+
 START_TEST(rx_backend_eof_not_busy)
 {
 	g_start(1, false, BASE_FEATURES);
@@ -833,6 +892,7 @@ static Suite *net_suite(void)
 	tcase_add_test(t, tx_backpressure_holds_chain);
 	tcase_add_test(t, reset_with_held_chains_and_reinit);
 	tcase_add_test(t, rx_backend_eof_not_busy);
+	tcase_add_test(t, packed_ring_rx_tx);
 	tcase_add_test(t, create_errors);
 	suite_add_tcase(s, t);
 	return s;

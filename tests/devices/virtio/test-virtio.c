@@ -9,6 +9,7 @@
  * vp_modern_find_vqs / setup_vq and vm_probe / vm_find_vqs / vm_setup_vq).
  */
 #include <check.h>
+#include <endian.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -22,6 +23,7 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_pci.h>
+#include <linux/virtio_ring.h>
 
 #include <cvmm/devices/bus.h>
 #include <cvmm/devices/pci.h>
@@ -1594,6 +1596,129 @@ START_TEST(test_core_create_checks)
 }
 END_TEST
 
+/*
+ * virtio_device_set_ring_features(), the switch cvmm's --virtio-ring
+ * uses: bad bits and a started driver are refused; the offer shows in
+ * feature page 1 through the transport; a driver that accepts IN_ORDER
+ * when only RING_PACKED is offered fails FEATURES_OK; a device type that
+ * knows nothing of layouts (virtio-rng) serves a packed ring through
+ * virtio-pci (descriptor ring, driver and device event areas in
+ * queue_desc / queue_driver / queue_device), across a ring wrap, then
+ * after a reset serves a split ring to a driver that declines it.
+ */
+START_TEST(test_core_ring_features_switch)
+{
+	struct vring_used_elem e;
+	uint16_t head;
+
+	rng_create(NULL);
+	ck_assert_uint_eq(virtio_device_offered_features(vdev) &
+				  (F_PACKED | F_IN_ORDER),
+			  0);
+	ck_assert_int_eq(virtio_device_set_ring_features(NULL, F_PACKED),
+			 -EINVAL);
+	ck_assert_int_eq(virtio_device_set_ring_features(vdev, F_EVENT_IDX),
+			 -EINVAL);
+	ck_assert_int_eq(
+		virtio_device_set_ring_features(vdev, F_PACKED | (1ull << 36)),
+		-EINVAL);
+	ck_assert_int_eq(virtio_device_set_ring_features(vdev,
+							 F_PACKED | F_IN_ORDER),
+			 0);
+	ck_assert_int_eq(virtio_device_set_ring_features(vdev, F_PACKED), 0);
+	ck_assert_uint_eq(virtio_device_offered_features(vdev) &
+				  (F_PACKED | F_IN_ORDER),
+			  F_PACKED);
+	pci_attach();
+	/* Hostile: IN_ORDER accepted but not offered. */
+	ck_assert(!pci_negotiate(F_VERSION_1 | F_PACKED | F_IN_ORDER));
+	ck_assert_uint_eq(virtio_device_features(vdev), 0);
+	/* Once the driver started the offer is fixed. */
+	ck_assert_int_eq(virtio_device_set_ring_features(vdev, 0), -EBUSY);
+	wr(COMMON(VIRTIO_PCI_COMMON_DFSELECT), 4, 1);
+	ck_assert_uint_eq(rd(COMMON(VIRTIO_PCI_COMMON_DF), 4) & 0xc, 0x4);
+
+	pci_probe(F_VERSION_1 | F_EVENT_IDX | F_PACKED, 1);
+	ck_assert_uint_eq(virtq_features(virtio_device_queue(vdev, 0)) &
+				  F_PACKED,
+			  F_PACKED);
+	for (unsigned k = 0; k < 3 * QSIZE / 2; k++) {
+		head = add_write_buf(0, BUF_BASE + (k % 8) * 64, 64);
+		wr(pci_notify_addr(0), 2, 0);
+		ck_assert_int_eq(get_used(0, &e), 1);
+		ck_assert_uint_eq(e.id, head);
+		ck_assert_uint_eq(e.len, 64);
+	}
+	ck_assert(!virtio_device_needs_reset(vdev));
+	ck_assert_uint_eq(virtio_rng_bytes_served(vdev), 3 * QSIZE / 2 * 64);
+
+	/* Reset: the driver declines RING_PACKED and gets a split ring. */
+	virtq_driver_destroy(drv[0]);
+	drv[0] = NULL;
+	pci_probe(F_VERSION_1, 1);
+	ck_assert_uint_eq(
+		virtq_features(virtio_device_queue(vdev, 0)) & F_PACKED, 0);
+	head = add_write_buf(0, BUF_BASE, 16);
+	wr(pci_notify_addr(0), 2, 0);
+	ck_assert_int_eq(get_used(0, &e), 1);
+	ck_assert_uint_eq(e.id, head);
+	ck_assert_uint_eq(e.len, 16);
+	/* After the reset the offer may change again. */
+	wr(COMMON(VIRTIO_PCI_COMMON_STATUS), 1, 0);
+	ck_assert_int_eq(virtio_device_set_ring_features(vdev, 0), 0);
+}
+END_TEST
+
+/*
+ * A hostile driver on a packed ring through the transport: a descriptor
+ * with a buffer id beyond the queue size breaks the queue; the core sets
+ * DEVICE_NEEDS_RESET and raises the config interrupt, the device serves
+ * nothing more; the driver's reset clears it and a new packed probe of the
+ * same device works.
+ */
+START_TEST(test_hostile_packed_ring_needs_reset_then_reset)
+{
+	struct vring_packed_desc d = {0};
+	struct vring_used_elem e;
+	uint16_t head;
+
+	rng_create(NULL);
+	ck_assert_int_eq(virtio_device_set_ring_features(vdev, F_PACKED), 0);
+	pci_attach();
+	pci_probe(F_VERSION_1 | F_PACKED, 1);
+	/* Slot 0 made available in the first lap (AVAIL 1, USED 0) with id
+	 * 0xffff, written behind the mock driver's back. */
+	d.addr = htole64(BUF_BASE);
+	d.len = htole32(16);
+	d.id = htole16(0xffff);
+	d.flags = htole16((uint16_t)(VRING_DESC_F_WRITE |
+				     (1u << VRING_PACKED_DESC_F_AVAIL)));
+	ck_assert_int_eq(guest_memory_write(mem, ring_base(0), &d, sizeof(d)),
+			 0);
+	wr(pci_notify_addr(0), 2, 0);
+	ck_assert(virtio_device_needs_reset(vdev));
+	ck_assert_uint_eq(rd(COMMON(VIRTIO_PCI_COMMON_STATUS), 1) &
+				  VIRTIO_CONFIG_S_NEEDS_RESET,
+			  VIRTIO_CONFIG_S_NEEDS_RESET);
+	ck_assert_uint_eq(msi.last_data, 0x40); /* the config vector */
+	ck_assert_uint_eq(virtio_rng_bytes_served(vdev), 0);
+
+	/* Reset and a new packed probe: served again. */
+	virtq_driver_destroy(drv[0]);
+	drv[0] = NULL;
+	ck_assert_int_eq(guest_memory_write(mem, ring_base(0),
+					    &(uint8_t[16]){0}, 16),
+			 0);
+	pci_probe(F_VERSION_1 | F_PACKED, 1);
+	ck_assert(!virtio_device_needs_reset(vdev));
+	head = add_write_buf(0, BUF_BASE, 16);
+	wr(pci_notify_addr(0), 2, 0);
+	ck_assert_int_eq(get_used(0, &e), 1);
+	ck_assert_uint_eq(e.id, head);
+	ck_assert_uint_eq(e.len, 16);
+}
+END_TEST
+
 static unsigned watcher_calls;
 
 static void watcher(void *opaque, struct virtio_device *d)
@@ -2037,6 +2162,8 @@ static Suite *virtio_suite(void)
 	tcase_add_test(tc, test_core_one_transport);
 	tcase_add_test(tc, test_core_features_ok_and_activate_ops);
 	tcase_add_test(tc, test_core_memory_change_breaks_queue);
+	tcase_add_test(tc, test_core_ring_features_switch);
+	tcase_add_test(tc, test_hostile_packed_ring_needs_reset_then_reset);
 	suite_add_tcase(s, tc);
 
 	th = tcase_create("threads");

@@ -126,6 +126,8 @@ struct virtio_device;
 #define VIRTIO_DEVICE_F_INDIRECT_DESC 28
 #define VIRTIO_DEVICE_F_EVENT_IDX     29
 #define VIRTIO_DEVICE_F_VERSION_1     32
+#define VIRTIO_DEVICE_F_RING_PACKED   34
+#define VIRTIO_DEVICE_F_IN_ORDER      35
 
 /** Most queues a device may have, and most config-space bytes. */
 #define VIRTIO_DEVICE_MAX_QUEUES 1024u
@@ -330,6 +332,33 @@ CVMM_EXPORT bool virtio_device_has_feature(const struct virtio_device *dev,
  *  core's bits). */
 CVMM_EXPORT uint64_t
 virtio_device_offered_features(const struct virtio_device *dev);
+/**
+ * virtio_device_set_ring_features() - choose the ring features the device
+ * offers on top of its device type's: @bits is a subset of
+ * (1 << VIRTIO_DEVICE_F_RING_PACKED) | (1 << VIRTIO_DEVICE_F_IN_ORDER) and
+ * replaces what was offered of these two (0: split ring, completions in
+ * any order, the default).  The driver still chooses: a driver that does
+ * not accept RING_PACKED gets a split ring; one that accepts a bit that
+ * is not offered fails FEATURES_OK.  The core hands the negotiated bits to
+ * every queue it enables (libvirtio-queue serves both layouts and the
+ * transports' three area addresses map onto the packed descriptor ring and
+ * driver / device event suppression areas), so a device type needs no
+ * change for RING_PACKED.
+ *
+ * IN_ORDER is a promise of the device type: it completes each queue's
+ * chains in the order virtq_pop() returned them (libvirtio-queue refuses
+ * any other completion with -EINVAL, and the chain would then never be
+ * returned to the driver).  Offer it only for a device type and backend
+ * known to do so (virtio-blk on the synchronous backend does; on io_uring
+ * it does not).
+ *
+ * Call while the driver has not started (status 0: before the guest runs,
+ * or after a reset).  Takes the device lock.
+ * Errors: -EINVAL (NULL @dev, other bits), -EBUSY (status not 0).
+ */
+CVMM_EXPORT int virtio_device_set_ring_features(struct virtio_device *dev,
+						uint64_t bits);
+
 /** virtio_device_status() - the device status byte.  (locked) */
 CVMM_EXPORT uint8_t virtio_device_status(const struct virtio_device *dev);
 

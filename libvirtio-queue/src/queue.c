@@ -171,12 +171,16 @@ int virtq_set_size(struct virtq *q, uint32_t size)
 {
 	if (q->ready)
 		return -EBUSY;
-	if (!is_pow2(size) || size > q->max_size) {
+	/* Any size for now: a packed ring may have any (virtio 1.2, 2.8);
+	 * a split one must be a power of two, which virtq_set_ready()
+	 * checks once the layout is known (queues are sized before the
+	 * transport hands over the features). */
+	if (size == 0 || size > q->max_size) {
 		q->cfg_error = VIRTQ_ERR_SIZE_INVALID;
 		return -EINVAL;
 	}
 	q->size = size;
-	q->mask = (uint16_t)(size - 1);
+	q->mask = is_pow2(size) ? (uint16_t)(size - 1) : 0; /* split only */
 	q->cfg_error = VIRTQ_ERR_NONE;
 	return 0;
 }
@@ -469,6 +473,12 @@ int virtq_set_ready(struct virtq *q, bool ready)
 		return 0;
 	ev = q->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
 	q->packed = q->features & (1ull << VIRTIO_F_RING_PACKED);
+	if (!q->packed && !is_pow2(q->size)) {
+		/* 2.7: a split queue's size is a power of two. */
+		q->cfg_error = VIRTQ_ERR_SIZE_INVALID;
+		q->packed = false;
+		return -EINVAL;
+	}
 	ret = validate_rings(q, q->mem, ev, host, &why);
 	q->cfg_error = why;
 	if (ret) {
@@ -1363,7 +1373,9 @@ int virtq_restore(struct virtq *q, const struct virtq_state *st)
 	if (!st || st->version != VIRTQ_STATE_VERSION ||
 	    st->max_size != q->max_size || st->error >= VIRTQ_ERR__COUNT)
 		return -EINVAL;
-	if (virtq_set_size(q, st->size))
+	if (virtq_set_size(q, st->size) ||
+	    (!(st->features & (1ull << VIRTIO_F_RING_PACKED)) &&
+	     !is_pow2(st->size)))
 		goto inval;
 	if ((st->features & (1ull << VIRTIO_F_RING_PACKED)) &&
 	    !packed_state_ok(st))

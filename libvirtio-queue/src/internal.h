@@ -39,6 +39,9 @@ struct virtq {
 	 * shadow_avail == next_avail, so virtq_pop() sends them to its slow
 	 * path too, where an IN_ORDER pop records its sequence number). */
 	bool split_active;
+	/* active && packed && !in_order && !used_dirty_log: the one check
+	 * of the packed completion fast path (virtq_add_used / complete). */
+	bool packed_fast;
 	bool event_idx;
 	bool indirect;
 	bool allow_zero_len;
@@ -100,11 +103,14 @@ static inline uint16_t virtq_head_seq(uint64_t h)
 	return (uint16_t)(h >> VIRTQ_HEAD_SEQ_SHIFT);
 }
 
-/* Set active (and split_active) from ready / error / layout. */
+/* Set active (and split_active, packed_fast) from ready / error / layout
+ * / dirty logging. */
 static inline void virtq_update_active(struct virtq *q)
 {
 	q->active = q->ready && q->error == VIRTQ_ERR_NONE;
 	q->split_active = q->active && !q->packed && !q->in_order;
+	q->packed_fast = q->active && q->packed && !q->in_order &&
+			 !q->used_dirty_log;
 }
 
 static inline bool virtq_head_in_flight(const struct virtq *q, uint16_t head)
@@ -260,9 +266,10 @@ virtq_packed_pop_plain(struct virtq *q, struct virtq_chain *c,
 }
 
 /* One completion (virtq_add_used / virtq_complete*): id and len, then
- * the flags with release. */
+ * the flags with release.  @fast: the caller checked packed_fast (no
+ * IN_ORDER, no dirty log), so those tests are left out. */
 static inline __attribute__((always_inline)) int
-virtq_packed_used_one(struct virtq *q, uint32_t id, uint32_t len)
+virtq_packed_used_one(struct virtq *q, uint32_t id, uint32_t len, bool fast)
 {
 	struct vring_packed_desc *d = &q->pdesc[q->p_used_pos];
 	uint16_t pos = q->p_used_pos;
@@ -274,7 +281,8 @@ virtq_packed_used_one(struct virtq *q, uint32_t id, uint32_t len)
 		return -EINVAL;
 	h = q->heads[id];
 	if (unlikely(!(h & VIRTQ_HEAD_IN_FLIGHT)) ||
-	    (unlikely(q->in_order) && virtq_head_seq(h) != q->next_used))
+	    (!fast && unlikely(q->in_order) &&
+	     virtq_head_seq(h) != q->next_used))
 		return -EINVAL;
 	q->heads[id] = h & ~VIRTQ_HEAD_IN_FLIGHT;
 	if (len > (uint32_t)h)
@@ -297,7 +305,7 @@ virtq_packed_used_one(struct virtq *q, uint32_t id, uint32_t len)
 	if (q->p_used_adv < q->size)
 		q->p_used_adv += nd;
 	q->next_used++;
-	if (unlikely(q->used_dirty_log))
+	if (!fast && unlikely(q->used_dirty_log))
 		virtq_packed_mark_dirty(q, pos, nd);
 	return 0;
 }

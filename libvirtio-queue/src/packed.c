@@ -255,31 +255,113 @@ int virtq_packed_pop(struct virtq *q, struct virtq_chain *c)
 	return virtq_packed_pop_walk(q, c, flags);
 }
 
+/* The ring state a batch keeps in locals (the stores into the chains
+ * could alias the queue's fields, which would be reloaded after each). */
+struct pbatch {
+	uint16_t pos, na, bits; /* bits: the AVAIL/USED value of "available" */
+	bool wrap;
+	uint32_t out;
+};
+
+static inline void pbatch_store(struct virtq *q, const struct pbatch *b)
+{
+	q->p_avail_pos = b->pos;
+	q->p_avail_wrap = b->wrap;
+	q->next_avail = b->na;
+	q->shadow_avail = b->na; /* keeps split's fast test off */
+	q->p_desc_out = b->out;
+}
+
+static inline void pbatch_load(const struct virtq *q, struct pbatch *b)
+{
+	b->pos = q->p_avail_pos;
+	b->wrap = q->p_avail_wrap;
+	b->bits = b->wrap ? PF_AVAIL : PF_USED;
+	b->na = q->next_avail;
+	b->out = q->p_desc_out;
+}
+
+/*
+ * The batch pop: the one-plain-descriptor chain with the ring state in
+ * locals, the same checks as virtq_packed_pop_plain(); anything else goes
+ * to the general walk with the state stored first.
+ */
 int virtq_packed_pop_batch(struct virtq *q, struct virtq_chain *chains,
 			   unsigned int max)
 {
+	const struct vring_packed_desc *ring = q->pdesc;
+	uint64_t *heads = q->heads;
+	uint32_t size = q->size;
+	struct pbatch b;
 	unsigned int i;
 	int ret = 0;
 
 	if (unlikely(!q->active))
 		return virtq_inactive_error(q);
+	pbatch_load(q, &b);
 	for (i = 0; i < max; i++) {
 		/* Acquire per slot: each head's flags publish its chain. */
-		const struct vring_packed_desc *d = &q->pdesc[q->p_avail_pos];
+		const struct vring_packed_desc *d = &ring[b.pos];
 		uint16_t flags = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
+		struct virtq_chain *c = &chains[i];
+		uint64_t addr;
+		uint32_t len, w;
+		uint16_t id, bflags; /* the buffer's: head or table entry */
 
-		if (!virtq_slot_avail(flags, q->p_avail_wrap)) {
+		if ((flags & (PF_AVAIL | PF_USED)) != b.bits) {
 			ret = 0;
 			break;
 		}
-		if (likely(!(flags &
-			     (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))) &&
-		    likely(virtq_packed_pop_plain(q, &chains[i], d, flags)))
-			continue;
-		ret = virtq_packed_pop_walk(q, &chains[i], flags);
+		if (unlikely(flags & VRING_DESC_F_NEXT))
+			goto walk;
+		bflags = flags;
+		addr = LOAD64(&d->addr);
+		len = LOAD32(&d->len);
+		id = LOAD16(&d->id);
+		if (flags & VRING_DESC_F_INDIRECT) {
+			/* pop_walk()'s shortcut: a table of one plain
+			 * entry in the hot region, aligned. */
+			const struct vring_packed_desc *t =
+				len == sizeof(*t) && !(addr & 7) && q->indirect
+					? virtq_hot_ptr(q, addr, sizeof(*t))
+					: NULL;
+
+			if (!t)
+				goto walk;
+			addr = LOAD64(&t->addr);
+			len = LOAD32(&t->len);
+			bflags = LOAD16(&t->flags);
+			if (unlikely(bflags & VRING_DESC_F_INDIRECT))
+				goto walk; /* reads the table again */
+		}
+		if (unlikely(len == 0 || addr + len < addr || c->cap == 0 ||
+			     id >= size || (heads[id] & VIRTQ_HEAD_IN_FLIGHT) ||
+			     b.out >= size))
+			goto walk;
+		w = bflags & VRING_DESC_F_WRITE;
+		virtq_fill_plain(q, c, id, addr, len, w);
+		heads[id] = VIRTQ_HEAD_IN_FLIGHT | (w ? len : 0) |
+			    (uint64_t)b.na << VIRTQ_HEAD_SEQ_SHIFT;
+		b.na++;
+		b.out++;
+		if (unlikely(++b.pos == size)) {
+			b.pos = 0;
+			b.wrap = !b.wrap;
+			b.bits ^= PF_AVAIL | PF_USED;
+		}
+		continue;
+walk:
+		pbatch_store(q, &b);
+		if (i)
+			q->last_popped = chains[i - 1].head;
+		ret = virtq_packed_pop_walk(q, c, flags);
 		if (ret != 1)
-			break;
+			return i ? (int)i : ret;
+		pbatch_load(q, &b);
 	}
+	pbatch_store(q, &b);
+	if (i)
+		q->last_popped = chains[i - 1].head;
 	return i ? (int)i : ret;
 }
 

@@ -83,6 +83,7 @@ int virtq_break(struct virtq *q, enum virtq_error err)
 {
 	q->active = false;
 	q->split_active = false;
+	q->packed_fast = false;
 	q->shadow_avail = q->next_avail; /* see internal.h */
 	if (q->error == VIRTQ_ERR_NONE) {
 		q->error = err;
@@ -128,6 +129,7 @@ void virtq_reset(struct virtq *q)
 	q->ready = false;
 	q->active = false;
 	q->split_active = false;
+	q->packed_fast = false;
 	q->packed = false;
 	q->in_order = false;
 	q->p_avail_wrap = q->p_used_wrap = true; /* both start at 1 */
@@ -453,6 +455,7 @@ int virtq_set_memory(struct virtq *q, struct guest_memory *mem)
 		return -EFAULT;
 	}
 	install_rings(q, host);
+	virtq_update_active(q); /* the dirty log may have changed */
 	return 0;
 }
 
@@ -1050,7 +1053,7 @@ static __attribute__((noinline)) int used_other(struct virtq *q, uint16_t head,
 	if (unlikely(!q->active))
 		return virtq_inactive_error(q);
 	if (q->packed)
-		return virtq_packed_used_one(q, head, len);
+		return virtq_packed_used_one(q, head, len, false);
 	if (!put_used(q, q->used, slot, head, len, true))
 		return -EINVAL;
 	publish_used(q, q->used, slot, 1);
@@ -1066,8 +1069,13 @@ static inline int add_used(struct virtq *q, uint16_t head, uint32_t len)
 	struct vring_used *used = q->used;
 	uint16_t slot = q->next_used;
 
-	if (unlikely(!q->split_active))
+	if (unlikely(!q->split_active)) {
+		/* The packed fast path inline too: a packed queue then
+		 * costs one more test, not the general path's. */
+		if (likely(q->packed_fast))
+			return virtq_packed_used_one(q, head, len, true);
 		return used_other(q, head, len);
+	}
 	if (unlikely(!put_used(q, used, slot, head, len, false)))
 		return -EINVAL;
 	publish_used(q, used, slot, 1);

@@ -61,12 +61,16 @@ struct virtq {
 	 * then count pops and completions (u16), which keeps
 	 * virtq_in_flight() and the in-order sequence layout-free --- */
 	bool packed;
-	bool p_avail_wrap;    /* wrap counter of p_avail_pos */
-	bool p_used_wrap;     /* wrap counter of p_used_pos */
+	bool p_avail_wrap; /* wrap counter of p_avail_pos */
+	/* The wrap counter of p_used_pos as the AVAIL|USED bits a used
+	 * descriptor carries: both when it is 1, neither when 0. */
+	uint16_t p_used_bits;
 	uint16_t p_avail_pos; /* next ring slot to read */
 	uint16_t p_used_pos;  /* next ring slot to write a used descriptor */
 	uint32_t p_desc_out;  /* ring descriptors in flight (<= size) */
-	uint32_t p_used_adv;  /* used slots written since the last check */
+	/* Used slots written since the last interrupt check; 64 bits so it
+	 * need not saturate on the completion path: read min(it, size). */
+	uint64_t p_used_adv;
 	struct vring_packed_desc *pdesc; /* the descriptor ring */
 	const struct vring_packed_desc_event *p_driver; /* driver area */
 	struct vring_packed_desc_event *p_device;	/* device area */
@@ -273,7 +277,6 @@ virtq_packed_used_one(struct virtq *q, uint32_t id, uint32_t len, bool fast)
 {
 	struct vring_packed_desc *d = &q->pdesc[q->p_used_pos];
 	uint16_t pos = q->p_used_pos;
-	bool wrap = q->p_used_wrap;
 	uint32_t nd;
 	uint64_t h;
 
@@ -289,21 +292,18 @@ virtq_packed_used_one(struct virtq *q, uint32_t id, uint32_t len, bool fast)
 		len = (uint32_t)h;
 	__atomic_store_n(&d->id, (uint16_t)id, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->len, len, __ATOMIC_RELAXED);
-	/* wrap is 0 or 1: both bits of the lap, or neither */
-	__atomic_store_n(
-		&d->flags,
-		(uint16_t)(((uint16_t)(-(int)wrap) & (PF_AVAIL | PF_USED)) |
-			   (len ? VRING_DESC_F_WRITE : 0)),
-		__ATOMIC_RELEASE);
+	__atomic_store_n(&d->flags,
+			 (uint16_t)(q->p_used_bits |
+				    (len ? VRING_DESC_F_WRITE : 0)),
+			 __ATOMIC_RELEASE);
 	nd = virtq_head_ndesc(h);
 	q->p_used_pos = (uint16_t)(q->p_used_pos + nd);
 	if (unlikely(q->p_used_pos >= q->size)) {
 		q->p_used_pos = (uint16_t)(q->p_used_pos - q->size);
-		q->p_used_wrap = !q->p_used_wrap;
+		q->p_used_bits ^= PF_AVAIL | PF_USED;
 	}
 	q->p_desc_out -= nd;
-	if (q->p_used_adv < q->size)
-		q->p_used_adv += nd;
+	q->p_used_adv += nd;
 	q->next_used++;
 	if (!fast && unlikely(q->used_dirty_log))
 		virtq_packed_mark_dirty(q, pos, nd);

@@ -7,8 +7,9 @@
  *
  * Ring state: p_avail_pos / p_avail_wrap is the next slot the device reads
  * and the Device Ring Wrap Counter it expects there; p_used_pos /
- * p_used_wrap the next slot it writes a used descriptor to.  Both wrap
- * counters start at 1 (2.8.1).  A slot is available when its AVAIL bit
+ * p_used_bits the next slot it writes a used descriptor to and its wrap
+ * counter as the AVAIL|USED bits written there.  Both wrap counters
+ * start at 1 (2.8.1).  A slot is available when its AVAIL bit
  * equals the wrap counter and its USED bit does not.  q->next_avail and
  * q->next_used count pops and completions.
  *
@@ -418,16 +419,14 @@ virtq_packed_mark_dirty(struct virtq *q, uint16_t pos, uint32_t n)
 		guest_memory_mark_dirty(q->mem, base, 16ull * q->size);
 }
 
-/* Write the used descriptor (@id, @len) at @pos for wrap counter @wrap:
- * id and len plainly, flags with release unless @defer (then the caller
- * stores *@flags_out last). */
-static inline void put_used(struct virtq *q, uint16_t pos, bool wrap,
+/* Write the used descriptor (@id, @len) at @d with the lap bits @bits
+ * (AVAIL|USED or 0): id and len plainly, flags with release unless
+ * @defer (then the caller stores *@flags_out last). */
+static inline void put_used(struct vring_packed_desc *d, uint16_t bits,
 			    uint16_t id, uint32_t len, bool defer,
 			    uint16_t *flags_out)
 {
-	struct vring_packed_desc *d = &q->pdesc[pos];
-	uint16_t f = (uint16_t)((wrap ? PF_AVAIL | PF_USED : 0) |
-				(len ? VRING_DESC_F_WRITE : 0));
+	uint16_t f = (uint16_t)(bits | (len ? VRING_DESC_F_WRITE : 0));
 
 	STORE16(&d->id, id);
 	STORE32(&d->len, len);
@@ -446,47 +445,53 @@ static inline void put_used(struct virtq *q, uint16_t pos, bool wrap,
  * elems/chains choice is constant.  Every id is checked (and taken out of
  * flight, so a second copy in the batch fails) before anything is
  * written; then the used descriptors go out, the first one's flags last.
+ * The queue's fields are read into locals first: the stores into the
+ * ring could alias them, and would make the compiler reload them.
  */
 static inline __attribute__((always_inline)) int
 packed_used(struct virtq *q, const struct vring_used_elem *elems,
 	    const struct virtq_chain *chains, unsigned int n)
 {
+	struct vring_packed_desc *ring = q->pdesc;
+	uint64_t *heads = q->heads;
+	uint32_t size = q->size, total = 0, id, len, bound, p;
 	uint16_t pos = q->p_used_pos, first_pos = pos, f0 = 0, seq;
-	bool wrap = q->p_used_wrap, first_wrap = wrap;
-	uint32_t total = 0, id, len, bound;
+	bool wrap = q->p_used_bits != 0;
+	bool in_order = q->in_order;
+	uint16_t bits = q->p_used_bits;
 	unsigned int i;
 	uint64_t h;
 
 	if (n == 0)
 		return 0;
-	if (n > q->size)
+	if (n > size)
 		return -EINVAL;
 	seq = q->next_used;
 	for (i = 0; i < n; i++) {
 		id = B_ID(i);
-		h = id < q->size ? q->heads[id] : 0;
+		h = id < size ? heads[id] : 0;
 		if ((chains && chains[i].q != q) ||
 		    !(h & VIRTQ_HEAD_IN_FLIGHT) ||
-		    (q->in_order && virtq_head_seq(h) != (uint16_t)(seq + i))) {
+		    (in_order && virtq_head_seq(h) != (uint16_t)(seq + i))) {
 			while (i--)
-				q->heads[B_ID(i)] |= VIRTQ_HEAD_IN_FLIGHT;
+				heads[B_ID(i)] |= VIRTQ_HEAD_IN_FLIGHT;
 			return -EINVAL;
 		}
-		q->heads[id] = h & ~VIRTQ_HEAD_IN_FLIGHT;
+		heads[id] = h & ~VIRTQ_HEAD_IN_FLIGHT;
 		total += virtq_head_ndesc(h);
 	}
-	if (unlikely(q->in_order) && n > 1) {
+	if (unlikely(in_order) && n > 1) {
 		/* One used descriptor for the batch when every chain but
 		 * the last was wholly written (the driver assumes so). */
 		for (i = 0; i + 1 < n; i++) {
-			if (B_LEN(i) < (uint32_t)q->heads[B_ID(i)])
+			if (B_LEN(i) < (uint32_t)heads[B_ID(i)])
 				break;
 		}
 		if (i + 1 == n) {
 			id = B_ID(n - 1);
 			len = B_LEN(n - 1);
-			bound = (uint32_t)q->heads[id];
-			put_used(q, first_pos, first_wrap, (uint16_t)id,
+			bound = (uint32_t)heads[id];
+			put_used(&ring[first_pos], bits, (uint16_t)id,
 				 len < bound ? len : bound, true, &f0);
 			slot_advance(q, &pos, &wrap, total);
 			goto publish;
@@ -495,21 +500,27 @@ packed_used(struct virtq *q, const struct vring_used_elem *elems,
 	for (i = 0; i < n; i++) {
 		id = B_ID(i);
 		len = B_LEN(i);
-		h = q->heads[id];
+		h = heads[id];
 		bound = (uint32_t)h;
-		put_used(q, pos, wrap, (uint16_t)id, len < bound ? len : bound,
-			 i == 0, &f0);
-		slot_advance(q, &pos, &wrap, virtq_head_ndesc(h));
+		put_used(&ring[pos], bits, (uint16_t)id,
+			 len < bound ? len : bound, i == 0, &f0);
+		/* total <= p_desc_out <= size: one wrap at most */
+		p = (uint32_t)pos + virtq_head_ndesc(h);
+		if (p >= size) {
+			p -= size;
+			wrap = !wrap;
+			bits ^= PF_AVAIL | PF_USED;
+		}
+		pos = (uint16_t)p;
 	}
 publish:
 	/* Release: the first descriptor's flags last, so the driver, which
 	 * polls that slot, sees the whole batch once it sees any of it. */
-	__atomic_store_n(&q->pdesc[first_pos].flags, f0, __ATOMIC_RELEASE);
+	__atomic_store_n(&ring[first_pos].flags, f0, __ATOMIC_RELEASE);
 	q->p_used_pos = pos;
-	q->p_used_wrap = wrap;
+	q->p_used_bits = wrap ? PF_AVAIL | PF_USED : 0;
 	q->p_desc_out -= total;
-	q->p_used_adv = q->p_used_adv + total > q->size ? q->size
-							: q->p_used_adv + total;
+	q->p_used_adv += total;
 	q->next_used = (uint16_t)(seq + n);
 	if (unlikely(q->used_dirty_log))
 		virtq_packed_mark_dirty(q, first_pos, total);
@@ -529,7 +540,8 @@ int virtq_packed_used(struct virtq *q, const struct vring_used_elem *elems,
 bool virtq_packed_needs_interrupt(struct virtq *q)
 {
 	const struct vring_packed_desc_event *ev = q->p_driver;
-	uint32_t adv = q->p_used_adv;
+	uint32_t adv = q->p_used_adv < q->size ? (uint32_t)q->p_used_adv
+					       : q->size;
 	bool valid = q->signalled_valid;
 	uint16_t flags, off_wrap, event, new_pos, old_pos;
 
@@ -555,7 +567,7 @@ bool virtq_packed_needs_interrupt(struct virtq *q)
 	new_pos = q->p_used_pos;
 	old_pos = (uint16_t)(new_pos - adv);
 	event = off_wrap & (uint16_t)~EV_WRAP;
-	if (!!(off_wrap & EV_WRAP) != q->p_used_wrap)
+	if (!!(off_wrap & EV_WRAP) != (q->p_used_bits != 0))
 		event = (uint16_t)(event - q->size);
 	return vring_need_event(event, new_pos, old_pos);
 }

@@ -132,7 +132,8 @@ void virtq_reset(struct virtq *q)
 	q->packed_fast = false;
 	q->packed = false;
 	q->in_order = false;
-	q->p_avail_wrap = q->p_used_wrap = true; /* both start at 1 */
+	q->p_avail_wrap = true; /* both start at 1 */
+	q->p_used_bits = PF_AVAIL | PF_USED;
 	q->p_avail_pos = q->p_used_pos = 0;
 	q->p_desc_out = 0;
 	q->p_used_adv = 0;
@@ -1318,8 +1319,9 @@ void virtq_save(const struct virtq *q, struct virtq_state *st)
 	st->avail_pos = q->p_avail_pos;
 	st->used_pos = q->p_used_pos;
 	st->avail_wrap = q->p_avail_wrap;
-	st->used_wrap = q->p_used_wrap;
-	st->used_adv = q->p_used_adv;
+	st->used_wrap = q->p_used_bits != 0;
+	st->used_adv = q->p_used_adv < q->size ? (uint32_t)q->p_used_adv
+					       : q->size;
 	st->desc_out = q->p_desc_out;
 	for (i = 0; i < q->max_size; i++) {
 		uint64_t h = q->heads[i];
@@ -1421,7 +1423,7 @@ int virtq_restore(struct virtq *q, const struct virtq_state *st)
 		q->p_avail_pos = st->avail_pos;
 		q->p_used_pos = st->used_pos;
 		q->p_avail_wrap = st->avail_wrap;
-		q->p_used_wrap = st->used_wrap;
+		q->p_used_bits = st->used_wrap ? PF_AVAIL | PF_USED : 0;
 		q->p_used_adv = st->used_adv;
 		q->p_desc_out = st->desc_out;
 	}

@@ -169,10 +169,12 @@ virtq_fill_plain(struct virtq *q, struct virtq_chain *c, uint16_t head,
 	c->q = q;
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	{
-		/* head, nbufs = 1, nread = !w, ndesc = 1 (w is 0 or 2, so
-		 * (w ^ 2) << 31 is !w << 32) */
-		uint64_t counts = head | 1ull << 16 | (uint64_t)(w ^ 2) << 31 |
-				  1ull << 48;
+		/* head, nbufs = 1, nread = !w, ndesc = 1: the constant part
+		 * looked up by w (0 or 2) */
+		static const uint64_t plain_counts[3] = {
+			1ull << 16 | 1ull << 32 | 1ull << 48, 0,
+			1ull << 16 | 1ull << 48};
+		uint64_t counts = head | plain_counts[w];
 		/* read_len, write_len: len goes to one of them */
 		uint64_t lens = w ? (uint64_t)len << 32 : len;
 		uint64_t lf = len | (uint64_t)w << 32;

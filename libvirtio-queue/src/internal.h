@@ -326,20 +326,29 @@ struct virtq_walk {
 	uint64_t total; /* bytes, all buffers */
 	uint64_t rlen;	/* bytes, readable buffers */
 	uint32_t ndesc; /* ring descriptors visited */
+	/* q->size and q->allow_zero_len, copied in by VIRTQ_WALK_INIT():
+	 * the stores into @out could alias the queue's fields, so reading
+	 * them from the queue would reload them for every buffer. */
+	uint32_t size;
+	bool zero_ok;
 };
+#define VIRTQ_WALK_INIT(q, bufs, cap)                                        \
+	{                                                                    \
+		(bufs), (cap), 0, 0, 0, 0, 0, (q)->size, (q)->allow_zero_len \
+	}
 /*
  * Check one snapshotted descriptor and store it at out[w->n] if the
  * caller's storage has room; past it the walk goes on checking and
  * counting, so the caller learns the size it needs.
  */
 static inline __attribute__((always_inline)) enum virtq_error
-virtq_take_buf(const struct virtq *q, struct virtq_walk *w, uint64_t addr,
-	       uint32_t len, uint16_t flags)
+virtq_take_buf(struct virtq_walk *w, uint64_t addr, uint32_t len,
+	       uint16_t flags)
 {
 	/* A chain has at most size buffers; more means a loop. */
-	if (unlikely(w->n >= q->size))
+	if (unlikely(w->n >= w->size))
 		return VIRTQ_ERR_CHAIN_TOO_LONG;
-	if (unlikely(len == 0) && !q->allow_zero_len)
+	if (unlikely(len == 0) && !w->zero_ok)
 		return VIRTQ_ERR_ZERO_LENGTH;
 	if (unlikely(addr + len < addr))
 		return VIRTQ_ERR_BUFFER_WRAPS;

@@ -68,9 +68,9 @@ static inline void slot_retreat(const struct virtq *q, uint16_t *pos,
  * and the id are ignored, as the spec says); INDIRECT inside a table is
  * refused as in the split layout.
  */
-static enum virtq_error walk_indirect(struct virtq *q, struct virtq_walk *w,
-				      uint64_t addr, uint32_t len,
-				      uint16_t flags)
+static inline __attribute__((always_inline)) enum virtq_error
+walk_indirect(struct virtq *q, struct virtq_walk *w, uint64_t addr,
+	      uint32_t len, uint16_t flags)
 {
 	const struct vring_packed_desc *t =
 		(const struct vring_packed_desc *)(const void *)q->itab;
@@ -103,7 +103,7 @@ static enum virtq_error walk_indirect(struct virtq *q, struct virtq_walk *w,
 
 		if (f & VRING_DESC_F_INDIRECT)
 			return VIRTQ_ERR_INDIRECT_NESTED;
-		err = virtq_take_buf(q, w, a, l, f & VRING_DESC_F_WRITE);
+		err = virtq_take_buf(w, a, l, f & VRING_DESC_F_WRITE);
 		if (err)
 			return err;
 	}
@@ -116,38 +116,49 @@ static enum virtq_error walk_indirect(struct virtq *q, struct virtq_walk *w,
  * (from the last descriptor, 2.8.6) is in *@id and the ring descriptors
  * consumed in w->ndesc.
  */
-static enum virtq_error walk_chain(struct virtq *q, struct virtq_walk *w,
-				   uint16_t pos, bool wrap, uint16_t flags,
-				   uint16_t *id)
+static inline __attribute__((always_inline)) enum virtq_error
+walk_chain(struct virtq *q, struct virtq_walk *w, uint16_t pos, bool wrap,
+	   uint16_t flags, uint16_t *id)
 {
+	/* Locals: the stores into the caller's buffers could alias the
+	 * queue's fields. */
+	const struct vring_packed_desc *ring = q->pdesc;
+	uint32_t size = q->size;
+	uint16_t bits = wrap ? PF_AVAIL : PF_USED; /* "available" */
 	enum virtq_error err;
 
 	/* Bounded: at most size ring descriptors (CHAIN_TOO_LONG). */
 	for (;;) {
-		const struct vring_packed_desc *d = &q->pdesc[pos];
+		const struct vring_packed_desc *d = &ring[pos];
 		uint64_t addr = LOAD64(&d->addr);
 		uint32_t len = LOAD32(&d->len);
 
-		*id = LOAD16(&d->id);
 		w->ndesc++;
 		if (flags & VRING_DESC_F_INDIRECT) {
 			/* 2.8.8: never inside a list linked by NEXT. */
 			if (w->ndesc > 1)
 				return VIRTQ_ERR_INDIRECT_IN_CHAIN;
+			*id = LOAD16(&d->id);
 			return walk_indirect(q, w, addr, len, flags);
 		}
-		err = virtq_take_buf(q, w, addr, len, flags);
+		err = virtq_take_buf(w, addr, len, flags);
 		if (err)
 			return err;
-		if (!(flags & VRING_DESC_F_NEXT))
+		if (!(flags & VRING_DESC_F_NEXT)) {
+			/* 2.8.6: the buffer id is the last descriptor's */
+			*id = LOAD16(&d->id);
 			return VIRTQ_ERR_NONE;
-		if (w->ndesc >= q->size)
+		}
+		if (w->ndesc >= size)
 			return VIRTQ_ERR_CHAIN_TOO_LONG;
-		slot_advance(q, &pos, &wrap, 1);
+		if (++pos == size) {
+			pos = 0;
+			bits ^= PF_AVAIL | PF_USED;
+		}
 		/* Ordered after the head's acquire: the driver wrote the
 		 * rest of the chain before it. */
-		flags = LOAD16(&q->pdesc[pos].flags);
-		if (!virtq_slot_avail(flags, wrap))
+		flags = LOAD16(&ring[pos].flags);
+		if ((flags & (PF_AVAIL | PF_USED)) != bits)
 			return VIRTQ_ERR_DESC_NOT_AVAIL;
 	}
 }
@@ -156,7 +167,7 @@ static enum virtq_error walk_chain(struct virtq *q, struct virtq_walk *w,
 int virtq_packed_pop_walk(struct virtq *q, struct virtq_chain *c,
 			  uint16_t flags)
 {
-	struct virtq_walk w = {c->bufs, c->cap, 0, 0, 0, 0, 0};
+	struct virtq_walk w = VIRTQ_WALK_INIT(q, c->bufs, c->cap);
 	enum virtq_error err;
 	uint16_t id = 0;
 	uint32_t wlen;

@@ -595,7 +595,7 @@ walk_indirect(struct virtq *q, struct walk *w, uint64_t addr, uint32_t len,
 
 		if (f & VRING_DESC_F_INDIRECT)
 			return VIRTQ_ERR_INDIRECT_NESTED;
-		err = take_buf(q, w, a, l, f);
+		err = take_buf(w, a, l, f);
 		if (err)
 			return err;
 		if (!(f & VRING_DESC_F_NEXT))
@@ -626,7 +626,7 @@ walk_chain(struct virtq *q, struct walk *w, uint64_t addr, uint32_t len,
 		w->ndesc++;
 		if (flags & VRING_DESC_F_INDIRECT)
 			return walk_indirect(q, w, addr, len, flags);
-		err = take_buf(q, w, addr, len, flags);
+		err = take_buf(w, addr, len, flags);
 		if (unlikely(err))
 			return err;
 		if (!(flags & VRING_DESC_F_NEXT))
@@ -674,7 +674,7 @@ static __attribute__((noinline)) int pop_walk(struct virtq *q,
 					      uint16_t head, uint64_t addr,
 					      uint32_t len, uint16_t flags)
 {
-	struct walk w = {c->bufs, c->cap, 0, 0, 0, 0, 0};
+	struct walk w = VIRTQ_WALK_INIT(q, c->bufs, c->cap);
 	enum virtq_error err;
 	uint32_t wlen;
 
@@ -1362,7 +1362,7 @@ static bool packed_state_ok(const struct virtq_state *st)
  */
 static uint32_t restored_bound(struct virtq *q, uint16_t head)
 {
-	struct walk w = {NULL, 0, 0, 0, 0, 0, 0};
+	struct walk w = VIRTQ_WALK_INIT(q, NULL, 0);
 	const struct vring_desc *d;
 
 	if (!q->ready)

@@ -702,17 +702,16 @@ static __attribute__((noinline)) int pop_walk(struct virtq *q,
 }
 
 /*
- * The walker's entry, for every chain the fast path does not take.  Its
- * shortcut: an indirect table of one plain descriptor in the region
- * holding the rings (how Linux sends many small requests) fills @c like a
- * direct one, without the general walk's frame.  Anything else, including
- * every malformed case, goes to pop_walk(), which reads the table again
- * (nothing read here was used) and reports the error.
+ * The shortcut of the walker's entry (and of a batch, inline): an indirect
+ * table of one plain descriptor in the region holding the rings (how Linux
+ * sends many small requests) fills @c like a direct one, without the
+ * general walk's frame.  Returns false, with nothing changed, for anything
+ * else, every malformed case included: pop_walk() then reads the table
+ * again (nothing read here was used) and reports the error.
  */
-static __attribute__((noinline)) int pop_other(struct virtq *q,
-					       struct virtq_chain *c,
-					       uint16_t head, uint64_t addr,
-					       uint32_t len, uint16_t flags)
+static inline __attribute__((always_inline)) bool
+pop_indirect1(struct virtq *q, struct virtq_chain *c, uint16_t head,
+	      uint64_t addr, uint32_t len, uint16_t flags, bool batch)
 {
 	const struct vring_desc *t;
 	uint64_t a;
@@ -722,20 +721,31 @@ static __attribute__((noinline)) int pop_other(struct virtq *q,
 	if ((flags & (VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT)) !=
 		    VRING_DESC_F_INDIRECT ||
 	    len != sizeof(*t) || !q->indirect || !c->cap || (addr & 7))
-		return pop_walk(q, c, head, addr, len, flags);
+		return false;
 	t = virtq_hot_ptr(q, addr, sizeof(*t));
 	if (!t)
-		return pop_walk(q, c, head, addr, len, flags);
+		return false;
 	a = LOAD64(&t->addr);
 	l = LOAD32(&t->len);
 	f = LOAD16(&t->flags);
 	if ((f & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || l == 0 ||
 	    a + l < a)
-		return pop_walk(q, c, head, addr, len, flags);
+		return false;
 	w = f & VRING_DESC_F_WRITE;
 	virtq_fill_plain(q, c, head, a, l, w);
-	mark_popped(q, head, write_total(l, w), false);
-	return 1;
+	mark_popped(q, head, write_total(l, w), batch);
+	return true;
+}
+
+/* The walker's entry, for every chain the fast path does not take. */
+static __attribute__((noinline)) int pop_other(struct virtq *q,
+					       struct virtq_chain *c,
+					       uint16_t head, uint64_t addr,
+					       uint32_t len, uint16_t flags)
+{
+	if (pop_indirect1(q, c, head, addr, len, flags, false))
+		return 1;
+	return pop_walk(q, c, head, addr, len, flags);
 }
 
 /* The head read from the avail ring is out of range or in flight. */
@@ -796,6 +806,11 @@ pop_head(struct virtq *q, struct virtq_chain *c, const struct ring_view *r,
 	flags = LOAD16(&d->flags);
 	if (unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
 		     len == 0 || addr + len < addr || c->cap == 0)) {
+		/* A batch takes pop_other()'s shortcut inline (an indirect
+		 * table of one plain entry in the hot region, how Linux
+		 * sends small requests): no call per chain. */
+		if (batch && pop_indirect1(q, c, head, addr, len, flags, true))
+			return 1;
 		if (batch)
 			q->next_avail = na; /* the walker moves it on */
 		return pop_other(q, c, head, addr, len, flags);

@@ -107,7 +107,9 @@ int virtq_driver_create(struct guest_memory *mem, uint32_t size,
 	uint32_t i;
 	int ret;
 
-	if (!mem || !out || !is_pow2(size) || size > VIRTQ_MAX_SIZE)
+	/* Packed: any size from 1 (virtio 1.2, 2.8); split: a power of 2. */
+	if (!mem || !out || size == 0 || size > VIRTQ_MAX_SIZE ||
+	    (!(features & (1ull << VIRTIO_F_RING_PACKED)) && !is_pow2(size)))
 		return -EINVAL;
 	d = calloc(1, sizeof(*d));
 	if (!d)

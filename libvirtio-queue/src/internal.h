@@ -39,6 +39,9 @@ struct virtq {
 	 * shadow_avail == next_avail, so virtq_pop() sends them to its slow
 	 * path too, where an IN_ORDER pop records its sequence number). */
 	bool split_active;
+	/* active && packed && !in_order && !used_dirty_log: the one check
+	 * of the packed completion fast path (virtq_add_used / complete). */
+	bool packed_fast;
 	bool event_idx;
 	bool indirect;
 	bool allow_zero_len;
@@ -58,12 +61,16 @@ struct virtq {
 	 * then count pops and completions (u16), which keeps
 	 * virtq_in_flight() and the in-order sequence layout-free --- */
 	bool packed;
-	bool p_avail_wrap;    /* wrap counter of p_avail_pos */
-	bool p_used_wrap;     /* wrap counter of p_used_pos */
+	bool p_avail_wrap; /* wrap counter of p_avail_pos */
+	/* The wrap counter of p_used_pos as the AVAIL|USED bits a used
+	 * descriptor carries: both when it is 1, neither when 0. */
+	uint16_t p_used_bits;
 	uint16_t p_avail_pos; /* next ring slot to read */
 	uint16_t p_used_pos;  /* next ring slot to write a used descriptor */
 	uint32_t p_desc_out;  /* ring descriptors in flight (<= size) */
-	uint32_t p_used_adv;  /* used slots written since the last check */
+	/* Used slots written since the last interrupt check; 64 bits so it
+	 * need not saturate on the completion path: read min(it, size). */
+	uint64_t p_used_adv;
 	struct vring_packed_desc *pdesc; /* the descriptor ring */
 	const struct vring_packed_desc_event *p_driver; /* driver area */
 	struct vring_packed_desc_event *p_device;	/* device area */
@@ -100,11 +107,14 @@ static inline uint16_t virtq_head_seq(uint64_t h)
 	return (uint16_t)(h >> VIRTQ_HEAD_SEQ_SHIFT);
 }
 
-/* Set active (and split_active) from ready / error / layout. */
+/* Set active (and split_active, packed_fast) from ready / error / layout
+ * / dirty logging. */
 static inline void virtq_update_active(struct virtq *q)
 {
 	q->active = q->ready && q->error == VIRTQ_ERR_NONE;
 	q->split_active = q->active && !q->packed && !q->in_order;
+	q->packed_fast = q->active && q->packed && !q->in_order &&
+			 !q->used_dirty_log;
 }
 
 static inline bool virtq_head_in_flight(const struct virtq *q, uint16_t head)
@@ -159,10 +169,12 @@ virtq_fill_plain(struct virtq *q, struct virtq_chain *c, uint16_t head,
 	c->q = q;
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	{
-		/* head, nbufs = 1, nread = !w, ndesc = 1 (w is 0 or 2, so
-		 * (w ^ 2) << 31 is !w << 32) */
-		uint64_t counts = head | 1ull << 16 | (uint64_t)(w ^ 2) << 31 |
-				  1ull << 48;
+		/* head, nbufs = 1, nread = !w, ndesc = 1: the constant part
+		 * looked up by w (0 or 2) */
+		static const uint64_t plain_counts[3] = {
+			1ull << 16 | 1ull << 32 | 1ull << 48, 0,
+			1ull << 16 | 1ull << 48};
+		uint64_t counts = head | plain_counts[w];
 		/* read_len, write_len: len goes to one of them */
 		uint64_t lens = w ? (uint64_t)len << 32 : len;
 		uint64_t lf = len | (uint64_t)w << 32;
@@ -260,13 +272,13 @@ virtq_packed_pop_plain(struct virtq *q, struct virtq_chain *c,
 }
 
 /* One completion (virtq_add_used / virtq_complete*): id and len, then
- * the flags with release. */
+ * the flags with release.  @fast: the caller checked packed_fast (no
+ * IN_ORDER, no dirty log), so those tests are left out. */
 static inline __attribute__((always_inline)) int
-virtq_packed_used_one(struct virtq *q, uint32_t id, uint32_t len)
+virtq_packed_used_one(struct virtq *q, uint32_t id, uint32_t len, bool fast)
 {
 	struct vring_packed_desc *d = &q->pdesc[q->p_used_pos];
 	uint16_t pos = q->p_used_pos;
-	bool wrap = q->p_used_wrap;
 	uint32_t nd;
 	uint64_t h;
 
@@ -274,30 +286,28 @@ virtq_packed_used_one(struct virtq *q, uint32_t id, uint32_t len)
 		return -EINVAL;
 	h = q->heads[id];
 	if (unlikely(!(h & VIRTQ_HEAD_IN_FLIGHT)) ||
-	    (unlikely(q->in_order) && virtq_head_seq(h) != q->next_used))
+	    (!fast && unlikely(q->in_order) &&
+	     virtq_head_seq(h) != q->next_used))
 		return -EINVAL;
 	q->heads[id] = h & ~VIRTQ_HEAD_IN_FLIGHT;
 	if (len > (uint32_t)h)
 		len = (uint32_t)h;
 	__atomic_store_n(&d->id, (uint16_t)id, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->len, len, __ATOMIC_RELAXED);
-	/* wrap is 0 or 1: both bits of the lap, or neither */
-	__atomic_store_n(
-		&d->flags,
-		(uint16_t)(((uint16_t)(-(int)wrap) & (PF_AVAIL | PF_USED)) |
-			   (len ? VRING_DESC_F_WRITE : 0)),
-		__ATOMIC_RELEASE);
+	__atomic_store_n(&d->flags,
+			 (uint16_t)(q->p_used_bits |
+				    (len ? VRING_DESC_F_WRITE : 0)),
+			 __ATOMIC_RELEASE);
 	nd = virtq_head_ndesc(h);
 	q->p_used_pos = (uint16_t)(q->p_used_pos + nd);
 	if (unlikely(q->p_used_pos >= q->size)) {
 		q->p_used_pos = (uint16_t)(q->p_used_pos - q->size);
-		q->p_used_wrap = !q->p_used_wrap;
+		q->p_used_bits ^= PF_AVAIL | PF_USED;
 	}
 	q->p_desc_out -= nd;
-	if (q->p_used_adv < q->size)
-		q->p_used_adv += nd;
+	q->p_used_adv += nd;
 	q->next_used++;
-	if (unlikely(q->used_dirty_log))
+	if (!fast && unlikely(q->used_dirty_log))
 		virtq_packed_mark_dirty(q, pos, nd);
 	return 0;
 }
@@ -316,20 +326,29 @@ struct virtq_walk {
 	uint64_t total; /* bytes, all buffers */
 	uint64_t rlen;	/* bytes, readable buffers */
 	uint32_t ndesc; /* ring descriptors visited */
+	/* q->size and q->allow_zero_len, copied in by VIRTQ_WALK_INIT():
+	 * the stores into @out could alias the queue's fields, so reading
+	 * them from the queue would reload them for every buffer. */
+	uint32_t size;
+	bool zero_ok;
 };
+#define VIRTQ_WALK_INIT(q, bufs, cap)                                        \
+	{                                                                    \
+		(bufs), (cap), 0, 0, 0, 0, 0, (q)->size, (q)->allow_zero_len \
+	}
 /*
  * Check one snapshotted descriptor and store it at out[w->n] if the
  * caller's storage has room; past it the walk goes on checking and
  * counting, so the caller learns the size it needs.
  */
 static inline __attribute__((always_inline)) enum virtq_error
-virtq_take_buf(const struct virtq *q, struct virtq_walk *w, uint64_t addr,
-	       uint32_t len, uint16_t flags)
+virtq_take_buf(struct virtq_walk *w, uint64_t addr, uint32_t len,
+	       uint16_t flags)
 {
 	/* A chain has at most size buffers; more means a loop. */
-	if (unlikely(w->n >= q->size))
+	if (unlikely(w->n >= w->size))
 		return VIRTQ_ERR_CHAIN_TOO_LONG;
-	if (unlikely(len == 0) && !q->allow_zero_len)
+	if (unlikely(len == 0) && !w->zero_ok)
 		return VIRTQ_ERR_ZERO_LENGTH;
 	if (unlikely(addr + len < addr))
 		return VIRTQ_ERR_BUFFER_WRAPS;

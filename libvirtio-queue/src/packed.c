@@ -7,8 +7,9 @@
  *
  * Ring state: p_avail_pos / p_avail_wrap is the next slot the device reads
  * and the Device Ring Wrap Counter it expects there; p_used_pos /
- * p_used_wrap the next slot it writes a used descriptor to.  Both wrap
- * counters start at 1 (2.8.1).  A slot is available when its AVAIL bit
+ * p_used_bits the next slot it writes a used descriptor to and its wrap
+ * counter as the AVAIL|USED bits written there.  Both wrap counters
+ * start at 1 (2.8.1).  A slot is available when its AVAIL bit
  * equals the wrap counter and its USED bit does not.  q->next_avail and
  * q->next_used count pops and completions.
  *
@@ -67,9 +68,9 @@ static inline void slot_retreat(const struct virtq *q, uint16_t *pos,
  * and the id are ignored, as the spec says); INDIRECT inside a table is
  * refused as in the split layout.
  */
-static enum virtq_error walk_indirect(struct virtq *q, struct virtq_walk *w,
-				      uint64_t addr, uint32_t len,
-				      uint16_t flags)
+static inline __attribute__((always_inline)) enum virtq_error
+walk_indirect(struct virtq *q, struct virtq_walk *w, uint64_t addr,
+	      uint32_t len, uint16_t flags)
 {
 	const struct vring_packed_desc *t =
 		(const struct vring_packed_desc *)(const void *)q->itab;
@@ -102,7 +103,7 @@ static enum virtq_error walk_indirect(struct virtq *q, struct virtq_walk *w,
 
 		if (f & VRING_DESC_F_INDIRECT)
 			return VIRTQ_ERR_INDIRECT_NESTED;
-		err = virtq_take_buf(q, w, a, l, f & VRING_DESC_F_WRITE);
+		err = virtq_take_buf(w, a, l, f & VRING_DESC_F_WRITE);
 		if (err)
 			return err;
 	}
@@ -115,38 +116,49 @@ static enum virtq_error walk_indirect(struct virtq *q, struct virtq_walk *w,
  * (from the last descriptor, 2.8.6) is in *@id and the ring descriptors
  * consumed in w->ndesc.
  */
-static enum virtq_error walk_chain(struct virtq *q, struct virtq_walk *w,
-				   uint16_t pos, bool wrap, uint16_t flags,
-				   uint16_t *id)
+static inline __attribute__((always_inline)) enum virtq_error
+walk_chain(struct virtq *q, struct virtq_walk *w, uint16_t pos, bool wrap,
+	   uint16_t flags, uint16_t *id)
 {
+	/* Locals: the stores into the caller's buffers could alias the
+	 * queue's fields. */
+	const struct vring_packed_desc *ring = q->pdesc;
+	uint32_t size = q->size;
+	uint16_t bits = wrap ? PF_AVAIL : PF_USED; /* "available" */
 	enum virtq_error err;
 
 	/* Bounded: at most size ring descriptors (CHAIN_TOO_LONG). */
 	for (;;) {
-		const struct vring_packed_desc *d = &q->pdesc[pos];
+		const struct vring_packed_desc *d = &ring[pos];
 		uint64_t addr = LOAD64(&d->addr);
 		uint32_t len = LOAD32(&d->len);
 
-		*id = LOAD16(&d->id);
 		w->ndesc++;
 		if (flags & VRING_DESC_F_INDIRECT) {
 			/* 2.8.8: never inside a list linked by NEXT. */
 			if (w->ndesc > 1)
 				return VIRTQ_ERR_INDIRECT_IN_CHAIN;
+			*id = LOAD16(&d->id);
 			return walk_indirect(q, w, addr, len, flags);
 		}
-		err = virtq_take_buf(q, w, addr, len, flags);
+		err = virtq_take_buf(w, addr, len, flags);
 		if (err)
 			return err;
-		if (!(flags & VRING_DESC_F_NEXT))
+		if (!(flags & VRING_DESC_F_NEXT)) {
+			/* 2.8.6: the buffer id is the last descriptor's */
+			*id = LOAD16(&d->id);
 			return VIRTQ_ERR_NONE;
-		if (w->ndesc >= q->size)
+		}
+		if (w->ndesc >= size)
 			return VIRTQ_ERR_CHAIN_TOO_LONG;
-		slot_advance(q, &pos, &wrap, 1);
+		if (++pos == size) {
+			pos = 0;
+			bits ^= PF_AVAIL | PF_USED;
+		}
 		/* Ordered after the head's acquire: the driver wrote the
 		 * rest of the chain before it. */
-		flags = LOAD16(&q->pdesc[pos].flags);
-		if (!virtq_slot_avail(flags, wrap))
+		flags = LOAD16(&ring[pos].flags);
+		if ((flags & (PF_AVAIL | PF_USED)) != bits)
 			return VIRTQ_ERR_DESC_NOT_AVAIL;
 	}
 }
@@ -155,7 +167,7 @@ static enum virtq_error walk_chain(struct virtq *q, struct virtq_walk *w,
 int virtq_packed_pop_walk(struct virtq *q, struct virtq_chain *c,
 			  uint16_t flags)
 {
-	struct virtq_walk w = {c->bufs, c->cap, 0, 0, 0, 0, 0};
+	struct virtq_walk w = VIRTQ_WALK_INIT(q, c->bufs, c->cap);
 	enum virtq_error err;
 	uint16_t id = 0;
 	uint32_t wlen;
@@ -255,31 +267,120 @@ int virtq_packed_pop(struct virtq *q, struct virtq_chain *c)
 	return virtq_packed_pop_walk(q, c, flags);
 }
 
-int virtq_packed_pop_batch(struct virtq *q, struct virtq_chain *chains,
-			   unsigned int max)
+/* The ring state a batch keeps in locals (the stores into the chains
+ * could alias the queue's fields, which would be reloaded after each). */
+struct pbatch {
+	uint16_t pos, na, bits; /* bits: the AVAIL/USED value of "available" */
+	bool wrap;
+	uint32_t out;
+};
+
+static inline void pbatch_store(struct virtq *q, const struct pbatch *b)
 {
+	q->p_avail_pos = b->pos;
+	q->p_avail_wrap = b->wrap;
+	q->next_avail = b->na;
+	q->shadow_avail = b->na; /* keeps split's fast test off */
+	q->p_desc_out = b->out;
+}
+
+static inline void pbatch_load(const struct virtq *q, struct pbatch *b)
+{
+	b->pos = q->p_avail_pos;
+	b->wrap = q->p_avail_wrap;
+	b->bits = b->wrap ? PF_AVAIL : PF_USED;
+	b->na = q->next_avail;
+	b->out = q->p_desc_out;
+}
+
+/*
+ * The batch pop: the one-plain-descriptor chain with the ring state in
+ * locals, the same checks as virtq_packed_pop_plain(); anything else goes
+ * to the general walk with the state stored first.
+ *
+ * Never inlined (virtq_pop_batch() tail-calls it): inlined under -flto
+ * into a caller whose chain array is a static object, it ran ~60% slower
+ * per chain with the same instruction count (bench-virtio-queue-lto, both
+ * packed 128x1 batch shapes: 13.2 ns against 8.3 ns per chain; cause not
+ * found without hardware counters).
+ */
+__attribute__((noinline)) int virtq_packed_pop_batch(struct virtq *q,
+						     struct virtq_chain *chains,
+						     unsigned int max)
+{
+	const struct vring_packed_desc *ring = q->pdesc;
+	uint64_t *heads = q->heads;
+	uint32_t size = q->size;
+	struct pbatch b;
 	unsigned int i;
 	int ret = 0;
 
 	if (unlikely(!q->active))
 		return virtq_inactive_error(q);
+	pbatch_load(q, &b);
 	for (i = 0; i < max; i++) {
 		/* Acquire per slot: each head's flags publish its chain. */
-		const struct vring_packed_desc *d = &q->pdesc[q->p_avail_pos];
+		const struct vring_packed_desc *d = &ring[b.pos];
 		uint16_t flags = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
+		struct virtq_chain *c = &chains[i];
+		uint64_t addr;
+		uint32_t len, w;
+		uint16_t id, bflags; /* the buffer's: head or table entry */
 
-		if (!virtq_slot_avail(flags, q->p_avail_wrap)) {
+		if ((flags & (PF_AVAIL | PF_USED)) != b.bits) {
 			ret = 0;
 			break;
 		}
-		if (likely(!(flags &
-			     (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))) &&
-		    likely(virtq_packed_pop_plain(q, &chains[i], d, flags)))
-			continue;
-		ret = virtq_packed_pop_walk(q, &chains[i], flags);
+		if (unlikely(flags & VRING_DESC_F_NEXT))
+			goto walk;
+		bflags = flags;
+		addr = LOAD64(&d->addr);
+		len = LOAD32(&d->len);
+		id = LOAD16(&d->id);
+		if (flags & VRING_DESC_F_INDIRECT) {
+			/* pop_walk()'s shortcut: a table of one plain
+			 * entry in the hot region, aligned. */
+			const struct vring_packed_desc *t =
+				len == sizeof(*t) && !(addr & 7) && q->indirect
+					? virtq_hot_ptr(q, addr, sizeof(*t))
+					: NULL;
+
+			if (!t)
+				goto walk;
+			addr = LOAD64(&t->addr);
+			len = LOAD32(&t->len);
+			bflags = LOAD16(&t->flags);
+			if (unlikely(bflags & VRING_DESC_F_INDIRECT))
+				goto walk; /* reads the table again */
+		}
+		if (unlikely(len == 0 || addr + len < addr || c->cap == 0 ||
+			     id >= size || (heads[id] & VIRTQ_HEAD_IN_FLIGHT) ||
+			     b.out >= size))
+			goto walk;
+		w = bflags & VRING_DESC_F_WRITE;
+		virtq_fill_plain(q, c, id, addr, len, w);
+		heads[id] = VIRTQ_HEAD_IN_FLIGHT | (w ? len : 0) |
+			    (uint64_t)b.na << VIRTQ_HEAD_SEQ_SHIFT;
+		b.na++;
+		b.out++;
+		if (unlikely(++b.pos == size)) {
+			b.pos = 0;
+			b.wrap = !b.wrap;
+			b.bits ^= PF_AVAIL | PF_USED;
+		}
+		continue;
+walk:
+		pbatch_store(q, &b);
+		if (i)
+			q->last_popped = chains[i - 1].head;
+		ret = virtq_packed_pop_walk(q, c, flags);
 		if (ret != 1)
-			break;
+			return i ? (int)i : ret;
+		pbatch_load(q, &b);
 	}
+	pbatch_store(q, &b);
+	if (i)
+		q->last_popped = chains[i - 1].head;
 	return i ? (int)i : ret;
 }
 
@@ -336,16 +437,14 @@ virtq_packed_mark_dirty(struct virtq *q, uint16_t pos, uint32_t n)
 		guest_memory_mark_dirty(q->mem, base, 16ull * q->size);
 }
 
-/* Write the used descriptor (@id, @len) at @pos for wrap counter @wrap:
- * id and len plainly, flags with release unless @defer (then the caller
- * stores *@flags_out last). */
-static inline void put_used(struct virtq *q, uint16_t pos, bool wrap,
+/* Write the used descriptor (@id, @len) at @d with the lap bits @bits
+ * (AVAIL|USED or 0): id and len plainly, flags with release unless
+ * @defer (then the caller stores *@flags_out last). */
+static inline void put_used(struct vring_packed_desc *d, uint16_t bits,
 			    uint16_t id, uint32_t len, bool defer,
 			    uint16_t *flags_out)
 {
-	struct vring_packed_desc *d = &q->pdesc[pos];
-	uint16_t f = (uint16_t)((wrap ? PF_AVAIL | PF_USED : 0) |
-				(len ? VRING_DESC_F_WRITE : 0));
+	uint16_t f = (uint16_t)(bits | (len ? VRING_DESC_F_WRITE : 0));
 
 	STORE16(&d->id, id);
 	STORE32(&d->len, len);
@@ -364,47 +463,53 @@ static inline void put_used(struct virtq *q, uint16_t pos, bool wrap,
  * elems/chains choice is constant.  Every id is checked (and taken out of
  * flight, so a second copy in the batch fails) before anything is
  * written; then the used descriptors go out, the first one's flags last.
+ * The queue's fields are read into locals first: the stores into the
+ * ring could alias them, and would make the compiler reload them.
  */
 static inline __attribute__((always_inline)) int
 packed_used(struct virtq *q, const struct vring_used_elem *elems,
 	    const struct virtq_chain *chains, unsigned int n)
 {
+	struct vring_packed_desc *ring = q->pdesc;
+	uint64_t *heads = q->heads;
+	uint32_t size = q->size, total = 0, id, len, bound, p;
 	uint16_t pos = q->p_used_pos, first_pos = pos, f0 = 0, seq;
-	bool wrap = q->p_used_wrap, first_wrap = wrap;
-	uint32_t total = 0, id, len, bound;
+	bool wrap = q->p_used_bits != 0;
+	bool in_order = q->in_order;
+	uint16_t bits = q->p_used_bits;
 	unsigned int i;
 	uint64_t h;
 
 	if (n == 0)
 		return 0;
-	if (n > q->size)
+	if (n > size)
 		return -EINVAL;
 	seq = q->next_used;
 	for (i = 0; i < n; i++) {
 		id = B_ID(i);
-		h = id < q->size ? q->heads[id] : 0;
+		h = id < size ? heads[id] : 0;
 		if ((chains && chains[i].q != q) ||
 		    !(h & VIRTQ_HEAD_IN_FLIGHT) ||
-		    (q->in_order && virtq_head_seq(h) != (uint16_t)(seq + i))) {
+		    (in_order && virtq_head_seq(h) != (uint16_t)(seq + i))) {
 			while (i--)
-				q->heads[B_ID(i)] |= VIRTQ_HEAD_IN_FLIGHT;
+				heads[B_ID(i)] |= VIRTQ_HEAD_IN_FLIGHT;
 			return -EINVAL;
 		}
-		q->heads[id] = h & ~VIRTQ_HEAD_IN_FLIGHT;
+		heads[id] = h & ~VIRTQ_HEAD_IN_FLIGHT;
 		total += virtq_head_ndesc(h);
 	}
-	if (unlikely(q->in_order) && n > 1) {
+	if (unlikely(in_order) && n > 1) {
 		/* One used descriptor for the batch when every chain but
 		 * the last was wholly written (the driver assumes so). */
 		for (i = 0; i + 1 < n; i++) {
-			if (B_LEN(i) < (uint32_t)q->heads[B_ID(i)])
+			if (B_LEN(i) < (uint32_t)heads[B_ID(i)])
 				break;
 		}
 		if (i + 1 == n) {
 			id = B_ID(n - 1);
 			len = B_LEN(n - 1);
-			bound = (uint32_t)q->heads[id];
-			put_used(q, first_pos, first_wrap, (uint16_t)id,
+			bound = (uint32_t)heads[id];
+			put_used(&ring[first_pos], bits, (uint16_t)id,
 				 len < bound ? len : bound, true, &f0);
 			slot_advance(q, &pos, &wrap, total);
 			goto publish;
@@ -413,21 +518,27 @@ packed_used(struct virtq *q, const struct vring_used_elem *elems,
 	for (i = 0; i < n; i++) {
 		id = B_ID(i);
 		len = B_LEN(i);
-		h = q->heads[id];
+		h = heads[id];
 		bound = (uint32_t)h;
-		put_used(q, pos, wrap, (uint16_t)id, len < bound ? len : bound,
-			 i == 0, &f0);
-		slot_advance(q, &pos, &wrap, virtq_head_ndesc(h));
+		put_used(&ring[pos], bits, (uint16_t)id,
+			 len < bound ? len : bound, i == 0, &f0);
+		/* total <= p_desc_out <= size: one wrap at most */
+		p = (uint32_t)pos + virtq_head_ndesc(h);
+		if (p >= size) {
+			p -= size;
+			wrap = !wrap;
+			bits ^= PF_AVAIL | PF_USED;
+		}
+		pos = (uint16_t)p;
 	}
 publish:
 	/* Release: the first descriptor's flags last, so the driver, which
 	 * polls that slot, sees the whole batch once it sees any of it. */
-	__atomic_store_n(&q->pdesc[first_pos].flags, f0, __ATOMIC_RELEASE);
+	__atomic_store_n(&ring[first_pos].flags, f0, __ATOMIC_RELEASE);
 	q->p_used_pos = pos;
-	q->p_used_wrap = wrap;
+	q->p_used_bits = wrap ? PF_AVAIL | PF_USED : 0;
 	q->p_desc_out -= total;
-	q->p_used_adv = q->p_used_adv + total > q->size ? q->size
-							: q->p_used_adv + total;
+	q->p_used_adv += total;
 	q->next_used = (uint16_t)(seq + n);
 	if (unlikely(q->used_dirty_log))
 		virtq_packed_mark_dirty(q, first_pos, total);
@@ -447,7 +558,8 @@ int virtq_packed_used(struct virtq *q, const struct vring_used_elem *elems,
 bool virtq_packed_needs_interrupt(struct virtq *q)
 {
 	const struct vring_packed_desc_event *ev = q->p_driver;
-	uint32_t adv = q->p_used_adv;
+	uint32_t adv = q->p_used_adv < q->size ? (uint32_t)q->p_used_adv
+					       : q->size;
 	bool valid = q->signalled_valid;
 	uint16_t flags, off_wrap, event, new_pos, old_pos;
 
@@ -473,7 +585,7 @@ bool virtq_packed_needs_interrupt(struct virtq *q)
 	new_pos = q->p_used_pos;
 	old_pos = (uint16_t)(new_pos - adv);
 	event = off_wrap & (uint16_t)~EV_WRAP;
-	if (!!(off_wrap & EV_WRAP) != q->p_used_wrap)
+	if (!!(off_wrap & EV_WRAP) != (q->p_used_bits != 0))
 		event = (uint16_t)(event - q->size);
 	return vring_need_event(event, new_pos, old_pos);
 }

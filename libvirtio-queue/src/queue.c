@@ -83,6 +83,7 @@ int virtq_break(struct virtq *q, enum virtq_error err)
 {
 	q->active = false;
 	q->split_active = false;
+	q->packed_fast = false;
 	q->shadow_avail = q->next_avail; /* see internal.h */
 	if (q->error == VIRTQ_ERR_NONE) {
 		q->error = err;
@@ -128,9 +129,11 @@ void virtq_reset(struct virtq *q)
 	q->ready = false;
 	q->active = false;
 	q->split_active = false;
+	q->packed_fast = false;
 	q->packed = false;
 	q->in_order = false;
-	q->p_avail_wrap = q->p_used_wrap = true; /* both start at 1 */
+	q->p_avail_wrap = true; /* both start at 1 */
+	q->p_used_bits = PF_AVAIL | PF_USED;
 	q->p_avail_pos = q->p_used_pos = 0;
 	q->p_desc_out = 0;
 	q->p_used_adv = 0;
@@ -171,12 +174,16 @@ int virtq_set_size(struct virtq *q, uint32_t size)
 {
 	if (q->ready)
 		return -EBUSY;
-	if (!is_pow2(size) || size > q->max_size) {
+	/* Any size for now: a packed ring may have any (virtio 1.2, 2.8);
+	 * a split one must be a power of two, which virtq_set_ready()
+	 * checks once the layout is known (queues are sized before the
+	 * transport hands over the features). */
+	if (size == 0 || size > q->max_size) {
 		q->cfg_error = VIRTQ_ERR_SIZE_INVALID;
 		return -EINVAL;
 	}
 	q->size = size;
-	q->mask = (uint16_t)(size - 1);
+	q->mask = is_pow2(size) ? (uint16_t)(size - 1) : 0; /* split only */
 	q->cfg_error = VIRTQ_ERR_NONE;
 	return 0;
 }
@@ -449,6 +456,7 @@ int virtq_set_memory(struct virtq *q, struct guest_memory *mem)
 		return -EFAULT;
 	}
 	install_rings(q, host);
+	virtq_update_active(q); /* the dirty log may have changed */
 	return 0;
 }
 
@@ -469,6 +477,12 @@ int virtq_set_ready(struct virtq *q, bool ready)
 		return 0;
 	ev = q->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
 	q->packed = q->features & (1ull << VIRTIO_F_RING_PACKED);
+	if (!q->packed && !is_pow2(q->size)) {
+		/* 2.7: a split queue's size is a power of two. */
+		q->cfg_error = VIRTQ_ERR_SIZE_INVALID;
+		q->packed = false;
+		return -EINVAL;
+	}
 	ret = validate_rings(q, q->mem, ev, host, &why);
 	q->cfg_error = why;
 	if (ret) {
@@ -581,7 +595,7 @@ walk_indirect(struct virtq *q, struct walk *w, uint64_t addr, uint32_t len,
 
 		if (f & VRING_DESC_F_INDIRECT)
 			return VIRTQ_ERR_INDIRECT_NESTED;
-		err = take_buf(q, w, a, l, f);
+		err = take_buf(w, a, l, f);
 		if (err)
 			return err;
 		if (!(f & VRING_DESC_F_NEXT))
@@ -612,7 +626,7 @@ walk_chain(struct virtq *q, struct walk *w, uint64_t addr, uint32_t len,
 		w->ndesc++;
 		if (flags & VRING_DESC_F_INDIRECT)
 			return walk_indirect(q, w, addr, len, flags);
-		err = take_buf(q, w, addr, len, flags);
+		err = take_buf(w, addr, len, flags);
 		if (unlikely(err))
 			return err;
 		if (!(flags & VRING_DESC_F_NEXT))
@@ -660,7 +674,7 @@ static __attribute__((noinline)) int pop_walk(struct virtq *q,
 					      uint16_t head, uint64_t addr,
 					      uint32_t len, uint16_t flags)
 {
-	struct walk w = {c->bufs, c->cap, 0, 0, 0, 0, 0};
+	struct walk w = VIRTQ_WALK_INIT(q, c->bufs, c->cap);
 	enum virtq_error err;
 	uint32_t wlen;
 
@@ -688,17 +702,16 @@ static __attribute__((noinline)) int pop_walk(struct virtq *q,
 }
 
 /*
- * The walker's entry, for every chain the fast path does not take.  Its
- * shortcut: an indirect table of one plain descriptor in the region
- * holding the rings (how Linux sends many small requests) fills @c like a
- * direct one, without the general walk's frame.  Anything else, including
- * every malformed case, goes to pop_walk(), which reads the table again
- * (nothing read here was used) and reports the error.
+ * The shortcut of the walker's entry (and of a batch, inline): an indirect
+ * table of one plain descriptor in the region holding the rings (how Linux
+ * sends many small requests) fills @c like a direct one, without the
+ * general walk's frame.  Returns false, with nothing changed, for anything
+ * else, every malformed case included: pop_walk() then reads the table
+ * again (nothing read here was used) and reports the error.
  */
-static __attribute__((noinline)) int pop_other(struct virtq *q,
-					       struct virtq_chain *c,
-					       uint16_t head, uint64_t addr,
-					       uint32_t len, uint16_t flags)
+static inline __attribute__((always_inline)) bool
+pop_indirect1(struct virtq *q, struct virtq_chain *c, uint16_t head,
+	      uint64_t addr, uint32_t len, uint16_t flags, bool batch)
 {
 	const struct vring_desc *t;
 	uint64_t a;
@@ -708,20 +721,31 @@ static __attribute__((noinline)) int pop_other(struct virtq *q,
 	if ((flags & (VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT)) !=
 		    VRING_DESC_F_INDIRECT ||
 	    len != sizeof(*t) || !q->indirect || !c->cap || (addr & 7))
-		return pop_walk(q, c, head, addr, len, flags);
+		return false;
 	t = virtq_hot_ptr(q, addr, sizeof(*t));
 	if (!t)
-		return pop_walk(q, c, head, addr, len, flags);
+		return false;
 	a = LOAD64(&t->addr);
 	l = LOAD32(&t->len);
 	f = LOAD16(&t->flags);
 	if ((f & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || l == 0 ||
 	    a + l < a)
-		return pop_walk(q, c, head, addr, len, flags);
+		return false;
 	w = f & VRING_DESC_F_WRITE;
 	virtq_fill_plain(q, c, head, a, l, w);
-	mark_popped(q, head, write_total(l, w), false);
-	return 1;
+	mark_popped(q, head, write_total(l, w), batch);
+	return true;
+}
+
+/* The walker's entry, for every chain the fast path does not take. */
+static __attribute__((noinline)) int pop_other(struct virtq *q,
+					       struct virtq_chain *c,
+					       uint16_t head, uint64_t addr,
+					       uint32_t len, uint16_t flags)
+{
+	if (pop_indirect1(q, c, head, addr, len, flags, false))
+		return 1;
+	return pop_walk(q, c, head, addr, len, flags);
 }
 
 /* The head read from the avail ring is out of range or in flight. */
@@ -782,6 +806,11 @@ pop_head(struct virtq *q, struct virtq_chain *c, const struct ring_view *r,
 	flags = LOAD16(&d->flags);
 	if (unlikely((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) ||
 		     len == 0 || addr + len < addr || c->cap == 0)) {
+		/* A batch takes pop_other()'s shortcut inline (an indirect
+		 * table of one plain entry in the hot region, how Linux
+		 * sends small requests): no call per chain. */
+		if (batch && pop_indirect1(q, c, head, addr, len, flags, true))
+			return 1;
 		if (batch)
 			q->next_avail = na; /* the walker moves it on */
 		return pop_other(q, c, head, addr, len, flags);
@@ -1040,7 +1069,7 @@ static __attribute__((noinline)) int used_other(struct virtq *q, uint16_t head,
 	if (unlikely(!q->active))
 		return virtq_inactive_error(q);
 	if (q->packed)
-		return virtq_packed_used_one(q, head, len);
+		return virtq_packed_used_one(q, head, len, false);
 	if (!put_used(q, q->used, slot, head, len, true))
 		return -EINVAL;
 	publish_used(q, q->used, slot, 1);
@@ -1056,8 +1085,13 @@ static inline int add_used(struct virtq *q, uint16_t head, uint32_t len)
 	struct vring_used *used = q->used;
 	uint16_t slot = q->next_used;
 
-	if (unlikely(!q->split_active))
+	if (unlikely(!q->split_active)) {
+		/* The packed fast path inline too: a packed queue then
+		 * costs one more test, not the general path's. */
+		if (likely(q->packed_fast))
+			return virtq_packed_used_one(q, head, len, true);
 		return used_other(q, head, len);
+	}
 	if (unlikely(!put_used(q, used, slot, head, len, false)))
 		return -EINVAL;
 	publish_used(q, used, slot, 1);
@@ -1300,8 +1334,9 @@ void virtq_save(const struct virtq *q, struct virtq_state *st)
 	st->avail_pos = q->p_avail_pos;
 	st->used_pos = q->p_used_pos;
 	st->avail_wrap = q->p_avail_wrap;
-	st->used_wrap = q->p_used_wrap;
-	st->used_adv = q->p_used_adv;
+	st->used_wrap = q->p_used_bits != 0;
+	st->used_adv = q->p_used_adv < q->size ? (uint32_t)q->p_used_adv
+					       : q->size;
 	st->desc_out = q->p_desc_out;
 	for (i = 0; i < q->max_size; i++) {
 		uint64_t h = q->heads[i];
@@ -1342,7 +1377,7 @@ static bool packed_state_ok(const struct virtq_state *st)
  */
 static uint32_t restored_bound(struct virtq *q, uint16_t head)
 {
-	struct walk w = {NULL, 0, 0, 0, 0, 0, 0};
+	struct walk w = VIRTQ_WALK_INIT(q, NULL, 0);
 	const struct vring_desc *d;
 
 	if (!q->ready)
@@ -1363,7 +1398,9 @@ int virtq_restore(struct virtq *q, const struct virtq_state *st)
 	if (!st || st->version != VIRTQ_STATE_VERSION ||
 	    st->max_size != q->max_size || st->error >= VIRTQ_ERR__COUNT)
 		return -EINVAL;
-	if (virtq_set_size(q, st->size))
+	if (virtq_set_size(q, st->size) ||
+	    (!(st->features & (1ull << VIRTIO_F_RING_PACKED)) &&
+	     !is_pow2(st->size)))
 		goto inval;
 	if ((st->features & (1ull << VIRTIO_F_RING_PACKED)) &&
 	    !packed_state_ok(st))
@@ -1401,7 +1438,7 @@ int virtq_restore(struct virtq *q, const struct virtq_state *st)
 		q->p_avail_pos = st->avail_pos;
 		q->p_used_pos = st->used_pos;
 		q->p_avail_wrap = st->avail_wrap;
-		q->p_used_wrap = st->used_wrap;
+		q->p_used_bits = st->used_wrap ? PF_AVAIL | PF_USED : 0;
 		q->p_used_adv = st->used_adv;
 		q->p_desc_out = st->desc_out;
 	}

@@ -219,6 +219,138 @@ START_TEST(test_packed_wrap_many_laps)
 }
 END_TEST
 
+/*
+ * Packed rings of sizes that are not powers of two (virtio 1.2, 2.8 allows
+ * any): many laps of chains of 1..3 descriptors, several in flight at a
+ * time and completed out of order, so both wrap counters flip at slot
+ * size - 1 -> 0 with chains straddling the end; the driver's view of every
+ * used descriptor (id, length) must match.  _i: sizes 100 and 3.
+ */
+START_TEST(test_packed_size_not_power_of_two)
+{
+	static const uint32_t sizes[] = {100, 3};
+	uint32_t size = sizes[_i], laps_slots = 0;
+	struct virtq_chain c[3];
+	struct virtq_buf bufs[3][4];
+	struct virtq_state *st = calloc(1, sizeof(*st));
+	unsigned int i, k, round;
+
+	ck_assert_ptr_nonnull(st);
+	start(size, F_VERSION_1 | F_PACKED | F_INDIRECT);
+	ck_assert_uint_eq(virtq_size(q), size);
+	ck_assert(virtq_is_packed(q));
+	for (round = 0; round < 3 * size + 10; round++) {
+		/* up to 3 chains, at most size descriptors outstanding */
+		unsigned int nchains = size >= 9 ? 3 : 1, used_slots = 0;
+		uint16_t id[3];
+		uint32_t n[3];
+
+		for (i = 0; i < nchains; i++) {
+			struct virtq_driver_buf b[3] = {
+				{DATA + 0x1000 * i, 16, 0},
+				{DATA + 0x1000 * i + 0x100, 32,
+				 VRING_DESC_F_WRITE},
+				{DATA + 0x1000 * i + 0x200, 8,
+				 VRING_DESC_F_WRITE}};
+
+			n[i] = 1 + (round + i) % 3;
+			id[i] = add(b, n[i]);
+			used_slots += n[i];
+		}
+		ck_assert_int_eq(virtq_avail_count(q), (int)nchains);
+		for (i = 0; i < nchains; i++) {
+			virtq_chain_init(&c[i], bufs[i], 4);
+			ck_assert_int_eq(virtq_pop(q, &c[i]), 1);
+			ck_assert_uint_eq(c[i].head, id[i]);
+			ck_assert_uint_eq(c[i].nbufs, n[i]);
+			ck_assert_uint_eq(c[i].ndesc, n[i]);
+		}
+		ck_assert_int_eq(virtq_pop(q, &c[0]), 0);
+		/* complete in reverse, each writing what it can */
+		for (k = nchains; k-- > 0;) {
+			uint32_t w = n[k] == 1 ? 0 : n[k] == 2 ? 32 : 40;
+
+			ck_assert_uint_eq(virtq_chain_skip_write(&c[k], 100),
+					  w);
+			ck_assert_int_eq(virtq_complete(q, &c[k]), 0);
+		}
+		for (k = nchains; k-- > 0;)
+			get_used(id[k], n[k] == 1 ? 0 : n[k] == 2 ? 32 : 40);
+		ck_assert_int_eq(virtq_driver_get_used(drv, NULL), 0);
+		ck_assert_uint_eq(virtq_in_flight(q), 0);
+		ck_assert_uint_eq(virtq_driver_num_free(drv), size);
+		laps_slots += used_slots;
+	}
+	ck_assert_uint_ge(laps_slots, 3 * size); /* 3 laps at least */
+	/* an indirect chain, and the state through a save/restore at an
+	 * odd position */
+	{
+		struct virtq_driver_buf b[2] = {
+			{DATA, 4, 0}, {DATA + 0x100, 4, VRING_DESC_F_WRITE}};
+		uint16_t tid;
+
+		ck_assert_int_eq(
+			virtq_driver_add_indirect(drv, b, 2, TABLE, &tid), 0);
+		virtq_save(q, st);
+		ck_assert_uint_eq(st->size, size);
+		virtq_reset(q);
+		ck_assert_int_eq(virtq_restore(q, st), 0);
+		virtq_chain_init(&c[0], bufs[0], 4);
+		ck_assert_int_eq(virtq_pop(q, &c[0]), 1);
+		ck_assert_uint_eq(c[0].head, tid);
+		ck_assert_uint_eq(c[0].nbufs, 2);
+		ck_assert_int_eq(virtq_complete_len(q, &c[0], 4), 0);
+		get_used(tid, 4);
+	}
+	ck_assert(!virtq_is_broken(q));
+	free(st);
+}
+END_TEST
+
+/* 0 and sizes above the maximum (32768 at most) stay refused in the
+ * packed layout; a split state of a size that is not a power of two is
+ * not restored. */
+START_TEST(test_packed_size_limits)
+{
+	struct virtq *big = NULL;
+	struct virtq_driver *d2 = NULL;
+	struct virtq_state *st = calloc(1, sizeof(*st));
+
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(virtq_set_size(q, 0), -EINVAL);
+	ck_assert_int_eq(virtq_config_error(q), VIRTQ_ERR_SIZE_INVALID);
+	ck_assert_int_eq(virtq_set_size(q, 257), -EINVAL);
+	ck_assert_int_eq(virtq_create(32768, &big), 0);
+	ck_assert_int_eq(virtq_set_size(big, 32769), -EINVAL);
+	ck_assert_int_eq(virtq_set_size(big, 65535), -EINVAL);
+	ck_assert_int_eq(virtq_set_size(big, 32767), 0);
+	ck_assert_int_eq(virtq_size(big), 32767);
+	virtq_destroy(big);
+	ck_assert_int_eq(virtq_driver_create(mem, 0, F_PACKED, RING_BASE,
+					     RING_BASE + 0x8000,
+					     RING_BASE + 0x8010, &d2),
+			 -EINVAL);
+	ck_assert_int_eq(virtq_driver_create(mem, 32769, F_PACKED, RING_BASE,
+					     RING_BASE + 0x8000,
+					     RING_BASE + 0x8010, &d2),
+			 -EINVAL);
+	ck_assert_int_eq(virtq_driver_create(mem, 100, 0, RING_BASE,
+					     RING_BASE + 0x8000,
+					     RING_BASE + 0x8010, &d2),
+			 -EINVAL);
+	ck_assert_ptr_null(d2);
+	/* a packed queue of 7 configured by hand, then the same size and
+	 * state claimed for a split queue */
+	start(7, F_VERSION_1 | F_PACKED);
+	virtq_save(q, st);
+	ck_assert_int_eq(virtq_restore(q, st), 0);
+	ck_assert_uint_eq(virtq_size(q), 7);
+	st->features &= ~F_PACKED;
+	ck_assert_int_eq(virtq_restore(q, st), -EINVAL);
+	free(st);
+}
+END_TEST
+
 START_TEST(test_packed_out_of_order_completion)
 {
 	struct virtq_chain c[3];
@@ -923,6 +1055,8 @@ static Suite *packed_suite(void)
 	tcase_add_test(tc, test_packed_selected_by_feature);
 	tcase_add_test(tc, test_packed_pop_read_write_complete);
 	tcase_add_test(tc, test_packed_wrap_many_laps);
+	tcase_add_loop_test(tc, test_packed_size_not_power_of_two, 0, 2);
+	tcase_add_test(tc, test_packed_size_limits);
 	tcase_add_test(tc, test_packed_out_of_order_completion);
 	tcase_add_test(tc, test_packed_batch_completion);
 	tcase_add_test(tc, test_packed_indirect);

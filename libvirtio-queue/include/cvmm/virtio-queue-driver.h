@@ -88,8 +88,8 @@ CVMM_EXPORT uint64_t virtq_driver_layout(uint32_t size, guest_addr_t base,
 					 guest_addr_t *used);
 
 /**
- * virtq_driver_create() - a driver for a queue of @size (power of two, at
- * most 32768) whose areas are at @desc, @avail, @used in @mem (a reference
+ * virtq_driver_create() - a driver for a queue of @size (1 to 32768; a
+ * power of two unless @features has VIRTIO_F_RING_PACKED) whose areas are at @desc, @avail, @used in @mem (a reference
  * is taken).  The areas are zeroed (event fields included).  @features:
  * the negotiated bits (EVENT_IDX and INDIRECT_DESC matter).
  * Errors: -EINVAL, -ENOMEM, or the libvm-memory error zeroing an area.

@@ -13,7 +13,8 @@
  * suppression structure (VIRTQ_AREA_AVAIL, 4-aligned, 4 bytes) and the
  * device event suppression structure (VIRTQ_AREA_USED, 4-aligned, 4
  * bytes); the three must not overlap, and the ring and the device area
- * must be writable.  The queue size stays a power of two in either layout.
+ * must be writable.  A packed queue may have any size from 1 to the
+ * maximum (virtio 1.2, 2.8); a split one must be a power of two.
  * Packed buffer ids must be below the queue size (what Linux and DPDK
  * use; an id >= size breaks the queue with HEAD_OUT_OF_RANGE).
  *
@@ -111,7 +112,7 @@ struct virtq;
 enum virtq_error {
 	VIRTQ_ERR_NONE = 0,
 	/* --- configuration: refused, queue not activated --- */
-	VIRTQ_ERR_SIZE_INVALID,	     /**< 0, not a power of two, > max */
+	VIRTQ_ERR_SIZE_INVALID,	     /**< 0, > max, split not a power of 2 */
 	VIRTQ_ERR_NO_MEMORY,	     /**< ready without guest memory */
 	VIRTQ_ERR_DESC_MISALIGNED,   /**< descriptor table not 16-aligned */
 	VIRTQ_ERR_AVAIL_MISALIGNED,  /**< driver area not 2-aligned */
@@ -203,9 +204,12 @@ CVMM_EXPORT int virtq_set_memory(struct virtq *q, struct guest_memory *mem);
 CVMM_EXPORT uint32_t virtq_max_size(const struct virtq *q);
 
 /**
- * virtq_set_size() - set the queue size (QueueNum / queue_size).
- * Errors: -EINVAL (not a power of two, 0, > max_size; config error
- * SIZE_INVALID), -EBUSY when the queue is ready.
+ * virtq_set_size() - set the queue size (QueueNum / queue_size).  Any
+ * size from 1 to max_size is taken: the layout is only known at
+ * virtq_set_ready(), which refuses a split queue whose size is not a power
+ * of two (packed rings may have any size, virtio 1.2, 2.8).
+ * Errors: -EINVAL (0, > max_size; config error SIZE_INVALID), -EBUSY when
+ * the queue is ready.
  */
 CVMM_EXPORT int virtq_set_size(struct virtq *q, uint32_t size);
 
@@ -241,11 +245,12 @@ CVMM_EXPORT uint64_t virtq_features(const struct virtq *q);
 
 /**
  * virtq_set_ready() - activate (true) or deactivate (false) the queue.
- * Activation checks, in this order: memory set (NO_MEMORY), alignment
+ * Activation checks, in this order: a split queue's size is a power of
+ * two (SIZE_INVALID), memory set (NO_MEMORY), alignment
  * (DESC/AVAIL/USED_MISALIGNED), each area wholly inside one RAM region
  * (*_OUTSIDE_RAM), used area writable (USED_READONLY), used area not
  * overlapping the others (RINGS_OVERLAP), and caches the host pointers.
- * Returns 0, or -EINVAL (misaligned, no memory), -EFAULT (outside RAM,
+ * Returns 0, or -EINVAL (size, misaligned, no memory), -EFAULT (outside RAM,
  * read-only), -EEXIST (overlap); the reason is in virtq_config_error().
  * Deactivation keeps the indexes (use virtq_reset() to clear them).
  */

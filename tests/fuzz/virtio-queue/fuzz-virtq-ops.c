@@ -80,6 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	features = (data[1] & 1 ? 1ull << VIRTIO_RING_F_EVENT_IDX : 0) |
 		   (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
 		   (data[1] & 2 ? 1ull << 34 /* VIRTIO_F_RING_PACKED */ : 0);
+	if ((data[1] & 6) == 6) /* packed: any size (virtio 1.2, 2.8) */
+		qsize = 1 + data[0] % 64;
 	virtq_driver_layout(qsize, 0, &da, &aa, &ua);
 	check(virtq_driver_create(m, qsize, features, da, aa, ua, &d) == 0);
 	check(virtq_create(MAXQ, &q) == 0);

@@ -659,6 +659,9 @@ static int parse(int argc, char **argv, struct cvmm_opts *o)
 			break;
 		case OPT_FS:
 			r = cvmm_fs_parse(optarg, &o->fs);
+			if (r)
+				return r;
+			break;
 		case OPT_VIRTIO_RING:
 			r = parse_virtio_ring(optarg, o);
 			if (r)

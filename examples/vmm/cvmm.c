@@ -113,7 +113,7 @@ struct vdev {
 	struct cvmm_irq_msix *msix;
 	struct virtio_blk *blk;	    /* set for a disk: destroyed through it */
 	struct virtio_console *con; /* set for the console, likewise */
-	bool ring_from_backend;	    /* vhost-user: the backend's ring */
+	bool ring_from_backend;	    /* vhost: the backend's ring features */
 	bool in_order_ok;	    /* completes in pop order (sync disk) */
 	uint64_t notify_base;
 	uint32_t ioeventfds; /* bit i: queue i's ioeventfd is assigned */
@@ -582,25 +582,37 @@ static int setup_virtio(struct vm *vm)
 			return r;
 	}
 	if (o->net.set) { /* --net (net.c), PCI slot 12 */
+		struct vdev *v = &vm->vdevs[vm->nvdevs];
+
 		r = cvmm_net_create(&o->net, &dev);
-		if (r < 0 || (r = vdev_add_pci(vm, &vm->vdevs[vm->nvdevs++],
-					       "virtio-net", dev, 12)) < 0)
+		if (r < 0)
+			return r;
+		vm->nvdevs++;
+		v->ring_from_backend = o->net.vhost; /* vhost-net's rings */
+		r = vdev_add_pci(vm, v, "virtio-net", dev, 12);
+		if (r < 0)
 			return r;
 	}
 	if (o->vsock.cid) {
 		r = cvmm_vsock_create(&o->vsock, &dev);
 		if (r < 0)
 			return fail("virtio-vsock", r);
+		vm->vdevs[vm->nvdevs].ring_from_backend = o->vsock.vhost;
 		r = vdev_add_pci(vm, &vm->vdevs[vm->nvdevs++], "virtio-vsock",
 				 dev, CVMM_VSOCK_PCI_SLOT);
 		if (r < 0)
 			return r;
 	}
 	if (o->fs.tag) { /* --fs (vhost-user.c) */
+		struct vdev *v = &vm->vdevs[vm->nvdevs];
+
 		r = cvmm_fs_create(&o->fs, &dev);
-		if (r < 0 ||
-		    (r = vdev_add_pci(vm, &vm->vdevs[vm->nvdevs++], "virtio-fs",
-				      dev, CVMM_FS_PCI_SLOT)) < 0)
+		if (r < 0)
+			return r;
+		vm->nvdevs++;
+		v->ring_from_backend = true; /* virtiofsd's ring features */
+		r = vdev_add_pci(vm, v, "virtio-fs", dev, CVMM_FS_PCI_SLOT);
+		if (r < 0)
 			return r;
 	}
 	for (i = 0; i < o->ndisks; i++) {

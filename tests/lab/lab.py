@@ -726,7 +726,14 @@ def qemu_cmd(accel, kernel, initrd, interactive=False):
         "-no-reboot", "-device", "intel-iommu,intremap=on",
         "-device", "edu", "-kernel", kernel, "-initrd", initrd,
         "-append", LAB_CMDLINE]
-    if interactive:
+    if interactive == "raw":
+        # The terminal straight to the serial console, no QEMU escape or
+        # signal keys: every byte (Ctrl-A x for cvmm, Ctrl-C) reaches the
+        # program in the lab.
+        cmd += ["-display", "none", "-monitor", "none",
+                "-chardev", "stdio,id=con0,signal=off",
+                "-serial", "chardev:con0"]
+    elif interactive:
         # Serial console and QEMU monitor muxed on the terminal (Ctrl-A x).
         cmd += ["-display", "none", "-serial", "mon:stdio"]
     else:
@@ -1288,11 +1295,12 @@ def cmd_run(args):
         script = "#!/bin/sh\n" + args.command[0] + "\n"
     initrd = make_initrd(manifest, "LAB_MODE=cmd\n", script, args.bring)
     if args.interactive:
-        # The command gets the terminal (QEMU's serial console muxed with
-        # its monitor: Ctrl-A x quits QEMU, Ctrl-A a sends Ctrl-A).
+        # The command gets the terminal, every key of it: QEMU keeps no
+        # escape of its own, so cvmm's Ctrl-A x reaches cvmm, and the lab
+        # powers off when the command ends.
         try:
             return subprocess.call(qemu_cmd(accel, manifest["vmlinuz"],
-                                            initrd, interactive=True))
+                                            initrd, interactive="raw"))
         finally:
             os.unlink(initrd)
     exit_rc = {}
@@ -1361,8 +1369,8 @@ def main():
                    help="a host file to copy into the lab at the same"
                    " absolute path (repeatable)")
     r.add_argument("--interactive", action="store_true",
-                   help="the command runs on the terminal (no output"
-                   " capture, no exit status)")
+                   help="the command runs on the terminal, every key"
+                   " passed to it (no output capture, no exit status)")
     r.add_argument("command", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     if not args.builddir:

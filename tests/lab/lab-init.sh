@@ -265,12 +265,16 @@ run_cvmm() {
 	name=$1 mode=$2
 	shift 2
 	rm -f /tmp/$name.log /tmp/$name.rc /tmp/$name.err /tmp/$name.raw
-	[ -x /lab/bin/cvmm ] || { echo "cvmm was not built"; echo 1 >/tmp/$name.rc; return 1; }
+	cvmm=${LAB_CVMM:-/lab/bin/cvmm}
+	[ -x $cvmm ] || { echo "$cvmm was not built"; echo 1 >/tmp/$name.rc; return 1; }
 	ensure_kvm || { echo 1 >/tmp/$name.rc; return 1; }
 	s=$(now_ms)
 	# The console goes to a file as it comes (a pipe through sed would
 	# hold it back in sed's buffer), relayed behind the prefix after.
-	/lab/bin/cvmm --verbose --timeout "${LAB_GUEST_TIMEOUT:-240}" \
+	# cvmm's watchdog ends it at most 30 s after its --timeout; SIGKILL
+	# 45 s after it is the backstop (exit status 137).
+	to=${LAB_GUEST_TIMEOUT:-240}
+	timeout -s KILL $((to + 45)) $cvmm --verbose --timeout "$to" \
 		--kernel /lab/guest/vmlinuz --initrd /lab/guest/initrd.cpio \
 		--cmdline "${CMDLINE:-$GUEST_CMDLINE} labmode=$mode labhosttime=${LAB_HOST_TIME:-}" \
 		"$@" >/tmp/$name.raw 2>/tmp/$name.err
@@ -749,17 +753,46 @@ check_transport_mmio() {
 	esac
 }
 
+# net_sub <check> <name> <ok?> <what>: one @@LAB-SUB line (a result, and a
+# sign of progress to the host: each one restarts the check's budget).
+net_sub() {
+	if [ "$3" = 1 ]; then st=PASS; else st=FAIL; net_rc=1; fi
+	echo "$1 $2: $4"
+	echo "@@LAB-SUB $1 $2 $st 0"
+}
+
+# net_progress <check> <boot name> <marker>...: while cvmm runs (until
+# /tmp/<boot name>.rc appears), one @@LAB-SUB "reached-<marker>" line as
+# each guest marker ("LAB-INFO <marker>" or "LAB-<marker>") shows up in
+# its console, at most 5 s late: the host sees the nested guest moving,
+# and a freeze is placed between two markers.
+net_progress() {
+	chk=$1 boot=$2
+	shift 2
+	t0=$(now_ms)
+	for m in "$@"; do
+		until grep -q "LAB-INFO $m \|LAB-$m" /tmp/$boot.raw 2>/dev/null; do
+			[ -e /tmp/$boot.rc ] && return 0
+			sleep 5
+		done
+		echo "$chk: the guest reached $m after $(($(now_ms) - t0)) ms"
+		echo "@@LAB-SUB $chk reached-$m PASS $(($(now_ms) - t0))"
+	done
+}
+
 # virtio-net on a tap (cvmm --net tap=labtap0, which creates it): the lab
 # host is 10.0.3.1 on the tap, the guest 10.0.3.2 (guest-init.sh, labmode
 # net); with 2 vCPUs and queues=2 the guest driver sets up 2 queue pairs
 # (VQ_PAIRS_SET on the control queue; the tap attaches its second queue);
 # the guest pings the host, sends 64 MiB to a host nc and receives 64 MiB
-# from another; both arrive with the sender's md5.
+# from another; both arrive with the sender's md5.  One @@LAB-SUB line per
+# aspect, and progress lines while the guest runs (net_progress).
 check_guest_net_tap() {
 	load_mod tun || return 1
 	[ -c /dev/net/tun ] || { echo "/dev/net/tun did not appear"; return 1; }
-	rm -f /tmp/net-recv /tmp/net-send
+	rm -f /tmp/net-recv /tmp/net-send /tmp/net.rc /tmp/net.raw
 	dd if=/dev/urandom of=/tmp/net-send bs=1M count=64 2>/dev/null
+	want=$(md5sum </tmp/net-send | cut -d' ' -f1)
 	# the receiver's stdin stays open (a fifo held by fd 7): nc leaves
 	# when the guest closes, not at once
 	rm -f /tmp/net-hold
@@ -778,30 +811,92 @@ check_guest_net_tap() {
 		ip addr add 10.0.3.1/24 dev labtap0
 		ip link set labtap0 up
 	) &
+	net_progress guest-net-tap net GUEST-UP net-ping net-out-time \
+		net-in-md5 NET-DONE &
+	ppid=$!
 	run_cvmm net net --cpus 2 --memory 512M --net tap=labtap0,queues=2 </dev/null
+	wait $ppid
 	exec 7>&-
 	kill $rpid $spid 2>/dev/null
-	grep -q "^guest| LAB-NET-DONE" /tmp/net.log || { echo "the guest did not finish (no LAB-NET-DONE)"; return 1; }
-	ok=0
+	net_rc=0
+	c=guest-net-tap
+	grep -q "^guest| LAB-NET-DONE" /tmp/net.log && ok=1 || ok=0
+	net_sub $c guest-done $ok "the guest finished its steps (LAB-NET-DONE)"
 	echo "guest eth0: $(lab_info net net-eth0)"
-	echo "guest queues (2 vCPUs, queues=2): $(lab_info net net-queues)"
-	case "$(lab_info net net-queues)" in
-	*rx-1*tx-1*) ;;
-	*) echo "the guest did not set up 2 queue pairs"; ok=1 ;;
-	esac
-	echo "ping: $(lab_info net net-ping)"
-	case "$(lab_info net net-ping)" in ok*) ;; *) ok=1 ;; esac
+	case "$(lab_info net net-queues)" in *rx-1*tx-1*) ok=1 ;; *) ok=0 ;; esac
+	net_sub $c queue-pairs $ok "the guest's queues (2 vCPUs, queues=2): $(lab_info net net-queues)"
+	case "$(lab_info net net-ping)" in ok*) ok=1 ;; *) ok=0 ;; esac
+	net_sub $c ping $ok "$(lab_info net net-ping)"
 	out=$(lab_info net net-out-md5)
 	got=$(md5sum </tmp/net-recv | cut -d' ' -f1)
-	echo "guest->host: guest sent md5 $out, host got $(wc -c </tmp/net-recv) bytes md5 $got (guest uptime $(lab_info net net-out-time))"
-	[ -n "$out" ] && [ "$out" = "$got" ] || ok=1
-	want=$(md5sum </tmp/net-send | cut -d' ' -f1)
+	[ -n "$out" ] && [ "$out" = "$got" ] && ok=1 || ok=0
+	net_sub $c guest-to-host $ok "guest sent md5 $out, host got $(wc -c </tmp/net-recv) bytes md5 $got (guest uptime $(lab_info net net-out-time))"
 	in=$(lab_info net net-in-md5)
-	echo "host->guest: host sent md5 $want, guest got $in (guest uptime $(lab_info net net-in-time))"
-	[ "$in" = "$want 67108864" ] || ok=1
+	[ "$in" = "$want 67108864" ] && ok=1 || ok=0
+	net_sub $c host-to-guest $ok "host sent md5 $want, guest got $in (guest uptime $(lab_info net net-in-time))"
 	echo "guest interrupts per queue: $(lab_info net net-irqs)"
-	[ "$(cat /tmp/net.rc)" = 0 ] || { echo "cvmm exit status $(cat /tmp/net.rc)"; ok=1; }
-	return $ok
+	[ "$(cat /tmp/net.rc)" = 0 ] && ok=1 || ok=0
+	net_sub $c cvmm-exit $ok "cvmm exit status $(cat /tmp/net.rc)"
+	return $net_rc
+}
+
+# virtio-net on user networking (cvmm --net user, libslirp; the lab's
+# dynamically linked cvmm, /lab/bin/cvmm-dyn, as libslirp is dlopen'd):
+# the guest (guest-init.sh, labmode netuser) gets its address from slirp's
+# DHCP server with busybox udhcpc, fetches 8 MiB from busybox httpd on the
+# lab's loopback through slirp's gateway 10.0.2.2 (same md5), and serves a
+# token on port 5555 that the lab reads through
+# hostfwd=tcp:127.0.0.1:2222-:5555.
+check_guest_net_user() {
+	[ -x /lab/bin/cvmm-dyn ] || { echo "no /lab/bin/cvmm-dyn: the lab image has no dynamically linked cvmm (libslirp.so.0 missing on the host?)"; return 1; }
+	ip link set lo up
+	rm -rf /tmp/www /tmp/netuser.rc /tmp/netuser.raw /tmp/netuser-fwd /tmp/nu-hold
+	mkdir -p /tmp/www
+	dd if=/dev/urandom of=/tmp/www/file bs=1M count=8 2>/dev/null
+	want="$(md5sum </tmp/www/file | cut -d' ' -f1) $(wc -c </tmp/www/file)"
+	httpd -f -p 127.0.0.1:8080 -h /tmp/www &
+	hpid=$!
+	# the client's stdin stays open (a fifo held by fd 8): nc leaves when
+	# the guest closes
+	mkfifo /tmp/nu-hold
+	exec 8<>/tmp/nu-hold
+	(
+		# through the forward until the guest's listener answers (before
+		# it listens, slirp's connection to it is refused and nc ends)
+		while [ ! -e /tmp/netuser.rc ]; do
+			timeout 10 nc 127.0.0.1 2222 </tmp/nu-hold >/tmp/netuser-fwd 2>/dev/null
+			grep -q LAB-HOSTFWD- /tmp/netuser-fwd && break
+			sleep 1
+		done
+	) &
+	fpid=$!
+	net_progress guest-net-user netuser GUEST-UP netuser-dhcp netuser-http \
+		netuser-listener NETUSER-DONE &
+	ppid=$!
+	LAB_CVMM=/lab/bin/cvmm-dyn
+	run_cvmm netuser netuser --cpus 1 --memory 256M \
+		--net user,hostfwd=tcp:127.0.0.1:2222-:5555 </dev/null
+	unset LAB_CVMM
+	wait $ppid
+	kill $hpid $fpid 2>/dev/null
+	exec 8>&-
+	net_rc=0
+	c=guest-net-user
+	grep -q "^guest| LAB-NETUSER-DONE" /tmp/netuser.log && ok=1 || ok=0
+	net_sub $c guest-done $ok "the guest finished its steps (LAB-NETUSER-DONE)"
+	d=$(lab_info netuser netuser-dhcp)
+	case "$d" in "rc 0 addr 10.0.2."*" via 10.0.2.2") ok=1 ;; *) ok=0 ;; esac
+	net_sub $c dhcp $ok "udhcpc: $d; lease: $(lab_info netuser netuser-lease)"
+	got=$(lab_info netuser netuser-http)
+	[ "$got" = "rc 0 $want" ] && ok=1 || ok=0
+	net_sub $c http $ok "the lab served md5 and bytes $want; the guest got: ${got:-nothing}"
+	tok=$(lab_info netuser netuser-token)
+	fwd=$(head -1 /tmp/netuser-fwd 2>/dev/null | tr -d '\r')
+	[ -n "$tok" ] && [ "$fwd" = "$tok" ] && ok=1 || ok=0
+	net_sub $c hostfwd $ok "the guest served '${tok:-nothing}'; the lab read '${fwd:-nothing}' from 127.0.0.1:2222"
+	[ "$(cat /tmp/netuser.rc)" = 0 ] && ok=1 || ok=0
+	net_sub $c cvmm-exit $ok "cvmm exit status $(cat /tmp/netuser.rc)"
+	return $net_rc
 }
 
 # virtio-pci: the guest-up boot's rng, disks and console ports are on PCI.

@@ -765,15 +765,21 @@ net_sub() {
 # /tmp/<boot name>.rc appears), one @@LAB-SUB "reached-<marker>" line as
 # each guest marker ("LAB-INFO <marker>" or "LAB-<marker>") shows up in
 # its console, at most 5 s late: the host sees the nested guest moving,
-# and a freeze is placed between two markers.
+# and a freeze is placed between two markers.  Every 30 s without a new
+# marker a plain line says the lab itself still runs (when those stop too,
+# the lab VM froze, not the nested guest).
 net_progress() {
 	chk=$1 boot=$2
 	shift 2
 	t0=$(now_ms)
+	n=0
 	for m in "$@"; do
 		until grep -q "LAB-INFO $m \|LAB-$m" /tmp/$boot.raw 2>/dev/null; do
 			[ -e /tmp/$boot.rc ] && return 0
 			sleep 5
+			n=$((n + 1))
+			[ $((n % 6)) = 0 ] &&
+				echo "$chk: the lab runs, $(($(now_ms) - t0)) ms; the guest has not reached $m; its console: $(wc -c </tmp/$boot.raw 2>/dev/null || echo 0) bytes"
 		done
 		echo "$chk: the guest reached $m after $(($(now_ms) - t0)) ms"
 		echo "@@LAB-SUB $chk reached-$m PASS $(($(now_ms) - t0))"
@@ -896,6 +902,94 @@ check_guest_net_user() {
 	net_sub $c hostfwd $ok "the guest served '${tok:-nothing}'; the lab read '${fwd:-nothing}' from 127.0.0.1:2222"
 	[ "$(cat /tmp/netuser.rc)" = 0 ] && ok=1 || ok=0
 	net_sub $c cvmm-exit $ok "cvmm exit status $(cat /tmp/netuser.rc)"
+	return $net_rc
+}
+
+# guest-net-tap's guest steps (labmode net: ping, 64 MiB out, 64 MiB in,
+# md5) under cvmm and then under the lab image's QEMU (-M pc -enable-kvm,
+# virtio-net-pci on a tap, vhost=off), both with 1 vCPU and 1 queue pair
+# (QEMU with 2 vCPUs froze the lab, 2026-12-03), same kernel and
+# initramfs: the guest's own time for each transfer under both and the
+# cvmm/QEMU ratio are printed.  A figure, not a threshold: it fails only
+# when a run does not carry both transfers intact.
+net_rate() { # net_rate "<start> <end>" -> MiB/s of 64 MiB
+	echo "$1" | awk '{ d = $2 - $1; if (d > 0) printf "%.1f", 64 / d; else print "?" }'
+}
+# net_peers_start / net_peers_stop: the lab's side of labmode net (two nc
+# on 10.0.3.1, labtap0 addressed once the VMM creates it).
+net_peers_start() {
+	rm -f /tmp/net-recv /tmp/net-hold
+	mkfifo /tmp/net-hold
+	nc -l -p 5001 </tmp/net-hold >/tmp/net-recv &
+	rpid=$!
+	exec 7<>/tmp/net-hold
+	nc -l -p 5002 </tmp/net-send >/dev/null &
+	spid=$!
+	(
+		i=0
+		while [ ! -e /sys/class/net/labtap0 ] && [ $i -lt 600 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		ip addr add 10.0.3.1/24 dev labtap0
+		ip link set labtap0 up
+	) &
+}
+net_peers_stop() {
+	exec 7>&-
+	kill $rpid $spid 2>/dev/null
+}
+# net_result <check> <vmm> <boot name>: the sub-results of one run.
+net_result() {
+	got=$(md5sum </tmp/net-recv | cut -d' ' -f1)
+	out=$(lab_info $3 net-out-md5)
+	[ -n "$out" ] && [ "$out" = "$got" ] && ok=1 || ok=0
+	net_sub $1 $2-guest-to-host $ok "under $2: guest sent md5 $out, host got $(wc -c </tmp/net-recv) bytes md5 $got"
+	[ "$(lab_info $3 net-in-md5)" = "$want 67108864" ] && ok=1 || ok=0
+	net_sub $1 $2-host-to-guest $ok "under $2: host sent md5 $want, guest got $(lab_info $3 net-in-md5)"
+}
+check_net_tap_qemu() {
+	q=/lab/qemu/qemu-system-x86_64
+	[ -x $q ] || { echo "no QEMU in the lab image (LAB_BENCH_QEMU=0?)"; return 1; }
+	load_mod tun || return 1
+	[ -f /tmp/net-send ] || dd if=/dev/urandom of=/tmp/net-send bs=1M count=64 2>/dev/null
+	want=$(md5sum </tmp/net-send | cut -d' ' -f1)
+	net_rc=0
+	c=net-tap-qemu
+	rm -f /tmp/cnet.rc /tmp/cnet.raw
+	net_peers_start
+	net_progress $c cnet GUEST-UP net-ping net-out-time net-in-md5 NET-DONE &
+	ppid=$!
+	run_cvmm cnet net --cpus 1 --memory 512M --net tap=labtap0 </dev/null | grep -v "^guest| \["
+	wait $ppid
+	net_peers_stop
+	net_result $c cvmm cnet
+	rm -f /tmp/qnet.rc /tmp/qnet.raw
+	net_peers_start
+	net_progress $c qnet GUEST-UP net-ping net-out-time net-in-md5 NET-DONE &
+	ppid=$!
+	s=$(now_ms)
+	timeout -s KILL 270 $q -L /lab/qemu/firmware -M pc -enable-kvm -cpu host \
+		-smp 1 -m 512 -nodefaults -no-reboot -display none -serial stdio \
+		-kernel /lab/guest/vmlinuz -initrd /lab/guest/initrd.cpio \
+		-append "$GUEST_CMDLINE labmode=net" \
+		-netdev tap,id=n0,ifname=labtap0,script=no,downscript=no,vhost=off \
+		-device virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,romfile= \
+		</dev/null >/tmp/qnet.raw 2>/tmp/qnet.err
+	echo $? >/tmp/qnet.rc
+	e=$(now_ms)
+	wait $ppid
+	net_peers_stop
+	tr -d '\r' </tmp/qnet.raw | sed 's/^/guest| /' >/tmp/qnet.log
+	grep -v "TCG doesn't support" /tmp/qnet.err >>/tmp/qnet.log
+	grep -v "^guest| \[" /tmp/qnet.log
+	echo "QEMU exit status $(cat /tmp/qnet.rc) after $((e - s)) ms"
+	net_result $c qemu qnet
+	co=$(net_rate "$(lab_info cnet net-out-time)") qo=$(net_rate "$(lab_info qnet net-out-time)")
+	ci=$(net_rate "$(lab_info cnet net-in-time)") qi=$(net_rate "$(lab_info qnet net-in-time)")
+	echo "guest->host 64 MiB (guest's clock): cvmm $co MiB/s, QEMU $qo MiB/s, cvmm/QEMU $(echo "$co $qo" | awk '$2 + 0 > 0 { printf "%.2f", $1 / $2 }')"
+	echo "host->guest 64 MiB (guest's clock): cvmm $ci MiB/s, QEMU $qi MiB/s, cvmm/QEMU $(echo "$ci $qi" | awk '$2 + 0 > 0 { printf "%.2f", $1 / $2 }')"
+	echo "(1 vCPU, 1 queue pair, nested under the lab's TCG: figures of this lab, not of hardware)"
 	return $net_rc
 }
 

@@ -344,6 +344,10 @@ class SelectTest(unittest.TestCase):
         self.assertEqual(lab.select_checks(lab.CHECKS, []), (default, []))
         self.assertIn("guest-net-tap", default)
         self.assertIn("guest-net-user", default)
+        self.assertNotIn("net-tap-qemu", default)
+        self.assertEqual(
+            lab.select_checks(lab.CHECKS, ["net-tap-qemu"])[0],
+            ["net-tap-qemu"])
 
     def test_opt_in_only_when_named(self):
         saved = lab.OPT_IN_CHECKS

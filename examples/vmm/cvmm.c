@@ -1653,7 +1653,11 @@ static void *watchdog_thread(void *arg)
 static void watchdog_start(struct vm *vm)
 {
 	int e;
+	void *frame;
 
+	/* The first backtrace() may load the unwinder (malloc, dlopen):
+	 * here, not later in a signal handler. */
+	(void)backtrace(&frame, 1);
 	vm->watchdog_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->watchdog_fd < 0) {
 		fprintf(stderr, "cvmm: watchdog: eventfd: %s\n",

@@ -960,7 +960,13 @@ check_net_tap_qemu() {
 	net_peers_start
 	net_progress $c cnet GUEST-UP net-ping net-out-time net-in-md5 NET-DONE &
 	ppid=$!
-	run_cvmm cnet net --cpus 1 --memory 512M --net tap=labtap0 </dev/null | grep -v "^guest| \["
+	run_cvmm cnet net --cpus 1 --memory 512M --net tap=labtap0 </dev/null >/tmp/cnet.out
+	# the guest kernel's lines only when it did not finish (a panic)
+	if grep -q "^guest| LAB-NET-DONE" /tmp/cnet.log; then
+		grep -v "^guest| \[" /tmp/cnet.out
+	else
+		cat /tmp/cnet.out
+	fi
 	wait $ppid
 	net_peers_stop
 	net_result $c cvmm cnet
@@ -982,7 +988,11 @@ check_net_tap_qemu() {
 	net_peers_stop
 	tr -d '\r' </tmp/qnet.raw | sed 's/^/guest| /' >/tmp/qnet.log
 	grep -v "TCG doesn't support" /tmp/qnet.err >>/tmp/qnet.log
-	grep -v "^guest| \[" /tmp/qnet.log
+	if grep -q "^guest| LAB-NET-DONE" /tmp/qnet.log; then
+		grep -v "^guest| \[" /tmp/qnet.log
+	else
+		cat /tmp/qnet.log
+	fi
 	echo "QEMU exit status $(cat /tmp/qnet.rc) after $((e - s)) ms"
 	net_result $c qemu qnet
 	co=$(net_rate "$(lab_info cnet net-out-time)") qo=$(net_rate "$(lab_info qnet net-out-time)")

@@ -22,7 +22,9 @@
  * fails.
  */
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -91,6 +93,15 @@ struct vcpu {
 	pthread_t thread;
 	bool started;
 	uint64_t exits, pio_exits, mmio_exits; /* --verbose */
+	atomic_int where; /* VCPU_*: for the watchdog's report */
+};
+
+/* Where a vCPU thread is (the watchdog names it when cvmm hangs). */
+enum {
+	VCPU_IN_RUN,
+	VCPU_IN_PIO,
+	VCPU_IN_MMIO,
+	VCPU_GONE
 };
 
 struct wired_irq {
@@ -149,6 +160,14 @@ struct vm {
 	int stop_fd; /* eventfd: wakes the I/O thread */
 	int out_fd;  /* eventfd: serial output waits for POLLOUT */
 	int in_fd;   /* eventfd: serial input buffer has room again */
+
+	/* The watchdog (watchdog_start()): where the main thread is. */
+	atomic_int phase;     /* PHASE_* */
+	atomic_int phase_arg; /* the vCPU joined, the device dispatched */
+	pthread_t watchdog;
+	pthread_t main_thread; /* the I/O thread */
+	bool watchdog_started;
+	int watchdog_fd; /* eventfd: cvmm_run is done, the watchdog leaves */
 
 	uint64_t start_ns;
 	/* --verbose: when each setup stage ended */
@@ -260,6 +279,22 @@ static void vm_stop(struct vm *vm, int status, const char *fmt, ...)
 	if (write(vm->stop_fd, &one, sizeof(one)) < 0) {
 		/* the eventfd cannot overflow with one write per run */
 	}
+}
+
+/* Where the main thread is, for the watchdog (below). */
+enum {
+	PHASE_SETUP,
+	PHASE_LOOP,	/* the I/O loop, between events */
+	PHASE_DISPATCH, /* in a poll callback of virtio device phase_arg */
+	PHASE_JOIN,	/* waiting for vCPU phase_arg to leave KVM_RUN */
+	PHASE_FLUSH,	/* writing the guest's last console output */
+	PHASE_TEARDOWN, /* destroying devices and the VM */
+};
+
+static void set_phase(struct vm *vm, int phase, int arg)
+{
+	atomic_store_explicit(&vm->phase_arg, arg, memory_order_relaxed);
+	atomic_store_explicit(&vm->phase, phase, memory_order_relaxed);
 }
 
 static int fail(const char *what, int err)
@@ -1129,11 +1164,19 @@ static void *vcpu_thread(void *arg)
 		switch (e.reason) {
 		case KVM_EXIT_IO:
 			c->pio_exits++;
+			atomic_store_explicit(&c->where, VCPU_IN_PIO,
+					      memory_order_relaxed);
 			handle_pio(vm, &e);
+			atomic_store_explicit(&c->where, VCPU_IN_RUN,
+					      memory_order_relaxed);
 			break;
 		case KVM_EXIT_MMIO:
 			c->mmio_exits++;
+			atomic_store_explicit(&c->where, VCPU_IN_MMIO,
+					      memory_order_relaxed);
 			handle_mmio(vm, &e);
+			atomic_store_explicit(&c->where, VCPU_IN_RUN,
+					      memory_order_relaxed);
 			break;
 		case KVM_EXIT_INTR:
 			break;
@@ -1169,6 +1212,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 	}
+	atomic_store(&c->where, VCPU_GONE);
 	return NULL;
 }
 
@@ -1400,7 +1444,9 @@ static int io_loop(struct vm *vm, int sig_fd)
 				    di >= vm->vdevs[dk].npolled)
 					continue;
 				p = &vm->vdevs[dk].polled[di];
+				set_phase(vm, PHASE_DISPATCH, (int)dk);
 				p->ready(p->opaque, evs[i].events);
+				set_phase(vm, PHASE_LOOP, 0);
 				continue;
 			}
 			if (tag >= EV_IRQ) {
@@ -1478,6 +1524,205 @@ out:
 	return 0;
 }
 
+/* ------------------------------------------------------------ watchdog */
+
+/* cvmm ends no matter what: once a stop is asked for (the guest, a
+ * signal, --timeout), the threads have WATCHDOG_GRACE_S to wind down, and
+ * with --timeout cvmm is gone at most WATCHDOG_GRACE_S after it even when
+ * the I/O thread never sees its timer.  Otherwise the watchdog thread says
+ * where the main thread and each vCPU were stuck and exits the process.
+ * A stop still under way after WATCHDOG_WARN_S is reported once (a
+ * vhost-user backend may take its reply timeout per message). */
+#define WATCHDOG_WARN_S	 10
+#define WATCHDOG_GRACE_S 30
+
+/* The warning's stack dumps: each thread asked prints its own backtrace
+ * (return addresses; `addr2line -f -e cvmm` names them for a static
+ * build).  WATCHDOG_SIGNAL is used for nothing else. */
+#define WATCHDOG_SIGNAL SIGUSR2
+
+static void watchdog_dump(int sig)
+{
+	void *frames[32];
+	int n = backtrace(frames, 32), e = errno;
+	char head[64];
+	int k = snprintf(head, sizeof(head), "cvmm: watchdog: thread %ld:\n",
+			 (long)gettid());
+
+	(void)sig;
+	if (k > 0 && write(STDERR_FILENO, head, (size_t)k) < 0) {
+		/* nothing to do */
+	}
+	backtrace_symbols_fd(frames, n, STDERR_FILENO);
+	errno = e;
+}
+
+/* Asks the main thread and every started vCPU thread for its backtrace,
+ * a second apart (their lines do not mix). */
+static void watchdog_dump_all(struct vm *vm)
+{
+	struct sigaction sa = {.sa_handler = watchdog_dump};
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(WATCHDOG_SIGNAL, &sa, NULL) < 0)
+		return;
+	pthread_kill(vm->main_thread, WATCHDOG_SIGNAL);
+	for (unsigned i = 0; vm->vcpus && i < vm->o->cpus; i++) {
+		if (!vm->vcpus[i].started ||
+		    atomic_load(&vm->vcpus[i].where) == VCPU_GONE)
+			continue;
+		usleep(200000);
+		pthread_kill(vm->vcpus[i].thread, WATCHDOG_SIGNAL);
+	}
+	usleep(200000);
+}
+
+static void watchdog_report(struct vm *vm, bool timed_out, bool fatal)
+{
+	static const char *const phases[] = {"setting up",
+					     "in the I/O loop",
+					     "in a callback of device",
+					     "waiting for vCPU",
+					     "flushing console output",
+					     "tearing down the VM"};
+	static const char *const wheres[] = {"in KVM_RUN", "in a port I/O exit",
+					     "in an MMIO exit", "gone"};
+	int phase = atomic_load(&vm->phase), arg = atomic_load(&vm->phase_arg);
+	char buf[768];
+	size_t n = 0;
+	int k;
+
+	k = snprintf(buf, sizeof(buf),
+		     "cvmm: watchdog: %s, cvmm %s within %d s%s; main thread "
+		     "%s",
+		     timed_out ? "--timeout expired" : "stopping",
+		     fatal ? "did not stop" : "has not stopped",
+		     fatal ? WATCHDOG_GRACE_S : WATCHDOG_WARN_S,
+		     fatal ? " (exiting)" : "",
+		     phase >= 0 && phase <= PHASE_TEARDOWN ? phases[phase]
+							   : "?");
+	n = k > 0 ? (size_t)k : 0;
+	if (n < sizeof(buf) && phase == PHASE_DISPATCH && arg >= 0 &&
+	    (unsigned)arg < vm->nvdevs) {
+		k = snprintf(buf + n, sizeof(buf) - n, " %s",
+			     vm->vdevs[arg].name);
+		n += k > 0 ? (size_t)k : 0;
+	} else if (n < sizeof(buf) && phase == PHASE_JOIN) {
+		k = snprintf(buf + n, sizeof(buf) - n, " %d", arg);
+		n += k > 0 ? (size_t)k : 0;
+	}
+	for (unsigned i = 0; vm->vcpus && i < vm->o->cpus; i++) {
+		int w = atomic_load(&vm->vcpus[i].where);
+
+		if (n >= sizeof(buf) || !vm->vcpus[i].started)
+			continue;
+		k = snprintf(buf + n, sizeof(buf) - n, "; vCPU %u %s", i,
+			     w >= 0 && w <= VCPU_GONE ? wheres[w] : "?");
+		n += k > 0 ? (size_t)k : 0;
+	}
+	if (n > sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	if (write(STDERR_FILENO, buf, n) < 0) {
+		/* nothing left to tell it with */
+	}
+}
+
+static void *watchdog_thread(void *arg)
+{
+	struct vm *vm = arg;
+	const uint64_t warn = WATCHDOG_WARN_S * 1000000000ull;
+	const uint64_t grace = WATCHDOG_GRACE_S * 1000000000ull;
+	uint64_t deadline = 0, warn_at = 0;
+	bool stopping = false, timed_out;
+	struct pollfd p[2] = {{.fd = vm->watchdog_fd, .events = POLLIN},
+			      {.fd = vm->stop_fd, .events = POLLIN}};
+
+	if (vm->o->timeout > 0)
+		deadline = cvmm_now_ns() + (uint64_t)(vm->o->timeout * 1e9) +
+			   grace;
+	for (;;) {
+		uint64_t now = cvmm_now_ns(), next = deadline;
+		int ms = -1, r;
+
+		if (warn_at && (!next || warn_at < next))
+			next = warn_at;
+		if (next) {
+			uint64_t d = next <= now ? 0
+						 : (next - now) / 1000000 + 1;
+
+			ms = d > 3600000 ? 3600000 : (int)d; /* poll again */
+		}
+		r = poll(p, stopping ? 1 : 2, ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 || (p[0].revents & POLLIN))
+			return NULL; /* cvmm_run is done (or cannot watch) */
+		now = cvmm_now_ns(); /* poll may have waited long */
+		if (!stopping && (p[1].revents & POLLIN)) {
+			/* the stop eventfd is never drained: poll it once */
+			stopping = true;
+			warn_at = now + warn;
+			if (!deadline || now + grace < deadline)
+				deadline = now + grace;
+			continue;
+		}
+		if (deadline && now >= deadline)
+			break;
+		if (warn_at && now >= warn_at) {
+			watchdog_report(vm, false, false);
+			watchdog_dump_all(vm);
+			warn_at = 0;
+		}
+	}
+	timed_out = vm->o->timeout > 0 &&
+		    (!stopping || vm->exit_status == CVMM_EXIT_TIMEOUT);
+	watchdog_report(vm, timed_out, true);
+	if (!stopping)
+		watchdog_dump_all(vm); /* not dumped at the warning */
+	term_restore();
+	_exit(timed_out ? CVMM_EXIT_TIMEOUT : CVMM_EXIT_ERROR);
+}
+
+/* Starts the watchdog (a failure to start it is reported, not fatal). */
+static void watchdog_start(struct vm *vm)
+{
+	int e;
+	void *frame;
+
+	/* The first backtrace() may load the unwinder (malloc, dlopen):
+	 * here, not later in a signal handler. */
+	(void)backtrace(&frame, 1);
+	vm->watchdog_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->watchdog_fd < 0) {
+		fprintf(stderr, "cvmm: watchdog: eventfd: %s\n",
+			strerror(errno));
+		return;
+	}
+	e = pthread_create(&vm->watchdog, NULL, watchdog_thread, vm);
+	if (e) {
+		fprintf(stderr, "cvmm: watchdog: %s\n", strerror(e));
+		close(vm->watchdog_fd);
+		vm->watchdog_fd = -1;
+		return;
+	}
+	vm->watchdog_started = true;
+}
+
+static void watchdog_stop(struct vm *vm)
+{
+	uint64_t one = 1;
+
+	if (!vm->watchdog_started)
+		return;
+	if (write(vm->watchdog_fd, &one, sizeof(one)) == sizeof(one))
+		pthread_join(vm->watchdog, NULL);
+	else
+		pthread_detach(vm->watchdog);
+	close(vm->watchdog_fd);
+	vm->watchdog_started = false;
+}
+
 /* Writes what the guest left in the output buffer, waiting for the fd. */
 static void flush_output(struct vm *vm)
 {
@@ -1499,6 +1744,7 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 	memset(&vm, 0, sizeof(vm));
 	vm.o = o;
 	vm.start_ns = start_ns;
+	vm.main_thread = pthread_self();
 	vm.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm.out_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm.in_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1543,6 +1789,8 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 	 * mappings, so they do not stay in cvmm's resident set (once the
 	 * vCPUs run: unmapping them takes a while). */
 	cvmm_opts_release(o);
+	watchdog_start(&vm);
+	set_phase(&vm, PHASE_LOOP, 0);
 	io_loop(&vm, sig_fd);
 	/* Stop every vCPU: the flag is set, kicks make KVM_RUN return. */
 	for (i = 0; i < o->cpus; i++) {
@@ -1555,11 +1803,13 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 			continue;
 		/* A vCPU thread may not have bound its kick signal yet when
 		 * the first kick came: kick until it is gone. */
+		set_phase(&vm, PHASE_JOIN, (int)i);
 		while (pthread_tryjoin_np(vm.vcpus[i].thread, NULL) == EBUSY) {
 			kvm_vcpu_kick(vm.vcpus[i].obj);
 			usleep(1000);
 		}
 	}
+	set_phase(&vm, PHASE_FLUSH, 0);
 	flush_output(&vm);
 	r = vm.exit_status;
 	term_restore();
@@ -1590,7 +1840,9 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 	if (r != CVMM_EXIT_OK || o->verbose)
 		fprintf(stderr, "cvmm: %s\n", vm.exit_reason);
 out:
+	set_phase(&vm, PHASE_TEARDOWN, 0);
 	teardown(&vm);
+	watchdog_stop(&vm);
 	term_restore();
 	if (sig_fd >= 0)
 		close(sig_fd);

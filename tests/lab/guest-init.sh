@@ -16,6 +16,8 @@
 #                     `poweroff -f`
 #   hvc               the same as stdin on hvc0 (virtio-console)
 #   net               virtio-net on a tap: address, ping, 64 MiB each way
+#   netuser           virtio-net on user networking (libslirp): DHCP, a
+#                     file over HTTP from the lab host, a hostfwd listener
 #   panic             loads pvpanic, then panics the kernel (sysrq c)
 #   vsock             virtio-vsock (cvmm --vsock): 16 MiB guest->host to
 #                     port 5000, 16 MiB host->guest on port 6000, a connect
@@ -240,11 +242,13 @@ net)
 	dd if=/dev/urandom of=/tmp/out bs=1M count=64 2>/dev/null
 	echo "LAB-INFO net-out-md5 $(md5sum </tmp/out | cut -d' ' -f1)"
 	s=$(cut -d' ' -f1 /proc/uptime)
-	timeout 120 nc 10.0.3.1 5001 </tmp/out
+	# each direction is bounded so that the whole run stays within cvmm's
+	# --timeout (240 s in the lab)
+	timeout 90 nc 10.0.3.1 5001 </tmp/out
 	e=$(cut -d' ' -f1 /proc/uptime)
 	echo "LAB-INFO net-out-time $s $e"
 	# stdin stays open (the console): nc leaves when the host closes
-	timeout 120 nc 10.0.3.1 5002 </dev/console >/tmp/in
+	timeout 90 nc 10.0.3.1 5002 </dev/console >/tmp/in
 	s=$(cut -d' ' -f1 /proc/uptime)
 	echo "LAB-INFO net-in-md5 $(md5sum </tmp/in | cut -d' ' -f1) $(wc -c </tmp/in)"
 	echo "LAB-INFO net-in-time $e $s"
@@ -295,6 +299,46 @@ packed)
 	timeout 60 nc 10.0.4.1 5012 </dev/console >/tmp/in
 	echo "LAB-INFO packed-in-md5 $(md5sum </tmp/in | cut -d' ' -f1) $(wc -c </tmp/in)"
 	echo "LAB-PACKED-DONE"
+	poweroff -f
+	;;
+netuser)
+	# cvmm --net user (lab check guest-net-user): an address from
+	# libslirp's DHCP server (busybox udhcpc), a file over HTTP from the
+	# lab host (slirp's gateway 10.0.2.2 is the lab's loopback), then one
+	# connection from the lab host through hostfwd to a listener here.
+	load_mod virtio_pci
+	load_mod virtio_net
+	i=0
+	while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	ip link set lo up
+	ip link set eth0 up
+	# udhcpc's script: the lease into the interface and the route
+	cat >/tmp/udhcpc.sh <<'SCRIPT'
+#!/bin/sh
+case "$1" in
+deconfig) ip -4 addr flush dev "$interface" ;;
+bound | renew)
+	ip -4 addr flush dev "$interface"
+	ip addr add "$ip/${mask:-24}" dev "$interface"
+	for r in $router; do ip route add default via "$r" dev "$interface"; break; done
+	echo "LAB-INFO netuser-lease $ip/${mask:-24} router $router dns $dns"
+	;;
+esac
+SCRIPT
+	chmod +x /tmp/udhcpc.sh
+	timeout 60 udhcpc -i eth0 -f -q -n -t 10 -T 2 -s /tmp/udhcpc.sh >/tmp/dhcp 2>&1
+	rc=$?
+	echo "LAB-INFO netuser-dhcp rc $rc addr $(ip -4 addr show eth0 | sed -n 's/.*inet \([^ ]*\).*/\1/p') via $(ip route | sed -n 's/^default via \([^ ]*\).*/\1/p')"
+	grep '^LAB-INFO ' /tmp/dhcp
+	[ $rc = 0 ] || sed 's/^/udhcpc: /' /tmp/dhcp
+	timeout 90 wget -q -O /tmp/file http://10.0.2.2:8080/file
+	echo "LAB-INFO netuser-http rc $? $(md5sum </tmp/file | cut -d' ' -f1) $(wc -c </tmp/file)"
+	echo "LAB-HOSTFWD-$(cat /proc/sys/kernel/random/uuid)" >/tmp/token
+	echo "LAB-INFO netuser-token $(cat /tmp/token)"
+	# one connection: the token, then end of input closes it
+	timeout 90 nc -l -p 5555 </tmp/token
+	echo "LAB-INFO netuser-listener rc $?"
+	echo "LAB-NETUSER-DONE"
 	poweroff -f
 	;;
 vsock)

@@ -342,10 +342,23 @@ class SelectTest(unittest.TestCase):
     def test_all(self):
         default = [c for c in lab.CHECKS if c not in lab.OPT_IN_CHECKS]
         self.assertEqual(lab.select_checks(lab.CHECKS, []), (default, []))
-        self.assertNotIn("guest-net-tap", default)
-        # an opt-in check runs when named
-        self.assertIn("guest-net-tap",
-                      lab.select_checks(lab.CHECKS, ["guest-net-tap"])[0])
+        self.assertIn("guest-net-tap", default)
+        self.assertIn("guest-net-user", default)
+        self.assertNotIn("net-tap-qemu", default)
+        self.assertEqual(
+            lab.select_checks(lab.CHECKS, ["net-tap-qemu"])[0],
+            ["net-tap-qemu"])
+
+    def test_opt_in_only_when_named(self):
+        saved = lab.OPT_IN_CHECKS
+        lab.OPT_IN_CHECKS = {"guest-net-tap"}
+        try:
+            self.assertNotIn("guest-net-tap",
+                             lab.select_checks(lab.CHECKS, [])[0])
+            self.assertIn("guest-net-tap",
+                          lab.select_checks(lab.CHECKS, ["guest-net-tap"])[0])
+        finally:
+            lab.OPT_IN_CHECKS = saved
 
     def test_guest_check_brings_guest_up(self):
         self.assertEqual(lab.select_checks(lab.CHECKS, ["guest-rtc"]),

@@ -160,7 +160,7 @@ START_TEST(tap_hdr_size_and_offloads_mirror_guest)
 	ck_assert_int_eq(ethtool_get(TAP, ETHTOOL_GTSO), 1);
 	ck_assert_int_eq(ethtool_get(TAP, ETHTOOL_GTXCSUM), 1);
 	/* a reset takes the offloads back */
-	mmio_w32(VIRTIO_MMIO_STATUS, 0);
+	g_status_set(0);
 	ck_assert_int_eq(ethtool_get(TAP, ETHTOOL_GTSO), 0);
 	ck_assert_int_eq(ethtool_get(TAP, ETHTOOL_GTXCSUM), 0);
 	tap_stop();

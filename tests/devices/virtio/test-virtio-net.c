@@ -771,7 +771,8 @@ END_TEST
 /*
  * The device over a packed ring (cvmm --virtio-ring packed): up on a
  * split ring, reset, RING_PACKED offered with
- * virtio_device_set_ring_features(), up again packed through virtio-mmio.
+ * virtio_device_set_ring_features(), up again packed (through virtio-mmio
+ * or, in devices-virtio-net-pci, virtio-pci).
  * Forty rounds of a frame out and a 1400-byte frame in over three
  * mergeable 512-byte buffers (one batch completion of three elements):
  * 120 receive descriptors in a 64-entry ring, so the wrap counters turn.
@@ -785,7 +786,7 @@ START_TEST(packed_ring_rx_tx)
 
 	g_start(1, false, want);
 	ck_assert(!(G.features & F(VIRTIO_F_RING_PACKED)));
-	mmio_w32(VIRTIO_MMIO_STATUS, 0);
+	g_status_set(0);
 	ck_assert_int_eq(virtio_device_set_ring_features(
 				 G.vdev, F(VIRTIO_F_RING_PACKED)),
 			 0);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include <cvmm/devices/virtio.h>
+#include <cvmm/virtio-queue-driver.h>
 
 #include <endian.h>
 #include <linux/virtio_ring.h>
@@ -69,6 +70,28 @@ fuzz_packed_desc(uint64_t addr, uint32_t len, uint16_t id, uint8_t fl)
 	d.id = htole16(id);
 	d.flags = htole16(f);
 	return d;
+}
+
+/*
+ * Make a garbage descriptor available on @drv's ring at slot @idx: split,
+ * the descriptor (flags bits 0-2) and an avail entry for it; packed, the
+ * fuzz_packed_desc() of the same bytes.  The caller notifies.
+ */
+static inline void fuzz_garbage_desc(struct virtq_driver *drv, uint16_t idx,
+				     const struct vring_desc *d)
+{
+	if (virtq_driver_packed(drv)) {
+		struct vring_packed_desc p = fuzz_packed_desc(
+			d->addr, d->len, d->next, (uint8_t)d->flags);
+
+		virtq_driver_write_packed_desc(drv, idx, &p);
+	} else {
+		struct vring_desc s = *d;
+
+		s.flags &= 7;
+		virtq_driver_write_desc(drv, idx, &s);
+		virtq_driver_push_head(drv, idx);
+	}
 }
 
 #endif

@@ -517,18 +517,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!F.drv[1])
 				break;
 			F.raw = true;
-			if (virtq_driver_packed(F.drv[1])) {
-				struct vring_packed_desc pd =
-					fuzz_packed_desc(d.addr, d.len, d.next,
-							 (uint8_t)d.flags);
-
-				virtq_driver_write_packed_desc(F.drv[1], idx,
-							       &pd);
-			} else {
-				d.flags &= 7;
-				virtq_driver_write_desc(F.drv[1], idx, &d);
-				virtq_driver_push_head(F.drv[1], idx);
-			}
+			fuzz_garbage_desc(F.drv[1], idx, &d);
 			w32(VIRTIO_MMIO_QUEUE_NOTIFY, 1);
 			break;
 		}

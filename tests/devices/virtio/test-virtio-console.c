@@ -33,10 +33,7 @@
 #include <cvmm/virtio-queue-driver.h>
 #include <cvmm/vm-memory.h>
 
-enum {
-	TP_MMIO = 0,
-	TP_PCI = 1
-};
+#include "test-virtio-transport.h"
 
 #define MEM_SIZE  (8u << 20)
 #define QSIZE	  64u
@@ -48,13 +45,11 @@ enum {
 /* ------------------------------------------------------------ the guest */
 
 struct guest {
-	int tp;
+	struct vt_transport t; /* tp, mmio, pd */
 	struct guest_memory *mem;
 	struct virtio_console *con;
 	struct virtio_device *vdev;
-	struct virtio_mmio *mmio;
 	struct virtio_pci *pci;
-	struct pci_device *pd;
 	uint64_t features;
 	struct virtq_driver *drv[MAX_Q];
 	/* where each descriptor head's first buffer lives */
@@ -65,123 +60,34 @@ struct guest {
 
 static struct guest G;
 
-static void mmio_w32(uint32_t off, uint32_t v)
-{
-	virtio_mmio_write(G.mmio, off, &v, 4);
-}
-
-static uint32_t mmio_r32(uint32_t off)
-{
-	uint32_t v = 0;
-
-	virtio_mmio_read(G.mmio, off, &v, 4);
-	return v;
-}
-
-static void bar_w(uint32_t off, uint64_t v, unsigned len)
-{
-	ck_assert_int_eq(
-		pci_device_bar_write(G.pd, VIRTIO_PCI_BAR, off, &v, len), 0);
-}
-
-static uint64_t bar_r(uint32_t off, unsigned len)
-{
-	uint64_t v = 0;
-
-	ck_assert_int_eq(
-		pci_device_bar_read(G.pd, VIRTIO_PCI_BAR, off, &v, len), 0);
-	return v;
-}
-
-#define CC(f) \
-	(VIRTIO_PCI_COMMON_OFFSET + offsetof(struct virtio_pci_common_cfg, f))
-
-static void g_status(uint8_t s)
-{
-	if (G.tp == TP_MMIO)
-		mmio_w32(VIRTIO_MMIO_STATUS, s);
-	else
-		bar_w(CC(device_status), s, 1);
-}
-
-static uint8_t g_get_status(void)
-{
-	if (G.tp == TP_MMIO)
-		return (uint8_t)mmio_r32(VIRTIO_MMIO_STATUS);
-	return (uint8_t)bar_r(CC(device_status), 1);
-}
-
-static uint64_t g_device_features(void)
-{
-	uint64_t f = 0;
-
-	for (uint32_t page = 0; page < 2; page++) {
-		uint32_t v;
-
-		if (G.tp == TP_MMIO) {
-			mmio_w32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, page);
-			v = mmio_r32(VIRTIO_MMIO_DEVICE_FEATURES);
-		} else {
-			bar_w(CC(device_feature_select), page, 4);
-			v = (uint32_t)bar_r(CC(device_feature), 4);
-		}
-		f |= (uint64_t)v << (32 * page);
-	}
-	return f;
-}
-
-static void g_driver_features(uint64_t f)
-{
-	for (uint32_t page = 0; page < 2; page++) {
-		uint32_t v = (uint32_t)(f >> (32 * page));
-
-		if (G.tp == TP_MMIO) {
-			mmio_w32(VIRTIO_MMIO_DRIVER_FEATURES_SEL, page);
-			mmio_w32(VIRTIO_MMIO_DRIVER_FEATURES, v);
-		} else {
-			bar_w(CC(guest_feature_select), page, 4);
-			bar_w(CC(guest_feature), v, 4);
-		}
-	}
-}
-
 static void g_config_read(uint32_t off, void *data, unsigned len)
 {
 	for (unsigned i = 0; i < len; i++) {
 		uint8_t b = 0;
 
-		if (G.tp == TP_MMIO)
-			virtio_mmio_read(G.mmio, VIRTIO_MMIO_CONFIG + off + i,
+		if (G.t.tp == TP_MMIO)
+			virtio_mmio_read(G.t.mmio, VIRTIO_MMIO_CONFIG + off + i,
 					 &b, 1);
 		else
-			b = (uint8_t)bar_r(VIRTIO_PCI_DEVICE_OFFSET + off + i,
-					   1);
+			b = (uint8_t)vt_bar_r(
+				&G.t, VIRTIO_PCI_DEVICE_OFFSET + off + i, 1);
 		((uint8_t *)data)[i] = b;
 	}
 }
 
 static void g_config_write32(uint32_t off, uint32_t v)
 {
-	if (G.tp == TP_MMIO)
-		virtio_mmio_write(G.mmio, VIRTIO_MMIO_CONFIG + off, &v, 4);
+	if (G.t.tp == TP_MMIO)
+		virtio_mmio_write(G.t.mmio, VIRTIO_MMIO_CONFIG + off, &v, 4);
 	else
-		bar_w(VIRTIO_PCI_DEVICE_OFFSET + off, v, 4);
+		vt_bar_w(&G.t, VIRTIO_PCI_DEVICE_OFFSET + off, v, 4);
 }
 
 static uint32_t g_generation(void)
 {
-	if (G.tp == TP_MMIO)
-		return mmio_r32(VIRTIO_MMIO_CONFIG_GENERATION);
-	return (uint32_t)bar_r(CC(config_generation), 1);
-}
-
-static void g_notify(uint32_t q)
-{
-	if (G.tp == TP_MMIO)
-		mmio_w32(VIRTIO_MMIO_QUEUE_NOTIFY, q);
-	else
-		bar_w(VIRTIO_PCI_NOTIFY_OFFSET + q * VIRTIO_PCI_NOTIFY_MULT, q,
-		      2);
+	if (G.t.tp == TP_MMIO)
+		return vt_mmio_r32(&G.t, VIRTIO_MMIO_CONFIG_GENERATION);
+	return (uint32_t)vt_bar_r(&G.t, CC(config_generation), 1);
 }
 
 /* Notify like Linux: only when the device asked for it (EVENT_IDX or
@@ -189,45 +95,14 @@ static void g_notify(uint32_t q)
 static void g_kick(uint32_t q)
 {
 	if (virtq_driver_needs_kick(G.drv[q]))
-		g_notify(q);
+		vt_notify(&G.t, q);
 }
 
 static void g_setup_queue(uint32_t q)
 {
-	guest_addr_t d, a, u;
-	uint64_t total;
-
 	ck_assert_uint_lt(q, MAX_Q);
-	total = virtq_driver_layout(QSIZE, G.next_ring, &d, &a, &u);
-	G.next_ring += (total + 4095) & ~4095ull;
-	ck_assert_int_eq(virtq_driver_create(G.mem, QSIZE, G.features, d, a, u,
-					     &G.drv[q]),
-			 0);
-	if (G.tp == TP_MMIO) {
-		mmio_w32(VIRTIO_MMIO_QUEUE_SEL, q);
-		ck_assert_uint_ge(mmio_r32(VIRTIO_MMIO_QUEUE_NUM_MAX), QSIZE);
-		mmio_w32(VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-		mmio_w32(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)d);
-		mmio_w32(VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(d >> 32));
-		mmio_w32(VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)a);
-		mmio_w32(VIRTIO_MMIO_QUEUE_AVAIL_HIGH, (uint32_t)(a >> 32));
-		mmio_w32(VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)u);
-		mmio_w32(VIRTIO_MMIO_QUEUE_USED_HIGH, (uint32_t)(u >> 32));
-		mmio_w32(VIRTIO_MMIO_QUEUE_READY, 1);
-		ck_assert_uint_eq(mmio_r32(VIRTIO_MMIO_QUEUE_READY), 1);
-	} else {
-		bar_w(CC(queue_select), q, 2);
-		ck_assert_uint_ge(bar_r(CC(queue_size), 2), QSIZE);
-		bar_w(CC(queue_size), QSIZE, 2);
-		bar_w(CC(queue_desc_lo), (uint32_t)d, 4);
-		bar_w(CC(queue_desc_hi), (uint32_t)(d >> 32), 4);
-		bar_w(CC(queue_avail_lo), (uint32_t)a, 4);
-		bar_w(CC(queue_avail_hi), (uint32_t)(a >> 32), 4);
-		bar_w(CC(queue_used_lo), (uint32_t)u, 4);
-		bar_w(CC(queue_used_hi), (uint32_t)(u >> 32), 4);
-		bar_w(CC(queue_enable), 1, 2);
-		ck_assert_uint_eq(bar_r(CC(queue_enable), 2), 1);
-	}
+	vt_setup_queue(&G.t, G.mem, q, QSIZE, G.features, &G.next_ring,
+		       &G.drv[q]);
 }
 
 static guest_addr_t g_alloc(uint32_t len)
@@ -415,7 +290,7 @@ static void g_start(int tp, int in_fd, int out_fd,
 	uint32_t nq, maxp = 1;
 
 	memset(&G, 0, sizeof(G));
-	G.tp = tp;
+	G.t.tp = tp;
 	G.next_buf = BUF_BASE;
 	G.next_ring = RING_BASE;
 	ck_assert_int_eq(guest_region_create(&rp, &r), 0);
@@ -425,32 +300,17 @@ static void g_start(int tp, int in_fd, int out_fd,
 	G.vdev = virtio_console_device(G.con);
 	ck_assert_ptr_nonnull(G.vdev);
 	ck_assert_int_eq(virtio_device_set_memory(G.vdev, G.mem), 0);
-	if (tp == TP_MMIO) {
-		ck_assert_int_eq(virtio_mmio_create(G.vdev, NULL, &G.mmio), 0);
-		ck_assert_uint_eq(mmio_r32(VIRTIO_MMIO_DEVICE_ID),
-				  VIRTIO_ID_CONSOLE);
-	} else {
-		uint32_t cmd = 0;
-
-		ck_assert_int_eq(virtio_pci_create(G.vdev, NULL, &G.pci), 0);
-		G.pd = virtio_pci_pci_device(G.pci);
-		ck_assert_int_eq(
-			pci_device_config_write(G.pd, 0x10, 4, 0xe0000000u), 0);
-		ck_assert_int_eq(pci_device_config_write(G.pd, 0x14, 4, 0), 0);
-		ck_assert_int_eq(pci_device_config_read(G.pd, 4, 2, &cmd), 0);
-		ck_assert_int_eq(pci_device_config_write(G.pd, 4, 2, cmd | 2),
-				 0);
-	}
-	g_status(0);
-	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	offered = g_device_features();
+	vt_attach(&G.t, tp, G.vdev, VIRTIO_ID_CONSOLE, &G.pci);
+	vt_status(&G.t, 0);
+	vt_status(&G.t, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	vt_status(&G.t, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	offered = vt_device_features(&G.t);
 	ck_assert(offered & (1ull << VIRTIO_F_VERSION_1));
 	G.features = (offered & want) | (1ull << VIRTIO_F_VERSION_1);
-	g_driver_features(G.features);
-	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		 VIRTIO_CONFIG_S_FEATURES_OK);
-	ck_assert(g_get_status() & VIRTIO_CONFIG_S_FEATURES_OK);
+	vt_driver_features(&G.t, G.features);
+	vt_status(&G.t, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				VIRTIO_CONFIG_S_FEATURES_OK);
+	ck_assert(vt_get_status(&G.t) & VIRTIO_CONFIG_S_FEATURES_OK);
 	if (G.features & (1ull << VIRTIO_CONSOLE_F_MULTIPORT))
 		g_config_read(offsetof(struct virtio_console_config,
 				       max_nr_ports),
@@ -460,15 +320,16 @@ static void g_start(int tp, int in_fd, int out_fd,
 	ck_assert_uint_le(nq, MAX_Q);
 	for (uint32_t q = 0; q < nq; q++)
 		g_setup_queue(q);
-	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		 VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	ck_assert(g_get_status() & VIRTIO_CONFIG_S_DRIVER_OK);
+	vt_status(&G.t, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				VIRTIO_CONFIG_S_FEATURES_OK |
+				VIRTIO_CONFIG_S_DRIVER_OK);
+	ck_assert(vt_get_status(&G.t) & VIRTIO_CONFIG_S_DRIVER_OK);
 }
 
 static void g_stop(void)
 {
-	if (G.mmio)
-		virtio_mmio_destroy(G.mmio);
+	if (G.t.mmio)
+		virtio_mmio_destroy(G.t.mmio);
 	if (G.pci)
 		virtio_pci_destroy(G.pci);
 	virtio_console_destroy(G.con);
@@ -480,7 +341,7 @@ static void g_stop(void)
 
 static bool g_needs_reset(void)
 {
-	return g_get_status() & VIRTIO_CONFIG_S_NEEDS_RESET;
+	return vt_get_status(&G.t) & VIRTIO_CONFIG_S_NEEDS_RESET;
 }
 
 #define ALL_FEATURES                              \
@@ -681,7 +542,7 @@ START_TEST(config_space_and_features)
 	uint64_t f;
 
 	g_start(_i, -1, -1, &p, ALL_FEATURES);
-	f = g_device_features();
+	f = vt_device_features(&G.t);
 	ck_assert(f & (1ull << VIRTIO_CONSOLE_F_SIZE));
 	ck_assert(f & (1ull << VIRTIO_CONSOLE_F_MULTIPORT));
 	ck_assert(f & (1ull << VIRTIO_CONSOLE_F_EMERG_WRITE));
@@ -1127,18 +988,19 @@ START_TEST(rx_queue_not_enabled)
 	g_start(_i, sv[0], sv[0], NULL,
 		ALL_FEATURES & ~(1ull << VIRTIO_CONSOLE_F_MULTIPORT));
 	/* bring the device up again with only transmitq 1 enabled */
-	g_status(0);
+	vt_status(&G.t, 0);
 	for (unsigned q = 0; q < MAX_Q; q++) {
 		virtq_driver_destroy(G.drv[q]);
 		G.drv[q] = NULL;
 	}
-	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	g_driver_features(G.features);
-	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		 VIRTIO_CONFIG_S_FEATURES_OK);
+	vt_status(&G.t, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vt_driver_features(&G.t, G.features);
+	vt_status(&G.t, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				VIRTIO_CONFIG_S_FEATURES_OK);
 	g_setup_queue(1);
-	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		 VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	vt_status(&G.t, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				VIRTIO_CONFIG_S_FEATURES_OK |
+				VIRTIO_CONFIG_S_DRIVER_OK);
 	ck_assert_int_eq(write(sv[1], "abc", 3), 3);
 	ck_assert_int_lt(g_pump(), 5);
 	ck_assert(!g_polled(sv[0], POLLIN));
@@ -1584,7 +1446,7 @@ START_TEST(hostile_ctrl_truncated)
 	ck_assert_int_eq(guest_memory_write(G.mem, b[0].addr, bytes, 3), 0);
 	ck_assert_int_eq(guest_memory_write(G.mem, b[1].addr, bytes + 3, 5), 0);
 	ck_assert_int_eq(virtq_driver_add(G.drv[3], b, 2, NULL), 0);
-	g_notify(3);
+	vt_notify(&G.t, 3);
 	ck_assert_int_eq(g_used(3, NULL, 0, NULL), 1);
 	ck_assert(pstats(1).guest_open);
 	ck_assert_uint_eq(cstats().ctrl_truncated, 7);
@@ -1613,7 +1475,7 @@ START_TEST(hostile_ctrl_huge_port_name)
 				 0);
 	}
 	ck_assert_int_eq(virtq_driver_add(G.drv[3], b, 64, NULL), 0);
-	g_notify(3);
+	vt_notify(&G.t, 3);
 	ck_assert_int_eq(g_used(3, NULL, 0, &len), 1);
 	ck_assert_uint_eq(len, 0);
 	ck_assert_uint_eq(cstats().ctrl_unknown, 1);
@@ -1635,7 +1497,7 @@ START_TEST(hostile_ctrl_flood_bounded)
 		g_send_ctrl(0xffffffffu, VIRTIO_CONSOLE_DEVICE_READY, 1);
 	for (int i = 0; i < 8; i++)
 		g_add(2, NULL, 512, false);
-	g_notify(2);
+	vt_notify(&G.t, 2);
 	n = g_ctrl_recv(m, 64);
 	ck_assert_int_eq(n, 2);
 	ck_assert_uint_eq(m[0].event, VIRTIO_CONSOLE_PORT_ADD);
@@ -1692,7 +1554,7 @@ START_TEST(needs_reset_while_holding)
 	ck_assert(g_polled_dev(POLLOUT));
 	/* the control transmitq gets a head out of range */
 	ck_assert_int_eq(virtq_driver_push_head(G.drv[3], QSIZE + 3), 0);
-	g_notify(3);
+	vt_notify(&G.t, 3);
 	ck_assert(g_needs_reset());
 	nonblock(peer);
 	for (int i = 0; i < 50; i++) {
@@ -1732,8 +1594,8 @@ START_TEST(reset_and_reinit)
 	g_add(txq(1), big, sizeof(big), true);
 	g_pump();
 	ck_assert_int_eq(g_used(txq(1), NULL, 0, NULL), 0);
-	g_status(0);
-	ck_assert_uint_eq(g_get_status(), 0);
+	vt_status(&G.t, 0);
+	ck_assert_uint_eq(vt_get_status(&G.t), 0);
 	ck_assert(!pstats(1).guest_ready);
 	ck_assert(pstats(1).host_connected);
 	for (unsigned q = 0; q < MAX_Q; q++) {
@@ -1741,15 +1603,16 @@ START_TEST(reset_and_reinit)
 		G.drv[q] = NULL;
 	}
 	/* bring it up again on the same transport */
-	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	g_driver_features(G.features);
-	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		 VIRTIO_CONFIG_S_FEATURES_OK);
+	vt_status(&G.t, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	vt_status(&G.t, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vt_driver_features(&G.t, G.features);
+	vt_status(&G.t, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				VIRTIO_CONFIG_S_FEATURES_OK);
 	for (uint32_t q = 0; q < 6; q++)
 		g_setup_queue(q);
-	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		 VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	vt_status(&G.t, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				VIRTIO_CONFIG_S_FEATURES_OK |
+				VIRTIO_CONFIG_S_DRIVER_OK);
 	g_linux_probe(2, m, &n);
 	ck_assert_uint_eq(m[find_msg(m, n, 1, VIRTIO_CONSOLE_PORT_OPEN)].value,
 			  1);

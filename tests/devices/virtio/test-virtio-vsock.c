@@ -33,10 +33,7 @@
 #include <cvmm/virtio-queue-driver.h>
 #include <cvmm/vm-memory.h>
 
-enum {
-	TP_MMIO = 0,
-	TP_PCI = 1
-};
+#include "test-virtio-transport.h"
 
 #define MEM_SIZE  (32u << 20)
 #define QSIZE	  64u
@@ -52,13 +49,11 @@ enum {
 /* ------------------------------------------------------------ the guest */
 
 struct guest {
-	int tp;
+	struct vt_transport t; /* tp, mmio, pd */
 	struct guest_memory *mem;
 	struct virtio_vsock *vs;
 	struct virtio_device *vdev;
-	struct virtio_mmio *mmio;
 	struct virtio_pci *pci;
-	struct pci_device *pd;
 	uint64_t features;
 	struct virtq_driver *drv[NQ];
 	uint32_t slot_of[NQ][QSIZE]; /* slot of each head */
@@ -69,86 +64,6 @@ struct guest {
 
 static struct guest G;
 
-static void mmio_w32(uint32_t off, uint32_t v)
-{
-	virtio_mmio_write(G.mmio, off, &v, 4);
-}
-
-static uint32_t mmio_r32(uint32_t off)
-{
-	uint32_t v = 0;
-
-	virtio_mmio_read(G.mmio, off, &v, 4);
-	return v;
-}
-
-static void bar_w(uint32_t off, uint64_t v, unsigned len)
-{
-	ck_assert_int_eq(
-		pci_device_bar_write(G.pd, VIRTIO_PCI_BAR, off, &v, len), 0);
-}
-
-static uint64_t bar_r(uint32_t off, unsigned len)
-{
-	uint64_t v = 0;
-
-	ck_assert_int_eq(
-		pci_device_bar_read(G.pd, VIRTIO_PCI_BAR, off, &v, len), 0);
-	return v;
-}
-
-#define CC(f) \
-	(VIRTIO_PCI_COMMON_OFFSET + offsetof(struct virtio_pci_common_cfg, f))
-
-static void g_status(uint8_t s)
-{
-	if (G.tp == TP_MMIO)
-		mmio_w32(VIRTIO_MMIO_STATUS, s);
-	else
-		bar_w(CC(device_status), s, 1);
-}
-
-static uint8_t g_get_status(void)
-{
-	if (G.tp == TP_MMIO)
-		return (uint8_t)mmio_r32(VIRTIO_MMIO_STATUS);
-	return (uint8_t)bar_r(CC(device_status), 1);
-}
-
-static uint64_t g_device_features(void)
-{
-	uint64_t f = 0;
-
-	for (uint32_t page = 0; page < 2; page++) {
-		uint32_t v;
-
-		if (G.tp == TP_MMIO) {
-			mmio_w32(VIRTIO_MMIO_DEVICE_FEATURES_SEL, page);
-			v = mmio_r32(VIRTIO_MMIO_DEVICE_FEATURES);
-		} else {
-			bar_w(CC(device_feature_select), page, 4);
-			v = (uint32_t)bar_r(CC(device_feature), 4);
-		}
-		f |= (uint64_t)v << (32 * page);
-	}
-	return f;
-}
-
-static void g_driver_features(uint64_t f)
-{
-	for (uint32_t page = 0; page < 2; page++) {
-		uint32_t v = (uint32_t)(f >> (32 * page));
-
-		if (G.tp == TP_MMIO) {
-			mmio_w32(VIRTIO_MMIO_DRIVER_FEATURES_SEL, page);
-			mmio_w32(VIRTIO_MMIO_DRIVER_FEATURES, v);
-		} else {
-			bar_w(CC(guest_feature_select), page, 4);
-			bar_w(CC(guest_feature), v, 4);
-		}
-	}
-}
-
 static uint64_t g_config_cid(void)
 {
 	uint64_t cid = 0;
@@ -156,64 +71,28 @@ static uint64_t g_config_cid(void)
 	for (unsigned i = 0; i < 8; i++) {
 		uint8_t b = 0;
 
-		if (G.tp == TP_MMIO)
-			virtio_mmio_read(G.mmio, VIRTIO_MMIO_CONFIG + i, &b, 1);
+		if (G.t.tp == TP_MMIO)
+			virtio_mmio_read(G.t.mmio, VIRTIO_MMIO_CONFIG + i, &b,
+					 1);
 		else
-			b = (uint8_t)bar_r(VIRTIO_PCI_DEVICE_OFFSET + i, 1);
+			b = (uint8_t)vt_bar_r(&G.t,
+					      VIRTIO_PCI_DEVICE_OFFSET + i, 1);
 		cid |= (uint64_t)b << (8 * i);
 	}
 	return cid;
-}
-
-static void g_notify(uint32_t q)
-{
-	if (G.tp == TP_MMIO)
-		mmio_w32(VIRTIO_MMIO_QUEUE_NOTIFY, q);
-	else
-		bar_w(VIRTIO_PCI_NOTIFY_OFFSET + q * VIRTIO_PCI_NOTIFY_MULT, q,
-		      2);
 }
 
 /* Notify only when the device asked for it, as Linux does. */
 static void g_kick(uint32_t q)
 {
 	if (virtq_driver_needs_kick(G.drv[q]))
-		g_notify(q);
+		vt_notify(&G.t, q);
 }
 
 static void g_setup_queue(uint32_t q)
 {
-	guest_addr_t d, a, u;
-	uint64_t total;
-
-	total = virtq_driver_layout(QSIZE, G.next_ring, &d, &a, &u);
-	G.next_ring += (total + 4095) & ~4095ull;
-	ck_assert_int_eq(virtq_driver_create(G.mem, QSIZE, G.features, d, a, u,
-					     &G.drv[q]),
-			 0);
-	if (G.tp == TP_MMIO) {
-		mmio_w32(VIRTIO_MMIO_QUEUE_SEL, q);
-		ck_assert_uint_ge(mmio_r32(VIRTIO_MMIO_QUEUE_NUM_MAX), QSIZE);
-		mmio_w32(VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-		mmio_w32(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)d);
-		mmio_w32(VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(d >> 32));
-		mmio_w32(VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)a);
-		mmio_w32(VIRTIO_MMIO_QUEUE_AVAIL_HIGH, (uint32_t)(a >> 32));
-		mmio_w32(VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)u);
-		mmio_w32(VIRTIO_MMIO_QUEUE_USED_HIGH, (uint32_t)(u >> 32));
-		mmio_w32(VIRTIO_MMIO_QUEUE_READY, 1);
-	} else {
-		bar_w(CC(queue_select), q, 2);
-		ck_assert_uint_ge(bar_r(CC(queue_size), 2), QSIZE);
-		bar_w(CC(queue_size), QSIZE, 2);
-		bar_w(CC(queue_desc_lo), (uint32_t)d, 4);
-		bar_w(CC(queue_desc_hi), (uint32_t)(d >> 32), 4);
-		bar_w(CC(queue_avail_lo), (uint32_t)a, 4);
-		bar_w(CC(queue_avail_hi), (uint32_t)(a >> 32), 4);
-		bar_w(CC(queue_used_lo), (uint32_t)u, 4);
-		bar_w(CC(queue_used_hi), (uint32_t)(u >> 32), 4);
-		bar_w(CC(queue_enable), 1, 2);
-	}
+	vt_setup_queue(&G.t, G.mem, q, QSIZE, G.features, &G.next_ring,
+		       &G.drv[q]);
 }
 
 static guest_addr_t slot_addr(uint32_t q, uint32_t slot)
@@ -413,7 +292,7 @@ static void g_start(int tp, const struct virtio_vsock_params *params)
 	uint64_t offered;
 
 	memset(&G, 0, sizeof(G));
-	G.tp = tp;
+	G.t.tp = tp;
 	G.next_ring = RING_BASE;
 	ck_assert_int_eq(guest_region_create(&rp, &r), 0);
 	ck_assert_int_eq(guest_memory_create(&r, 1, &G.mem), 0);
@@ -422,49 +301,36 @@ static void g_start(int tp, const struct virtio_vsock_params *params)
 	G.vdev = virtio_vsock_device(G.vs);
 	ck_assert_ptr_nonnull(G.vdev);
 	ck_assert_int_eq(virtio_device_set_memory(G.vdev, G.mem), 0);
-	if (tp == TP_MMIO) {
-		ck_assert_int_eq(virtio_mmio_create(G.vdev, NULL, &G.mmio), 0);
-		ck_assert_uint_eq(mmio_r32(VIRTIO_MMIO_DEVICE_ID), 19);
-	} else {
-		uint32_t cmd = 0;
-
-		ck_assert_int_eq(virtio_pci_create(G.vdev, NULL, &G.pci), 0);
-		G.pd = virtio_pci_pci_device(G.pci);
-		ck_assert_int_eq(
-			pci_device_config_write(G.pd, 0x10, 4, 0xe0000000u), 0);
-		ck_assert_int_eq(pci_device_config_write(G.pd, 0x14, 4, 0), 0);
-		ck_assert_int_eq(pci_device_config_read(G.pd, 4, 2, &cmd), 0);
-		ck_assert_int_eq(pci_device_config_write(G.pd, 4, 2, cmd | 2),
-				 0);
-	}
-	g_status(0);
-	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	offered = g_device_features();
+	vt_attach(&G.t, tp, G.vdev, 19, &G.pci);
+	vt_status(&G.t, 0);
+	vt_status(&G.t, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	vt_status(&G.t, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	offered = vt_device_features(&G.t);
 	ck_assert(offered & (1ull << VIRTIO_F_VERSION_1));
 	ck_assert(!(offered & (1ull << VIRTIO_VSOCK_F_SEQPACKET)));
 	G.features = offered & ((1ull << VIRTIO_F_VERSION_1) |
 				(1ull << VIRTIO_RING_F_EVENT_IDX) |
 				(1ull << VIRTIO_RING_F_INDIRECT_DESC));
-	g_driver_features(G.features);
-	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		 VIRTIO_CONFIG_S_FEATURES_OK);
-	ck_assert(g_get_status() & VIRTIO_CONFIG_S_FEATURES_OK);
+	vt_driver_features(&G.t, G.features);
+	vt_status(&G.t, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				VIRTIO_CONFIG_S_FEATURES_OK);
+	ck_assert(vt_get_status(&G.t) & VIRTIO_CONFIG_S_FEATURES_OK);
 	ck_assert_uint_eq(g_config_cid(),
 			  params && params->guest_cid ? params->guest_cid : 3);
 	for (uint32_t q = 0; q < NQ; q++)
 		g_setup_queue(q);
-	g_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-		 VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	ck_assert(g_get_status() & VIRTIO_CONFIG_S_DRIVER_OK);
+	vt_status(&G.t, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				VIRTIO_CONFIG_S_FEATURES_OK |
+				VIRTIO_CONFIG_S_DRIVER_OK);
+	ck_assert(vt_get_status(&G.t) & VIRTIO_CONFIG_S_DRIVER_OK);
 	/* Linux fills the rx queue at probe */
 	g_rx_post(QSIZE / 2, RXBUF);
 }
 
 static void g_stop(void)
 {
-	if (G.mmio)
-		virtio_mmio_destroy(G.mmio);
+	if (G.t.mmio)
+		virtio_mmio_destroy(G.t.mmio);
 	if (G.pci)
 		virtio_pci_destroy(G.pci);
 	virtio_vsock_destroy(G.vs);
@@ -476,7 +342,7 @@ static void g_stop(void)
 
 static bool g_needs_reset(void)
 {
-	return g_get_status() & VIRTIO_CONFIG_S_NEEDS_RESET;
+	return vt_get_status(&G.t) & VIRTIO_CONFIG_S_NEEDS_RESET;
 }
 
 static struct virtio_vsock_stats vstats(void)
@@ -1547,7 +1413,7 @@ START_TEST(device_reset_closes_connections)
 	ck_assert_int_eq(write(hfd, "CONNECT 5\n", 10), 10);
 	g_pump();
 	ck_assert_uint_eq(vstats().conns_open, 2);
-	g_status(0);
+	vt_status(&G.t, 0);
 	ck_assert(at_eof(fd));
 	ck_assert(at_eof(hfd));
 	ck_assert_uint_eq(vstats().conns_open, 0);

@@ -9,7 +9,10 @@
  * of random lengths with input bytes as payload (discard / write-zeroes
  * segments), notifications, resets with requests in flight, cache mode
  * writes, completions synchronous or held back and released in random
- * order.
+ * order.  The first input byte picks the ring (fuzz-ring.h): split, or
+ * packed (with IN_ORDER when completions are synchronous, the only case
+ * where the device keeps pop order), or packed offered and refused; in a
+ * packed ring the input can also write hostile raw descriptors.
  *
  * Invariants (abort on violation):
  *   - the backend is only asked for whole ranges inside the capacity, and
@@ -19,7 +22,9 @@
  *     status in {OK, IOERR, UNSUPP} in its last writable byte;
  *   - nothing completes after a reset (the used index does not move);
  *   - the device never enters NEEDS_RESET for a per-request error (only a
- *     ring-level violation could, and the mock driver makes none).
+ *     ring-level violation could, and the mock driver makes none; after a
+ *     raw descriptor the used lengths and NEEDS_RESET are not checked until
+ *     the next reset).
  */
 #include <cvmm/devices/virtio-blk.h>
 #include <cvmm/devices/virtio-mmio.h>
@@ -37,6 +42,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "fuzz-ring.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -198,6 +205,7 @@ struct fx {
 	struct virtq_driver *drv;
 	struct ram_be be;
 	uint64_t features;
+	bool raw; /* raw descriptors written since the last driver_init() */
 	uint32_t wlen[QSIZE];	    /* writable bytes of the chain at head */
 	guest_addr_t status[QSIZE]; /* its last writable byte, or 0 */
 	unsigned area;
@@ -263,6 +271,7 @@ static bool driver_init(struct fx *f, uint64_t drop)
 		   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 	memset(f->wlen, 0, sizeof(f->wlen));
 	memset(f->status, 0, sizeof(f->status));
+	f->raw = false;
 	return mr(f, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_DRIVER_OK;
 }
 
@@ -365,14 +374,41 @@ static void collect(struct fx *f)
 
 	for (unsigned i = 0; i < QSIZE * 2; i++) {
 		rc = virtq_driver_get_used(f->drv, &e);
+		if (rc < 0 && f->raw)
+			break; /* the raw descriptors broke the ring */
 		CHECK(rc >= 0);
 		if (rc == 0)
 			break;
+		/* After raw descriptors the ring may hold slots the guest
+		 * itself marked used (any id): fuzz-virtio-device checks what
+		 * the device writes in a hostile packed ring. */
+		if (f->raw)
+			continue;
 		CHECK(e.id < QSIZE);
 		CHECK(e.len <= f->wlen[e.id]);
 		if (!f->be.defer && f->status[e.id] && e.len > 0)
 			CHECK(ram[f->status[e.id]] <= VIRTIO_BLK_S_UNSUPP);
 	}
+}
+
+/* A hostile packed descriptor (any id, flags mostly among the defined
+ * bits) in a random slot, then a notify. */
+static void raw_packed(struct fx *f, struct in *in)
+{
+	struct vring_packed_desc d;
+	uint16_t slot = (uint16_t)(take(in, 1) % QSIZE), fl;
+
+	d.addr = htole64(take(in, 1) & 1 ? take(in, 8)
+					 : AREA_BASE + take(in, 3) % MEM_SIZE);
+	d.len = htole32((uint32_t)take(in, 4));
+	d.id = htole16((uint16_t)take(in, 2));
+	fl = (uint16_t)take(in, 2);
+	if (!(fl & 0x40))
+		fl &= 0x8087; /* NEXT, WRITE, INDIRECT, AVAIL, USED */
+	d.flags = htole16(fl);
+	f->raw = true;
+	virtq_driver_write_packed_desc(f->drv, slot, &d);
+	mw(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -381,8 +417,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct guest_region_params rp = {0};
 	struct virtio_blk_options o = {0};
 	struct in in = {data, size};
+	uint8_t mode = (uint8_t)take(&in, 1);
 	uint8_t flags = (uint8_t)take(&in, 1);
-	uint64_t drop = 0;
+	struct fuzz_ring ring = fuzz_ring_mode(mode, !(flags & 2));
+	uint64_t drop = ring.refuse;
 	void *host;
 
 	memset(&f, 0, sizeof(f));
@@ -414,6 +452,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					   &f.blk))
 		abort();
 	f.dev = virtio_blk_device(f.blk);
+	fuzz_ring_offer(f.dev, ring);
 	if (virtio_device_set_memory(f.dev, f.mem) ||
 	    virtio_mmio_create(f.dev, NULL, &f.mm))
 		abort();
@@ -466,11 +505,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		default:
+			if ((op & 0x80) && virtq_driver_packed(f.drv))
+				raw_packed(&f, &in);
 			collect(&f);
 			break;
 		}
-		CHECK(!(mr(&f, VIRTIO_MMIO_STATUS) &
-			VIRTIO_CONFIG_S_NEEDS_RESET));
+		CHECK(f.raw || !(mr(&f, VIRTIO_MMIO_STATUS) &
+				 VIRTIO_CONFIG_S_NEEDS_RESET));
 	}
 	mw(&f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	virtio_device_lock(f.dev);

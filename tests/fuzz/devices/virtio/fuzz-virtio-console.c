@@ -7,6 +7,9 @@
  * size, port output and receive buffers, host input on port 0, resizes,
  * config-space writes (emerg_wr), driver resets, and raw garbage
  * descriptors on the control transmitq.
+ * The first input byte picks the ring (fuzz-ring.h): split, packed, or
+ * packed offered and refused by the driver; the garbage descriptors are
+ * then packed ones (any id, flags and wrap bits).
  *
  * Invariants checked after every operation:
  *   - every control message the device sends is at least its 8-byte
@@ -40,6 +43,8 @@
 #include <cvmm/devices/virtio.h>
 #include <cvmm/virtio-queue-driver.h>
 #include <cvmm/vm-memory.h>
+
+#include "fuzz-ring.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -89,7 +94,8 @@ static struct {
 	uint32_t posted[NQ][QSIZE]; /* writable length of each head */
 	struct virtq_driver_buf bufs[NQ][QSIZE][4]; /* pieces of each head */
 	unsigned npieces[NQ][QSIZE];
-	bool raw; /* raw descriptors were written: stop tracking */
+	struct fuzz_ring ring; /* from the input's first byte */
+	bool raw;	       /* raw descriptors were written: stop tracking */
 	unsigned next_slot;
 	int host; /* the peer of port 0's socket */
 	uint64_t host_sent;
@@ -127,6 +133,7 @@ static bool bring_up(void)
 			(1ull << VIRTIO_CONSOLE_F_EMERG_WRITE) |
 			(1ull << VIRTIO_RING_F_EVENT_IDX);
 
+	feat |= F.ring.offer & ~F.ring.refuse;
 	drivers_free();
 	w32(VIRTIO_MMIO_STATUS, 0);
 	w32(VIRTIO_MMIO_STATUS, 1);
@@ -281,7 +288,7 @@ static void pump(void)
 	}
 }
 
-static int setup(void)
+static int setup(struct fuzz_ring ring)
 {
 	static const struct virtio_console_port_config pc[NPORTS] = {
 		{.name = "org.fuzz.one"}, {.name = "two"}};
@@ -296,6 +303,7 @@ static int setup(void)
 	int sv[2];
 
 	memset(&F, 0, sizeof(F));
+	F.ring = ring;
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		return -1;
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
@@ -307,6 +315,7 @@ static int setup(void)
 	guest_region_unref(r);
 	check(virtio_console_create(sv[0], sv[0], &p, &F.con) == 0);
 	F.vdev = virtio_console_device(F.con);
+	fuzz_ring_offer(F.vdev, ring);
 	check(virtio_device_set_memory(F.vdev, F.mem) == 0);
 	check(virtio_mmio_create(F.vdev, NULL, &F.mmio) == 0);
 	return sv[0];
@@ -326,7 +335,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct in in = {data, size};
 	uint8_t buf[SLOT * 2];
-	int fd0 = setup();
+	int fd0 = setup(fuzz_ring_mode((uint8_t)take(&in, 1), false));
 	unsigned ops = 0;
 
 	if (fd0 < 0)
@@ -410,15 +419,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct vring_desc d = {
 				.addr = take(&in, 4),
 				.len = take(&in, 2),
-				.flags = (uint16_t)(take(&in, 1) & 7),
+				.flags = (uint16_t)(take(&in, 1) & 0x1f),
 				.next = (uint16_t)take(&in, 1)};
 			uint16_t idx = (uint16_t)(take(&in, 1) % QSIZE);
 
 			if (!F.drv[3])
 				break;
 			F.raw = true;
-			virtq_driver_write_desc(F.drv[3], idx, &d);
-			virtq_driver_push_head(F.drv[3], idx);
+			fuzz_garbage_desc(F.drv[3], idx, &d);
 			w32(VIRTIO_MMIO_QUEUE_NOTIFY, 3);
 			break;
 		}

@@ -12,9 +12,19 @@
  * The harness keeps buffers and its own random writes off the used ring
  * (which it checks).
  *
+ * The first input byte picks the ring (fuzz-ring.h): split, packed,
+ * packed + IN_ORDER, or packed offered and refused by the driver.  In a
+ * packed ring the descriptor operation writes packed descriptors (any id,
+ * flags and AVAIL/USED bits) into the ring; the split ring operations
+ * then write hostile bytes into the driver event suppression area.
+ *
  * Invariants after every kick:
- *   - used.idx advanced by at most the queue size since the last check
- *     and every new used element has id < queue size and len <= 4096;
+ *   - split: used.idx advanced by at most the queue size since the last
+ *     check and every new used element has id < queue size and
+ *     len <= 4096;
+ *   - packed: every descriptor slot the device rewrote is a used
+ *     descriptor (AVAIL and USED bits equal) with id < queue size and
+ *     len <= 4096;
  *   - nothing outside guest RAM is touched (ASan), the device either
  *     serves or sits in NEEDS_RESET, never both broken and live.
  */
@@ -27,9 +37,12 @@
 #include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
 
+#include <endian.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fuzz-common.h"
+#include "fuzz-ring.h"
 
 #define BAR   0xc0000000ull
 #define QSZ   8u
@@ -49,6 +62,11 @@ static int msi_send(void *o, uint64_t a, uint32_t d)
 	return 0;
 }
 
+/* Whether the last probe negotiated a packed ring, and the descriptor
+ * ring as it was before the device last ran. */
+static bool packed;
+static uint8_t snap[16 * QSZ];
+
 static void probe(struct io_bus *bus, uint64_t features)
 {
 	fuzz_wr(bus, BAR + VIRTIO_PCI_COMMON_STATUS, 1, 0);
@@ -57,7 +75,8 @@ static void probe(struct io_bus *bus, uint64_t features)
 	fuzz_wr(bus, BAR + VIRTIO_PCI_COMMON_GFSELECT, 4, 0);
 	fuzz_wr(bus, BAR + VIRTIO_PCI_COMMON_GF, 4, (uint32_t)features);
 	fuzz_wr(bus, BAR + VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
-	fuzz_wr(bus, BAR + VIRTIO_PCI_COMMON_GF, 4, 1);
+	fuzz_wr(bus, BAR + VIRTIO_PCI_COMMON_GF, 4,
+		1 | (uint32_t)(features >> 32));
 	fuzz_wr(bus, BAR + VIRTIO_PCI_COMMON_STATUS, 1, 0xb);
 	fuzz_wr(bus, BAR + VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
 	fuzz_wr(bus, BAR + VIRTIO_PCI_COMMON_Q_SIZE, 2, QSZ);
@@ -89,6 +108,47 @@ static void check_used(struct guest_memory *mem, uint16_t *seen)
 	}
 }
 
+static void probe_ring(struct io_bus *bus, struct virtio_device *vdev,
+		       uint64_t features)
+{
+	probe(bus, features);
+	virtio_device_lock(vdev);
+	packed = virtio_device_has_feature(vdev, VIRTIO_DEVICE_F_RING_PACKED);
+	virtio_device_unlock(vdev);
+}
+
+/* Before the device runs: remember the packed descriptor ring. */
+static void before_device(struct guest_memory *mem)
+{
+	if (packed)
+		guest_memory_read(mem, DESC, snap, sizeof(snap));
+}
+
+/* After it ran: the split used ring, or the slots it rewrote. */
+static void after_device(struct guest_memory *mem, uint16_t *seen)
+{
+	uint8_t now[sizeof(snap)];
+
+	if (!packed) {
+		check_used(mem, seen);
+		return;
+	}
+	guest_memory_read(mem, DESC, now, sizeof(now));
+	for (unsigned i = 0; i < QSZ; i++) {
+		struct vring_packed_desc d;
+		uint16_t fl;
+
+		if (!memcmp(now + 16 * i, snap + 16 * i, 16))
+			continue;
+		memcpy(&d, now + 16 * i, sizeof(d));
+		fl = le16toh(d.flags);
+		if (le16toh(d.id) >= QSZ || le32toh(d.len) > CAP ||
+		    !((fl >> VRING_PACKED_DESC_F_AVAIL) & 1) !=
+			    !((fl >> VRING_PACKED_DESC_F_USED) & 1))
+			abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct in in = {data, size};
@@ -106,6 +166,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint16_t seen = 0;
 	unsigned ops = 0;
 	int cap;
+	struct fuzz_ring ring = fuzz_ring_mode((uint8_t)take(&in, 1), true);
+	uint64_t accept = ring.offer & ~ring.refuse;
 
 	/* Half the inputs run the rng rate-limited (its timerfd is then in
 	 * the poll list, called by op 7). */
@@ -116,6 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (io_bus_create(&bus) || virtio_rng_create(&rcfg, &vdev) ||
 	    virtio_device_set_memory(vdev, mem))
 		abort();
+	fuzz_ring_offer(vdev, ring);
 	pc.msi.send = msi_send;
 	if (virtio_pci_create(vdev, &pc, &vp))
 		abort();
@@ -132,7 +195,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	pci_device_config_write(pd, (uint32_t)cap + PCI_MSIX_FLAGS, 2,
 				PCI_MSIX_FLAGS_ENABLE);
-	probe(bus, (take(&in, 1) & 3) << 28);
+	probe_ring(bus, vdev, accept | (take(&in, 1) & 3) << 28);
 
 	while (in.n && ops++ < 2048) {
 		unsigned op = (unsigned)take(&in, 1);
@@ -154,6 +217,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					    : (uint32_t)take(&in, 2);
 			d.flags = (uint16_t)take(&in, 1);
 			d.next = (uint16_t)(take(&in, 1) % (QSZ + 2));
+			if (packed) {
+				struct vring_packed_desc pk =
+					fuzz_packed_desc(d.addr, d.len, d.next,
+							 (uint8_t)d.flags);
+
+				guest_memory_write(mem, DESC + 16ull * i, &pk,
+						   sizeof(pk));
+				break;
+			}
 			guest_memory_write(mem, DESC + 16ull * i, &d,
 					   sizeof(d));
 			break;
@@ -193,8 +265,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		case 5:
 		case 6: /* kick, then check the used ring */
+			before_device(mem);
 			fuzz_wr(bus, BAR + VIRTIO_PCI_NOTIFY_OFFSET, 2, 0);
-			check_used(mem, &seen);
+			after_device(mem, &seen);
 			break;
 		case 7: /* ISR read, poll-list calls, or reset and probe */
 			if ((op & 0xc0) == 0x40) {
@@ -202,11 +275,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				int n = virtio_device_poll_fds(vdev, fds, 4);
 
 				for (int i = 0; i < n && i < 4; i++) {
+					before_device(mem);
 					fds[i].ready(fds[i].opaque, 1);
-					check_used(mem, &seen);
+					after_device(mem, &seen);
 				}
 			} else if (op & 0x80) {
-				probe(bus, (take(&in, 1) & 3) << 28);
+				probe_ring(bus, vdev,
+					   accept | (take(&in, 1) & 3) << 28);
 				guest_memory_fill(mem, DESC, 0, 0x3000);
 				seen = 0;
 			} else {

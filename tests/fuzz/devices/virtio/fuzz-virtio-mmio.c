@@ -4,13 +4,16 @@
  * behind virtio-mmio on a real MMIO bus with guest RAM; the input is a
  * sequence of register reads and writes of random widths and offsets
  * (biased to aligned 32-bit control registers), well-formed probe steps,
- * kicks and interrupt acks.
+ * kicks and interrupt acks.  The first input byte picks the ring features
+ * the device offers (fuzz-ring.h: none, RING_PACKED, RING_PACKED +
+ * IN_ORDER); the probe step's feature write accepts them or not (any
+ * other write may accept anything).
  *
  * Invariants after every operation:
  *   - magic, version and device id never change;
  *   - FEATURES_OK set => accepted features offered and VERSION_1;
  *     DRIVER_OK => FEATURES_OK; an enabled queue => FEATURES_OK and a
- *     power-of-two size <= QueueNumMax;
+ *     size <= QueueNumMax, a power of two unless RING_PACKED was accepted;
  *   - the interrupt line is asserted exactly while InterruptStatus != 0.
  */
 #include <cvmm/devices/virtio-mmio.h>
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 
 #include "fuzz-common.h"
+#include "fuzz-ring.h"
 
 #define BASE 0xd0000000ull
 
@@ -61,8 +65,10 @@ static void check(struct virtio_device *vdev, struct io_bus *bus)
 	if (virtq_ready(virtio_device_queue(vdev, 0))) {
 		uint32_t s = virtq_size(virtio_device_queue(vdev, 0));
 
-		if (!(st & VIRTIO_CONFIG_S_FEATURES_OK) || !s ||
-		    (s & (s - 1)) || s > 256)
+		/* Any size in a packed ring, a power of two in a split one. */
+		if (!(st & VIRTIO_CONFIG_S_FEATURES_OK) || !s || s > 256 ||
+		    (!(acc & (1ull << VIRTIO_DEVICE_F_RING_PACKED)) &&
+		     (s & (s - 1))))
 			abort();
 	}
 	virtio_device_unlock(vdev);
@@ -78,11 +84,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct virtio_device *vdev = NULL;
 	struct virtio_mmio *m = NULL;
 	unsigned ops = 0;
+	struct fuzz_ring ring = fuzz_ring_mode((uint8_t)take(&in, 1), true);
+	/* page 1 of the features: VERSION_1 (bit 32), RING_PACKED (34) and
+	 * IN_ORDER (35) */
+	uint32_t ring_hi = (uint32_t)(ring.offer >> 32);
 
 	line = false;
 	mc.irq.set = line_set;
 	if (io_bus_create(&bus) || virtio_rng_create(NULL, &vdev) ||
 	    virtio_device_set_memory(vdev, mem) ||
+	    virtio_device_set_ring_features(vdev, ring.offer) ||
 	    virtio_mmio_create(vdev, &mc, &m) ||
 	    io_bus_register(bus, BASE, virtio_mmio_size(m),
 			    virtio_mmio_bus_ops(), m))
@@ -134,7 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					BASE + VIRTIO_MMIO_DRIVER_FEATURES_SEL,
 					4, 1);
 				fuzz_wr(bus, BASE + VIRTIO_MMIO_DRIVER_FEATURES,
-					4, 1);
+					4, 1 | (((op >> 3) << 2) & ring_hi));
 				break;
 			case 2:
 				fuzz_wr(bus, BASE + VIRTIO_MMIO_QUEUE_NUM, 4,

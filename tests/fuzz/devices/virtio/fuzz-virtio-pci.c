@@ -5,13 +5,17 @@
  * line) on a real MMIO bus with guest RAM; the input is a sequence of
  * reads and writes of random widths at random offsets of the BAR, biased to
  * the common configuration, plus config-space accesses (the
- * VIRTIO_PCI_CAP_PCI_CFG window and MSI-X enable) and kicks.
+ * VIRTIO_PCI_CAP_PCI_CFG window and MSI-X enable) and kicks.  The first
+ * input byte picks the ring features the device offers (fuzz-ring.h:
+ * none, RING_PACKED, RING_PACKED + IN_ORDER); the probe step's feature
+ * write accepts them or not (any other write may accept anything).
  *
  * Invariants after every operation:
  *   - FEATURES_OK set => the accepted features are a subset of the offered
  *     ones and include VERSION_1;
  *   - DRIVER_OK set => FEATURES_OK set;
- *   - an enabled queue => FEATURES_OK set; its size a power of two <= max;
+ *   - an enabled queue => FEATURES_OK set; its size <= max, a power of
+ *     two unless RING_PACKED was accepted;
  *   - num_queues reads 1, the config vector reads < table size or
  *     NO_VECTOR.
  */
@@ -26,6 +30,7 @@
 #include <stdlib.h>
 
 #include "fuzz-common.h"
+#include "fuzz-ring.h"
 
 #define BAR  0xc0000000ull
 #define NVEC 2
@@ -73,8 +78,10 @@ static void check(struct virtio_device *vdev, struct io_bus *bus)
 	if (virtq_ready(virtio_device_queue(vdev, 0))) {
 		uint32_t s = virtq_size(virtio_device_queue(vdev, 0));
 
-		if (!(st & VIRTIO_CONFIG_S_FEATURES_OK) || !s ||
-		    (s & (s - 1)) || s > 256)
+		/* Any size in a packed ring, a power of two in a split one. */
+		if (!(st & VIRTIO_CONFIG_S_FEATURES_OK) || !s || s > 256 ||
+		    (!(acc & (1ull << VIRTIO_DEVICE_F_RING_PACKED)) &&
+		     (s & (s - 1))))
 			abort();
 	}
 	virtio_device_unlock(vdev);
@@ -98,6 +105,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct virtio_pci *vp = NULL;
 	struct pci_device *pd;
 	unsigned ops = 0;
+	struct fuzz_ring ring = fuzz_ring_mode((uint8_t)take(&in, 1), true);
+	/* page 1 of the features: VERSION_1 (bit 32), RING_PACKED (34) and
+	 * IN_ORDER (35) */
+	uint32_t ring_hi = (uint32_t)(ring.offer >> 32);
 
 	msi_count = 0;
 	intx_level = false;
@@ -106,6 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	pc.msi.send = msi_send;
 	pc.intx.set = intx_set;
+	fuzz_ring_offer(vdev, ring);
 	if (virtio_pci_create(vdev, &pc, &vp))
 		abort();
 	pd = virtio_pci_pci_device(vp);
@@ -174,7 +186,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			case 1:
 				fuzz_wr(bus, BAR + VIRTIO_PCI_COMMON_GFSELECT,
 					4, 1);
-				fuzz_wr(bus, BAR + VIRTIO_PCI_COMMON_GF, 4, 1);
+				fuzz_wr(bus, BAR + VIRTIO_PCI_COMMON_GF, 4,
+					1 | (((op >> 3) << 2) & ring_hi));
 				break;
 			case 2:
 				fuzz_wr(bus, BAR + VIRTIO_PCI_COMMON_Q_DESCLO,

@@ -9,6 +9,9 @@
  * connect to the device's socket and write CONNECT lines (or garbage),
  * listeners that accept guest connections, writes, closes, transport
  * resets.  Everything runs on real unix sockets in a temporary directory.
+ * The first input byte picks the ring (fuzz-ring.h): split, packed, or
+ * packed offered and refused by the driver; the garbage descriptors are
+ * then packed ones (any id, flags and wrap bits).
  *
  * Invariants checked after every operation:
  *   - every rx packet is a whole header (or an empty completion of a too
@@ -42,6 +45,8 @@
 #include <cvmm/devices/virtio.h>
 #include <cvmm/virtio-queue-driver.h>
 #include <cvmm/vm-memory.h>
+
+#include "fuzz-ring.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -94,6 +99,7 @@ static struct {
 	uint32_t posted[NQ][QSIZE];
 	struct virtq_driver_buf bufs[NQ][QSIZE][4];
 	unsigned npieces[NQ][QSIZE];
+	struct fuzz_ring ring; /* from the input's first byte */
 	bool raw;
 	unsigned next_slot;
 	int host[NHOST]; /* host peers: connected to PATH or accepted */
@@ -131,6 +137,7 @@ static bool bring_up(void)
 	uint64_t feat = (1ull << VIRTIO_F_VERSION_1) |
 			(1ull << VIRTIO_RING_F_EVENT_IDX);
 
+	feat |= F.ring.offer & ~F.ring.refuse;
 	drivers_free();
 	w32(VIRTIO_MMIO_STATUS, 0);
 	w32(VIRTIO_MMIO_STATUS, 1);
@@ -325,7 +332,7 @@ static void once(void)
 	}
 }
 
-static bool setup(void)
+static bool setup(struct fuzz_ring ring)
 {
 	struct virtio_vsock_params p = {.guest_cid = CID,
 					.uds_path = path,
@@ -338,6 +345,7 @@ static bool setup(void)
 
 	once();
 	memset(&F, 0, sizeof(F));
+	F.ring = ring;
 	for (unsigned i = 0; i < NHOST; i++)
 		F.host[i] = -1;
 	if (guest_region_create(&rp, &r) < 0)
@@ -346,6 +354,7 @@ static bool setup(void)
 	guest_region_unref(r);
 	check(virtio_vsock_create(&p, &F.vs) == 0);
 	F.vdev = virtio_vsock_device(F.vs);
+	fuzz_ring_offer(F.vdev, ring);
 	check(virtio_device_set_memory(F.vdev, F.mem) == 0);
 	check(virtio_mmio_create(F.vdev, NULL, &F.mmio) == 0);
 	return true;
@@ -390,7 +399,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t buf[SLOT * 2];
 	unsigned ops = 0;
 
-	if (!setup())
+	if (!setup(fuzz_ring_mode((uint8_t)take(&in, 1), false)))
 		return 0;
 	if (!bring_up())
 		goto out;
@@ -501,15 +510,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct vring_desc d = {
 				.addr = take(&in, 4),
 				.len = take(&in, 2),
-				.flags = (uint16_t)(take(&in, 1) & 7),
+				.flags = (uint16_t)(take(&in, 1) & 0x1f),
 				.next = (uint16_t)take(&in, 1)};
 			uint16_t idx = (uint16_t)(take(&in, 1) % QSIZE);
 
 			if (!F.drv[1])
 				break;
 			F.raw = true;
-			virtq_driver_write_desc(F.drv[1], idx, &d);
-			virtq_driver_push_head(F.drv[1], idx);
+			fuzz_garbage_desc(F.drv[1], idx, &d);
 			w32(VIRTIO_MMIO_QUEUE_NOTIFY, 1);
 			break;
 		}

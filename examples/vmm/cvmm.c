@@ -1435,14 +1435,17 @@ static bool in_guest_ram(const struct vm *vm, uintptr_t lo, uintptr_t hi)
  * guest RAM mappings hold (their Rss in /proc/self/smaps), not RssShmem:
  * that also counts a binary run from tmpfs (the lab's initramfs) and any
  * other shmem cvmm maps.  Parsed without stdio's scanf so that measuring
- * does not fault in code of its own. */
-static void print_rss(const struct vm *vm)
+ * does not fault in code of its own.  Measured when the I/O loop ends,
+ * before the vCPU threads are stopped and their stacks freed; printed
+ * into @out (@size bytes), empty when it cannot be measured. */
+static void measure_rss(const struct vm *vm, char *out, size_t size)
 {
 	char line[512];
 	long rss = -1, anon = -1, file = -1, shmem = -1, guest = 0, v;
 	bool guest_vma = false;
 	FILE *f = fopen("/proc/self/smaps", "r");
 
+	out[0] = 0;
 	if (!f || !vm->mem) {
 		if (f)
 			fclose(f);
@@ -1476,11 +1479,12 @@ static void print_rss(const struct vm *vm)
 	}
 	fclose(f);
 	if (rss >= 0 && anon >= 0 && file >= 0 && shmem >= 0)
-		fprintf(stderr,
-			"cvmm: RSS %ld KiB, guest memory %ld KiB, beyond guest "
-			"memory %ld KiB (anonymous %ld, files %ld, shmem "
-			"outside guest RAM %ld)\n",
-			rss, guest, rss - guest, anon, file, shmem - guest);
+		snprintf(out, size,
+			 "cvmm: RSS %ld KiB, guest memory %ld KiB, beyond "
+			 "guest "
+			 "memory %ld KiB (anonymous %ld, files %ld, shmem "
+			 "outside guest RAM %ld)\n",
+			 rss, guest, rss - guest, anon, file, shmem - guest);
 }
 
 /* --verbose: the exits that reached cvmm (KVM handles the rest itself). */
@@ -1660,6 +1664,7 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 {
 	struct vm vm;
 	sigset_t mask, old;
+	char rss_line[256] = "";
 	int sig_fd = -1, r;
 	unsigned i;
 
@@ -1712,6 +1717,8 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 	 * vCPUs run: unmapping them takes a while). */
 	cvmm_opts_release(o);
 	io_loop(&vm, sig_fd);
+	if (o->verbose)
+		measure_rss(&vm, rss_line, sizeof(rss_line));
 	/* Stop every vCPU: the flag is set, kicks make KVM_RUN return. */
 	for (i = 0; i < o->cpus; i++) {
 		if (!vm.vcpus[i].started)
@@ -1752,7 +1759,7 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 				(double)(vm.t_vcpu - vm.t_dev) / 1e6,
 				(double)(vm.t_load - vm.t_vcpu) / 1e6,
 				(double)(first - vm.t_load) / 1e6);
-		print_rss(&vm);
+		fputs(rss_line, stderr);
 		print_exits(&vm);
 		cvmm_irq_report(vm.irq);
 	}

@@ -86,11 +86,18 @@
 
 /* ------------------------------------------------------------- the VM */
 
+/* A stack cvmm maps for a thread it starts (thread_start()). */
+struct thread_stack {
+	void *base;
+	size_t size;
+};
+
 struct vcpu {
 	struct vm *vm;
 	struct kvm_vcpu_obj *obj;
 	unsigned id;
 	pthread_t thread;
+	struct thread_stack stack;
 	bool started;
 	uint64_t exits, pio_exits, mmio_exits; /* --verbose */
 	atomic_int where; /* VCPU_*: for the watchdog's report */
@@ -192,6 +199,60 @@ uint64_t cvmm_now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+/*
+ * Starts @fn(@arg) on a stack of @size bytes (plus a guard page) mapped
+ * here and kept out of transparent huge pages: with THP "always" (Debian's
+ * default for anonymous memory) glibc's default 8 MiB stack, which lands
+ * 2 MiB-aligned right below guest RAM, took a 2 MiB huge page at its top
+ * on first touch, all of it in cvmm's RSS.  Only the pages a thread
+ * touches are resident.  Returns 0 or an errno value; thread_stack_free()
+ * after the join.
+ */
+static int thread_start(pthread_t *t, struct thread_stack *st, size_t size,
+			void *(*fn)(void *), void *arg)
+{
+	size_t guard = (size_t)sysconf(_SC_PAGESIZE);
+	pthread_attr_t a;
+	uint8_t *p;
+	int e;
+
+	p = mmap(NULL, size + guard, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1,
+		 0);
+	if (p == MAP_FAILED)
+		return errno;
+	/* Advice, not a requirement: a kernel without THP refuses it. */
+	madvise(p, size + guard, MADV_NOHUGEPAGE);
+	if (mprotect(p, guard, PROT_NONE) < 0) {
+		e = errno;
+		munmap(p, size + guard);
+		return e;
+	}
+	e = pthread_attr_init(&a);
+	if (e == 0) {
+		e = pthread_attr_setstack(&a, p + guard, size);
+		if (e == 0)
+			e = pthread_create(t, &a, fn, arg);
+		pthread_attr_destroy(&a);
+	}
+	if (e) {
+		munmap(p, size + guard);
+		return e;
+	}
+	st->base = p;
+	st->size = size + guard;
+	return 0;
+}
+
+static void thread_stack_free(struct thread_stack *st)
+{
+	if (st->base)
+		munmap(st->base, st->size);
+	st->base = NULL;
+}
+
+#define VCPU_STACK_SIZE (8u << 20) /* glibc's default; touched pages only */
 
 static void term_restore(void)
 {
@@ -837,6 +898,54 @@ static int setup_memory(struct vm *vm)
 	return 0;
 }
 
+/* Does the host give guest RAM (a memfd mapped with MADV_HUGEPAGE)
+ * transparent huge pages? */
+static bool shmem_thp(void)
+{
+	char buf[128];
+	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+		      O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	return strstr(buf, "[always]") || strstr(buf, "[within_size]") ||
+	       strstr(buf, "[advise]") || strstr(buf, "[force]");
+}
+
+/*
+ * Where guest RAM has transparent huge pages, faults the range a bzImage's
+ * payload goes to in through the mapping before the loader writes it.
+ * Written through the memfd (libvm-memory's path for large writes), that
+ * range got 4 KiB pages, one allocation each (most of the copy's time
+ * under the lab's TCG), and the booting guest then had it mapped 4 KiB at
+ * a time.  Advice only: whatever it does not populate, the write does.
+ */
+static void prefault_kernel(struct vm *vm)
+{
+	const struct cvmm_opts *o = vm->o;
+	struct linux_loader_kernel k;
+	uint64_t avail, len, pg = (uint64_t)sysconf(_SC_PAGESIZE);
+	void *host;
+	uintptr_t a;
+
+	if (linux_loader_parse_bzimage(o->kernel, o->kernel_size, NULL, &k) <
+		    0 ||
+	    guest_memory_contiguous(vm->mem, k.start, &host, &avail) < 0 ||
+	    !shmem_thp())
+		return;
+	len = (uint64_t)k.hdr.syssize * 16;
+	if (len > avail)
+		len = avail;
+	a = (uintptr_t)host & ~(uintptr_t)(pg - 1);
+	madvise((void *)a, len + ((uintptr_t)host - a), MADV_POPULATE_WRITE);
+}
+
 /* Loads the kernel and writes every boot structure; fills vCPU 0's regs. */
 static int load_guest(struct vm *vm, struct kvm_regs *regs,
 		      struct kvm_sregs *sregs)
@@ -855,6 +964,7 @@ static int load_guest(struct vm *vm, struct kvm_regs *regs,
 	guest_addr_t initrd = 0;
 	bool acpi = !cmdline_has(o->cmdline, "acpi=off");
 
+	prefault_kernel(vm);
 	TRY(linux_loader_load(vm->mem, o->kernel, o->kernel_size, NULL, &k),
 	    "loading the kernel");
 	if (o->initrd)
@@ -1340,24 +1450,85 @@ static void vdev_poll_update(struct vdev *d, unsigned k, int ep)
 	}
 }
 
-static void print_rss(const struct vm *vm)
+/* "Name:   123 kB" -> 123 when @line starts with @name, else -1. */
+static long kb_field(const char *line, const char *name)
 {
-	char line[256];
-	long rss = -1, shmem = -1;
-	FILE *f = fopen("/proc/self/status", "r");
+	size_t n = strlen(name);
 
+	if (strncmp(line, name, n))
+		return -1;
+	return strtol(line + n, NULL, 10);
+}
+
+/* Is [lo, hi) (host addresses) inside one of the guest RAM mappings? */
+static bool in_guest_ram(const struct vm *vm, uintptr_t lo, uintptr_t hi)
+{
+	size_t i, n = guest_memory_num_regions(vm->mem);
+
+	for (i = 0; i < n; i++) {
+		struct guest_region *g = guest_memory_region_at(vm->mem, i);
+		uintptr_t a = (uintptr_t)guest_region_host_addr(g);
+
+		if (lo >= a && hi <= a + guest_region_size(g))
+			return true;
+	}
+	return false;
+}
+
+/* --verbose: cvmm's resident set beyond guest RAM.  Guest RAM is what the
+ * guest RAM mappings hold (their Rss in /proc/self/smaps), not RssShmem:
+ * that also counts a binary run from tmpfs (the lab's initramfs) and any
+ * other shmem cvmm maps.  Parsed without stdio's scanf so that measuring
+ * does not fault in code of its own.  Measured when the I/O loop ends,
+ * before the vCPU threads are stopped and their stacks freed; printed
+ * into @out (@size bytes), empty when it cannot be measured. */
+static void measure_rss(const struct vm *vm, char *out, size_t size)
+{
+	char line[512];
+	long rss = -1, anon = -1, file = -1, shmem = -1, guest = 0, v;
+	bool guest_vma = false;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	out[0] = 0;
+	if (!f || !vm->mem) {
+		if (f)
+			fclose(f);
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *end;
+		uintptr_t lo = (uintptr_t)strtoull(line, &end, 16), hi;
+
+		if (*end == '-' && end != line) {
+			hi = (uintptr_t)strtoull(end + 1, &end, 16);
+			guest_vma = *end == ' ' && in_guest_ram(vm, lo, hi);
+			continue;
+		}
+		if (guest_vma && (v = kb_field(line, "Rss:")) >= 0)
+			guest += v;
+	}
+	fclose(f);
+	f = fopen("/proc/self/status", "r");
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
-		sscanf(line, "VmRSS: %ld kB", &rss);
-		sscanf(line, "RssShmem: %ld kB", &shmem);
+		if ((v = kb_field(line, "VmRSS:")) >= 0)
+			rss = v;
+		else if ((v = kb_field(line, "RssAnon:")) >= 0)
+			anon = v;
+		else if ((v = kb_field(line, "RssFile:")) >= 0)
+			file = v;
+		else if ((v = kb_field(line, "RssShmem:")) >= 0)
+			shmem = v;
 	}
 	fclose(f);
-	if (rss >= 0 && shmem >= 0)
-		fprintf(stderr,
-			"cvmm: RSS %ld KiB, guest memory (shmem) %ld KiB, "
-			"beyond guest memory %ld KiB\n",
-			rss, shmem, rss - shmem);
+	if (rss >= 0 && anon >= 0 && file >= 0 && shmem >= 0)
+		snprintf(out, size,
+			 "cvmm: RSS %ld KiB, guest memory %ld KiB, beyond "
+			 "guest "
+			 "memory %ld KiB (anonymous %ld, files %ld, shmem "
+			 "outside guest RAM %ld)\n",
+			 rss, guest, rss - guest, anon, file, shmem - guest);
 }
 
 /* --verbose: the exits that reached cvmm (KVM handles the rest itself). */
@@ -1738,6 +1909,7 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 {
 	struct vm vm;
 	sigset_t mask, old;
+	char rss_line[256] = "";
 	int sig_fd = -1, r;
 	unsigned i;
 
@@ -1775,8 +1947,9 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 		goto out;
 	}
 	for (i = 0; i < o->cpus; i++) {
-		int e = pthread_create(&vm.vcpus[i].thread, NULL, vcpu_thread,
-				       &vm.vcpus[i]);
+		int e = thread_start(&vm.vcpus[i].thread, &vm.vcpus[i].stack,
+				     VCPU_STACK_SIZE, vcpu_thread,
+				     &vm.vcpus[i]);
 
 		if (e) {
 			vm_stop(&vm, CVMM_EXIT_ERROR, "vCPU thread: %s",
@@ -1792,6 +1965,8 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 	watchdog_start(&vm);
 	set_phase(&vm, PHASE_LOOP, 0);
 	io_loop(&vm, sig_fd);
+	if (o->verbose)
+		measure_rss(&vm, rss_line, sizeof(rss_line));
 	/* Stop every vCPU: the flag is set, kicks make KVM_RUN return. */
 	for (i = 0; i < o->cpus; i++) {
 		if (!vm.vcpus[i].started)
@@ -1808,6 +1983,7 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 			kvm_vcpu_kick(vm.vcpus[i].obj);
 			usleep(1000);
 		}
+		thread_stack_free(&vm.vcpus[i].stack);
 	}
 	set_phase(&vm, PHASE_FLUSH, 0);
 	flush_output(&vm);
@@ -1833,7 +2009,7 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 				(double)(vm.t_vcpu - vm.t_dev) / 1e6,
 				(double)(vm.t_load - vm.t_vcpu) / 1e6,
 				(double)(first - vm.t_load) / 1e6);
-		print_rss(&vm);
+		fputs(rss_line, stderr);
 		print_exits(&vm);
 		cvmm_irq_report(vm.irq);
 	}

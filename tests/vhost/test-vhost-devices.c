@@ -689,6 +689,79 @@ START_TEST(test_vsock_handover_and_reset)
 }
 END_TEST
 
+/* Queue @q's notifier (the VMM's ioeventfd) fd, and whether the device
+ * lists it for the VMM to poll. */
+static int notifier_fd(uint32_t q)
+{
+	return event_notifier_fd(virtio_device_queue_notifier(G.vdev, q));
+}
+
+static bool notifier_polled(uint32_t q)
+{
+	struct virtio_poll_fd fds[64];
+	int n = virtio_device_poll_fds(G.vdev, fds, 64);
+
+	for (int i = 0; i < n && i < 64; i++)
+		if (fds[i].fd == notifier_fd(q))
+			return true;
+	return false;
+}
+
+START_TEST(test_vsock_kick_is_queue_notifier)
+{
+	struct virtio_vhost_vsock *v = vsock_make(F_V1 | F_EVT);
+	uint64_t kicks = 9, calls = 9;
+	eventfd_t x;
+
+	ck_assert(notifier_polled(0) && notifier_polled(1));
+	g_bringup(1, F_EVT);
+	ck_assert(!g_needs_reset());
+	/* The kernel reads the queues' own notifiers: the device lists
+	 * them no more (the event queue's stays). */
+	ck_assert_int_eq(K.kick[0], notifier_fd(0));
+	ck_assert_int_eq(K.kick[1], notifier_fd(1));
+	ck_assert(!notifier_polled(0) && !notifier_polled(1));
+	ck_assert(notifier_polled(2));
+	eventfd_read(K.kick[0], &x);
+	eventfd_read(K.kick[1], &x);
+	/* A notify through the ioeventfd: the VMM's poll loop leaves it
+	 * for the kernel, nothing relayed. */
+	ck_assert_int_eq(
+		event_notifier_signal(virtio_device_queue_notifier(G.vdev, 1)),
+		0);
+	g_pump();
+	ck_assert(fd_readable(K.kick[1]));
+	ck_assert_int_eq(eventfd_read(K.kick[1], &x), 0);
+	virtio_vhost_vsock_relay_counts(v, &kicks, &calls);
+	ck_assert_uint_eq(kicks, 0);
+	ck_assert_uint_eq(calls, 0);
+	/* A notify the VMM handled itself (MMIO exit): passed on through
+	 * the same fd, and counted. */
+	mmio_w32(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	ck_assert(fd_readable(K.kick[0]));
+	/* The kernel's call: relayed into the interrupt, counted. */
+	ck_assert_int_eq(eventfd_write(K.call[1], 1), 0);
+	g_pump();
+	ck_assert_uint_eq(mmio_r32(VIRTIO_MMIO_INTERRUPT_STATUS) & 1, 1);
+	virtio_vhost_vsock_relay_counts(v, &kicks, &calls);
+	ck_assert_uint_eq(kicks, 1);
+	ck_assert_uint_eq(calls, 1);
+	/* Reset: the rings taken back, the notifiers polled by the device
+	 * again and unbound from the kernel. */
+	mmio_w32(VIRTIO_MMIO_STATUS, 0);
+	ck_assert(notifier_polled(0) && notifier_polled(1));
+	ck_assert_int_eq(K.kick[0], -1);
+	ck_assert_int_eq(K.kick[1], -1);
+	/* and handed over again at the next DRIVER_OK. */
+	g_bringup(1, F_EVT);
+	ck_assert_int_eq(K.kick[1], notifier_fd(1));
+	ck_assert(!notifier_polled(1));
+	virtio_vhost_vsock_relay_counts(NULL, &kicks, NULL);
+	ck_assert_uint_eq(kicks, 0);
+	vsock_stop(v);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("vhost-devices");
@@ -705,6 +778,7 @@ static Suite *suite(void)
 	tc = tcase_create("vsock");
 	tcase_add_test(tc, test_vsock_create_and_features);
 	tcase_add_test(tc, test_vsock_handover_and_reset);
+	tcase_add_test(tc, test_vsock_kick_is_queue_notifier);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -177,6 +177,7 @@ static void queue_broken(struct virtq *q, enum virtq_error err, void *opaque)
 /* -------------------------------------------------------- life cycle */
 
 static void queue_notifier_ready(void *opaque, uint32_t revents);
+static void poll_changed(struct virtio_device *dev);
 static void entry_ready(void *opaque, uint32_t revents);
 
 static int check_size(uint32_t s)
@@ -410,6 +411,22 @@ struct event_notifier *virtio_device_queue_notifier(struct virtio_device *dev,
 {
 	return dev && idx < dev->info.num_queues ? dev->queues[idx].notifier
 						 : NULL;
+}
+
+int virtio_device_queue_notifier_claim(struct virtio_device *dev, uint32_t idx,
+				       bool claimed)
+{
+	bool changed;
+
+	if (!dev || idx >= dev->info.num_queues)
+		return -EINVAL;
+	pthread_mutex_lock(&dev->poll_lock);
+	changed = dev->ents[idx]->live == claimed;
+	dev->ents[idx]->live = !claimed;
+	pthread_mutex_unlock(&dev->poll_lock);
+	if (changed)
+		poll_changed(dev);
+	return 0;
 }
 
 uint64_t virtio_device_features(const struct virtio_device *dev)
@@ -711,7 +728,16 @@ static void queue_notifier_ready(void *opaque, uint32_t revents)
 {
 	struct poll_entry *e = opaque;
 
+	bool live;
+
 	(void)revents;
+	/* A stale entry of a notifier claimed since: its reader is the
+	 * backend now. */
+	pthread_mutex_lock(&e->dev->poll_lock);
+	live = e->live;
+	pthread_mutex_unlock(&e->dev->poll_lock);
+	if (!live)
+		return;
 	if (event_notifier_consume(e->dev->queues[e->queue].notifier) <= 0)
 		return;
 	virtio_device_notify(e->dev, e->queue);

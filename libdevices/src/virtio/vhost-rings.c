@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -34,10 +35,9 @@ int vhost_rings_init(struct vhost_rings *rs, uint32_t n, const uint32_t *queues)
 	for (uint32_t i = 0; i < n; i++) {
 		struct vhost_ring *r = &rs->r[i];
 
-		r->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		r->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		r->err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (r->kick < 0 || r->call < 0 || r->err < 0) {
+		if (r->call < 0 || r->err < 0) {
 			int e = -errno;
 
 			vhost_rings_fini(rs);
@@ -52,8 +52,6 @@ void vhost_rings_fini(struct vhost_rings *rs)
 	for (uint32_t i = 0; i < rs->n; i++) {
 		struct vhost_ring *r = &rs->r[i];
 
-		if (r->kick >= 0)
-			close(r->kick);
 		if (r->call >= 0)
 			close(r->call);
 		if (r->err >= 0)
@@ -71,8 +69,11 @@ static void call_ready(void *opaque, uint32_t revents)
 	eventfd_t v;
 
 	(void)revents;
-	if (eventfd_read(r->call, &v) == 0)
+	if (eventfd_read(r->call, &v) == 0) {
+		atomic_fetch_add_explicit(&r->set->relayed_calls, 1,
+					  memory_order_relaxed);
 		virtio_device_queue_interrupt(r->set->dev, r->queue);
+	}
 }
 
 /* The kernel found the ring unusable (a bad descriptor, an address
@@ -124,6 +125,12 @@ static int ring_start(struct vhost_ring *r, struct vhost_kernel *vk,
 
 	if (!q || !virtq_ready(q))
 		return -EINVAL;
+	/* The kick is the queue's own notifier: the VMM's ioeventfd
+	 * signals it and the kernel reads it (claimed below). */
+	r->kick = event_notifier_fd(
+		virtio_device_queue_notifier(r->set->dev, r->queue));
+	if (r->kick < 0)
+		return -EINVAL;
 	st = malloc(sizeof(*st));
 	if (!st)
 		return -ENOMEM;
@@ -145,7 +152,12 @@ static int ring_start(struct vhost_ring *r, struct vhost_kernel *vk,
 	if (!err)
 		err = vhost_kernel_set_vring_kick(vk, index, r->kick);
 	if (!err)
+		err = virtio_device_queue_notifier_claim(r->set->dev, r->queue,
+							 true);
+	if (!err)
 		r->started = true;
+	else
+		vhost_kernel_set_vring_kick(vk, index, -1);
 	return err;
 }
 
@@ -172,13 +184,28 @@ void vhost_rings_kick_all(struct vhost_rings *rs)
 			eventfd_write(rs->r[i].kick, 1);
 }
 
+void vhost_rings_relay_counts(struct vhost_rings *rs, uint64_t *kicks,
+			      uint64_t *calls)
+{
+	if (kicks)
+		*kicks = atomic_load_explicit(&rs->relayed_kicks,
+					      memory_order_relaxed);
+	if (calls)
+		*calls = atomic_load_explicit(&rs->relayed_calls,
+					      memory_order_relaxed);
+}
+
 bool vhost_rings_notify(struct vhost_rings *rs, uint32_t queue)
 {
 	for (uint32_t i = 0; i < rs->n; i++) {
 		if (rs->r[i].queue != queue)
 			continue;
-		if (rs->r[i].started)
+		if (rs->r[i].started) {
+			/* A notify the VMM handled itself (no ioeventfd). */
+			atomic_fetch_add_explicit(&rs->relayed_kicks, 1,
+						  memory_order_relaxed);
 			eventfd_write(rs->r[i].kick, 1);
+		}
 		return true;
 	}
 	return false;
@@ -228,6 +255,11 @@ void vhost_rings_stop(struct vhost_rings *rs, struct vhost_kernel *vk)
 			virtio_device_error(rs->dev);
 		}
 		vhost_kernel_set_vring_kick(vk, i, -1);
+		/* The device polls the notifier again; a kick the kernel
+		 * left unread is processed by the device (the ring is not
+		 * started anymore: nothing to do). */
+		virtio_device_queue_notifier_claim(rs->dev, r->queue, false);
+		r->kick = -1;
 		vhost_kernel_set_vring_call(vk, i, -1);
 		vhost_kernel_set_vring_err(vk, i, -1);
 	}

@@ -5,9 +5,12 @@
  * (net-backend-vhost.c) and vhost-vsock (vhost-vsock.c).
  *
  * The plumbing has the shape of the vhost-user device (vhost-user.c): per
- * ring a kick eventfd the device writes when the driver notifies the queue
- * (whatever way the notify arrived: KVM ioeventfd polled by the VMM, or an
- * MMIO exit), a call eventfd the kernel writes and the device turns into
+ * ring the kick is the queue's own notifier (virtio_device_queue_notifier():
+ * the VMM's ioeventfd signals it and the kernel reads it, no VMM thread in
+ * between; the device claims it out of its poll list while the ring is
+ * the kernel's, and signals it itself for a notify that arrived as an
+ * MMIO exit: a "relayed kick"), a call eventfd the kernel writes and the
+ * device turns into
  * the queue's interrupt through the transport (irqfd or not, the VMM's
  * choice), and an error eventfd the kernel writes when a ring is bad (the
  * device then goes to NEEDS_RESET).  The call and error eventfds are in
@@ -41,7 +44,8 @@ struct vhost_rings;
 struct vhost_ring {
 	struct vhost_rings *set;
 	uint32_t queue; /* the device's queue index */
-	int kick, call, err;
+	int kick;	/* the queue's notifier fd while started, else -1 */
+	int call, err;
 	bool started;
 	uint32_t base; /* GET_VRING_BASE at the last stop */
 };
@@ -50,6 +54,8 @@ struct vhost_rings {
 	struct virtio_device *dev; /* set by the first start */
 	uint32_t n;
 	struct vhost_ring r[VHOST_RINGS_MAX];
+	/* Notifications that took a VMM thread (--verbose figures). */
+	_Atomic uint64_t relayed_kicks, relayed_calls;
 };
 
 /*
@@ -68,7 +74,7 @@ struct vhost_rings {
 uint64_t vhost_rings_offer(uint64_t offered, uint64_t kernel,
 			   uint64_t device_bits);
 
-/* Eventfds for rings 0..@n-1 serving device queues @queues[i]. */
+/* Call and error eventfds for rings 0..@n-1 serving device queues @queues[i]. */
 int vhost_rings_init(struct vhost_rings *rs, uint32_t n,
 		     const uint32_t *queues);
 /* Close the eventfds (after the device stopped polling them). */
@@ -83,6 +89,10 @@ void vhost_rings_kick_all(struct vhost_rings *rs);
 /* Queue @queue was notified: kick its ring if it is started.  Returns
  * whether @queue is one of the rings. */
 bool vhost_rings_notify(struct vhost_rings *rs, uint32_t queue);
+/* Kicks the device wrote for notifies it was called for, and calls it
+ * turned into interrupts, since init (either may be NULL). */
+void vhost_rings_relay_counts(struct vhost_rings *rs, uint64_t *kicks,
+			      uint64_t *calls);
 /* Take the started rings back (see the top). */
 void vhost_rings_stop(struct vhost_rings *rs, struct vhost_kernel *vk);
 

@@ -438,8 +438,9 @@ CVMM_EXPORT int virtio_device_remove_poll_fd(struct virtio_device *dev,
 
 /**
  * virtio_device_poll_fds() - the fds to poll now: the queue notifiers
- * first (entry i is queue i's notifier, events POLLIN), then the device
- * type's fds.  Fills up to @max entries of @fds and returns the total
+ * first (in queue order, events POLLIN; those claimed by the device type
+ * left out: virtio_device_queue_notifier_claim()), then the device type's
+ * fds.  Fills up to @max entries of @fds and returns the total
  * number (call again with a bigger array if it exceeds @max).  The ready
  * functions handed out take the device lock themselves: call them with no
  * lock held, from any thread.  A notifier's ready consumes the eventfd and
@@ -469,6 +470,22 @@ CVMM_EXPORT void virtio_device_set_poll_watcher(
  */
 CVMM_EXPORT struct event_notifier *
 virtio_device_queue_notifier(struct virtio_device *dev, uint32_t idx);
+
+/**
+ * virtio_device_queue_notifier_claim() - a device type whose queue @idx is
+ * served by another party (the kernel's vhost, a vhost-user backend)
+ * hands that party virtio_device_queue_notifier()'s fd as the ring's kick
+ * and claims the notifier (@claimed true): it leaves the poll list, so a
+ * guest notify delivered by the VMM's ioeventfd reaches the backend with
+ * no VMM thread in between.  A notify arriving another way (a notify
+ * register write the VMM handles itself) still calls the queue_notify
+ * op, which signals the notifier (virtio_device_queue_kick()).  @claimed
+ * false puts it back (the device takes the ring back).  The poll watcher
+ * is told (at unlock when called with the lock held).  Idempotent.
+ * Errors: -EINVAL (NULL, @idx out of range).
+ */
+CVMM_EXPORT int virtio_device_queue_notifier_claim(struct virtio_device *dev,
+						   uint32_t idx, bool claimed);
 
 /**
  * virtio_device_notify() - the driver notified queue @idx (a notify

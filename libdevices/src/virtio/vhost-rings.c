@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +28,13 @@ int vhost_rings_init(struct vhost_rings *rs, uint32_t n, const uint32_t *queues)
 	if (n == 0 || n > VHOST_RINGS_MAX)
 		return -EINVAL;
 	rs->n = n;
+	pthread_mutex_init(&rs->call_lock, NULL);
+	rs->lock_inited = true;
 	for (uint32_t i = 0; i < n; i++) {
 		rs->r[i].set = rs;
 		rs->r[i].queue = queues[i];
 		rs->r[i].kick = rs->r[i].call = rs->r[i].err = -1;
+		rs->r[i].call_bound = -1;
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct vhost_ring *r = &rs->r[i];
@@ -49,6 +53,8 @@ int vhost_rings_init(struct vhost_rings *rs, uint32_t n, const uint32_t *queues)
 
 void vhost_rings_fini(struct vhost_rings *rs)
 {
+	if (rs->dev)
+		virtio_device_set_irq_fd_watcher(rs->dev, NULL, NULL);
 	for (uint32_t i = 0; i < rs->n; i++) {
 		struct vhost_ring *r = &rs->r[i];
 
@@ -59,6 +65,9 @@ void vhost_rings_fini(struct vhost_rings *rs)
 		r->kick = r->call = r->err = -1;
 	}
 	rs->n = 0;
+	if (rs->lock_inited)
+		pthread_mutex_destroy(&rs->call_lock);
+	rs->lock_inited = false;
 }
 
 /* The kernel used the ring: the queue's interrupt (the kernel already
@@ -88,6 +97,47 @@ static void err_ready(void *opaque, uint32_t revents)
 		virtio_device_error(r->set->dev);
 }
 
+/* The call fd ring @r's kernel side should signal: the queue's direct
+ * interrupt fd when the transport offers one, else the relay (call). */
+static int wanted_call(const struct vhost_ring *r)
+{
+	int fd = virtio_device_queue_irq_fd(r->set->dev, r->queue);
+
+	return fd >= 0 ? fd : r->call;
+}
+
+/* Point a started ring's call at wanted_call() (call_lock held).  When
+ * the kernel refuses the direct fd the relay is tried. */
+static void rebind_call(struct vhost_ring *r, unsigned int index)
+{
+	int want = wanted_call(r);
+
+	if (!r->started || want == r->call_bound)
+		return;
+	if (vhost_kernel_set_vring_call(r->set->vk, index, want) == 0) {
+		r->call_bound = want;
+	} else if (want != r->call &&
+		   vhost_kernel_set_vring_call(r->set->vk, index, r->call) ==
+			   0) {
+		r->call_bound = r->call;
+	}
+}
+
+/* The transport's direct interrupt fd of @queue changed (see
+ * virtio_device_set_irq_fd_watcher(): transport locks held, maybe the
+ * device lock). */
+static void irq_fd_changed(void *opaque, uint32_t queue, int fd)
+{
+	struct vhost_rings *rs = opaque;
+
+	(void)fd; /* re-read under the lock: the latest value wins */
+	pthread_mutex_lock(&rs->call_lock);
+	for (uint32_t i = 0; i < rs->n; i++)
+		if (rs->r[i].queue == queue)
+			rebind_call(&rs->r[i], i);
+	pthread_mutex_unlock(&rs->call_lock);
+}
+
 static int attach(struct vhost_rings *rs, struct virtio_device *dev)
 {
 	if (rs->dev == dev)
@@ -112,6 +162,7 @@ static int attach(struct vhost_rings *rs, struct virtio_device *dev)
 				     * destroy, and rs->dev stays NULL */
 	}
 	rs->dev = dev;
+	virtio_device_set_irq_fd_watcher(dev, irq_fd_changed, rs);
 	return 0;
 }
 
@@ -145,8 +196,10 @@ static int ring_start(struct vhost_ring *r, struct vhost_kernel *vk,
 			vk, index, virtq_addr(q, VIRTQ_AREA_DESC),
 			virtq_addr(q, VIRTQ_AREA_AVAIL),
 			virtq_addr(q, VIRTQ_AREA_USED));
-	if (!err)
-		err = vhost_kernel_set_vring_call(vk, index, r->call);
+	if (!err) {
+		r->call_bound = wanted_call(r);
+		err = vhost_kernel_set_vring_call(vk, index, r->call_bound);
+	}
 	if (!err)
 		err = vhost_kernel_set_vring_err(vk, index, r->err);
 	if (!err)
@@ -154,11 +207,17 @@ static int ring_start(struct vhost_ring *r, struct vhost_kernel *vk,
 	if (!err)
 		err = virtio_device_queue_notifier_claim(r->set->dev, r->queue,
 							 true);
-	if (!err)
-		r->started = true;
-	else
+	if (err) {
 		vhost_kernel_set_vring_kick(vk, index, -1);
-	return err;
+		return err;
+	}
+	/* From here the watcher re-points the call; a change since the
+	 * SET_VRING_CALL above is caught up now. */
+	pthread_mutex_lock(&r->set->call_lock);
+	r->started = true;
+	rebind_call(r, index);
+	pthread_mutex_unlock(&r->set->call_lock);
+	return 0;
 }
 
 int vhost_rings_start(struct vhost_rings *rs, struct vhost_kernel *vk,
@@ -166,6 +225,7 @@ int vhost_rings_start(struct vhost_rings *rs, struct vhost_kernel *vk,
 {
 	int err = attach(rs, dev);
 
+	rs->vk = vk;
 	if (!err)
 		err = vhost_kernel_set_features(vk, acked);
 	if (!err)
@@ -246,7 +306,9 @@ void vhost_rings_stop(struct vhost_rings *rs, struct vhost_kernel *vk)
 
 		if (!r->started)
 			continue;
+		pthread_mutex_lock(&rs->call_lock);
 		r->started = false;
+		pthread_mutex_unlock(&rs->call_lock);
 		/* Stops the ring in the kernel; its index comes back. */
 		if (vhost_kernel_get_vring_base(vk, i, &base) == 0) {
 			r->base = base;
@@ -261,6 +323,7 @@ void vhost_rings_stop(struct vhost_rings *rs, struct vhost_kernel *vk)
 		virtio_device_queue_notifier_claim(rs->dev, r->queue, false);
 		r->kick = -1;
 		vhost_kernel_set_vring_call(vk, i, -1);
+		r->call_bound = -1;
 		vhost_kernel_set_vring_err(vk, i, -1);
 	}
 }

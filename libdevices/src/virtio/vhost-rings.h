@@ -9,10 +9,14 @@
  * the VMM's ioeventfd signals it and the kernel reads it, no VMM thread in
  * between; the device claims it out of its poll list while the ring is
  * the kernel's, and signals it itself for a notify that arrived as an
- * MMIO exit: a "relayed kick"), a call eventfd the kernel writes and the
- * device turns into
- * the queue's interrupt through the transport (irqfd or not, the VMM's
- * choice), and an error eventfd the kernel writes when a ring is bad (the
+ * MMIO exit: a "relayed kick"), as call the queue's direct interrupt fd
+ * when the transport offers one (virtio_device_queue_irq_fd(): the
+ * irqfd of its MSI-X vector; re-pointed by the irq-fd watcher with
+ * SET_VRING_CALL when the guest masks, unmasks or reprograms the
+ * vector), else a relay call eventfd the kernel writes and the device
+ * turns into the queue's interrupt through the transport (a "relayed
+ * call": masked vectors keep their pending bit this way), and an error
+ * eventfd the kernel writes when a ring is bad (the
  * device then goes to NEEDS_RESET).  The call and error eventfds are in
  * the device's poll list.
  *
@@ -31,6 +35,7 @@
 #ifndef CVMM_DEVICES_VHOST_RINGS_H
 #define CVMM_DEVICES_VHOST_RINGS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -45,7 +50,8 @@ struct vhost_ring {
 	struct vhost_rings *set;
 	uint32_t queue; /* the device's queue index */
 	int kick;	/* the queue's notifier fd while started, else -1 */
-	int call, err;
+	int call, err;	/* the relay call eventfd, the error eventfd */
+	int call_bound; /* the call fd the kernel has (direct or relay) */
 	bool started;
 	uint32_t base; /* GET_VRING_BASE at the last stop */
 };
@@ -54,6 +60,12 @@ struct vhost_rings {
 	struct virtio_device *dev; /* set by the first start */
 	uint32_t n;
 	struct vhost_ring r[VHOST_RINGS_MAX];
+	struct vhost_kernel *vk; /* set by start */
+	/* Orders the started flags and the call re-pointing (the irq-fd
+	 * watcher runs on vCPU threads); taken under the device lock and
+	 * the transport's route lock, never around a device call. */
+	pthread_mutex_t call_lock;
+	bool lock_inited;
 	/* Notifications that took a VMM thread (--verbose figures). */
 	_Atomic uint64_t relayed_kicks, relayed_calls;
 };

@@ -488,6 +488,43 @@ CVMM_EXPORT int virtio_device_queue_notifier_claim(struct virtio_device *dev,
 						   uint32_t idx, bool claimed);
 
 /**
+ * virtio_device_queue_irq_fd() - an eventfd that raises queue @idx's
+ * interrupt when signalled, with no VMM thread in between, or -1 when
+ * there is none now.  The transport offers one while it can deliver the
+ * queue's interrupt that way: virtio-pci, the irqfd the VMM gave for the
+ * queue's MSI-X vector (virtio_pci_set_vector_notifier()) while MSI-X is
+ * enabled, the vector unmasked and the VMM's route for it current (its
+ * msix_update returned 0).  Never for INTx or virtio-mmio (a level line
+ * whose status register the transport must set): -1.  A device type
+ * whose rings another party serves (the kernel's vhost, a vhost-user
+ * backend) hands that party this fd as the ring's call fd, and its own
+ * relay eventfd (turned into virtio_device_queue_interrupt()) while it is
+ * -1.  The fd is the VMM's: valid while it is the current value.  Not
+ * owned by the caller.  -1 for NULL or an out-of-range @idx.  Any thread.
+ */
+CVMM_EXPORT int virtio_device_queue_irq_fd(struct virtio_device *dev,
+					   uint32_t idx);
+
+/**
+ * virtio_device_set_irq_fd_watcher() - @fn(@opaque, queue, fd) is called
+ * whenever virtio_device_queue_irq_fd(queue) changes (the guest wrote
+ * the queue's vector, masked or unmasked or reprogrammed a vector,
+ * enabled or disabled MSI-X, reset the device; the VMM replaced a
+ * vector's notifier; the transport went away), on the thread that made
+ * the change, before that change takes effect for the guest: a vector
+ * masked by the guest is reported (fd -1) before the mask write
+ * completes, an unmasked one (its fd) before its pending message is sent.
+ * Calls are serialised and in order.  @fn runs with transport locks and
+ * possibly the device lock held: it must not call into the device or
+ * the transport (virtio_device_queue_irq_fd() excepted); it may take a
+ * lock of its own that it never holds while calling those.  NULL
+ * removes it.  Errors: none (NULL @dev ignored).
+ */
+CVMM_EXPORT void virtio_device_set_irq_fd_watcher(
+	struct virtio_device *dev,
+	void (*fn)(void *opaque, uint32_t queue, int fd), void *opaque);
+
+/**
  * virtio_device_notify() - the driver notified queue @idx (a notify
  * register write, an ioeventfd, virtio-mmio QueueNotify): process it if the
  * device is live and the queue enabled (queue_notify op, under the lock),

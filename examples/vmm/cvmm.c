@@ -1586,6 +1586,7 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 		print_rss(&vm);
 		print_exits(&vm);
 		cvmm_irq_report(vm.irq);
+		cvmm_vsock_report();
 	}
 	if (r != CVMM_EXIT_OK || o->verbose)
 		fprintf(stderr, "cvmm: %s\n", vm.exit_reason);

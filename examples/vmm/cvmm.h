@@ -129,6 +129,10 @@ int cvmm_net_create(const struct cvmm_net *n, struct virtio_device **out);
 struct virtio_device;
 int cvmm_vsock_parse(char *arg, struct cvmm_vsock *vs);
 int cvmm_vsock_create(const struct cvmm_vsock *vs, struct virtio_device **dev);
+/* --verbose: with vhost=on, the notifications cvmm's threads relayed
+ * (0 when the kernel used the ioeventfds and irqfds directly).  Before
+ * the devices are destroyed. */
+void cvmm_vsock_report(void);
 #define CVMM_VSOCK_PCI_SLOT 16u
 
 struct guest_memory;

@@ -70,19 +70,37 @@ void vhost_rings_fini(struct vhost_rings *rs)
 	rs->lock_inited = false;
 }
 
+int vhost_queue_kick_fd(struct virtio_device *dev, uint32_t queue)
+{
+	return event_notifier_fd(virtio_device_queue_notifier(dev, queue));
+}
+
+int vhost_queue_call_fd(struct virtio_device *dev, uint32_t queue, int relay)
+{
+	int fd = virtio_device_queue_irq_fd(dev, queue);
+
+	return fd >= 0 ? fd : relay;
+}
+
+bool vhost_relay_call(int fd, _Atomic uint64_t *count)
+{
+	eventfd_t v;
+
+	if (eventfd_read(fd, &v) != 0)
+		return false;
+	atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
+	return true;
+}
+
 /* The kernel used the ring: the queue's interrupt (the kernel already
  * applied the driver's suppression: EVENT_IDX or NO_INTERRUPT). */
 static void call_ready(void *opaque, uint32_t revents)
 {
 	struct vhost_ring *r = opaque;
-	eventfd_t v;
 
 	(void)revents;
-	if (eventfd_read(r->call, &v) == 0) {
-		atomic_fetch_add_explicit(&r->set->relayed_calls, 1,
-					  memory_order_relaxed);
+	if (vhost_relay_call(r->call, &r->set->relayed_calls))
 		virtio_device_queue_interrupt(r->set->dev, r->queue);
-	}
 }
 
 /* The kernel found the ring unusable (a bad descriptor, an address
@@ -101,9 +119,7 @@ static void err_ready(void *opaque, uint32_t revents)
  * interrupt fd when the transport offers one, else the relay (call). */
 static int wanted_call(const struct vhost_ring *r)
 {
-	int fd = virtio_device_queue_irq_fd(r->set->dev, r->queue);
-
-	return fd >= 0 ? fd : r->call;
+	return vhost_queue_call_fd(r->set->dev, r->queue, r->call);
 }
 
 /* Point a started ring's call at wanted_call() (call_lock held).  When
@@ -178,8 +194,7 @@ static int ring_start(struct vhost_ring *r, struct vhost_kernel *vk,
 		return -EINVAL;
 	/* The kick is the queue's own notifier: the VMM's ioeventfd
 	 * signals it and the kernel reads it (claimed below). */
-	r->kick = event_notifier_fd(
-		virtio_device_queue_notifier(r->set->dev, r->queue));
+	r->kick = vhost_queue_kick_fd(r->set->dev, r->queue);
 	if (r->kick < 0)
 		return -EINVAL;
 	st = malloc(sizeof(*st));

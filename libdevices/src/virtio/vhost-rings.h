@@ -81,6 +81,17 @@ struct vhost_rings {
 	 (1ull << 33) /* ACCESS_PLATFORM */ | (1ull << 34) /* PACKED */ |   \
 	 (1ull << 35) /* IN_ORDER */)
 
+/* Shared with the vhost-user device (vhost-user.c), which hands its
+ * queues to a backend process the same way. */
+/* The kick a ring's server reads: queue @queue's notifier fd. */
+int vhost_queue_kick_fd(struct virtio_device *dev, uint32_t queue);
+/* The call fd a ring's server should signal: the queue's direct
+ * interrupt fd when the transport offers one, else @relay. */
+int vhost_queue_call_fd(struct virtio_device *dev, uint32_t queue, int relay);
+/* Consume the relay call eventfd @fd: true when it was signalled (the
+ * caller raises the queue's interrupt), counted in @count. */
+bool vhost_relay_call(int fd, _Atomic uint64_t *count);
+
 /* @offered minus the kernel-served bits (transport bits and
  * @device_bits) that @kernel lacks. */
 uint64_t vhost_rings_offer(uint64_t offered, uint64_t kernel,

@@ -562,7 +562,9 @@ END_TEST
 #define VSOCK_SEQ F(VIRTIO_VSOCK_F_SEQPACKET)
 #define CID	  42u
 
-static struct virtio_vhost_vsock *vsock_make(uint64_t kernel)
+/* The device on the fake kernel @kernel, guest memory set, no
+ * transport yet. */
+static struct virtio_vhost_vsock *vsock_new(uint64_t kernel)
 {
 	struct virtio_vhost_kernel_params kp = seam_params;
 	struct virtio_vhost_vsock_params p = {
@@ -582,6 +584,13 @@ static struct virtio_vhost_vsock *vsock_make(uint64_t kernel)
 	guest_region_unref(r);
 	G.vdev = virtio_vhost_vsock_device(v);
 	ck_assert_int_eq(virtio_device_set_memory(G.vdev, G.mem), 0);
+	return v;
+}
+
+static struct virtio_vhost_vsock *vsock_make(uint64_t kernel)
+{
+	struct virtio_vhost_vsock *v = vsock_new(kernel);
+
 	ck_assert_int_eq(virtio_mmio_create(G.vdev, NULL, &G.mmio), 0);
 	ck_assert_uint_eq(mmio_r32(VIRTIO_MMIO_DEVICE_ID), 19);
 	return v;
@@ -847,27 +856,13 @@ static int vec_fd(unsigned v)
  * gives each vector an irqfd when @notifiers. */
 static struct virtio_vhost_vsock *pci_vsock_make(bool notifiers)
 {
-	struct virtio_vhost_kernel_params kp = seam_params;
-	struct virtio_vhost_vsock_params p = {
-		.guest_cid = CID, .queue_max_size = QSIZE, .kernel = &kp};
-	struct guest_region_params rp = {.size = MEM_SIZE,
-					 .backing = GUEST_REGION_ANON_PRIVATE};
 	struct virtio_pci_config pc = {.msix_vectors = P_NVEC,
 				       .msi = {.send = p_sink}};
 	struct pci_root_config rc = {0};
-	struct virtio_vhost_vsock *v = NULL;
-	struct guest_region *r;
+	struct virtio_vhost_vsock *v;
 
 	memset(&P, 0, sizeof(P));
-	fake_reset(F_V1);
-	ck_assert_int_eq(virtio_vhost_vsock_create(&p, &v), 0);
-	memset(&G, 0, sizeof(G));
-	G.next_ring = RING_BASE;
-	ck_assert_int_eq(guest_region_create(&rp, &r), 0);
-	ck_assert_int_eq(guest_memory_create(&r, 1, &G.mem), 0);
-	guest_region_unref(r);
-	G.vdev = virtio_vhost_vsock_device(v);
-	ck_assert_int_eq(virtio_device_set_memory(G.vdev, G.mem), 0);
+	v = vsock_new(F_V1);
 	ck_assert_int_eq(io_bus_create(&P.bus), 0);
 	ck_assert_int_eq(virtio_pci_create(G.vdev, &pc, &P.vp), 0);
 	ck_assert_int_eq(pci_device_set_bar_address(virtio_pci_pci_device(P.vp),

@@ -2012,6 +2012,8 @@ int cvmm_run(struct cvmm_opts *o, uint64_t start_ns)
 		fputs(rss_line, stderr);
 		print_exits(&vm);
 		cvmm_irq_report(vm.irq);
+		cvmm_vsock_report();
+		cvmm_vhost_user_report();
 	}
 	if (r != CVMM_EXIT_OK || o->verbose)
 		fprintf(stderr, "cvmm: %s\n", vm.exit_reason);

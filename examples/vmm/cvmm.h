@@ -129,6 +129,10 @@ int cvmm_net_create(const struct cvmm_net *n, struct virtio_device **out);
 struct virtio_device;
 int cvmm_vsock_parse(char *arg, struct cvmm_vsock *vs);
 int cvmm_vsock_create(const struct cvmm_vsock *vs, struct virtio_device **dev);
+/* --verbose: with vhost=on, the notifications cvmm's threads relayed
+ * (0 when the kernel used the ioeventfds and irqfds directly).  Before
+ * the devices are destroyed. */
+void cvmm_vsock_report(void);
 #define CVMM_VSOCK_PCI_SLOT 16u
 
 struct guest_memory;
@@ -220,6 +224,9 @@ void cvmm_vfio_destroy(struct cvmm_vfio *v, struct pci_root *root);
  * returned core: virtio_device_destroy() frees it); prints its error. */
 struct virtio_device;
 int cvmm_vhost_user_disk(const struct cvmm_disk *d, struct virtio_device **dev);
+/* --verbose: per vhost-user device, the notifications cvmm's threads
+ * relayed.  Before the devices are destroyed. */
+void cvmm_vhost_user_report(void);
 /* vhost-user.c: --fs tag=NAME,socket=PATH[,queue_size=N] (@s modified):
  * 0, or exit status 2 after one line on stderr; the virtio-fs device on
  * that vhost-user-fs backend (virtiofsd), owned by the returned core,

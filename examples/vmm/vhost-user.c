@@ -93,6 +93,38 @@ int cvmm_fs_parse(char *s, struct cvmm_fs *fs)
 
 #include <cvmm/devices/virtio-vhost-user.h>
 
+/* The vhost-user devices and their names, for cvmm_vhost_user_report()
+ * (owned by their device cores). */
+#define REPORT_MAX 16
+static struct {
+	struct virtio_vhost_user *vu;
+	const char *name;
+} reported[REPORT_MAX];
+static unsigned nreported;
+
+static void remember(struct virtio_vhost_user *vu, const char *name)
+{
+	if (nreported < REPORT_MAX) {
+		reported[nreported].vu = vu;
+		reported[nreported++].name = name;
+	}
+}
+
+void cvmm_vhost_user_report(void)
+{
+	for (unsigned i = 0; i < nreported; i++) {
+		uint64_t kicks, calls;
+
+		virtio_vhost_user_relay_counts(reported[i].vu, &kicks, &calls);
+		fprintf(stderr,
+			"cvmm: vhost-user %s: %llu guest notifies and %llu "
+			"backend calls relayed by cvmm threads (the rest went "
+			"through the queues' ioeventfds and vector irqfds)\n",
+			reported[i].name, (unsigned long long)kicks,
+			(unsigned long long)calls);
+	}
+}
+
 int cvmm_vhost_user_disk(const struct cvmm_disk *d, struct virtio_device **dev)
 {
 	/* The virtio 1.2 virtio-blk config space (capacity .. unused1), 60
@@ -113,6 +145,7 @@ int cvmm_vhost_user_disk(const struct cvmm_disk *d, struct virtio_device **dev)
 	}
 	/* The device owns @vu: virtio_device_destroy() frees both. */
 	*dev = virtio_vhost_user_device(vu);
+	remember(vu, d->vhost_user);
 	return 0;
 }
 
@@ -140,9 +173,14 @@ int cvmm_fs_create(const struct cvmm_fs *fs, struct virtio_device **dev)
 		return r;
 	}
 	*dev = virtio_vhost_user_device(vu);
+	remember(vu, fs->socket);
 	return 0;
 }
 #else
+void cvmm_vhost_user_report(void)
+{
+}
+
 int cvmm_vhost_user_disk(const struct cvmm_disk *d, struct virtio_device **dev)
 {
 	(void)dev;

@@ -29,6 +29,11 @@
  * cvmm's per-device poll table. */
 #define CVMM_VSOCK_CONNS 64u
 
+#ifdef CVMM_HAVE_VHOST
+/* vhost=on: the device, for cvmm_vsock_report() (owned by its core). */
+static struct virtio_vhost_vsock *vhost_vsock;
+#endif
+
 static int vsock_bad(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 static int vsock_bad(const char *fmt, ...)
@@ -140,6 +145,7 @@ int cvmm_vsock_create(const struct cvmm_vsock *vs, struct virtio_device **dev)
 			return err;
 		/* The device core owns it (virtio_device_destroy()). */
 		*dev = virtio_vhost_vsock_device(vv);
+		vhost_vsock = vv;
 		return 0;
 	}
 #endif
@@ -157,4 +163,20 @@ int cvmm_vsock_create(const struct cvmm_vsock *vs, struct virtio_device **dev)
 	 * frees both (what virtio_vsock_destroy() does). */
 	*dev = virtio_vsock_device(v);
 	return 0;
+}
+
+void cvmm_vsock_report(void)
+{
+#ifdef CVMM_HAVE_VHOST
+	uint64_t kicks, calls;
+
+	if (!vhost_vsock)
+		return;
+	virtio_vhost_vsock_relay_counts(vhost_vsock, &kicks, &calls);
+	fprintf(stderr,
+		"cvmm: vhost-vsock: %llu guest notifies and %llu kernel calls "
+		"relayed by cvmm threads (the rest went through the queues' "
+		"ioeventfds and vector irqfds)\n",
+		(unsigned long long)kicks, (unsigned long long)calls);
+#endif
 }

@@ -14,9 +14,13 @@
 #include <unistd.h>
 
 #include <linux/vhost.h>
+#include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
 #include <linux/virtio_vsock.h>
 
+#include <cvmm/devices/bus.h>
+#include <cvmm/devices/pci.h>
+#include <cvmm/devices/virtio-pci.h>
 #include <cvmm/devices/virtio-vhost-kernel.h>
 
 #include "cvmm-check.h"
@@ -558,7 +562,9 @@ END_TEST
 #define VSOCK_SEQ F(VIRTIO_VSOCK_F_SEQPACKET)
 #define CID	  42u
 
-static struct virtio_vhost_vsock *vsock_make(uint64_t kernel)
+/* The device on the fake kernel @kernel, guest memory set, no
+ * transport yet. */
+static struct virtio_vhost_vsock *vsock_new(uint64_t kernel)
 {
 	struct virtio_vhost_kernel_params kp = seam_params;
 	struct virtio_vhost_vsock_params p = {
@@ -578,6 +584,13 @@ static struct virtio_vhost_vsock *vsock_make(uint64_t kernel)
 	guest_region_unref(r);
 	G.vdev = virtio_vhost_vsock_device(v);
 	ck_assert_int_eq(virtio_device_set_memory(G.vdev, G.mem), 0);
+	return v;
+}
+
+static struct virtio_vhost_vsock *vsock_make(uint64_t kernel)
+{
+	struct virtio_vhost_vsock *v = vsock_new(kernel);
+
 	ck_assert_int_eq(virtio_mmio_create(G.vdev, NULL, &G.mmio), 0);
 	ck_assert_uint_eq(mmio_r32(VIRTIO_MMIO_DEVICE_ID), 19);
 	return v;
@@ -689,6 +702,330 @@ START_TEST(test_vsock_handover_and_reset)
 }
 END_TEST
 
+/* Queue @q's notifier (the VMM's ioeventfd) fd, and whether the device
+ * lists it for the VMM to poll. */
+static int notifier_fd(uint32_t q)
+{
+	return event_notifier_fd(virtio_device_queue_notifier(G.vdev, q));
+}
+
+static bool notifier_polled(uint32_t q)
+{
+	struct virtio_poll_fd fds[64];
+	int n = virtio_device_poll_fds(G.vdev, fds, 64);
+
+	for (int i = 0; i < n && i < 64; i++)
+		if (fds[i].fd == notifier_fd(q))
+			return true;
+	return false;
+}
+
+START_TEST(test_vsock_kick_is_queue_notifier)
+{
+	struct virtio_vhost_vsock *v = vsock_make(F_V1 | F_EVT);
+	uint64_t kicks = 9, calls = 9;
+	eventfd_t x;
+
+	ck_assert(notifier_polled(0) && notifier_polled(1));
+	g_bringup(1, F_EVT);
+	ck_assert(!g_needs_reset());
+	/* The kernel reads the queues' own notifiers: the device lists
+	 * them no more (the event queue's stays). */
+	ck_assert_int_eq(K.kick[0], notifier_fd(0));
+	ck_assert_int_eq(K.kick[1], notifier_fd(1));
+	ck_assert(!notifier_polled(0) && !notifier_polled(1));
+	ck_assert(notifier_polled(2));
+	eventfd_read(K.kick[0], &x);
+	eventfd_read(K.kick[1], &x);
+	/* A notify through the ioeventfd: the VMM's poll loop leaves it
+	 * for the kernel, nothing relayed. */
+	ck_assert_int_eq(
+		event_notifier_signal(virtio_device_queue_notifier(G.vdev, 1)),
+		0);
+	g_pump();
+	ck_assert(fd_readable(K.kick[1]));
+	ck_assert_int_eq(eventfd_read(K.kick[1], &x), 0);
+	virtio_vhost_vsock_relay_counts(v, &kicks, &calls);
+	ck_assert_uint_eq(kicks, 0);
+	ck_assert_uint_eq(calls, 0);
+	/* A notify the VMM handled itself (MMIO exit): passed on through
+	 * the same fd, and counted. */
+	mmio_w32(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	ck_assert(fd_readable(K.kick[0]));
+	/* The kernel's call: relayed into the interrupt, counted. */
+	ck_assert_int_eq(eventfd_write(K.call[1], 1), 0);
+	g_pump();
+	ck_assert_uint_eq(mmio_r32(VIRTIO_MMIO_INTERRUPT_STATUS) & 1, 1);
+	virtio_vhost_vsock_relay_counts(v, &kicks, &calls);
+	ck_assert_uint_eq(kicks, 1);
+	ck_assert_uint_eq(calls, 1);
+	/* Reset: the rings taken back, the notifiers polled by the device
+	 * again and unbound from the kernel. */
+	mmio_w32(VIRTIO_MMIO_STATUS, 0);
+	ck_assert(notifier_polled(0) && notifier_polled(1));
+	ck_assert_int_eq(K.kick[0], -1);
+	ck_assert_int_eq(K.kick[1], -1);
+	/* and handed over again at the next DRIVER_OK. */
+	g_bringup(1, F_EVT);
+	ck_assert_int_eq(K.kick[1], notifier_fd(1));
+	ck_assert(!notifier_polled(1));
+	virtio_vhost_vsock_relay_counts(NULL, &kicks, NULL);
+	ck_assert_uint_eq(kicks, 0);
+	vsock_stop(v);
+}
+END_TEST
+
+/* ------------------------------------- vsock on virtio-pci with irqfds */
+
+/* The VMM of a virtio-pci rig: one irqfd (notifier) per MSI-X vector,
+ * routes that always succeed; the driver programs through the BAR. */
+#define P_BAR	   0xc0000000ull
+#define P_SLOT	   3
+#define P_DEVFN	   PCI_ROOT_DEVFN(P_SLOT, 0)
+#define P_NVEC	   4u
+#define P_MSI_ADDR 0xfee00000ull
+
+static struct {
+	struct io_bus *bus;
+	struct pci_root *root;
+	struct virtio_pci *vp;
+	struct event_notifier *vecn[P_NVEC];
+	unsigned sink_sent; /* messages that went to the MSI sink */
+} P;
+
+static int p_sink(void *opaque, uint64_t addr, uint32_t data)
+{
+	(void)opaque;
+	(void)addr;
+	(void)data;
+	P.sink_sent++;
+	return 0;
+}
+
+static void p_wr(uint64_t off, unsigned size, uint64_t v)
+{
+	uint8_t b[8];
+
+	for (unsigned i = 0; i < size; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+	ck_assert_int_eq(io_bus_write(P.bus, P_BAR + off, b, size), 0);
+}
+
+static uint64_t p_rd(uint64_t off, unsigned size)
+{
+	uint8_t b[8] = {0};
+	uint64_t v = 0;
+
+	ck_assert_int_eq(io_bus_read(P.bus, P_BAR + off, b, size), 0);
+	for (unsigned i = 0; i < size; i++)
+		v |= (uint64_t)b[i] << (8 * i);
+	return v;
+}
+
+#define P_COMMON(f) (VIRTIO_PCI_COMMON_OFFSET + (f))
+#define P_ENTRY(v)  (VIRTIO_PCI_MSIX_OFFSET + 16ull * (v))
+
+static void p_msix_ctrl(uint16_t flags)
+{
+	struct pci_device *pd = virtio_pci_pci_device(P.vp);
+	int cap = pci_device_find_capability(pd, PCI_CAP_ID_MSIX);
+
+	ck_assert_int_gt(cap, 0);
+	ck_assert_int_eq(pci_root_config_write(P.root, 0, P_DEVFN,
+					       (uint32_t)cap + PCI_MSIX_FLAGS,
+					       2, flags),
+			 0);
+}
+
+static void p_vector(unsigned v, uint32_t data, bool mask)
+{
+	p_wr(P_ENTRY(v) + PCI_MSIX_ENTRY_LOWER_ADDR, 4, P_MSI_ADDR);
+	p_wr(P_ENTRY(v) + PCI_MSIX_ENTRY_UPPER_ADDR, 4, 0);
+	p_wr(P_ENTRY(v) + PCI_MSIX_ENTRY_DATA, 4, data);
+	p_wr(P_ENTRY(v) + PCI_MSIX_ENTRY_VECTOR_CTRL, 4,
+	     mask ? PCI_MSIX_ENTRY_CTRL_MASKBIT : 0);
+}
+
+static int vec_fd(unsigned v)
+{
+	return event_notifier_fd(P.vecn[v]);
+}
+
+/* The vhost-vsock device on virtio-pci; the driver brings it up with
+ * queue q on vector q, MSI-X enabled, every vector unmasked.  The VMM
+ * gives each vector an irqfd when @notifiers. */
+static struct virtio_vhost_vsock *pci_vsock_make(bool notifiers)
+{
+	struct virtio_pci_config pc = {.msix_vectors = P_NVEC,
+				       .msi = {.send = p_sink}};
+	struct pci_root_config rc = {0};
+	struct virtio_vhost_vsock *v;
+
+	memset(&P, 0, sizeof(P));
+	v = vsock_new(F_V1);
+	ck_assert_int_eq(io_bus_create(&P.bus), 0);
+	ck_assert_int_eq(virtio_pci_create(G.vdev, &pc, &P.vp), 0);
+	ck_assert_int_eq(pci_device_set_bar_address(virtio_pci_pci_device(P.vp),
+						    VIRTIO_PCI_BAR, P_BAR),
+			 0);
+	rc.mmio_bus = P.bus;
+	ck_assert_int_eq(pci_root_create(&rc, &P.root), 0);
+	ck_assert_int_eq(virtio_pci_add_to_root(P.vp, P.root, P_SLOT, 0), 0);
+	ck_assert_int_eq(
+		pci_root_config_write(P.root, 0, P_DEVFN, PCI_COMMAND, 2,
+				      PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER),
+		0);
+	for (unsigned i = 0; i < P_NVEC; i++) {
+		ck_assert_int_eq(event_notifier_create(0, &P.vecn[i]), 0);
+		if (notifiers)
+			ck_assert_int_eq(virtio_pci_set_vector_notifier(
+						 P.vp, (uint16_t)i, P.vecn[i]),
+					 0);
+		p_vector(i, 0x40 + i, false);
+	}
+	/* The driver: reset, ACK, DRIVER, VERSION_1, FEATURES_OK, queues
+	 * (queue q on vector q), DRIVER_OK. */
+	p_wr(P_COMMON(VIRTIO_PCI_COMMON_STATUS), 1, 0);
+	p_wr(P_COMMON(VIRTIO_PCI_COMMON_STATUS), 1, 3);
+	p_wr(P_COMMON(VIRTIO_PCI_COMMON_GFSELECT), 4, 1);
+	p_wr(P_COMMON(VIRTIO_PCI_COMMON_GF), 4, 1); /* VERSION_1 */
+	p_wr(P_COMMON(VIRTIO_PCI_COMMON_STATUS), 1, 3 | 8);
+	ck_assert_uint_eq(p_rd(P_COMMON(VIRTIO_PCI_COMMON_STATUS), 1), 11);
+	G.features = F_V1;
+	for (uint16_t q = 0; q < 3; q++) {
+		guest_addr_t d, a, u;
+		uint64_t total =
+			virtq_driver_layout(QSIZE, G.next_ring, &d, &a, &u);
+
+		G.next_ring += (total + 4095) & ~4095ull;
+		ck_assert_int_eq(virtq_driver_create(G.mem, QSIZE, G.features,
+						     d, a, u, &G.drv[q]),
+				 0);
+		p_wr(P_COMMON(VIRTIO_PCI_COMMON_Q_SELECT), 2, q);
+		p_wr(P_COMMON(VIRTIO_PCI_COMMON_Q_SIZE), 2, QSIZE);
+		p_wr(P_COMMON(VIRTIO_PCI_COMMON_Q_DESCLO), 8, d);
+		p_wr(P_COMMON(VIRTIO_PCI_COMMON_Q_AVAILLO), 8, a);
+		p_wr(P_COMMON(VIRTIO_PCI_COMMON_Q_USEDLO), 8, u);
+		p_wr(P_COMMON(VIRTIO_PCI_COMMON_Q_MSIX), 2, q);
+		p_wr(P_COMMON(VIRTIO_PCI_COMMON_Q_ENABLE), 2, 1);
+	}
+	p_msix_ctrl(PCI_MSIX_FLAGS_ENABLE);
+	p_wr(P_COMMON(VIRTIO_PCI_COMMON_STATUS), 1, 3 | 8 | 4);
+	ck_assert_uint_eq(p_rd(P_COMMON(VIRTIO_PCI_COMMON_STATUS), 1),
+			  3 | 8 | 4);
+	return v;
+}
+
+static void pci_vsock_stop(void)
+{
+	pci_root_destroy(P.root);
+	virtio_pci_destroy(P.vp);
+	virtio_device_destroy(G.vdev);
+	io_bus_destroy(P.bus);
+	for (unsigned i = 0; i < P_NVEC; i++)
+		event_notifier_destroy(P.vecn[i]);
+	for (unsigned q = 0; q < MAX_Q; q++)
+		virtq_driver_destroy(G.drv[q]);
+	guest_memory_unref(G.mem);
+	memset(&G, 0, sizeof(G));
+	memset(&P, 0, sizeof(P));
+}
+
+/* The last SET_VRING_CALL of ring @ring. */
+static int last_call(unsigned ring)
+{
+	return K.call[ring];
+}
+
+START_TEST(test_vsock_pci_call_is_vector_irqfd)
+{
+	struct virtio_vhost_vsock *v = pci_vsock_make(true);
+	uint64_t kicks, calls;
+	int relay1;
+
+	/* The kernel signals the vectors' irqfds directly; the event
+	 * queue stays with the device. */
+	ck_assert_int_eq(last_call(0), vec_fd(0));
+	ck_assert_int_eq(last_call(1), vec_fd(1));
+	ck_assert_int_eq(virtio_device_queue_irq_fd(G.vdev, 2), vec_fd(2));
+	/* The guest masks vector 1: the kernel is re-pointed at the relay
+	 * before the mask write completes; a call then is relayed and
+	 * stays pending. */
+	p_wr(P_ENTRY(1) + PCI_MSIX_ENTRY_VECTOR_CTRL, 4,
+	     PCI_MSIX_ENTRY_CTRL_MASKBIT);
+	relay1 = last_call(1);
+	ck_assert_int_ne(relay1, vec_fd(1));
+	ck_assert_int_ge(relay1, 0);
+	ck_assert(g_polled(relay1, POLLIN));
+	ck_assert_int_eq(last_call(0), vec_fd(0)); /* the others kept */
+	ck_assert_int_eq(eventfd_write(relay1, 1), 0);
+	g_pump();
+	ck_assert_int_eq(
+		pci_device_msix_pending(virtio_pci_pci_device(P.vp), 1), 1);
+	ck_assert(!fd_readable(vec_fd(1)));
+	ck_assert_uint_eq(P.sink_sent, 0);
+	/* Unmask: the irqfd again, the pending message sent through it. */
+	p_wr(P_ENTRY(1) + PCI_MSIX_ENTRY_VECTOR_CTRL, 4, 0);
+	ck_assert_int_eq(last_call(1), vec_fd(1));
+	ck_assert(fd_readable(vec_fd(1)));
+	ck_assert_int_eq(
+		pci_device_msix_pending(virtio_pci_pci_device(P.vp), 1), 0);
+	/* The driver moves transmitq to vector 3: re-pointed. */
+	p_wr(P_COMMON(VIRTIO_PCI_COMMON_Q_SELECT), 2, 1);
+	p_wr(P_COMMON(VIRTIO_PCI_COMMON_Q_MSIX), 2, 3);
+	ck_assert_int_eq(last_call(1), vec_fd(3));
+	/* NO_VECTOR: the relay (nothing is sent for it anyway). */
+	p_wr(P_COMMON(VIRTIO_PCI_COMMON_Q_MSIX), 2, VIRTIO_MSI_NO_VECTOR);
+	ck_assert_int_eq(last_call(1), relay1);
+	p_wr(P_COMMON(VIRTIO_PCI_COMMON_Q_MSIX), 2, 1);
+	ck_assert_int_eq(last_call(1), vec_fd(1));
+	/* The VMM takes vector 0's notifier away (its route is gone):
+	 * the relay, before the call returns. */
+	ck_assert_int_eq(virtio_pci_set_vector_notifier(P.vp, 0, NULL), 0);
+	ck_assert_int_ne(last_call(0), vec_fd(0));
+	ck_assert_int_ge(last_call(0), 0);
+	ck_assert_int_eq(virtio_pci_set_vector_notifier(P.vp, 0, P.vecn[0]), 0);
+	ck_assert_int_eq(last_call(0), vec_fd(0));
+	/* The function mask: every vector masked, every ring relayed. */
+	p_msix_ctrl(PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+	ck_assert_int_ne(last_call(0), vec_fd(0));
+	ck_assert_int_eq(last_call(1), relay1);
+	p_msix_ctrl(PCI_MSIX_FLAGS_ENABLE);
+	ck_assert_int_eq(last_call(1), vec_fd(1));
+	virtio_vhost_vsock_relay_counts(v, &kicks, &calls);
+	ck_assert_uint_eq(calls, 1); /* the masked one only */
+	/* Reset: the rings taken back and unbound. */
+	p_wr(P_COMMON(VIRTIO_PCI_COMMON_STATUS), 1, 0);
+	ck_assert_int_eq(last_call(0), -1);
+	ck_assert_int_eq(last_call(1), -1);
+	ck_assert_int_eq(virtio_device_queue_irq_fd(G.vdev, 0), -1);
+	ck_assert(!g_needs_reset());
+	pci_vsock_stop();
+}
+END_TEST
+
+START_TEST(test_vsock_pci_no_irqfd_relays)
+{
+	struct virtio_vhost_vsock *v = pci_vsock_make(false);
+	uint64_t calls;
+	int relay0 = last_call(0);
+
+	/* No notifier for the vectors (cvmm with CVMM_IRQFD=0): the kernel
+	 * signals the device's relay, which sends the vector's message. */
+	ck_assert_int_ge(relay0, 0);
+	ck_assert(g_polled(relay0, POLLIN));
+	ck_assert_int_eq(eventfd_write(relay0, 1), 0);
+	g_pump();
+	ck_assert_uint_eq(P.sink_sent, 1);
+	virtio_vhost_vsock_relay_counts(v, NULL, &calls);
+	ck_assert_uint_eq(calls, 1);
+	/* A notifier set while the rings run: direct from then on. */
+	ck_assert_int_eq(virtio_pci_set_vector_notifier(P.vp, 0, P.vecn[0]), 0);
+	ck_assert_int_eq(last_call(0), vec_fd(0));
+	pci_vsock_stop();
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("vhost-devices");
@@ -705,6 +1042,9 @@ static Suite *suite(void)
 	tc = tcase_create("vsock");
 	tcase_add_test(tc, test_vsock_create_and_features);
 	tcase_add_test(tc, test_vsock_handover_and_reset);
+	tcase_add_test(tc, test_vsock_kick_is_queue_notifier);
+	tcase_add_test(tc, test_vsock_pci_call_is_vector_irqfd);
+	tcase_add_test(tc, test_vsock_pci_no_irqfd_relays);
 	suite_add_tcase(s, tc);
 	return s;
 }

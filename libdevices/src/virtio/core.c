@@ -32,7 +32,8 @@ struct queue_state {
 	struct virtq *vq;
 	struct event_notifier *notifier;
 	uint32_t max_size;
-	bool size_invalid; /* last size write was refused */
+	bool size_invalid;  /* last size write was refused */
+	_Atomic int irq_fd; /* the transport's direct interrupt fd, or -1 */
 };
 
 struct virtio_device {
@@ -69,6 +70,9 @@ struct virtio_device {
 	atomic_bool poll_changed;
 	void (*watcher)(void *opaque, struct virtio_device *dev);
 	void *watcher_opaque;
+	/* The device type's irq-fd watcher (under poll_lock). */
+	void (*irq_fd_watcher)(void *opaque, uint32_t queue, int fd);
+	void *irq_fd_opaque;
 };
 
 static _Thread_local char tls_id;
@@ -177,6 +181,7 @@ static void queue_broken(struct virtq *q, enum virtq_error err, void *opaque)
 /* -------------------------------------------------------- life cycle */
 
 static void queue_notifier_ready(void *opaque, uint32_t revents);
+static void poll_changed(struct virtio_device *dev);
 static void entry_ready(void *opaque, uint32_t revents);
 
 static int check_size(uint32_t s)
@@ -244,6 +249,7 @@ int virtio_device_create(const struct virtio_device_info *info,
 		if (ret)
 			goto fail;
 		virtq_set_error_cb(qs->vq, queue_broken, dev);
+		atomic_store(&qs->irq_fd, -1);
 		ret = event_notifier_create(0, &qs->notifier);
 		if (ret)
 			goto fail;
@@ -374,7 +380,51 @@ int virtio_device_set_transport(struct virtio_device *dev,
 		dev->t = ops ? t : NULL;
 	}
 	virtio_device_unlock(dev);
+	/* Detached: the transport's interrupt fds are the VMM's to close. */
+	if (!ops && !ret)
+		for (uint32_t i = 0; i < dev->info.num_queues; i++)
+			virtio_device_set_queue_irq_fd(dev, i, -1);
 	return ret;
+}
+
+void virtio_device_set_queue_irq_fd(struct virtio_device *dev, uint32_t q,
+				    int fd)
+{
+	void (*fn)(void *opaque, uint32_t queue, int fd);
+	void *opaque;
+
+	if (!dev || q >= dev->info.num_queues)
+		return;
+	if (fd < 0)
+		fd = -1;
+	if (atomic_exchange(&dev->queues[q].irq_fd, fd) == fd)
+		return;
+	pthread_mutex_lock(&dev->poll_lock);
+	fn = dev->irq_fd_watcher;
+	opaque = dev->irq_fd_opaque;
+	pthread_mutex_unlock(&dev->poll_lock);
+	if (fn)
+		fn(opaque, q, fd);
+}
+
+int virtio_device_queue_irq_fd(struct virtio_device *dev, uint32_t idx)
+{
+	if (!dev || idx >= dev->info.num_queues)
+		return -1;
+	return atomic_load(&dev->queues[idx].irq_fd);
+}
+
+void virtio_device_set_irq_fd_watcher(struct virtio_device *dev,
+				      void (*fn)(void *opaque, uint32_t queue,
+						 int fd),
+				      void *opaque)
+{
+	if (!dev)
+		return;
+	pthread_mutex_lock(&dev->poll_lock);
+	dev->irq_fd_watcher = fn;
+	dev->irq_fd_opaque = fn ? opaque : NULL;
+	pthread_mutex_unlock(&dev->poll_lock);
 }
 
 /* ------------------------------------------------------- accessors */
@@ -410,6 +460,22 @@ struct event_notifier *virtio_device_queue_notifier(struct virtio_device *dev,
 {
 	return dev && idx < dev->info.num_queues ? dev->queues[idx].notifier
 						 : NULL;
+}
+
+int virtio_device_queue_notifier_claim(struct virtio_device *dev, uint32_t idx,
+				       bool claimed)
+{
+	bool changed;
+
+	if (!dev || idx >= dev->info.num_queues)
+		return -EINVAL;
+	pthread_mutex_lock(&dev->poll_lock);
+	changed = dev->ents[idx]->live == claimed;
+	dev->ents[idx]->live = !claimed;
+	pthread_mutex_unlock(&dev->poll_lock);
+	if (changed)
+		poll_changed(dev);
+	return 0;
 }
 
 uint64_t virtio_device_features(const struct virtio_device *dev)
@@ -711,7 +777,16 @@ static void queue_notifier_ready(void *opaque, uint32_t revents)
 {
 	struct poll_entry *e = opaque;
 
+	bool live;
+
 	(void)revents;
+	/* A stale entry of a notifier claimed since: its reader is the
+	 * backend now. */
+	pthread_mutex_lock(&e->dev->poll_lock);
+	live = e->live;
+	pthread_mutex_unlock(&e->dev->poll_lock);
+	if (!live)
+		return;
 	if (event_notifier_consume(e->dev->queues[e->queue].notifier) <= 0)
 		return;
 	virtio_device_notify(e->dev, e->queue);

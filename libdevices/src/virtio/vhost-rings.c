@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -26,18 +28,20 @@ int vhost_rings_init(struct vhost_rings *rs, uint32_t n, const uint32_t *queues)
 	if (n == 0 || n > VHOST_RINGS_MAX)
 		return -EINVAL;
 	rs->n = n;
+	pthread_mutex_init(&rs->call_lock, NULL);
+	rs->lock_inited = true;
 	for (uint32_t i = 0; i < n; i++) {
 		rs->r[i].set = rs;
 		rs->r[i].queue = queues[i];
 		rs->r[i].kick = rs->r[i].call = rs->r[i].err = -1;
+		rs->r[i].call_bound = -1;
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct vhost_ring *r = &rs->r[i];
 
-		r->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		r->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		r->err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (r->kick < 0 || r->call < 0 || r->err < 0) {
+		if (r->call < 0 || r->err < 0) {
 			int e = -errno;
 
 			vhost_rings_fini(rs);
@@ -49,11 +53,11 @@ int vhost_rings_init(struct vhost_rings *rs, uint32_t n, const uint32_t *queues)
 
 void vhost_rings_fini(struct vhost_rings *rs)
 {
+	if (rs->dev)
+		virtio_device_set_irq_fd_watcher(rs->dev, NULL, NULL);
 	for (uint32_t i = 0; i < rs->n; i++) {
 		struct vhost_ring *r = &rs->r[i];
 
-		if (r->kick >= 0)
-			close(r->kick);
 		if (r->call >= 0)
 			close(r->call);
 		if (r->err >= 0)
@@ -61,6 +65,31 @@ void vhost_rings_fini(struct vhost_rings *rs)
 		r->kick = r->call = r->err = -1;
 	}
 	rs->n = 0;
+	if (rs->lock_inited)
+		pthread_mutex_destroy(&rs->call_lock);
+	rs->lock_inited = false;
+}
+
+int vhost_queue_kick_fd(struct virtio_device *dev, uint32_t queue)
+{
+	return event_notifier_fd(virtio_device_queue_notifier(dev, queue));
+}
+
+int vhost_queue_call_fd(struct virtio_device *dev, uint32_t queue, int relay)
+{
+	int fd = virtio_device_queue_irq_fd(dev, queue);
+
+	return fd >= 0 ? fd : relay;
+}
+
+bool vhost_relay_call(int fd, _Atomic uint64_t *count)
+{
+	eventfd_t v;
+
+	if (eventfd_read(fd, &v) != 0)
+		return false;
+	atomic_fetch_add_explicit(count, 1, memory_order_relaxed);
+	return true;
 }
 
 /* The kernel used the ring: the queue's interrupt (the kernel already
@@ -68,10 +97,9 @@ void vhost_rings_fini(struct vhost_rings *rs)
 static void call_ready(void *opaque, uint32_t revents)
 {
 	struct vhost_ring *r = opaque;
-	eventfd_t v;
 
 	(void)revents;
-	if (eventfd_read(r->call, &v) == 0)
+	if (vhost_relay_call(r->call, &r->set->relayed_calls))
 		virtio_device_queue_interrupt(r->set->dev, r->queue);
 }
 
@@ -85,6 +113,45 @@ static void err_ready(void *opaque, uint32_t revents)
 	(void)revents;
 	if (eventfd_read(r->err, &v) == 0)
 		virtio_device_error(r->set->dev);
+}
+
+/* The call fd ring @r's kernel side should signal: the queue's direct
+ * interrupt fd when the transport offers one, else the relay (call). */
+static int wanted_call(const struct vhost_ring *r)
+{
+	return vhost_queue_call_fd(r->set->dev, r->queue, r->call);
+}
+
+/* Point a started ring's call at wanted_call() (call_lock held).  When
+ * the kernel refuses the direct fd the relay is tried. */
+static void rebind_call(struct vhost_ring *r, unsigned int index)
+{
+	int want = wanted_call(r);
+
+	if (!r->started || want == r->call_bound)
+		return;
+	if (vhost_kernel_set_vring_call(r->set->vk, index, want) == 0) {
+		r->call_bound = want;
+	} else if (want != r->call &&
+		   vhost_kernel_set_vring_call(r->set->vk, index, r->call) ==
+			   0) {
+		r->call_bound = r->call;
+	}
+}
+
+/* The transport's direct interrupt fd of @queue changed (see
+ * virtio_device_set_irq_fd_watcher(): transport locks held, maybe the
+ * device lock). */
+static void irq_fd_changed(void *opaque, uint32_t queue, int fd)
+{
+	struct vhost_rings *rs = opaque;
+
+	(void)fd; /* re-read under the lock: the latest value wins */
+	pthread_mutex_lock(&rs->call_lock);
+	for (uint32_t i = 0; i < rs->n; i++)
+		if (rs->r[i].queue == queue)
+			rebind_call(&rs->r[i], i);
+	pthread_mutex_unlock(&rs->call_lock);
 }
 
 static int attach(struct vhost_rings *rs, struct virtio_device *dev)
@@ -111,6 +178,7 @@ static int attach(struct vhost_rings *rs, struct virtio_device *dev)
 				     * destroy, and rs->dev stays NULL */
 	}
 	rs->dev = dev;
+	virtio_device_set_irq_fd_watcher(dev, irq_fd_changed, rs);
 	return 0;
 }
 
@@ -123,6 +191,11 @@ static int ring_start(struct vhost_ring *r, struct vhost_kernel *vk,
 	int err;
 
 	if (!q || !virtq_ready(q))
+		return -EINVAL;
+	/* The kick is the queue's own notifier: the VMM's ioeventfd
+	 * signals it and the kernel reads it (claimed below). */
+	r->kick = vhost_queue_kick_fd(r->set->dev, r->queue);
+	if (r->kick < 0)
 		return -EINVAL;
 	st = malloc(sizeof(*st));
 	if (!st)
@@ -138,15 +211,28 @@ static int ring_start(struct vhost_ring *r, struct vhost_kernel *vk,
 			vk, index, virtq_addr(q, VIRTQ_AREA_DESC),
 			virtq_addr(q, VIRTQ_AREA_AVAIL),
 			virtq_addr(q, VIRTQ_AREA_USED));
-	if (!err)
-		err = vhost_kernel_set_vring_call(vk, index, r->call);
+	if (!err) {
+		r->call_bound = wanted_call(r);
+		err = vhost_kernel_set_vring_call(vk, index, r->call_bound);
+	}
 	if (!err)
 		err = vhost_kernel_set_vring_err(vk, index, r->err);
 	if (!err)
 		err = vhost_kernel_set_vring_kick(vk, index, r->kick);
 	if (!err)
-		r->started = true;
-	return err;
+		err = virtio_device_queue_notifier_claim(r->set->dev, r->queue,
+							 true);
+	if (err) {
+		vhost_kernel_set_vring_kick(vk, index, -1);
+		return err;
+	}
+	/* From here the watcher re-points the call; a change since the
+	 * SET_VRING_CALL above is caught up now. */
+	pthread_mutex_lock(&r->set->call_lock);
+	r->started = true;
+	rebind_call(r, index);
+	pthread_mutex_unlock(&r->set->call_lock);
+	return 0;
 }
 
 int vhost_rings_start(struct vhost_rings *rs, struct vhost_kernel *vk,
@@ -154,6 +240,7 @@ int vhost_rings_start(struct vhost_rings *rs, struct vhost_kernel *vk,
 {
 	int err = attach(rs, dev);
 
+	rs->vk = vk;
 	if (!err)
 		err = vhost_kernel_set_features(vk, acked);
 	if (!err)
@@ -172,13 +259,28 @@ void vhost_rings_kick_all(struct vhost_rings *rs)
 			eventfd_write(rs->r[i].kick, 1);
 }
 
+void vhost_rings_relay_counts(struct vhost_rings *rs, uint64_t *kicks,
+			      uint64_t *calls)
+{
+	if (kicks)
+		*kicks = atomic_load_explicit(&rs->relayed_kicks,
+					      memory_order_relaxed);
+	if (calls)
+		*calls = atomic_load_explicit(&rs->relayed_calls,
+					      memory_order_relaxed);
+}
+
 bool vhost_rings_notify(struct vhost_rings *rs, uint32_t queue)
 {
 	for (uint32_t i = 0; i < rs->n; i++) {
 		if (rs->r[i].queue != queue)
 			continue;
-		if (rs->r[i].started)
+		if (rs->r[i].started) {
+			/* A notify the VMM handled itself (no ioeventfd). */
+			atomic_fetch_add_explicit(&rs->relayed_kicks, 1,
+						  memory_order_relaxed);
 			eventfd_write(rs->r[i].kick, 1);
+		}
 		return true;
 	}
 	return false;
@@ -219,7 +321,9 @@ void vhost_rings_stop(struct vhost_rings *rs, struct vhost_kernel *vk)
 
 		if (!r->started)
 			continue;
+		pthread_mutex_lock(&rs->call_lock);
 		r->started = false;
+		pthread_mutex_unlock(&rs->call_lock);
 		/* Stops the ring in the kernel; its index comes back. */
 		if (vhost_kernel_get_vring_base(vk, i, &base) == 0) {
 			r->base = base;
@@ -228,7 +332,13 @@ void vhost_rings_stop(struct vhost_rings *rs, struct vhost_kernel *vk)
 			virtio_device_error(rs->dev);
 		}
 		vhost_kernel_set_vring_kick(vk, i, -1);
+		/* The device polls the notifier again; a kick the kernel
+		 * left unread is processed by the device (the ring is not
+		 * started anymore: nothing to do). */
+		virtio_device_queue_notifier_claim(rs->dev, r->queue, false);
+		r->kick = -1;
 		vhost_kernel_set_vring_call(vk, i, -1);
+		r->call_bound = -1;
 		vhost_kernel_set_vring_err(vk, i, -1);
 	}
 }

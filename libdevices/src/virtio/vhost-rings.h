@@ -5,11 +5,18 @@
  * (net-backend-vhost.c) and vhost-vsock (vhost-vsock.c).
  *
  * The plumbing has the shape of the vhost-user device (vhost-user.c): per
- * ring a kick eventfd the device writes when the driver notifies the queue
- * (whatever way the notify arrived: KVM ioeventfd polled by the VMM, or an
- * MMIO exit), a call eventfd the kernel writes and the device turns into
- * the queue's interrupt through the transport (irqfd or not, the VMM's
- * choice), and an error eventfd the kernel writes when a ring is bad (the
+ * ring the kick is the queue's own notifier (virtio_device_queue_notifier():
+ * the VMM's ioeventfd signals it and the kernel reads it, no VMM thread in
+ * between; the device claims it out of its poll list while the ring is
+ * the kernel's, and signals it itself for a notify that arrived as an
+ * MMIO exit: a "relayed kick"), as call the queue's direct interrupt fd
+ * when the transport offers one (virtio_device_queue_irq_fd(): the
+ * irqfd of its MSI-X vector; re-pointed by the irq-fd watcher with
+ * SET_VRING_CALL when the guest masks, unmasks or reprograms the
+ * vector), else a relay call eventfd the kernel writes and the device
+ * turns into the queue's interrupt through the transport (a "relayed
+ * call": masked vectors keep their pending bit this way), and an error
+ * eventfd the kernel writes when a ring is bad (the
  * device then goes to NEEDS_RESET).  The call and error eventfds are in
  * the device's poll list.
  *
@@ -28,6 +35,7 @@
 #ifndef CVMM_DEVICES_VHOST_RINGS_H
 #define CVMM_DEVICES_VHOST_RINGS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -41,7 +49,9 @@ struct vhost_rings;
 struct vhost_ring {
 	struct vhost_rings *set;
 	uint32_t queue; /* the device's queue index */
-	int kick, call, err;
+	int kick;	/* the queue's notifier fd while started, else -1 */
+	int call, err;	/* the relay call eventfd, the error eventfd */
+	int call_bound; /* the call fd the kernel has (direct or relay) */
 	bool started;
 	uint32_t base; /* GET_VRING_BASE at the last stop */
 };
@@ -50,6 +60,14 @@ struct vhost_rings {
 	struct virtio_device *dev; /* set by the first start */
 	uint32_t n;
 	struct vhost_ring r[VHOST_RINGS_MAX];
+	struct vhost_kernel *vk; /* set by start */
+	/* Orders the started flags and the call re-pointing (the irq-fd
+	 * watcher runs on vCPU threads); taken under the device lock and
+	 * the transport's route lock, never around a device call. */
+	pthread_mutex_t call_lock;
+	bool lock_inited;
+	/* Notifications that took a VMM thread (--verbose figures). */
+	_Atomic uint64_t relayed_kicks, relayed_calls;
 };
 
 /*
@@ -63,12 +81,23 @@ struct vhost_rings {
 	 (1ull << 33) /* ACCESS_PLATFORM */ | (1ull << 34) /* PACKED */ |   \
 	 (1ull << 35) /* IN_ORDER */)
 
+/* Shared with the vhost-user device (vhost-user.c), which hands its
+ * queues to a backend process the same way. */
+/* The kick a ring's server reads: queue @queue's notifier fd. */
+int vhost_queue_kick_fd(struct virtio_device *dev, uint32_t queue);
+/* The call fd a ring's server should signal: the queue's direct
+ * interrupt fd when the transport offers one, else @relay. */
+int vhost_queue_call_fd(struct virtio_device *dev, uint32_t queue, int relay);
+/* Consume the relay call eventfd @fd: true when it was signalled (the
+ * caller raises the queue's interrupt), counted in @count. */
+bool vhost_relay_call(int fd, _Atomic uint64_t *count);
+
 /* @offered minus the kernel-served bits (transport bits and
  * @device_bits) that @kernel lacks. */
 uint64_t vhost_rings_offer(uint64_t offered, uint64_t kernel,
 			   uint64_t device_bits);
 
-/* Eventfds for rings 0..@n-1 serving device queues @queues[i]. */
+/* Call and error eventfds for rings 0..@n-1 serving device queues @queues[i]. */
 int vhost_rings_init(struct vhost_rings *rs, uint32_t n,
 		     const uint32_t *queues);
 /* Close the eventfds (after the device stopped polling them). */
@@ -83,6 +112,10 @@ void vhost_rings_kick_all(struct vhost_rings *rs);
 /* Queue @queue was notified: kick its ring if it is started.  Returns
  * whether @queue is one of the rings. */
 bool vhost_rings_notify(struct vhost_rings *rs, uint32_t queue);
+/* Kicks the device wrote for notifies it was called for, and calls it
+ * turned into interrupts, since init (either may be NULL). */
+void vhost_rings_relay_counts(struct vhost_rings *rs, uint64_t *kicks,
+			      uint64_t *calls);
 /* Take the started rings back (see the top). */
 void vhost_rings_stop(struct vhost_rings *rs, struct vhost_kernel *vk);
 

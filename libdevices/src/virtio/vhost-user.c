@@ -16,6 +16,7 @@
 #include <cvmm/vhost/user-frontend.h>
 
 #include "cvmm/devices/virtio-vhost-user.h"
+#include "vhost-rings.h"
 
 #define F_INDIRECT (1ull << VIRTIO_DEVICE_F_INDIRECT_DESC)
 #define F_EVENT	   (1ull << VIRTIO_DEVICE_F_EVENT_IDX)
@@ -26,8 +27,8 @@
 struct vu_queue {
 	struct virtio_vhost_user *vu;
 	uint32_t index;
-	int kick; /* we write it: a guest notification */
-	int call; /* the backend writes it: an interrupt */
+	int call;	/* the relay: the backend writes it, we interrupt */
+	int call_bound; /* the call fd the backend has (direct or relay) */
 	bool started;
 };
 
@@ -43,6 +44,11 @@ struct virtio_vhost_user {
 	bool sock_polled;
 	bool running;
 	atomic_bool broken;
+	/* Written by the irq-fd watcher: re-point the backend's call fds
+	 * (from the poll list, with the device lock: the frontend is not
+	 * thread-safe). */
+	int rebind;
+	_Atomic uint64_t relayed_kicks, relayed_calls;
 };
 
 /* The backend is gone (called with the device lock held, or from
@@ -80,11 +86,47 @@ static void sock_ready(void *opaque, uint32_t revents)
 static void call_ready(void *opaque, uint32_t revents)
 {
 	struct vu_queue *q = opaque;
+
+	(void)revents;
+	if (vhost_relay_call(q->call, &q->vu->relayed_calls))
+		virtio_device_queue_interrupt(q->vu->dev, q->index);
+}
+
+/* A queue's direct interrupt fd changed (transport locks held, maybe the
+ * device lock): the poll list does the rest. */
+static void irq_fd_changed(void *opaque, uint32_t queue, int fd)
+{
+	struct virtio_vhost_user *vu = opaque;
+
+	(void)queue;
+	(void)fd;
+	eventfd_write(vu->rebind, 1);
+}
+
+/* Point every started queue's call at its current fd.  A call the
+ * backend made to the old fd since the change may have gone nowhere (a
+ * notifier the VMM replaced) or past a mask: the queue's interrupt is
+ * raised once through the transport, which sends or keeps it pending. */
+static void rebind_ready(void *opaque, uint32_t revents)
+{
+	struct virtio_vhost_user *vu = opaque;
 	eventfd_t v;
 
 	(void)revents;
-	if (eventfd_read(q->call, &v) == 0)
-		virtio_device_queue_interrupt(q->vu->dev, q->index);
+	if (eventfd_read(vu->rebind, &v) != 0 || !vu->running ||
+	    atomic_load(&vu->broken))
+		return;
+	for (uint32_t i = 0; i < vu->nq; i++) {
+		struct vu_queue *q = &vu->q[i];
+		int want = vhost_queue_call_fd(vu->dev, i, q->call);
+
+		if (!q->started || want == q->call_bound)
+			continue;
+		if (vhost_user_frontend_set_vring_call(vu->fe, i, want) != 0)
+			return; /* the backend is gone: broken */
+		q->call_bound = want;
+		virtio_device_queue_interrupt(vu->dev, i);
+	}
 }
 
 static int vu_activate(void *opaque)
@@ -117,23 +159,33 @@ static int vu_activate(void *opaque)
 				vu->fe, i, virtq_addr(vq, VIRTQ_AREA_DESC),
 				virtq_addr(vq, VIRTQ_AREA_AVAIL),
 				virtq_addr(vq, VIRTQ_AREA_USED));
-		if (!err)
+		/* The call: the vector's irqfd when the transport has one;
+		 * the kick: the queue's notifier (the VMM's ioeventfd),
+		 * which the device stops polling. */
+		if (!err) {
+			q->call_bound = vhost_queue_call_fd(dev, i, q->call);
 			err = vhost_user_frontend_set_vring_call(vu->fe, i,
-								 q->call);
+								 q->call_bound);
+		}
 		if (!err)
-			err = vhost_user_frontend_set_vring_kick(vu->fe, i,
-								 q->kick);
+			err = vhost_user_frontend_set_vring_kick(
+				vu->fe, i, vhost_queue_kick_fd(dev, i));
 		if (!err && (f & F_PROTO))
 			err = vhost_user_frontend_set_vring_enable(vu->fe, i,
 								   true);
+		if (!err)
+			err = virtio_device_queue_notifier_claim(dev, i, true);
 		if (!err) {
 			q->started = true;
 			/* Buffers made available before DRIVER_OK. */
-			eventfd_write(q->kick, 1);
+			virtio_device_queue_kick(dev, i);
 		}
 	}
-	if (!err)
+	if (!err) {
 		vu->running = true;
+		/* A change between a SET_VRING_CALL and now. */
+		eventfd_write(vu->rebind, 1);
+	}
 	return err;
 }
 
@@ -141,8 +193,13 @@ static void vu_queue_notify(void *opaque, uint16_t queue)
 {
 	struct virtio_vhost_user *vu = opaque;
 
-	if (vu->running && queue < vu->nq && vu->q[queue].started)
-		eventfd_write(vu->q[queue].kick, 1);
+	/* A notify the VMM handled itself (no ioeventfd): the backend
+	 * reads the notifier. */
+	if (vu->running && queue < vu->nq && vu->q[queue].started) {
+		atomic_fetch_add_explicit(&vu->relayed_kicks, 1,
+					  memory_order_relaxed);
+		virtio_device_queue_kick(vu->dev, queue);
+	}
 }
 
 static void vu_stop(struct virtio_vhost_user *vu)
@@ -152,7 +209,10 @@ static void vu_stop(struct virtio_vhost_user *vu)
 
 		if (vu->q[i].started && !atomic_load(&vu->broken))
 			vhost_user_frontend_get_vring_base(vu->fe, i, &base);
+		if (vu->q[i].started)
+			virtio_device_queue_notifier_claim(vu->dev, i, false);
 		vu->q[i].started = false;
+		vu->q[i].call_bound = -1;
 	}
 	vu->running = false;
 }
@@ -182,12 +242,11 @@ static void vu_destroy(void *opaque)
 {
 	struct virtio_vhost_user *vu = opaque;
 
-	for (uint32_t i = 0; i < vu->nq; i++) {
-		if (vu->q[i].kick >= 0)
-			close(vu->q[i].kick);
+	for (uint32_t i = 0; i < vu->nq; i++)
 		if (vu->q[i].call >= 0)
 			close(vu->q[i].call);
-	}
+	if (vu->rebind >= 0)
+		close(vu->rebind);
 	vhost_user_frontend_destroy(vu->fe);
 	free(vu->q);
 	free(vu);
@@ -277,6 +336,11 @@ int virtio_vhost_user_create(const char *socket_path,
 	vu = calloc(1, sizeof(*vu));
 	if (!vu)
 		return -ENOMEM;
+	vu->rebind = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vu->rebind < 0) {
+		free(vu);
+		return -errno;
+	}
 	err = vu_connect(vu, socket_path, &o, config);
 	if (err)
 		goto fail;
@@ -291,13 +355,12 @@ int virtio_vhost_user_create(const char *socket_path,
 		goto fail;
 	}
 	for (uint32_t i = 0; i < vu->nq; i++)
-		vu->q[i].kick = vu->q[i].call = -1;
+		vu->q[i].call = vu->q[i].call_bound = -1;
 	for (uint32_t i = 0; i < vu->nq; i++) {
 		vu->q[i].vu = vu;
 		vu->q[i].index = i;
-		vu->q[i].kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		vu->q[i].call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (vu->q[i].kick < 0 || vu->q[i].call < 0) {
+		if (vu->q[i].call < 0) {
 			err = -errno;
 			goto fail;
 		}
@@ -333,6 +396,17 @@ int virtio_vhost_user_create(const char *socket_path,
 			goto fail_dev;
 	}
 	{
+		struct virtio_poll_fd p = {.fd = vu->rebind,
+					   .events = POLLIN,
+					   .ready = rebind_ready,
+					   .opaque = vu};
+
+		err = virtio_device_add_poll_fd(vu->dev, &p, NULL);
+		if (err)
+			goto fail_dev;
+		virtio_device_set_irq_fd_watcher(vu->dev, irq_fd_changed, vu);
+	}
+	{
 		struct virtio_poll_fd p = {
 			.fd = vhost_user_frontend_socket(vu->fe),
 			.events = POLLIN,
@@ -352,12 +426,10 @@ fail_dev:
 fail:
 	vu->dev = NULL;
 	if (vu->q)
-		for (uint32_t i = 0; i < vu->nq; i++) {
-			if (vu->q[i].kick >= 0)
-				close(vu->q[i].kick);
+		for (uint32_t i = 0; i < vu->nq; i++)
 			if (vu->q[i].call >= 0)
 				close(vu->q[i].call);
-		}
+	close(vu->rebind);
 	vhost_user_frontend_destroy(vu->fe);
 	free(vu->q);
 	free(vu);
@@ -400,4 +472,13 @@ int virtio_vhost_user_fs_config(const char *tag, uint32_t num_request_queues,
 	le = htole32(num_request_queues);
 	memcpy(out + VIRTIO_VHOST_USER_FS_TAG_MAX, &le, sizeof(le));
 	return 0;
+}
+
+void virtio_vhost_user_relay_counts(struct virtio_vhost_user *vu,
+				    uint64_t *kicks, uint64_t *calls)
+{
+	if (kicks)
+		*kicks = vu ? atomic_load(&vu->relayed_kicks) : 0;
+	if (calls)
+		*calls = vu ? atomic_load(&vu->relayed_calls) : 0;
 }

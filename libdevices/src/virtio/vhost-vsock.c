@@ -163,3 +163,14 @@ struct virtio_device *virtio_vhost_vsock_device(struct virtio_vhost_vsock *v)
 {
 	return v ? v->vdev : NULL;
 }
+
+void virtio_vhost_vsock_relay_counts(struct virtio_vhost_vsock *v,
+				     uint64_t *kicks, uint64_t *calls)
+{
+	if (kicks)
+		*kicks = 0;
+	if (calls)
+		*calls = 0;
+	if (v)
+		vhost_rings_relay_counts(&v->rings, kicks, calls);
+}

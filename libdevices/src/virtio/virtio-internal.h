@@ -33,6 +33,19 @@ int virtio_device_set_transport(struct virtio_device *dev,
 				const struct virtio_transport_ops *ops,
 				void *t);
 
+/**
+ * The transport's direct interrupt fd of queue @q changed to @fd (-1:
+ * none): an eventfd whose signal raises the queue's interrupt with no
+ * VMM thread (the irqfd of the queue's MSI-X vector while the vector is
+ * unmasked and its route current).  Stored, then the device type's
+ * watcher is called (virtio_device_set_irq_fd_watcher()) when it
+ * changed.  A transport serialises its calls (one lock around the store
+ * and the call), so the watcher sees the changes in order.  Any context
+ * but the poll lock; detaching the transport sets every queue's to -1.
+ */
+void virtio_device_set_queue_irq_fd(struct virtio_device *dev, uint32_t q,
+				    int fd);
+
 /** The ops table given at creation (lets a device type recognise its own
  *  devices).  Any context. */
 const struct virtio_device_ops *

@@ -39,6 +39,15 @@ struct virtio_pci {
 	_Atomic uint16_t config_vector;
 	_Atomic uint16_t *queue_vector;
 
+	/* Direct interrupt fds (virtio_device_queue_irq_fd()): per vector
+	 * the VMM's notifier and the fd usable now (-1: masked, no route, no
+	 * notifier).  The route lock serialises them with the queue vectors'
+	 * writes; taken under the device lock or the PCI interrupt lock,
+	 * then only the device type's watcher runs. */
+	pthread_mutex_t route_lock;
+	struct event_notifier **vec_notifier;
+	int *vec_fd;
+
 	/* ISR and INTx level: the interrupt lock (a leaf below the device
 	 * lock). */
 	pthread_mutex_t irq_lock;
@@ -92,6 +101,32 @@ static void tr_config_interrupt(void *t)
 	send_vector(vp, atomic_load(&vp->config_vector), 2);
 }
 
+/* Queues @first..@end-1 use vector @v (route lock taken here). */
+static void set_queue_vectors(struct virtio_pci *vp, uint32_t first,
+			      uint32_t end, uint16_t v)
+{
+	pthread_mutex_lock(&vp->route_lock);
+	for (uint32_t q = first; q < end; q++) {
+		atomic_store(&vp->queue_vector[q], v);
+		virtio_device_set_queue_irq_fd(
+			vp->vdev, q, v < vp->nvec ? vp->vec_fd[v] : -1);
+	}
+	pthread_mutex_unlock(&vp->route_lock);
+}
+
+/* Vector @v is delivered by signalling @fd now (-1: not). */
+static void set_vector_fd(struct virtio_pci *vp, uint16_t v, int fd)
+{
+	pthread_mutex_lock(&vp->route_lock);
+	if (vp->vec_fd[v] != fd) {
+		vp->vec_fd[v] = fd;
+		for (uint32_t q = 0; q < vp->num_queues; q++)
+			if (atomic_load(&vp->queue_vector[q]) == v)
+				virtio_device_set_queue_irq_fd(vp->vdev, q, fd);
+	}
+	pthread_mutex_unlock(&vp->route_lock);
+}
+
 static void tr_reset(void *t)
 {
 	struct virtio_pci *vp = t;
@@ -100,8 +135,7 @@ static void tr_reset(void *t)
 	vp->gfselect = 0;
 	vp->queue_select = 0;
 	atomic_store(&vp->config_vector, VIRTIO_MSI_NO_VECTOR);
-	for (uint32_t i = 0; i < vp->num_queues; i++)
-		atomic_store(&vp->queue_vector[i], VIRTIO_MSI_NO_VECTOR);
+	set_queue_vectors(vp, 0, vp->num_queues, VIRTIO_MSI_NO_VECTOR);
 	pthread_mutex_lock(&vp->irq_lock);
 	vp->isr = 0;
 	pci_device_set_intx(vp->pci, false);
@@ -250,8 +284,7 @@ static void common_write_field(struct virtio_pci *vp, uint32_t off, uint32_t v)
 		virtio_device_queue_set_size_locked(d, q, v);
 		return;
 	case VIRTIO_PCI_COMMON_Q_MSIX:
-		atomic_store(&vp->queue_vector[q],
-			     check_vector(vp, (uint16_t)v));
+		set_queue_vectors(vp, q, q + 1, check_vector(vp, (uint16_t)v));
 		return;
 	case VIRTIO_PCI_COMMON_Q_ENABLE:
 		/* The driver never writes 0 (virtio 1.2, 4.1.4.3.2). */
@@ -442,11 +475,24 @@ static int vp_msix_update(void *opaque, uint16_t vector, uint64_t address,
 			  uint32_t data, bool masked)
 {
 	struct virtio_pci *vp = opaque;
+	struct event_notifier *n;
+	int ok = 0;
 
-	if (!vp->cfg.msix_update)
-		return 0;
-	return vp->cfg.msix_update(vp->cfg.msix_opaque, vector, address, data,
-				   masked);
+	if (vp->cfg.msix_update)
+		ok = vp->cfg.msix_update(vp->cfg.msix_opaque, vector, address,
+					 data, masked);
+	/* What the PCI function will do (pci-msix.c): signal the notifier
+	 * while unmasked and routed.  Told to the device type before the
+	 * guest's write completes (a pending message is sent after this). */
+	if (vector < vp->nvec) {
+		pthread_mutex_lock(&vp->route_lock);
+		n = vp->vec_notifier[vector];
+		pthread_mutex_unlock(&vp->route_lock);
+		set_vector_fd(vp, vector,
+			      !masked && ok == 0 && n ? event_notifier_fd(n)
+						      : -1);
+	}
+	return ok;
 }
 
 static const struct pci_device_ops vp_pci_ops = {
@@ -525,16 +571,21 @@ int virtio_pci_create(struct virtio_device *vdev,
 	vp->config_size = virtio_device_config_size(vdev);
 	virtio_device_unlock(vdev);
 	pthread_mutex_init(&vp->irq_lock, NULL);
+	pthread_mutex_init(&vp->route_lock, NULL);
 	vp->nvec = vp->cfg.msix_vectors;
 	if (!vp->nvec)
 		vp->nvec = (uint16_t)(vp->num_queues + 1);
 	if (vp->nvec > PCI_MSIX_MAX_VECTORS)
 		vp->nvec = PCI_MSIX_MAX_VECTORS;
 	vp->queue_vector = calloc(vp->num_queues, sizeof(*vp->queue_vector));
-	if (!vp->queue_vector) {
+	vp->vec_notifier = calloc(vp->nvec, sizeof(*vp->vec_notifier));
+	vp->vec_fd = calloc(vp->nvec, sizeof(*vp->vec_fd));
+	if (!vp->queue_vector || !vp->vec_notifier || !vp->vec_fd) {
 		ret = -ENOMEM;
 		goto fail;
 	}
+	for (uint16_t v = 0; v < vp->nvec; v++)
+		vp->vec_fd[v] = -1;
 	atomic_store(&vp->config_vector, VIRTIO_MSI_NO_VECTOR);
 	for (uint32_t i = 0; i < vp->num_queues; i++)
 		atomic_store(&vp->queue_vector[i], VIRTIO_MSI_NO_VECTOR);
@@ -603,7 +654,10 @@ int virtio_pci_create(struct virtio_device *vdev,
 fail:
 	pci_device_destroy(vp->pci);
 	free(vp->queue_vector);
+	free(vp->vec_notifier);
+	free(vp->vec_fd);
 	pthread_mutex_destroy(&vp->irq_lock);
+	pthread_mutex_destroy(&vp->route_lock);
 	free(vp);
 	return ret;
 }
@@ -616,7 +670,10 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	if (!vp->added)
 		pci_device_destroy(vp->pci);
 	free(vp->queue_vector);
+	free(vp->vec_notifier);
+	free(vp->vec_fd);
 	pthread_mutex_destroy(&vp->irq_lock);
+	pthread_mutex_destroy(&vp->route_lock);
 	free(vp);
 }
 
@@ -665,9 +722,18 @@ int virtio_pci_queue_notify_addr(struct virtio_pci *vp, uint32_t queue,
 int virtio_pci_set_vector_notifier(struct virtio_pci *vp, uint16_t vector,
 				   struct event_notifier *n)
 {
-	if (!vp)
+	int ret;
+
+	if (!vp || vector >= vp->nvec)
 		return -EINVAL;
-	return pci_device_msix_set_notifier(vp->pci, vector, n);
+	/* Known before the PCI function asks msix_update (with @n). */
+	pthread_mutex_lock(&vp->route_lock);
+	vp->vec_notifier[vector] = n;
+	pthread_mutex_unlock(&vp->route_lock);
+	ret = pci_device_msix_set_notifier(vp->pci, vector, n);
+	if (!n)
+		set_vector_fd(vp, vector, -1); /* the MSI sink from now */
+	return ret;
 }
 
 int virtio_pci_num_vectors(const struct virtio_pci *vp)

@@ -320,24 +320,33 @@ static inline int bh_poll(struct bh *h, int timeout_ms)
 	struct virtio_poll_fd fds[BH_MAX_QUEUES + 8];
 	struct pollfd pfd[BH_MAX_QUEUES + 8];
 	int n = virtio_device_poll_fds(h->dev, fds, BH_MAX_QUEUES + 8);
-	int first = (int)virtio_device_num_queues(h->dev), k = 0, calls = 0;
+	int idx[BH_MAX_QUEUES + 8], k = 0, calls = 0;
+	uint32_t nq = virtio_device_num_queues(h->dev);
 
-	if (n <= first)
-		return 0;
 	if (n > BH_MAX_QUEUES + 8)
 		n = BH_MAX_QUEUES + 8;
-	for (int i = first; i < n; i++) {
+	/* The device type's fds (the queue notifiers are the guest's). */
+	for (int i = 0; i < n; i++) {
+		bool notifier = false;
+
+		for (uint32_t q = 0; q < nq; q++)
+			notifier |= fds[i].fd ==
+				    event_notifier_fd(
+					    virtio_device_queue_notifier(h->dev,
+									 q));
+		if (notifier)
+			continue;
 		pfd[k].fd = fds[i].fd;
 		pfd[k].events = (short)fds[i].events;
 		pfd[k].revents = 0;
-		k++;
+		idx[k++] = i;
 	}
-	if (poll(pfd, (nfds_t)k, timeout_ms) <= 0)
+	if (!k || poll(pfd, (nfds_t)k, timeout_ms) <= 0)
 		return 0;
 	for (int i = 0; i < k; i++) {
 		if (pfd[i].revents) {
-			fds[first + i].ready(fds[first + i].opaque,
-					     (uint32_t)pfd[i].revents);
+			fds[idx[i]].ready(fds[idx[i]].opaque,
+					  (uint32_t)pfd[i].revents);
 			calls++;
 		}
 	}

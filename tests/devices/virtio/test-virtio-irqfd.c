@@ -420,6 +420,86 @@ START_TEST(test_irqfd_masked_pending_then_unmask)
 }
 END_TEST
 
+/* The queue's direct interrupt fd (virtio_device_queue_irq_fd()) as a
+ * vhost device sees it through its watcher. */
+static struct {
+	unsigned calls;
+	int fd;
+	bool sent_before; /* vector 1's irqfd already signalled then */
+} W;
+
+static void irq_fd_watch(void *opaque, uint32_t queue, int fd)
+{
+	struct pollfd p = {.fd = event_notifier_fd(vecn[1]), .events = POLLIN};
+
+	(void)opaque;
+	ck_assert_uint_eq(queue, 0);
+	W.calls++;
+	W.fd = fd;
+	W.sent_before = poll(&p, 1, 0) == 1;
+}
+
+START_TEST(test_irqfd_queue_direct_fd)
+{
+	int fd1;
+
+	pci_setup();
+	memset(&W, 0, sizeof(W));
+	virtio_device_set_irq_fd_watcher(vdev, irq_fd_watch, NULL);
+	set_notifiers();
+	fd1 = event_notifier_fd(vecn[1]);
+	for (unsigned v = 0; v < NVEC; v++)
+		entry_write(v, MSI_ADDR, 0x40 + v, false);
+	msix_ctrl(PCI_MSIX_FLAGS_ENABLE);
+	/* NO_VECTOR: none. */
+	ck_assert_int_eq(virtio_device_queue_irq_fd(vdev, 0), -1);
+	ck_assert_uint_eq(W.calls, 0);
+	queue_vector(1);
+	ck_assert_int_eq(virtio_device_queue_irq_fd(vdev, 0), fd1);
+	ck_assert_uint_eq(W.calls, 1);
+	ck_assert_int_eq(W.fd, fd1);
+	/* Masked: none, told before the write returns; a queue interrupt
+	 * then stays pending. */
+	vector_mask(1, true);
+	ck_assert_uint_eq(W.calls, 2);
+	ck_assert_int_eq(W.fd, -1);
+	raise_queue();
+	ck_assert_int_eq(pci_device_msix_pending(pdev(), 1), 1);
+	/* Unmasked: told before the pending message goes out (through the
+	 * irqfd). */
+	vector_mask(1, false);
+	ck_assert_uint_eq(W.calls, 3);
+	ck_assert_int_eq(W.fd, fd1);
+	ck_assert(!W.sent_before);
+	ck_assert_int_eq(count_signals(vecn[1]), 1);
+	/* The VMM's route update fails: the sink, so none. */
+	vmm.fail_vector = 1;
+	entry_write(1, MSI_ADDR, 0x51, false);
+	ck_assert_int_eq(virtio_device_queue_irq_fd(vdev, 0), -1);
+	vmm.fail_vector = -1;
+	entry_write(1, MSI_ADDR, 0x41, false);
+	ck_assert_int_eq(virtio_device_queue_irq_fd(vdev, 0), fd1);
+	/* The notifier taken away, MSI-X off, the vector out of range, a
+	 * reset: none each time. */
+	set_notifier(1, false);
+	ck_assert_int_eq(virtio_device_queue_irq_fd(vdev, 0), -1);
+	set_notifier(1, true);
+	ck_assert_int_eq(virtio_device_queue_irq_fd(vdev, 0), fd1);
+	msix_ctrl(0);
+	ck_assert_int_eq(virtio_device_queue_irq_fd(vdev, 0), -1);
+	msix_ctrl(PCI_MSIX_FLAGS_ENABLE);
+	ck_assert_int_eq(virtio_device_queue_irq_fd(vdev, 0), fd1);
+	queue_vector(NVEC + 5);
+	ck_assert_int_eq(virtio_device_queue_irq_fd(vdev, 0), -1);
+	queue_vector(1);
+	wr(COMMON(VIRTIO_PCI_COMMON_STATUS), 1, 0);
+	ck_assert_int_eq(virtio_device_queue_irq_fd(vdev, 0), -1);
+	ck_assert_int_eq(W.fd, -1);
+	ck_assert_uint_eq(vmm.bad, 0);
+	teardown();
+}
+END_TEST
+
 START_TEST(test_hostile_irqfd_vector_programming)
 {
 	unsigned calls;
@@ -838,6 +918,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_irqfd_unmasked_goes_to_notifier);
 	tcase_add_test(tc, test_irqfd_route_failure_falls_back_to_sink);
 	tcase_add_test(tc, test_irqfd_masked_pending_then_unmask);
+	tcase_add_test(tc, test_irqfd_queue_direct_fd);
 	tcase_add_test(tc, test_hostile_irqfd_vector_programming);
 	tcase_add_test(tc, test_irqfd_toggle_mask_while_notifying);
 	tcase_add_test(tc, test_irqfd_threaded_reprogram_vs_deliver);

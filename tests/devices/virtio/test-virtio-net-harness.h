@@ -404,9 +404,14 @@ static inline bool g_polled(int fd, uint32_t events)
 {
 	struct virtio_poll_fd fds[64];
 	int n = virtio_device_poll_fds(G.vdev, fds, 64);
-	int nq = (int)virtio_device_num_queues(G.vdev);
+	uint32_t nq = virtio_device_num_queues(G.vdev);
 
-	for (int i = nq; i < n && i < 64; i++)
+	/* The device type's entries (the queue notifiers are not). */
+	for (uint32_t q = 0; q < nq; q++)
+		if (event_notifier_fd(
+			    virtio_device_queue_notifier(G.vdev, q)) == fd)
+			return false;
+	for (int i = 0; i < n && i < 64; i++)
 		if (fds[i].fd == fd && (fds[i].events & events))
 			return true;
 	return false;

@@ -62,6 +62,13 @@
  *       return ok ? 0 : -errno;                // error: sink for v
  *   }
  *
+ * Each queue's vector notifier is also offered to the device type as
+ * the queue's direct interrupt fd (virtio_device_queue_irq_fd(), the
+ * device's irq-fd watcher told of every change before it takes effect)
+ * while MSI-X is on, the vector unmasked and @msix_update returned 0 for
+ * it: vhost devices hand it to the kernel or the backend process, which
+ * then interrupt the guest with no VMM thread.
+ *
  * For INTx through an irqfd use struct irq_level_notifier (irq.h) as
  * @intx: level-triggered with a resample eventfd.
  *

@@ -121,6 +121,18 @@ CVMM_EXPORT void virtio_vhost_vsock_destroy(struct virtio_vhost_vsock *v);
 CVMM_EXPORT struct virtio_device *
 virtio_vhost_vsock_device(struct virtio_vhost_vsock *v);
 
+/**
+ * virtio_vhost_vsock_relay_counts() - notifications that went through a
+ * VMM thread since create: @kicks, guest notifies the device was called
+ * for and passed on to the kernel (no ioeventfd registered for the
+ * queue's notifier: with one, the kernel reads the notifier directly);
+ * @calls, the kernel's used-buffer signals the device turned into queue
+ * interrupts.  Either may be NULL.  Any thread.
+ */
+CVMM_EXPORT void virtio_vhost_vsock_relay_counts(struct virtio_vhost_vsock *v,
+						 uint64_t *kicks,
+						 uint64_t *calls);
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,10 +25,19 @@
  * features, the guest memory table (guest memory must be fd-backed:
  * GUEST_REGION_MEMFD regions, see virtio_device_set_memory()) and every
  * enabled queue's size, base and addresses with a kick and a call
- * eventfd.  Guest notifications (the queue notifier, however the VMM
- * delivers it) are forwarded to the backend's kick eventfd; the backend's
- * call eventfds are in the device's poll list and raise the queue
- * interrupts.  A driver reset stops the backend's rings (GET_VRING_BASE).
+ * eventfd.  The kick is the queue's notifier (virtio_device_queue_
+ * notifier(): the VMM's ioeventfd reaches the backend with no VMM thread;
+ * the device stops polling it while the backend has the ring, and
+ * signals it for a notify the VMM handled itself).  The call is the
+ * queue's direct interrupt fd when the transport offers one
+ * (virtio_device_queue_irq_fd(): the MSI-X vector's irqfd), else a relay
+ * eventfd in the device's poll list that raises the queue interrupt; the
+ * device re-points it (SET_VRING_CALL, from its poll list) when the guest
+ * masks, unmasks or reprograms the vector, then raises the queue's
+ * interrupt once through the transport so that a call made to the old fd
+ * meanwhile is not lost (a masked vector keeps it pending; between the
+ * guest's mask and the re-pointing a call may still reach the vector's
+ * irqfd: early, never lost).  A driver reset stops the backend's rings (GET_VRING_BASE).
  *
  * Backend failure: when the backend disconnects or misbehaves (found on
  * a request, or by polling its socket, which is in the poll list too) the
@@ -141,6 +150,17 @@ virtio_vhost_user_device(struct virtio_vhost_user *vu);
  *  thread (a relaxed read). */
 CVMM_EXPORT bool
 virtio_vhost_user_connected(const struct virtio_vhost_user *vu);
+
+/**
+ * virtio_vhost_user_relay_counts() - notifications that took a VMM
+ * thread since create: @kicks, guest notifies the device passed on (the
+ * VMM delivered them itself, not through an ioeventfd); @calls, backend
+ * calls on the relay turned into queue interrupts (no direct interrupt
+ * fd at the time).  Either may be NULL; 0 for a NULL @vu.  Any thread.
+ */
+CVMM_EXPORT void virtio_vhost_user_relay_counts(struct virtio_vhost_user *vu,
+						uint64_t *kicks,
+						uint64_t *calls);
 
 #ifdef __cplusplus
 }

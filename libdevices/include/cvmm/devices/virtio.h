@@ -438,8 +438,9 @@ CVMM_EXPORT int virtio_device_remove_poll_fd(struct virtio_device *dev,
 
 /**
  * virtio_device_poll_fds() - the fds to poll now: the queue notifiers
- * first (entry i is queue i's notifier, events POLLIN), then the device
- * type's fds.  Fills up to @max entries of @fds and returns the total
+ * first (in queue order, events POLLIN; those claimed by the device type
+ * left out: virtio_device_queue_notifier_claim()), then the device type's
+ * fds.  Fills up to @max entries of @fds and returns the total
  * number (call again with a bigger array if it exceeds @max).  The ready
  * functions handed out take the device lock themselves: call them with no
  * lock held, from any thread.  A notifier's ready consumes the eventfd and
@@ -469,6 +470,59 @@ CVMM_EXPORT void virtio_device_set_poll_watcher(
  */
 CVMM_EXPORT struct event_notifier *
 virtio_device_queue_notifier(struct virtio_device *dev, uint32_t idx);
+
+/**
+ * virtio_device_queue_notifier_claim() - a device type whose queue @idx is
+ * served by another party (the kernel's vhost, a vhost-user backend)
+ * hands that party virtio_device_queue_notifier()'s fd as the ring's kick
+ * and claims the notifier (@claimed true): it leaves the poll list, so a
+ * guest notify delivered by the VMM's ioeventfd reaches the backend with
+ * no VMM thread in between.  A notify arriving another way (a notify
+ * register write the VMM handles itself) still calls the queue_notify
+ * op, which signals the notifier (virtio_device_queue_kick()).  @claimed
+ * false puts it back (the device takes the ring back).  The poll watcher
+ * is told (at unlock when called with the lock held).  Idempotent.
+ * Errors: -EINVAL (NULL, @idx out of range).
+ */
+CVMM_EXPORT int virtio_device_queue_notifier_claim(struct virtio_device *dev,
+						   uint32_t idx, bool claimed);
+
+/**
+ * virtio_device_queue_irq_fd() - an eventfd that raises queue @idx's
+ * interrupt when signalled, with no VMM thread in between, or -1 when
+ * there is none now.  The transport offers one while it can deliver the
+ * queue's interrupt that way: virtio-pci, the irqfd the VMM gave for the
+ * queue's MSI-X vector (virtio_pci_set_vector_notifier()) while MSI-X is
+ * enabled, the vector unmasked and the VMM's route for it current (its
+ * msix_update returned 0).  Never for INTx or virtio-mmio (a level line
+ * whose status register the transport must set): -1.  A device type
+ * whose rings another party serves (the kernel's vhost, a vhost-user
+ * backend) hands that party this fd as the ring's call fd, and its own
+ * relay eventfd (turned into virtio_device_queue_interrupt()) while it is
+ * -1.  The fd is the VMM's: valid while it is the current value.  Not
+ * owned by the caller.  -1 for NULL or an out-of-range @idx.  Any thread.
+ */
+CVMM_EXPORT int virtio_device_queue_irq_fd(struct virtio_device *dev,
+					   uint32_t idx);
+
+/**
+ * virtio_device_set_irq_fd_watcher() - @fn(@opaque, queue, fd) is called
+ * whenever virtio_device_queue_irq_fd(queue) changes (the guest wrote
+ * the queue's vector, masked or unmasked or reprogrammed a vector,
+ * enabled or disabled MSI-X, reset the device; the VMM replaced a
+ * vector's notifier; the transport went away), on the thread that made
+ * the change, before that change takes effect for the guest: a vector
+ * masked by the guest is reported (fd -1) before the mask write
+ * completes, an unmasked one (its fd) before its pending message is sent.
+ * Calls are serialised and in order.  @fn runs with transport locks and
+ * possibly the device lock held: it must not call into the device or
+ * the transport (virtio_device_queue_irq_fd() excepted); it may take a
+ * lock of its own that it never holds while calling those.  NULL
+ * removes it.  Errors: none (NULL @dev ignored).
+ */
+CVMM_EXPORT void virtio_device_set_irq_fd_watcher(
+	struct virtio_device *dev,
+	void (*fn)(void *opaque, uint32_t queue, int fd), void *opaque);
 
 /**
  * virtio_device_notify() - the driver notified queue @idx (a notify

@@ -1208,7 +1208,8 @@ static void teardown(struct vm *vm)
 	if (vm->vcpus)
 		for (i = 0; i < vm->o->cpus; i++)
 			kvm_vcpu_destroy(vm->vcpus[i].obj);
-	free(vm->vcpus);
+	/* vm->vcpus itself is freed after watchdog_stop(): the watchdog
+	 * reads it while a slow teardown runs. */
 	kvm_vm_destroy(vm->kvm);
 	kvm_sys_destroy(vm->sys);
 	guest_memory_unref(vm->mem);
@@ -1255,6 +1256,7 @@ static void *vcpu_thread(void *arg)
 	if (r < 0) {
 		vm_stop(vm, CVMM_EXIT_ERROR, "vCPU %u: kick setup: %s", c->id,
 			strerror(-r));
+		atomic_store(&c->where, VCPU_GONE);
 		return NULL;
 	}
 	while (!atomic_load(&vm->stopping)) {
@@ -1714,8 +1716,9 @@ out:
 
 static void watchdog_dump(int sig)
 {
+	int e = errno;
 	void *frames[32];
-	int n = backtrace(frames, 32), e = errno;
+	int n = backtrace(frames, 32);
 	char head[64];
 	int k = snprintf(head, sizeof(head), "cvmm: watchdog: thread %ld:\n",
 			 (long)gettid());
@@ -1732,7 +1735,10 @@ static void watchdog_dump(int sig)
  * a second apart (their lines do not mix). */
 static void watchdog_dump_all(struct vm *vm)
 {
-	struct sigaction sa = {.sa_handler = watchdog_dump};
+	/* SA_RESTART: a thread dumped in the middle of a slow but live
+	 * system call (a vhost-user reply, an ioctl) goes on with it. */
+	struct sigaction sa = {.sa_handler = watchdog_dump,
+			       .sa_flags = SA_RESTART};
 
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(WATCHDOG_SIGNAL, &sa, NULL) < 0)
@@ -2021,6 +2027,7 @@ out:
 	set_phase(&vm, PHASE_TEARDOWN, 0);
 	teardown(&vm);
 	watchdog_stop(&vm);
+	free(vm.vcpus);
 	term_restore();
 	if (sig_fd >= 0)
 		close(sig_fd);

@@ -992,31 +992,13 @@ check_guest_net_tap() {
 	rm -f /tmp/net-recv /tmp/net-send /tmp/net.rc /tmp/net.raw
 	dd if=/dev/urandom of=/tmp/net-send bs=1M count=64 2>/dev/null
 	want=$(md5sum </tmp/net-send | cut -d' ' -f1)
-	# the receiver's stdin stays open (a fifo held by fd 7): nc leaves
-	# when the guest closes, not at once
-	rm -f /tmp/net-hold
-	mkfifo /tmp/net-hold
-	nc -l -p 5001 </tmp/net-hold >/tmp/net-recv &
-	rpid=$!
-	exec 7<>/tmp/net-hold
-	nc -l -p 5002 </tmp/net-send >/dev/null &
-	spid=$!
-	(
-		i=0
-		while [ ! -e /sys/class/net/labtap0 ] && [ $i -lt 300 ]; do
-			sleep 0.1
-			i=$((i + 1))
-		done
-		ip addr add 10.0.3.1/24 dev labtap0
-		ip link set labtap0 up
-	) &
+	net_peers_start
 	net_progress guest-net-tap net GUEST-UP net-ping net-out-time \
 		net-in-md5 NET-DONE &
 	ppid=$!
 	run_cvmm net net --cpus 2 --memory 512M --net tap=labtap0,queues=2 </dev/null
 	wait $ppid
-	exec 7>&-
-	kill $rpid $spid 2>/dev/null
+	net_peers_stop
 	net_rc=0
 	c=guest-net-tap
 	grep -q "^guest| LAB-NET-DONE" /tmp/net.log && ok=1 || ok=0
@@ -1109,7 +1091,9 @@ net_rate() { # net_rate "<start> <end>" -> MiB/s of 64 MiB
 	echo "$1" | awk '{ d = $2 - $1; if (d > 0) printf "%.1f", 64 / d; else print "?" }'
 }
 # net_peers_start / net_peers_stop: the lab's side of labmode net (two nc
-# on 10.0.3.1, labtap0 addressed once the VMM creates it).
+# on 10.0.3.1, labtap0 addressed once the VMM creates it; the receiver's
+# stdin stays open, a fifo held by fd 7, so nc leaves when the guest
+# closes, not at once).
 net_peers_start() {
 	rm -f /tmp/net-recv /tmp/net-hold
 	mkfifo /tmp/net-hold

@@ -905,6 +905,12 @@ CHECK_BUDGET = {"kvm-suite": 90, "guest-up": 300, "guest-poweroff": 300,
                 "guest-net-user": 300, "net-tap-qemu": 300,
                 "cvmm-bench": 900}
 CHECK_BUDGET_DEFAULT = 90
+# Checks that print a line at least every 30 s while their nested guest
+# runs (net_progress in lab-init.sh): a longer silence means the lab froze
+# even while QEMU burns CPU (seen 2026-12-03 in a 64 MiB tap transfer:
+# QEMU at 100% of a core, the lab's own 30 s lines gone for minutes).
+SILENCE_BUDGET = {"guest-net-tap": 100, "guest-vhost-net": 100,
+                  "guest-net-user": 100, "net-tap-qemu": 100}
 SUB_BUDGET = 150
 
 
@@ -1007,7 +1013,7 @@ class LabRun:
     boots: int = 0
     console_logs: list = field(default_factory=list)
     tail: list = field(default_factory=list)  # last console lines
-    froze_once: set = field(default_factory=set)  # checks / programs
+    froze: dict = field(default_factory=dict)  # check/program: freezes
     images_s: float = 0.0
     first_check_s: float = None  # lab boot to the first check, first boot
     qemu_s: float = 0.0
@@ -1031,6 +1037,7 @@ class Console:
     done: bool = False  # @@LAB-DONE seen
     frozen: bool = False  # `cur` overran its budget, or QEMU stalled
     stalled_s: float = 0.0  # frozen: QEMU had used no CPU for this long
+    t_line: float = 0.0  # the last console line of `cur`
     cpu: float = -1.0  # QEMU's CPU seconds when last read
     t_cpu: float = 0.0  # when they last grew
 
@@ -1044,6 +1051,9 @@ class Console:
         catching them this way costs a minute instead of the budget."""
         if self.cur and now - self.t_last > check_budget(self.cur, self.sub):
             self.frozen = True
+        quiet = SILENCE_BUDGET.get(self.cur)
+        if quiet and now - max(self.t_line, self.t_begin) > quiet:
+            self.frozen = True  # it promised a line every 30 s
         cpu = qemu_cpu_seconds(pid)
         if cpu is not None and (self.cpu < 0 or cpu - self.cpu > 0.01):
             self.cpu, self.t_cpu = cpu, now
@@ -1081,6 +1091,7 @@ def to_int(s):
 def read_line(run, con, line, now):
     """Takes one console line of a boot into `run` and `con`."""
     run.tail = (run.tail + [line])[-25:]
+    con.t_line = now
     m = MARK.match(line)
     if not m:
         if con.cur:
@@ -1120,8 +1131,8 @@ def read_line(run, con, line, now):
 
 def after_freeze(run, con, now):
     """The lab froze in check con.cur (in its program con.sub, if any).
-    The first freeze of a check or program leaves it pending, to run once
-    more in the next boot, and says so; a second one fails it."""
+    Its first $LAB_FREEZE_RETRIES freezes (default 2) leave it pending, to
+    run again in the next boot, and say so; one more fails it."""
     c = run.checks[con.cur]
     budget = check_budget(con.cur, con.sub)
     why = "no result after %d s" % budget
@@ -1129,15 +1140,16 @@ def after_freeze(run, con, now):
         why = "QEMU used no CPU for %d s" % con.stalled_s
     c.host_s = round(c.host_s + now - con.t_begin, 2)
     what = con.cur + ("/" + con.sub if con.sub else "")
-    if what not in run.froze_once:
+    run.froze[what] = run.froze.get(what, 0) + 1
+    retries = int(os.environ.get("LAB_FREEZE_RETRIES", "2"))
+    if run.froze[what] <= retries:
         # The lab VM itself can freeze (soft lockups of the lab kernel
         # under QEMU 7.2's TCG emulation of SVM), which is the lab's
         # failure, not the check's.
-        run.froze_once.add(what)
-        c.output.append("(%s: %s, the lab froze; booting again to run it"
-                        " once more)" % (what, why))
-        log("%s froze the lab (%s); booting again to run it once more"
-            % (what, why))
+        c.output.append("(%s: %s, the lab froze (%d); booting again to"
+                        " run it once more)" % (what, why, run.froze[what]))
+        log("%s froze the lab (%s; freeze %d); booting again to run it"
+            " once more" % (what, why, run.froze[what]))
         return
     if con.sub:
         # That program fails; the check goes on without it after a reboot.
@@ -1148,8 +1160,8 @@ def after_freeze(run, con, now):
         c.status = "FAIL"
         c.output.append("(froze the lab again: %s; the lab was restarted"
                         " for the remaining checks)" % why)
-    log("%s froze the lab twice: FAIL; restarting it for: %s"
-        % (what, " ".join(run.pending()) or "nothing"))
+    log("%s froze the lab %d times: FAIL; restarting it for: %s"
+        % (what, run.froze[what], " ".join(run.pending()) or "nothing"))
 
 
 def plan_text(run, host_time):

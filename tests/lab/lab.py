@@ -1038,6 +1038,7 @@ class Console:
     frozen: bool = False  # `cur` overran its budget, or QEMU stalled
     stalled_s: float = 0.0  # frozen: QEMU had used no CPU for this long
     t_line: float = 0.0  # the last console line of `cur`
+    silent_s: float = 0.0  # frozen: no console line for this long
     cpu: float = -1.0  # QEMU's CPU seconds when last read
     t_cpu: float = 0.0  # when they last grew
 
@@ -1052,8 +1053,10 @@ class Console:
         if self.cur and now - self.t_last > check_budget(self.cur, self.sub):
             self.frozen = True
         quiet = SILENCE_BUDGET.get(self.cur)
-        if quiet and now - max(self.t_line, self.t_begin) > quiet:
+        if quiet and now - max(self.t_line, self.t_begin) > quiet \
+                and not self.frozen:
             self.frozen = True  # it promised a line every 30 s
+            self.silent_s = now - max(self.t_line, self.t_begin)
         cpu = qemu_cpu_seconds(pid)
         if cpu is not None and (self.cpu < 0 or cpu - self.cpu > 0.01):
             self.cpu, self.t_cpu = cpu, now
@@ -1138,6 +1141,8 @@ def after_freeze(run, con, now):
     why = "no result after %d s" % budget
     if con.stalled_s:
         why = "QEMU used no CPU for %d s" % con.stalled_s
+    elif con.silent_s:
+        why = "no console line for %d s" % con.silent_s
     c.host_s = round(c.host_s + now - con.t_begin, 2)
     what = con.cur + ("/" + con.sub if con.sub else "")
     run.froze[what] = run.froze.get(what, 0) + 1

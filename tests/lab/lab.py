@@ -483,6 +483,23 @@ def vmlinux_of(cache, vmlinuz):
     return v
 
 
+def add_libraries(cp, binary):
+    """The shared libraries `ldd` lists for `binary` into the image `cp`,
+    each at its own path and once per image (QEMU, its daemons and the
+    dynamic cvmm share most of them)."""
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True,
+                         check=True)
+    added = cp.__dict__.setdefault("libraries_added", set())
+    for line in out.stdout.splitlines():
+        m = re.search(r"(/\S+)", line.split("=>")[-1])
+        if not m:
+            continue
+        lib = os.path.normpath(m.group(1))
+        if lib not in added and os.path.isfile(lib):
+            added.add(lib)
+            cp.add_file(lib, os.path.realpath(lib), 0o755)
+
+
 def add_qemu(cp):
     """QEMU as a peer in the lab, for the boot benchmark (want_qemu_peer):
     the host's qemu-system-x86_64 at /lab/qemu/, the shared libraries `ldd`
@@ -491,12 +508,7 @@ def add_qemu(cp):
     if not qemu:
         raise LabError("LAB_BENCH_QEMU: no qemu-system-x86_64 on the host")
     cp.add_file("lab/qemu/qemu-system-x86_64", qemu, 0o755)
-    out = subprocess.run(["ldd", qemu], capture_output=True, text=True,
-                         check=True)
-    for line in out.stdout.splitlines():
-        m = re.search(r"(/\S+)", line.split("=>")[-1])
-        if m and os.path.isfile(m.group(1)):
-            cp.add_file(m.group(1), os.path.realpath(m.group(1)), 0o755)
+    add_libraries(cp, qemu)
     for fw in QEMU_FIRMWARE:
         for d in QEMU_FIRMWARE_DIRS:
             f = os.path.join(d, fw)
@@ -518,12 +530,7 @@ def add_qemu_storage_daemon(cp):
         log("WARNING: no qemu-storage-daemon on the host (qemu-system-common)")
         return
     cp.add_file("lab/bin/qemu-storage-daemon", qsd, 0o755)
-    out = subprocess.run(["ldd", qsd], capture_output=True, text=True,
-                         check=True)
-    for line in out.stdout.splitlines():
-        m = re.search(r"(/\S+)", line.split("=>")[-1])
-        if m and os.path.isfile(m.group(1)):
-            cp.add_file(m.group(1), os.path.realpath(m.group(1)), 0o755)
+    add_libraries(cp, qsd)
 
 
 def add_virtiofsd(cp):
@@ -536,12 +543,7 @@ def add_virtiofsd(cp):
         log("WARNING: no %s on the host (qemu-system-common)" % vfsd)
         return
     cp.add_file("lab/bin/virtiofsd", vfsd, 0o755)
-    out = subprocess.run(["ldd", vfsd], capture_output=True, text=True,
-                         check=True)
-    for line in out.stdout.splitlines():
-        m = re.search(r"(/\S+)", line.split("=>")[-1])
-        if m and os.path.isfile(m.group(1)):
-            cp.add_file(m.group(1), os.path.realpath(m.group(1)), 0o755)
+    add_libraries(cp, vfsd)
 
 
 def add_dynamic_cvmm(cp, builddir):
@@ -563,18 +565,8 @@ def add_dynamic_cvmm(cp, builddir):
     cvmm = os.path.realpath(cvmm)
     cp.add_file(cvmm, cvmm, 0o755)
     cp.add_file(slirp[0], os.path.realpath(slirp[0]), 0o755)
-    done = {cvmm, slirp[0]}
     for binary in (cvmm, slirp[0]):
-        out = subprocess.run(["ldd", binary], capture_output=True, text=True,
-                             check=True)
-        for line in out.stdout.splitlines():
-            m = re.search(r"(/\S+)", line.split("=>")[-1])
-            if not m:
-                continue
-            lib = os.path.normpath(m.group(1))
-            if lib not in done and os.path.isfile(lib):
-                done.add(lib)
-                cp.add_file(lib, os.path.realpath(lib), 0o755)
+        add_libraries(cp, binary)
     # $ORIGIN in its RPATH finds the project's libraries next to the real
     # file: a script, not a symlink, runs it.
     cp.add_bytes("lab/bin/cvmm-dyn", ("#!/bin/sh\nexec %s \"$@\"\n"

@@ -264,8 +264,23 @@ class ConsoleTest(unittest.TestCase):
                                "not ok 1 - up # not run",
                                "not ok 2 - kvm # not run"])
 
+    def test_freeze_of_a_check_retries_twice_by_default(self):
+        os.environ["LAB_CHECK_TIMEOUT_SCALE"] = "1"
+        os.environ.pop("LAB_FREEZE_RETRIES", None)
+        run = lab.LabRun.of(["guest-up"])
+        for attempt in (1, 2, 3):
+            con = lab.Console()
+            feed(run, con, ["@@LAB-BEGIN guest-up", "booting"])
+            self.assertTrue(con.overran(400.0))
+            lab.after_freeze(run, con, 400.0)
+            c = run.checks["guest-up"]
+            self.assertEqual(c.status, "FAIL" if attempt == 3
+                             else "INCOMPLETE")
+        self.assertIn("froze the lab again", c.output[-1])
+
     def test_freeze_of_a_check_retries_once(self):
         os.environ["LAB_CHECK_TIMEOUT_SCALE"] = "1"
+        os.environ["LAB_FREEZE_RETRIES"] = "1"
         run = lab.LabRun.of(["up", "guest-up", "guest-rtc"])
         for attempt in (1, 2):
             con = lab.Console()
@@ -287,6 +302,7 @@ class ConsoleTest(unittest.TestCase):
 
     def test_freeze_of_a_program_skips_it_after_two(self):
         os.environ["LAB_CHECK_TIMEOUT_SCALE"] = "1"
+        os.environ["LAB_FREEZE_RETRIES"] = "1"
         run = lab.LabRun.of(["kvm-suite"])
         for attempt in (1, 2):
             con = lab.Console()

@@ -1036,12 +1036,14 @@ class Console:
 
     def overran(self, now, pid=None):
         """True (and remembered) when the running check overran its
-        budget, or when QEMU used less than 10 ms of CPU in $LAB_STALL_S
-        seconds (default 60; 0 turns this off) while a check ran: under TCG a live lab VM always
-        burns CPU (a nested guest, a check's commands, timer ticks), and
-        the lab's freezes (tests/lab/README.md, Hangs: the TCG vCPU thread waits for an
-        event that never comes) show as a QEMU with a frozen CPU count;
-        catching them this way costs a minute instead of the budget."""
+        budget, went silent past its SILENCE_BUDGET, or when QEMU used
+        less than 10 ms of CPU in $LAB_STALL_S seconds (default 60; 0
+        turns this off) while a check ran: under TCG a live lab VM
+        always burns CPU (a nested guest, a check's commands, timer
+        ticks), and the lab's freezes (tests/lab/README.md, Hangs: the
+        TCG vCPU thread waits for an event that never comes) show as a
+        QEMU with a frozen CPU count; catching them this way costs a
+        minute instead of the budget."""
         if self.cur and now - self.t_last > check_budget(self.cur, self.sub):
             self.frozen = True
         quiet = SILENCE_BUDGET.get(self.cur)
